@@ -1,0 +1,167 @@
+# llm-tools: the one entry point.
+#   make            build every program into bin/
+#   make test       unit, end-to-end and short fuzz tests (GPU-free); ends "N passed, N failed"
+#   make sanitize   the same tests on an ASan + UBSan build
+#   make fuzz       libFuzzer targets for FUZZ_SECONDS each (needs clang)
+#   make bench      benchmarks against the named peers, printing ratios
+#   make demo       the README's main job on the embedded sample
+#   make deps       install the Debian packages the project needs (idempotent)
+#   make install    programs and man pages under $(DESTDIR)$(PREFIX)
+
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+
+CFLAGS   ?= -O2 -g
+CXXFLAGS ?= -O2 -g
+WARNINGS  = -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wundef
+# Build with clang, and the C++ wrapper follows unless CXX is set too.
+ifeq ($(origin CXX),default)
+  ifneq ($(findstring clang,$(CC)),)
+    CXX = clang++
+  endif
+endif
+
+BUILD ?= build
+BIN   ?= bin
+
+PKGS      = libzstd simdjson libxxhash
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lzstd -lsimdjson -lxxhash)
+CPPFLAGS_ALL = -Ilib -D_GNU_SOURCE $(PKG_CFLAGS) $(CPPFLAGS)
+LDLIBS_ALL   = $(PKG_LIBS) -lstdc++ -lm -lpthread $(LDLIBS)
+
+# CUDA: found on PATH or under /usr/local/cuda; CUDA=0 leaves it out. Nothing uses it yet.
+NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+ifeq ($(NVCC),)
+  CUDA ?= 0
+else
+  CUDA ?= 1
+endif
+
+# Programs are the folders that exist among these; each builds bin/llm-<folder>.
+PROGRAM_DIRS := $(wildcard clean tokenize pack collate train eval cat)
+PROGRAMS     := $(addprefix $(BIN)/llm-,$(PROGRAM_DIRS))
+
+LIB_C    := $(wildcard lib/*.c)
+LIB_CXX  := $(wildcard lib/*.cpp)
+LIB_OBJS := $(LIB_C:%.c=$(BUILD)/%.o) $(LIB_CXX:%.cpp=$(BUILD)/%.o)
+LIBLLM   := $(BUILD)/libllm.a
+
+UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
+UNIT_TESTS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRCS  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_NAMES := $(FUZZ_SRCS:tests/fuzz/%.c=%)
+REPLAYS    := $(FUZZ_NAMES:%=$(BUILD)/tests/replay_%)
+SHIMS      := $(BUILD)/tests/inject_errors.so
+BENCH_SRCS := $(wildcard bench/*.c)
+BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all features test sanitize fuzz fuzz-build bench demo deps install uninstall clean
+all: features $(PROGRAMS)
+
+features:
+	@echo "llm-tools $(shell sed -n 's/#define LLM_VERSION "\(.*\)"/\1/p' lib/common.h): CC=$(CC) CXX=$(CXX)"
+	@echo "  programs: $(PROGRAM_DIRS)"
+	@if [ "$(CUDA)" = 1 ]; then echo "  cuda: yes ($(NVCC))"; else echo "  cuda: no (CPU only)"; fi
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS_ALL) $(WARNINGS) -std=c11 $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/%.o: %.cpp
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS_ALL) $(WARNINGS) -std=c++17 $(CXXFLAGS) -MMD -MP -c $< -o $@
+
+$(LIBLLM): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@ && $(AR) rcs $@ $^
+
+# bin/llm-X links X/*.o with the library.
+# Objects are not intermediates to delete.
+.SECONDARY:
+.SECONDEXPANSION:
+$(BIN)/llm-%: $$(addprefix $(BUILD)/,$$(subst .c,.o,$$(wildcard $$*/*.c))) $(LIBLLM)
+	@mkdir -p $(@D)
+	$(CXX) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS_ALL) -o $@
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBLLM)
+	@mkdir -p $(@D)
+	$(CXX) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS_ALL) -o $@
+
+# The replay driver runs a fuzz target over its saved corpus without libFuzzer.
+$(BUILD)/tests/replay_%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay.o $(LIBLLM)
+	@mkdir -p $(@D)
+	$(CXX) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS_ALL) -o $@
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBLLM)
+	@mkdir -p $(@D)
+	$(CXX) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS_ALL) -o $@
+
+# LD_PRELOAD shim that makes write/close fail on demand (see tests/unit/inject_errors.c).
+$(BUILD)/tests/inject_errors.so: tests/unit/inject_errors.c
+	@mkdir -p $(@D)
+	$(CC) -shared -fPIC -O2 $(WARNINGS) $< -o $@ -ldl
+
+TEST_DEPS = $(PROGRAMS) $(UNIT_TESTS) $(REPLAYS) $(SHIMS)
+
+test: $(TEST_DEPS)
+	@LLM_BIN=$(abspath $(BIN)) LLM_BUILD=$(abspath $(BUILD)) FUZZ_SHORT=$(FUZZ_SHORT) \
+	  tests/run.sh
+
+# Sanitizer build in its own tree; the same tests run against it.
+SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+sanitize:
+	$(MAKE) BUILD=$(BUILD)/san BIN=$(BUILD)/san/bin CFLAGS="$(SAN_FLAGS)" CXXFLAGS="$(SAN_FLAGS)" \
+	  LDFLAGS="-fsanitize=address,undefined" FUZZ_SHORT=0 test
+
+# libFuzzer needs clang; each target runs FUZZ_SECONDS on a corpus seeded from tests/fuzz/corpus.
+FUZZ_CC      ?= clang
+FUZZ_CXX     ?= clang++
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS    = -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
+fuzz-build:
+	$(MAKE) BUILD=$(BUILD)/fuzz BIN=$(BUILD)/fuzz/bin CC=$(FUZZ_CC) CXX=$(FUZZ_CXX) \
+	  CFLAGS="$(FUZZ_FLAGS)" CXXFLAGS="$(FUZZ_FLAGS)" $(BUILD)/fuzz/libllm.a \
+	  $(FUZZ_NAMES:%=$(BUILD)/fuzz/tests/fuzz/%.o)
+	@for f in $(FUZZ_NAMES); do \
+	  $(FUZZ_CXX) -fsanitize=fuzzer,address,undefined $(BUILD)/fuzz/tests/fuzz/$$f.o \
+	    $(BUILD)/fuzz/libllm.a $(LDLIBS_ALL) -o $(BUILD)/fuzz/$$f || exit 1; done
+fuzz: fuzz-build
+	@for f in $(FUZZ_NAMES); do \
+	  tests/fuzz/run-fuzzer.sh $(BUILD)/fuzz/$$f tests/fuzz/corpus/$${f#fuzz_} $(FUZZ_SECONDS) || exit 1; \
+	done
+
+bench: $(PROGRAMS) $(BENCH_BINS)
+	@LLM_BIN=$(abspath $(BIN)) LLM_BUILD=$(abspath $(BUILD)) bench/run.sh
+
+demo: $(PROGRAMS)
+	@LLM_BIN=$(abspath $(BIN)) scripts/demo.sh
+
+# Debian packages: build (zstd, simdjson, xxhash; PCRE2 and utf8proc for the text stages),
+# tests (clang + libFuzzer runtime, numpy for the .npy check, valgrind), benchmarks (zstd).
+DEB_PACKAGES = build-essential pkg-config clang libclang-rt-14-dev zstd libzstd-dev \
+  libsimdjson-dev libxxhash-dev libpcre2-dev libutf8proc-dev python3-numpy valgrind time
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -z "$$missing" ]; then echo "deps: all installed"; else \
+	  echo "deps: installing $$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; fi
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	install -m 755 $(PROGRAMS) $(DESTDIR)$(BINDIR)
+	install -m 644 $(wildcard man/*.1) $(DESTDIR)$(MANDIR)/man1
+	install -m 644 $(wildcard man/*.5) $(DESTDIR)$(MANDIR)/man5
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(PROGRAMS)))
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(wildcard man/*.1)))
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(wildcard man/*.5)))
+
+clean:
+	rm -rf $(BUILD) $(BIN)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

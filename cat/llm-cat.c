@@ -1,0 +1,243 @@
+/* llm-cat: concatenate, inspect and convert llm-stream files. Options here; the work in
+ * source.c (reading), write.c (formats), stats.c and import.c. */
+#include "cat.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "Usage: llm-cat [OPTION]... [FILE]...\n"
+    "Concatenate llm-stream FILEs into one stream on standard output, or inspect and convert\n"
+    "them. With no FILE, or when FILE is -, read standard input.\n"
+    "\n"
+    "Output:\n"
+    "  -o, --output=FILE       write FILE (atomically: a temporary renamed at the end)\n"
+    "      --to=FORMAT         stream (default); ids: JSONL {\"input_ids\",\"labels\"} with -100\n"
+    "                          for masked tokens; raw: little-endian token array; npy: NumPy\n"
+    "                          array, (records, block_size) when every record is one block\n"
+    "      --header            print each input's header as a line of JSON\n"
+    "      --stats             print records, tokens, masked share and the length distribution\n"
+    "      --json              with --stats: print one JSON object\n"
+    "  -l, --level=N           zstd level of an output stream (default 3)\n"
+    "      --frame-size=SIZE   decompressed bytes per frame (default 1M; k, M, G suffixes)\n"
+    "  -f, --force             write a binary stream even to a terminal\n"
+    "\n"
+    "Selection, applied in this order:\n"
+    "      --shard=K/N         keep the records whose number modulo N is K (0 <= K < N)\n"
+    "      --skip=N            leave out the first N records\n"
+    "      --head=N            stop after N records\n"
+    "\n"
+    "Import (data tokenized elsewhere):\n"
+    "      --from=FORMAT       stream (default); ids: JSONL as --to=ids writes (\"labels\" and\n"
+    "                          \"doc_starts\" optional); raw: little-endian token array\n"
+    "      --vocab-size=N      vocabulary size (required with --from)\n"
+    "      --kind=KIND         docs (default) or blocks\n"
+    "      --token-bytes=2|4   token width (default: 2 when the vocabulary fits)\n"
+    "      --tokenizer=NAME    tokenizer name to record in the header\n"
+    "      --tokenizer-hash=H  hash of the tokenizer's definition to record\n"
+    "      --eos=ID, --pad=ID, --bos=ID   special token ids\n"
+    "      --block-size=N      records' fixed length (raw input is cut into blocks of N)\n"
+    "      --on-error=WHAT     fail (default) or skip malformed input lines, counted\n"
+    "\n"
+    "  -q, --quiet             no progress line or summary\n"
+    "  -h, --help              print this help and exit\n"
+    "      --version           print the version and exit\n"
+    "\n"
+    "Raw input is cut after each --eos (docs) or every --block-size tokens (blocks).\n"
+    "A summary line on standard error accounts for every record read.\n"
+    "Exit status: 0 ok, 1 bad input or I/O error, 2 usage error. See llm-cat(1), llm-stream(5).\n";
+
+enum {
+    OPT_TO = 256, OPT_FROM, OPT_HEADER, OPT_STATS, OPT_JSON, OPT_FRAME_SIZE, OPT_SHARD, OPT_SKIP, OPT_HEAD,
+    OPT_VOCAB, OPT_KIND, OPT_TOKEN_BYTES, OPT_TOKENIZER, OPT_TOKENIZER_HASH, OPT_EOS, OPT_PAD, OPT_BOS,
+    OPT_BLOCK_SIZE, OPT_ON_ERROR, OPT_VERSION
+};
+
+static const struct option long_options[] = {
+    {"output", required_argument, NULL, 'o'},      {"to", required_argument, NULL, OPT_TO},
+    {"from", required_argument, NULL, OPT_FROM},   {"header", no_argument, NULL, OPT_HEADER},
+    {"stats", no_argument, NULL, OPT_STATS},       {"json", no_argument, NULL, OPT_JSON},
+    {"level", required_argument, NULL, 'l'},       {"frame-size", required_argument, NULL, OPT_FRAME_SIZE},
+    {"force", no_argument, NULL, 'f'},             {"shard", required_argument, NULL, OPT_SHARD},
+    {"skip", required_argument, NULL, OPT_SKIP},   {"head", required_argument, NULL, OPT_HEAD},
+    {"vocab-size", required_argument, NULL, OPT_VOCAB}, {"kind", required_argument, NULL, OPT_KIND},
+    {"token-bytes", required_argument, NULL, OPT_TOKEN_BYTES},
+    {"tokenizer", required_argument, NULL, OPT_TOKENIZER},
+    {"tokenizer-hash", required_argument, NULL, OPT_TOKENIZER_HASH},
+    {"eos", required_argument, NULL, OPT_EOS},     {"pad", required_argument, NULL, OPT_PAD},
+    {"bos", required_argument, NULL, OPT_BOS},     {"block-size", required_argument, NULL, OPT_BLOCK_SIZE},
+    {"on-error", required_argument, NULL, OPT_ON_ERROR},
+    {"quiet", no_argument, NULL, 'q'},             {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},   {NULL, 0, NULL, 0},
+};
+
+static int parse_choice(const char *arg, const char *const names[], int n)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(arg, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* Parses argv into o. Returns -1 to go on, else the exit status to return at once. */
+static int parse_args(cat_opts *o, int argc, char **argv)
+{
+    static const char *const to_names[] = {"stream", "ids", "raw", "npy"};
+    static const char *const from_names[] = {"stream", "ids", "raw"};
+    uint64_t v;
+    int64_t id;
+    int c, to_set = 0, token_bytes = 0, vocab_set = 0;
+    opterr = 0;    /* our own message, with the program's name rather than argv[0] */
+    while ((c = getopt_long(argc, argv, "o:l:fqh", long_options, NULL)) != -1) {
+        switch (c) {
+        case 'o': o->output = optarg; break;
+        case 'f': o->force = 1; break;
+        case 'q': o->quiet = 1; break;
+        case 'h': fputs(usage, stdout); return fflush(stdout) == 0 ? LLM_EXIT_OK : LLM_EXIT_FAILURE;
+        case OPT_VERSION: puts("llm-cat (llm-tools) " LLM_VERSION); return LLM_EXIT_OK;
+        case 'l':
+            if (llm_parse_u64(optarg, 1, 22, &v) < 0)
+                return llm_usage_error("--level: expected 1 to 22, got '%s'", optarg);
+            o->writer.level = (int)v;
+            break;
+        case OPT_FRAME_SIZE:
+            if (llm_parse_size(optarg, 4096, LLM_FRAME_MAX_CONTENT, &v) < 0)
+                return llm_usage_error("--frame-size: expected 4k to 256M, got '%s'", optarg);
+            o->writer.frame_bytes = v;
+            break;
+        case OPT_TO: {
+            int k = parse_choice(optarg, to_names, 4);
+            if (k < 0)
+                return llm_usage_error("--to: expected stream, ids, raw or npy, got '%s'", optarg);
+            o->to = (cat_to)k;
+            to_set = 1;
+            break;
+        }
+        case OPT_FROM: {
+            int k = parse_choice(optarg, from_names, 3);
+            if (k < 0)
+                return llm_usage_error("--from: expected stream, ids or raw, got '%s'", optarg);
+            o->from = (cat_from)k;
+            break;
+        }
+        case OPT_HEADER: o->to = CAT_TO_HEADER; break;
+        case OPT_STATS: o->to = CAT_TO_STATS; break;
+        case OPT_JSON: o->json = 1; break;
+        case OPT_SHARD:
+            if (llm_parse_shard(optarg, &o->shard_k, &o->shard_n) < 0)
+                return llm_usage_error("--shard: expected K/N with 0 <= K < N, got '%s'", optarg);
+            break;
+        case OPT_SKIP:
+            if (llm_parse_u64(optarg, 0, UINT64_MAX, &o->skip) < 0)
+                return llm_usage_error("--skip: expected a record count, got '%s'", optarg);
+            break;
+        case OPT_HEAD:
+            if (llm_parse_u64(optarg, 0, UINT64_MAX, &o->head) < 0)
+                return llm_usage_error("--head: expected a record count, got '%s'", optarg);
+            o->has_head = 1;
+            break;
+        case OPT_VOCAB:
+            if (llm_parse_u64(optarg, 1, UINT32_MAX, &v) < 0)
+                return llm_usage_error("--vocab-size: expected 1 to %u, got '%s'", UINT32_MAX, optarg);
+            o->import.vocab_size = (uint32_t)v;
+            vocab_set = 1;
+            break;
+        case OPT_KIND:
+            if (llm_kind_parse(optarg, &o->import.kind) < 0)
+                return llm_usage_error("--kind: expected docs or blocks, got '%s'", optarg);
+            break;
+        case OPT_TOKEN_BYTES:
+            if (llm_parse_u64(optarg, 2, 4, &v) < 0 || v == 3)
+                return llm_usage_error("--token-bytes: expected 2 or 4, got '%s'", optarg);
+            token_bytes = (int)v;
+            break;
+        case OPT_TOKENIZER:
+        case OPT_TOKENIZER_HASH:
+            if (llm_header_set_tokenizer(&o->import, c == OPT_TOKENIZER ? optarg : o->import.tokenizer_name,
+                                         c == OPT_TOKENIZER ? o->import.tokenizer_hash : optarg) < 0)
+                return llm_msg("out of memory"), LLM_EXIT_FAILURE;
+            break;
+        case OPT_EOS:
+        case OPT_PAD:
+        case OPT_BOS:
+            if (llm_parse_i64(optarg, 0, UINT32_MAX, &id) < 0)
+                return llm_usage_error("--%s: expected a token id, got '%s'",
+                                       c == OPT_EOS ? "eos" : c == OPT_PAD ? "pad" : "bos", optarg);
+            *(c == OPT_EOS ? &o->import.eos_id : c == OPT_PAD ? &o->import.pad_id : &o->import.bos_id) = id;
+            break;
+        case OPT_BLOCK_SIZE:
+            if (llm_parse_u64(optarg, 1, LLM_RECORD_MAX_TOKENS, &v) < 0)
+                return llm_usage_error("--block-size: expected 1 to %u, got '%s'", (unsigned)LLM_RECORD_MAX_TOKENS,
+                                       optarg);
+            o->import.block_size = (uint32_t)v;
+            break;
+        case OPT_ON_ERROR:
+            if (strcmp(optarg, "fail") && strcmp(optarg, "skip"))
+                return llm_usage_error("--on-error: expected fail or skip, got '%s'", optarg);
+            o->on_error_skip = strcmp(optarg, "skip") == 0;
+            break;
+        default:
+            return llm_usage_error("unknown option, or one missing its value: '%s'", argv[optind - 1]);
+        }
+    }
+    o->inputs = argv + optind;
+    o->n_inputs = argc - optind;
+    if (o->n_inputs == 0) {
+        static char *stdin_only[] = {"-", NULL};
+        o->inputs = stdin_only;
+        o->n_inputs = 1;
+    }
+    for (int i = 0, stdin_seen = 0; i < o->n_inputs; i++)
+        if (strcmp(o->inputs[i], "-") == 0 && stdin_seen++)
+            return llm_usage_error("standard input (-) can be read only once");
+    if (o->json && o->to != CAT_TO_STATS)
+        return llm_usage_error("--json goes with --stats");
+    if (to_set && (o->to == CAT_TO_HEADER || o->to == CAT_TO_STATS))
+        return llm_usage_error("--to cannot be combined with --header or --stats");
+
+    if (o->from == CAT_FROM_STREAM) {
+        if (vocab_set || token_bytes || o->import.block_size || o->import.eos_id != LLM_NO_TOKEN)
+            return llm_usage_error("header options (--vocab-size, --eos, ...) go with --from=ids or --from=raw");
+        return -1;
+    }
+    if (o->to == CAT_TO_HEADER)
+        return llm_usage_error("--header reads streams, not --from input");
+    if (!vocab_set)
+        return llm_usage_error("--from=%s needs --vocab-size", from_names[o->from]);
+    o->import.token_bytes = token_bytes ? token_bytes : llm_token_bytes_for_vocab(o->import.vocab_size);
+    if (o->from == CAT_FROM_RAW && !(o->import.kind == LLM_KIND_BLOCKS ? o->import.block_size != 0
+                                                                       : o->import.eos_id != LLM_NO_TOKEN))
+        return llm_usage_error("--from=raw needs --eos (docs) or --kind=blocks with --block-size");
+    llm_error e;
+    if (llm_header_validate(&o->import, &e) < 0)
+        return llm_usage_error("%s", e.msg);
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    cat_opts o;
+    memset(&o, 0, sizeof o);
+    llm_cli_init("llm-cat");
+    o.writer.index = -1;
+    o.shard_n = 1;
+    o.argc = argc;
+    o.argv = argv;
+    if (llm_header_init(&o.import) < 0) {
+        llm_msg("out of memory");
+        return LLM_EXIT_FAILURE;
+    }
+    int status = parse_args(&o, argc, argv);
+    if (status < 0) {
+        if (o.to == CAT_TO_HEADER) {
+            status = cat_print_headers(&o);
+        } else {
+            cat_source *src = cat_source_open(&o);
+            status = !src ? LLM_EXIT_FAILURE : o.to == CAT_TO_STATS ? cat_stats(&o, src) : cat_write(&o, src);
+            cat_source_free(src);
+        }
+    }
+    llm_header_free(&o.import);
+    return status;
+}

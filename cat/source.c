@@ -1,0 +1,342 @@
+/* llm-cat's input side: the inputs in order as one sequence of records, with the merged
+ * header, --shard/--skip/--head selection and the account of every record read. */
+#include "cat.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct cat_source {
+    const cat_opts *o;
+    llm_header header;
+    llm_reader **kept;         /* readers of inputs that cannot be opened twice (pipes) */
+    int cur;                   /* input being read; n_inputs when done */
+    int fd;
+    llm_reader *reader;
+    cat_import *import;
+
+    uint64_t seen, out, other_shards, skipped, import_skipped, skip_left;
+    uint64_t bytes_done;
+    int stopped_by_head;
+    llm_progress progress;
+};
+
+static int is_stdin(const char *name) { return strcmp(name, "-") == 0; }
+
+static int open_input(const char *name)
+{
+    if (is_stdin(name))
+        return STDIN_FILENO;
+    int fd = open(name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        llm_msg("%s: %s", name, strerror(errno));
+    return fd;
+}
+
+static void close_input(int fd)
+{
+    if (fd > STDIN_FILENO)
+        close(fd);
+}
+
+static int is_regular(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Reads every stream input's header: the first defines the output, the others must match
+ * it. Inputs that cannot be reopened keep their reader for the second pass. */
+static int merge_headers(cat_source *s)
+{
+    const cat_opts *o = s->o;
+    llm_error e;
+    char why[256];
+    for (int i = 0; i < o->n_inputs; i++) {
+        int fd = open_input(o->inputs[i]);
+        if (fd < 0)
+            return -1;
+        llm_reader *r = llm_reader_open(fd, o->inputs[i], &e);
+        if (!r) {
+            llm_msg("%s", e.msg);
+            close_input(fd);
+            return -1;
+        }
+        const llm_header *h = llm_reader_header(r);
+        int rc = 0;
+        if (i == 0) {
+            llm_header_free(&s->header);
+            rc = llm_header_copy(&s->header, h);
+        } else if (!llm_header_compatible(&s->header, h, why, sizeof why)) {
+            llm_msg("%s: does not match %s: %s (streams merge only when they differ in provenance alone)",
+                    o->inputs[i], o->inputs[0], why);
+            rc = -2;
+        } else {
+            rc = llm_header_merge_provenance(&s->header, h);
+        }
+        if (rc == -1)
+            llm_msg("out of memory");
+        if (rc == 0 && !is_regular(fd)) {
+            s->kept[i] = r;
+            continue;
+        }
+        llm_reader_free(r);
+        close_input(fd);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+cat_source *cat_source_open(const cat_opts *o)
+{
+    cat_source *s = calloc(1, sizeof *s);
+    if (!s || !(s->kept = calloc((size_t)o->n_inputs, sizeof *s->kept)) || llm_header_init(&s->header) < 0) {
+        llm_msg("out of memory");
+        if (s)
+            free(s->kept);
+        free(s);
+        return NULL;
+    }
+    s->o = o;
+    s->fd = -1;
+    s->skip_left = o->skip;
+    int rc;
+    if (o->from == CAT_FROM_STREAM) {
+        rc = merge_headers(s);
+    } else {
+        llm_header_free(&s->header);
+        rc = llm_header_copy(&s->header, &o->import);
+        if (rc < 0)
+            llm_msg("out of memory");
+    }
+    if (rc == 0 && llm_header_add_step(&s->header, "llm-cat", o->argc, o->argv) < 0) {
+        llm_msg("out of memory");
+        rc = -1;
+    }
+    if (rc < 0) {
+        cat_source_free(s);
+        return NULL;
+    }
+    uint64_t total = 0;
+    for (int i = 0; i < o->n_inputs; i++) {
+        struct stat st;
+        if (!is_stdin(o->inputs[i]) && stat(o->inputs[i], &st) == 0 && S_ISREG(st.st_mode))
+            total += (uint64_t)st.st_size;
+    }
+    llm_progress_start(&s->progress, o->quiet, total);
+    return s;
+}
+
+static void close_current(cat_source *s)
+{
+    if (s->reader)
+        s->bytes_done += llm_reader_offset(s->reader);
+    if (s->import)
+        s->bytes_done += cat_import_bytes(s->import);
+    if (s->import)
+        s->import_skipped += cat_import_skipped(s->import);
+    llm_reader_free(s->reader);
+    cat_import_free(s->import);
+    close_input(s->fd);
+    s->reader = NULL;
+    s->import = NULL;
+    s->fd = -1;
+}
+
+void cat_source_free(cat_source *s)
+{
+    if (!s)
+        return;
+    close_current(s);
+    for (int i = 0; i < s->o->n_inputs; i++)
+        llm_reader_free(s->kept[i]);
+    free(s->kept);
+    llm_header_free(&s->header);
+    llm_progress_end(&s->progress);
+    free(s);
+}
+
+const llm_header *cat_source_header(const cat_source *s) { return &s->header; }
+
+/* --skip without --shard on an indexed file: jump to the frame holding the first record
+ * wanted instead of decompressing everything before it. Returns 1 when the whole input is
+ * skipped, 0 to read on, -1 on error. */
+static int skip_by_index(cat_source *s)
+{
+    llm_index idx;
+    int rc = llm_reader_load_index(s->reader, 0, &idx);
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
+    if (s->skip_left >= idx.records) {
+        s->skip_left -= idx.records;
+        s->skipped += idx.records;
+        s->seen += idx.records;
+        llm_index_free(&idx);
+        return 1;
+    }
+    size_t lo = 0, hi = idx.n_frames;          /* last frame whose first_record <= skip_left */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (idx.frames[mid].first_record <= s->skip_left)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    uint64_t jumped = idx.frames[lo].first_record;
+    rc = llm_reader_seek(s->reader, &idx, lo);
+    llm_index_free(&idx);
+    if (rc < 0)
+        return -1;
+    s->skip_left -= jumped;
+    s->skipped += jumped;
+    s->seen += jumped;
+    return 0;
+}
+
+/* Opens input s->cur. Returns 1 when it is ready, 0 when it was skipped whole, -1 on error. */
+static int open_next(cat_source *s)
+{
+    const cat_opts *o = s->o;
+    const char *name = o->inputs[s->cur];
+    llm_error e;
+    if (s->kept[s->cur]) {
+        s->reader = s->kept[s->cur];
+        s->kept[s->cur] = NULL;
+        s->fd = -1;    /* stdin or a pipe: not ours to close */
+        return 1;
+    }
+    s->fd = open_input(name);
+    if (s->fd < 0)
+        return -1;
+    if (o->from != CAT_FROM_STREAM) {
+        s->import = cat_import_open(o, s->fd, name);
+        return s->import ? 1 : -1;
+    }
+    s->reader = llm_reader_open(s->fd, name, &e);
+    if (!s->reader) {
+        llm_msg("%s", e.msg);
+        return -1;
+    }
+    if (s->skip_left && o->shard_n == 1) {
+        int rc = skip_by_index(s);
+        if (rc < 0)
+            llm_msg("%s", llm_reader_error(s->reader));
+        if (rc != 0)
+            return rc < 0 ? -1 : 0;
+    }
+    return 1;
+}
+
+int cat_source_next(cat_source *s, llm_record *rec)
+{
+    const cat_opts *o = s->o;
+    for (;;) {
+        if (o->has_head && s->out >= o->head) {
+            s->stopped_by_head = s->cur < o->n_inputs;
+            return 0;
+        }
+        if (!s->reader && !s->import) {
+            if (s->cur >= o->n_inputs)
+                return 0;
+            int rc = open_next(s);
+            if (rc < 0)
+                return -1;
+            if (rc == 0) {
+                close_current(s);
+                s->cur++;
+                continue;
+            }
+        }
+        int rc = s->reader ? llm_reader_next(s->reader, rec) : cat_import_next(s->import, rec);
+        if (rc < 0) {
+            if (s->reader)
+                llm_msg("%s", llm_reader_error(s->reader));
+            return -1;
+        }
+        if (rc == 0) {
+            close_current(s);
+            s->cur++;
+            continue;
+        }
+        uint64_t number = s->seen++;
+        if (o->shard_n > 1 && number % o->shard_n != o->shard_k) {
+            s->other_shards++;
+            continue;
+        }
+        if (s->skip_left) {
+            s->skip_left--;
+            s->skipped++;
+            continue;
+        }
+        s->out++;
+        uint64_t bytes = s->bytes_done + (s->reader ? llm_reader_offset(s->reader) : 0);
+        llm_progress_update(&s->progress, s->seen, bytes);
+        return 1;
+    }
+}
+
+void cat_source_summary(const cat_source *s, const char *what_out)
+{
+    if (s->o->quiet)
+        return;
+    char line[512];
+    int n = snprintf(line, sizeof line, "%" PRIu64 " records read from %d input%s: %" PRIu64 " %s",
+                     s->seen, s->o->n_inputs, s->o->n_inputs == 1 ? "" : "s", s->out, what_out);
+    if (s->other_shards)
+        n += snprintf(line + n, sizeof line - (size_t)n, ", %" PRIu64 " in other shards", s->other_shards);
+    if (s->skipped)
+        n += snprintf(line + n, sizeof line - (size_t)n, ", %" PRIu64 " skipped (--skip)", s->skipped);
+    if (s->import_skipped)
+        n += snprintf(line + n, sizeof line - (size_t)n, ", %" PRIu64 " malformed input lines skipped",
+                      s->import_skipped);
+    if (s->stopped_by_head)
+        snprintf(line + n, sizeof line - (size_t)n, "; stopped at --head %" PRIu64, s->o->head);
+    llm_progress_end((llm_progress *)&s->progress);
+    llm_msg("%s", line);
+}
+
+int cat_print_headers(const cat_opts *o)
+{
+    llm_output out;
+    llm_error e;
+    llm_buf b;
+    int status = LLM_EXIT_OK;
+    if (llm_output_open(&out, o->output, 0, 1, &e) < 0) {
+        llm_msg("%s", e.msg);
+        return LLM_EXIT_FAILURE;
+    }
+    FILE *fp = llm_output_file(&out);
+    llm_buf_init(&b);
+    for (int i = 0; i < o->n_inputs && status == LLM_EXIT_OK; i++) {
+        int fd = open_input(o->inputs[i]);
+        llm_reader *r = fd < 0 ? NULL : llm_reader_open(fd, o->inputs[i], &e);
+        if (!r) {
+            if (fd >= 0)
+                llm_msg("%s", e.msg);
+            status = LLM_EXIT_FAILURE;
+        } else {
+            llm_buf_clear(&b);
+            llm_header_to_json(llm_reader_header(r), &b);
+            llm_buf_putc(&b, '\n');
+            if (fp)
+                fwrite(b.data, 1, b.len, fp);
+        }
+        llm_reader_free(r);
+        close_input(fd);
+    }
+    llm_buf_free(&b);
+    if (!fp || llm_buf_failed(&b)) {
+        llm_msg("out of memory");
+        status = LLM_EXIT_FAILURE;
+    }
+    if (llm_output_commit(&out, &e) < 0) {
+        llm_msg("%s", e.msg);
+        status = LLM_EXIT_FAILURE;
+    }
+    return status;
+}

@@ -1,0 +1,314 @@
+/* Growable output buffer with a sticky failure flag, plus the hot formatters: decimal
+ * integers without printf and JSON string escaping with UTF-8 validation. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+
+#define BUF_MIN_CAP 64
+
+void llm_buf_init(llm_buf *b)
+{
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    b->failed = 0;
+}
+
+void llm_buf_free(llm_buf *b)
+{
+    free(b->data);
+    llm_buf_init(b);
+}
+
+static int buf_fail(llm_buf *b)
+{
+    b->failed = 1;
+    return -1;
+}
+
+/* Out of line so that the inline fast paths below stay small. */
+static int buf_grow(llm_buf *b, size_t need)
+{
+    size_t cap = b->cap < BUF_MIN_CAP ? BUF_MIN_CAP : b->cap;
+    while (cap < need) {
+        if (cap > SIZE_MAX / 2)
+            return buf_fail(b);
+        cap *= 2;
+    }
+    char *data = realloc(b->data, cap);
+    if (data == NULL)
+        return buf_fail(b);
+    b->data = data;
+    b->cap = cap;
+    return 0;
+}
+
+int llm_buf_reserve(llm_buf *b, size_t extra)
+{
+    if (b->failed)
+        return -1;
+    if (extra > SIZE_MAX - 1 - b->len)
+        return buf_fail(b);
+    size_t need = b->len + extra + 1;   /* + 1 keeps room for the NUL */
+    if (need <= b->cap)
+        return 0;
+    return buf_grow(b, need);
+}
+
+/* Room for n more bytes and the NUL, with no failure pending: the hot paths test this
+ * inline and only call llm_buf_reserve when the buffer must grow. */
+static int buf_fits(const llm_buf *b, size_t n)
+{
+    return !b->failed && b->cap - b->len > n;
+}
+
+void llm_buf_append(llm_buf *b, const void *p, size_t n)
+{
+    if (!buf_fits(b, n) && llm_buf_reserve(b, n) < 0)
+        return;
+    if (n > 0)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void llm_buf_puts(llm_buf *b, const char *s)
+{
+    llm_buf_append(b, s, strlen(s));
+}
+
+void llm_buf_putc(llm_buf *b, char c)
+{
+    if (!buf_fits(b, 1) && llm_buf_reserve(b, 1) < 0)
+        return;
+    b->data[b->len++] = c;
+    b->data[b->len] = '\0';
+}
+
+void llm_buf_printf(llm_buf *b, const char *fmt, ...)
+{
+    if (b->failed)
+        return;
+    /* First try the room already there; most calls fit and format once. */
+    size_t room = b->cap - b->len;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(room > 0 ? b->data + b->len : NULL, room, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        buf_fail(b);
+        return;
+    }
+    if ((size_t)n >= room) {
+        if (llm_buf_reserve(b, (size_t)n) < 0)
+            return;
+        va_start(ap, fmt);
+        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    b->len += (size_t)n;
+}
+
+static const char digit_pairs[201] =
+    "00010203040506070809"
+    "10111213141516171819"
+    "20212223242526272829"
+    "30313233343536373839"
+    "40414243444546474849"
+    "50515253545556575859"
+    "60616263646566676869"
+    "70717273747576777879"
+    "80818283848586878889"
+    "90919293949596979899";
+
+static const uint64_t powers_of_10[20] = {
+    1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,
+    100000000ull, 1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull,
+    10000000000000ull, 100000000000000ull, 1000000000000000ull, 10000000000000000ull,
+    100000000000000000ull, 1000000000000000000ull, 10000000000000000000ull};
+
+/* Branch-free digit count: bits * log10(2) (1233 / 4096) guesses it within one, and a
+ * table lookup corrects the guess. Mixed-width ids would mispredict a comparison chain. */
+static unsigned u64_digits(uint64_t v)
+{
+    uint64_t x = v | 1;   /* 0 has one digit; and clz(0) is undefined */
+    unsigned bits = 64 - (unsigned)__builtin_clzll(x);
+    unsigned guess = (bits * 1233) >> 12;
+    return guess + (x >= powers_of_10[guess]);
+}
+
+/* Writes v's decimal digits so that they end at `end`. Two digits per division halves
+ * the divides (which the compiler turns into multiplies). */
+static void format_u64_backwards(char *end, uint64_t v)
+{
+    char *p = end;
+    while (v >= 100) {
+        const char *pair = digit_pairs + (v % 100) * 2;
+        v /= 100;
+        *--p = pair[1];
+        *--p = pair[0];
+    }
+    if (v >= 10) {
+        const char *pair = digit_pairs + v * 2;
+        *--p = pair[1];
+        *--p = pair[0];
+    } else {
+        *--p = (char)('0' + v);
+    }
+}
+
+/* Formats in place: counting digits first avoids a temporary and a variable memcpy,
+ * which matters when the output is billions of token ids. */
+static void buf_put_decimal(llm_buf *b, int negative, uint64_t mag)
+{
+    size_t n = u64_digits(mag) + (negative ? 1 : 0);
+    if (!buf_fits(b, n) && llm_buf_reserve(b, n) < 0)
+        return;
+    char *p = b->data + b->len;
+    if (negative)
+        *p = '-';
+    format_u64_backwards(p + n, mag);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void llm_buf_u64(llm_buf *b, uint64_t v)
+{
+    buf_put_decimal(b, 0, v);
+}
+
+void llm_buf_i64(llm_buf *b, int64_t v)
+{
+    /* Negate in unsigned arithmetic: -INT64_MIN overflows int64_t. */
+    uint64_t mag = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    buf_put_decimal(b, v < 0, mag);
+}
+
+/* ---- JSON strings ---- */
+
+/* Bytes that cannot be copied as they are: control characters, '"', '\\', and every
+ * non-ASCII byte (which must be checked as UTF-8 first). */
+static int json_byte_is_plain(unsigned char c)
+{
+    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+/* Length of the leading run of plain bytes, eight at a time where possible: most text
+ * is plain ASCII and the byte loop would dominate output time. */
+static size_t json_plain_prefix(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, s + i, 8);
+        uint64_t quote = v ^ (ONES * '"');
+        uint64_t bslash = v ^ (ONES * '\\');
+        /* Classic bit tricks: a zero byte, a byte below 0x20, a byte with the top bit. */
+        uint64_t special = ((quote - ONES) & ~quote) | ((bslash - ONES) & ~bslash) |
+                           ((v - ONES * 0x20) & ~v) | v;
+        if (special & HIGHS)
+            break;
+    }
+    while (i < n && json_byte_is_plain(s[i]))
+        i++;
+    return i;
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is invalid: overlong
+ * forms, surrogates (ED A0..BF) and code points above U+10FFFF are refused, as in
+ * Unicode's table 3-7 of well-formed byte sequences. */
+static size_t utf8_valid_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    unsigned char lo = 0x80, hi = 0xBF;
+    size_t len;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if (n < len || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    return len;
+}
+
+static void json_put_escape(llm_buf *b, unsigned char c)
+{
+    static const char hex[] = "0123456789abcdef";
+    char esc[6] = {'\\', 0, 0, 0, 0, 0};
+    switch (c) {
+    case '"': esc[1] = '"'; break;
+    case '\\': esc[1] = '\\'; break;
+    case '\b': esc[1] = 'b'; break;
+    case '\f': esc[1] = 'f'; break;
+    case '\n': esc[1] = 'n'; break;
+    case '\r': esc[1] = 'r'; break;
+    case '\t': esc[1] = 't'; break;
+    default:
+        esc[1] = 'u';
+        esc[2] = '0';
+        esc[3] = '0';
+        esc[4] = hex[c >> 4];
+        esc[5] = hex[c & 15];
+        llm_buf_append(b, esc, 6);
+        return;
+    }
+    llm_buf_append(b, esc, 2);
+}
+
+void llm_buf_json_string(llm_buf *b, const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    /* Reserve the common case (nothing escaped) up front; escapes grow as needed. */
+    if (llm_buf_reserve(b, n + 2) < 0)
+        return;
+    llm_buf_putc(b, '"');
+    size_t i = 0;
+    while (i < n) {
+        size_t run = i;
+        for (;;) {
+            run += json_plain_prefix(s + run, n - run);
+            if (run == n || s[run] < 0x80)
+                break;
+            size_t k = utf8_valid_len(s + run, n - run);
+            if (k == 0)
+                break;
+            run += k;
+        }
+        llm_buf_append(b, s + i, run - i);
+        i = run;
+        if (i == n)
+            break;
+        if (s[i] >= 0x80)
+            /* One replacement per byte: the next bytes of a broken sequence are
+             * then lone continuation bytes and get their own. */
+            llm_buf_append(b, "\\ufffd", 6);
+        else
+            json_put_escape(b, s[i]);
+        i++;
+    }
+    llm_buf_putc(b, '"');
+}

@@ -1,0 +1,33 @@
+/* A growable byte buffer for building output text (JSON lines, headers) without a
+ * printf per value. Allocation failure is sticky: later appends do nothing and
+ * llm_buf_failed() reports it once, so call sites stay flat. */
+#ifndef LLM_BUF_H
+#define LLM_BUF_H
+
+#include "common.h"
+
+typedef struct llm_buf {
+    char *data;   /* owned; NUL-terminated whenever len < cap */
+    size_t len;
+    size_t cap;
+    int failed;   /* an allocation failed; contents are incomplete */
+} llm_buf;
+
+void llm_buf_init(llm_buf *b);
+void llm_buf_free(llm_buf *b);                 /* frees data; b may be reused after init */
+static inline void llm_buf_clear(llm_buf *b) { b->len = 0; }
+static inline int llm_buf_failed(const llm_buf *b) { return b->failed; }
+
+/* Makes room for `extra` more bytes (plus a NUL). Returns 0, or -1 and sets failed. */
+int llm_buf_reserve(llm_buf *b, size_t extra);
+void llm_buf_append(llm_buf *b, const void *p, size_t n);
+void llm_buf_puts(llm_buf *b, const char *s);
+void llm_buf_putc(llm_buf *b, char c);
+void llm_buf_printf(llm_buf *b, const char *fmt, ...) LLM_PRINTF(2, 3);
+void llm_buf_u64(llm_buf *b, uint64_t v);     /* decimal, fast path for large outputs */
+void llm_buf_i64(llm_buf *b, int64_t v);
+/* Appends s[0..n) as a quoted JSON string. Valid UTF-8 passes through; control characters,
+ * '"' and '\\' are escaped; each byte of an invalid UTF-8 sequence becomes \ufffd. */
+void llm_buf_json_string(llm_buf *b, const char *s, size_t n);
+
+#endif

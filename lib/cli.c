@@ -1,0 +1,286 @@
+/* Command-line plumbing shared by every program (see cli.h). */
+#include "cli.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *program_name = "llm";
+
+/* Temporary outputs to remove if a signal ends the program. Plain array: the handler may
+ * only use async-signal-safe calls. */
+#define MAX_TEMPS 8
+static char *volatile temps[MAX_TEMPS];
+
+static void remove_temps_and_die(int sig)
+{
+    for (int i = 0; i < MAX_TEMPS; i++)
+        if (temps[i])
+            unlink(temps[i]);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void llm_cli_init(const char *program)
+{
+    program_name = program;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = remove_temps_and_die;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
+const char *llm_cli_program(void) { return program_name; }
+
+static void vmsg(const char *fmt, va_list ap)
+{
+    fprintf(stderr, "%s: ", program_name);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
+void llm_msg(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmsg(fmt, ap);
+    va_end(ap);
+}
+
+int llm_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmsg(fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "Try '%s --help' for more information.\n", program_name);
+    return LLM_EXIT_USAGE;
+}
+
+/* ---- numbers ---------------------------------------------------------------------- */
+
+int llm_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    char *end;
+    if (!s || *s < '0' || *s > '9')     /* strtoull would accept " -1" as a huge number */
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int llm_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    char *end;
+    if (!s || !*s || (*s != '-' && (*s < '0' || *s > '9')))
+        return -1;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int llm_parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    char *end;
+    if (!s || *s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    int shift = 0;
+    switch (*end) {
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    }
+    if (shift && (*end == 'i' || *end == 'B'))
+        end += *end == 'i' && end[1] == 'B' ? 2 : 1;
+    if (errno || *end || (shift && v > (UINT64_MAX >> shift)))
+        return -1;
+    v <<= shift;
+    if (v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int llm_parse_shard(const char *s, uint64_t *k, uint64_t *n)
+{
+    const char *slash = s ? strchr(s, '/') : NULL;
+    char head[32];
+    if (!slash || (size_t)(slash - s) >= sizeof head)
+        return -1;
+    memcpy(head, s, (size_t)(slash - s));
+    head[slash - s] = '\0';
+    if (llm_parse_u64(slash + 1, 1, UINT32_MAX, n) < 0 || llm_parse_u64(head, 0, *n - 1, k) < 0)
+        return -1;
+    return 0;
+}
+
+/* ---- output ----------------------------------------------------------------------- */
+
+static void forget_temp(const char *tmp)
+{
+    for (int i = 0; i < MAX_TEMPS; i++)
+        if (temps[i] == tmp)
+            temps[i] = NULL;
+}
+
+int llm_output_open(llm_output *o, const char *path, int binary, int force, llm_error *err)
+{
+    memset(o, 0, sizeof *o);
+    o->fd = -1;
+    if (!path || strcmp(path, "-") == 0) {
+        if (binary && !force && isatty(STDOUT_FILENO))
+            return llm_error_set(err, "refusing to write a binary stream to a terminal (use -o FILE, "
+                                      "a pipe, or -f to force)");
+        o->fd = STDOUT_FILENO;
+        return 0;
+    }
+    const char *slash = strrchr(path, '/');
+    size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
+    o->path = strdup(path);
+    o->tmp = malloc(strlen(path) + 16);
+    if (!o->path || !o->tmp) {
+        llm_output_abort(o);
+        return llm_error_set(err, "out of memory");
+    }
+    /* Same directory, so that rename is atomic; hidden, so globs do not pick it up. */
+    sprintf(o->tmp, "%.*s.%s.XXXXXX", (int)dirlen, path, path + dirlen);
+    o->fd = mkstemp(o->tmp);
+    if (o->fd < 0) {
+        int e = errno;
+        free(o->tmp);
+        o->tmp = NULL;
+        llm_output_abort(o);
+        return llm_error_set(err, "%s: cannot create: %s", path, strerror(e));
+    }
+    mode_t mask = umask(0);
+    umask(mask);
+    fchmod(o->fd, 0666 & ~mask);    /* mkstemp's 0600 is not what a plain create gives */
+    for (int i = 0; i < MAX_TEMPS; i++)
+        if (!temps[i]) {
+            temps[i] = o->tmp;
+            break;
+        }
+    return 0;
+}
+
+FILE *llm_output_file(llm_output *o)
+{
+    if (!o->fp) {
+        o->fp = o->fd == STDOUT_FILENO ? stdout : fdopen(o->fd, "w");
+        if (o->fp)
+            setvbuf(o->fp, NULL, _IOFBF, 1 << 20);
+    }
+    return o->fp;
+}
+
+int llm_output_commit(llm_output *o, llm_error *err)
+{
+    int failed = 0, e = 0;
+    if (o->fp) {
+        if (fflush(o->fp) != 0 || ferror(o->fp))
+            failed = 1, e = errno;
+        if (fclose(o->fp) != 0 && !failed)
+            failed = 1, e = errno;
+    } else if (o->fd >= 0 && close(o->fd) != 0) {
+        failed = 1, e = errno;
+    }
+    o->fp = NULL;
+    o->fd = -1;
+    if (!failed && o->tmp && rename(o->tmp, o->path) != 0)
+        failed = 1, e = errno;
+    if (failed) {
+        llm_error_set(err, "%s: write error: %s", llm_output_name(o), strerror(e ? e : EIO));
+        llm_output_abort(o);
+        return -1;
+    }
+    forget_temp(o->tmp);
+    free(o->tmp);
+    free(o->path);
+    o->tmp = o->path = NULL;
+    return 0;
+}
+
+void llm_output_abort(llm_output *o)
+{
+    if (!o)
+        return;
+    if (o->fp && o->fp != stdout)
+        fclose(o->fp);
+    else if (!o->fp && o->fd > STDOUT_FILENO)
+        close(o->fd);
+    o->fp = NULL;
+    o->fd = -1;
+    if (o->tmp) {
+        unlink(o->tmp);
+        forget_temp(o->tmp);
+    }
+    free(o->tmp);
+    free(o->path);
+    o->tmp = o->path = NULL;
+}
+
+const char *llm_output_name(const llm_output *o)
+{
+    return o->path ? o->path : "(stdout)";
+}
+
+/* ---- progress --------------------------------------------------------------------- */
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void llm_progress_start(llm_progress *p, int quiet, uint64_t total_bytes)
+{
+    memset(p, 0, sizeof *p);
+    p->enabled = !quiet && isatty(STDERR_FILENO);
+    p->start = p->last = now_seconds();
+    p->total_bytes = total_bytes;
+}
+
+void llm_progress_update(llm_progress *p, uint64_t records, uint64_t bytes)
+{
+    /* Reading the clock per record would cost more than some records take. */
+    if (!p->enabled || (++p->calls & 1023) != 0)
+        return;
+    double t = now_seconds();
+    if (t - p->last < 0.25)
+        return;
+    p->last = t;
+    double rate = bytes / (t - p->start) / 1e6;
+    fprintf(stderr, "\r%s: %" PRIu64 " records, %.1f MB, %.1f MB/s", program_name, records, bytes / 1e6, rate);
+    if (p->total_bytes > bytes && rate > 0) {
+        double eta = (p->total_bytes - bytes) / 1e6 / rate;
+        fprintf(stderr, ", %.0f%%, ETA %d:%02d", 100.0 * bytes / p->total_bytes, (int)eta / 60, (int)eta % 60);
+    }
+    fputs("\033[K", stderr);
+    p->drawn = 1;
+}
+
+void llm_progress_end(llm_progress *p)
+{
+    if (p->drawn)
+        fputs("\r\033[K", stderr);
+    p->drawn = 0;
+}

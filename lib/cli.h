@@ -1,0 +1,66 @@
+/* The program side of every tool: messages prefixed with the program's name, checked
+ * number parsing, atomic output files and the progress line on a terminal. Unlike the rest
+ * of the library these print to stderr; none of them exits, main decides that. */
+#ifndef LLM_CLI_H
+#define LLM_CLI_H
+
+#include "common.h"
+
+#include <stdio.h>
+
+enum { LLM_EXIT_OK = 0, LLM_EXIT_FAILURE = 1, LLM_EXIT_USAGE = 2 };
+
+/* Names the program for messages and installs the handlers that remove temporary output
+ * files on SIGINT, SIGTERM and SIGHUP. Call first in main. */
+void llm_cli_init(const char *program);
+const char *llm_cli_program(void);
+
+/* "llm-xxx: message\n" on stderr. */
+void llm_msg(const char *fmt, ...) LLM_PRINTF(1, 2);
+/* A usage error: the message, a hint to --help, and LLM_EXIT_USAGE to return from main. */
+int llm_usage_error(const char *fmt, ...) LLM_PRINTF(1, 2);
+
+/* Range-checked parsers for option values: 0, or -1 when s is not entirely a number in
+ * [min, max] (decimal; k/M/G suffixes for llm_parse_size: powers of 1024). */
+int llm_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+int llm_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+int llm_parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* "K/N" with 0 <= K < N: this process takes the records whose number modulo N is K. */
+int llm_parse_shard(const char *s, uint64_t *k, uint64_t *n);
+
+/* An output: standard output, or a temporary file beside PATH renamed onto it by
+ * llm_output_commit, so a failed or killed run never leaves a half-written file there. */
+typedef struct llm_output {
+    int fd;
+    FILE *fp;          /* set by llm_output_file for text output */
+    char *path;        /* NULL for standard output */
+    char *tmp;
+} llm_output;
+
+/* Opens path ("-" or NULL: stdout). A binary output refuses a terminal unless force.
+ * Returns 0, or -1 with err set. */
+int llm_output_open(llm_output *o, const char *path, int binary, int force, llm_error *err);
+/* A buffered FILE over the output's fd, for text; NULL when out of memory. */
+FILE *llm_output_file(llm_output *o);
+/* Flushes and closes, checking for write errors (a full disk, a closed pipe), then renames
+ * the temporary file into place. Returns 0, or -1 with err set and the temporary removed. */
+int llm_output_commit(llm_output *o, llm_error *err);
+/* Removes the temporary file; NULL-safe and safe after commit. */
+void llm_output_abort(llm_output *o);
+/* The name to use in messages: the path, or "(stdout)". */
+const char *llm_output_name(const llm_output *o);
+
+/* A progress line, redrawn at most a few times a second, shown only when stderr is a
+ * terminal and not quiet: records, bytes, MB/s and, when the total is known, the ETA. */
+typedef struct llm_progress {
+    int enabled, drawn;
+    double start, last;
+    uint64_t total_bytes;    /* 0 when unknown */
+    unsigned calls;
+} llm_progress;
+
+void llm_progress_start(llm_progress *p, int quiet, uint64_t total_bytes);
+void llm_progress_update(llm_progress *p, uint64_t records, uint64_t bytes);
+void llm_progress_end(llm_progress *p);    /* clears the line */
+
+#endif

@@ -1,0 +1,270 @@
+/* The C face of simdjson's DOM parser (json.h). Handles are simdjson elements and
+ * iterators copied into opaque words; no C++ exception ever crosses into C. */
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <new>
+#include <string>
+#include <type_traits>
+
+#include <simdjson.h>
+
+/* common.h and buf.h have no extern "C" guards of their own; json.h includes them
+ * outside its guard, so they are included here first with C linkage. */
+extern "C" {
+#include "common.h"
+#include "buf.h"
+}
+#include "json.h"
+
+using simdjson::dom::element;
+using simdjson::dom::element_type;
+
+struct llm_json_parser {
+    simdjson::dom::parser dom;
+};
+
+static_assert(simdjson::SIMDJSON_PADDING <= LLM_JSON_PADDING,
+              "callers pad by LLM_JSON_PADDING, simdjson must not read further");
+static_assert(sizeof(element) <= sizeof(llm_json), "simdjson element does not fit llm_json");
+static_assert(std::is_trivially_copyable<element>::value, "element must be memcpy-able");
+
+/* An iterator is a position and the end to stop at; both are trivially copyable
+ * tape references, so the pair lives in llm_json_iter's words. */
+template <class It>
+struct iter_state {
+    It cur;
+    It end;
+};
+using array_state = iter_state<simdjson::dom::array::iterator>;
+using object_state = iter_state<simdjson::dom::object::iterator>;
+static_assert(sizeof(array_state) <= sizeof(llm_json_iter), "array iterator does not fit");
+static_assert(sizeof(object_state) <= sizeof(llm_json_iter), "object iterator does not fit");
+static_assert(std::is_trivially_copyable<array_state>::value, "array iterator must be memcpy-able");
+static_assert(std::is_trivially_copyable<object_state>::value, "object iterator must be memcpy-able");
+
+static element to_element(llm_json v)
+{
+    element e;
+    std::memcpy(static_cast<void *>(&e), v.opaque, sizeof e);
+    return e;
+}
+
+static llm_json from_element(element e)
+{
+    llm_json v;
+    std::memset(&v, 0, sizeof v);
+    std::memcpy(v.opaque, static_cast<const void *>(&e), sizeof e);
+    return v;
+}
+
+template <class State>
+static State load_state(const llm_json_iter *it)
+{
+    State s;
+    std::memcpy(static_cast<void *>(&s), it->opaque, sizeof s);
+    return s;
+}
+
+template <class State>
+static void store_state(llm_json_iter *it, const State &s)
+{
+    std::memset(it, 0, sizeof *it);
+    std::memcpy(it->opaque, static_cast<const void *>(&s), sizeof s);
+}
+
+llm_json_parser *llm_json_parser_new(void)
+{
+    return new (std::nothrow) llm_json_parser;
+}
+
+void llm_json_parser_free(llm_json_parser *p)
+{
+    delete p;
+}
+
+static int parse_error(simdjson::error_code code, size_t len, llm_error *err)
+{
+    switch (code) {
+    case simdjson::MEMALLOC:
+        return llm_error_set(err, "out of memory parsing a JSON document of %zu bytes", len);
+    case simdjson::CAPACITY:
+        return llm_error_set(err, "JSON document of %zu bytes is larger than simdjson accepts",
+                             len);
+    default:
+        return llm_error_set(err, "invalid JSON: %s", simdjson::error_message(code));
+    }
+}
+
+int llm_json_parse(llm_json_parser *p, const char *buf, size_t len, int padded, llm_json *root,
+                   llm_error *err)
+{
+    element e;
+    simdjson::error_code code;
+    try {
+        /* realloc_if_needed=true copies into the parser's own padded buffer. */
+        code = p->dom.parse(buf, len, padded == 0).get(e);
+    } catch (...) {
+        code = simdjson::MEMALLOC;   /* the error-code API does not throw; belt and braces */
+    }
+    if (code != simdjson::SUCCESS)
+        return parse_error(code, len, err);
+    *root = from_element(e);
+    return 0;
+}
+
+llm_json_type llm_json_type_of(llm_json v)
+{
+    switch (to_element(v).type()) {
+    case element_type::ARRAY: return LLM_JSON_ARRAY;
+    case element_type::OBJECT: return LLM_JSON_OBJECT;
+    case element_type::INT64: return LLM_JSON_INT;
+    case element_type::UINT64: return LLM_JSON_UINT;
+    case element_type::DOUBLE: return LLM_JSON_DOUBLE;
+    case element_type::STRING: return LLM_JSON_STRING;
+    case element_type::BOOL: return LLM_JSON_BOOL;
+    case element_type::NULL_VALUE: return LLM_JSON_NULL;
+    }
+    return LLM_JSON_NULL;
+}
+
+const char *llm_json_type_name(llm_json_type t)
+{
+    switch (t) {
+    case LLM_JSON_NULL: return "null";
+    case LLM_JSON_BOOL: return "boolean";
+    case LLM_JSON_INT: return "integer";
+    case LLM_JSON_UINT: return "integer";
+    case LLM_JSON_DOUBLE: return "number";
+    case LLM_JSON_STRING: return "string";
+    case LLM_JSON_ARRAY: return "array";
+    case LLM_JSON_OBJECT: return "object";
+    }
+    return "unknown";
+}
+
+int llm_json_field(llm_json obj, const char *key, llm_json *out)
+{
+    simdjson::dom::object o;
+    if (to_element(obj).get_object().get(o) != simdjson::SUCCESS)
+        return 0;
+    element e;
+    if (o.at_key(key).get(e) != simdjson::SUCCESS)
+        return 0;
+    *out = from_element(e);
+    return 1;
+}
+
+/* simdjson's getters already refuse wrong types and values that do not fit (a
+ * UINT64 is never an int64; a negative INT64 is never a uint64). */
+template <class T, class Getter>
+static int get_scalar(llm_json v, T *out, Getter get)
+{
+    T x;
+    if (get(to_element(v)).get(x) != simdjson::SUCCESS)
+        return -1;
+    *out = x;
+    return 0;
+}
+
+int llm_json_get_int64(llm_json v, int64_t *out)
+{
+    return get_scalar(v, out, [](element e) { return e.get_int64(); });
+}
+
+int llm_json_get_uint64(llm_json v, uint64_t *out)
+{
+    return get_scalar(v, out, [](element e) { return e.get_uint64(); });
+}
+
+int llm_json_get_double(llm_json v, double *out)
+{
+    return get_scalar(v, out, [](element e) { return e.get_double(); });
+}
+
+int llm_json_get_bool(llm_json v, int *out)
+{
+    bool b;
+    if (to_element(v).get_bool().get(b) != simdjson::SUCCESS)
+        return -1;
+    *out = b ? 1 : 0;
+    return 0;
+}
+
+int llm_json_get_string(llm_json v, const char **s, size_t *len)
+{
+    std::string_view sv;
+    if (to_element(v).get_string().get(sv) != simdjson::SUCCESS)
+        return -1;
+    *s = sv.data();
+    *len = sv.size();
+    return 0;
+}
+
+size_t llm_json_array_len(llm_json arr)
+{
+    simdjson::dom::array a;
+    if (to_element(arr).get_array().get(a) != simdjson::SUCCESS)
+        return 0;
+    size_t n = a.size();
+    /* The tape keeps a 24-bit count that saturates; count big arrays by walking. */
+    if (n < 0xFFFFFF)
+        return n;
+    n = 0;
+    for (auto it = a.begin(), end = a.end(); it != end; ++it)
+        n++;
+    return n;
+}
+
+void llm_json_array_begin(llm_json arr, llm_json_iter *it)
+{
+    array_state s{};
+    simdjson::dom::array a;
+    if (to_element(arr).get_array().get(a) == simdjson::SUCCESS)
+        s = array_state{a.begin(), a.end()};
+    store_state(it, s);   /* a non-array gets cur == end: nothing to iterate */
+}
+
+int llm_json_array_next(llm_json_iter *it, llm_json *out)
+{
+    array_state s = load_state<array_state>(it);
+    if (!(s.cur != s.end))
+        return 0;
+    *out = from_element(*s.cur);
+    ++s.cur;
+    store_state(it, s);
+    return 1;
+}
+
+void llm_json_object_begin(llm_json obj, llm_json_iter *it)
+{
+    object_state s{};
+    simdjson::dom::object o;
+    if (to_element(obj).get_object().get(o) == simdjson::SUCCESS)
+        s = object_state{o.begin(), o.end()};
+    store_state(it, s);
+}
+
+int llm_json_object_next(llm_json_iter *it, const char **key, size_t *keylen, llm_json *val)
+{
+    object_state s = load_state<object_state>(it);
+    if (!(s.cur != s.end))
+        return 0;
+    std::string_view k = s.cur.key();
+    *key = k.data();
+    *keylen = k.size();
+    *val = from_element(s.cur.value());
+    ++s.cur;
+    store_state(it, s);
+    return 1;
+}
+
+void llm_json_minify(llm_json v, llm_buf *out)
+{
+    try {
+        std::string text = simdjson::minify(to_element(v));
+        llm_buf_append(out, text.data(), text.size());
+    } catch (...) {
+        out->failed = 1;   /* std::bad_alloc from the string: the same as a failed append */
+    }
+}

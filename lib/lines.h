@@ -1,0 +1,24 @@
+/* Reads a file descriptor line by line, any line length, with the padding simdjson
+ * wants after every line so JSONL parses without a copy. */
+#ifndef LLM_LINES_H
+#define LLM_LINES_H
+
+#include "common.h"
+
+typedef struct llm_lines llm_lines;
+
+/* Reads from fd (not closed by llm_lines_close). NULL when out of memory. */
+llm_lines *llm_lines_open(int fd);
+void llm_lines_close(llm_lines *l);
+
+/* Next line without its '\n' (a '\r' before it is kept; the caller decides). The last line
+ * may lack '\n'. The pointer stays valid until the next call, and LLM_JSON_PADDING (64)
+ * readable bytes follow line+len. Returns 1 for a line, 0 at end of input, -1 on a read
+ * error or out of memory (err set). */
+int llm_lines_next(llm_lines *l, const char **line, size_t *len, llm_error *err);
+
+uint64_t llm_lines_number(const llm_lines *l);   /* 1-based number of the last line returned */
+uint64_t llm_lines_offset(const llm_lines *l);   /* byte offset where that line starts */
+uint64_t llm_lines_bytes(const llm_lines *l);    /* bytes consumed so far */
+
+#endif

@@ -1,0 +1,36 @@
+/* Byte layout of llm-stream(5), private to the library: magic numbers, record flags and
+ * the little-endian load/store helpers that the reader, the writer and the index share. */
+#ifndef LLM_STREAM_FORMAT_H
+#define LLM_STREAM_FORMAT_H
+
+#include <stdint.h>
+#include <string.h>
+
+#define LLM_MAGIC_ZSTD 0xFD2FB528u
+#define LLM_MAGIC_SKIPPABLE 0x184D2A50u  /* low 4 bits free: zstd's skippable frames */
+#define LLM_MAGIC_SKIPPABLE_MASK 0xFFFFFFF0u
+#define LLM_MAGIC_HEADER 0x184D2A5Cu
+#define LLM_MAGIC_INDEX 0x184D2A5Du
+#define LLM_SKIPPABLE_HEAD 8             /* magic + payload size */
+
+#define LLM_HEADER_TAG "LLMH"            /* payload: tag, u32 checksum, JSON */
+#define LLM_HEADER_PREFIX 8
+
+#define LLM_INDEX_ENTRY 16               /* u64 offset in segment, u32 records, u32 tokens */
+#define LLM_INDEX_FOOTER 36              /* u64 segment bytes, records, tokens; u32 entries, checksum, tag */
+#define LLM_INDEX_TAG "LLMX"
+
+#define LLM_RECORD_HEAD 8                /* u32 tokens, u32 flags */
+#define LLM_RECORD_HAS_MASK 1u
+#define LLM_RECORD_HAS_BOUNDS 2u
+
+static inline uint32_t llm_load32(const void *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline uint64_t llm_load64(const void *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static inline void llm_store32(void *p, uint32_t v) { memcpy(p, &v, 4); }
+static inline void llm_store64(void *p, uint64_t v) { memcpy(p, &v, 8); }
+static inline size_t llm_pad4(size_t n) { return (n + 3) & ~(size_t)3; }
+
+/* The checksum of header and index payloads: the low half of XXH64, seed 0. */
+uint32_t llm_checksum32(const void *p, size_t n);
+
+#endif

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Runs every test: C unit tests (build/tests/test_*), end-to-end shell tests (tests/cli/*.sh),
+# fuzz corpus replays and, when clang's libFuzzer is available, a short fuzz run.
+# Each test prints "ok NAME" or "FAIL NAME"; the last line counts them.
+set -u
+cd "$(dirname "$0")/.."
+: "${LLM_BIN:=$PWD/bin}" "${LLM_BUILD:=$PWD/build}" "${FUZZ_SHORT:=10}"
+export LLM_BIN LLM_BUILD
+export PATH="$LLM_BIN:$PATH"
+log=$(mktemp -d "${TMPDIR:-/tmp}/llm-tests.XXXXXX")
+trap 'rm -rf "$log"' EXIT
+
+pass=0 fail=0
+tally() {   # tally NAME LOGFILE: counts ok/FAIL lines; a run that printed none but failed counts once
+    local name=$1 out=$2 status=$3 ok bad
+    ok=$(grep -c '^ok ' "$out")
+    bad=$(grep -c '^FAIL ' "$out")
+    if [ "$status" -ne 0 ] && [ "$bad" -eq 0 ]; then
+        bad=1; echo "FAIL $name (exit $status)" >>"$out"
+    fi
+    pass=$((pass + ok)); fail=$((fail + bad))
+    if [ "$bad" -ne 0 ]; then
+        echo "== $name: $bad failed"; grep -v '^ok ' "$out" | tail -n 40
+    else
+        echo "== $name: $ok passed"
+    fi
+}
+
+for t in "$LLM_BUILD"/tests/test_*; do
+    [ -x "$t" ] || continue
+    name=$(basename "$t")
+    "$t" >"$log/$name.out" 2>&1; tally "$name" "$log/$name.out" $?
+done
+
+for t in tests/cli/*.sh; do
+    [ "$(basename "$t")" = lib.sh ] && continue
+    name=$(basename "$t" .sh)
+    bash "$t" >"$log/$name.out" 2>&1; tally "cli/$name" "$log/$name.out" $?
+done
+
+for r in "$LLM_BUILD"/tests/replay_fuzz_*; do
+    [ -x "$r" ] || continue
+    name=${r##*/replay_fuzz_}
+    "$r" tests/fuzz/corpus/"$name" >"$log/replay_$name.out" 2>&1; tally "replay/$name" "$log/replay_$name.out" $?
+done
+
+if [ "$FUZZ_SHORT" != 0 ]; then
+    if command -v clang >/dev/null && make -s fuzz-build >"$log/fuzz-build.out" 2>&1; then
+        for f in "$LLM_BUILD"/fuzz/fuzz_*; do
+            [ -x "$f" ] || continue
+            name=${f##*/fuzz_}
+            tests/fuzz/run-fuzzer.sh "$f" tests/fuzz/corpus/"$name" "$FUZZ_SHORT" >"$log/fuzz_$name.out" 2>&1
+            tally "fuzz/$name (${FUZZ_SHORT}s)" "$log/fuzz_$name.out" $?
+        done
+    else
+        echo "skipped: short fuzz run (clang with libFuzzer not available)"
+    fi
+fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

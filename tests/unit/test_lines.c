@@ -1,0 +1,331 @@
+/* Unit tests for lib/lines.c: content goes through a temporary file or a pipe and comes
+ * back line by line with numbers, offsets and the padding simdjson needs. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "json.h"
+#include "lines.h"
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* A temporary file holding data, positioned at its start; -1 on failure. */
+static int temp_fd(const char *data, size_t n)
+{
+    FILE *f = tmpfile();
+    if (f == NULL)
+        return -1;
+    int fd = dup(fileno(f));
+    fclose(f);   /* the dup keeps the unlinked file alive */
+    if (fd < 0)
+        return -1;
+    if (write_all(fd, data, n) < 0 || lseek(fd, 0, SEEK_SET) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Reads every line of fd and checks it against want[] (NULL-terminated). Also checks
+ * that the 64 bytes after each line can be read, which ASan and valgrind verify. */
+static void expect_lines(int fd, const char *const *want, const size_t *want_len)
+{
+    llm_lines *l = llm_lines_open(fd);
+    CHECK(l != NULL);
+    if (l == NULL)
+        return;
+    const char *line;
+    size_t len;
+    llm_error err;
+    uint64_t offset = 0;
+    size_t i = 0;
+    int rc;
+    while ((rc = llm_lines_next(l, &line, &len, &err)) == 1) {
+        CHECKF(want[i] != NULL, "extra line %zu", i);
+        if (want[i] == NULL)
+            break;
+        size_t n = want_len ? want_len[i] : strlen(want[i]);
+        CHECKF(len == n && memcmp(line, want[i], n) == 0, "line %zu: len %zu", i, len);
+        CHECK(llm_lines_number(l) == i + 1);
+        CHECK(llm_lines_offset(l) == offset);
+        volatile char sink = 0;
+        for (size_t k = 0; k < LLM_JSON_PADDING; k++)
+            sink ^= line[len + k];
+        (void)sink;
+        offset = llm_lines_bytes(l);
+        i++;
+    }
+    CHECKF(rc == 0, "rc %d", rc);
+    CHECKF(want[i] == NULL, "missing line %zu", i);
+    CHECK(llm_lines_next(l, &line, &len, &err) == 0);   /* stays at the end */
+    llm_lines_close(l);
+}
+
+static void expect_text(const char *text, size_t n, const char *const *want,
+                        const size_t *want_len)
+{
+    int fd = temp_fd(text, n);
+    CHECK(fd >= 0);
+    if (fd < 0)
+        return;
+    expect_lines(fd, want, want_len);
+    close(fd);
+}
+
+static void test_empty_input(void)
+{
+    static const char *const none[] = {NULL};
+    expect_text("", 0, none, NULL);
+
+    int p[2];
+    CHECK(pipe(p) == 0);
+    close(p[1]);
+    llm_lines *l = llm_lines_open(p[0]);
+    const char *line;
+    size_t len;
+    llm_error err;
+    CHECK(llm_lines_next(l, &line, &len, &err) == 0);
+    CHECK(llm_lines_number(l) == 0 && llm_lines_bytes(l) == 0);
+    llm_lines_close(l);
+    close(p[0]);
+    llm_lines_close(NULL);
+}
+
+static void test_shapes(void)
+{
+    static const char *const one[] = {"abc", NULL};
+    expect_text("abc", 3, one, NULL);        /* no trailing newline */
+    expect_text("abc\n", 4, one, NULL);
+    static const char *const blank[] = {"", NULL};
+    expect_text("\n", 1, blank, NULL);
+    static const char *const blanks[] = {"", "", "x", "", NULL};
+    expect_text("\n\nx\n\n", 5, blanks, NULL);
+    static const char *const crlf[] = {"a\r", "b\r", "\r", "c", NULL};
+    expect_text("a\r\nb\r\n\r\nc", 9, crlf, NULL);
+    /* NUL bytes are data, not ends. */
+    static const char *const nul[] = {"a\0b", "\0", NULL};
+    static const size_t nul_len[] = {3, 1};
+    expect_text("a\0b\n\0\n", 6, nul, nul_len);
+}
+
+static void test_offsets_and_numbers(void)
+{
+    int fd = temp_fd("ab\n\ncde\r\nf", 10);
+    CHECK(fd >= 0);
+    llm_lines *l = llm_lines_open(fd);
+    const char *line;
+    size_t len;
+    llm_error err;
+    CHECK(llm_lines_number(l) == 0 && llm_lines_bytes(l) == 0);
+    static const struct {
+        uint64_t number, offset, bytes;
+        size_t len;
+    } want[] = {{1, 0, 3, 2}, {2, 3, 4, 0}, {3, 4, 9, 4}, {4, 9, 10, 1}};
+    for (size_t i = 0; i < 4; i++) {
+        CHECK(llm_lines_next(l, &line, &len, &err) == 1);
+        CHECK(len == want[i].len);
+        CHECKF(llm_lines_number(l) == want[i].number && llm_lines_offset(l) == want[i].offset &&
+                   llm_lines_bytes(l) == want[i].bytes,
+               "line %zu: %llu %llu %llu", i, (unsigned long long)llm_lines_number(l),
+               (unsigned long long)llm_lines_offset(l), (unsigned long long)llm_lines_bytes(l));
+    }
+    CHECK(llm_lines_next(l, &line, &len, &err) == 0);
+    CHECK(llm_lines_number(l) == 4 && llm_lines_bytes(l) == 10);
+    llm_lines_close(l);
+    close(fd);
+}
+
+/* Line i is i % 300 copies of a letter, so lengths cross the buffer's edges often. */
+static size_t many_line_len(size_t i)
+{
+    return (i * 7919) % 300;
+}
+
+static size_t many_lines_text(char *out, size_t count)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++) {
+        size_t len = many_line_len(i);
+        if (out) {
+            memset(out + n, 'a' + (int)(i % 26), len);
+            out[n + len] = '\n';
+        }
+        n += len + 1;
+    }
+    return n;
+}
+
+static void check_many_lines(int fd, size_t count, size_t total)
+{
+    llm_lines *l = llm_lines_open(fd);
+    CHECK(l != NULL);
+    const char *line;
+    size_t len;
+    llm_error err;
+    uint64_t offset = 0;
+    size_t i = 0;
+    while (llm_lines_next(l, &line, &len, &err) == 1) {
+        size_t want = many_line_len(i);
+        int ok = len == want && llm_lines_number(l) == i + 1 && llm_lines_offset(l) == offset;
+        for (size_t k = 0; ok && k < len; k++)
+            ok = line[k] == 'a' + (int)(i % 26);
+        CHECKF(ok, "line %zu: len %zu want %zu", i, len, want);
+        if (!ok)
+            break;
+        offset += len + 1;
+        i++;
+    }
+    CHECKF(i == count, "%zu lines, want %zu", i, count);
+    CHECK(llm_lines_bytes(l) == total);
+    llm_lines_close(l);
+}
+
+static void test_many_short_lines_file(void)
+{
+    size_t count = 200000;
+    size_t total = many_lines_text(NULL, count);
+    char *text = malloc(total);
+    CHECK(text != NULL);
+    many_lines_text(text, count);
+    int fd = temp_fd(text, total);
+    CHECK(fd >= 0);
+    check_many_lines(fd, count, total);
+    close(fd);
+    free(text);
+}
+
+/* Through a pipe fed in small odd-sized writes by a child, so reads return short. */
+static void test_many_short_lines_pipe(void)
+{
+    size_t count = 20000;
+    size_t total = many_lines_text(NULL, count);
+    char *text = malloc(total);
+    CHECK(text != NULL);
+    many_lines_text(text, count);
+    int p[2];
+    CHECK(pipe(p) == 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        size_t chunk = 1;
+        for (size_t at = 0; at < total; at += chunk, chunk = chunk % 997 + 13) {
+            size_t n = total - at < chunk ? total - at : chunk;
+            if (write_all(p[1], text + at, n) < 0)
+                _exit(1);
+        }
+        free(text);   /* tidy for valgrind's leak report of the child */
+        _exit(0);
+    }
+    close(p[1]);
+    check_many_lines(p[0], count, total);
+    close(p[0]);
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    free(text);
+}
+
+static void test_long_line(void)
+{
+    size_t big = 20u << 20;
+    size_t n = 3 + big + 1 + 2;   /* "ab\n", the long line, "\n", "cd" */
+    char *text = malloc(n);
+    CHECK(text != NULL);
+    if (text == NULL)
+        return;
+    memcpy(text, "ab\n", 3);
+    for (size_t i = 0; i < big; i++)
+        text[3 + i] = (char)('0' + i % 10);
+    memcpy(text + 3 + big, "\ncd", 3);
+    int fd = temp_fd(text, n);
+    CHECK(fd >= 0);
+    llm_lines *l = llm_lines_open(fd);
+    const char *line;
+    size_t len;
+    llm_error err;
+    CHECK(llm_lines_next(l, &line, &len, &err) == 1 && len == 2 && memcmp(line, "ab", 2) == 0);
+    CHECK(llm_lines_next(l, &line, &len, &err) == 1);
+    CHECKF(len == big && memcmp(line, text + 3, big) == 0, "len %zu", len);
+    CHECK(llm_lines_offset(l) == 3);
+    /* The padding after a long line is readable too. */
+    volatile char sink = 0;
+    for (size_t k = 0; k < LLM_JSON_PADDING; k++)
+        sink ^= line[len + k];
+    (void)sink;
+    CHECK(llm_lines_next(l, &line, &len, &err) == 1 && len == 2 && memcmp(line, "cd", 2) == 0);
+    CHECK(llm_lines_number(l) == 3 && llm_lines_bytes(l) == n);
+    CHECK(llm_lines_next(l, &line, &len, &err) == 0);
+    llm_lines_close(l);
+    close(fd);
+    free(text);
+}
+
+/* Lines go straight to simdjson with padded=1: the reason this reader exists. */
+static void test_lines_parse_padded(void)
+{
+    const char *text = "{\"id\":1,\"text\":\"a\"}\n[1,2,3]\r\n\"tail\"";
+    int fd = temp_fd(text, strlen(text));
+    llm_lines *l = llm_lines_open(fd);
+    llm_json_parser *p = llm_json_parser_new();
+    const char *line;
+    size_t len;
+    llm_error err;
+    llm_json root;
+    static const llm_json_type types[] = {LLM_JSON_OBJECT, LLM_JSON_ARRAY, LLM_JSON_STRING};
+    int n = 0;
+    while (llm_lines_next(l, &line, &len, &err) == 1) {
+        CHECKF(llm_json_parse(p, line, len, 1, &root, &err) == 0, "line %d: %s", n, err.msg);
+        CHECK(n < 3 && llm_json_type_of(root) == types[n]);
+        n++;
+    }
+    CHECK(n == 3);
+    llm_json_parser_free(p);
+    llm_lines_close(l);
+    close(fd);
+}
+
+static void test_read_error(void)
+{
+    int fd = open(".", O_RDONLY | O_DIRECTORY);
+    CHECK(fd >= 0);
+    llm_lines *l = llm_lines_open(fd);
+    const char *line;
+    size_t len;
+    llm_error err = {""};
+    CHECK(llm_lines_next(l, &line, &len, &err) == -1);
+    CHECKF(strstr(err.msg, strerror(EISDIR)) != NULL, "%s", err.msg);
+    llm_lines_close(l);
+    close(fd);
+}
+
+int main(void)
+{
+    RUN(test_empty_input);
+    RUN(test_shapes);
+    RUN(test_offsets_and_numbers);
+    RUN(test_many_short_lines_file);
+    RUN(test_many_short_lines_pipe);
+    RUN(test_long_line);
+    RUN(test_lines_parse_padded);
+    RUN(test_read_error);
+    CHECK_EXIT();
+}
