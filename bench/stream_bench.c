@@ -187,6 +187,7 @@ static void alias_free(alias_table *t)
 {
     free(t->threshold);
     free(t->alias);
+    t->threshold = t->alias = NULL;
 }
 
 /* Zipf-Mandelbrot weights 1 / (rank + q)^s over n ranks. Returns 0, or -1 out of memory. */
@@ -336,11 +337,11 @@ static uint16_t generator_next(generator *gen)
         gen->doc_left--;
         t = gen->copying ? gen->history[gen->copy_from++ & (GEN_HISTORY - 1)] : *gen->run++;
     } else {
-        uint32_t u = rng_below(&gen->g, 100);
+        uint32_t u = rng_below(&gen->g, 1000);
         gen->doc_left--;
-        if (u < 60) {
+        if (u < 958) {
             t = word(gen);
-        } else if (u < 92 || gen->emitted < GEN_HISTORY) {
+        } else if (u < 996 || gen->emitted < GEN_HISTORY) {
             uint32_t p = alias_draw(&gen->phrases, &gen->g);
             gen->copying = 0;
             gen->run = gen->phrase + p * GEN_PHRASE_MAX;
@@ -402,7 +403,7 @@ out:
 
 static int cmd_write(const char *raw_path, const char *out_path, int level, uint32_t block)
 {
-    size_t chunk = (IO_BYTES / (2 * (size_t)block) + 1) * 2 * (size_t)block;  /* whole records */
+    size_t rec = 2 * (size_t)block, chunk = (IO_BYTES + rec - 1) / rec * rec;  /* whole records */
     uint8_t *buf = malloc(chunk);
     int in = -1, out = -1, rc = LLM_EXIT_FAILURE, header_ok = 0;
     llm_writer *w = NULL;
@@ -445,7 +446,7 @@ static int cmd_write(const char *raw_path, const char *out_path, int level, uint
         raw_bytes += (uint64_t)got;
         /* A last partial block goes out short rather than dropped, so the checksum of
          * the raw file still covers exactly what was written. */
-        for (size_t off = 0; off < (size_t)got; off += 2 * (size_t)block) {
+        for (size_t off = 0; off < (size_t)got; off += rec) {
             size_t n = ((size_t)got - off) / 2 < block ? ((size_t)got - off) / 2 : block;
             llm_record r = {.n_tokens = (uint32_t)n, .token_bytes = 2, .tokens = buf + off};
             if (llm_writer_put(w, &r) < 0) {

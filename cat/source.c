@@ -334,7 +334,9 @@ int cat_print_headers(const cat_opts *o)
         llm_msg("out of memory");
         status = LLM_EXIT_FAILURE;
     }
-    if (llm_output_commit(&out, &e) < 0) {
+    if (status != LLM_EXIT_OK)
+        llm_output_abort(&out);
+    else if (llm_output_commit(&out, &e) < 0) {
         llm_msg("%s", e.msg);
         status = LLM_EXIT_FAILURE;
     }

@@ -29,7 +29,7 @@ static int buf_fail(llm_buf *b)
     return -1;
 }
 
-/* Out of line so that the inline fast paths below stay small. */
+/* Doubling keeps a long run of appends at amortised O(1) copies per byte. */
 static int buf_grow(llm_buf *b, size_t need)
 {
     size_t cap = b->cap < BUF_MIN_CAP ? BUF_MIN_CAP : b->cap;

@@ -42,6 +42,7 @@ void llm_cli_init(const char *program)
 
 const char *llm_cli_program(void) { return program_name; }
 
+LLM_PRINTF(1, 0)
 static void vmsg(const char *fmt, va_list ap)
 {
     fprintf(stderr, "%s: ", program_name);

@@ -66,6 +66,7 @@ static void expect_lines(int fd, const char *const *want, const size_t *want_len
         CHECKF(len == n && memcmp(line, want[i], n) == 0, "line %zu: len %zu", i, len);
         CHECK(llm_lines_number(l) == i + 1);
         CHECK(llm_lines_offset(l) == offset);
+        CHECK(line[len] == '\0');   /* not promised by lines.h, but the reader does it */
         volatile char sink = 0;
         for (size_t k = 0; k < LLM_JSON_PADDING; k++)
             sink ^= line[len + k];

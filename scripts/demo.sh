@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The README's main job on the embedded default. Until the tokenizer and trainer land it
+# generates a sample of token ids, turns it into a stream and shows what llm-cat sees.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${LLM_BIN:=$PWD/bin}"
+export PATH="$LLM_BIN:$PATH"
+out=build/demo
+mkdir -p "$out"
+
+echo "== 1. a sample of 2000 documents of GPT-2 token ids (deterministic), as Hugging Face JSONL"
+# Park-Miller's generator: exact in awk's doubles, so the same ids on every awk.
+awk 'BEGIN {
+    s = 20261122
+    for (d = 0; d < 2000; d++) {
+        s = (s * 16807) % 2147483647
+        n = 8 + int(s / 2147483647 * 300)
+        line = "{\"input_ids\":["
+        for (i = 0; i < n; i++) {
+            s = (s * 16807) % 2147483647
+            u = s / 2147483647
+            id = int(50000 * u * u * u)          # Zipf-like: small ids are common
+            line = line id ","
+        }
+        print line "50256]}"
+    }
+}' > "$out/sample.jsonl"
+wc -l "$out/sample.jsonl"
+
+echo "== 2. import into a docs stream"
+llm-cat --from=ids --vocab-size 50257 --eos 50256 --tokenizer gpt2 "$out/sample.jsonl" -o "$out/docs.bin"
+ls -l "$out/docs.bin"
+zstd -tq "$out/docs.bin" && echo "zstd -t: ok"
+
+echo "== 3. its header and statistics"
+llm-cat --header "$out/docs.bin"
+llm-cat --stats -q "$out/docs.bin"
+
+echo "== 4. as nanoGPT's train.bin (flat u16) and cut into 256-token blocks, then .npy"
+llm-cat --to=raw -q "$out/docs.bin" > "$out/train.u16"
+llm-cat --from=raw --kind=blocks --block-size 256 --vocab-size 50257 --eos 50256 --tokenizer gpt2 \
+    "$out/train.u16" -o "$out/blocks.bin"
+llm-cat --to=npy "$out/blocks.bin" -o "$out/blocks.npy"
+llm-cat --stats -q "$out/blocks.bin"
+
+echo "== 5. split into 4 shards and merge them back"
+for k in 0 1 2 3; do llm-cat -q --shard "$k/4" "$out/docs.bin" -o "$out/shard$k.bin"; done
+llm-cat "$out"/shard[0-3].bin -o "$out/merged.bin"
+llm-cat --stats -q "$out/merged.bin" | head -3
+echo "demo done: outputs in $out/"
