@@ -139,9 +139,11 @@ demo: $(PROGRAMS)
 	@LLM_BIN=$(abspath $(BIN)) scripts/demo.sh
 
 # Debian packages: build (zstd, simdjson, xxhash; PCRE2 and utf8proc for the text stages),
-# tests (clang + libFuzzer runtime, numpy for the .npy check, valgrind), benchmarks (zstd).
+# tests (clang + libFuzzer runtime, numpy for the .npy check, valgrind, mandoc and xxd for the
+# man pages), benchmarks (zstd).
 DEB_PACKAGES = build-essential pkg-config clang libclang-rt-14-dev zstd libzstd-dev \
-  libsimdjson-dev libxxhash-dev libpcre2-dev libutf8proc-dev python3-numpy valgrind time
+  libsimdjson-dev libxxhash-dev libpcre2-dev libutf8proc-dev python3-numpy valgrind time \
+  mandoc xxd
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \

@@ -5,7 +5,7 @@
 # Exit status: 0 when every measurement ran and read back the same tokens (whatever the
 # ratios), 1 on an error or a checksum mismatch, 2 when a tool is missing.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 : "${LLM_BUILD:=$PWD/build}" "${LLM_BIN:=$PWD/bin}"
 : "${BENCH_MIB:=1024}" "${BENCH_SEED:=1}" "${BENCH_REPEAT:=3}" "${BENCH_LEVELS:=1 3}"
 BLOCK=1024

@@ -87,9 +87,13 @@ static int parse_args(cat_opts *o, int argc, char **argv)
     static const char *const from_names[] = {"stream", "ids", "raw"};
     uint64_t v;
     int64_t id;
-    int c, to_set = 0, token_bytes = 0, vocab_set = 0;
+    int c, to_set = 0, token_bytes = 0, vocab_set = 0, header_set = 0, stats_set = 0;
+    const char *import_option = NULL;   /* an option that means something only with --from */
     opterr = 0;    /* our own message, with the program's name rather than argv[0] */
-    while ((c = getopt_long(argc, argv, "o:l:fqh", long_options, NULL)) != -1) {
+    int which = 0;
+    while ((c = getopt_long(argc, argv, "o:l:fqh", long_options, &which)) != -1) {
+        if (c >= OPT_VOCAB && c <= OPT_ON_ERROR)
+            import_option = long_options[which].name;
         switch (c) {
         case 'o': o->output = optarg; break;
         case 'f': o->force = 1; break;
@@ -121,8 +125,8 @@ static int parse_args(cat_opts *o, int argc, char **argv)
             o->from = (cat_from)k;
             break;
         }
-        case OPT_HEADER: o->to = CAT_TO_HEADER; break;
-        case OPT_STATS: o->to = CAT_TO_STATS; break;
+        case OPT_HEADER: header_set = 1; break;
+        case OPT_STATS: stats_set = 1; break;
         case OPT_JSON: o->json = 1; break;
         case OPT_SHARD:
             if (llm_parse_shard(optarg, &o->shard_k, &o->shard_n) < 0)
@@ -191,14 +195,17 @@ static int parse_args(cat_opts *o, int argc, char **argv)
     for (int i = 0, stdin_seen = 0; i < o->n_inputs; i++)
         if (strcmp(o->inputs[i], "-") == 0 && stdin_seen++)
             return llm_usage_error("standard input (-) can be read only once");
+    if (header_set + stats_set + to_set > 1)
+        return llm_usage_error("choose one of --header, --stats and --to");
+    if (header_set)
+        o->to = CAT_TO_HEADER;
+    if (stats_set)
+        o->to = CAT_TO_STATS;
     if (o->json && o->to != CAT_TO_STATS)
         return llm_usage_error("--json goes with --stats");
-    if (to_set && (o->to == CAT_TO_HEADER || o->to == CAT_TO_STATS))
-        return llm_usage_error("--to cannot be combined with --header or --stats");
-
     if (o->from == CAT_FROM_STREAM) {
-        if (vocab_set || token_bytes || o->import.block_size || o->import.eos_id != LLM_NO_TOKEN)
-            return llm_usage_error("header options (--vocab-size, --eos, ...) go with --from=ids or --from=raw");
+        if (import_option)
+            return llm_usage_error("--%s goes with --from=ids or --from=raw", import_option);
         return -1;
     }
     if (o->to == CAT_TO_HEADER)
@@ -222,10 +229,18 @@ int main(int argc, char **argv)
     llm_cli_init("llm-cat");
     o.writer.index = -1;
     o.shard_n = 1;
+    /* getopt_long permutes argv; the provenance keeps the command as it was typed. */
+    char **typed = malloc(((size_t)argc + 1) * sizeof *typed);
+    if (!typed) {
+        llm_msg("out of memory");
+        return LLM_EXIT_FAILURE;
+    }
+    memcpy(typed, argv, ((size_t)argc + 1) * sizeof *typed);
     o.argc = argc;
-    o.argv = argv;
+    o.argv = typed;
     if (llm_header_init(&o.import) < 0) {
         llm_msg("out of memory");
+        free(typed);
         return LLM_EXIT_FAILURE;
     }
     int status = parse_args(&o, argc, argv);
@@ -239,5 +254,6 @@ int main(int argc, char **argv)
         }
     }
     llm_header_free(&o.import);
+    free(typed);
     return status;
 }

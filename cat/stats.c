@@ -72,8 +72,16 @@ int cat_stats(const cat_opts *o, cat_source *src)
     uint64_t tokens = 0, masked = 0, masked_records = 0, bounded = 0, docs = 0;
     llm_record rec;
     int rc;
-    if (!(h.count = calloc(N_BUCKETS, sizeof *h.count))) {
+    llm_output out;
+    llm_error e;
+    if (llm_output_open(&out, o->output, 0, 1, &e) < 0) {
+        llm_msg("%s", e.msg);
+        return LLM_EXIT_FAILURE;
+    }
+    FILE *fp = llm_output_file(&out);
+    if (!fp || !(h.count = calloc(N_BUCKETS, sizeof *h.count))) {
         llm_msg("out of memory");
+        llm_output_abort(&out);
         return LLM_EXIT_FAILURE;
     }
     while ((rc = cat_source_next(src, &rec)) == 1) {
@@ -91,6 +99,7 @@ int cat_stats(const cat_opts *o, cat_source *src)
     }
     if (rc < 0) {
         free(h.count);
+        llm_output_abort(&out);
         return LLM_EXIT_FAILURE;
     }
     const llm_header *hd = cat_source_header(src);
@@ -99,29 +108,29 @@ int cat_stats(const cat_opts *o, cat_source *src)
     uint32_t p50 = h.n ? hist_percentile(&h, 50) : 0, p90 = h.n ? hist_percentile(&h, 90) : 0,
              p99 = h.n ? hist_percentile(&h, 99) : 0;
     if (o->json) {
-        printf("{\"kind\":\"%s\",\"records\":%" PRIu64 ",\"tokens\":%" PRIu64 ",\"masked_tokens\":%" PRIu64
+        fprintf(fp, "{\"kind\":\"%s\",\"records\":%" PRIu64 ",\"tokens\":%" PRIu64 ",\"masked_tokens\":%" PRIu64
                ",\"masked_share\":%.6f,\"records_with_mask\":%" PRIu64 ",\"records_with_doc_starts\":%" PRIu64
                ",\"doc_starts\":%" PRIu64 ",\"length\":{\"min\":%" PRIu32 ",\"max\":%" PRIu32
                ",\"mean\":%.3f,\"p50\":%" PRIu32 ",\"p90\":%" PRIu32 ",\"p99\":%" PRIu32 "}}\n",
                llm_kind_name(hd->kind), h.n, tokens, masked, share, masked_records, bounded, docs,
                h.min, h.max, mean, p50, p90, p99);
     } else {
-        printf("kind         %s\n", llm_kind_name(hd->kind));
-        printf("records      %" PRIu64 "\n", h.n);
-        printf("tokens       %" PRIu64 "\n", tokens);
-        printf("masked       %" PRIu64 " tokens (%.2f%%) in %" PRIu64 " records with a mask\n", masked,
+        fprintf(fp, "kind         %s\n", llm_kind_name(hd->kind));
+        fprintf(fp, "records      %" PRIu64 "\n", h.n);
+        fprintf(fp, "tokens       %" PRIu64 "\n", tokens);
+        fprintf(fp, "masked       %" PRIu64 " tokens (%.2f%%) in %" PRIu64 " records with a mask\n", masked,
                100 * share, masked_records);
         if (bounded)
-            printf("doc starts   %" PRIu64 " in %" PRIu64 " records\n", docs, bounded);
-        printf("length       min %" PRIu32 "  p50 %" PRIu32 "  p90 %" PRIu32 "  p99 %" PRIu32 "  max %" PRIu32
+            fprintf(fp, "doc starts   %" PRIu64 " in %" PRIu64 " records\n", docs, bounded);
+        fprintf(fp, "length       min %" PRIu32 "  p50 %" PRIu32 "  p90 %" PRIu32 "  p99 %" PRIu32 "  max %" PRIu32
                "  mean %.1f\n", h.min, p50, p90, p99, h.max, mean);
         if (h.max >= EXACT_LIMIT)
-            printf("             (percentiles above %u tokens are within 0.1%%)\n", EXACT_LIMIT);
+            fprintf(fp, "             (percentiles above %u tokens are within 0.1%%)\n", EXACT_LIMIT);
     }
     free(h.count);
     cat_source_summary(src, "counted");
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        llm_msg("write error on standard output");
+    if (llm_output_commit(&out, &e) < 0) {
+        llm_msg("%s", e.msg);
         return LLM_EXIT_FAILURE;
     }
     return LLM_EXIT_OK;

@@ -6,6 +6,10 @@
 
 #include "common.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct llm_buf {
     char *data;   /* owned; NUL-terminated whenever len < cap */
     size_t len;
@@ -30,4 +34,7 @@ void llm_buf_i64(llm_buf *b, int64_t v);
  * '"' and '\\' are escaped; each byte of an invalid UTF-8 sequence becomes \ufffd. */
 void llm_buf_json_string(llm_buf *b, const char *s, size_t n);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -5,6 +5,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define LLM_VERSION "0.1.0"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -27,4 +31,7 @@ typedef struct llm_error {
  * `return llm_error_set(err, ...)` reads naturally. */
 int llm_error_set(llm_error *err, const char *fmt, ...) LLM_PRINTF(2, 3);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -172,6 +172,14 @@ out:
     return rc;
 }
 
+static int has_control(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20)
+            return 1;
+    return 0;
+}
+
 static int special_ok(int64_t id, uint32_t vocab)
 {
     return id == LLM_NO_TOKEN || (id >= 0 && id < (int64_t)vocab);
@@ -188,6 +196,8 @@ int llm_header_validate(const llm_header *h, llm_error *err)
         return llm_error_set(err, "token width must be 2 or 4 bytes, not %d", h->token_bytes);
     if (h->vocab_size == 0)
         return llm_error_set(err, "vocabulary size is 0");
+    if (has_control(h->tokenizer_name) || has_control(h->tokenizer_hash))
+        return llm_error_set(err, "tokenizer name and hash must not hold control characters");
     if (h->token_bytes == 2 && h->vocab_size > 65536u)
         return llm_error_set(err, "vocabulary of %" PRIu32 " does not fit 2-byte tokens", h->vocab_size);
     if (!special_ok(h->eos_id, h->vocab_size) || !special_ok(h->pad_id, h->vocab_size) ||

@@ -9,12 +9,6 @@
 
 #include <simdjson.h>
 
-/* common.h and buf.h have no extern "C" guards of their own; json.h includes them
- * outside its guard, so they are included here first with C linkage. */
-extern "C" {
-#include "common.h"
-#include "buf.h"
-}
 #include "json.h"
 
 using simdjson::dom::element;

@@ -3,6 +3,7 @@
 #ifndef LLM_STREAM_FORMAT_H
 #define LLM_STREAM_FORMAT_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -29,6 +30,28 @@ static inline uint64_t llm_load64(const void *p) { uint64_t v; memcpy(&v, p, 8);
 static inline void llm_store32(void *p, uint32_t v) { memcpy(p, &v, 4); }
 static inline void llm_store64(void *p, uint64_t v) { memcpy(p, &v, 8); }
 static inline size_t llm_pad4(size_t n) { return (n + 3) & ~(size_t)3; }
+
+/* The largest token id in t[0..n), 0 for none. Sixteen running maxima rather than one:
+ * a single one is a serial chain the compiler cannot vectorise, and this check is on the
+ * path of every token read or written. */
+#define LLM_DEFINE_MAX(name, type)                                          \
+    static inline uint32_t name(const type *t, size_t n)                    \
+    {                                                                       \
+        type lane[16] = {0};                                                \
+        size_t i = 0;                                                       \
+        for (; i + 16 <= n; i += 16)                                        \
+            for (int j = 0; j < 16; j++)                                    \
+                lane[j] = t[i + j] > lane[j] ? t[i + j] : lane[j];          \
+        uint32_t max = 0;                                                   \
+        for (int j = 0; j < 16; j++)                                        \
+            max = lane[j] > max ? lane[j] : max;                            \
+        for (; i < n; i++)                                                  \
+            max = t[i] > max ? t[i] : max;                                  \
+        return max;                                                         \
+    }
+LLM_DEFINE_MAX(llm_max_u16, uint16_t)
+LLM_DEFINE_MAX(llm_max_u32, uint32_t)
+#undef LLM_DEFINE_MAX
 
 /* The checksum of header and index payloads: the low half of XXH64, seed 0. */
 uint32_t llm_checksum32(const void *p, size_t n);

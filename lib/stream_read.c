@@ -265,16 +265,7 @@ static int validate_frame(llm_reader *r, uint32_t *records, uint64_t *tokens)
         size_t tb = (size_t)n * width;
         if (n > LLM_RECORD_MAX_TOKENS || llm_pad4(tb) > (size_t)(end - p))
             BAD("%" PRIu32 " tokens do not fit the frame", n);
-        uint32_t max = 0;
-        if (width == 2) {
-            const uint16_t *t = (const uint16_t *)p;
-            for (size_t i = 0; i < n; i++)
-                max = t[i] > max ? t[i] : max;
-        } else {
-            const uint32_t *t = (const uint32_t *)p;
-            for (size_t i = 0; i < n; i++)
-                max = t[i] > max ? t[i] : max;
-        }
+        uint32_t max = width == 2 ? llm_max_u16((const uint16_t *)p, n) : llm_max_u32((const uint32_t *)p, n);
         if (n && max >= vocab)
             BAD("token id %" PRIu32 " is not below the vocabulary size %" PRIu32, max, vocab);
         for (size_t i = tb; i < llm_pad4(tb); i++)

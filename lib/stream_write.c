@@ -196,36 +196,24 @@ static size_t record_bytes(const llm_record *r, int token_bytes)
     return n;
 }
 
-/* Copies the tokens into dst at the stream's width; returns the largest id seen. */
+/* Copies the tokens into dst at the stream's width; returns the largest id seen (checked
+ * against the vocabulary by the caller, which also guards the narrowing to u16). */
 static uint32_t put_tokens(uint8_t *dst, const llm_record *r, int width)
 {
-    uint32_t max = 0;
     size_t n = r->n_tokens;
+    uint32_t max = r->token_bytes == 2 ? llm_max_u16(r->tokens, n) : llm_max_u32(r->tokens, n);
     if (r->token_bytes == width) {
         memcpy(dst, r->tokens, n * (size_t)width);
-        if (width == 2) {
-            const uint16_t *t = r->tokens;
-            for (size_t i = 0; i < n; i++)
-                max = t[i] > max ? t[i] : max;
-        } else {
-            const uint32_t *t = r->tokens;
-            for (size_t i = 0; i < n; i++)
-                max = t[i] > max ? t[i] : max;
-        }
-    } else if (width == 2) {      /* u32 ids into a u16 stream: the range check below guards */
+    } else if (width == 2) {
         const uint32_t *t = r->tokens;
         uint16_t *d = (uint16_t *)dst;
-        for (size_t i = 0; i < n; i++) {
-            max = t[i] > max ? t[i] : max;
+        for (size_t i = 0; i < n; i++)
             d[i] = (uint16_t)t[i];
-        }
     } else {
         const uint16_t *t = r->tokens;
         uint32_t *d = (uint32_t *)dst;
-        for (size_t i = 0; i < n; i++) {
-            max = t[i] > max ? t[i] : max;
+        for (size_t i = 0; i < n; i++)
             d[i] = t[i];
-        }
     }
     return max;
 }
@@ -252,6 +240,9 @@ int llm_writer_put(llm_writer *w, const llm_record *r)
         return -1;
     int width = w->header.token_bytes;
     size_t need = record_bytes(r, width);
+    if (need > LLM_FRAME_MAX_CONTENT)
+        return reject(w, "record %" PRIu64 ": %zu bytes with its mask and document starts is above the "
+                         "frame limit of %u", w->records, need, LLM_FRAME_MAX_CONTENT);
     if (w->raw_len + need > w->frame_bytes && flush_frame(w) < 0)
         return -1;
     if (grow(&w->raw, &w->raw_cap, w->raw_len + need) < 0)
