@@ -2,6 +2,7 @@
  * source.c (reading), write.c (formats), stats.c and import.c. */
 #include "cat.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,15 @@ static int parse_choice(const char *arg, const char *const names[], int n)
     return -1;
 }
 
+/* --help and --version: a full disk or a closed pipe is an error there too. */
+static int flush_stdout(void)
+{
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return LLM_EXIT_OK;
+    llm_msg("write error on standard output: %s", strerror(errno));
+    return LLM_EXIT_FAILURE;
+}
+
 /* Parses argv into o. Returns -1 to go on, else the exit status to return at once. */
 static int parse_args(cat_opts *o, int argc, char **argv)
 {
@@ -98,8 +108,10 @@ static int parse_args(cat_opts *o, int argc, char **argv)
         case 'o': o->output = optarg; break;
         case 'f': o->force = 1; break;
         case 'q': o->quiet = 1; break;
-        case 'h': fputs(usage, stdout); return fflush(stdout) == 0 ? LLM_EXIT_OK : LLM_EXIT_FAILURE;
-        case OPT_VERSION: puts("llm-cat (llm-tools) " LLM_VERSION); return LLM_EXIT_OK;
+        case 'h': fputs(usage, stdout); return flush_stdout();
+        case OPT_VERSION:
+            puts("llm-cat (llm-tools) " LLM_VERSION);
+            return flush_stdout();
         case 'l':
             if (llm_parse_u64(optarg, 1, 22, &v) < 0)
                 return llm_usage_error("--level: expected 1 to 22, got '%s'", optarg);
@@ -196,7 +208,7 @@ static int parse_args(cat_opts *o, int argc, char **argv)
         if (strcmp(o->inputs[i], "-") == 0 && stdin_seen++)
             return llm_usage_error("standard input (-) can be read only once");
     if (header_set + stats_set + to_set > 1)
-        return llm_usage_error("choose one of --header, --stats and --to");
+        return llm_usage_error("--header, --stats and --to cannot be combined: choose one");
     if (header_set)
         o->to = CAT_TO_HEADER;
     if (stats_set)

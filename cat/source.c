@@ -50,7 +50,8 @@ static int is_regular(int fd)
 }
 
 /* Reads every stream input's header: the first defines the output, the others must match
- * it. Inputs that cannot be reopened keep their reader for the second pass. */
+ * it. Standard input and pipes cannot be read twice: they keep their reader for the
+ * second pass. */
 static int merge_headers(cat_source *s)
 {
     const cat_opts *o = s->o;
@@ -80,7 +81,7 @@ static int merge_headers(cat_source *s)
         }
         if (rc == -1)
             llm_msg("out of memory");
-        if (rc == 0 && !is_regular(fd)) {
+        if (rc == 0 && (fd == STDIN_FILENO || !is_regular(fd))) {
             s->kept[i] = r;
             continue;
         }
@@ -291,9 +292,9 @@ void cat_source_summary(const cat_source *s, const char *what_out)
         n += snprintf(line + n, sizeof line - (size_t)n, ", %" PRIu64 " in other shards", s->other_shards);
     if (s->skipped)
         n += snprintf(line + n, sizeof line - (size_t)n, ", %" PRIu64 " skipped (--skip)", s->skipped);
-    if (s->import_skipped)
-        n += snprintf(line + n, sizeof line - (size_t)n, ", %" PRIu64 " malformed input lines skipped",
-                      s->import_skipped);
+    uint64_t malformed = s->import_skipped + (s->import ? cat_import_skipped(s->import) : 0);
+    if (malformed)
+        n += snprintf(line + n, sizeof line - (size_t)n, ", %" PRIu64 " malformed input lines skipped", malformed);
     if (s->stopped_by_head)
         snprintf(line + n, sizeof line - (size_t)n, "; stopped at --head %" PRIu64, s->o->head);
     llm_progress_end((llm_progress *)&s->progress);

@@ -76,8 +76,8 @@ expect_eq help-first-wins 0 "$RC"
 run llm-cat --version
 expect_eq version "0 llm-cat (llm-tools) $(sed -n 's/#define LLM_VERSION "\(.*\)"/\1/p' "$ROOT/lib/common.h")" \
     "$RC $(cat "$LAST_OUT")$(cat "$LAST_ERR")"
-expect_status help-write-error 1 sh -c 'llm-cat --help >/dev/full'
-expect_status version-write-error 1 sh -c 'llm-cat --version >/dev/full'
+expect_fail help-write-error 1 "llm-cat: " sh -c 'llm-cat --help >/dev/full'
+expect_fail version-write-error 1 "llm-cat: " sh -c 'llm-cat --version >/dev/full'
 
 # ---- malformed JSONL ----------------------------------------------------------------------
 

@@ -201,6 +201,8 @@ if [ -f "$SHIM" ]; then
     done
     shim_case shim-header-stdout 10 --header ../in.bin
     shim_case shim-stats-stdout 10 --stats ../in.bin
+    shim_case shim-stats-file 10 --stats ../in.bin -o out
+    shim_case shim-header-file 10 --header ../in.bin -o out
     shim_case shim-import-stdout 1000 --from=ids --vocab-size=50257 ../in.jsonl
     shim_case shim-import-file 1000 --from=ids --vocab-size=50257 ../in.jsonl -o out
 
@@ -221,6 +223,8 @@ if [ -f "$SHIM" ]; then
     close_case shim-close-raw in.bin --to=raw
     close_case shim-close-header --header in.bin
     close_case shim-close-stats --stats in.bin
+    close_case shim-close-help --help
+    close_case shim-close-version --version
     # Without a failure planned, the shim changes nothing.
     LD_PRELOAD=$SHIM llm-cat -q in.bin --to=ids >noshim.out 2>noshim.err
     expect_eq shim-no-failure "0" "$?$(cmp -s in.jsonl noshim.out || echo ' output differs')"

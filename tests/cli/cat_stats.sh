@@ -110,10 +110,22 @@ run llm-cat -q --from=ids --vocab-size=50257 random.jsonl --stats
 expect_eq stats-from-ids "$(expected random.jsonl docs text)" "$(cat "$LAST_OUT")"
 
 expect_fail stats-json-needs-stats 2 "--json goes with --stats" llm-cat --json known.bin
-# --to conflicts with --stats and --header whichever comes first.
-expect_fail stats-not-with-to 2 "cannot be combined" llm-cat --to=ids --stats known.bin
-expect_fail stats-not-with-to-after 2 "cannot be combined" llm-cat --stats --to=ids known.bin
-expect_fail header-not-with-to 2 "cannot be combined" llm-cat --to=raw --header known.bin
-expect_fail header-not-with-to-after 2 "cannot be combined" llm-cat --header --to=raw known.bin
+# -o FILE: the same text, written atomically; a failure keeps the old file.
+llm-cat -q random1000.bin --stats -o stats.txt
+llm-cat -q random1000.bin --stats >stats.stdout
+expect_same_file stats-to-file stats.stdout stats.txt
+echo old >stats.txt
+run llm-cat -q random1000.bin known.jsonl --stats -o stats.txt
+expect_eq stats-to-file-failure-keeps-old "1 old" "$RC $(cat stats.txt)"
+expect_no_temps stats-to-file-no-temps
+
+# --to, --stats and --header exclude one another, whichever comes first.
+HINT="Try 'llm-cat --help'"
+expect_fail stats-not-with-to 2 "$HINT" llm-cat --to=ids --stats known.bin
+expect_fail stats-not-with-to-after 2 "$HINT" llm-cat --stats --to=ids known.bin
+expect_fail header-not-with-to 2 "$HINT" llm-cat --to=raw --header known.bin
+expect_fail header-not-with-to-after 2 "$HINT" llm-cat --header --to=raw known.bin
+expect_fail header-not-with-stats 2 "$HINT" llm-cat --header --stats known.bin
+expect_fail stats-not-with-header 2 "$HINT" llm-cat --stats --header known.bin
 
 exit 0
