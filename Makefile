@@ -111,7 +111,9 @@ test: $(TEST_DEPS)
 
 # Sanitizer build in its own tree; the same tests run against it.
 SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+# The I/O-error tests preload a shim; ASan then must not insist on being loaded first.
 sanitize:
+	ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	$(MAKE) BUILD=$(BUILD)/san BIN=$(BUILD)/san/bin CFLAGS="$(SAN_FLAGS)" CXXFLAGS="$(SAN_FLAGS)" \
 	  LDFLAGS="-fsanitize=address,undefined" FUZZ_SHORT=0 test
 

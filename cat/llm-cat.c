@@ -84,7 +84,10 @@ static int parse_choice(const char *arg, const char *const names[], int n)
 /* --help and --version: a full disk or a closed pipe is an error there too. */
 static int flush_stdout(void)
 {
-    if (fflush(stdout) == 0 && !ferror(stdout))
+    int failed = fflush(stdout) != 0 || ferror(stdout);
+    if (fclose(stdout) != 0)    /* where a delayed error (NFS, a full disk) shows up */
+        failed = 1;
+    if (!failed)
         return LLM_EXIT_OK;
     llm_msg("write error on standard output: %s", strerror(errno));
     return LLM_EXIT_FAILURE;

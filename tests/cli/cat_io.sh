@@ -135,6 +135,8 @@ if command -v script >/dev/null 2>&1 && script -qec true /dev/null >/dev/null 2>
     tty_run "llm-cat in.bin -o tty.bin"
     rc=$?
     expect_eq tty-o-file-allowed "0 $(md5sum <in.jsonl)" "$rc $(llm-cat -q tty.bin --to=ids | md5sum)"
+    tty_run "llm-cat -q in.bin -o tty2.bin"
+    expect_eq tty-quiet "0 0" "$? $(wc -c <tty.out)"
 else
     skip tty-refuses-stream "no script(1)"
 fi
@@ -170,6 +172,8 @@ if ! [ -f "$SHIM" ] && [ -f "$ROOT/tests/unit/inject_errors.c" ]; then
     make -s -C "$ROOT" "$SHIM" >/dev/null 2>&1
 fi
 if [ -f "$SHIM" ]; then
+    # A sanitizer build links libasan dynamically; the shim then comes first in the load order.
+    export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
     # shim_case NAME AFTER ARGS...: write() fails with ENOSPC after AFTER bytes.
     shim_case() {
         local name=$1 after=$2 dest

@@ -42,6 +42,14 @@ expect_eq skip-past-end "0 0 llm-cat: 3000 records read from 1 input: 0 written 
 run llm-cat all.bin --head=10 --to=ids
 expect_eq head-summary "llm-cat: 10 records read from 1 input: 10 written as JSONL; stopped at --head 10" "$(cat "$LAST_ERR")"
 
+# --head stops reading: an endless input ends the run.
+endless_head() {
+    yes '{"input_ids":[1,2]}' | timeout 20 llm-cat -q --from=ids --vocab-size=10 --head=5 --to=ids
+    return "${PIPESTATUS[1]}"
+}
+run endless_head
+expect_eq head-endless-input "0 5" "$RC $(wc -l <"$LAST_OUT")"
+
 # Selection of --from=ids input and into a stream.
 llm-cat -q --from=ids --vocab-size=50257 --skip=7 --head=20 all.jsonl --to=ids >imp.out
 lines 7 20 >imp.want
@@ -113,8 +121,9 @@ expect_same_file shard-across-inputs multi.want multi.out
 bad=""
 for n in 0 1 5 17 18 19 250 999 1000 1001 1699 1700 1701 2222 2999 3000 3001 9999; do
     lines "$n" 3000 >w.out
-    for how in all cc parts noindex app pipe pipecc; do
+    for how in all cc parts noindex app stdin pipe pipecc; do
         case $how in
+        stdin) llm-cat --skip="$n" --to=ids <cc.bin ;;
         app) llm-cat --skip="$n" app.bin --to=ids ;;
         all) llm-cat --skip="$n" all.bin --to=ids ;;
         cc) llm-cat --skip="$n" cc.bin --to=ids ;;
