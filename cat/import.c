@@ -201,6 +201,10 @@ static int ids_next(cat_import *im, llm_record *rec)
         }
         if (rc == 0)
             return 0;
+        if (llm_lines_number(im->lines) == 1 && len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) {
+            line += 3;    /* a UTF-8 byte-order mark, as some Windows tools write */
+            len -= 3;
+        }
         if (is_blank(line, len))
             continue;
         llm_json root;

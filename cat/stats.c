@@ -128,10 +128,10 @@ int cat_stats(const cat_opts *o, cat_source *src)
             fprintf(fp, "             (percentiles above %u tokens are within 0.1%%)\n", EXACT_LIMIT);
     }
     free(h.count);
-    cat_source_summary(src, "counted");
     if (llm_output_commit(&out, &e) < 0) {
         llm_msg("%s", e.msg);
         return LLM_EXIT_FAILURE;
     }
+    cat_source_summary(src, "counted");
     return LLM_EXIT_OK;
 }
