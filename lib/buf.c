@@ -30,20 +30,28 @@ static int buf_fail(llm_buf *b)
 }
 
 /* Doubling keeps a long run of appends at amortised O(1) copies per byte. */
+int llm_grow(void *pp, size_t *cap, size_t need)
+{
+    void **p = pp;
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap < BUF_MIN_CAP ? BUF_MIN_CAP : *cap;
+    while (n < need) {
+        if (n > SIZE_MAX / 2)
+            return -1;
+        n *= 2;
+    }
+    void *q = realloc(*p, n);
+    if (q == NULL)
+        return -1;
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
 static int buf_grow(llm_buf *b, size_t need)
 {
-    size_t cap = b->cap < BUF_MIN_CAP ? BUF_MIN_CAP : b->cap;
-    while (cap < need) {
-        if (cap > SIZE_MAX / 2)
-            return buf_fail(b);
-        cap *= 2;
-    }
-    char *data = realloc(b->data, cap);
-    if (data == NULL)
-        return buf_fail(b);
-    b->data = data;
-    b->cap = cap;
-    return 0;
+    return llm_grow(&b->data, &b->cap, need) < 0 ? buf_fail(b) : 0;
 }
 
 int llm_buf_reserve(llm_buf *b, size_t extra)

@@ -17,6 +17,10 @@ typedef struct llm_buf {
     int failed;   /* an allocation failed; contents are incomplete */
 } llm_buf;
 
+/* Grows the allocation at *pp (any pointer type) to hold need bytes, doubling;
+ * -1 on overflow or allocation failure, leaving *pp and *cap as they were. */
+int llm_grow(void *pp, size_t *cap, size_t need);
+
 void llm_buf_init(llm_buf *b);
 void llm_buf_free(llm_buf *b);                 /* frees data; b may be reused after init */
 static inline void llm_buf_clear(llm_buf *b) { b->len = 0; }

@@ -2,6 +2,7 @@
  * handed out, and indexes met on the way must agree with the data they describe. */
 #include "stream.h"
 #include "stream_format.h"
+#include "buf.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -60,21 +61,6 @@ static int fail(llm_reader *r, const char *fmt, ...)
     return -1;
 }
 
-static int grow(uint8_t **p, size_t *cap, size_t need)
-{
-    if (need <= *cap)
-        return 0;
-    size_t n = *cap ? *cap : 4096;
-    while (n < need)
-        n *= 2;
-    uint8_t *q = realloc(*p, n);
-    if (!q)
-        return -1;
-    *p = q;
-    *cap = n;
-    return 0;
-}
-
 /* ---- input ------------------------------------------------------------------------ */
 
 static size_t avail(const llm_reader *r) { return r->in_end - r->in_start; }
@@ -97,7 +83,7 @@ static ssize_t fill(llm_reader *r, size_t need)
             r->in_start = 0;
         }
         size_t want = need > INPUT_CHUNK ? need : INPUT_CHUNK;
-        if (grow(&r->in, &r->in_cap, want) < 0)
+        if (llm_grow(&r->in, &r->in_cap, want) < 0)
             return fail(r, "out of memory");
         size_t room = r->in_cap - r->in_end;
         ssize_t k = r->seekable ? pread(r->fd, r->in + r->in_end, room, (off_t)r->pos)
@@ -347,7 +333,7 @@ static int read_data_frame(llm_reader *r)
             return fail(r, "truncated stream: the zstd frame at byte offset %" PRIu64 " is cut short at %" PRIu64,
                         at, at + before);
     }
-    if (grow(&r->frame, &r->frame_cap, content ? content : 1) < 0)
+    if (llm_grow(&r->frame, &r->frame_cap, content ? content : 1) < 0)
         return fail(r, "out of memory");
     size_t out = ZSTD_decompressDCtx(r->dctx, r->frame, content, cursor(r), csize);
     if (ZSTD_isError(out) || out != content)
@@ -513,7 +499,7 @@ int llm_reader_next(llm_reader *r, llm_record *rec)
     p += llm_pad4((size_t)n * rec->token_bytes);
     rec->mask = NULL;
     if (flags & LLM_RECORD_HAS_MASK) {
-        if (grow(&r->mask, &r->mask_cap, n ? n : 1) < 0)
+        if (llm_grow(&r->mask, &r->mask_cap, n ? n : 1) < 0)
             return fail(r, "out of memory");
         for (size_t i = 0; i < n; i++)
             r->mask[i] = (p[i >> 3] >> (i & 7)) & 1;

@@ -2,6 +2,7 @@
  * on regular files, the index of frames last (layout in man/llm-stream.5). */
 #include "stream.h"
 #include "stream_format.h"
+#include "buf.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -103,21 +104,6 @@ static int write_header(llm_writer *w)
     return rc;
 }
 
-static int grow(uint8_t **p, size_t *cap, size_t need)
-{
-    if (need <= *cap)
-        return 0;
-    size_t n = *cap ? *cap : 4096;
-    while (n < need)
-        n *= 2;
-    uint8_t *q = realloc(*p, n);
-    if (!q)
-        return -1;
-    *p = q;
-    *cap = n;
-    return 0;
-}
-
 llm_writer *llm_writer_open(int fd, const llm_header *h, const llm_writer_opts *opts, llm_error *err)
 {
     if (llm_header_validate(h, err) < 0)
@@ -167,13 +153,13 @@ static int flush_frame(llm_writer *w)
 {
     if (w->frame_records == 0)
         return 0;
-    if (grow(&w->zbuf, &w->zcap, ZSTD_compressBound(w->raw_len)) < 0)
+    if (llm_grow(&w->zbuf, &w->zcap, ZSTD_compressBound(w->raw_len)) < 0)
         return fail(w, "out of memory");
     size_t z = ZSTD_compress2(w->cctx, w->zbuf, w->zcap, w->raw, w->raw_len);
     if (ZSTD_isError(z))
         return fail(w, "zstd: %s", ZSTD_getErrorName(z));
     if (w->want_index) {    /* piped output has no index, and so no memory that grows with it */
-        if (grow(&w->index, &w->index_cap, w->index_len + LLM_INDEX_ENTRY) < 0)
+        if (llm_grow(&w->index, &w->index_cap, w->index_len + LLM_INDEX_ENTRY) < 0)
             return fail(w, "out of memory");
         uint8_t *e = w->index + w->index_len;
         llm_store64(e, w->bytes);
@@ -245,7 +231,7 @@ int llm_writer_put(llm_writer *w, const llm_record *r)
                          "frame limit of %u", w->records, need, LLM_FRAME_MAX_CONTENT);
     if (w->raw_len + need > w->frame_bytes && flush_frame(w) < 0)
         return -1;
-    if (grow(&w->raw, &w->raw_cap, w->raw_len + need) < 0)
+    if (llm_grow(&w->raw, &w->raw_cap, w->raw_len + need) < 0)
         return fail(w, "out of memory");
 
     uint8_t *p = w->raw + w->raw_len;
@@ -281,7 +267,7 @@ int llm_writer_put(llm_writer *w, const llm_record *r)
 
 static int write_index(llm_writer *w)
 {
-    if (grow(&w->index, &w->index_cap, w->index_len + LLM_INDEX_FOOTER) < 0)
+    if (llm_grow(&w->index, &w->index_cap, w->index_len + LLM_INDEX_FOOTER) < 0)
         return fail(w, "out of memory");
     uint8_t *foot = w->index + w->index_len;
     llm_store64(foot, w->bytes);
