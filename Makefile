@@ -25,9 +25,9 @@ endif
 BUILD ?= build
 BIN   ?= bin
 
-PKGS      = libzstd simdjson libxxhash
+PKGS      = libzstd simdjson libxxhash libpcre2-8 libutf8proc
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lzstd -lsimdjson -lxxhash)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lzstd -lsimdjson -lxxhash -lpcre2-8 -lutf8proc)
 CPPFLAGS_ALL = -Ilib -D_GNU_SOURCE $(PKG_CFLAGS) $(CPPFLAGS)
 LDLIBS_ALL   = $(PKG_LIBS) -lstdc++ -lm -lpthread $(LDLIBS)
 
@@ -77,20 +77,27 @@ $(LIBLLM): $(LIB_OBJS)
 	@mkdir -p $(@D)
 	rm -f $@ && $(AR) rcs $@ $^
 
-# bin/llm-X links X/*.o with the library.
+# bin/llm-X links X/main.o with X's own archive (the rest of X/*.c) and the library.
+# A unit test or fuzz target named test_X_* or fuzz_X_* links X's archive too, so a
+# program's logic is tested without its main.
 # Objects are not intermediates to delete.
 .SECONDARY:
 .SECONDEXPANSION:
-$(BIN)/llm-%: $$(addprefix $(BUILD)/,$$(subst .c,.o,$$(wildcard $$*/*.c))) $(LIBLLM)
+prog_objs = $(addprefix $(BUILD)/,$(subst .c,.o,$(filter-out $(1)/main.c,$(wildcard $(1)/*.c))))
+prog_lib  = $(foreach p,$(filter $(PROGRAM_DIRS),$(word 2,$(subst _, ,$(1)))),$(BUILD)/$(p)/lib$(p).a)
+
+$(foreach p,$(PROGRAM_DIRS),$(eval $(BUILD)/$(p)/lib$(p).a: $(call prog_objs,$(p)) ; @mkdir -p $$(@D) && rm -f $$@ && $$(AR) rcs $$@ $$^))
+
+$(BIN)/llm-%: $(BUILD)/%/main.o $(BUILD)/$$*/lib$$*.a $(LIBLLM)
 	@mkdir -p $(@D)
 	$(CXX) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS_ALL) -o $@
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBLLM)
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $$(call prog_lib,$$*) $(LIBLLM)
 	@mkdir -p $(@D)
 	$(CXX) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS_ALL) -o $@
 
 # The replay driver runs a fuzz target over its saved corpus without libFuzzer.
-$(BUILD)/tests/replay_%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay.o $(LIBLLM)
+$(BUILD)/tests/replay_%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay.o $$(call prog_lib,$$*) $(LIBLLM)
 	@mkdir -p $(@D)
 	$(CXX) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS_ALL) -o $@
 
