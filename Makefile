@@ -128,14 +128,15 @@ sanitize:
 FUZZ_CC      ?= clang
 FUZZ_CXX     ?= clang++
 FUZZ_SECONDS ?= 60
+fuzz_prog_libs = $(patsubst $(BUILD)/%,$(BUILD)/fuzz/%,$(foreach f,$(1),$(call prog_lib,$(f))))
 FUZZ_FLAGS    = -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
 fuzz-build:
 	$(MAKE) BUILD=$(BUILD)/fuzz BIN=$(BUILD)/fuzz/bin CC=$(FUZZ_CC) CXX=$(FUZZ_CXX) \
 	  CFLAGS="$(FUZZ_FLAGS)" CXXFLAGS="$(FUZZ_FLAGS)" $(BUILD)/fuzz/libllm.a \
-	  $(FUZZ_NAMES:%=$(BUILD)/fuzz/tests/fuzz/%.o)
-	@for f in $(FUZZ_NAMES); do \
-	  $(FUZZ_CXX) -fsanitize=fuzzer,address,undefined $(BUILD)/fuzz/tests/fuzz/$$f.o \
-	    $(BUILD)/fuzz/libllm.a $(LDLIBS_ALL) -o $(BUILD)/fuzz/$$f || exit 1; done
+	  $(FUZZ_NAMES:%=$(BUILD)/fuzz/tests/fuzz/%.o) $(call fuzz_prog_libs,$(FUZZ_NAMES))
+	@$(foreach f,$(FUZZ_NAMES),$(FUZZ_CXX) -fsanitize=fuzzer,address,undefined \
+	  $(BUILD)/fuzz/tests/fuzz/$(f).o $(call fuzz_prog_libs,$(f)) $(BUILD)/fuzz/libllm.a \
+	  $(LDLIBS_ALL) -o $(BUILD)/fuzz/$(f) &&) true
 fuzz: fuzz-build
 	@for f in $(FUZZ_NAMES); do \
 	  tests/fuzz/run-fuzzer.sh $(BUILD)/fuzz/$$f tests/fuzz/corpus/$${f#fuzz_} $(FUZZ_SECONDS) || exit 1; \
