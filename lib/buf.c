@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "utf8.h"
 
 #define BUF_MIN_CAP 64
 
@@ -228,41 +229,6 @@ static size_t json_plain_prefix(const unsigned char *s, size_t n)
     return i;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is invalid: overlong
- * forms, surrogates (ED A0..BF) and code points above U+10FFFF are refused, as in
- * Unicode's table 3-7 of well-formed byte sequences. */
-static size_t utf8_valid_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    unsigned char lo = 0x80, hi = 0xBF;
-    size_t len;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else {
-        return 0;
-    }
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    return len;
-}
-
 static void json_put_escape(llm_buf *b, unsigned char c)
 {
     static const char hex[] = "0123456789abcdef";
@@ -301,7 +267,7 @@ void llm_buf_json_string(llm_buf *b, const char *str, size_t n)
             run += json_plain_prefix(s + run, n - run);
             if (run == n || s[run] < 0x80)
                 break;
-            size_t k = utf8_valid_len(s + run, n - run);
+            size_t k = llm_utf8_seq_len(s + run, n - run);
             if (k == 0)
                 break;
             run += k;

@@ -1,0 +1,174 @@
+/* NFC/NFKC with a per-character "inert" table in front of utf8proc.
+ *
+ * A character is inert for a form when it has combining class 0, the form maps it to
+ * itself, and it never composes with a character before it. Such a character is a
+ * boundary that normalization cannot move across, so text between two inert characters
+ * normalizes on its own: only the stretch from the last inert character before a
+ * non-inert one to the next inert one goes through utf8proc. */
+#include "normalize.h"
+#include "utf8.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <utf8proc.h>
+
+#define CODE_POINTS 0x110000u
+
+static uint8_t inert_nfc[CODE_POINTS / 8];
+static uint8_t inert_nfkc[CODE_POINTS / 8];
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+
+static int bit_get(const uint8_t *bits, uint32_t cp) { return bits[cp >> 3] >> (cp & 7) & 1; }
+static void bit_set(uint8_t *bits, uint32_t cp) { bits[cp >> 3] |= (uint8_t)(1u << (cp & 7)); }
+static void bit_clear(uint8_t *bits, uint32_t cp) { bits[cp >> 3] &= (uint8_t)~(1u << (cp & 7)); }
+
+/* 1 when the form leaves the single character cp as it is. */
+static int maps_to_itself(uint32_t cp, utf8proc_option_t decompose, utf8proc_option_t form)
+{
+    utf8proc_int32_t d[32];
+    int boundclass = 0;
+    utf8proc_ssize_t len = utf8proc_decompose_char((utf8proc_int32_t)cp, d, 32, decompose, &boundclass);
+    if (len == 1 && (uint32_t)d[0] == cp)
+        return 1;
+    /* It decomposes; precomposed letters (é) recompose to themselves under the form. */
+    char in[4];
+    size_t n = llm_utf8_encode(cp, in);
+    utf8proc_uint8_t *out = NULL;
+    utf8proc_ssize_t m = utf8proc_map((const utf8proc_uint8_t *)in, (utf8proc_ssize_t)n, &out, form);
+    int same = m == (utf8proc_ssize_t)n && memcmp(out, in, n) == 0;
+    free(out);
+    return same;
+}
+
+/* Marks as non-inert the last character of cp's canonical decomposition: the second
+ * half of a composition pair (and Hangul's vowel and trailing jamo), which composes with
+ * what precedes it. Conservative: marking more only sends more text to utf8proc. */
+static void mark_composition_seconds(uint32_t cp)
+{
+    utf8proc_int32_t d[32];
+    int boundclass = 0;
+    utf8proc_ssize_t len =
+        utf8proc_decompose_char((utf8proc_int32_t)cp, d, 32, UTF8PROC_DECOMPOSE, &boundclass);
+    if (len >= 2 && len <= 32) {
+        bit_clear(inert_nfc, (uint32_t)d[len - 1]);
+        bit_clear(inert_nfkc, (uint32_t)d[len - 1]);
+    }
+}
+
+static void build_tables(void)
+{
+    const utf8proc_option_t nfc = UTF8PROC_STABLE | UTF8PROC_COMPOSE;
+    const utf8proc_option_t nfkc = nfc | UTF8PROC_COMPAT;
+    for (uint32_t cp = 0; cp < CODE_POINTS; cp++) {
+        if (cp >= 0xD800 && cp <= 0xDFFF)
+            continue;
+        const utf8proc_property_t *p = utf8proc_get_property((utf8proc_int32_t)cp);
+        /* Unassigned code points and private use never change; skip the slow checks. */
+        if (p->category == UTF8PROC_CATEGORY_CN || p->category == UTF8PROC_CATEGORY_CO) {
+            bit_set(inert_nfc, cp);
+            bit_set(inert_nfkc, cp);
+            continue;
+        }
+        if (p->combining_class != 0)
+            continue;
+        if (maps_to_itself(cp, UTF8PROC_DECOMPOSE, nfc)) {
+            bit_set(inert_nfc, cp);
+            if (maps_to_itself(cp, UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT, nfkc))
+                bit_set(inert_nfkc, cp);
+        }
+    }
+    for (uint32_t cp = 0x80; cp < CODE_POINTS; cp++)
+        if (!(cp >= 0xD800 && cp <= 0xDFFF))
+            mark_composition_seconds(cp);
+}
+
+int llm_norm_parse(const char *name, llm_norm *out)
+{
+    static const char *const names[] = {"none", "nfc", "nfkc"};
+    for (int i = 0; i < 3; i++)
+        if (strcasecmp(name, names[i]) == 0) {
+            *out = (llm_norm)i;
+            return 0;
+        }
+    return -1;
+}
+
+const char *llm_norm_name(llm_norm form)
+{
+    return form == LLM_NORM_NFC ? "nfc" : form == LLM_NORM_NFKC ? "nfkc" : "none";
+}
+
+/* Normalizes one stretch with utf8proc and appends it. */
+static int normalize_slow(llm_norm form, const char *s, size_t n, llm_buf *out)
+{
+    utf8proc_option_t opts = UTF8PROC_STABLE | UTF8PROC_COMPOSE;
+    if (form == LLM_NORM_NFKC)
+        opts |= UTF8PROC_COMPAT;
+    utf8proc_uint8_t *res = NULL;
+    utf8proc_ssize_t m = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &res, opts);
+    if (m < 0) {
+        free(res);
+        if (m == UTF8PROC_ERROR_NOMEM)
+            return -1;
+        llm_buf_append(out, s, n);   /* invalid input breaks the contract; keep it as it was */
+        return 0;
+    }
+    int changed = (size_t)m != n || memcmp(res, s, n) != 0;
+    llm_buf_append(out, res, (size_t)m);
+    free(res);
+    return changed;
+}
+
+int llm_normalize(llm_norm form, const char *s, size_t n, llm_buf *out)
+{
+    if (form == LLM_NORM_NONE) {
+        llm_buf_append(out, s, n);
+        return llm_buf_failed(out) ? -1 : 0;
+    }
+    const uint8_t *inert = form == LLM_NORM_NFKC ? inert_nfkc : inert_nfc;
+    const unsigned char *u = (const unsigned char *)s;
+    size_t copied = 0;      /* s[0..copied) is in out already */
+    size_t boundary = 0;    /* start of the last inert character seen */
+    int changed = 0;
+    size_t i = 0;
+    while (i < n) {
+        size_t ascii = llm_utf8_ascii_prefix(s + i, n - i);
+        if (ascii) {
+            i += ascii;
+            boundary = i - 1;
+            continue;
+        }
+        pthread_once(&tables_once, build_tables);   /* ASCII never needs the tables */
+        size_t len = llm_utf8_lead_len(u[i]);
+        if (len > n - i)
+            len = n - i;
+        uint32_t cp = llm_utf8_decode(u + i, len);
+        if (bit_get(inert, cp)) {
+            boundary = i;
+            i += len;
+            continue;
+        }
+        /* A stretch that needs utf8proc: from the last boundary to the next inert char. */
+        size_t end = i + len;
+        while (end < n) {
+            size_t l = llm_utf8_lead_len(u[end]);
+            if (l > n - end)
+                l = n - end;
+            if (bit_get(inert, llm_utf8_decode(u + end, l)))
+                break;
+            end += l;
+        }
+        size_t start = boundary >= copied ? boundary : copied;
+        llm_buf_append(out, s + copied, start - copied);
+        int r = normalize_slow(form, s + start, end - start, out);
+        if (r < 0)
+            return -1;
+        changed |= r;
+        copied = end;
+        i = end;
+    }
+    llm_buf_append(out, s + copied, n - copied);
+    return llm_buf_failed(out) ? -1 : changed;
+}

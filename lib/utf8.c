@@ -1,0 +1,111 @@
+/* UTF-8 validation, repair lengths and counting. */
+#include "utf8.h"
+
+#include <string.h>
+
+#define HIGHS 0x8080808080808080ull
+
+/* The second byte's allowed range depends on the lead byte; the rest are plain
+ * continuation bytes. Returns the sequence length, or 0 for a bad lead byte. */
+static size_t lead_info(unsigned char c, unsigned char *lo, unsigned char *hi)
+{
+    *lo = 0x80;
+    *hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF)
+        return 2;
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (c == 0xE0)
+            *lo = 0xA0;
+        else if (c == 0xED)
+            *hi = 0x9F;
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (c == 0xF0)
+            *lo = 0x90;
+        else if (c == 0xF4)
+            *hi = 0x8F;
+        return 4;
+    }
+    return 0;
+}
+
+size_t llm_utf8_seq_len(const unsigned char *s, size_t n)
+{
+    unsigned char lo, hi;
+    if (s[0] < 0x80)
+        return 1;
+    size_t len = lead_info(s[0], &lo, &hi);
+    if (len == 0 || n < len || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    return len;
+}
+
+size_t llm_utf8_invalid_len(const unsigned char *s, size_t n)
+{
+    unsigned char lo, hi;
+    size_t len = lead_info(s[0], &lo, &hi);
+    if (len == 0 || n < 2 || s[1] < lo || s[1] > hi)
+        return 1;
+    size_t i = 2;
+    while (i < len && i < n && (s[i] & 0xC0) == 0x80)
+        i++;
+    return i;
+}
+
+size_t llm_utf8_ascii_prefix(const char *s, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, s + i, 8);
+        if (v & HIGHS)
+            break;
+    }
+    while (i < n && (unsigned char)s[i] < 0x80)
+        i++;
+    return i;
+}
+
+size_t llm_utf8_encode(uint32_t cp, char *out)
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xC0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | (cp >> 18));
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* Every byte that is not a continuation byte (10xxxxxx) starts a code point. */
+size_t llm_utf8_count(const char *s, size_t n)
+{
+    size_t count = 0, i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, s + i, 8);
+        /* continuation: top bits 10, i.e. bit7 set and bit6 clear */
+        uint64_t cont = v & ~(v << 1) & HIGHS;
+        count += 8 - (size_t)__builtin_popcountll(cont);
+    }
+    for (; i < n; i++)
+        count += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return count;
+}
