@@ -73,26 +73,6 @@ static const struct option long_options[] = {
     {"version", no_argument, NULL, OPT_VERSION},   {NULL, 0, NULL, 0},
 };
 
-static int parse_choice(const char *arg, const char *const names[], int n)
-{
-    for (int i = 0; i < n; i++)
-        if (strcmp(arg, names[i]) == 0)
-            return i;
-    return -1;
-}
-
-/* --help and --version: a full disk or a closed pipe is an error there too. */
-static int flush_stdout(void)
-{
-    int failed = fflush(stdout) != 0 || ferror(stdout);
-    if (fclose(stdout) != 0)    /* where a delayed error (NFS, a full disk) shows up */
-        failed = 1;
-    if (!failed)
-        return LLM_EXIT_OK;
-    llm_msg("write error on standard output: %s", strerror(errno));
-    return LLM_EXIT_FAILURE;
-}
-
 /* Parses argv into o. Returns -1 to go on, else the exit status to return at once. */
 static int parse_args(cat_opts *o, int argc, char **argv)
 {
@@ -111,10 +91,10 @@ static int parse_args(cat_opts *o, int argc, char **argv)
         case 'o': o->output = optarg; break;
         case 'f': o->force = 1; break;
         case 'q': o->quiet = 1; break;
-        case 'h': fputs(usage, stdout); return flush_stdout();
+        case 'h': fputs(usage, stdout); return llm_flush_stdout();
         case OPT_VERSION:
             puts("llm-cat (llm-tools) " LLM_VERSION);
-            return flush_stdout();
+            return llm_flush_stdout();
         case 'l':
             if (llm_parse_u64(optarg, 1, 22, &v) < 0)
                 return llm_usage_error("--level: expected 1 to 22, got '%s'", optarg);
@@ -126,7 +106,7 @@ static int parse_args(cat_opts *o, int argc, char **argv)
             o->writer.frame_bytes = v;
             break;
         case OPT_TO: {
-            int k = parse_choice(optarg, to_names, 4);
+            int k = llm_parse_choice(optarg, to_names, 4);
             if (k < 0)
                 return llm_usage_error("--to: expected stream, ids, raw or npy, got '%s'", optarg);
             o->to = (cat_to)k;
@@ -134,7 +114,7 @@ static int parse_args(cat_opts *o, int argc, char **argv)
             break;
         }
         case OPT_FROM: {
-            int k = parse_choice(optarg, from_names, 3);
+            int k = llm_parse_choice(optarg, from_names, 3);
             if (k < 0)
                 return llm_usage_error("--from: expected stream, ids or raw, got '%s'", optarg);
             o->from = (cat_from)k;

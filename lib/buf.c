@@ -198,20 +198,21 @@ void llm_buf_i64(llm_buf *b, int64_t v)
 
 /* ---- JSON strings ---- */
 
-/* Bytes that cannot be copied as they are: control characters, '"', '\\', and every
- * non-ASCII byte (which must be checked as UTF-8 first). */
-static int json_byte_is_plain(unsigned char c)
+/* Bytes that cannot be copied as they are: control characters, '"', '\\', and, unless
+ * the text is known to be valid UTF-8, every non-ASCII byte (checked first). */
+static int json_byte_is_plain(unsigned char c, int valid_utf8)
 {
-    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+    return c >= 0x20 && c != '"' && c != '\\' && (c < 0x80 || valid_utf8);
 }
 
 #define ONES 0x0101010101010101ull
 #define HIGHS 0x8080808080808080ull
 
 /* Length of the leading run of plain bytes, eight at a time where possible: most text
- * is plain ASCII and the byte loop would dominate output time. */
-static size_t json_plain_prefix(const unsigned char *s, size_t n)
+ * is plain and the byte loop would dominate output time. */
+static size_t json_plain_prefix(const unsigned char *s, size_t n, int valid_utf8)
 {
+    const uint64_t high_bytes = valid_utf8 ? 0 : ~0ull;
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
         uint64_t v;
@@ -220,11 +221,11 @@ static size_t json_plain_prefix(const unsigned char *s, size_t n)
         uint64_t bslash = v ^ (ONES * '\\');
         /* Classic bit tricks: a zero byte, a byte below 0x20, a byte with the top bit. */
         uint64_t special = ((quote - ONES) & ~quote) | ((bslash - ONES) & ~bslash) |
-                           ((v - ONES * 0x20) & ~v) | v;
+                           ((v - ONES * 0x20) & ~v) | (v & high_bytes);
         if (special & HIGHS)
             break;
     }
-    while (i < n && json_byte_is_plain(s[i]))
+    while (i < n && json_byte_is_plain(s[i], valid_utf8))
         i++;
     return i;
 }
@@ -253,7 +254,7 @@ static void json_put_escape(llm_buf *b, unsigned char c)
     llm_buf_append(b, esc, 2);
 }
 
-void llm_buf_json_string(llm_buf *b, const char *str, size_t n)
+static void json_string(llm_buf *b, const char *str, size_t n, int valid_utf8)
 {
     const unsigned char *s = (const unsigned char *)str;
     /* Reserve the common case (nothing escaped) up front; escapes grow as needed. */
@@ -264,7 +265,7 @@ void llm_buf_json_string(llm_buf *b, const char *str, size_t n)
     while (i < n) {
         size_t run = i;
         for (;;) {
-            run += json_plain_prefix(s + run, n - run);
+            run += json_plain_prefix(s + run, n - run, valid_utf8);
             if (run == n || s[run] < 0x80)
                 break;
             size_t k = llm_utf8_seq_len(s + run, n - run);
@@ -285,4 +286,14 @@ void llm_buf_json_string(llm_buf *b, const char *str, size_t n)
         i++;
     }
     llm_buf_putc(b, '"');
+}
+
+void llm_buf_json_string(llm_buf *b, const char *s, size_t n)
+{
+    json_string(b, s, n, 0);
+}
+
+void llm_buf_json_utf8(llm_buf *b, const char *s, size_t n)
+{
+    json_string(b, s, n, 1);
 }

@@ -37,6 +37,9 @@ void llm_buf_i64(llm_buf *b, int64_t v);
 /* Appends s[0..n) as a quoted JSON string. Valid UTF-8 passes through; control characters,
  * '"' and '\\' are escaped; each byte of an invalid UTF-8 sequence becomes \ufffd. */
 void llm_buf_json_string(llm_buf *b, const char *s, size_t n);
+/* The same for text known to be valid UTF-8 (checked by the caller): faster on
+ * non-ASCII text, which is copied without a second check. */
+void llm_buf_json_utf8(llm_buf *b, const char *s, size_t n);
 
 #ifdef __cplusplus
 }

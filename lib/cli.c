@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
@@ -120,6 +121,25 @@ int llm_parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out)
     return 0;
 }
 
+int llm_parse_choice(const char *arg, const char *const names[], int n)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(arg, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+int llm_flush_stdout(void)
+{
+    int failed = fflush(stdout) != 0 || ferror(stdout);
+    if (fclose(stdout) != 0)    /* where a delayed error (NFS, a full disk) shows up */
+        failed = 1;
+    if (!failed)
+        return LLM_EXIT_OK;
+    llm_msg("write error on standard output: %s", strerror(errno));
+    return LLM_EXIT_FAILURE;
+}
+
 int llm_parse_shard(const char *s, uint64_t *k, uint64_t *n)
 {
     const char *slash = s ? strchr(s, '/') : NULL;
@@ -134,6 +154,15 @@ int llm_parse_shard(const char *s, uint64_t *k, uint64_t *n)
 }
 
 /* ---- output ----------------------------------------------------------------------- */
+
+static int isatty_path(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+    int tty = fd >= 0 && isatty(fd);
+    if (fd >= 0)
+        close(fd);
+    return tty;
+}
 
 static void forget_temp(const char *tmp)
 {
@@ -151,6 +180,18 @@ int llm_output_open(llm_output *o, const char *path, int binary, int force, llm_
             return llm_error_set(err, "refusing to write a binary stream to a terminal (use -o FILE, "
                                       "a pipe, or -f to force)");
         o->fd = STDOUT_FILENO;
+        return 0;
+    }
+    /* A device, a FIFO or a terminal (/dev/null, /dev/stdout, a named pipe) is written as
+     * it is: there is nothing to rename, and renaming onto it would replace it. */
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        if (binary && !force && S_ISCHR(st.st_mode) && isatty_path(path))
+            return llm_error_set(err, "%s: refusing to write a binary stream to a terminal", path);
+        o->fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (o->fd < 0)
+            return llm_error_set(err, "%s: cannot open: %s", path, strerror(errno));
+        o->path = strdup(path);
         return 0;
     }
     const char *slash = strrchr(path, '/');

@@ -25,6 +25,11 @@ int llm_usage_error(const char *fmt, ...) LLM_PRINTF(1, 2);
 int llm_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 int llm_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 int llm_parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* The index of arg in names[0..n), or -1. */
+int llm_parse_choice(const char *arg, const char *const names[], int n);
+/* Flushes and closes stdout after --help or --version, where a full disk or a closed
+ * pipe is an error too. Returns the exit status. */
+int llm_flush_stdout(void);
 /* "K/N" with 0 <= K < N: this process takes the records whose number modulo N is K. */
 int llm_parse_shard(const char *s, uint64_t *k, uint64_t *n);
 

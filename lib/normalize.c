@@ -134,9 +134,8 @@ int llm_normalize(llm_norm form, const char *s, size_t n, llm_buf *out)
     int changed = 0;
     size_t i = 0;
     while (i < n) {
-        size_t ascii = llm_utf8_ascii_prefix(s + i, n - i);
-        if (ascii) {
-            i += ascii;
+        if (u[i] < 0x80) {
+            i += llm_utf8_ascii_prefix(s + i, n - i);
             boundary = i - 1;
             continue;
         }

@@ -30,20 +30,6 @@ static size_t lead_info(unsigned char c, unsigned char *lo, unsigned char *hi)
     return 0;
 }
 
-size_t llm_utf8_seq_len(const unsigned char *s, size_t n)
-{
-    unsigned char lo, hi;
-    if (s[0] < 0x80)
-        return 1;
-    size_t len = lead_info(s[0], &lo, &hi);
-    if (len == 0 || n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    return len;
-}
-
 size_t llm_utf8_invalid_len(const unsigned char *s, size_t n)
 {
     unsigned char lo, hi;

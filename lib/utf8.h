@@ -12,8 +12,29 @@ extern "C" {
 #define LLM_UTF8_REPLACEMENT "\xEF\xBF\xBD"   /* U+FFFD */
 
 /* Length (1..4) of the well-formed sequence at s[0..n), or 0 when it is not one: overlong
- * forms, surrogates and code points above U+10FFFF are refused (Unicode table 3-7). */
-size_t llm_utf8_seq_len(const unsigned char *s, size_t n);
+ * forms, surrogates and code points above U+10FFFF are refused (Unicode table 3-7).
+ * Inline: the text stages call it for every non-ASCII character. */
+static inline size_t llm_utf8_seq_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0], lo = 0x80, hi = 0xBF;
+    size_t len;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c >= 0xE0 && c <= 0xEF)
+        len = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+    else if (c >= 0xF0 && c <= 0xF4)
+        len = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+    else
+        return 0;
+    if (n < len || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    return len;
+}
 
 /* For an ill-formed sequence at s: the length of its maximal subpart (at least 1), the
  * bytes that one U+FFFD replaces under Unicode's recommended practice, which Python's

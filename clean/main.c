@@ -1,0 +1,222 @@
+/* llm-clean: repair, normalize, strip and filter text documents, accounting for every
+ * one. Options here; the steps in text.c, markup.c, rules.c, quality.c and document.c,
+ * the threads and the accounting in run.c. */
+#include "clean.h"
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage[] =
+    "Usage: llm-clean [OPTION]... [FILE]...\n"
+    "Clean text documents for language-model training: repair UTF-8, normalize Unicode,\n"
+    "strip markup, clean whitespace, filter by length, patterns and quality, deduplicate.\n"
+    "Writes JSONL {\"text\": ...} for llm-tokenize. With no FILE, or when FILE is -, read\n"
+    "standard input.\n"
+    "\n"
+    "Input and output:\n"
+    "      --in=FORMAT         auto (default: jsonl when the first line that is not blank\n"
+    "                          is a JSON object, else lines), lines (a document a line),\n"
+    "                          paragraphs (documents between blank lines), jsonl\n"
+    "      --field=NAME        JSONL member holding the text (default text); the other\n"
+    "                          members pass through unchanged\n"
+    "      --out=FORMAT        jsonl (default) or lines (the cleaned text and a newline)\n"
+    "  -o, --output=FILE       write FILE (atomically: a temporary renamed at the end)\n"
+    "      --rejects=FILE      write every dropped document, whole, with its reason (JSONL)\n"
+    "      --on-error=WHAT     malformed JSONL lines: fail (default) or skip, counted\n"
+    "\n"
+    "Cleaning, in this order:\n"
+    "      --invalid=WHAT      ill-formed UTF-8: replace with U+FFFD (default) or drop the\n"
+    "                          document; BOM, NUL and control characters are always removed\n"
+    "      --markup=WHAT       strip (default: HTML/XML tags removed, script and style\n"
+    "                          dropped, entities decoded) or keep\n"
+    "      --normalize=FORM    nfc (default), nfkc or none\n"
+    "      --keep-linebreaks   spaces and tabs collapsed, lines trimmed, line breaks kept\n"
+    "                          (default)\n"
+    "      --collapse-newlines every run of whitespace, line breaks too, becomes one space\n"
+    "      --max-blank-lines=N blank lines kept between paragraphs (default 1)\n"
+    "\n"
+    "Filtering, in this order (a dropped document is counted under its reason):\n"
+    "      --drop-if=RE        drop documents that match RE (PCRE2, UTF, Unicode classes)\n"
+    "      --keep-if=RE        drop documents that do not match RE\n"
+    "      --replace=RE=TEXT   replace every match ($1, ${name}; a literal = in RE is \\=)\n"
+    "      --rules=FILE        rules from FILE, one a line: drop-if RE, keep-if RE,\n"
+    "                          replace RE=TEXT; rules apply in command-line order\n"
+    "      --min-chars=N       drop documents under N characters (code points)\n"
+    "      --max-chars=N       drop documents over N characters\n"
+    "      --quality=PRESET    none (default), gopher or c4: the published heuristic filters\n"
+    "      --dedup             drop exact duplicates of an earlier kept document\n"
+    "\n"
+    "  -j, --threads=N         worker threads (default: all cores); same output for any N\n"
+    "  -q, --quiet             no progress line or summary\n"
+    "  -h, --help              print this help and exit\n"
+    "      --version           print the version and exit\n"
+    "\n"
+    "A summary on standard error accounts for every document: in = kept + dropped.\n"
+    "Exit status: 0 ok, 1 bad input or I/O error, 2 usage error. See llm-clean(1).\n";
+
+enum {
+    OPT_IN = 256, OPT_FIELD, OPT_OUT, OPT_REJECTS, OPT_ON_ERROR, OPT_INVALID, OPT_MARKUP, OPT_NORMALIZE,
+    OPT_KEEP_LINEBREAKS, OPT_COLLAPSE_NEWLINES, OPT_MAX_BLANK, OPT_DROP_IF, OPT_KEEP_IF, OPT_REPLACE, OPT_RULES,
+    OPT_MIN_CHARS, OPT_MAX_CHARS, OPT_QUALITY, OPT_DEDUP, OPT_VERSION
+};
+
+static const struct option long_options[] = {
+    {"in", required_argument, NULL, OPT_IN},
+    {"field", required_argument, NULL, OPT_FIELD},
+    {"out", required_argument, NULL, OPT_OUT},
+    {"output", required_argument, NULL, 'o'},
+    {"rejects", required_argument, NULL, OPT_REJECTS},
+    {"on-error", required_argument, NULL, OPT_ON_ERROR},
+    {"invalid", required_argument, NULL, OPT_INVALID},
+    {"markup", required_argument, NULL, OPT_MARKUP},
+    {"normalize", required_argument, NULL, OPT_NORMALIZE},
+    {"keep-linebreaks", no_argument, NULL, OPT_KEEP_LINEBREAKS},
+    {"collapse-newlines", no_argument, NULL, OPT_COLLAPSE_NEWLINES},
+    {"max-blank-lines", required_argument, NULL, OPT_MAX_BLANK},
+    {"drop-if", required_argument, NULL, OPT_DROP_IF},
+    {"keep-if", required_argument, NULL, OPT_KEEP_IF},
+    {"replace", required_argument, NULL, OPT_REPLACE},
+    {"rules", required_argument, NULL, OPT_RULES},
+    {"min-chars", required_argument, NULL, OPT_MIN_CHARS},
+    {"max-chars", required_argument, NULL, OPT_MAX_CHARS},
+    {"quality", required_argument, NULL, OPT_QUALITY},
+    {"dedup", no_argument, NULL, OPT_DEDUP},
+    {"threads", required_argument, NULL, 'j'},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+/* A --choice=VALUE option: the value's index, or a usage error naming the choices. */
+static int choice(const char *option, const char *arg, const char *const names[], int n, int *out)
+{
+    int k = llm_parse_choice(arg, names, n);
+    if (k >= 0) {
+        *out = k;
+        return -1;
+    }
+    char list[128] = "";
+    for (int i = 0; i < n; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? (i == n - 1 ? " or " : ", ") : "",
+                 names[i]);
+    return llm_usage_error("--%s: expected %s, got '%s'", option, list, arg);
+}
+
+static int add_rule(clean_opts *o, clean_rule_kind kind, const char *option, const char *spec)
+{
+    clean_rule *grown = realloc(o->rules, (o->n_rules + 1) * sizeof *grown);
+    if (!grown) {
+        llm_msg("out of memory");
+        return LLM_EXIT_FAILURE;
+    }
+    o->rules = grown;
+    llm_error err;
+    if (clean_rule_compile(&o->rules[o->n_rules], kind, spec, &err) < 0)
+        return llm_usage_error("--%s: %s", option, err.msg);
+    o->n_rules++;
+    return -1;
+}
+
+/* Parses argv into o. Returns -1 to go on, else the exit status to return at once. */
+static int parse_args(clean_opts *o, int argc, char **argv)
+{
+    static const char *const in_names[] = {"auto", "lines", "paragraphs", "jsonl"};
+    static const char *const out_names[] = {"jsonl", "lines"};
+    static const char *const invalid_names[] = {"replace", "drop"};
+    static const char *const markup_names[] = {"keep", "strip"};
+    static const char *const quality_names[] = {"none", "gopher", "c4"};
+    static const char *const on_error_names[] = {"fail", "skip"};
+    uint64_t v;
+    int c, k, status;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "o:j:qh", long_options, NULL)) != -1) {
+        status = -1;
+        switch (c) {
+        case 'o': o->output = optarg; break;
+        case 'q': o->quiet = 1; break;
+        case 'h': fputs(usage, stdout); return llm_flush_stdout();
+        case OPT_VERSION: puts("llm-clean (llm-tools) " LLM_VERSION); return llm_flush_stdout();
+        case 'j':
+            if (llm_parse_u64(optarg, 1, 1024, &v) < 0)
+                return llm_usage_error("--threads: expected 1 to 1024, got '%s'", optarg);
+            o->threads = (unsigned)v;
+            break;
+        case OPT_IN: status = choice("in", optarg, in_names, 4, &k); o->in = (clean_in)k; break;
+        case OPT_OUT: status = choice("out", optarg, out_names, 2, &k); o->out = (clean_out)k; break;
+        case OPT_FIELD: o->field = optarg; break;
+        case OPT_REJECTS: o->rejects = optarg; break;
+        case OPT_ON_ERROR: status = choice("on-error", optarg, on_error_names, 2, &o->on_error_skip); break;
+        case OPT_INVALID: status = choice("invalid", optarg, invalid_names, 2, &o->invalid_drop); break;
+        case OPT_MARKUP: status = choice("markup", optarg, markup_names, 2, &o->markup); break;
+        case OPT_QUALITY: status = choice("quality", optarg, quality_names, 3, &k); o->quality = k; break;
+        case OPT_NORMALIZE:
+            if (llm_norm_parse(optarg, &o->norm) < 0)
+                return llm_usage_error("--normalize: expected nfc, nfkc or none, got '%s'", optarg);
+            break;
+        case OPT_KEEP_LINEBREAKS: o->collapse_newlines = 0; break;
+        case OPT_COLLAPSE_NEWLINES: o->collapse_newlines = 1; break;
+        case OPT_MAX_BLANK:
+            if (llm_parse_u64(optarg, 0, 1000, &v) < 0)
+                return llm_usage_error("--max-blank-lines: expected 0 to 1000, got '%s'", optarg);
+            o->max_blank_lines = (unsigned)v;
+            break;
+        case OPT_MIN_CHARS:
+        case OPT_MAX_CHARS:
+            if (llm_parse_u64(optarg, 0, UINT64_MAX, &v) < 0)
+                return llm_usage_error("--%s: expected a number of characters, got '%s'",
+                                       c == OPT_MIN_CHARS ? "min-chars" : "max-chars", optarg);
+            *(c == OPT_MIN_CHARS ? &o->min_chars : &o->max_chars) = v;
+            break;
+        case OPT_DROP_IF: status = add_rule(o, CLEAN_RULE_DROP_IF, "drop-if", optarg); break;
+        case OPT_KEEP_IF: status = add_rule(o, CLEAN_RULE_KEEP_IF, "keep-if", optarg); break;
+        case OPT_REPLACE: status = add_rule(o, CLEAN_RULE_REPLACE, "replace", optarg); break;
+        case OPT_RULES: {
+            llm_error err;
+            if (clean_rules_load(optarg, &o->rules, &o->n_rules, &err) < 0)
+                return llm_usage_error("--rules: %s", err.msg);
+            break;
+        }
+        case OPT_DEDUP: o->dedup = 1; break;
+        default: return llm_usage_error("unknown option, or one missing its value: '%s'", argv[optind - 1]);
+        }
+        if (status >= 0)
+            return status;
+    }
+    if (o->max_chars && o->max_chars < o->min_chars)
+        return llm_usage_error("--max-chars is below --min-chars");
+    o->inputs = argv + optind;
+    o->n_inputs = argc - optind;
+    if (o->n_inputs == 0) {
+        static char *stdin_only[] = {"-", NULL};
+        o->inputs = stdin_only;
+        o->n_inputs = 1;
+    }
+    for (int i = 0, stdin_seen = 0; i < o->n_inputs; i++)
+        if (strcmp(o->inputs[i], "-") == 0 && stdin_seen++)
+            return llm_usage_error("standard input (-) can be read only once");
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    llm_cli_init("llm-clean");
+    clean_opts o = {
+        .field = "text",
+        .norm = LLM_NORM_NFC,
+        .markup = 1,
+        .max_blank_lines = 1,
+    };
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    o.threads = cores > 0 ? (unsigned)cores : 1;
+    int status = parse_args(&o, argc, argv);
+    if (status < 0)
+        status = clean_run(&o);
+    for (size_t i = 0; i < o.n_rules; i++)
+        clean_rule_free(&o.rules[i]);
+    free(o.rules);
+    return status;
+}

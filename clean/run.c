@@ -1,0 +1,837 @@
+/* llm-clean's driver. The main thread reads documents into batches and hands them to
+ * worker threads; finished batches are written strictly in input order, which is where
+ * deduplication, the rejects file and the counts happen, so the output and the summary
+ * are the same bytes for any thread count. */
+#include "clean.h"
+#include "cli.h"
+#include "lines.h"
+#include "utf8.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A batch closes at this much input; a longer document makes a batch of its own. */
+#define BATCH_BYTES (1u << 20)
+#define BATCH_DOCS 8192
+
+typedef struct clean_doc {
+    size_t off, len;      /* in the batch's input buffer */
+    uint64_t line;        /* first line of the document in its input */
+} clean_doc;
+
+typedef struct batch {
+    const clean_opts *opts;   /* the options with this input's format */
+    int input;                /* index into opts->inputs */
+    llm_buf in;               /* documents, each followed by LLM_JSON_PADDING bytes */
+    clean_doc *docs;
+    clean_result *res;
+    size_t n, cap;
+    llm_buf out;              /* output lines of the kept documents */
+    int done;
+    struct batch *next;       /* in the free list */
+} batch;
+
+/* ---- batches ---- */
+
+static batch *batch_new(void)
+{
+    batch *b = calloc(1, sizeof *b);
+    if (b) {
+        llm_buf_init(&b->in);
+        llm_buf_init(&b->out);
+    }
+    return b;
+}
+
+static void batch_reset(batch *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        free(b->res[i].error);
+    b->n = 0;
+    b->done = 0;
+    llm_buf_clear(&b->in);
+    llm_buf_clear(&b->out);
+}
+
+static void batch_free(batch *b)
+{
+    if (!b)
+        return;
+    batch_reset(b);
+    llm_buf_free(&b->in);
+    llm_buf_free(&b->out);
+    free(b->docs);
+    free(b->res);
+    free(b);
+}
+
+/* Starts a document at the end of the input buffer. */
+static int batch_add(batch *b, uint64_t line)
+{
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 1024;
+        clean_doc *d = realloc(b->docs, cap * sizeof *d);
+        if (d)
+            b->docs = d;
+        clean_result *r = realloc(b->res, cap * sizeof *r);
+        if (r)
+            b->res = r;
+        if (!d || !r)
+            return -1;
+        b->cap = cap;
+    }
+    b->docs[b->n].off = b->in.len;
+    b->docs[b->n].len = 0;
+    b->docs[b->n].line = line;
+    b->n++;
+    return 0;
+}
+
+static void batch_append(batch *b, const char *p, size_t len)
+{
+    llm_buf_append(&b->in, p, len);
+    b->docs[b->n - 1].len += len;
+}
+
+/* Ends the last document: padding for simdjson, which reads a little past the end. */
+static void batch_seal(batch *b)
+{
+    static const char zeros[LLM_JSON_PADDING];
+    llm_buf_append(&b->in, zeros, sizeof zeros);
+}
+
+static void batch_process(batch *b, clean_worker *w)
+{
+    for (size_t i = 0; i < b->n; i++)
+        clean_document(b->opts, w, b->in.data + b->docs[i].off, b->docs[i].len, &b->out, &b->res[i]);
+}
+
+/* ---- the worker pool ---- */
+
+typedef struct pool {
+    pthread_mutex_t mu;
+    pthread_cond_t work, done;
+    batch **queue;        /* batches waiting for a worker, a ring of size qcap */
+    size_t qhead, qlen, qcap;
+    int stop;
+    const clean_opts *opts;
+    pthread_t *threads;
+    unsigned n_threads;
+    int failed;           /* a worker could not get its scratch memory */
+} pool;
+
+static void *worker_main(void *arg)
+{
+    pool *p = arg;
+    clean_worker w;
+    int ok = clean_worker_init(&w, p->opts) == 0;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (p->qlen == 0 && !p->stop)
+            pthread_cond_wait(&p->work, &p->mu);
+        if (p->qlen == 0)
+            break;
+        batch *b = p->queue[p->qhead];
+        p->qhead = (p->qhead + 1) % p->qcap;
+        p->qlen--;
+        pthread_mutex_unlock(&p->mu);
+        if (ok)
+            batch_process(b, &w);
+        pthread_mutex_lock(&p->mu);
+        if (!ok)
+            p->failed = 1;
+        b->done = 1;
+        pthread_cond_broadcast(&p->done);
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (ok)
+        clean_worker_free(&w);
+    return NULL;
+}
+
+static int pool_start(pool *p, const clean_opts *o, unsigned n_threads, size_t qcap)
+{
+    memset(p, 0, sizeof *p);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->work, NULL);
+    pthread_cond_init(&p->done, NULL);
+    p->opts = o;
+    p->qcap = qcap;
+    p->queue = calloc(qcap, sizeof *p->queue);
+    p->threads = calloc(n_threads, sizeof *p->threads);
+    if (!p->queue || !p->threads)
+        return -1;
+    for (; p->n_threads < n_threads; p->n_threads++)
+        if (pthread_create(&p->threads[p->n_threads], NULL, worker_main, p) != 0)
+            return p->n_threads ? 0 : -1;
+    return 0;
+}
+
+static void pool_submit(pool *p, batch *b)
+{
+    pthread_mutex_lock(&p->mu);
+    p->queue[(p->qhead + p->qlen) % p->qcap] = b;
+    p->qlen++;
+    pthread_cond_signal(&p->work);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void pool_wait(pool *p, batch *b)
+{
+    pthread_mutex_lock(&p->mu);
+    while (!b->done)
+        pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void pool_stop(pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->work);
+    pthread_mutex_unlock(&p->mu);
+    for (unsigned i = 0; i < p->n_threads; i++)
+        pthread_join(p->threads[i], NULL);
+    free(p->queue);
+    free(p->threads);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->work);
+    pthread_cond_destroy(&p->done);
+}
+
+/* ---- deduplication: a set of 128-bit hashes, open addressing ---- */
+
+typedef struct hash_set {
+    uint64_t (*slots)[2];    /* {0, 0} is empty; a real {0, 0} hash is kept aside */
+    size_t cap, len;
+    int has_zero;
+} hash_set;
+
+/* 1 when h was there already, 0 when it was added, -1 when out of memory. */
+static int hash_set_add(hash_set *s, const uint64_t h[2])
+{
+    if (h[0] == 0 && h[1] == 0) {
+        int seen = s->has_zero;
+        s->has_zero = 1;
+        return seen;
+    }
+    if ((s->len + 1) * 4 > s->cap * 3) {    /* grow at 3/4 full */
+        size_t cap = s->cap ? s->cap * 2 : 1024;
+        uint64_t(*slots)[2] = calloc(cap, sizeof *slots);
+        if (!slots)
+            return -1;
+        for (size_t i = 0; i < s->cap; i++) {
+            if (s->slots[i][0] == 0 && s->slots[i][1] == 0)
+                continue;
+            size_t j = s->slots[i][0] & (cap - 1);
+            while (slots[j][0] || slots[j][1])
+                j = (j + 1) & (cap - 1);
+            slots[j][0] = s->slots[i][0];
+            slots[j][1] = s->slots[i][1];
+        }
+        free(s->slots);
+        s->slots = slots;
+        s->cap = cap;
+    }
+    size_t j = h[0] & (s->cap - 1);
+    while (s->slots[j][0] || s->slots[j][1]) {
+        if (s->slots[j][0] == h[0] && s->slots[j][1] == h[1])
+            return 1;
+        j = (j + 1) & (s->cap - 1);
+    }
+    s->slots[j][0] = h[0];
+    s->slots[j][1] = h[1];
+    s->len++;
+    return 0;
+}
+
+/* ---- the writer: accounting, rejects, output ---- */
+
+#define MAX_REASONS 64
+
+typedef struct reason_count {
+    const char *name;
+    uint64_t docs, bytes;
+} reason_count;
+
+typedef struct writer {
+    const clean_opts *opts;
+    FILE *out, *rejects;
+    llm_buf line;                 /* a rejects line being built */
+    hash_set seen;
+    uint64_t docs_in, kept, bytes_out;
+    reason_count reasons[MAX_REASONS];
+    size_t n_reasons;
+    llm_progress progress;
+    uint64_t bytes_read;
+} writer;
+
+static void count_drop(writer *wr, const char *reason, size_t bytes)
+{
+    size_t i = 0;
+    while (i < wr->n_reasons && strcmp(wr->reasons[i].name, reason) != 0)
+        i++;
+    if (i == wr->n_reasons) {
+        if (i == MAX_REASONS)
+            i--;    /* cannot happen: the reasons are a fixed, short list */
+        else
+            wr->n_reasons++;
+        wr->reasons[i].name = reason;
+    }
+    wr->reasons[i].docs++;
+    wr->reasons[i].bytes += bytes;
+}
+
+static const char *input_name(const clean_opts *o, int input)
+{
+    return strcmp(o->inputs[input], "-") == 0 ? "(stdin)" : o->inputs[input];
+}
+
+/* Writes one dropped document to the rejects file, whole, as JSON. */
+static int write_reject(writer *wr, const batch *b, size_t i, const char *reason)
+{
+    const clean_doc *d = &b->docs[i];
+    const clean_result *r = &b->res[i];
+    const char *doc = b->in.data + d->off;
+    llm_buf *l = &wr->line;
+    llm_buf_clear(l);
+    llm_buf_puts(l, "{\"reason\":");
+    llm_buf_json_string(l, reason, strlen(reason));
+    if (b->opts->n_inputs > 1 || strcmp(b->opts->inputs[b->input], "-") != 0) {
+        llm_buf_puts(l, ",\"file\":");
+        llm_buf_json_string(l, b->opts->inputs[b->input], strlen(b->opts->inputs[b->input]));
+    }
+    llm_buf_puts(l, ",\"line\":");
+    llm_buf_u64(l, d->line);
+    if (r->reason == reason && (strcmp(reason, "drop-if") == 0 || strcmp(reason, "keep-if") == 0 ||
+                                strcmp(reason, "rule-error") == 0)) {
+        llm_buf_puts(l, ",\"rule\":");
+        llm_buf_u64(l, r->rule + 1);
+    }
+    if (r->error) {
+        llm_buf_puts(l, ",\"error\":");
+        llm_buf_json_string(l, r->error, strlen(r->error));
+    }
+    if (b->opts->in != CLEAN_IN_JSONL) {
+        llm_buf_puts(l, ",\"text\":");
+        llm_buf_json_string(l, doc, d->len);
+    } else if (reason == CLEAN_REASON_MALFORMED) {
+        llm_buf_puts(l, ",\"raw\":");
+        llm_buf_json_string(l, doc, d->len);
+    } else {
+        size_t len = d->len;
+        while (len && strchr(" \t\r\n", doc[len - 1]))
+            len--;
+        llm_buf_puts(l, ",\"record\":");
+        llm_buf_append(l, doc, len);
+    }
+    llm_buf_puts(l, "}\n");
+    if (llm_buf_failed(l))
+        return -1;
+    return fwrite(l->data, 1, l->len, wr->rejects) == l->len ? 0 : -1;
+}
+
+/* Writes out[from..to): the output lines of consecutive kept documents, in one call. */
+static int write_span(writer *wr, const batch *b, size_t from, size_t to)
+{
+    if (to > from && fwrite(b->out.data + from, 1, to - from, wr->out) != to - from) {
+        llm_msg("%s: write error: %s", wr->opts->output ? wr->opts->output : "(stdout)", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Accounts for and writes a finished batch. Returns 0, or an exit status. */
+static int write_batch(writer *wr, const batch *b)
+{
+    const clean_opts *o = b->opts;
+    size_t span = 0;        /* output of the kept documents since the last duplicate, unwritten */
+    size_t kept_end = 0;    /* end of the last kept document's output */
+    for (size_t i = 0; i < b->n; i++) {
+        const clean_result *r = &b->res[i];
+        const char *reason = r->reason;
+        if (r->error && (!o->on_error_skip || strcmp(reason, "out-of-memory") == 0)) {
+            llm_msg("%s:%" PRIu64 ": %s: %s%s", input_name(o, b->input), b->docs[i].line,
+                    reason == CLEAN_REASON_MALFORMED ? "malformed JSON" : reason, r->error,
+                    o->on_error_skip ? "" : " (--on-error=skip counts and skips such lines)");
+            write_span(wr, b, span, kept_end);    /* what came before the error is out */
+            return LLM_EXIT_FAILURE;
+        }
+        wr->docs_in++;
+        if (!reason && o->dedup) {
+            int seen = hash_set_add(&wr->seen, r->hash);
+            if (seen < 0) {
+                llm_msg("out of memory for --dedup");
+                return LLM_EXIT_FAILURE;
+            }
+            if (seen) {
+                reason = "duplicate";
+                if (write_span(wr, b, span, r->out_off) < 0)
+                    return LLM_EXIT_FAILURE;
+                span = r->out_off + r->out_len;
+            }
+        }
+        if (reason) {
+            count_drop(wr, reason, b->docs[i].len);
+            if (wr->rejects && write_reject(wr, b, i, reason) < 0) {
+                llm_msg("%s: write error: %s", o->rejects, strerror(errno));
+                return LLM_EXIT_FAILURE;
+            }
+        } else {
+            wr->kept++;
+            wr->bytes_out += r->out_len;
+            kept_end = r->out_off + r->out_len;
+        }
+        llm_progress_update(&wr->progress, wr->docs_in, wr->bytes_read);
+    }
+    return write_span(wr, b, span, b->out.len) < 0 ? LLM_EXIT_FAILURE : 0;
+}
+
+static int compare_reasons(const void *a, const void *b)
+{
+    const reason_count *x = a, *y = b;
+    if (x->docs != y->docs)
+        return x->docs > y->docs ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+static void print_summary(writer *wr)
+{
+    uint64_t dropped = 0, dropped_bytes = 0;
+    qsort(wr->reasons, wr->n_reasons, sizeof wr->reasons[0], compare_reasons);
+    llm_buf s;
+    llm_buf_init(&s);
+    for (size_t i = 0; i < wr->n_reasons; i++) {
+        dropped += wr->reasons[i].docs;
+        dropped_bytes += wr->reasons[i].bytes;
+        llm_buf_printf(&s, "%s%s %" PRIu64, i ? ", " : " (", wr->reasons[i].name, wr->reasons[i].docs);
+    }
+    if (wr->n_reasons)
+        llm_buf_putc(&s, ')');
+    llm_msg("%" PRIu64 " in, %" PRIu64 " kept, %" PRIu64 " dropped%s", wr->docs_in, wr->kept, dropped,
+            s.data ? s.data : "");
+    llm_msg("bytes: %" PRIu64 " in, %" PRIu64 " out, %" PRIu64 " in dropped documents", wr->bytes_read,
+            wr->bytes_out, dropped_bytes);
+    llm_buf_free(&s);
+}
+
+/* ---- reading ---- */
+
+typedef struct reader {
+    llm_lines *lines;
+    const char *name;
+    int fd;
+    clean_in format;
+    int at_start;             /* nothing returned yet: a BOM may come */
+    const char *held;         /* a line read ahead, not yet used */
+    size_t held_len;
+    uint64_t held_number;
+    int eof;
+} reader;
+
+/* Next line, without '\n', a trailing '\r' or a leading BOM. 1, 0 at the end, -1 error. */
+static int reader_next(reader *r, const char **line, size_t *len, uint64_t *number, llm_error *err)
+{
+    if (r->held) {
+        *line = r->held;
+        *len = r->held_len;
+        *number = r->held_number;
+        r->held = NULL;
+        return 1;
+    }
+    int got = llm_lines_next(r->lines, line, len, err);
+    if (got <= 0)
+        return got;
+    *number = llm_lines_number(r->lines);
+    if (r->at_start && *len >= 3 && memcmp(*line, "\xEF\xBB\xBF", 3) == 0) {
+        *line += 3;
+        *len -= 3;
+    }
+    r->at_start = 0;
+    if (*len && (*line)[*len - 1] == '\r')
+        --*len;
+    return 1;
+}
+
+static int is_blank(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strchr(" \t\r\f\v", s[i]))
+            return 0;
+    return 1;
+}
+
+/* --in=auto: JSONL when the first line that is not blank is a JSON object. Blank lines
+ * before it become empty documents if the input turns out to be text. */
+static int detect_format(reader *r, llm_json_parser **parser, uint64_t *blank_before, llm_error *err)
+{
+    const char *line;
+    size_t len;
+    uint64_t number;
+    int got;
+    *blank_before = 0;
+    while ((got = reader_next(r, &line, &len, &number, err)) == 1 && is_blank(line, len))
+        ++*blank_before;
+    if (got < 0)
+        return -1;
+    r->format = CLEAN_IN_LINES;
+    if (got == 0)
+        return 0;
+    r->held = line;
+    r->held_len = len;
+    r->held_number = number;
+    size_t i = 0;
+    while (i < len && strchr(" \t", line[i]))
+        i++;
+    if (i < len && line[i] == '{') {
+        llm_json root;
+        if (!*parser && !(*parser = llm_json_parser_new()))
+            return llm_error_set(err, "out of memory");
+        /* The line sits in the reader's buffer with the padding simdjson wants after it,
+         * but a stripped '\r' leaves one byte of it; copying is not needed either way. */
+        if (llm_json_parse(*parser, line, len, 1, &root, NULL) == 0 && llm_json_type_of(root) == LLM_JSON_OBJECT)
+            r->format = CLEAN_IN_JSONL;
+    }
+    return 0;
+}
+
+/* Fills b with documents until it is full or the input ends. Returns 1 when b got
+ * documents, 0 at the end of the input, -1 on a read error. */
+static int fill_batch(reader *r, batch *b, llm_error *err)
+{
+    const char *line;
+    size_t len;
+    uint64_t number;
+    int got;
+    int in_paragraph = 0;
+    while (b->in.len < BATCH_BYTES && b->n < BATCH_DOCS) {
+        got = reader_next(r, &line, &len, &number, err);
+        if (got < 0)
+            return -1;
+        if (got == 0)
+            break;
+        if (r->format == CLEAN_IN_PARAGRAPHS) {
+            if (is_blank(line, len)) {
+                if (in_paragraph)
+                    batch_seal(b);
+                in_paragraph = 0;
+                continue;
+            }
+            if (in_paragraph) {
+                batch_append(b, "\n", 1);
+            } else {
+                if (batch_add(b, number) < 0)
+                    return llm_error_set(err, "out of memory");
+                in_paragraph = 1;
+            }
+            batch_append(b, line, len);
+            continue;    /* a paragraph is never cut by the batch size */
+        }
+        if (r->format == CLEAN_IN_JSONL && is_blank(line, len))
+            continue;    /* blank lines between records hold no document */
+        if (batch_add(b, number) < 0)
+            return llm_error_set(err, "out of memory");
+        batch_append(b, line, len);
+        batch_seal(b);
+    }
+    if (in_paragraph) {
+        /* Keep reading the paragraph to its end before the batch closes. */
+        while ((got = reader_next(r, &line, &len, &number, err)) == 1 && !is_blank(line, len)) {
+            batch_append(b, "\n", 1);
+            batch_append(b, line, len);
+        }
+        if (got < 0)
+            return -1;
+        batch_seal(b);
+    }
+    if (llm_buf_failed(&b->in))
+        return llm_error_set(err, "out of memory");
+    return b->n > 0;
+}
+
+/* ---- the run ---- */
+
+typedef struct runner {
+    const clean_opts *opts;
+    clean_opts input_opts;     /* opts with this input's format */
+    writer wr;
+    pool workers;
+    int threaded;
+    clean_worker inline_worker;
+    batch **inflight;          /* in input order, a ring */
+    size_t ihead, ilen, icap;
+    batch *free_list;
+    uint64_t bytes_before;     /* bytes read from the inputs before this one */
+} runner;
+
+static batch *runner_batch(runner *rn)
+{
+    batch *b = rn->free_list;
+    if (b) {
+        rn->free_list = b->next;
+        batch_reset(b);
+        return b;
+    }
+    return batch_new();
+}
+
+static void runner_recycle(runner *rn, batch *b)
+{
+    b->next = rn->free_list;
+    rn->free_list = b;
+}
+
+/* Writes the oldest batch in flight, waiting for it. Returns 0 or an exit status. */
+static int runner_flush_one(runner *rn)
+{
+    batch *b = rn->inflight[rn->ihead];
+    rn->ihead = (rn->ihead + 1) % rn->icap;
+    rn->ilen--;
+    pool_wait(&rn->workers, b);
+    if (rn->workers.failed) {
+        llm_msg("out of memory");
+        runner_recycle(rn, b);
+        return LLM_EXIT_FAILURE;
+    }
+    int status = write_batch(&rn->wr, b);
+    runner_recycle(rn, b);
+    return status;
+}
+
+static int runner_submit(runner *rn, batch *b)
+{
+    if (!rn->threaded) {
+        batch_process(b, &rn->inline_worker);
+        int status = write_batch(&rn->wr, b);
+        runner_recycle(rn, b);
+        return status;
+    }
+    int status = 0;
+    while (rn->ilen == rn->icap && status == 0)
+        status = runner_flush_one(rn);
+    if (status) {
+        runner_recycle(rn, b);
+        return status;
+    }
+    rn->inflight[(rn->ihead + rn->ilen) % rn->icap] = b;
+    rn->ilen++;
+    pool_submit(&rn->workers, b);
+    /* Write whatever is finished already, so output flows while reading goes on. */
+    while (status == 0 && rn->ilen && rn->inflight[rn->ihead]->done)
+        status = runner_flush_one(rn);
+    return status;
+}
+
+static int open_input(const char *path, int *fd)
+{
+    if (strcmp(path, "-") == 0) {
+        *fd = STDIN_FILENO;
+        return 0;
+    }
+    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    return *fd < 0 ? -1 : 0;
+}
+
+/* Reads one input to its end. Returns 0 or an exit status. */
+static int run_input(runner *rn, int input, llm_json_parser **parser)
+{
+    const clean_opts *o = rn->opts;
+    reader r = {.name = input_name(o, input), .at_start = 1, .format = o->in};
+    llm_error err;
+    if (open_input(o->inputs[input], &r.fd) < 0) {
+        llm_msg("%s: %s", r.name, strerror(errno));
+        return LLM_EXIT_FAILURE;
+    }
+    r.lines = llm_lines_open(r.fd);
+    int status = 0;
+    uint64_t blank_before = 0;
+    if (!r.lines) {
+        llm_msg("out of memory");
+        status = LLM_EXIT_FAILURE;
+    } else if (o->in == CLEAN_IN_AUTO && detect_format(&r, parser, &blank_before, &err) < 0) {
+        llm_msg("%s: %s", r.name, err.msg);
+        status = LLM_EXIT_FAILURE;
+    }
+    /* Batches of one input share its options; a new input starts a new copy only once
+     * the batches of the previous one are written. */
+    while (status == 0 && rn->ilen)
+        status = runner_flush_one(rn);
+    rn->input_opts = *o;
+    rn->input_opts.in = r.format;
+    if (status == 0 && blank_before && r.format != CLEAN_IN_JSONL) {
+        batch *b = runner_batch(rn);
+        if (!b)
+            status = LLM_EXIT_FAILURE;
+        for (uint64_t k = 1; status == 0 && k <= blank_before; k++) {
+            if (batch_add(b, k) < 0)
+                status = LLM_EXIT_FAILURE;
+            else
+                batch_seal(b);
+        }
+        if (b) {
+            b->opts = &rn->input_opts;
+            b->input = input;
+            status = status ? status : runner_submit(rn, b);
+        }
+    }
+    while (status == 0) {
+        batch *b = runner_batch(rn);
+        if (!b) {
+            llm_msg("out of memory");
+            status = LLM_EXIT_FAILURE;
+            break;
+        }
+        b->opts = &rn->input_opts;
+        b->input = input;
+        int got = fill_batch(&r, b, &err);
+        rn->wr.bytes_read = rn->bytes_before + llm_lines_bytes(r.lines);
+        if (got <= 0) {
+            runner_recycle(rn, b);
+            if (got < 0) {
+                llm_msg("%s: %s", r.name, err.msg);
+                status = LLM_EXIT_FAILURE;
+            }
+            break;
+        }
+        status = runner_submit(rn, b);
+    }
+    while (status == 0 && rn->ilen)
+        status = runner_flush_one(rn);
+    if (r.lines)
+        rn->bytes_before += llm_lines_bytes(r.lines);
+    llm_lines_close(r.lines);
+    if (r.fd != STDIN_FILENO)
+        close(r.fd);
+    return status;
+}
+
+/* The total size when every input is a regular file, for the progress line's ETA. */
+static uint64_t total_input_size(const clean_opts *o)
+{
+    uint64_t total = 0;
+    struct stat st;
+    for (int i = 0; i < o->n_inputs; i++) {
+        if (strcmp(o->inputs[i], "-") == 0 || stat(o->inputs[i], &st) != 0 || !S_ISREG(st.st_mode))
+            return 0;
+        total += (uint64_t)st.st_size;
+    }
+    return total;
+}
+
+/* Opens stdout or -o FILE, and --rejects FILE, as buffered text outputs. */
+static int open_outputs(const clean_opts *o, llm_output *out, llm_output *rej, writer *wr)
+{
+    llm_error err;
+    if (llm_output_open(out, o->output, 0, 0, &err) < 0) {
+        llm_msg("%s", err.msg);
+        return -1;
+    }
+    if (o->rejects && llm_output_open(rej, o->rejects, 0, 0, &err) < 0) {
+        llm_msg("%s", err.msg);
+        llm_output_abort(out);
+        return -1;
+    }
+    wr->out = llm_output_file(out);
+    wr->rejects = o->rejects ? llm_output_file(rej) : NULL;
+    if (!wr->out || (o->rejects && !wr->rejects)) {
+        llm_msg("out of memory");
+        llm_output_abort(rej);
+        llm_output_abort(out);
+        return -1;
+    }
+    return 0;
+}
+
+/* Flushes and renames the outputs into place; on failure removes them. */
+static int close_outputs(const clean_opts *o, llm_output *out, llm_output *rej, int status)
+{
+    llm_error err;
+    if (status != 0) {
+        llm_output_abort(rej);
+        if (out->fd == STDOUT_FILENO && out->fp)
+            fflush(out->fp);     /* what was written to a pipe stays written */
+        else
+            llm_output_abort(out);
+        return status;
+    }
+    if (o->rejects && llm_output_commit(rej, &err) < 0) {
+        llm_msg("%s", err.msg);
+        llm_output_abort(out);
+        return LLM_EXIT_FAILURE;
+    }
+    if (llm_output_commit(out, &err) < 0) {
+        llm_msg("%s", err.msg);
+        return LLM_EXIT_FAILURE;
+    }
+    return 0;
+}
+
+int clean_run(const clean_opts *o)
+{
+    runner rn;
+    memset(&rn, 0, sizeof rn);
+    rn.opts = o;
+    rn.wr.opts = o;
+    llm_buf_init(&rn.wr.line);
+    llm_output out, rej;
+    memset(&rej, 0, sizeof rej);
+    rej.fd = -1;
+    if (open_outputs(o, &out, &rej, &rn.wr) < 0)
+        return LLM_EXIT_FAILURE;
+    int status = 0;
+    /* Workers see the options of the input being read; auto-detection needs the JSON
+     * parser in every worker. */
+    rn.input_opts = *o;
+    clean_opts worker_opts = *o;
+    if (worker_opts.in == CLEAN_IN_AUTO)
+        worker_opts.in = CLEAN_IN_JSONL;
+    rn.threaded = o->threads > 1;
+    if (rn.threaded) {
+        rn.icap = 2 * (size_t)o->threads + 2;
+        rn.inflight = calloc(rn.icap, sizeof *rn.inflight);
+        if (!rn.inflight || pool_start(&rn.workers, &worker_opts, o->threads, rn.icap) < 0) {
+            llm_msg("cannot start %u threads", o->threads);
+            status = LLM_EXIT_FAILURE;
+        }
+    } else if (clean_worker_init(&rn.inline_worker, &worker_opts) < 0) {
+        llm_msg("out of memory");
+        status = LLM_EXIT_FAILURE;
+    }
+    llm_progress_start(&rn.wr.progress, o->quiet, total_input_size(o));
+    llm_json_parser *parser = NULL;
+    for (int i = 0; i < o->n_inputs && status == 0; i++)
+        status = run_input(&rn, i, &parser);
+    llm_progress_end(&rn.wr.progress);
+    if (rn.threaded) {
+        while (rn.ilen) {    /* after an error: let the workers finish what they hold */
+            batch *b = rn.inflight[rn.ihead];
+            rn.ihead = (rn.ihead + 1) % rn.icap;
+            rn.ilen--;
+            pool_wait(&rn.workers, b);
+            runner_recycle(&rn, b);
+        }
+        if (rn.workers.threads)
+            pool_stop(&rn.workers);
+    } else {
+        clean_worker_free(&rn.inline_worker);
+    }
+    status = close_outputs(o, &out, &rej, status);
+    if (!o->quiet)
+        print_summary(&rn.wr);
+    llm_json_parser_free(parser);
+    while (rn.free_list) {
+        batch *b = rn.free_list;
+        rn.free_list = b->next;
+        batch_free(b);
+    }
+    free(rn.inflight);
+    free(rn.wr.seen.slots);
+    llm_buf_free(&rn.wr.line);
+    return status;
+}
