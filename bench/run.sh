@@ -2,10 +2,18 @@
 # `make bench`: the stream library (llm_writer / llm_reader) against the zstd CLI at the same
 # level on the same raw u16 tokens, best of BENCH_REPEAT runs each, printed as ratios.
 #   BENCH_MIB=1024 (size of the raw token file), BENCH_SEED=1, BENCH_REPEAT=3, BENCH_LEVELS="1 3"
+# Then bench/clean_bench.sh: llm-clean against a Python cleaning loop (see bench/README.md).
+#   bench/run.sh [all|stream|clean], or BENCH_ONLY=stream|clean: one of them only (default all).
 # Exit status: 0 when every measurement ran and read back the same tokens (whatever the
 # ratios), 1 on an error or a checksum mismatch, 2 when a tool is missing.
 set -u
 cd "$(dirname "$0")/.." || exit 2
+BENCH_ONLY=${1:-${BENCH_ONLY:-all}}
+case $BENCH_ONLY in
+    all|stream) ;;
+    clean) exec bench/clean_bench.sh ;;
+    *) echo "usage: bench/run.sh [all|stream|clean]" >&2; exit 2 ;;
+esac
 : "${LLM_BUILD:=$PWD/build}" "${LLM_BIN:=$PWD/bin}"
 : "${BENCH_MIB:=1024}" "${BENCH_SEED:=1}" "${BENCH_REPEAT:=3}" "${BENCH_LEVELS:=1 3}"
 BLOCK=1024
@@ -133,3 +141,9 @@ echo "write ratio >= $TARGET_RATIO: $write_ok ($write_list)"
 echo "read ratio >= $TARGET_RATIO: $read_ok ($read_list)"
 echo "peak RSS < $((TARGET_RSS_KIB / 1024)) MiB: $rss_ok (ours at most $((worst_rss / 1024)).$(((worst_rss % 1024) * 10 / 1024)) MiB)"
 echo "checksums: every read matched the raw file ($want_sum)"
+
+if [ "$BENCH_ONLY" = all ]; then
+    rm -rf "$work"
+    echo
+    bench/clean_bench.sh || exit $?
+fi

@@ -117,6 +117,7 @@ void clean_document(const clean_opts *o, clean_worker *w, const char *doc, size_
 /* Reasons that are input errors rather than filters (--on-error decides). */
 extern const char CLEAN_REASON_MALFORMED[];
 extern const char CLEAN_REASON_NO_FIELD[];
+extern const char CLEAN_REASON_NO_MEMORY[];    /* always fatal */
 
 /* ---- run.c ---- */
 

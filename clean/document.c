@@ -13,6 +13,7 @@
 
 const char CLEAN_REASON_MALFORMED[] = "malformed-json";
 const char CLEAN_REASON_NO_FIELD[] = "missing-field";
+const char CLEAN_REASON_NO_MEMORY[] = "out-of-memory";
 
 /* The scratch buffers: each step writes its own, so its input stays intact. */
 enum { BUF_SANITIZE, BUF_MARKUP, BUF_NORMALIZE, BUF_WHITESPACE };
@@ -206,7 +207,9 @@ static const char *clean_filters(const clean_opts *o, clean_worker *w, const cha
         return reason;
     if (*n == 0)
         return "empty";
-    if (o->min_chars || o->max_chars) {
+    /* A character takes 1 to 4 bytes, so the byte count often settles it uncounted. */
+    int settled = *n / 4 >= o->min_chars && (!o->max_chars || *n <= o->max_chars);
+    if (!settled && (o->min_chars || o->max_chars)) {
         size_t chars = llm_utf8_count(*text, *n);
         if (chars < o->min_chars)
             return "min-chars";
@@ -235,13 +238,18 @@ void clean_document(const clean_opts *o, clean_worker *w, const char *doc, size_
     long index = -1;
     if (o->in == CLEAN_IN_JSONL && (index = record_text(o, w, doc, len, &text, &n, res)) < 0)
         return;
-    if ((res->reason = clean_characters(o, w, &text, &n)) || (res->reason = clean_filters(o, w, &text, &n, res)))
-        return;
+    res->reason = clean_characters(o, w, &text, &n);
+    if (!res->reason)
+        res->reason = clean_filters(o, w, &text, &n, res);
+    int out_of_memory = res->reason && strcmp(res->reason, CLEAN_REASON_NO_MEMORY) == 0;
     for (int i = 0; i < 4; i++)
-        if (w->tmp[i].failed) {
-            set_error(res, "out-of-memory", "out of memory");
-            return;
-        }
+        out_of_memory |= w->tmp[i].failed;
+    if (out_of_memory) {
+        set_error(res, CLEAN_REASON_NO_MEMORY, "out of memory");
+        return;
+    }
+    if (res->reason)
+        return;
     XXH128_hash_t h = XXH3_128bits(text, n);
     res->hash[0] = h.low64;
     res->hash[1] = h.high64;

@@ -356,7 +356,7 @@ static int write_batch(writer *wr, const batch *b)
     for (size_t i = 0; i < b->n; i++) {
         const clean_result *r = &b->res[i];
         const char *reason = r->reason;
-        if (r->error && (!o->on_error_skip || strcmp(reason, "out-of-memory") == 0)) {
+        if (r->error && (!o->on_error_skip || reason == CLEAN_REASON_NO_MEMORY)) {
             llm_msg("%s:%" PRIu64 ": %s: %s%s", input_name(o, b->input), b->docs[i].line,
                     reason == CLEAN_REASON_MALFORMED ? "malformed JSON" : reason, r->error,
                     o->on_error_skip ? "" : " (--on-error=skip counts and skips such lines)");

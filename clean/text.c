@@ -46,6 +46,23 @@ static size_t plain_prefix(const unsigned char *s, size_t n)
     return i;
 }
 
+/* Length of the leading run of three-byte characters that need no second look (most
+ * CJK text): lead bytes E1..EC, EE and EF take any two continuation bytes, and only
+ * U+2028, U+2029 and U+FEFF among them are characters sanitize changes. */
+static size_t three_byte_prefix(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i + 3 <= n) {
+        unsigned char c = s[i], c1 = s[i + 1], c2 = s[i + 2];
+        if (c < 0xE1 || c == 0xED || c > 0xEF || (c1 & 0xC0) != 0x80 || (c2 & 0xC0) != 0x80)
+            break;
+        if ((c == 0xE2 && c1 == 0x80 && (c2 == 0xA8 || c2 == 0xA9)) || (c == 0xEF && c1 == 0xBB && c2 == 0xBF))
+            break;
+        i += 3;
+    }
+    return i;
+}
+
 /* What sanitize does with the character at s (len bytes, valid): 0 keep it, 1 drop it,
  * 2 turn it into a newline. */
 static int control_action(const unsigned char *s, size_t len)
@@ -63,18 +80,93 @@ static int control_action(const unsigned char *s, size_t len)
     return 0;
 }
 
+/* In valid UTF-8: 1 when the character starting at s[i] is one sanitize changes (a C0
+ * control but tab and newline, DEL, a C1 control, U+FEFF, U+2028, U+2029). */
+static int changes_at(const unsigned char *s, size_t n, size_t i)
+{
+    unsigned char c = s[i];
+    if (c < 0x80)
+        return (c < 0x20 && c != '\t' && c != '\n') || c == 0x7F;
+    if (c == 0xC2)
+        return i + 1 < n && s[i + 1] < 0xA0;
+    if (i + 2 >= n)
+        return 0;
+    return (c == 0xEF && s[i + 1] == 0xBB && s[i + 2] == 0xBF) ||
+           (c == 0xE2 && s[i + 1] == 0x80 && (s[i + 2] == 0xA8 || s[i + 2] == 0xA9));
+}
+
+#ifdef __SSE2__
+/* The first i where changes_at holds, sixteen positions at a time: each of those
+ * characters is recognised by its first two or three bytes, compared in place. */
+static size_t next_change(const unsigned char *s, size_t n)
+{
+    const __m128i c1f = _mm_set1_epi8(0x1F), c9f = _mm_set1_epi8((char)0x9F);
+    size_t i = 0;
+    for (; i + 18 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+        __m128i v1 = _mm_loadu_si128((const __m128i *)(s + i + 1));
+        __m128i v2 = _mm_loadu_si128((const __m128i *)(s + i + 2));
+        __m128i low = _mm_cmpeq_epi8(_mm_min_epu8(v, c1f), v);
+        low = _mm_andnot_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\t')),
+                                            _mm_cmpeq_epi8(v, _mm_set1_epi8('\n'))), low);
+        __m128i m = _mm_or_si128(low, _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7F)));
+        __m128i c1 = _mm_and_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8((char)0xC2)),
+                                   _mm_cmpeq_epi8(_mm_min_epu8(v1, c9f), v1));
+        __m128i bom = _mm_and_si128(_mm_and_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8((char)0xEF)),
+                                                  _mm_cmpeq_epi8(v1, _mm_set1_epi8((char)0xBB))),
+                                    _mm_cmpeq_epi8(v2, _mm_set1_epi8((char)0xBF)));
+        __m128i sep = _mm_and_si128(_mm_and_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8((char)0xE2)),
+                                                  _mm_cmpeq_epi8(v1, _mm_set1_epi8((char)0x80))),
+                                    _mm_or_si128(_mm_cmpeq_epi8(v2, _mm_set1_epi8((char)0xA8)),
+                                                 _mm_cmpeq_epi8(v2, _mm_set1_epi8((char)0xA9))));
+        m = _mm_or_si128(_mm_or_si128(m, c1), _mm_or_si128(bom, sep));
+        unsigned mask = (unsigned)_mm_movemask_epi8(m);
+        if (mask)
+            return i + (size_t)__builtin_ctz(mask);
+    }
+    for (; i < n; i++)
+        if (changes_at(s, n, i))
+            return i;
+    return n;
+}
+
+/* Valid UTF-8 needs sanitizing only from its first character that sanitize changes:
+ * found with one validation and one scan, both SIMD. Returns that offset, or n. */
+static size_t first_change(const unsigned char *s, size_t n)
+{
+    return llm_utf8_valid((const char *)s, n) ? next_change(s, n) : 0;
+}
+#else
+static size_t first_change(const unsigned char *s, size_t n)
+{
+    (void)s;
+    (void)n;
+    return 0;    /* the careful loop does it all */
+}
+#endif
+
 int clean_sanitize(const char *str, size_t n, llm_buf *out, size_t *invalid)
 {
     const unsigned char *s = (const unsigned char *)str;
     size_t copied = 0;   /* s[0..copied) has been dealt with */
     int changed = 0;
-    size_t i = 0;
     *invalid = 0;
+    size_t i = first_change(s, n);
+    if (i == n)
+        return 0;
     while (i < n) {
-        if (s[i] < 0x80)    /* non-ASCII text comes in runs: stay in this loop for them */
+        if (s[i] < 0x80) {   /* non-ASCII text comes in runs: stay in this loop for them */
             i += plain_prefix(s + i, n - i);
-        if (i == n)
-            break;
+            if (i == n)
+                break;
+        }
+        if (s[i] >= 0xE1) {
+            size_t k = three_byte_prefix(s + i, n - i);
+            if (k) {
+                i += k;
+                continue;
+            }
+        }
         size_t len = llm_utf8_seq_len(s + i, n - i);
         const char *replacement = NULL;
         size_t skip = len;
@@ -146,7 +238,7 @@ static const uint8_t maybe_space[256] = {
 
 #ifdef __SSE2__
 /* Bytes of v that may start whitespace. */
-static __m128i sse_maybe_space(__m128i v)
+static inline __attribute__((always_inline)) __m128i sse_maybe_space(__m128i v)
 {
     __m128i m = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\t')));
     m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('\n')));
@@ -164,26 +256,34 @@ static size_t word_run(const unsigned char *s, size_t i, size_t n)
 {
     if (i < n && maybe_space[s[i]])
         return i;
+    for (;;) {
 #ifdef __SSE2__
-    const __m128i sp = _mm_set1_epi8(' ');
-    for (; i + 17 <= n; i += 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
-        __m128i next = _mm_loadu_si128((const __m128i *)(s + i + 1));
-        __m128i ws = sse_maybe_space(v), is_space = _mm_cmpeq_epi8(v, sp);
-        /* Trouble: whitespace other than a space, or a space followed by whitespace. */
-        __m128i trouble = _mm_or_si128(_mm_andnot_si128(is_space, ws), _mm_and_si128(is_space, sse_maybe_space(next)));
-        unsigned mask = (unsigned)_mm_movemask_epi8(trouble);
-        if (mask)
-            return i + (size_t)__builtin_ctz(mask);
-    }
+        const __m128i sp = _mm_set1_epi8(' ');
+        for (; i + 17 <= n; i += 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+            __m128i next = _mm_loadu_si128((const __m128i *)(s + i + 1));
+            __m128i ws = sse_maybe_space(v), is_space = _mm_cmpeq_epi8(v, sp);
+            /* Trouble: whitespace other than a space, or a space followed by whitespace. */
+            __m128i trouble =
+                _mm_or_si128(_mm_andnot_si128(is_space, ws), _mm_and_si128(is_space, sse_maybe_space(next)));
+            unsigned mask = (unsigned)_mm_movemask_epi8(trouble);
+            if (mask) {
+                i += (size_t)__builtin_ctz(mask);
+                break;
+            }
+        }
 #endif
-    while (i < n) {
-        if (!maybe_space[s[i]] || (s[i] == ' ' && i + 1 < n && !maybe_space[s[i + 1]]))
+        while (i < n && (!maybe_space[s[i]] || (s[i] == ' ' && i + 1 < n && !maybe_space[s[i + 1]])))
             i++;
-        else
-            break;
+        /* A lead byte that starts no space (CJK punctuation, say) is part of the word. */
+        if (i < n && s[i] >= 0xC2 && space_len(s + i, n - i) == 0) {
+            i += llm_utf8_lead_len(s[i]);
+            if (i >= n)
+                return n;
+            continue;
+        }
+        return i;
     }
-    return i;
 }
 
 /* The whitespace step's state between words. */

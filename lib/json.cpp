@@ -10,6 +10,7 @@
 #include <simdjson.h>
 
 #include "json.h"
+#include "utf8.h"
 
 using simdjson::dom::element;
 using simdjson::dom::element_type;
@@ -261,4 +262,11 @@ void llm_json_minify(llm_json v, llm_buf *out)
     } catch (...) {
         out->failed = 1;   /* std::bad_alloc from the string: the same as a failed append */
     }
+}
+
+/* UTF-8 validation lives here because simdjson's SIMD validator does it at memory speed;
+ * declared in utf8.h with the rest of the UTF-8 functions. */
+extern "C" int llm_utf8_valid(const char *s, size_t n)
+{
+    return simdjson::validate_utf8(s, n) ? 1 : 0;
 }

@@ -22,14 +22,11 @@ static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
 static int bit_get(const uint8_t *bits, uint32_t cp) { return bits[cp >> 3] >> (cp & 7) & 1; }
 static void bit_set(uint8_t *bits, uint32_t cp) { bits[cp >> 3] |= (uint8_t)(1u << (cp & 7)); }
-static void bit_clear(uint8_t *bits, uint32_t cp) { bits[cp >> 3] &= (uint8_t)~(1u << (cp & 7)); }
 
-/* 1 when the form leaves the single character cp as it is. */
-static int maps_to_itself(uint32_t cp, utf8proc_option_t decompose, utf8proc_option_t form)
+/* 1 when the form (NFC or NFKC options) maps the single character cp to itself, given
+ * its decomposition d[0..len) under the form's decomposition. */
+static int maps_to_itself(uint32_t cp, const utf8proc_int32_t *d, utf8proc_ssize_t len, utf8proc_option_t form)
 {
-    utf8proc_int32_t d[32];
-    int boundclass = 0;
-    utf8proc_ssize_t len = utf8proc_decompose_char((utf8proc_int32_t)cp, d, 32, decompose, &boundclass);
     if (len == 1 && (uint32_t)d[0] == cp)
         return 1;
     /* It decomposes; precomposed letters (é) recompose to themselves under the form. */
@@ -42,25 +39,14 @@ static int maps_to_itself(uint32_t cp, utf8proc_option_t decompose, utf8proc_opt
     return same;
 }
 
-/* Marks as non-inert the last character of cp's canonical decomposition: the second
- * half of a composition pair (and Hangul's vowel and trailing jamo), which composes with
- * what precedes it. Conservative: marking more only sends more text to utf8proc. */
-static void mark_composition_seconds(uint32_t cp)
-{
-    utf8proc_int32_t d[32];
-    int boundclass = 0;
-    utf8proc_ssize_t len =
-        utf8proc_decompose_char((utf8proc_int32_t)cp, d, 32, UTF8PROC_DECOMPOSE, &boundclass);
-    if (len >= 2 && len <= 32) {
-        bit_clear(inert_nfc, (uint32_t)d[len - 1]);
-        bit_clear(inert_nfkc, (uint32_t)d[len - 1]);
-    }
-}
-
 static void build_tables(void)
 {
     const utf8proc_option_t nfc = UTF8PROC_STABLE | UTF8PROC_COMPOSE;
     const utf8proc_option_t nfkc = nfc | UTF8PROC_COMPAT;
+    /* The second halves of compositions, found on the way and cleared at the end. */
+    static uint8_t seconds[CODE_POINTS / 8];
+    utf8proc_int32_t d[32];
+    int boundclass;
     for (uint32_t cp = 0; cp < CODE_POINTS; cp++) {
         if (cp >= 0xD800 && cp <= 0xDFFF)
             continue;
@@ -71,17 +57,25 @@ static void build_tables(void)
             bit_set(inert_nfkc, cp);
             continue;
         }
-        if (p->combining_class != 0)
+        boundclass = 0;
+        utf8proc_ssize_t len = utf8proc_decompose_char((utf8proc_int32_t)cp, d, 32, UTF8PROC_DECOMPOSE, &boundclass);
+        /* The last character of a canonical decomposition composes with what precedes it
+         * (Hangul's vowel and trailing jamo too). Marking more than needed only sends more
+         * text to utf8proc. */
+        if (len >= 2 && len <= 32)
+            bit_set(seconds, (uint32_t)d[len - 1]);
+        if (p->combining_class != 0 || len < 1 || len > 32 || !maps_to_itself(cp, d, len, nfc))
             continue;
-        if (maps_to_itself(cp, UTF8PROC_DECOMPOSE, nfc)) {
-            bit_set(inert_nfc, cp);
-            if (maps_to_itself(cp, UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT, nfkc))
-                bit_set(inert_nfkc, cp);
-        }
+        bit_set(inert_nfc, cp);
+        boundclass = 0;
+        len = utf8proc_decompose_char((utf8proc_int32_t)cp, d, 32, UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT, &boundclass);
+        if (len >= 1 && len <= 32 && maps_to_itself(cp, d, len, nfkc))
+            bit_set(inert_nfkc, cp);
     }
-    for (uint32_t cp = 0x80; cp < CODE_POINTS; cp++)
-        if (!(cp >= 0xD800 && cp <= 0xDFFF))
-            mark_composition_seconds(cp);
+    for (size_t i = 0; i < sizeof seconds; i++) {
+        inert_nfc[i] &= (uint8_t)~seconds[i];
+        inert_nfkc[i] &= (uint8_t)~seconds[i];
+    }
 }
 
 int llm_norm_parse(const char *name, llm_norm *out)

@@ -41,6 +41,10 @@ static inline size_t llm_utf8_seq_len(const unsigned char *s, size_t n)
  * errors="replace", browsers and the tokenizer peers all follow. */
 size_t llm_utf8_invalid_len(const unsigned char *s, size_t n);
 
+/* 1 when s[0..n) is entirely well-formed UTF-8, else 0; SIMD, several GB/s (simdjson's
+ * validator, in json.cpp). */
+int llm_utf8_valid(const char *s, size_t n);
+
 /* Length of the leading run of ASCII bytes, eight at a time. */
 size_t llm_utf8_ascii_prefix(const char *s, size_t n);
 

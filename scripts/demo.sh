@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
-# The README's main job on the embedded default. Until the tokenizer and trainer land it
-# generates a sample of token ids, turns it into a stream and shows what llm-cat sees.
+# The README's main job on the embedded default. It cleans the sample corpus with llm-clean;
+# until the tokenizer and trainer land it then generates a sample of token ids, turns it
+# into a stream and shows what llm-cat sees.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${LLM_BIN:=$PWD/bin}"
 export PATH="$LLM_BIN:$PATH"
 out=build/demo
 mkdir -p "$out"
+
+echo "== 0. clean the embedded sample corpus (scripts/sample/corpus.txt): markup, Unicode, whitespace"
+llm-clean -j2 --min-chars=20 --dedup --rejects="$out/rejects.jsonl" scripts/sample/corpus.txt -o "$out/clean.jsonl"
+head -n 4 "$out/clean.jsonl"
+echo "rejected, with reasons:"
+cut -c1-100 "$out/rejects.jsonl"
 
 echo "== 1. a sample of 2000 documents of GPT-2 token ids (deterministic), as Hugging Face JSONL"
 # Park-Miller's generator: exact in awk's doubles, so the same ids on every awk.

@@ -1,0 +1,575 @@
+/* The tokenizer API: loading tiktoken encodings, special tokens, the per-thread encoder with
+ * its pre-token cache, and decoding. The regex split is pretokenize.c's, the merges bpe.c's. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bpe.h"
+#include "pretokenize.h"
+#include "tiktoken.h"
+#include "tokenizer.h"
+#include "utf8.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#define MAX_RANK_FILE (1u << 30)
+
+typedef struct special_token {
+    char *text;
+    size_t len;
+    uint32_t id;
+} special_token;
+
+struct llm_tokenizer {
+    char *name;
+    llm_bpe *bpe;
+    llm_pretok *pretok;
+    special_token *special;     /* sorted by id */
+    size_t n_special;
+    unsigned char special_first[256];   /* 1 for bytes that start a special token */
+    uint32_t vocab_size;
+    int64_t eos;
+    uint64_t hash;
+};
+
+/* ---- ids ---- */
+
+void llm_ids_init(llm_ids *v)
+{
+    v->data = NULL;
+    v->len = 0;
+    v->cap = 0;
+}
+
+void llm_ids_free(llm_ids *v)
+{
+    free(v->data);
+    llm_ids_init(v);
+}
+
+int llm_ids_reserve(llm_ids *v, size_t extra)
+{
+    if (extra <= v->cap - v->len)
+        return 0;
+    if (extra > SIZE_MAX / sizeof(uint32_t) - v->len)
+        return -1;
+    size_t bytes = v->cap * sizeof(uint32_t);
+    if (llm_grow(&v->data, &bytes, (v->len + extra) * sizeof(uint32_t)) < 0)
+        return -1;
+    v->cap = bytes / sizeof(uint32_t);
+    return 0;
+}
+
+int llm_ids_push(llm_ids *v, uint32_t id)
+{
+    if (v->len == v->cap && llm_ids_reserve(v, 1) < 0)
+        return -1;
+    v->data[v->len++] = id;
+    return 0;
+}
+
+/* ---- loading ---- */
+
+static int by_id(const void *a, const void *b)
+{
+    uint32_t x = ((const special_token *)a)->id, y = ((const special_token *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+/* The definition's hash, independent of the file's layout: each id's bytes (length first,
+ * 0 for ids without a token), the regex, then the special tokens in id order. */
+static uint64_t definition_hash(const llm_tokenizer *t)
+{
+    XXH3_state_t st;
+    XXH3_INITSTATE(&st);
+    XXH3_64bits_reset(&st);
+    XXH3_64bits_update(&st, "llm-tokenizer/bpe/1", 19);
+    uint32_t n = llm_bpe_n_ids(t->bpe);
+    for (uint32_t id = 0; id < n; id++) {
+        size_t len = 0;
+        const unsigned char *s = llm_bpe_token(t->bpe, id, &len);
+        uint32_t len32 = (uint32_t)len;
+        XXH3_64bits_update(&st, &len32, sizeof len32);
+        if (s)
+            XXH3_64bits_update(&st, s, len);
+    }
+    const char *pattern = llm_pretok_pattern(t->pretok);
+    XXH3_64bits_update(&st, pattern, strlen(pattern) + 1);
+    for (size_t i = 0; i < t->n_special; i++) {
+        XXH3_64bits_update(&st, &t->special[i].id, sizeof t->special[i].id);
+        XXH3_64bits_update(&st, t->special[i].text, t->special[i].len + 1);
+    }
+    return XXH3_64bits_digest(&st);
+}
+
+llm_tokenizer *llm_tokenizer_from_tiktoken(const char *data, size_t n, const char *encoding,
+                                           llm_error *err)
+{
+    const llm_tiktoken_encoding *enc = llm_tiktoken_find(encoding);
+    if (enc == NULL) {
+        llm_error_set(err, "unknown tiktoken encoding '%s' (known: gpt2, r50k_base, p50k_base, "
+                      "p50k_edit, cl100k_base, o200k_base)", encoding);
+        return NULL;
+    }
+    llm_tokenizer *t = calloc(1, sizeof *t);
+    if (t == NULL || (t->name = strdup(enc->name)) == NULL || (t->bpe = llm_bpe_new()) == NULL ||
+        (t->special = calloc(enc->n_specials, sizeof *t->special)) == NULL) {
+        llm_error_set(err, "out of memory");
+        goto fail;
+    }
+    if (llm_tiktoken_parse(t->bpe, data, n, err) < 0 || llm_bpe_index(t->bpe, err) < 0 ||
+        llm_bpe_derive_merges(t->bpe, err) < 0)
+        goto fail;
+    if ((t->pretok = llm_pretok_new(enc->pattern, err)) == NULL)
+        goto fail;
+
+    t->vocab_size = llm_bpe_n_ids(t->bpe);
+    t->eos = -1;
+    for (size_t i = 0; i < enc->n_specials; i++) {
+        special_token *s = &t->special[t->n_special];
+        uint32_t id = enc->specials[i].id;
+        if (id < llm_bpe_n_ids(t->bpe) && llm_bpe_token(t->bpe, id, &s->len) != NULL) {
+            llm_error_set(err, "special token %s: id %u is an ordinary token in the rank file",
+                          enc->specials[i].text, id);
+            goto fail;
+        }
+        if ((s->text = strdup(enc->specials[i].text)) == NULL) {
+            llm_error_set(err, "out of memory");
+            goto fail;
+        }
+        s->len = strlen(s->text);
+        s->id = id;
+        t->n_special++;
+        t->special_first[(unsigned char)s->text[0]] = 1;
+        if (id >= t->vocab_size)
+            t->vocab_size = id + 1;
+        if (strcmp(s->text, "<|endoftext|>") == 0)
+            t->eos = id;
+    }
+    qsort(t->special, t->n_special, sizeof *t->special, by_id);
+    if (enc->n_vocab != 0 && t->vocab_size != enc->n_vocab) {
+        llm_error_set(err, "%s has %u token ids, the encoding wants %u (wrong rank file?)",
+                      enc->name, t->vocab_size, enc->n_vocab);
+        goto fail;
+    }
+    t->hash = definition_hash(t);
+    return t;
+fail:
+    llm_tokenizer_free(t);
+    return NULL;
+}
+
+void llm_tokenizer_free(llm_tokenizer *t)
+{
+    if (t == NULL)
+        return;
+    for (size_t i = 0; i < t->n_special; i++)
+        free(t->special[i].text);
+    free(t->special);
+    llm_pretok_free(t->pretok);
+    llm_bpe_free(t->bpe);
+    free(t->name);
+    free(t);
+}
+
+/* Reads a whole file. Returns the bytes (owned) or NULL with err set. */
+static char *read_file(const char *path, size_t *len, llm_error *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        llm_error_set(err, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    char *data = NULL;
+    if (fstat(fd, &st) < 0) {
+        llm_error_set(err, "%s: %s", path, strerror(errno));
+        goto done;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size > (off_t)MAX_RANK_FILE) {
+        llm_error_set(err, "%s: not a regular file of at most %u bytes", path, MAX_RANK_FILE);
+        goto done;
+    }
+    size_t size = (size_t)st.st_size, got = 0;
+    if ((data = malloc(size + 1)) == NULL) {
+        llm_error_set(err, "%s: out of memory", path);
+        goto done;
+    }
+    while (got < size) {
+        ssize_t k = read(fd, data + got, size - got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            llm_error_set(err, "%s: %s", path, k < 0 ? strerror(errno) : "file shrank while reading");
+            free(data);
+            data = NULL;
+            goto done;
+        }
+        got += (size_t)k;
+    }
+    *len = size;
+done:
+    close(fd);
+    return data;
+}
+
+llm_tokenizer *llm_tokenizer_load_tiktoken(const char *path, const char *encoding, llm_error *err)
+{
+    size_t n;
+    char *data = read_file(path, &n, err);
+    if (data == NULL)
+        return NULL;
+    llm_error why;
+    llm_tokenizer *t = llm_tokenizer_from_tiktoken(data, n, encoding, &why);
+    if (t == NULL)
+        llm_error_set(err, "%s: %s", path, why.msg);
+    free(data);
+    return t;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* The folder of the running program, or "" when /proc does not say. */
+static void exe_dir(char *out, size_t cap)
+{
+    ssize_t k = readlink("/proc/self/exe", out, cap - 1);
+    out[k > 0 ? k : 0] = '\0';
+    char *slash = strrchr(out, '/');
+    if (slash)
+        *slash = '\0';
+    else
+        out[0] = '\0';
+}
+
+llm_tokenizer *llm_tokenizer_load(const char *name_or_path, llm_error *err)
+{
+    if (strchr(name_or_path, '/') != NULL || ends_with(name_or_path, ".tiktoken")) {
+        const char *base = strrchr(name_or_path, '/');
+        base = base ? base + 1 : name_or_path;
+        char enc[64];
+        size_t k = strlen(base) - (ends_with(base, ".tiktoken") ? strlen(".tiktoken") : 0);
+        snprintf(enc, sizeof enc, "%.*s", (int)(k < sizeof enc ? k : sizeof enc - 1), base);
+        if (llm_tiktoken_find(enc) == NULL) {
+            llm_error_set(err, "%s: the file name does not name a tiktoken encoding (gpt2, "
+                          "r50k_base, p50k_base, p50k_edit, cl100k_base, o200k_base)", name_or_path);
+            return NULL;
+        }
+        return llm_tokenizer_load_tiktoken(name_or_path, enc, err);
+    }
+    if (llm_tiktoken_find(name_or_path) == NULL) {
+        llm_error_set(err, "unknown tokenizer '%s' (known: gpt2, r50k_base, p50k_base, p50k_edit, "
+                      "cl100k_base, o200k_base; or a path to a rank file)", name_or_path);
+        return NULL;
+    }
+    char dirs[3][PATH_MAX], exe[PATH_MAX], path[PATH_MAX + 80];
+    size_t n_dirs = 0;
+    const char *env = getenv("LLM_TOKENIZER_DIR");
+    if (env && *env) {
+        snprintf(dirs[n_dirs++], PATH_MAX, "%s", env);
+    } else {
+        exe_dir(exe, sizeof exe);
+        if (exe[0]) {
+            snprintf(dirs[n_dirs++], PATH_MAX, "%.*s/../data/tokenizers", PATH_MAX - 40, exe);
+            snprintf(dirs[n_dirs++], PATH_MAX, "%.*s/../share/llm-tools/tokenizers", PATH_MAX - 40, exe);
+        }
+        snprintf(dirs[n_dirs++], PATH_MAX, "data/tokenizers");
+    }
+    for (size_t i = 0; i < n_dirs; i++) {
+        snprintf(path, sizeof path, "%.4000s/%.64s.tiktoken", dirs[i], name_or_path);
+        if (access(path, R_OK) == 0)
+            return llm_tokenizer_load_tiktoken(path, name_or_path, err);
+    }
+    llm_error_set(err, "%s: no %s.tiktoken in %s%s (make tokenizers writes data/tokenizers)",
+                  name_or_path, name_or_path, env && *env ? "LLM_TOKENIZER_DIR=" : "",
+                  env && *env ? env : "data/tokenizers beside the program or the current folder");
+    return NULL;
+}
+
+const char *llm_tokenizer_name(const llm_tokenizer *t) { return t->name; }
+uint32_t llm_tokenizer_vocab_size(const llm_tokenizer *t) { return t->vocab_size; }
+uint64_t llm_tokenizer_hash(const llm_tokenizer *t) { return t->hash; }
+int64_t llm_tokenizer_eos(const llm_tokenizer *t) { return t->eos; }
+size_t llm_tokenizer_n_special(const llm_tokenizer *t) { return t->n_special; }
+const char *llm_tokenizer_pattern(const llm_tokenizer *t) { return llm_pretok_pattern(t->pretok); }
+
+void llm_tokenizer_hash_string(const llm_tokenizer *t, char out[22])
+{
+    snprintf(out, 22, "xxh3:%016llx", (unsigned long long)t->hash);
+}
+
+const char *llm_tokenizer_special(const llm_tokenizer *t, size_t i, uint32_t *id)
+{
+    if (i >= t->n_special)
+        return NULL;
+    if (id)
+        *id = t->special[i].id;
+    return t->special[i].text;
+}
+
+int64_t llm_tokenizer_special_id(const llm_tokenizer *t, const char *text)
+{
+    for (size_t i = 0; i < t->n_special; i++)
+        if (strcmp(t->special[i].text, text) == 0)
+            return t->special[i].id;
+    return -1;
+}
+
+/* ---- the encoder ---- */
+
+/* One cache line per entry: a piece of up to CACHE_TEXT bytes and its ids, when at most
+ * CACHE_IDS. Direct-mapped, replaced on a miss: no bookkeeping, and a fixed size. */
+#define CACHE_TEXT 26
+#define CACHE_IDS 8
+#define CACHE_DEFAULT_BYTES (4u << 20)
+
+typedef struct cache_entry {
+    uint32_t tag;
+    uint8_t len;                 /* 0: empty */
+    uint8_t n;
+    char text[CACHE_TEXT];
+    uint32_t ids[CACHE_IDS];
+} cache_entry;
+
+_Static_assert(sizeof(cache_entry) == 64, "a cache entry is one cache line");
+
+struct llm_encoder {
+    const llm_tokenizer *t;
+    llm_pretok_matcher *m;
+    llm_bpe_scratch scratch;
+    cache_entry *cache;
+    size_t cache_mask;
+    uint64_t lookups, hits;
+};
+
+llm_encoder *llm_encoder_new(const llm_tokenizer *t, size_t cache_bytes)
+{
+    llm_encoder *e = calloc(1, sizeof *e);
+    if (e == NULL)
+        return NULL;
+    e->t = t;
+    llm_bpe_scratch_init(&e->scratch);
+    if (cache_bytes == 0)
+        cache_bytes = CACHE_DEFAULT_BYTES;
+    size_t entries = 1;
+    while (entries * 2 * sizeof(cache_entry) <= cache_bytes)
+        entries *= 2;
+    e->cache = calloc(entries, sizeof(cache_entry));
+    e->cache_mask = entries - 1;
+    e->m = llm_pretok_matcher_new(t->pretok);
+    if (e->cache == NULL || e->m == NULL) {
+        llm_encoder_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+void llm_encoder_free(llm_encoder *e)
+{
+    if (e == NULL)
+        return;
+    llm_pretok_matcher_free(e->m);
+    llm_bpe_scratch_free(&e->scratch);
+    free(e->cache);
+    free(e);
+}
+
+void llm_encoder_stats(const llm_encoder *e, uint64_t *lookups, uint64_t *hits)
+{
+    *lookups = e->lookups;
+    *hits = e->hits;
+}
+
+/* BPE over the bytes of s[0..n), written straight into out. */
+static int encode_bytes(llm_encoder *e, const unsigned char *s, size_t n, llm_ids *out, llm_error *err)
+{
+    const llm_bpe *b = e->t->bpe;
+    if (llm_ids_reserve(out, n) < 0)
+        return llm_error_set(err, "out of memory");
+    uint32_t *ids = out->data + out->len;
+    for (size_t i = 0; i < n; i++)
+        ids[i] = llm_bpe_byte_id(b, s[i]);
+    size_t m = llm_bpe_merge(b, ids, n, &e->scratch, 0);
+    if (m == (size_t)-1)
+        return llm_error_set(err, "out of memory");
+    out->len += m;
+    return 0;
+}
+
+/* One pre-token: the cache, else the whole piece as one token, else the merges. */
+static int encode_piece(llm_encoder *e, const unsigned char *s, size_t n, llm_ids *out, llm_error *err)
+{
+    const llm_bpe *b = e->t->bpe;
+    if (n == 1) {
+        if (llm_ids_push(out, llm_bpe_byte_id(b, s[0])) < 0)
+            return llm_error_set(err, "out of memory");
+        return 0;
+    }
+    cache_entry *c = NULL;
+    uint32_t tag = 0;
+    if (n <= CACHE_TEXT) {
+        uint64_t h = XXH3_64bits(s, n);
+        c = &e->cache[h & e->cache_mask];
+        tag = (uint32_t)(h >> 32);
+        e->lookups++;
+        if (c->len == n && c->tag == tag && memcmp(c->text, s, n) == 0) {
+            e->hits++;
+            if (llm_ids_reserve(out, c->n) < 0)
+                return llm_error_set(err, "out of memory");
+            memcpy(out->data + out->len, c->ids, c->n * sizeof(uint32_t));
+            out->len += c->n;
+            return 0;
+        }
+    }
+    size_t before = out->len;
+    uint32_t id = llm_bpe_lookup(b, s, n);
+    if (id != LLM_BPE_NONE) {
+        if (llm_ids_push(out, id) < 0)
+            return llm_error_set(err, "out of memory");
+    } else if (encode_bytes(e, s, n, out, err) < 0) {
+        return -1;
+    }
+    size_t k = out->len - before;
+    if (c != NULL && k <= CACHE_IDS) {
+        c->tag = tag;
+        c->len = (uint8_t)n;
+        c->n = (uint8_t)k;
+        memcpy(c->text, s, n);
+        memcpy(c->ids, out->data + before, k * sizeof(uint32_t));
+    }
+    return 0;
+}
+
+/* Valid UTF-8 text: the regex's pieces, each encoded. Text the regex skips (never, with the
+ * tiktoken patterns) is encoded as bytes so that nothing is lost. */
+static int encode_valid(llm_encoder *e, const char *s, size_t n, llm_ids *out, llm_error *err)
+{
+    size_t pos = 0;
+    while (pos < n) {
+        size_t a, z;
+        int r = llm_pretok_next(e->m, s, n, pos, &a, &z, err);
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            a = z = n;
+        if (a > pos && encode_bytes(e, (const unsigned char *)s + pos, a - pos, out, err) < 0)
+            return -1;
+        if (r == 0)
+            break;
+        if (encode_piece(e, (const unsigned char *)s + a, z - a, out, err) < 0)
+            return -1;
+        pos = z;
+    }
+    return 0;
+}
+
+/* Length of the longest valid UTF-8 prefix of s[0..n). */
+static size_t valid_prefix(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        i += llm_utf8_ascii_prefix((const char *)s + i, n - i);
+        while (i < n && s[i] >= 0x80) {
+            size_t k = llm_utf8_seq_len(s + i, n - i);
+            if (k == 0)
+                return i;
+            i += k;
+        }
+    }
+    return i;
+}
+
+/* Any bytes: valid runs through the regex, each ill-formed subsequence a piece of its own. */
+static int encode_ordinary(llm_encoder *e, const char *s, size_t n, llm_ids *out, llm_error *err)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t pos = 0;
+    while (pos < n) {
+        size_t k = valid_prefix(u + pos, n - pos);
+        if (k > 0 && encode_valid(e, s + pos, k, out, err) < 0)
+            return -1;
+        pos += k;
+        if (pos < n) {
+            size_t bad = llm_utf8_invalid_len(u + pos, n - pos);
+            if (encode_bytes(e, u + pos, bad, out, err) < 0)
+                return -1;
+            pos += bad;
+        }
+    }
+    return 0;
+}
+
+/* The first special token in s[0..n): its offset (n when none) and index in *which; of
+ * several starting at the same byte, the longest. */
+static size_t find_special(const llm_tokenizer *t, const char *s, size_t n, size_t *which)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n; i++) {
+        if (!t->special_first[u[i]])
+            continue;
+        size_t best = SIZE_MAX, best_len = 0;
+        for (size_t k = 0; k < t->n_special; k++) {
+            const special_token *sp = &t->special[k];
+            if (sp->len > best_len && sp->len <= n - i && memcmp(s + i, sp->text, sp->len) == 0) {
+                best = k;
+                best_len = sp->len;
+            }
+        }
+        if (best != SIZE_MAX) {
+            *which = best;
+            return i;
+        }
+    }
+    return n;
+}
+
+int llm_encode(llm_encoder *e, const char *text, size_t n, int allow_special, llm_ids *out,
+               llm_error *err)
+{
+    if (!allow_special || e->t->n_special == 0)
+        return encode_ordinary(e, text, n, out, err);
+    size_t pos = 0;
+    while (pos < n) {
+        size_t which = 0, at = pos + find_special(e->t, text + pos, n - pos, &which);
+        if (encode_ordinary(e, text + pos, at - pos, out, err) < 0)
+            return -1;
+        if (at == n)
+            break;
+        if (llm_ids_push(out, e->t->special[which].id) < 0)
+            return llm_error_set(err, "out of memory");
+        pos = at + e->t->special[which].len;
+    }
+    return 0;
+}
+
+/* ---- decoding ---- */
+
+int llm_decode(const llm_tokenizer *t, const uint32_t *ids, size_t n, llm_buf *out, llm_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t len;
+        const unsigned char *s = llm_bpe_token(t->bpe, ids[i], &len);
+        if (s == NULL) {
+            size_t k = 0;
+            while (k < t->n_special && t->special[k].id != ids[i])
+                k++;
+            if (k == t->n_special)
+                return llm_error_set(err, "token id %u is not in the %s vocabulary", ids[i], t->name);
+            s = (const unsigned char *)t->special[k].text;
+            len = t->special[k].len;
+        }
+        llm_buf_append(out, s, len);
+    }
+    if (llm_buf_failed(out))
+        return llm_error_set(err, "out of memory");
+    return 0;
+}

@@ -1,0 +1,100 @@
+/* BPE tokenizers: text -> token ids and back, byte-exact with the reference encoders. Today
+ * tiktoken's encodings (gpt2, r50k_base, p50k_base, p50k_edit, cl100k_base, o200k_base).
+ *
+ * A tokenizer is immutable once loaded and shared by every thread; each thread encodes with
+ * its own llm_encoder, which holds the regex match state, scratch memory and a bounded cache
+ * of pre-token -> ids. Nothing here prints or exits. */
+#ifndef LLM_TOKENIZER_H
+#define LLM_TOKENIZER_H
+
+#include "buf.h"
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct llm_tokenizer llm_tokenizer;
+typedef struct llm_encoder llm_encoder;
+
+/* A growable array of token ids. Zero-initialised (or llm_ids_init) is empty. */
+typedef struct llm_ids {
+    uint32_t *data;   /* owned */
+    size_t len;
+    size_t cap;
+} llm_ids;
+
+void llm_ids_init(llm_ids *v);
+void llm_ids_free(llm_ids *v);                     /* v may be reused after init */
+static inline void llm_ids_clear(llm_ids *v) { v->len = 0; }
+/* Makes room for `extra` more ids: 0, or -1 when out of memory (v unchanged). */
+int llm_ids_reserve(llm_ids *v, size_t extra);
+int llm_ids_push(llm_ids *v, uint32_t id);        /* 0, or -1 when out of memory */
+
+/* ---- loading ---- */
+
+/* Loads a tokenizer by name or path.
+ * - A name ("gpt2", "cl100k_base", ...) is looked up as NAME.tiktoken in the tokenizer
+ *   directory: $LLM_TOKENIZER_DIR when set, else the first of EXE/../data/tokenizers,
+ *   EXE/../share/llm-tools/tokenizers (EXE: the running program's folder) and
+ *   ./data/tokenizers that holds the file. `make tokenizers` fills data/tokenizers.
+ * - A path (it contains '/' or ends in .tiktoken) is read as a rank file; its basename
+ *   without .tiktoken must name a known encoding, which gives the regex and special tokens
+ *   (llm_tokenizer_load_tiktoken takes the encoding separately).
+ * Returns NULL with err set (file not found, with the places searched; malformed file). */
+llm_tokenizer *llm_tokenizer_load(const char *name_or_path, llm_error *err);
+/* A tiktoken rank file at path, with the regex and special tokens of `encoding`. */
+llm_tokenizer *llm_tokenizer_load_tiktoken(const char *path, const char *encoding, llm_error *err);
+/* The same from a rank file already in memory (data[0..n) is copied from, not kept). */
+llm_tokenizer *llm_tokenizer_from_tiktoken(const char *data, size_t n, const char *encoding,
+                                           llm_error *err);
+void llm_tokenizer_free(llm_tokenizer *t);         /* NULL-safe */
+
+/* The encoding's name, e.g. "cl100k_base". */
+const char *llm_tokenizer_name(const llm_tokenizer *t);
+/* Every token id (ordinary or special) is below this: tiktoken's n_vocab. */
+uint32_t llm_tokenizer_vocab_size(const llm_tokenizer *t);
+/* XXH3-64 of the definition: each id's bytes in id order, the regex and the special tokens.
+ * The same tokenizer gives the same hash whatever file it came from. */
+uint64_t llm_tokenizer_hash(const llm_tokenizer *t);
+/* "xxh3:" and the hash as 16 hex digits, as the stream header records it. */
+void llm_tokenizer_hash_string(const llm_tokenizer *t, char out[22]);
+/* The end-of-text token (<|endoftext|>), or -1 when the tokenizer has none. */
+int64_t llm_tokenizer_eos(const llm_tokenizer *t);
+/* Special tokens: how many, the i-th (its text, *id set), and lookup by text (-1: none). */
+size_t llm_tokenizer_n_special(const llm_tokenizer *t);
+const char *llm_tokenizer_special(const llm_tokenizer *t, size_t i, uint32_t *id);
+int64_t llm_tokenizer_special_id(const llm_tokenizer *t, const char *text);
+/* The pre-tokenizer's regex. */
+const char *llm_tokenizer_pattern(const llm_tokenizer *t);
+
+/* ---- encoding and decoding ---- */
+
+/* An encoder for one thread, with a pre-token cache of about cache_bytes (0: the default,
+ * 4 MiB; the cache never grows past it). NULL when out of memory. */
+llm_encoder *llm_encoder_new(const llm_tokenizer *t, size_t cache_bytes);
+void llm_encoder_free(llm_encoder *e);             /* NULL-safe */
+
+/* Appends the ids of text[0..n) to out (which is not cleared first). Special-token strings
+ * in the text are ordinary text unless allow_special is nonzero, when each becomes its id
+ * (the leftmost occurrence first, the longest of those starting there).
+ * Valid UTF-8 is encoded exactly as tiktoken's encode_ordinary / encode does. Invalid UTF-8
+ * is encoded too, losslessly: each maximal ill-formed subsequence is a piece of its own
+ * (byte-level BPE over its bytes) and the valid text around it is pre-tokenized run by run,
+ * so decode(encode(x)) == x for any bytes.
+ * Returns 0, or -1 with err set (out of memory, the regex engine's limits); on failure out
+ * keeps the ids appended so far. */
+int llm_encode(llm_encoder *e, const char *text, size_t n, int allow_special, llm_ids *out,
+               llm_error *err);
+
+/* Pre-token cache counters since llm_encoder_new (pieces looked up, found). */
+void llm_encoder_stats(const llm_encoder *e, uint64_t *lookups, uint64_t *hits);
+
+/* Appends the bytes of ids[0..n) to out: each token's bytes, a special token's text. Returns
+ * 0, or -1 with err set when an id is not in the vocabulary or out of memory. */
+int llm_decode(const llm_tokenizer *t, const uint32_t *ids, size_t n, llm_buf *out, llm_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

