@@ -17,6 +17,15 @@ MANDIR  ?= $(PREFIX)/share/man
 CFLAGS   ?= -O2 -g
 CXXFLAGS ?= -O2 -g
 WARNINGS  = -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wundef
+# The text scanners use 32-byte vectors (lib/simd.h) when built for x86-64-v3 (AVX2, any
+# x86 server since 2013); that is the default when this machine has AVX2 and the compiler
+# knows the level. ARCH= builds for baseline x86-64 (16-byte SSE2 vectors). No FMA
+# contraction, so float results do not depend on the level.
+ifeq ($(origin ARCH),undefined)
+  ARCH := $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && \
+            $(CC) -march=x86-64-v3 -x c -c -o /dev/null /dev/null 2>/dev/null && echo -march=x86-64-v3)
+endif
+CODEGEN = $(ARCH) -ffp-contract=off
 # Build with clang, and the C++ wrapper follows unless CXX is set too.
 ifeq ($(origin CXX),default)
   ifneq ($(findstring clang,$(CC)),)
@@ -65,18 +74,24 @@ all: features $(PROGRAMS)
 features:
 	@echo "llm-tools $(shell sed -n 's/#define LLM_VERSION "\(.*\)"/\1/p' lib/common.h): CC=$(CC) CXX=$(CXX)"
 	@echo "  programs: $(PROGRAM_DIRS)"
+	@echo "  arch: $(if $(ARCH),$(ARCH),baseline)"
 	@if [ "$(CUDA)" = 1 ]; then echo "  cuda: yes ($(NVCC))"; else echo "  cuda: no (CPU only)"; fi
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS_ALL) $(WARNINGS) -std=c11 $(CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(CPPFLAGS_ALL) $(WARNINGS) -std=c11 $(CODEGEN) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/%.o: %.cpp
 	@mkdir -p $(@D)
-	$(CXX) $(CPPFLAGS_ALL) $(WARNINGS) -std=c++17 $(CXXFLAGS) -MMD -MP -c $< -o $@
+	$(CXX) $(CPPFLAGS_ALL) $(WARNINGS) -std=c++17 $(CODEGEN) $(CXXFLAGS) -MMD -MP -c $< -o $@
 
 # Tests of a program's own logic include its headers by name.
 $(BUILD)/tests/%.o: CPPFLAGS_ALL += $(addprefix -I,$(PROGRAM_DIRS))
+
+# The embedded default tokenizer: .incbin reads the committed ranks by absolute path, and
+# the object is rebuilt when they change (scripts/make-embedded-tokenizer.sh writes them).
+$(BUILD)/lib/tokenizer_embedded.o: lib/gpt2.tokens.zst
+$(BUILD)/lib/tokenizer_embedded.o: CPPFLAGS_ALL += -DLLM_EMBEDDED_TOKENS='"$(abspath lib/gpt2.tokens.zst)"'
 
 $(LIBLLM): $(LIB_OBJS)
 	@mkdir -p $(@D)

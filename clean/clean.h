@@ -56,11 +56,13 @@ typedef struct clean_opts {
  * appended to out. */
 int clean_sanitize(const char *s, size_t n, llm_buf *out, size_t *invalid);
 
-/* Appends s[0..n) (valid UTF-8, only tab and newline as controls) with whitespace
- * cleaned: runs of spaces, tabs and Unicode spaces become one space, lines are trimmed,
- * at most max_blank blank lines are kept between paragraphs and none at either end;
- * with collapse_newlines every run of whitespace, newlines included, becomes one space. */
-void clean_whitespace(const char *s, size_t n, int collapse_newlines, unsigned max_blank, llm_buf *out);
+/* Cleans the whitespace of s[0..n) (valid UTF-8, only tab and newline as controls): runs
+ * of spaces, tabs and Unicode spaces become one space, lines are trimmed, at most
+ * max_blank blank lines are kept between paragraphs and none at either end; with
+ * collapse_newlines every run of whitespace, newlines included, becomes one space.
+ * Returns 0 when s is clean already (out untouched), else 1 with the result appended to
+ * out (out->failed set when memory ran out). */
+int clean_whitespace(const char *s, size_t n, int collapse_newlines, unsigned max_blank, llm_buf *out);
 
 /* ---- rules.c: PCRE2 patterns ---- */
 
@@ -90,9 +92,12 @@ const char *clean_rules_apply(const clean_rule *rules, size_t n_rules, clean_mat
 
 /* ---- document.c: one document through every step ---- */
 
-/* A worker's scratch space, reused from document to document. */
+/* A worker's scratch space, reused from document to document: a buffer for each step
+ * that rewrites the text (two for the rules, which alternate), since a step that changes
+ * nothing passes its input on and that may still lie in an earlier step's buffer. */
+#define CLEAN_TMP_BUFS 7
 typedef struct clean_worker {
-    llm_buf tmp[4];
+    llm_buf tmp[CLEAN_TMP_BUFS];
     llm_json_parser *json;
     clean_matcher matcher;
 } clean_worker;

@@ -5,6 +5,7 @@
 #include "clean.h"
 #include "markup.h"
 #include "quality.h"
+#include "simd.h"
 #include "utf8.h"
 
 #include <stdlib.h>
@@ -16,14 +17,13 @@ const char CLEAN_REASON_NO_FIELD[] = "missing-field";
 const char CLEAN_REASON_NO_MEMORY[] = "out-of-memory";
 
 /* The scratch buffers: each step writes its own, so its input stays intact. */
-enum { BUF_SANITIZE, BUF_MARKUP, BUF_NORMALIZE, BUF_WHITESPACE };
-/* Later steps reuse the first three once whitespace has copied the text out of them. */
-enum { BUF_RULES = BUF_SANITIZE, BUF_QUALITY = BUF_NORMALIZE };
+enum { BUF_SANITIZE, BUF_MARKUP, BUF_NORMALIZE, BUF_WHITESPACE, BUF_RULES, BUF_RULES_2, BUF_QUALITY };
+_Static_assert(BUF_QUALITY + 1 == CLEAN_TMP_BUFS, "one scratch buffer per step");
 
 int clean_worker_init(clean_worker *w, const clean_opts *o)
 {
     memset(w, 0, sizeof *w);
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < CLEAN_TMP_BUFS; i++)
         llm_buf_init(&w->tmp[i]);
     if (o->in == CLEAN_IN_JSONL && !(w->json = llm_json_parser_new()))
         return -1;
@@ -36,7 +36,7 @@ int clean_worker_init(clean_worker *w, const clean_opts *o)
 
 void clean_worker_free(clean_worker *w)
 {
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < CLEAN_TMP_BUFS; i++)
         llm_buf_free(&w->tmp[i]);
     llm_json_parser_free(w->json);
     clean_matcher_free(&w->matcher);
@@ -161,6 +161,30 @@ static void put_record(const char *s, size_t n, long index, const char *text, si
 
 /* ---- the steps ---- */
 
+/* Whether s[0..n) has a '<' or '&', without which markup has nothing to do: one pass for
+ * both bytes, as most documents have neither. */
+static int may_have_markup(const char *s, size_t n)
+{
+#ifdef LLM_SIMD
+    if (n >= LLM_VEC_BYTES) {
+        /* The last load ends at n, overlapping the one before rather than reading on. */
+        for (size_t i = 0;; i += LLM_VEC_BYTES) {
+            if (i > n - LLM_VEC_BYTES)
+                i = n - LLM_VEC_BYTES;
+            llm_vec v = llm_vec_load(s + i);
+            if (llm_vec_mask(llm_vec_or(llm_vec_eq_byte(v, '<'), llm_vec_eq_byte(v, '&'))))
+                return 1;
+            if (i == n - LLM_VEC_BYTES)
+                return 0;
+        }
+    }
+#endif
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '<' || s[i] == '&')
+            return 1;
+    return 0;
+}
+
 /* Steps up to whitespace: never drop anything except for invalid UTF-8 on request. */
 static const char *clean_characters(const clean_opts *o, clean_worker *w, const char **text, size_t *n)
 {
@@ -173,7 +197,7 @@ static const char *clean_characters(const clean_opts *o, clean_worker *w, const 
         *text = b->data;
         *n = b->len;
     }
-    if (o->markup && (memchr(*text, '<', *n) || memchr(*text, '&', *n))) {
+    if (o->markup && may_have_markup(*text, *n)) {
         b = &w->tmp[BUF_MARKUP];
         llm_buf_clear(b);
         if (clean_markup_strip(*text, *n, b)) {
@@ -191,9 +215,10 @@ static const char *clean_characters(const clean_opts *o, clean_worker *w, const 
     }
     b = &w->tmp[BUF_WHITESPACE];
     llm_buf_clear(b);
-    clean_whitespace(*text, *n, o->collapse_newlines, o->max_blank_lines, b);
-    *text = b->data;
-    *n = b->len;
+    if (clean_whitespace(*text, *n, o->collapse_newlines, o->max_blank_lines, b)) {
+        *text = b->data;
+        *n = b->len;
+    }
     return NULL;
 }
 
@@ -242,7 +267,7 @@ void clean_document(const clean_opts *o, clean_worker *w, const char *doc, size_
     if (!res->reason)
         res->reason = clean_filters(o, w, &text, &n, res);
     int out_of_memory = res->reason && strcmp(res->reason, CLEAN_REASON_NO_MEMORY) == 0;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < CLEAN_TMP_BUFS; i++)
         out_of_memory |= w->tmp[i].failed;
     if (out_of_memory) {
         set_error(res, CLEAN_REASON_NO_MEMORY, "out of memory");
@@ -250,9 +275,11 @@ void clean_document(const clean_opts *o, clean_worker *w, const char *doc, size_
     }
     if (res->reason)
         return;
-    XXH128_hash_t h = XXH3_128bits(text, n);
-    res->hash[0] = h.low64;
-    res->hash[1] = h.high64;
+    if (o->dedup) {
+        XXH128_hash_t h = XXH3_128bits(text, n);
+        res->hash[0] = h.low64;
+        res->hash[1] = h.high64;
+    }
     res->out_off = out->len;
     if (o->out == CLEAN_OUT_LINES) {
         llm_buf_append(out, text, n);

@@ -2,39 +2,33 @@
  * whitespace cleaning. Both are single passes with a fast path for plain ASCII, since
  * they see every byte of the corpus. */
 #include "clean.h"
+#include "simd.h"
 #include "utf8.h"
 
 #include <string.h>
 
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
-
-#define ONES 0x0101010101010101ull
-#define HIGHS 0x8080808080808080ull
 
 /* Length of the leading run of printable ASCII, tab and newline: the bytes sanitize
- * passes through untouched. Sixteen bytes at a time where SSE2 is there (signed
- * compares catch bytes below 0x20 and above 0x7F at once), eight otherwise. */
+ * passes through untouched. */
 static size_t plain_prefix(const unsigned char *s, size_t n)
 {
     size_t i = 0;
-#ifdef __SSE2__
-    const __m128i space = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7F);
-    const __m128i tab = _mm_set1_epi8('\t'), nl = _mm_set1_epi8('\n');
-    for (; i + 16 <= n; i += 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
-        __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, space), _mm_cmpeq_epi8(v, del));
-        __m128i fine = _mm_or_si128(_mm_cmpeq_epi8(v, tab), _mm_cmpeq_epi8(v, nl));
-        unsigned mask = (unsigned)_mm_movemask_epi8(_mm_andnot_si128(fine, bad));
-        if (mask)
-            return i + (size_t)__builtin_ctz(mask);
+#ifdef LLM_SIMD
+    for (; i + LLM_VEC_BYTES <= n; i += LLM_VEC_BYTES) {
+        llm_vec v = llm_vec_load(s + i);
+        /* Printable: 0x20..0x7E, that is v - 0x20 (mod 256) <= 0x5E. */
+        llm_vec printable = llm_vec_le_u8(llm_vec_sub(v, llm_vec_splat(0x20)), 0x5E);
+        llm_vec fine = llm_vec_or(printable, llm_vec_or(llm_vec_eq_byte(v, '\t'), llm_vec_eq_byte(v, '\n')));
+        uint64_t bad = ~llm_vec_mask(fine) & LLM_VEC_ALL;
+        if (bad)
+            return i + (size_t)__builtin_ctzll(bad);
     }
 #else
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
     for (; i + 8 <= n; i += 8) {
         uint64_t v;
         memcpy(&v, s + i, 8);
-        if ((((v - ONES * 0x20) & ~v) | (v + ONES) | v) & HIGHS)
+        if ((((v - ones * 0x20) & ~v) | (v + ones) | v) & highs)
             break;
     }
 #endif
@@ -95,34 +89,42 @@ static int changes_at(const unsigned char *s, size_t n, size_t i)
            (c == 0xE2 && s[i + 1] == 0x80 && (s[i + 2] == 0xA8 || s[i + 2] == 0xA9));
 }
 
-#ifdef __SSE2__
-/* The first i where changes_at holds, sixteen positions at a time: each of those
- * characters is recognised by its first two or three bytes, compared in place. */
+#ifdef LLM_SIMD
+/* The positions k of s[0..LLM_VEC_BYTES) where changes_at holds, as bits: each of those
+ * characters is recognised by its first two or three bytes, compared in place. Reads
+ * s[0..LLM_VEC_BYTES + 2). */
+static inline uint64_t changes_in(const unsigned char *s)
+{
+    llm_vec v = llm_vec_load(s), v1 = llm_vec_load(s + 1), v2 = llm_vec_load(s + 2);
+    llm_vec low = llm_vec_andnot(llm_vec_or(llm_vec_eq_byte(v, '\t'), llm_vec_eq_byte(v, '\n')),
+                                 llm_vec_le_u8(v, 0x1F));
+    llm_vec m = llm_vec_or(low, llm_vec_eq_byte(v, 0x7F));
+    llm_vec c1 = llm_vec_and(llm_vec_eq_byte(v, 0xC2), llm_vec_le_u8(v1, 0x9F));
+    llm_vec bom = llm_vec_and(llm_vec_and(llm_vec_eq_byte(v, 0xEF), llm_vec_eq_byte(v1, 0xBB)),
+                              llm_vec_eq_byte(v2, 0xBF));
+    llm_vec sep = llm_vec_and(llm_vec_and(llm_vec_eq_byte(v, 0xE2), llm_vec_eq_byte(v1, 0x80)),
+                              llm_vec_or(llm_vec_eq_byte(v2, 0xA8), llm_vec_eq_byte(v2, 0xA9)));
+    return llm_vec_mask(llm_vec_or(llm_vec_or(m, c1), llm_vec_or(bom, sep)));
+}
+
+/* The first i where changes_at holds, or n. The loads never pass n: the last stretch is
+ * read through the window that ends there, and its final two positions, where only
+ * one- and two-byte characters fit, are looked at one by one. */
 static size_t next_change(const unsigned char *s, size_t n)
 {
-    const __m128i c1f = _mm_set1_epi8(0x1F), c9f = _mm_set1_epi8((char)0x9F);
+    enum { W = LLM_VEC_BYTES };
     size_t i = 0;
-    for (; i + 18 <= n; i += 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
-        __m128i v1 = _mm_loadu_si128((const __m128i *)(s + i + 1));
-        __m128i v2 = _mm_loadu_si128((const __m128i *)(s + i + 2));
-        __m128i low = _mm_cmpeq_epi8(_mm_min_epu8(v, c1f), v);
-        low = _mm_andnot_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\t')),
-                                            _mm_cmpeq_epi8(v, _mm_set1_epi8('\n'))), low);
-        __m128i m = _mm_or_si128(low, _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7F)));
-        __m128i c1 = _mm_and_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8((char)0xC2)),
-                                   _mm_cmpeq_epi8(_mm_min_epu8(v1, c9f), v1));
-        __m128i bom = _mm_and_si128(_mm_and_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8((char)0xEF)),
-                                                  _mm_cmpeq_epi8(v1, _mm_set1_epi8((char)0xBB))),
-                                    _mm_cmpeq_epi8(v2, _mm_set1_epi8((char)0xBF)));
-        __m128i sep = _mm_and_si128(_mm_and_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8((char)0xE2)),
-                                                  _mm_cmpeq_epi8(v1, _mm_set1_epi8((char)0x80))),
-                                    _mm_or_si128(_mm_cmpeq_epi8(v2, _mm_set1_epi8((char)0xA8)),
-                                                 _mm_cmpeq_epi8(v2, _mm_set1_epi8((char)0xA9))));
-        m = _mm_or_si128(_mm_or_si128(m, c1), _mm_or_si128(bom, sep));
-        unsigned mask = (unsigned)_mm_movemask_epi8(m);
+    if (n >= W + 2) {
+        for (; i + W + 2 <= n; i += W) {
+            uint64_t mask = changes_in(s + i);
+            if (mask)
+                return i + (size_t)__builtin_ctzll(mask);
+        }
+        size_t base = n - W - 2;
+        uint64_t mask = changes_in(s + base) & (~0ull << (i - base));
         if (mask)
-            return i + (size_t)__builtin_ctz(mask);
+            return base + (size_t)__builtin_ctzll(mask);
+        i = n - 2;
     }
     for (; i < n; i++)
         if (changes_at(s, n, i))
@@ -230,60 +232,120 @@ static size_t space_len(const unsigned char *s, size_t n)
     return 0;
 }
 
-/* Bytes that may start whitespace (space, tab, newline, lead bytes of the Unicode
- * spaces): the copy loop stops only at these. */
-static const uint8_t maybe_space[256] = {
-    ['\t'] = 1, ['\n'] = 1, [' '] = 1, [0xC2] = 1, [0xE1] = 1, [0xE2] = 1, [0xE3] = 1,
-};
-
-#ifdef __SSE2__
-/* Bytes of v that may start whitespace. */
-static inline __attribute__((always_inline)) __m128i sse_maybe_space(__m128i v)
+#ifndef LLM_SIMD
+/* Byte length of the whitespace character at s (a horizontal space or a newline), or 0. */
+static size_t ws_len(const unsigned char *s, size_t n)
 {
-    __m128i m = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\t')));
-    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('\n')));
-    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8((char)0xC2)));
-    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8((char)0xE1)));
-    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8((char)0xE2)));
-    return _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8((char)0xE3)));
+    return s[0] == '\n' ? 1 : space_len(s, n);
+}
+#else
+/* The bits of the positions of s[0..LLM_VEC_BYTES) where a whitespace character starts,
+ * with *spaces the bits of plain spaces. The Unicode spaces are recognised by all their
+ * bytes in place, so that CJK punctuation (U+3001, U+300C, ...) and curly quotes
+ * (U+201C, ...), which share lead bytes with them, do not interrupt the scan. Reads
+ * s[0..LLM_VEC_BYTES + 2). */
+static inline uint64_t ws_starts(const unsigned char *s, uint64_t *spaces)
+{
+    llm_vec v = llm_vec_load(s), v1 = llm_vec_load(s + 1), v2 = llm_vec_load(s + 2);
+    llm_vec space = llm_vec_eq_byte(v, ' ');
+    llm_vec m = llm_vec_or(space, llm_vec_or(llm_vec_eq_byte(v, '\t'), llm_vec_eq_byte(v, '\n')));
+    llm_vec e2 = llm_vec_eq_byte(v, 0xE2), v1_80 = llm_vec_eq_byte(v1, 0x80), v2_80 = llm_vec_eq_byte(v2, 0x80);
+    llm_vec nbsp = llm_vec_and(llm_vec_eq_byte(v, 0xC2), llm_vec_eq_byte(v1, 0xA0));
+    llm_vec ogham = llm_vec_and(llm_vec_and(llm_vec_eq_byte(v, 0xE1), llm_vec_eq_byte(v1, 0x9A)), v2_80);
+    llm_vec general = llm_vec_and(llm_vec_and(e2, v1_80),                      /* U+2000..200A, 202F */
+                                  llm_vec_or(llm_vec_le_u8(v2, 0x8A), llm_vec_eq_byte(v2, 0xAF)));
+    llm_vec math = llm_vec_and(llm_vec_and(e2, llm_vec_eq_byte(v1, 0x81)), llm_vec_eq_byte(v2, 0x9F));
+    llm_vec ideographic = llm_vec_and(llm_vec_and(llm_vec_eq_byte(v, 0xE3), v1_80), v2_80);
+    m = llm_vec_or(llm_vec_or(m, llm_vec_or(nbsp, ogham)), llm_vec_or(general, llm_vec_or(math, ideographic)));
+    *spaces = llm_vec_mask(space);
+    return llm_vec_mask(m);
+}
+
+/* The same for the last W + 2 positions of s[0..n) (n >= W + 2, W = LLM_VEC_BYTES): bit
+ * k for position n - W - 2 + k, and bit W + 2 for the end of the text, which counts as
+ * whitespace: a word runs up to it, and a space before it is no space between words. */
+static inline uint64_t ws_starts_at_end(const unsigned char *s, size_t n, uint64_t *spaces)
+{
+    const size_t w = LLM_VEC_BYTES;
+    uint64_t sp, ws = ws_starts(s + n - w - 2, &sp);
+    unsigned char a = s[n - 2], b = s[n - 1];    /* only one- or two-byte spaces fit here */
+    ws |= (uint64_t)(a == ' ' || a == '\t' || a == '\n' || (a == 0xC2 && b == 0xA0)) << w;
+    ws |= (uint64_t)(b == ' ' || b == '\t' || b == '\n') << (w + 1);
+    ws |= 1ull << (w + 2);
+    *spaces = sp | (uint64_t)(a == ' ') << w | (uint64_t)(b == ' ') << (w + 1);
+    return ws;
+}
+
+/* Where a word run ends ("trouble": whitespace other than a space between two words) in
+ * a classified stretch, given which positions start whitespace, which are spaces and
+ * which are followed by whitespace. 0: none. */
+static inline uint64_t trouble_of(uint64_t ws, uint64_t spaces, uint64_t followed)
+{
+    return ws & ~(spaces & ~followed);
 }
 #endif
 
-/* End of the run of word bytes that starts at s[i], with the single spaces between words
- * left in it: they are clean already, and copying whole runs is what makes this step
- * fast. s[i] itself must not be whitespace to start a run (leading spaces are trimmed). */
+/* End of the run of word bytes that starts at s[i] (not whitespace), with the single
+ * spaces between words left in it: they are clean already, and copying whole runs is
+ * what makes this step fast. */
 static size_t word_run(const unsigned char *s, size_t i, size_t n)
 {
-    if (i < n && maybe_space[s[i]])
-        return i;
-    for (;;) {
-#ifdef __SSE2__
-        const __m128i sp = _mm_set1_epi8(' ');
-        for (; i + 17 <= n; i += 16) {
-            __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
-            __m128i next = _mm_loadu_si128((const __m128i *)(s + i + 1));
-            __m128i ws = sse_maybe_space(v), is_space = _mm_cmpeq_epi8(v, sp);
-            /* Trouble: whitespace other than a space, or a space followed by whitespace. */
-            __m128i trouble =
-                _mm_or_si128(_mm_andnot_si128(is_space, ws), _mm_and_si128(is_space, sse_maybe_space(next)));
-            unsigned mask = (unsigned)_mm_movemask_epi8(trouble);
-            if (mask) {
-                i += (size_t)__builtin_ctz(mask);
-                break;
-            }
-        }
-#endif
-        while (i < n && (!maybe_space[s[i]] || (s[i] == ' ' && i + 1 < n && !maybe_space[s[i + 1]])))
-            i++;
-        /* A lead byte that starts no space (CJK punctuation, say) is part of the word. */
-        if (i < n && s[i] >= 0xC2 && space_len(s + i, n - i) == 0) {
-            i += llm_utf8_lead_len(s[i]);
-            if (i >= n)
-                return n;
+#ifdef LLM_SIMD
+    enum { W = LLM_VEC_BYTES };
+    if (n < W + 2) {
+        /* Too short for the vectors: a copy padded with newlines, which end the run at n
+         * as the text's end does. */
+        unsigned char pad[2 * W + 2];
+        memset(pad, '\n', sizeof pad);
+        memcpy(pad, s, n);
+        uint64_t spaces, ws = ws_starts(pad, &spaces), next_spaces, next = ws_starts(pad + W, &next_spaces);
+        uint64_t first = trouble_of(ws, spaces, (ws >> 1) | (next << (W - 1))) & LLM_VEC_ALL & (~0ull << i);
+        if (first)
+            return (size_t)__builtin_ctzll(first);
+        /* pad[2W] is a newline too; the second chunk's trouble is at n at the latest. */
+        uint64_t second = trouble_of(next, next_spaces, (next >> 1) | (1ull << (W - 1)));
+        return W + (size_t)__builtin_ctzll(second);
+    }
+    /* A chunk of W positions at i is settled once whether whitespace starts right after
+     * it is known: from the next chunk, or, near the end, from the window that ends at n
+     * (loads never pass n). */
+    uint64_t spaces = 0, ws = 0;
+    if (n - i >= W + 2)
+        ws = ws_starts(s + i, &spaces);
+    while (n - i >= 2 * W + 2) {
+        uint64_t next_spaces, next = ws_starts(s + i + W, &next_spaces);
+        uint64_t t = trouble_of(ws, spaces, (ws >> 1) | (next << (W - 1))) & LLM_VEC_ALL;
+        if (t)
+            return i + (size_t)__builtin_ctzll(t);
+        i += W;
+        ws = next;
+        spaces = next_spaces;
+    }
+    size_t base = n - W - 2;
+    uint64_t end_spaces, end_ws = ws_starts_at_end(s, n, &end_spaces);
+    if (n - i >= W + 2) {
+        uint64_t next = end_ws >> (i + W - base) & 1;
+        uint64_t t = trouble_of(ws, spaces, (ws >> 1) | (next << (W - 1))) & LLM_VEC_ALL;
+        if (t)
+            return i + (size_t)__builtin_ctzll(t);
+        i += W;
+    }
+    /* Now base < i <= n, and the end bit makes t nonzero. */
+    uint64_t t = trouble_of(end_ws, end_spaces, end_ws >> 1) & (~0ull << (i - base));
+    return base + (size_t)__builtin_ctzll(t);
+#else
+    while (i < n) {
+        if (!ws_len(s + i, n - i)) {
+            i += s[i] < 0xC0 ? 1 : llm_utf8_lead_len(s[i]);
             continue;
         }
-        return i;
+        if (s[i] == ' ' && i + 1 < n && !ws_len(s + i + 1, n - i - 1))
+            i++;
+        else
+            return i;
     }
+    return n;
+#endif
 }
 
 /* The whitespace step's state between words. */
@@ -313,42 +375,54 @@ static void ws_before_word(ws_state *st)
     st->newlines = 0;
 }
 
-void clean_whitespace(const char *str, size_t n, int collapse_newlines, unsigned max_blank, llm_buf *out)
+/* Takes the whitespace run at s[i] into the state; returns where the next word starts. */
+static size_t skip_whitespace(const unsigned char *s, size_t i, size_t n, size_t max_newlines, ws_state *st)
+{
+    while (i < n) {
+        unsigned char c = s[i];
+        size_t len;
+        if (c == ' ' || c == '\t') {
+            st->space = 1;
+            i++;
+        } else if (c == '\n') {
+            /* One newline for the line break, plus the blank lines up to the cap; spaces
+             * at the end of the line are dropped with the owed space. */
+            if (st->newlines < max_newlines)
+                st->newlines++;
+            st->space = 0;
+            i++;
+        } else if (c >= 0xC2 && (len = space_len(s + i, n - i)) != 0) {
+            st->space = 1;
+            i += len;
+        } else {
+            break;
+        }
+    }
+    return i;
+}
+
+int clean_whitespace(const char *str, size_t n, int collapse_newlines, unsigned max_blank, llm_buf *out)
 {
     const unsigned char *s = (const unsigned char *)str;
+    ws_state st = {.collapse = collapse_newlines};
+    size_t i = skip_whitespace(s, 0, n, 1 + (size_t)max_blank, &st);
+    /* Most documents are one run already: no copy then. */
+    size_t run = i < n ? word_run(s, i, n) : n;
+    if (i == 0 && run == n)
+        return 0;
     if (llm_buf_reserve(out, n) < 0)
-        return;
+        return 1;
     /* Built in place in out's storage: whitespace only shrinks, so n bytes suffice. */
-    ws_state st = {.dst = out->data + out->len, .collapse = collapse_newlines};
-    size_t i = 0;
+    st.dst = out->data + out->len;
     while (i < n) {
-        size_t run = word_run(s, i, n);
-        if (run == i) {
-            size_t len;
-            if (s[i] == '\n') {
-                /* One newline for the line break, plus the blank lines up to the cap;
-                 * spaces at the end of the line are dropped with the owed space. */
-                if (st.newlines < 1 + (size_t)max_blank)
-                    st.newlines++;
-                st.space = 0;
-                i++;
-                continue;
-            }
-            if ((len = space_len(s + i, n - i)) != 0) {
-                st.space = 1;
-                i += len;
-                continue;
-            }
-            /* The lead byte of a character that is not a space: part of a word. */
-            run = i + llm_utf8_lead_len(s[i]);
-            if (run > n)
-                run = n;
-        }
         ws_before_word(&st);
         memcpy(st.dst + st.w, s + i, run - i);
         st.w += run - i;
-        i = run;
+        i = skip_whitespace(s, run, n, 1 + (size_t)max_blank, &st);
+        if (i < n)
+            run = word_run(s, i, n);
     }
     out->len += st.w;
     out->data[out->len] = '\0';
+    return 1;
 }

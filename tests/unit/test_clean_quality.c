@@ -546,6 +546,134 @@ static void test_gopher_cjk(void)
     llm_buf_free(&b);
 }
 
+/* Real poems, from the chinese-poetry collection (data/npm/node_modules/chinese-poetry), in
+ * which short phrases recur as they do in verse. */
+
+/* Zhang Ruoxu, "Spring River, Flowers, Moonlit Night" (7th-8th century): "江月" three times,
+ * "春江" twice, "月" fifteen times, and "不知", "何處", "可憐", "落月", "明月" twice each. */
+static const char SPRING_RIVER[] =
+    "春江潮水連海平，海上明月共潮生。\n"
+    "灩灩隨波千萬里，何處春江無月明？\n"
+    "江流宛轉遶芳甸，月照花林皆似霰。\n"
+    "空裏流霜不覺飛，汀上白沙看不見。\n"
+    "江天一色無纖塵，皎皎空中孤月輪。\n"
+    "江畔何人初見月，江月何年初照人？\n"
+    "人生代代無窮已，江月年年秖相似。\n"
+    "不知江月待何人？但見長江送流水。\n"
+    "白雲一片去悠悠，青楓浦上不勝愁。\n"
+    "誰家今夜扁舟子，何處相思明月樓？\n"
+    "可憐樓上月裴回，應照離人妝鏡臺。\n"
+    "玉戶簾中卷不去，擣衣砧上拂還來。\n"
+    "此時相望不相聞，願逐月華流照君。\n"
+    "鴻雁長飛光不度，魚龍潛躍水成文。\n"
+    "昨夜閑潭夢落花，可憐春半不還家。\n"
+    "江水流春去欲盡，江潭落月復西斜。\n"
+    "斜月沈沈藏海霧，碣石瀟湘無限路。\n"
+    "不知乘月幾人歸，落月搖情滿江樹。";
+
+/* Li Bai, "The Road to Shu Is Hard": its refrain "蜀道之難難於上青天" three times. */
+static const char SHU_ROAD[] =
+    "噫吁嚱！危乎高哉！蜀道之難難於上青天！蠶叢及魚鳧，開國何茫然。\n"
+    "爾來四萬八千歲，乃與秦塞通人煙。\n"
+    "西當太白有鳥道，可以橫絕峨眉巔。\n"
+    "地崩山摧壯士死，然後天梯石棧方鉤連。\n"
+    "上有六龍迴日之高標，下有衝波逆折之迴川。\n"
+    "黃鶴之飛尚不得，猨猱欲度愁攀緣。\n"
+    "青泥何盤盤，百步九折縈巖巒。\n"
+    "捫參歷井仰脅息，以手撫膺坐長歎。\n"
+    "問君西遊何時還？畏途巉巖不可攀。\n"
+    "但見悲鳥號枯木，雄飛呼雌繞林間。\n"
+    "又聞子規啼夜月，愁空山，蜀道之難難於上青天！使人聽此彫朱顏。\n"
+    "連峰去天不盈尺，枯松倒挂倚絕壁。\n"
+    "飛湍瀑流相喧豗，砅崖轉石萬壑雷。\n"
+    "其嶮也若此，嗟爾遠道之人胡爲乎來哉？\n"
+    "劒閣崢嶸而崔嵬，一夫當關，萬夫莫開。\n"
+    "所守或匪親，化爲狼與豺。\n"
+    "朝避猛虎，夕避長蛇。\n"
+    "磨牙吮血，殺人如麻。\n"
+    "錦城雖云樂，不如早還家。\n"
+    "蜀道之難難於上青天，側身西望長咨嗟。";
+
+/* Book of Songs, "Guan ju": "窈窕淑女" four times and "参差荇菜" three times in 104
+ * characters. Its top 6-character n-gram, "参差荇菜左右" three times, is 17.3% of the
+ * characters, under the 18% of 3-grams; n-grams of single characters would find 19% of it
+ * in repeated 5-grams and drop it. */
+static const char GUAN_JU[] =
+    "关关雎鸠，在河之洲。窈窕淑女，君子好逑。\n"
+    "参差荇菜，左右流之。窈窕淑女，寤寐求之。\n"
+    "求之不得，寤寐思服。悠哉悠哉，辗转反侧。\n"
+    "参差荇菜，左右采之。窈窕淑女，琴瑟友之。\n"
+    "参差荇菜，左右芼之。窈窕淑女，钟鼓乐之。";
+
+/* Book of Songs, "Nan shan you tai": "乐只君子" ten times, 26% of its characters. */
+static const char NAN_SHAN[] =
+    "南山有台，北山有莱。乐只君子，邦家之基。乐只君子，万寿无期。\n"
+    "南山有桑，北山有杨。乐只君子，邦家之光。乐只君子，万寿无疆。\n"
+    "南山有杞，北山有李。乐只君子，民之父母。乐只君子，德音不已。\n"
+    "南山有栲，北山有杻。乐只君子，遐不眉寿。乐只君子，德音是茂。\n"
+    "南山有枸，北山有楰。乐只君子，遐不黄耇。乐只君子，保艾尔后。";
+
+static size_t occurrences(const char *s, const char *phrase)
+{
+    size_t count = 0;
+    for (const char *p = s; (p = strstr(p, phrase)); p += strlen(phrase))
+        count++;
+    return count;
+}
+
+static void test_gopher_cjk_poems(void)
+{
+    /* Short phrases recurring as verse has them: no repetition. */
+    CHECK(occurrences(SPRING_RIVER, "江月") == 3 && occurrences(SPRING_RIVER, "春江") == 2);
+    CHECK(occurrences(SPRING_RIVER, "月") == 15);
+    GOPHER_IS(SPRING_RIVER, NULL);
+    CHECK(occurrences(SHU_ROAD, "蜀道之難難於上青天") == 3);
+    GOPHER_IS(SHU_ROAD, NULL);
+    CHECK(occurrences(GUAN_JU, "窈窕淑女") == 4 && occurrences(GUAN_JU, "参差荇菜") == 3);
+    GOPHER_IS(GUAN_JU, NULL);
+    /* The same poems are kept as one paragraph (no line breaks) and after prose. */
+    llm_buf b;
+    llm_buf_init(&b);
+    for (const char *p = SPRING_RIVER; *p; p++)
+        if (*p != '\n')
+            llm_buf_putc(&b, *p);
+    llm_buf_putc(&b, '\0');
+    GOPHER_IS(b.data, NULL);
+    llm_buf_clear(&b);
+    llm_buf_puts(&b, ZH_PROSE);
+    llm_buf_puts(&b, "\n\n");
+    llm_buf_puts(&b, GUAN_JU);
+    GOPHER_IS(b.data, NULL);
+    /* Heavy repetition is still repetition. A four-character phrase in a quarter of the
+     * characters, as a two-word refrain in a quarter of an English song's would be. */
+    CHECK(occurrences(NAN_SHAN, "乐只君子") == 10);
+    GOPHER_IS(NAN_SHAN, "gopher-top-ngram");
+    /* The refrain of "Shu Road" after every line: 23 times, a quarter of the characters in
+     * its first six. */
+    llm_buf_clear(&b);
+    for (const char *p = SHU_ROAD; *p; p++) {
+        if (*p == '\n')
+            llm_buf_puts(&b, "蜀道之難難於上青天！");
+        llm_buf_putc(&b, *p);
+    }
+    llm_buf_puts(&b, "蜀道之難難於上青天！");
+    GOPHER_IS(b.data, "gopher-top-ngram");
+    /* The poem twice: its lines repeat, and without line breaks its 10-character n-grams. */
+    llm_buf_clear(&b);
+    llm_buf_puts(&b, SPRING_RIVER);
+    llm_buf_puts(&b, "\n");
+    llm_buf_puts(&b, SPRING_RIVER);
+    GOPHER_IS(b.data, "gopher-dup-lines");
+    llm_buf_clear(&b);
+    for (int copy = 0; copy < 2; copy++)
+        for (const char *p = SPRING_RIVER; *p; p++)
+            if (*p != '\n')
+                llm_buf_putc(&b, *p);
+    llm_buf_putc(&b, '\0');
+    GOPHER_IS(b.data, "gopher-dup-ngram");
+    llm_buf_free(&b);
+}
+
 static double seconds_since(const struct timespec *t0)
 {
     struct timespec t1;
@@ -934,6 +1062,7 @@ int main(void)
     RUN(test_gopher_top_ngram);
     RUN(test_gopher_dup_ngram);
     RUN(test_gopher_cjk);
+    RUN(test_gopher_cjk_poems);
     RUN(test_gopher_large);
     RUN(test_c4_lines);
     RUN(test_c4_page_rules);

@@ -1,0 +1,209 @@
+/* Unit tests for clean/text.c: the vector scanners of the whitespace and UTF-8 repair steps
+ * against plain one-character-at-a-time references, on random text built from the
+ * characters those scanners must tell apart (ASCII spaces and controls, the Unicode
+ * spaces, CJK punctuation and curly quotes that share their lead bytes, BOM, LS/PS, C1
+ * controls, invalid bytes), at every length around the vector widths and at every offset
+ * of the end of the text. */
+#include <string.h>
+
+#include "check.h"
+#include "clean.h"
+#include "utf8.h"
+
+/* ---- the references ---- */
+
+static int is_horizontal_space(uint32_t cp)
+{
+    return cp == ' ' || cp == '\t' || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) ||
+           cp == 0x202F || cp == 0x205F || cp == 0x3000;
+}
+
+/* Decodes the valid UTF-8 character at s (n > 0 bytes left); *len its length. */
+static uint32_t decode(const unsigned char *s, size_t n, size_t *len)
+{
+    size_t l = llm_utf8_seq_len(s, n);
+    CHECK(l > 0);
+    *len = l ? l : 1;
+    if (*len == 1)
+        return s[0];
+    uint32_t cp = s[0] & (0x7F >> *len);
+    for (size_t k = 1; k < *len; k++)
+        cp = cp << 6 | (s[k] & 0x3F);
+    return cp;
+}
+
+/* Whitespace as the man page says it: words are what is not whitespace; between two words
+ * on one line one space; a line break is kept with up to max_blank blank lines after it,
+ * or becomes one space when collapsing; nothing at either end. */
+static size_t reference_whitespace(const char *str, size_t n, int collapse, unsigned max_blank, char *out)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t w = 0, i = 0, newlines = 0;
+    int space = 0, started = 0;
+    while (i < n) {
+        size_t len;
+        uint32_t cp = decode(s + i, n - i, &len);
+        if (cp == '\n') {
+            if (newlines < 1 + (size_t)max_blank)
+                newlines++;
+            space = 0;
+        } else if (is_horizontal_space(cp)) {
+            space = 1;
+        } else {
+            if (started && newlines && !collapse)
+                for (size_t k = 0; k < newlines; k++)
+                    out[w++] = '\n';
+            else if (started && (newlines || space))
+                out[w++] = ' ';
+            started = 1;
+            space = 0;
+            newlines = 0;
+            memcpy(out + w, s + i, len);
+            w += len;
+        }
+        i += len;
+    }
+    return w;
+}
+
+/* ---- random text ---- */
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+
+static uint32_t rng(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state >> 16);
+}
+
+/* Pieces chosen for their bytes: each is the edge of some class in text.c. */
+static const char *const PIECES[] = {
+    "a", "b", "word", " ", " ", "  ", "\t", "\n", "\n\n",
+    "\xC2\xA0",          /* NBSP */
+    "\xC2\xA9",          /* ©: same lead byte, not a space */
+    "\xE1\x9A\x80",      /* Ogham space */
+    "\xE1\x9A\x81",      /* Ogham letter */
+    "\xE2\x80\x80", "\xE2\x80\x8A", "\xE2\x80\xAF", /* U+2000, U+200A, U+202F */
+    "\xE2\x80\x8B",      /* U+200B: not a space */
+    "\xE2\x80\x9C", "\xE2\x80\x9D", "\xE2\x80\xA6", /* “ ” … */
+    "\xE2\x81\x9F",      /* U+205F */
+    "\xE2\x81\xA0",      /* U+2060 word joiner: not a space */
+    "\xE3\x80\x80",      /* ideographic space */
+    "\xE3\x80\x81", "\xE3\x80\x82", "\xE3\x80\x8C", /* 、。「 */
+    "\xE4\xB8\xAD", "\xE6\x96\x87", /* 中文 */
+    "\xEF\xBC\x8C",      /* fullwidth comma */
+    "\xF0\x9F\x98\x80",  /* emoji */
+};
+
+/* Sanitize's business besides those: controls, BOM, LS/PS, C1, invalid bytes. */
+static const char *const RAW_PIECES[] = {
+    "\r", "\r\n", "\x01", "\x7F", "\x0B", "\x0C", "\xEF\xBB\xBF", "\xE2\x80\xA8", "\xE2\x80\xA9",
+    "\xC2\x85", "\xC2\x80", "\xC2\x9F", "\xFF", "\xC3", "\xE4\xB8", "\xED\xA0\x80", "\xF4\x90\x80\x80",
+};
+
+#define NPIECES (sizeof PIECES / sizeof PIECES[0])
+#define NRAW (sizeof RAW_PIECES / sizeof RAW_PIECES[0])
+
+/* Appends random pieces until the text is exactly `len` bytes or a piece would not fit. */
+static size_t random_text(char *buf, size_t len, int raw)
+{
+    size_t n = 0;
+    for (int tries = 0; tries < 1000 && n < len; tries++) {
+        const char *p = raw && rng() % 4 == 0 ? RAW_PIECES[rng() % NRAW] : PIECES[rng() % NPIECES];
+        size_t l = strlen(p);
+        if (n + l <= len) {
+            memcpy(buf + n, p, l);
+            n += l;
+        }
+    }
+    return n;
+}
+
+static void test_whitespace_matches_reference(void)
+{
+    char text[300], want[300];
+    llm_buf got;
+    llm_buf_init(&got);
+    int failures = 0;
+    for (size_t len = 0; len < 200 && failures < 5; len++) {
+        for (int round = 0; round < 60 && failures < 5; round++) {
+            size_t n = random_text(text, len, 0);
+            for (int mode = 0; mode < 3; mode++) {
+                int collapse = mode == 0;
+                unsigned max_blank = mode == 2 ? 0 : 1;
+                size_t wn = reference_whitespace(text, n, collapse, max_blank, want);
+                llm_buf_clear(&got);
+                int changed = clean_whitespace(text, n, collapse, max_blank, &got);
+                const char *res = changed ? got.data : text;
+                size_t rn = changed ? got.len : n;
+                int same = rn == wn && (wn == 0 || memcmp(res, want, wn) == 0);
+                CHECKF(same, "len %zu mode %d: got %zu bytes, want %zu", n, mode, rn, wn);
+                failures += !same;
+            }
+        }
+    }
+    llm_buf_free(&got);
+}
+
+/* The reference repair: one character at a time, as clean.h says. */
+static size_t reference_sanitize(const char *str, size_t n, char *out, size_t *invalid)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t w = 0, i = 0;
+    *invalid = 0;
+    while (i < n) {
+        size_t len = llm_utf8_seq_len(s + i, n - i);
+        if (!len) {
+            memcpy(out + w, LLM_UTF8_REPLACEMENT, 3);
+            w += 3;
+            ++*invalid;
+            i += llm_utf8_invalid_len(s + i, n - i);
+            continue;
+        }
+        uint32_t cp = decode(s + i, n - i, &len);
+        if (cp == '\r') {
+            if (!(i + 1 < n && s[i + 1] == '\n'))
+                out[w++] = '\n';
+        } else if (cp == 0x0B || cp == 0x0C || cp == 0x85 || cp == 0x2028 || cp == 0x2029) {
+            out[w++] = '\n';
+        } else if ((cp < 0x20 && cp != '\t' && cp != '\n') || (cp >= 0x7F && cp <= 0x9F) || cp == 0xFEFF) {
+            /* removed */
+        } else {
+            memcpy(out + w, s + i, len);
+            w += len;
+        }
+        i += len;
+    }
+    return w;
+}
+
+static void test_sanitize_matches_reference(void)
+{
+    char text[300], want[1000];
+    llm_buf got;
+    llm_buf_init(&got);
+    int failures = 0;
+    for (size_t len = 0; len < 200 && failures < 5; len++) {
+        for (int round = 0; round < 60 && failures < 5; round++) {
+            size_t n = random_text(text, len, round % 2), want_invalid, got_invalid;
+            size_t wn = reference_sanitize(text, n, want, &want_invalid);
+            llm_buf_clear(&got);
+            const char *res = clean_sanitize(text, n, &got, &got_invalid) ? got.data : text;
+            size_t rn = res == text ? n : got.len;
+            int same = rn == wn && (wn == 0 || memcmp(res, want, wn) == 0) && got_invalid == want_invalid;
+            CHECKF(same, "len %zu: got %zu bytes (%zu invalid), want %zu (%zu)", n, rn, got_invalid, wn,
+                   want_invalid);
+            failures += !same;
+        }
+    }
+    llm_buf_free(&got);
+}
+
+int main(void)
+{
+    RUN(test_whitespace_matches_reference);
+    RUN(test_sanitize_matches_reference);
+    CHECK_EXIT();
+}
