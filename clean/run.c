@@ -99,11 +99,13 @@ static void batch_append(batch *b, const char *p, size_t len)
     b->docs[b->n - 1].len += len;
 }
 
-/* Ends the last document: padding for simdjson, which reads a little past the end. */
+/* Ends the last document: JSONL gets padding for simdjson, which reads a little past the
+ * end; text is never read past its end. */
 static void batch_seal(batch *b)
 {
     static const char zeros[LLM_JSON_PADDING];
-    llm_buf_append(&b->in, zeros, sizeof zeros);
+    if (b->opts->in == CLEAN_IN_JSONL)
+        llm_buf_append(&b->in, zeros, sizeof zeros);
 }
 
 static void batch_process(batch *b, clean_worker *w)
@@ -668,6 +670,8 @@ static int run_input(runner *rn, int input, llm_json_parser **parser)
         batch *b = runner_batch(rn);
         if (!b)
             status = LLM_EXIT_FAILURE;
+        else
+            b->opts = &rn->input_opts;
         for (uint64_t k = 1; status == 0 && k <= blank_before; k++) {
             if (batch_add(b, k) < 0)
                 status = LLM_EXIT_FAILURE;
@@ -675,7 +679,6 @@ static int run_input(runner *rn, int input, llm_json_parser **parser)
                 batch_seal(b);
         }
         if (b) {
-            b->opts = &rn->input_opts;
             b->input = input;
             status = status ? status : runner_submit(rn, b);
         }

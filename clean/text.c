@@ -95,10 +95,13 @@ static int changes_at(const unsigned char *s, size_t n, size_t i)
  * s[0..LLM_VEC_BYTES + 2). */
 static inline uint64_t changes_in(const unsigned char *s)
 {
-    llm_vec v = llm_vec_load(s), v1 = llm_vec_load(s + 1), v2 = llm_vec_load(s + 2);
+    llm_vec v = llm_vec_load(s);
     llm_vec low = llm_vec_andnot(llm_vec_or(llm_vec_eq_byte(v, '\t'), llm_vec_eq_byte(v, '\n')),
                                  llm_vec_le_u8(v, 0x1F));
     llm_vec m = llm_vec_or(low, llm_vec_eq_byte(v, 0x7F));
+    if (!llm_vec_mask(v))    /* all ASCII: no C1 control, BOM or separator starts here */
+        return llm_vec_mask(m);
+    llm_vec v1 = llm_vec_load(s + 1), v2 = llm_vec_load(s + 2);
     llm_vec c1 = llm_vec_and(llm_vec_eq_byte(v, 0xC2), llm_vec_le_u8(v1, 0x9F));
     llm_vec bom = llm_vec_and(llm_vec_and(llm_vec_eq_byte(v, 0xEF), llm_vec_eq_byte(v1, 0xBB)),
                               llm_vec_eq_byte(v2, 0xBF));
@@ -246,9 +249,13 @@ static size_t ws_len(const unsigned char *s, size_t n)
  * s[0..LLM_VEC_BYTES + 2). */
 static inline uint64_t ws_starts(const unsigned char *s, uint64_t *spaces)
 {
-    llm_vec v = llm_vec_load(s), v1 = llm_vec_load(s + 1), v2 = llm_vec_load(s + 2);
+    llm_vec v = llm_vec_load(s);
     llm_vec space = llm_vec_eq_byte(v, ' ');
     llm_vec m = llm_vec_or(space, llm_vec_or(llm_vec_eq_byte(v, '\t'), llm_vec_eq_byte(v, '\n')));
+    *spaces = llm_vec_mask(space);
+    if (!llm_vec_mask(v))    /* all ASCII: no Unicode space starts here */
+        return llm_vec_mask(m);
+    llm_vec v1 = llm_vec_load(s + 1), v2 = llm_vec_load(s + 2);
     llm_vec e2 = llm_vec_eq_byte(v, 0xE2), v1_80 = llm_vec_eq_byte(v1, 0x80), v2_80 = llm_vec_eq_byte(v2, 0x80);
     llm_vec nbsp = llm_vec_and(llm_vec_eq_byte(v, 0xC2), llm_vec_eq_byte(v1, 0xA0));
     llm_vec ogham = llm_vec_and(llm_vec_and(llm_vec_eq_byte(v, 0xE1), llm_vec_eq_byte(v1, 0x9A)), v2_80);
@@ -257,7 +264,6 @@ static inline uint64_t ws_starts(const unsigned char *s, uint64_t *spaces)
     llm_vec math = llm_vec_and(llm_vec_and(e2, llm_vec_eq_byte(v1, 0x81)), llm_vec_eq_byte(v2, 0x9F));
     llm_vec ideographic = llm_vec_and(llm_vec_and(llm_vec_eq_byte(v, 0xE3), v1_80), v2_80);
     m = llm_vec_or(llm_vec_or(m, llm_vec_or(nbsp, ogham)), llm_vec_or(general, llm_vec_or(math, ideographic)));
-    *spaces = llm_vec_mask(space);
     return llm_vec_mask(m);
 }
 
@@ -379,6 +385,32 @@ static void ws_before_word(ws_state *st)
 static size_t skip_whitespace(const unsigned char *s, size_t i, size_t n, size_t max_newlines, ws_state *st)
 {
     while (i < n) {
+#ifdef LLM_SIMD
+        /* Runs of ASCII whitespace (indentation, blank lines, what tags left) a vector at
+         * a time: what counts is how many newlines there are, and whether a space or tab
+         * follows the last of them. */
+        if (n - i >= LLM_VEC_BYTES) {
+            llm_vec v = llm_vec_load(s + i);
+            uint64_t nl = llm_vec_mask(llm_vec_eq_byte(v, '\n'));
+            uint64_t hs = llm_vec_mask(llm_vec_or(llm_vec_eq_byte(v, ' '), llm_vec_eq_byte(v, '\t')));
+            uint64_t other = ~(nl | hs) & LLM_VEC_ALL;
+            size_t k = other ? (size_t)__builtin_ctzll(other) : LLM_VEC_BYTES;
+            if (k > 1) {
+                uint64_t in_run = k == 64 ? ~0ull : (1ull << k) - 1;
+                nl &= in_run;
+                hs &= in_run;
+                if (nl) {
+                    size_t count = (size_t)__builtin_popcountll(nl);
+                    st->newlines = st->newlines + count < max_newlines ? st->newlines + count : max_newlines;
+                    st->space = (hs >> (63 - __builtin_clzll(nl))) != 0;
+                } else {
+                    st->space = 1;
+                }
+                i += k;
+                continue;
+            }
+        }
+#endif
         unsigned char c = s[i];
         size_t len;
         if (c == ' ' || c == '\t') {
