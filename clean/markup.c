@@ -3,10 +3,12 @@
  * or is copied as text. Every scan is bounded so that the pass is linear on any input. */
 #include "markup.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "entities.h"
+#include "simd.h"
 #include "utf8.h"
 
 /* Where the next occurrence of a byte is: the answer for any search starting in [from, at]
@@ -21,7 +23,7 @@ typedef struct markup {
     llm_buf *out;
     size_t run;        /* start of the text not yet copied to out */
     size_t count;      /* constructs replaced */
-    next_byte lt, amp, gt;
+    next_byte lt, gt;
     /* One bit per input byte: an opening quote on the path of a tag that failed. Another
      * tag reaching it would fail the same way (see scan_attrs); allocated when needed. */
     unsigned char *dead_quotes;
@@ -33,7 +35,7 @@ enum tag_kind { TAG_INLINE, TAG_BLOCK, TAG_CELL, TAG_RAW };
 #define TAG_KEY 16   /* longest listed name + NUL, padded to two words */
 
 /* Elements that break the text flow (a newline), table cells (a space) and those whose
- * contents are not text. Sorted (bytes) for binary search; every other name is inline. */
+ * contents are not text; every other name is inline. tag_kind looks them up by hash. */
 static const struct tag_entry {
     char name[TAG_KEY];
     unsigned char kind;
@@ -71,41 +73,180 @@ static const uint16_t windows_1252[32] = {
 
 /* ---- character classes (ASCII; bytes of multi-byte characters are in none) ---- */
 
-static int is_space(unsigned char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
-}
+/* Every class is a bit in one 256-byte table, so that testing a byte is one load and one
+ * AND instead of a chain of comparisons. The vector scans below compute the same classes
+ * with comparisons; tests and the fuzzer hold the two to the same answers. */
+enum {
+    C_SPACE = 1 << 0,       /* HTML whitespace */
+    C_ALPHA = 1 << 1,
+    C_ALNUM = 1 << 2,
+    C_TAG_NAME = 1 << 3,    /* may be part of a tag name */
+    C_TAG_DELIM = 1 << 4,   /* may follow a tag name */
+    C_END_ATTR = 1 << 5,    /* ends an attribute name */
+    C_END_VALUE = 1 << 6,   /* ends an unquoted attribute value */
+};
 
-static int is_alpha(unsigned char c) { return (unsigned)((c | 0x20) - 'a') < 26; }
-static int is_digit(unsigned char c) { return (unsigned)(c - '0') < 10; }
-static int is_alnum(unsigned char c) { return is_alpha(c) || is_digit(c); }
+#define IS_SPACE(c) ((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\r' || (c) == '\f')
+#define IS_ALPHA(c) (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z'))
+#define IS_ALNUM(c) (IS_ALPHA(c) || ((c) >= '0' && (c) <= '9'))
 
 /* Narrower than HTML5 (anything but whitespace, '/' and '>'), so that code such as
  * "if (a<b) c>d" stays text; '=' is in for quoted-printable mail's soft breaks ("<br=\n>"). */
-static int is_tag_name_char(unsigned char c)
-{
-    return is_alnum(c) || c == ':' || c == '.' || c == '_' || c == '-' || c == '=';
-}
+#define IS_TAG_NAME(c) \
+    (IS_ALNUM(c) || (c) == ':' || (c) == '.' || (c) == '_' || (c) == '-' || (c) == '=')
 
-/* What may follow a tag name. */
-static int is_tag_delim(unsigned char c) { return is_space(c) || c == '/' || c == '>'; }
+#define IS_TAG_DELIM(c) (IS_SPACE(c) || (c) == '/' || (c) == '>')
 
 /* HTML5 allows quotes, '=' and '<' in attribute names and unquoted values (as parse
  * errors), and browsers take such tags: mail encoded as quoted-printable is full of them
  * (<A href=3D"x">). A '<' alone ends a tag try, which keeps the scans linear; a quote
  * opens a quoted value only right after '='. */
-static int is_attr_bad(unsigned char c) { return c == '<'; }
+#define IS_END_ATTR(c) (IS_SPACE(c) || (c) == '/' || (c) == '>' || (c) == '=' || (c) == '<')
+#define IS_END_VALUE(c) (IS_SPACE(c) || (c) == '>' || (c) == '<')
 
-static int ends_attr_name(unsigned char c)
-{
-    return is_space(c) || c == '/' || c == '>' || c == '=' || is_attr_bad(c);
-}
+#define BYTE_CLASS(c)                                                                     \
+    ((IS_SPACE(c) ? C_SPACE : 0) | (IS_ALPHA(c) ? C_ALPHA : 0) | (IS_ALNUM(c) ? C_ALNUM : 0) | \
+     (IS_TAG_NAME(c) ? C_TAG_NAME : 0) | (IS_TAG_DELIM(c) ? C_TAG_DELIM : 0) |             \
+     (IS_END_ATTR(c) ? C_END_ATTR : 0) | (IS_END_VALUE(c) ? C_END_VALUE : 0))
+#define BYTE_CLASS4(c) BYTE_CLASS(c), BYTE_CLASS((c) + 1), BYTE_CLASS((c) + 2), BYTE_CLASS((c) + 3)
+#define BYTE_CLASS16(c) BYTE_CLASS4(c), BYTE_CLASS4((c) + 4), BYTE_CLASS4((c) + 8), BYTE_CLASS4((c) + 12)
+#define BYTE_CLASS64(c) \
+    BYTE_CLASS16(c), BYTE_CLASS16((c) + 16), BYTE_CLASS16((c) + 32), BYTE_CLASS16((c) + 48)
 
-static int ends_unquoted(unsigned char c) { return is_space(c) || c == '>' || is_attr_bad(c); }
+static const unsigned char byte_class[256] = {
+    BYTE_CLASS64(0), BYTE_CLASS64(64), BYTE_CLASS64(128), BYTE_CLASS64(192),
+};
 
+static int is_class(unsigned char c, unsigned cls) { return byte_class[c] & cls; }
+static int is_digit(unsigned char c) { return (unsigned)(c - '0') < 10; }
 static unsigned char ascii_lower(unsigned char c) { return c >= 'A' && c <= 'Z' ? c | 0x20 : c; }
 
 /* ---- scanning and output ---- */
+
+/* The first index from p with a byte in one of the classes cls, or n. */
+static size_t scan_to(const char *in, size_t n, size_t p, unsigned cls)
+{
+    while (p < n && !is_class((unsigned char)in[p], cls))
+        p++;
+    return p;
+}
+
+/* The first index from p with a byte in none of the classes cls, or n. */
+static size_t scan_over(const char *in, size_t n, size_t p, unsigned cls)
+{
+    while (p < n && is_class((unsigned char)in[p], cls))
+        p++;
+    return p;
+}
+
+#ifdef LLM_SIMD
+/* The classes of byte_class by comparisons (vectors have no byte-wide table lookup). */
+
+static llm_vec vec_in_range(llm_vec v, unsigned char lo, unsigned char hi)
+{
+    return llm_vec_le_u8(llm_vec_sub(v, llm_vec_splat(lo)), (unsigned char)(hi - lo));
+}
+
+static llm_vec vec_space(llm_vec v)
+{
+    return llm_vec_or(llm_vec_eq_byte(v, ' '),
+                      llm_vec_andnot(llm_vec_eq_byte(v, '\v'), vec_in_range(v, '\t', '\r')));
+}
+
+/* Bit i: the byte at s + i is not in C_TAG_NAME. */
+static uint64_t vec_not_tag_name(const char *s)
+{
+    llm_vec v = llm_vec_load(s);
+    llm_vec letter = vec_in_range(llm_vec_or(v, llm_vec_splat(0x20)), 'a', 'z');
+    /* '-', '.', the digits and ':' are 0x2D..0x3A, but so is '/' */
+    llm_vec punct = llm_vec_andnot(llm_vec_eq_byte(v, '/'), vec_in_range(v, '-', ':'));
+    llm_vec name = llm_vec_or(llm_vec_or(letter, punct),
+                              llm_vec_or(llm_vec_eq_byte(v, '='), llm_vec_eq_byte(v, '_')));
+    return ~llm_vec_mask(name) & LLM_VEC_ALL;
+}
+
+/* Bit i: the byte at s + i is in C_END_ATTR (attr) or C_END_VALUE. */
+static uint64_t vec_attr_end(const char *s, int attr)
+{
+    llm_vec v = llm_vec_load(s);
+    llm_vec end = llm_vec_or(vec_space(v), llm_vec_or(llm_vec_eq_byte(v, '>'), llm_vec_eq_byte(v, '<')));
+    if (attr)
+        end = llm_vec_or(end, llm_vec_or(llm_vec_eq_byte(v, '/'), llm_vec_eq_byte(v, '=')));
+    return llm_vec_mask(end);
+}
+
+/* Bit i: the byte at s + i is '<' or '&'. */
+static uint64_t vec_construct(const char *s)
+{
+    llm_vec v = llm_vec_load(s);
+    return llm_vec_mask(llm_vec_or(llm_vec_eq_byte(v, '<'), llm_vec_eq_byte(v, '&')));
+}
+
+static uint64_t vec_byte(const char *s, char c)
+{
+    return llm_vec_mask(llm_vec_eq_byte(llm_vec_load(s), (unsigned char)c));
+}
+#endif
+
+/* The end of a tag name from p: the first byte not in C_TAG_NAME, or n. Names and
+ * attribute names are a few bytes of varying length; a vector and a bit scan find their
+ * end where a byte loop's exit was a mispredicted branch for nearly every tag. */
+static size_t tag_name_end(const char *in, size_t n, size_t p)
+{
+#ifdef LLM_SIMD
+    for (; p + LLM_VEC_BYTES <= n; p += LLM_VEC_BYTES) {
+        uint64_t mask = vec_not_tag_name(in + p);
+        if (mask)
+            return p + (size_t)__builtin_ctzll(mask);
+    }
+#endif
+    return scan_over(in, n, p, C_TAG_NAME);
+}
+
+/* The first byte from p that ends an attribute name (attr) or an unquoted value, or n. */
+static size_t attr_end(const char *in, size_t n, size_t p, int attr)
+{
+#ifdef LLM_SIMD
+    for (; p + LLM_VEC_BYTES <= n; p += LLM_VEC_BYTES) {
+        uint64_t mask = vec_attr_end(in + p, attr);
+        if (mask)
+            return p + (size_t)__builtin_ctzll(mask);
+    }
+#endif
+    return scan_to(in, n, p, attr ? C_END_ATTR : C_END_VALUE);
+}
+
+/* The first index from p of a '<' or '&', or n: the main loop's scan of the text, one
+ * pass for both bytes (two memchr calls, each with its own cache, cost more). */
+static size_t find_construct(const char *in, size_t n, size_t p)
+{
+#ifdef LLM_SIMD
+    for (; p + LLM_VEC_BYTES <= n; p += LLM_VEC_BYTES) {
+        uint64_t mask = vec_construct(in + p);
+        if (mask)
+            return p + (size_t)__builtin_ctzll(mask);
+    }
+#endif
+    while (p < n && in[p] != '<' && in[p] != '&')
+        p++;
+    return p;
+}
+
+/* The first index from p of byte c, or n: for quoted attribute values, mostly too short
+ * to repay a memchr call. */
+static size_t find_char(const char *in, size_t n, size_t p, char c)
+{
+#ifdef LLM_SIMD
+    for (; p + LLM_VEC_BYTES <= n; p += LLM_VEC_BYTES) {
+        uint64_t mask = vec_byte(in + p, c);
+        if (mask)
+            return p + (size_t)__builtin_ctzll(mask);
+    }
+#endif
+    while (p < n && in[p] != c)
+        p++;
+    return p;
+}
 
 static size_t find_byte(markup *m, next_byte *c, char ch, size_t from)
 {
@@ -117,10 +258,45 @@ static size_t find_byte(markup *m, next_byte *c, char ch, size_t from)
     return c->at;
 }
 
+#define SHORT_RUN 32   /* text runs up to this long are copied by put_text's fixed-size move */
+
+/* Appends in[from, to) to out. clean_markup_strip reserves room for the whole input up
+ * front, so only decoded references can outgrow it: the common case stays inline, and a
+ * short run is one fixed-size move (two vector moves instead of a memcpy call). The bytes
+ * it writes past the run are overwritten by what follows, or by the NUL at the end. */
+static void put_text(markup *m, size_t from, size_t to)
+{
+    llm_buf *b = m->out;
+    size_t len = to - from;
+    if (len <= SHORT_RUN && m->n - from >= SHORT_RUN && !b->failed && b->cap - b->len > 2 * SHORT_RUN) {
+        memcpy(b->data + b->len, m->in + from, SHORT_RUN);
+        b->len += len;
+        return;
+    }
+    llm_buf_append(b, m->in + from, len);
+}
+
+/* What a tag of each kind leaves in the text: a newline, a space or nothing. */
+static const char tag_separator[] = {[TAG_INLINE] = 0, [TAG_BLOCK] = '\n', [TAG_CELL] = ' ', [TAG_RAW] = 0};
+
+/* Appends the separator of a tag kind, stored unconditionally (counted only when there
+ * is one): which kind comes next is anybody's guess, so a branch on it mispredicts. */
+static void put_separator(markup *m, int kind)
+{
+    llm_buf *b = m->out;
+    if (b->failed || b->cap - b->len <= 1) {
+        if (tag_separator[kind])
+            llm_buf_putc(b, tag_separator[kind]);
+        return;
+    }
+    b->data[b->len] = tag_separator[kind];
+    b->len += tag_separator[kind] != 0;
+}
+
 /* Copies the pending text up to a construct at s, which the caller then replaces. */
 static void begin_construct(markup *m, size_t s)
 {
-    llm_buf_append(m->out, m->in + m->run, s - m->run);
+    put_text(m, m->run, s);
     m->count++;
 }
 
@@ -175,11 +351,12 @@ static const clean_entity *entity_find(const char *name, size_t len)
 static size_t named_reference(markup *m, size_t s)
 {
     const char *in = m->in;
-    size_t p = s + 1, q = p;
-    if (p >= m->n || !is_alpha((unsigned char)in[p]))
+    size_t p = s + 1;
+    if (p >= m->n || !is_class((unsigned char)in[p], C_ALPHA))
         return 0;
-    while (q < m->n && q - p <= CLEAN_ENTITY_MAX_NAME && is_alnum((unsigned char)in[q]))
-        q++;
+    /* Bounded: one byte past the longest name is enough to reject it. */
+    size_t limit = m->n - p > CLEAN_ENTITY_MAX_NAME + 1 ? p + CLEAN_ENTITY_MAX_NAME + 1 : m->n;
+    size_t q = scan_over(in, limit, p, C_ALNUM);
     if (q - p > CLEAN_ENTITY_MAX_NAME)
         return 0;
     const clean_entity *e = entity_find(in + p, q - p);
@@ -241,44 +418,97 @@ static size_t reference_at(markup *m, size_t s)
 
 /* ---- tags ---- */
 
-/* Eight bytes as a big-endian number, so that numbers order as memcmp orders bytes
- * (common.h has made sure the host is little-endian). */
-static uint64_t load_be64(const char *p)
+/* A tag name as a 16-byte key: its bytes with bit 0x20 set, then zeros (len < TAG_KEY).
+ * Setting 0x20 lowercases letters and turns no other name byte into a letter or digit
+ * (only '_' changes, to DEL), so a key matches a listed name exactly when the name
+ * matches caselessly. Without a branch on len: the zeros come from ANDing with the 16
+ * bytes of tag_key_mask that start len bytes before its zeros. */
+static const unsigned char tag_key_mask[2 * TAG_KEY] = {
+    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+};
+
+static void tag_key(const char *name, size_t len, size_t room, uint64_t key[2])
 {
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return __builtin_bswap64(v);
+    uint64_t mask[2];
+    if (room >= TAG_KEY) {   /* a word load may read past the name, within the input */
+        memcpy(key, name, TAG_KEY);
+    } else {
+        char pad[TAG_KEY] = {0};
+        memcpy(pad, name, len);
+        memcpy(key, pad, TAG_KEY);
+    }
+    memcpy(mask, tag_key_mask + TAG_KEY - len, TAG_KEY);
+    key[0] = (key[0] | 0x2020202020202020ull) & mask[0];
+    key[1] = (key[1] | 0x2020202020202020ull) & mask[1];
 }
 
-/* Binary search on the padded lowercase name, compared eight bytes at a time: this runs
- * for every tag, and memcmp calls were a tenth of the time on markup-heavy pages. */
-static int tag_kind(const char *name, size_t len)
+/* tag_table as a perfect hash on the key, built once: every listed name has a slot of
+ * its own, so a lookup is one probe and one comparison, with no branch on the outcome
+ * (block, cell and inline tags alternate in no order a predictor could learn). */
+#define TAG_COUNT (sizeof tag_table / sizeof tag_table[0])
+#define TAG_SLOT_BITS 9   /* 512 slots for 62 names: a collision-free multiplier is near */
+
+static struct tag_listed {
+    uint64_t key[2];   /* the last one, all zeros, matches no key: the empty slots' */
+    unsigned char kind;
+} tag_keys[TAG_COUNT + 1];
+static unsigned char tag_slots[1 << TAG_SLOT_BITS];   /* index into tag_keys */
+static uint64_t tag_multiplier;
+static pthread_once_t tag_hash_once = PTHREAD_ONCE_INIT;
+
+static size_t tag_slot_of(const uint64_t key[2], uint64_t multiplier)
 {
-    char key[TAG_KEY] = {0};
+    return (size_t)(((key[0] ^ key[1]) * multiplier) >> (64 - TAG_SLOT_BITS));
+}
+
+/* The odd multipliers tag_hash_build tries: splitmix64's outputs, which unlike steps
+ * of a fixed stride spread the names afresh each time. */
+static uint64_t next_multiplier(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return (z ^ (z >> 31)) | 1;
+}
+
+/* Tries multipliers until no two names share a slot: the table fixes how many tries that
+ * takes (78 for the names above), a few microseconds once per process. */
+static void tag_hash_build(void)
+{
+    _Static_assert(TAG_COUNT < 255, "tag_slots holds byte indices");
+    for (size_t i = 0; i < TAG_COUNT; i++) {
+        tag_key(tag_table[i].name, strlen(tag_table[i].name), TAG_KEY, tag_keys[i].key);
+        tag_keys[i].kind = tag_table[i].kind;
+    }
+    tag_keys[TAG_COUNT].kind = TAG_INLINE;
+    uint64_t state = 0;
+    for (;;) {
+        uint64_t multiplier = next_multiplier(&state);
+        memset(tag_slots, TAG_COUNT, sizeof tag_slots);
+        size_t i = 0;
+        for (; i < TAG_COUNT; i++) {
+            size_t h = tag_slot_of(tag_keys[i].key, multiplier);
+            if (tag_slots[h] != TAG_COUNT)
+                break;
+            tag_slots[h] = (unsigned char)i;
+        }
+        if (i == TAG_COUNT) {
+            tag_multiplier = multiplier;
+            return;
+        }
+    }
+}
+
+/* The kind of the tag named name[0..len), where room bytes of input start at name. */
+static int tag_kind(const char *name, size_t len, size_t room)
+{
     if (len >= TAG_KEY)
         return TAG_INLINE;
-    for (size_t i = 0; i < len; i++)
-        key[i] = (char)ascii_lower((unsigned char)name[i]);
-    uint64_t k0 = load_be64(key), k1 = load_be64(key + 8);
-    size_t lo = 0, hi = sizeof tag_table / sizeof tag_table[0];
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        uint64_t t0 = load_be64(tag_table[mid].name), t1 = load_be64(tag_table[mid].name + 8);
-        if (k0 == t0 && k1 == t1)
-            return tag_table[mid].kind;
-        if (k0 < t0 || (k0 == t0 && k1 < t1))
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return TAG_INLINE;
-}
-
-static size_t skip_space(const char *in, size_t n, size_t p)
-{
-    while (p < n && is_space((unsigned char)in[p]))
-        p++;
-    return p;
+    uint64_t key[2];
+    tag_key(name, len, room, key);
+    const struct tag_listed *t = &tag_keys[tag_slots[tag_slot_of(key, tag_multiplier)]];
+    int same = (t->key[0] == key[0]) & (t->key[1] == key[1]);
+    return same ? t->kind : TAG_INLINE;
 }
 
 static int quote_dead(const markup *m, size_t o)
@@ -299,7 +529,7 @@ static size_t scan_attrs(markup *m, size_t p, int *self_closing, size_t *stop, i
     const char *in = m->in;
     size_t n = m->n;
     for (;;) {
-        p = skip_space(in, n, p);
+        p = scan_over(in, n, p, C_SPACE);
         if (p >= n)
             break;
         unsigned char c = (unsigned char)in[p];
@@ -313,19 +543,18 @@ static size_t scan_attrs(markup *m, size_t p, int *self_closing, size_t *stop, i
             p++;
             continue;
         }
-        if (is_attr_bad(c))
+        if (c == '<')
             break;
-        p++;    /* the first character of a name may be anything else, '=' included */
-        while (p < n && !ends_attr_name((unsigned char)in[p]))
-            p++;
-        if (p >= n || is_attr_bad((unsigned char)in[p]))
+        /* the first character of a name may be anything else, '=' included */
+        p = attr_end(in, n, p + 1, 1);
+        if (p >= n || in[p] == '<')
             break;
-        size_t eq = skip_space(in, n, p);
+        size_t eq = scan_over(in, n, p, C_SPACE);
         if (eq >= n || in[eq] != '=') {   /* an attribute without a value */
             p = eq;
             continue;
         }
-        p = skip_space(in, n, eq + 1);
+        p = scan_over(in, n, eq + 1, C_SPACE);
         if (p >= n)
             break;
         c = (unsigned char)in[p];
@@ -334,19 +563,16 @@ static size_t scan_attrs(markup *m, size_t p, int *self_closing, size_t *stop, i
                 break;
             if (mark)
                 m->dead_quotes[p >> 3] |= (unsigned char)(1u << (p & 7));
-            const char *close = memchr(in + p + 1, c, n - p - 1);
-            if (!close) {
-                p = n;
+            p = find_char(in, n, p + 1, (char)c);
+            if (p >= n)
                 break;
-            }
-            p = (size_t)(close - in) + 1;   /* HTML5 lets the next name follow at once */
+            p++;   /* HTML5 lets the next name follow the closing quote at once */
             continue;
         }
         if (c == '>')   /* "a=>": an empty value */
             return p + 1;
-        while (p < n && !ends_unquoted((unsigned char)in[p]))
-            p++;
-        if (p >= n || is_attr_bad((unsigned char)in[p]))
+        p = attr_end(in, n, p, 0);
+        if (p >= n || in[p] == '<')
             break;
     }
     *stop = p;
@@ -379,7 +605,7 @@ static size_t raw_text_end(markup *m, size_t p, const char *name, size_t len)
         if (!lt)
             return n;
         size_t q = (size_t)(lt - in), after = q + 2 + len;
-        if (after < n && in[q + 1] == '/' && is_tag_delim((unsigned char)in[after])) {
+        if (after < n && in[q + 1] == '/' && is_class((unsigned char)in[after], C_TAG_DELIM)) {
             size_t i = 0;
             while (i < len && ascii_lower((unsigned char)in[q + 2 + i]) == ascii_lower((unsigned char)name[i]))
                 i++;
@@ -397,24 +623,19 @@ static size_t raw_text_end(markup *m, size_t p, const char *name, size_t len)
 static size_t tag_at(markup *m, size_t s, size_t name, int end_tag)
 {
     const char *in = m->in;
-    size_t p = name;
-    while (p < m->n && is_tag_name_char((unsigned char)in[p]))
-        p++;
-    if (p >= m->n || !is_tag_delim((unsigned char)in[p]))
+    size_t p = tag_name_end(in, m->n, name);
+    if (p >= m->n || !is_class((unsigned char)in[p], C_TAG_DELIM))
         return 0;
     int self_closing = 0;
-    size_t stop, end = scan_attrs(m, p, &self_closing, &stop, 0);
+    size_t stop, end = in[p] == '>' ? p + 1 : scan_attrs(m, p, &self_closing, &stop, 0);
     if (!end) {
         remember_failure(m, s, p, stop);
         return 0;
     }
-    int kind = tag_kind(in + name, p - name);
+    int kind = tag_kind(in + name, p - name, m->n - name);
     begin_construct(m, s);
-    if (kind == TAG_BLOCK)
-        llm_buf_putc(m->out, '\n');
-    else if (kind == TAG_CELL)
-        llm_buf_putc(m->out, ' ');
-    else if (kind == TAG_RAW && !end_tag && !self_closing)   /* XHTML's <script/> is empty */
+    put_separator(m, kind);
+    if (kind == TAG_RAW && !end_tag && !self_closing)   /* XHTML's <script/> is empty */
         end = raw_text_end(m, end, in + name, p - name);
     return end;
 }
@@ -481,7 +702,7 @@ static size_t bang_at(markup *m, size_t s)
     if (starts_with(m, s, "<![CDATA[", 9)) {
         size_t close = cdata_end(m->in, m->n, s + 9);
         begin_construct(m, s);
-        llm_buf_append(m->out, m->in + s + 9, close - (s + 9));
+        put_text(m, s + 9, close);
         return close < m->n ? close + 3 : m->n;
     }
     return declaration_at(m, s);
@@ -494,10 +715,11 @@ static size_t markup_at(markup *m, size_t s)
     if (s + 1 >= m->n || s < m->text_until)
         return 0;
     unsigned char c = (unsigned char)m->in[s + 1];
-    if (is_alpha(c))
-        return tag_at(m, s, s + 1, 0);
-    if (c == '/')
-        return s + 2 < m->n && is_alpha((unsigned char)m->in[s + 2]) ? tag_at(m, s, s + 2, 1) : 0;
+    /* Start and end tags alternate: one path for both rather than a branch between them. */
+    int end_tag = c == '/';
+    size_t name = s + 1 + (size_t)end_tag;
+    if (name < m->n && is_class((unsigned char)m->in[name], C_ALPHA))
+        return tag_at(m, s, name, end_tag);
     if (c == '!')
         return bang_at(m, s);
     if (c == '?')
@@ -507,12 +729,13 @@ static size_t markup_at(markup *m, size_t s)
 
 size_t clean_markup_strip(const char *in, size_t n, llm_buf *out)
 {
+    pthread_once(&tag_hash_once, tag_hash_build);
     markup m = {.in = in, .n = n, .out = out};
-    m.lt.from = m.amp.from = m.gt.from = SIZE_MAX;   /* nothing known yet */
+    m.lt.from = m.gt.from = SIZE_MAX;   /* nothing known yet */
+    llm_buf_reserve(out, n + SHORT_RUN);   /* removing markup only shrinks text; see put_text */
     size_t pos = 0;
     for (;;) {
-        size_t lt = find_byte(&m, &m.lt, '<', pos), amp = find_byte(&m, &m.amp, '&', pos);
-        size_t s = lt < amp ? lt : amp;
+        size_t s = find_construct(in, n, pos);
         if (s >= n)
             break;
         size_t end = in[s] == '&' ? reference_at(&m, s) : markup_at(&m, s);
@@ -520,7 +743,7 @@ size_t clean_markup_strip(const char *in, size_t n, llm_buf *out)
             m.run = end;
         pos = end ? end : s + 1;
     }
-    llm_buf_append(out, in + m.run, n - m.run);
+    llm_buf_append(out, in + m.run, n - m.run);   /* and the NUL that put_text leaves out */
     free(m.dead_quotes);
     return m.count;
 }

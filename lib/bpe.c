@@ -143,7 +143,7 @@ uint32_t llm_bpe_lookup(const llm_bpe *b, const void *s, size_t n)
     }
 }
 
-int llm_bpe_index(llm_bpe *b, llm_error *err)
+static int index_tokens(llm_bpe *b, int need_bytes, llm_error *err)
 {
     size_t cap = pow2_at_least(b->n_tokens * 2 + 1);
     if (cap > UINT32_MAX)
@@ -171,10 +171,20 @@ int llm_bpe_index(llm_bpe *b, llm_error *err)
     for (int c = 0; c < 256; c++) {
         unsigned char byte = (unsigned char)c;
         b->byte_id[c] = llm_bpe_lookup(b, &byte, 1);
-        if (b->byte_id[c] == LLM_BPE_NONE)
+        if (b->byte_id[c] == LLM_BPE_NONE && need_bytes)
             return llm_error_set(err, "no token for the single byte 0x%02x", c);
     }
     return 0;
+}
+
+int llm_bpe_index(llm_bpe *b, llm_error *err)
+{
+    return index_tokens(b, 1, err);
+}
+
+int llm_bpe_index_text(llm_bpe *b, llm_error *err)
+{
+    return index_tokens(b, 0, err);
 }
 
 uint32_t llm_bpe_byte_id(const llm_bpe *b, unsigned char c)

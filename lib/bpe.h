@@ -26,6 +26,9 @@ int llm_bpe_add_token(llm_bpe *b, uint32_t id, const void *bytes, size_t len, ll
 /* Called once after the last llm_bpe_add_token: builds the bytes -> id map. Fails when two
  * ids have the same bytes, or when a single byte has no token (byte-level BPE needs all 256). */
 int llm_bpe_index(llm_bpe *b, llm_error *err);
+/* The same without the need for all 256 bytes, for vocabularies of UTF-8 text
+ * (SentencePiece-style BPE); llm_bpe_byte_id is LLM_BPE_NONE for the bytes without a token. */
+int llm_bpe_index_text(llm_bpe *b, llm_error *err);
 /* tiktoken's rule: merging two parts gives the token spelled by their bytes, and its rank
  * is its id. Adds every (left, right) whose concatenation is a token. After llm_bpe_index. */
 int llm_bpe_derive_merges(llm_bpe *b, llm_error *err);

@@ -140,8 +140,8 @@ static size_t scan_gpt2(const unsigned char *s, size_t n, size_t pos)
 }
 
 /* (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*
- * |\s*[\r\n]+|\s+(?!\S)|\s+ */
-static size_t scan_cl100k(const unsigned char *s, size_t n, size_t pos)
+ * |\s*[\r\n]+|\s+(?!\S)|\s+ ; Qwen's is the same with \p{N} for \p{N}{1,3} (digits1). */
+static size_t scan_cl100k_like(const unsigned char *s, size_t n, size_t pos, int digits1)
 {
     unsigned char c = s[pos];
     if (c >= 0x80)
@@ -155,7 +155,7 @@ static size_t scan_cl100k(const unsigned char *s, size_t n, size_t pos)
     if (is_letter(k))
         return run_of(s, n, pos, C_LOWER);
     if (k == C_DIGIT)
-        return digits3(s, n, pos);
+        return digits1 ? pos + 1 : digits3(s, n, pos);
     int next = pos + 1 < n ? cls(s[pos + 1]) : -1;
     if (c != '\r' && c != '\n' && next >= 0) {
         if (next == C_HIGH)
@@ -172,6 +172,16 @@ static size_t scan_cl100k(const unsigned char *s, size_t n, size_t pos)
         return e;
     }
     return space_run(s, n, pos, 1);
+}
+
+static size_t scan_cl100k(const unsigned char *s, size_t n, size_t pos)
+{
+    return scan_cl100k_like(s, n, pos, 0);
+}
+
+static size_t scan_qwen(const unsigned char *s, size_t n, size_t pos)
+{
+    return scan_cl100k_like(s, n, pos, 1);
 }
 
 /* o200k's two word alternatives from i (an ASCII letter): uppers then lowers, or uppers
@@ -263,6 +273,8 @@ llm_pretok *llm_pretok_new(const char *pattern, llm_error *err)
         p->known = scan_cl100k;
     else if (strcmp(pattern, LLM_PRETOK_O200K) == 0)
         p->known = scan_o200k;
+    else if (strcmp(pattern, LLM_PRETOK_QWEN) == 0)
+        p->known = scan_qwen;
     p->scan = p->known;
     return p;
 }

@@ -11,7 +11,7 @@
 extern "C" {
 #endif
 
-/* tiktoken's patterns. For these three a hand-written scanner finds the pieces of ASCII text
+/* tiktoken's patterns. For these (and Qwen's below) a hand-written scanner finds the pieces of ASCII text
  * and hands anything it cannot decide from ASCII alone to PCRE2, so the split is PCRE2's. */
 #define LLM_PRETOK_GPT2 "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
 #define LLM_PRETOK_CL100K                                                                          \
@@ -23,6 +23,11 @@ extern "C" {
     "|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*"            \
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)?"                                                                   \
     "|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+
+/* Qwen2/2.5/3's tokenizer.json Split regex: cl100k's with single digits. */
+#define LLM_PRETOK_QWEN                                                                            \
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*" \
+    "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 
 typedef struct llm_pretok llm_pretok;
 typedef struct llm_pretok_matcher llm_pretok_matcher;

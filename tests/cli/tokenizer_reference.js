@@ -1,15 +1,22 @@
 #!/usr/bin/env node
 // The reference side of tests/cli/tokenizer_conformance.sh: writes the test documents, and
-// encodes them with the npm `tiktoken` package (the WASM build of tiktoken's Rust core).
+// encodes them with the npm `tiktoken` package (the WASM build of tiktoken's Rust core), or a
+// tokenizer.json with the npm `tokenizers` package (the native build of Hugging Face's crate).
 //
 //   node tokenizer_reference.js corpus MB [english|chinese|email] > docs.jsonl
 //                                  real text, about MB megabytes (all three, or one)
 //   node tokenizer_reference.js hard > hard.jsonl          hand-written and random hard cases
 //   node tokenizer_reference.js encode ENCODING [--special] docs.jsonl > ids.txt
+//   node tokenizer_reference.js hf-encode TOKENIZER.json [--special] docs.jsonl > ids.txt
+//   node tokenizer_reference.js hf-bench TOKENIZER.json docs.jsonl    MB/s of one-thread encode
 //
 // Documents are JSONL {"text": ...}; ids are one line per document, space-separated.
 // `encode` treats special-token strings as text (encode(text, [], [])), or with --special
-// as special tokens (encode(text, "all")). LLM_DATA names the npm prefix (default data/npm).
+// as special tokens (encode(text, "all")). hf-encode is encode(text, null, {addSpecialTokens:
+// false}); the binding has no switch to read special-token strings as text, so without
+// --special it encodes with a copy of the tokenizer.json whose special added tokens have
+// contents no text holds (ids and entries stay, so nothing shifts). LLM_DATA names the npm
+// prefix (default data/npm).
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -142,6 +149,11 @@ function hard() {
         '<|endoftext|>', 'hello<|endoftext|>world', '<|endoftext|><|endoftext|>',
         '<|fim_prefix|>x<|fim_suffix|>y<|fim_middle|>', '<|endofprompt|>', '<|endoftext', '<|endoftext|',
         '<<|endoftext|>>', ' <|endoftext|> ', 'text\n<|endoftext|>\nmore', '<|im_start|>user',
+        '<|im_start|>user\nhi<|im_end|>\n', '<think>\nx\n</think>', '<tool_call>{}</tool_call>',
+        '<|begin_of_text|>Hi<|eot_id|>', '<|end_of_text|>', '<|reserved_special_token_5|>', '<s> </s> <unk>',
+        'foo food xfoo foo_ foo. (foo)', 'Bar  x Bar\n\tBar', 'a [MASK]  b  [MASK]\n[MASK]', 'x<|sep|>y',
+        'cafe\u0301 café CAFÉ', 'a,b,,c; x-y x--z', 'aeiou xxx bcd 12 345 6',
+        'a\ud800b', '\udc00', 'x \ud83d y', '\ud83d\ude00\ud800', 'tab\t\tend\t', 'I\'LL she\'d\'ve SHE\'D\'VE',
         'def f(x):\n    return x**2  # comment\n', 'if (a != b) { return; }\r\n',
         'https://example.com/a/b?c=d&e=f#g', '/usr/local/bin:/usr/bin', 'a/b/c//d///', '<a href="x">y</a>',
         '!!!???...', '—–-', '...\n\n', ' ...\n', '"""', '#!/bin/sh\nset -eu\n', '{"k": [1, 2.5, null]}',
@@ -198,12 +210,55 @@ function encode(name, special, file) {
     enc.free();
 }
 
+// ---- the Hugging Face reference ----
+
+function hfTokenizer(file, special) {
+    const { Tokenizer } = require(path.join(modules, 'tokenizers'));
+    const def = JSON.parse(fs.readFileSync(file, 'utf8'));
+    if (!special)
+        for (const t of def.added_tokens || [])
+            if (t.special) t.content = `\u{10fffd}unmatchable-${t.id}\u{10fffd}`;
+    return Tokenizer.fromString(JSON.stringify(def));
+}
+
+function readDocs(file) {
+    return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l).text);
+}
+
+async function hfEncode(file, special, docsFile) {
+    const tk = hfTokenizer(file, special);
+    const docs = readDocs(docsFile);
+    for (let i = 0; i < docs.length; i += 256) {
+        const batch = await tk.encodeBatch(docs.slice(i, i + 256), { addSpecialTokens: false });
+        out(batch.map((e) => e.getIds().join(' ') + '\n').join(''));
+    }
+}
+
+// One document at a time, awaited, so that the crate runs on one thread as we do.
+async function hfBench(file, docsFile) {
+    const tk = hfTokenizer(file, false);
+    const docs = readDocs(docsFile);
+    const bytes = docs.reduce((n, d) => n + Buffer.byteLength(d, 'utf8'), 0);
+    const t0 = process.hrtime.bigint();
+    let tokens = 0;
+    for (const d of docs) tokens += (await tk.encode(d, null, { addSpecialTokens: false })).getIds().length;
+    const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+    out(`tokenizers ${path.basename(file)}: ${(bytes / secs / 1e6).toFixed(2)} MB/s (${tokens} tokens, ${(bytes / 1e6).toFixed(2)} MB)\n`);
+}
+
 const [mode, ...args] = process.argv.slice(2);
 if (mode === 'corpus' && (args.length === 1 || args.length === 2)) corpus(Number(args[0]), args[1]);
 else if (mode === 'hard' && args.length === 0) hard();
 else if (mode === 'encode' && (args.length === 2 || (args.length === 3 && args[1] === '--special')))
     encode(args[0], args.length === 3, args[args.length - 1]);
+else if (mode === 'hf-encode' && (args.length === 2 || (args.length === 3 && args[1] === '--special')))
+    hfEncode(args[0], args.length === 3, args[args.length - 1]).catch((e) => {
+        process.stderr.write(String(e) + '\n');
+        process.exit(1);
+    });
+else if (mode === 'hf-bench' && args.length === 2) hfBench(args[0], args[1]);
 else {
-    process.stderr.write('usage: tokenizer_reference.js corpus MB [english|chinese|email] | hard | encode ENCODING [--special] FILE\n');
+    process.stderr.write('usage: tokenizer_reference.js corpus MB [english|chinese|email] | hard | ' +
+        'encode ENCODING [--special] FILE | hf-encode TOKENIZER.json [--special] FILE | hf-bench TOKENIZER.json FILE\n');
     process.exit(2);
 }

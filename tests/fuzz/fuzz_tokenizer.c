@@ -1,8 +1,8 @@
 /* libFuzzer target for the tokenizer core: any bytes encode with gpt2's ranks and decode back
  * to the same bytes, with special tokens as text and as special tokens; any bytes read as a
  * rank file either load or fail with a message; and the ASCII scanners of the three tiktoken
- * patterns split the input's valid UTF-8 exactly as PCRE2 alone does. The round trip needs
- * data/tokenizers/gpt2.tiktoken (or $LLM_TOKENIZER_DIR) and is skipped without it. */
+ * patterns (and Qwen's) split the input's valid UTF-8 exactly as PCRE2 alone does. The round
+ * trip needs data/tokenizers/gpt2.tiktoken (or $LLM_TOKENIZER_DIR) and is skipped without it. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,11 +53,11 @@ static void round_trip(llm_encoder *e, const char *s, size_t n, int special, llm
 /* The scanner against PCRE2 alone, piece by piece, on text[0..n) (valid UTF-8). */
 static void same_split(const char *text, size_t n)
 {
-    static llm_pretok *with[3], *without[3];
-    static llm_pretok_matcher *mw[3], *mo[3];
-    const char *patterns[3] = {LLM_PRETOK_GPT2, LLM_PRETOK_CL100K, LLM_PRETOK_O200K};
+    static llm_pretok *with[4], *without[4];
+    static llm_pretok_matcher *mw[4], *mo[4];
+    const char *patterns[4] = {LLM_PRETOK_GPT2, LLM_PRETOK_CL100K, LLM_PRETOK_O200K, LLM_PRETOK_QWEN};
     llm_error err;
-    for (int p = 0; p < 3; p++) {
+    for (int p = 0; p < 4; p++) {
         if (with[p] == NULL) {
             with[p] = llm_pretok_new(patterns[p], &err);
             without[p] = llm_pretok_new(patterns[p], &err);

@@ -140,6 +140,78 @@ static void test_tags(void)
     CHECK_CASES(cases);
 }
 
+/* Names next to listed ones, which must stay inline (the lookup is a hash). */
+static void test_tag_names(void)
+{
+    static const strip_case cases[] = {
+        {"a<tdd>b", "ab"},
+        {"a<t>b", "ab"},
+        {"a<h7>b", "ab"},
+        {"a<hr_>b", "ab"},
+        {"a<b_r>b", "ab"},
+        {"a<_p>b", "a<_p>b"},
+        {"a<pp>b", "ab"},
+        {"a<tD>b<Td>c", "a b c"},
+        {"a<blockquotes>b", "ab"},
+        {"a<blockquote1234>b", "ab"},            /* 16 bytes: longer than any key */
+        {"a<figcaptio>b<figcaption>c", "ab\nc"},
+        {"a<div.x>b<div:x>c<div-x>d<div=x>e", "abcde"},
+        {"a<DIV=\n>b", "ab"},
+    };
+    CHECK_CASES(cases);
+}
+
+/* tpl with every '@' replaced by c (one character, possibly several bytes), into buf. */
+static size_t fill_template(const char *tpl, const char *c, char *buf)
+{
+    size_t n = 0, cn = strlen(c);
+    for (; *tpl; tpl++) {
+        if (*tpl == '@') {
+            memcpy(buf + n, c, cn);
+            n += cn;
+        } else {
+            buf[n++] = *tpl;
+        }
+    }
+    return n;
+}
+
+/* Each ASCII character and a few longer ones in each place of a tag: in a short text,
+ * where the scans go a byte at a time, and followed by padding, where they take whole
+ * vectors (in builds that have them) and compute the byte classes by comparisons. The two
+ * must agree. */
+static void test_every_byte_in_tags(void)
+{
+    static const char *const templates[] = {
+        "<a@>z",       "<@b>x</@b>z",  "<a@b c>z",  "<a x@=1>z",     "<a x=1@>z",  "<a x=@>z",
+        "<a x=\"1\"@>z", "<a x@y=\"1\">z", "<b@/>z",    "<a @>z",        "</a@>z",     "<a x=1@y>z",
+        "<t@>z",       "<d@v>z",       "<a x= @>z", "<a x=\"@\">z", "&@;z",       "<a x @>z",
+        /* where the class of the byte decides which '>' ends the tag */
+        "<a x=1@y=\"q>w\">z", "<a x@=\"q>w\">z", "<a x@y=\"q>w\">z", "<a x=\"1\"@y='q>w'>z",
+    };
+    static const char *const wide[] = {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80"};
+    char pad[64];
+    memset(pad, 'y', sizeof pad);
+    for (int ci = 1; ci < 128 + 3; ci++) {
+        char one[2] = {(char)ci, 0};
+        const char *c = ci < 128 ? one : wide[ci - 128];
+        for (size_t t = 0; t < sizeof templates / sizeof templates[0]; t++) {
+            char text[128];
+            size_t n = fill_template(templates[t], c, text), count_short, count_long;
+            llm_buf s = strip(text, n, &count_short);
+            memcpy(text + n, pad, sizeof pad);
+            llm_buf l = strip(text, n + sizeof pad, &count_long);
+            CHECKF(count_short == count_long && l.len == s.len + sizeof pad &&
+                       memcmp(l.data, s.data ? s.data : "", s.len) == 0 &&
+                       memcmp(l.data + s.len, pad, sizeof pad) == 0,
+                   "template [%s] with byte 0x%02x: [%.*s] vs [%.*s]", templates[t],
+                   (unsigned char)c[0], (int)s.len, s.data ? s.data : "", (int)l.len, l.data);
+            llm_buf_free(&s);
+            llm_buf_free(&l);
+        }
+    }
+}
+
 /* Every block element named in the man page, in both cases. */
 static void test_block_elements(void)
 {
@@ -572,6 +644,8 @@ int main(void)
 {
     RUN(test_plain_text);
     RUN(test_tags);
+    RUN(test_tag_names);
+    RUN(test_every_byte_in_tags);
     RUN(test_block_elements);
     RUN(test_script_style);
     RUN(test_comments_and_declarations);

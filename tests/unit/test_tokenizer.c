@@ -532,7 +532,7 @@ static size_t split(llm_pretok *p, const char *text, size_t n, size_t *ends, siz
  * both cases, 'ſ', Unicode spaces, letters, digits and marks next to ASCII. */
 static void test_scanners(void)
 {
-    const char *patterns[] = {LLM_PRETOK_GPT2, LLM_PRETOK_CL100K, LLM_PRETOK_O200K};
+    const char *patterns[] = {LLM_PRETOK_GPT2, LLM_PRETOK_CL100K, LLM_PRETOK_O200K, LLM_PRETOK_QWEN};
     const char *atoms[] = {"a", "Z", "s", "S", "t", "l", "L", "e", "E", "r", "v", "m", "d", "D", "0", "7",
                            " ", " ", "  ", "\t", "\n", "\r", "\r\n", "\v", "'", "'", ".", "/", "-", "(",
                            "\x01", "\x7f", "\xc5\xbf" /* ſ */, "\xc3\xa9" /* é */, "\xc3\x89" /* É */,

@@ -1,0 +1,196 @@
+/* llm-tokenize: text documents to a docs stream of token ids, one record per document.
+ * Options here; one document's encoding in document.c, reading, threads, writing and the
+ * accounting in run.c. */
+#include "cli.h"
+#include "tokenize.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage[] =
+    "Usage: llm-tokenize [OPTION]... [FILE]...\n"
+    "Tokenize text documents into an llm-stream of kind docs, one record per document, for\n"
+    "llm-pack. With no FILE, or when FILE is -, read standard input.\n"
+    "\n"
+    "Input:\n"
+    "      --in=FORMAT         auto (default: jsonl when the first line that is not blank\n"
+    "                          is a JSON object, or looks like one, else lines), jsonl,\n"
+    "                          lines (a document a line), whole (each input is one document)\n"
+    "      --field=NAME        JSONL member holding the text (default text)\n"
+    "      --on-error=WHAT     malformed JSONL lines: fail (default) or skip, counted\n"
+    "\n"
+    "Tokenizer:\n"
+    "      --tokenizer=NAME|PATH  a tiktoken encoding by name (gpt2, r50k_base, p50k_base,\n"
+    "                          p50k_edit, cl100k_base, o200k_base), looked up in\n"
+    "                          $LLM_TOKENIZER_DIR or data/tokenizers, or a rank file's path\n"
+    "                          (default: GPT-2's, built in)\n"
+    "      --special=WHAT      special-token strings in the text: text (default: encoded as\n"
+    "                          ordinary text) or allow (each becomes its special token)\n"
+    "      --no-eos            do not end each document with the end-of-text token\n"
+    "      --bos               start each document with the beginning-of-text token\n"
+    "                          (<|endoftext|> for the tiktoken encodings, as GPT-2 does)\n"
+    "      --no-bos            do not, even when the tokenizer's post-processor would\n"
+    "                          (default: as it says; tiktoken encodings add none)\n"
+    "\n"
+    "Output:\n"
+    "  -o, --output=FILE       write FILE (atomically: a temporary renamed at the end)\n"
+    "  -l, --level=N           zstd level of the stream (default 3)\n"
+    "  -f, --force             write the stream even to a terminal\n"
+    "\n"
+    "  -j, --threads=N         worker threads (default: all cores); same output for any N\n"
+    "  -q, --quiet             no progress line or summary\n"
+    "  -h, --help              print this help and exit\n"
+    "      --version           print the version and exit\n"
+    "\n"
+    "Empty documents are counted and not written. A summary on standard error accounts for\n"
+    "every document: in = written + empty + skipped.\n"
+    "Exit status: 0 ok, 1 bad input or I/O error, 2 usage error. See llm-tokenize(1).\n";
+
+/* New options go here, in the enum and in parse_args; their values land in tok_opts. */
+enum {
+    OPT_IN = 256, OPT_FIELD, OPT_ON_ERROR, OPT_TOKENIZER, OPT_SPECIAL, OPT_NO_EOS, OPT_BOS, OPT_NO_BOS, OPT_VERSION
+};
+
+static const struct option long_options[] = {
+    {"in", required_argument, NULL, OPT_IN},
+    {"field", required_argument, NULL, OPT_FIELD},
+    {"on-error", required_argument, NULL, OPT_ON_ERROR},
+    {"tokenizer", required_argument, NULL, OPT_TOKENIZER},
+    {"special", required_argument, NULL, OPT_SPECIAL},
+    {"no-eos", no_argument, NULL, OPT_NO_EOS},
+    {"bos", no_argument, NULL, OPT_BOS},
+    {"no-bos", no_argument, NULL, OPT_NO_BOS},
+    {"output", required_argument, NULL, 'o'},
+    {"level", required_argument, NULL, 'l'},
+    {"force", no_argument, NULL, 'f'},
+    {"threads", required_argument, NULL, 'j'},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+/* A --choice=VALUE option: -1 with *out set, or a usage error naming the choices. */
+static int choice(const char *option, const char *arg, const char *const names[], int n, int *out)
+{
+    int k = llm_parse_choice(arg, names, n);
+    if (k >= 0) {
+        *out = k;
+        return -1;
+    }
+    char list[128] = "";
+    for (int i = 0; i < n; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? (i == n - 1 ? " or " : ", ") : "",
+                 names[i]);
+    return llm_usage_error("--%s: expected %s, got '%s'", option, list, arg);
+}
+
+/* Parses argv into o. Returns -1 to go on, else the exit status to return at once. */
+static int parse_args(tok_opts *o, int argc, char **argv)
+{
+    static const char *const in_names[] = {"auto", "jsonl", "lines", "whole"};
+    static const char *const special_names[] = {"text", "allow"};
+    static const char *const on_error_names[] = {"fail", "skip"};
+    uint64_t v;
+    int c, k, status;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "o:l:fj:qh", long_options, NULL)) != -1) {
+        status = -1;
+        switch (c) {
+        case 'o': o->output = optarg; break;
+        case 'f': o->force = 1; break;
+        case 'q': o->quiet = 1; break;
+        case 'h': fputs(usage, stdout); return llm_flush_stdout();
+        case OPT_VERSION: puts("llm-tokenize (llm-tools) " LLM_VERSION); return llm_flush_stdout();
+        case 'l':
+            if (llm_parse_u64(optarg, 1, 22, &v) < 0)
+                return llm_usage_error("--level: expected 1 to 22, got '%s'", optarg);
+            o->level = (int)v;
+            break;
+        case 'j':
+            if (llm_parse_u64(optarg, 1, 1024, &v) < 0)
+                return llm_usage_error("--threads: expected 1 to 1024, got '%s'", optarg);
+            o->threads = (unsigned)v;
+            break;
+        case OPT_IN: status = choice("in", optarg, in_names, 4, &k); o->in = (tok_in)k; break;
+        case OPT_FIELD: o->field = optarg; break;
+        case OPT_ON_ERROR: status = choice("on-error", optarg, on_error_names, 2, &o->on_error_skip); break;
+        case OPT_TOKENIZER: o->tokenizer = optarg; break;
+        case OPT_SPECIAL: status = choice("special", optarg, special_names, 2, &o->allow_special); break;
+        case OPT_NO_EOS: o->eos = 0; break;
+        case OPT_BOS: o->bos = 1; break;
+        case OPT_NO_BOS: o->bos = 0; break;
+        default: return llm_usage_error("unknown option, or one missing its value: '%s'", argv[optind - 1]);
+        }
+        if (status >= 0)
+            return status;
+    }
+    if (!*o->field)
+        return llm_usage_error("--field: the name is empty");
+    o->inputs = argv + optind;
+    o->n_inputs = argc - optind;
+    if (o->n_inputs == 0) {
+        static char *stdin_only[] = {"-", NULL};
+        o->inputs = stdin_only;
+        o->n_inputs = 1;
+    }
+    for (int i = 0, stdin_seen = 0; i < o->n_inputs; i++)
+        if (strcmp(o->inputs[i], "-") == 0 && stdin_seen++)
+            return llm_usage_error("standard input (-) can be read only once");
+    return -1;
+}
+
+/* The command line for the stream's provenance, as typed, less the options that do not
+ * change the stream (-j, -o, -q, -f), so that the output is the same bytes for any of them.
+ * Fills out (argc + 1 slots) and returns its count. */
+static int provenance_argv(int argc, char **argv, char **out)
+{
+    static const char *const with_value[] = {"-j", "--threads", "-o", "--output"};
+    static const char *const flags[] = {"-q", "--quiet", "-f", "--force"};
+    int n = 0, options = 1;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        int drop = 0;
+        if (i > 0 && options) {
+            if (strcmp(a, "--") == 0)
+                options = 0;
+            for (int k = 0; k < 4 && !drop; k++) {
+                size_t len = strlen(with_value[k]);
+                if (strcmp(a, with_value[k]) == 0) {
+                    drop = 1;
+                    i += i + 1 < argc;    /* its value too */
+                } else if (strncmp(a, with_value[k], len) == 0 && a[len] == (k % 2 ? '=' : a[len]) && a[len]) {
+                    drop = 1;    /* -j4, --threads=4 */
+                }
+                drop = drop || strcmp(a, flags[k]) == 0;
+            }
+        }
+        if (!drop)
+            out[n++] = argv[i];
+    }
+    out[n] = NULL;
+    return n;
+}
+
+int main(int argc, char **argv)
+{
+    llm_cli_init("llm-tokenize");
+    tok_opts o = {.field = "text", .eos = 1, .bos = -1};
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    o.threads = cores > 0 ? (unsigned)cores : 1;
+    /* getopt_long permutes argv; the provenance keeps the command as it was typed. */
+    char **typed = malloc(((size_t)argc + 1) * sizeof *typed);
+    if (!typed) {
+        llm_msg("out of memory");
+        return LLM_EXIT_FAILURE;
+    }
+    o.argc = provenance_argv(argc, argv, typed);
+    o.argv = typed;
+    int status = parse_args(&o, argc, argv);
+    if (status < 0)
+        status = tok_run(&o);
+    free(typed);
+    return status;
+}
