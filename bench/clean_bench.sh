@@ -45,6 +45,9 @@ trap 'exit 130' INT TERM
 timed() {
     local in=$1 out=$2 t0 t1 u s
     shift 2
+    # A fresh output file for every run, as the Python loop gets: truncating the last
+    # run's output would add its page-cache work to this run's time.
+    rm -f "$out"
     t0=$(date +%s.%N)
     /usr/bin/time -f '%M %U %S' -o "$work/time" "$@" <"$in" >"$out" 2>"$work/err" ||
         { cat "$work/err" >&2; die "failed: $*"; }

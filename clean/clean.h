@@ -53,8 +53,9 @@ typedef struct clean_opts {
  * U+FFFD (counted in *invalid), CRLF and lone CR, NEL, LS, PS, VT and FF become '\n',
  * NUL, other C0/C1 controls, DEL and U+FEFF are removed; tab and newline stay.
  * Returns 0 when nothing needed changing (out untouched), else 1 with the result
- * appended to out. */
-int clean_sanitize(const char *s, size_t n, llm_buf *out, size_t *invalid);
+ * appended to out. *markup is 0 when s came back unchanged without a '<' or '&' (the
+ * markup step has nothing to do then), else 1. */
+int clean_sanitize(const char *s, size_t n, llm_buf *out, size_t *invalid, int *markup);
 
 /* Cleans the whitespace of s[0..n) (valid UTF-8, only tab and newline as controls): runs
  * of spaces, tabs and Unicode spaces become one space, lines are trimmed, at most

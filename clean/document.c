@@ -189,15 +189,16 @@ static int may_have_markup(const char *s, size_t n)
 static const char *clean_characters(const clean_opts *o, clean_worker *w, const char **text, size_t *n)
 {
     size_t invalid;
+    int markup;
     llm_buf *b = &w->tmp[BUF_SANITIZE];
     llm_buf_clear(b);
-    if (clean_sanitize(*text, *n, b, &invalid)) {
+    if (clean_sanitize(*text, *n, b, &invalid, &markup)) {
         if (invalid && o->invalid_drop)
             return "invalid-utf8";
         *text = b->data;
         *n = b->len;
     }
-    if (o->markup && may_have_markup(*text, *n)) {
+    if (o->markup && markup && may_have_markup(*text, *n)) {
         b = &w->tmp[BUF_MARKUP];
         llm_buf_clear(b);
         if (clean_markup_strip(*text, *n, b)) {

@@ -186,7 +186,16 @@ static uint64_t vec_byte(const char *s, char c)
 {
     return llm_vec_mask(llm_vec_eq_byte(llm_vec_load(s), (unsigned char)c));
 }
+
+/* Bit i: the byte at s + i is '>', '<' or a quote. */
+static uint64_t vec_tag_stop(const char *s)
+{
+    llm_vec v = llm_vec_load(s);
+    llm_vec quote = llm_vec_or(llm_vec_eq_byte(v, '"'), llm_vec_eq_byte(v, '\''));
+    return llm_vec_mask(llm_vec_or(quote, llm_vec_or(llm_vec_eq_byte(v, '>'), llm_vec_eq_byte(v, '<'))));
+}
 #endif
+
 
 /* The end of a tag name from p: the first byte not in C_TAG_NAME, or n. Names and
  * attribute names are a few bytes of varying length; a vector and a bit scan find their
@@ -230,6 +239,25 @@ static size_t find_construct(const char *in, size_t n, size_t p)
     while (p < n && in[p] != '<' && in[p] != '&')
         p++;
     return p;
+}
+
+/* Where a tag whose attributes start at p ends, when no quote and no '<' comes before its
+ * '>': then every way of reading the attributes ends at that first '>', and most tags
+ * are like that. 0 otherwise, and scan_attrs decides. */
+static size_t plain_tag_end(const char *in, size_t n, size_t p)
+{
+#ifdef LLM_SIMD
+    for (; p + LLM_VEC_BYTES <= n; p += LLM_VEC_BYTES) {
+        uint64_t mask = vec_tag_stop(in + p);
+        if (mask) {
+            p += (size_t)__builtin_ctzll(mask);
+            return in[p] == '>' ? p + 1 : 0;
+        }
+    }
+#endif
+    while (p < n && in[p] != '>' && in[p] != '<' && in[p] != '"' && in[p] != '\'')
+        p++;
+    return p < n && in[p] == '>' ? p + 1 : 0;
 }
 
 /* The first index from p of byte c, or n: for quoted attribute values, mostly too short
@@ -626,13 +654,16 @@ static size_t tag_at(markup *m, size_t s, size_t name, int end_tag)
     size_t p = tag_name_end(in, m->n, name);
     if (p >= m->n || !is_class((unsigned char)in[p], C_TAG_DELIM))
         return 0;
+    int kind = tag_kind(in + name, p - name, m->n - name);
     int self_closing = 0;
-    size_t stop, end = in[p] == '>' ? p + 1 : scan_attrs(m, p, &self_closing, &stop, 0);
+    /* Only raw text tags care whether they close themselves, which takes the full scan. */
+    size_t stop, end = in[p] == '>' ? p + 1 : kind != TAG_RAW ? plain_tag_end(in, m->n, p) : 0;
+    if (!end && in[p] != '>')
+        end = scan_attrs(m, p, &self_closing, &stop, 0);
     if (!end) {
         remember_failure(m, s, p, stop);
         return 0;
     }
-    int kind = tag_kind(in + name, p - name, m->n - name);
     begin_construct(m, s);
     put_separator(m, kind);
     if (kind == TAG_RAW && !end_tag && !self_closing)   /* XHTML's <script/> is empty */

@@ -21,7 +21,8 @@
 #define BATCH_DOCS 8192
 
 typedef struct clean_doc {
-    size_t off, len;      /* in the batch's input buffer */
+    const char *mapped;   /* the text where the input's mapping holds it, or NULL: */
+    size_t off, len;      /* then it is in the batch's input buffer at off */
     uint64_t line;        /* first line of the document in its input */
 } clean_doc;
 
@@ -32,6 +33,8 @@ typedef struct batch {
     clean_doc *docs;
     clean_result *res;
     size_t n, cap;
+    size_t bytes;             /* of the documents' text, copied or mapped */
+    const char *mapped_end;   /* end of the last mapped document, or NULL */
     llm_buf out;              /* output lines of the kept documents */
     int done;
     struct batch *next;       /* in the free list */
@@ -54,6 +57,8 @@ static void batch_reset(batch *b)
     for (size_t i = 0; i < b->n; i++)
         free(b->res[i].error);
     b->n = 0;
+    b->bytes = 0;
+    b->mapped_end = NULL;
     b->done = 0;
     llm_buf_clear(&b->in);
     llm_buf_clear(&b->out);
@@ -86,6 +91,7 @@ static int batch_add(batch *b, uint64_t line)
             return -1;
         b->cap = cap;
     }
+    b->docs[b->n].mapped = NULL;
     b->docs[b->n].off = b->in.len;
     b->docs[b->n].len = 0;
     b->docs[b->n].line = line;
@@ -97,6 +103,22 @@ static void batch_append(batch *b, const char *p, size_t len)
 {
     llm_buf_append(&b->in, p, len);
     b->docs[b->n - 1].len += len;
+    b->bytes += len;
+}
+
+/* Makes the document just added the line at p, which stays where it is in the input's
+ * mapping, with the padding JSON wants after it. */
+static void batch_refer(batch *b, const char *p, size_t len)
+{
+    b->docs[b->n - 1].mapped = p;
+    b->docs[b->n - 1].len = len;
+    b->bytes += len;
+    b->mapped_end = p + len;
+}
+
+static const char *doc_text(const batch *b, size_t i)
+{
+    return b->docs[i].mapped ? b->docs[i].mapped : b->in.data + b->docs[i].off;
 }
 
 /* Ends the last document: JSONL gets padding for simdjson, which reads a little past the
@@ -111,7 +133,7 @@ static void batch_seal(batch *b)
 static void batch_process(batch *b, clean_worker *w)
 {
     for (size_t i = 0; i < b->n; i++)
-        clean_document(b->opts, w, b->in.data + b->docs[i].off, b->docs[i].len, &b->out, &b->res[i]);
+        clean_document(b->opts, w, doc_text(b, i), b->docs[i].len, &b->out, &b->res[i]);
 }
 
 /* ---- the worker pool ---- */
@@ -300,7 +322,7 @@ static int write_reject(writer *wr, const batch *b, size_t i, const char *reason
 {
     const clean_doc *d = &b->docs[i];
     const clean_result *r = &b->res[i];
-    const char *doc = b->in.data + d->off;
+    const char *doc = doc_text(b, i);
     llm_buf *l = &wr->line;
     llm_buf_clear(l);
     llm_buf_puts(l, "{\"reason\":");
@@ -434,6 +456,8 @@ typedef struct reader {
     const char *held;         /* a line read ahead, not yet used */
     size_t held_len;
     uint64_t held_number;
+    int held_stable;
+    int stable;               /* the last line returned lies in the input's mapping */
     int eof;
 } reader;
 
@@ -444,6 +468,7 @@ static int reader_next(reader *r, const char **line, size_t *len, uint64_t *numb
         *line = r->held;
         *len = r->held_len;
         *number = r->held_number;
+        r->stable = r->held_stable;
         r->held = NULL;
         return 1;
     }
@@ -451,6 +476,7 @@ static int reader_next(reader *r, const char **line, size_t *len, uint64_t *numb
     if (got <= 0)
         return got;
     *number = llm_lines_number(r->lines);
+    r->stable = llm_lines_stable(r->lines);
     if (r->at_start && *len >= 3 && memcmp(*line, "\xEF\xBB\xBF", 3) == 0) {
         *line += 3;
         *len -= 3;
@@ -488,6 +514,7 @@ static int detect_format(reader *r, llm_json_parser **parser, uint64_t *blank_be
     r->held = line;
     r->held_len = len;
     r->held_number = number;
+    r->held_stable = r->stable;
     size_t i = 0;
     while (i < len && strchr(" \t", line[i]))
         i++;
@@ -512,7 +539,7 @@ static int fill_batch(reader *r, batch *b, llm_error *err)
     uint64_t number;
     int got;
     int in_paragraph = 0;
-    while (b->in.len < BATCH_BYTES && b->n < BATCH_DOCS) {
+    while (b->bytes < BATCH_BYTES && b->n < BATCH_DOCS) {
         got = reader_next(r, &line, &len, &number, err);
         if (got < 0)
             return -1;
@@ -539,6 +566,10 @@ static int fill_batch(reader *r, batch *b, llm_error *err)
             continue;    /* blank lines between records hold no document */
         if (batch_add(b, number) < 0)
             return llm_error_set(err, "out of memory");
+        if (r->stable) {
+            batch_refer(b, line, len);
+            continue;
+        }
         batch_append(b, line, len);
         batch_seal(b);
     }
@@ -570,6 +601,7 @@ typedef struct runner {
     size_t ihead, ilen, icap;
     batch *free_list;
     uint64_t bytes_before;     /* bytes read from the inputs before this one */
+    llm_lines *lines;          /* this input's, for giving back what written batches mapped */
 } runner;
 
 static batch *runner_batch(runner *rn)
@@ -589,6 +621,17 @@ static void runner_recycle(runner *rn, batch *b)
     rn->free_list = b;
 }
 
+/* Writes a finished batch and recycles it. Batches are written in input order, so the
+ * mapped lines before this batch's last one are no longer needed. */
+static int runner_write(runner *rn, batch *b)
+{
+    int status = write_batch(&rn->wr, b);
+    if (b->mapped_end)
+        llm_lines_release(rn->lines, b->mapped_end);
+    runner_recycle(rn, b);
+    return status;
+}
+
 /* Writes the oldest batch in flight, waiting for it. Returns 0 or an exit status. */
 static int runner_flush_one(runner *rn)
 {
@@ -601,18 +644,14 @@ static int runner_flush_one(runner *rn)
         runner_recycle(rn, b);
         return LLM_EXIT_FAILURE;
     }
-    int status = write_batch(&rn->wr, b);
-    runner_recycle(rn, b);
-    return status;
+    return runner_write(rn, b);
 }
 
 static int runner_submit(runner *rn, batch *b)
 {
     if (!rn->threaded) {
         batch_process(b, &rn->inline_worker);
-        int status = write_batch(&rn->wr, b);
-        runner_recycle(rn, b);
-        return status;
+        return runner_write(rn, b);
     }
     int status = 0;
     while (rn->ilen == rn->icap && status == 0)
@@ -650,7 +689,7 @@ static int run_input(runner *rn, int input, llm_json_parser **parser)
         llm_msg("%s: %s", r.name, strerror(errno));
         return LLM_EXIT_FAILURE;
     }
-    r.lines = llm_lines_open(r.fd);
+    r.lines = rn->lines = llm_lines_open(r.fd);
     int status = 0;
     uint64_t blank_before = 0;
     if (!r.lines) {
@@ -709,6 +748,7 @@ static int run_input(runner *rn, int input, llm_json_parser **parser)
     if (r.lines)
         rn->bytes_before += llm_lines_bytes(r.lines);
     llm_lines_close(r.lines);
+    rn->lines = NULL;
     if (r.fd != STDIN_FILENO)
         close(r.fd);
     return status;

@@ -92,13 +92,15 @@ static int changes_at(const unsigned char *s, size_t n, size_t i)
 #ifdef LLM_SIMD
 /* The positions k of s[0..LLM_VEC_BYTES) where changes_at holds, as bits: each of those
  * characters is recognised by its first two or three bytes, compared in place. Reads
- * s[0..LLM_VEC_BYTES + 2). */
-static inline uint64_t changes_in(const unsigned char *s)
+ * s[0..LLM_VEC_BYTES + 2). The positions of '<' and '&' go to *markup: the markup step
+ * need not look at a text this scan has seen whole without them. */
+static inline uint64_t changes_in(const unsigned char *s, uint64_t *markup)
 {
     llm_vec v = llm_vec_load(s);
     llm_vec low = llm_vec_andnot(llm_vec_or(llm_vec_eq_byte(v, '\t'), llm_vec_eq_byte(v, '\n')),
                                  llm_vec_le_u8(v, 0x1F));
     llm_vec m = llm_vec_or(low, llm_vec_eq_byte(v, 0x7F));
+    *markup |= llm_vec_mask(llm_vec_or(llm_vec_eq_byte(v, '<'), llm_vec_eq_byte(v, '&')));
     if (!llm_vec_mask(v))    /* all ASCII: no C1 control, BOM or separator starts here */
         return llm_vec_mask(m);
     llm_vec v1 = llm_vec_load(s + 1), v2 = llm_vec_load(s + 2);
@@ -110,55 +112,64 @@ static inline uint64_t changes_in(const unsigned char *s)
     return llm_vec_mask(llm_vec_or(llm_vec_or(m, c1), llm_vec_or(bom, sep)));
 }
 
-/* The first i where changes_at holds, or n. The loads never pass n: the last stretch is
- * read through the window that ends there, and its final two positions, where only
- * one- and two-byte characters fit, are looked at one by one. */
-static size_t next_change(const unsigned char *s, size_t n)
+/* The first i where changes_at holds, or n; *markup nonzero when a '<' or '&' comes
+ * before it. The loads never pass n: the last stretch is read through the window that
+ * ends there, and its final two positions, where only one- and two-byte characters fit,
+ * are looked at one by one. */
+static size_t next_change(const unsigned char *s, size_t n, uint64_t *markup)
 {
     enum { W = LLM_VEC_BYTES };
     size_t i = 0;
+    *markup = 0;
     if (n >= W + 2) {
         for (; i + W + 2 <= n; i += W) {
-            uint64_t mask = changes_in(s + i);
+            uint64_t mask = changes_in(s + i, markup);
             if (mask)
                 return i + (size_t)__builtin_ctzll(mask);
         }
         size_t base = n - W - 2;
-        uint64_t mask = changes_in(s + base) & (~0ull << (i - base));
+        uint64_t mask = changes_in(s + base, markup) & (~0ull << (i - base));
         if (mask)
             return base + (size_t)__builtin_ctzll(mask);
         i = n - 2;
     }
-    for (; i < n; i++)
+    for (; i < n; i++) {
         if (changes_at(s, n, i))
             return i;
+        *markup |= s[i] == '<' || s[i] == '&';
+    }
     return n;
 }
 
 /* Valid UTF-8 needs sanitizing only from its first character that sanitize changes:
  * found with one validation and one scan, both SIMD. Returns that offset, or n. */
-static size_t first_change(const unsigned char *s, size_t n)
+static size_t first_change(const unsigned char *s, size_t n, int *markup)
 {
-    return llm_utf8_valid((const char *)s, n) ? next_change(s, n) : 0;
+    uint64_t seen = 1;
+    size_t i = llm_utf8_valid((const char *)s, n) ? next_change(s, n, &seen) : 0;
+    *markup = seen != 0;
+    return i;
 }
 #else
-static size_t first_change(const unsigned char *s, size_t n)
+static size_t first_change(const unsigned char *s, size_t n, int *markup)
 {
     (void)s;
     (void)n;
+    *markup = 1;
     return 0;    /* the careful loop does it all */
 }
 #endif
 
-int clean_sanitize(const char *str, size_t n, llm_buf *out, size_t *invalid)
+int clean_sanitize(const char *str, size_t n, llm_buf *out, size_t *invalid, int *markup)
 {
     const unsigned char *s = (const unsigned char *)str;
     size_t copied = 0;   /* s[0..copied) has been dealt with */
     int changed = 0;
     *invalid = 0;
-    size_t i = first_change(s, n);
+    size_t i = first_change(s, n, markup);
     if (i == n)
         return 0;
+    *markup = 1;    /* the text changes: the markup step looks for itself */
     while (i < n) {
         if (s[i] < 0x80) {   /* non-ASCII text comes in runs: stay in this loop for them */
             i += plain_prefix(s + i, n - i);

@@ -1,14 +1,24 @@
 /* Line reader over a file descriptor: one growing buffer, lines returned in place with
- * LLM_JSON_PADDING readable bytes after each so simdjson can parse them without a copy. */
+ * LLM_JSON_PADDING readable bytes after each so simdjson can parse them without a copy.
+ * A large regular file is mapped instead of read: its lines are handed out where they
+ * lie, which saves the kernel's copy and lets callers keep them without one (see
+ * llm_lines_stable). The lines that end too close to the mapping's end for the padding
+ * go through the buffer as usual. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "json.h"
 #include "lines.h"
 
 #define LINES_START_SIZE (64 * 1024)
+/* Smaller files are read: mapping costs more than copying them. */
+#define LINES_MAP_MIN (1u << 20)
+/* Pages of a mapping are given back in steps of this many bytes (see llm_lines_release). */
+#define LINES_RELEASE_STEP (16u << 20)
 
 struct llm_lines {
     int fd;
@@ -21,7 +31,47 @@ struct llm_lines {
     uint64_t number;
     uint64_t offset;
     uint64_t bytes;
+    /* The mapping, when there is one: bytes [map_pos, map_len) of map are still to be
+     * handed out; map_readable bytes of it may be read (the file rounded up to a page). */
+    char *map_base;       /* as mmap returned it, page aligned */
+    size_t map_base_len;
+    const char *map;      /* the data from the fd's position on */
+    size_t map_len, map_pos, map_readable;
+    size_t released;      /* bytes of map_base whose pages were given back */
+    off_t fd_start;       /* the fd's position when opened */
+    int stable;           /* the last line returned lies in the mapping */
 };
+
+/* Maps fd when it is a large regular file, from its current position to its end. A
+ * file that grows while it is read is read up to its size at the start; one that
+ * shrinks makes its missing pages fault (SIGBUS), as with any mapped reader. */
+static void lines_try_map(llm_lines *l)
+{
+    struct stat st;
+    off_t pos = lseek(l->fd, 0, SEEK_CUR);
+    if (pos < 0 || fstat(l->fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size - pos < (off_t)LINES_MAP_MIN)
+        return;
+    long page = sysconf(_SC_PAGESIZE);
+    off_t base = pos - pos % page;
+    if ((uint64_t)(st.st_size - base) > SIZE_MAX - (size_t)page)
+        return;
+    size_t len = (size_t)(st.st_size - base);
+    void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, l->fd, base);
+    if (p == MAP_FAILED)
+        return;
+    /* Reading goes on after the mapped bytes, where the buffer takes over. */
+    if (lseek(l->fd, st.st_size, SEEK_SET) < 0) {
+        munmap(p, len);
+        return;
+    }
+    madvise(p, len, MADV_SEQUENTIAL);
+    l->map_base = p;
+    l->map_base_len = len;
+    l->map = (const char *)p + (pos - base);
+    l->map_len = (size_t)(st.st_size - pos);
+    l->map_readable = (len + (size_t)page - 1) / (size_t)page * (size_t)page - (size_t)(pos - base);
+    l->fd_start = pos;
+}
 
 llm_lines *llm_lines_open(int fd)
 {
@@ -36,6 +86,7 @@ llm_lines *llm_lines_open(int fd)
     l->fd = fd;
     l->size = LINES_START_SIZE;
     memset(l->buf, 0, LLM_JSON_PADDING);
+    lines_try_map(l);
     return l;
 }
 
@@ -43,6 +94,11 @@ void llm_lines_close(llm_lines *l)
 {
     if (l == NULL)
         return;
+    if (l->map_base) {
+        munmap(l->map_base, l->map_base_len);
+        /* Leave the fd where reading would have: after the bytes consumed. */
+        lseek(l->fd, l->fd_start + (off_t)l->bytes, SEEK_SET);
+    }
     free(l->buf);
     free(l);
 }
@@ -121,16 +177,54 @@ static int lines_take(llm_lines *l, size_t len, size_t eol, const char **line, s
     return 1;
 }
 
+/* The rest of the mapping goes to the buffer, which reads on from the fd's position
+ * after it (the end of the file as it was mapped). */
+static int lines_rest_to_buffer(llm_lines *l, llm_error *err)
+{
+    size_t rest = l->map_len - l->map_pos;
+    while (l->size < rest)
+        if (lines_grow(l, err) < 0)
+            return -1;
+    memcpy(l->buf, l->map + l->map_pos, rest);
+    memset(l->buf + rest, 0, LLM_JSON_PADDING);
+    l->start = l->scan = 0;
+    l->end = rest;
+    l->map_pos = l->map_len;
+    return 0;
+}
+
+/* Next line from the mapping: 1, or 0 when the next one must come from the buffer. */
+static int lines_next_mapped(llm_lines *l, const char **line, size_t *len)
+{
+    const char *p = l->map + l->map_pos;
+    size_t rest = l->map_len - l->map_pos;
+    const char *nl = memchr(p, '\n', rest);
+    size_t n = nl ? (size_t)(nl - p) : rest;
+    if (rest == 0 || l->map_pos + n + LLM_JSON_PADDING > l->map_readable)
+        return 0;
+    *line = p;
+    *len = n;
+    l->number++;
+    l->offset = l->bytes;
+    l->bytes += n + (nl != NULL);
+    l->map_pos += n + (nl != NULL);
+    return 1;
+}
+
 int llm_lines_next(llm_lines *l, const char **line, size_t *len, llm_error *err)
 {
+    l->stable = 0;
+    if (l->map_pos < l->map_len) {
+        if (lines_next_mapped(l, line, len))
+            return l->stable = 1;
+        if (lines_rest_to_buffer(l, err) < 0)
+            return -1;
+    }
     for (;;) {
         if (l->scan < l->end) {
-            char *nl = memchr(l->buf + l->scan, '\n', l->end - l->scan);
-            if (nl != NULL) {
-                /* The '\n' is consumed; a NUL in its place makes the line a C string. */
-                *nl = '\0';
+            const char *nl = memchr(l->buf + l->scan, '\n', l->end - l->scan);
+            if (nl != NULL)
                 return lines_take(l, (size_t)(nl - (l->buf + l->start)), 1, line, len);
-            }
             l->scan = l->end;
         }
         if (l->eof) {
@@ -142,6 +236,25 @@ int llm_lines_next(llm_lines *l, const char **line, size_t *len, llm_error *err)
         if (lines_fill(l, err) < 0)
             return -1;
     }
+}
+
+int llm_lines_stable(const llm_lines *l)
+{
+    return l->stable;
+}
+
+void llm_lines_release(llm_lines *l, const char *upto)
+{
+    if (l->map_base == NULL || upto < l->map_base || upto > l->map_base + l->map_base_len)
+        return;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t end = (size_t)(upto - l->map_base) / page * page;
+    if (end < l->released + LINES_RELEASE_STEP)
+        return;
+    /* The pages stay in the page cache; only this process's mapping of them goes, which
+     * keeps its resident size bounded however large the file. */
+    madvise(l->map_base + l->released, end - l->released, MADV_DONTNEED);
+    l->released = end;
 }
 
 uint64_t llm_lines_number(const llm_lines *l)

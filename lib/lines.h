@@ -1,5 +1,6 @@
 /* Reads a file descriptor line by line, any line length, with the padding simdjson
- * wants after every line so JSONL parses without a copy. */
+ * wants after every line so JSONL parses without a copy. A large regular file is mapped
+ * rather than read, and most of its lines can then be kept without a copy. */
 #ifndef LLM_LINES_H
 #define LLM_LINES_H
 
@@ -16,6 +17,16 @@ void llm_lines_close(llm_lines *l);
  * readable bytes follow line+len. Returns 1 for a line, 0 at end of input, -1 on a read
  * error or out of memory (err set). */
 int llm_lines_next(llm_lines *l, const char **line, size_t *len, llm_error *err);
+
+/* 1 when the last line returned lies in a mapping of the file: it and its padding stay
+ * valid until llm_lines_release passes it or llm_lines_close, so callers may keep the
+ * pointer instead of copying the line. */
+int llm_lines_stable(const llm_lines *l);
+
+/* The caller keeps no stable line before upto any more: the mapping's pages before it may
+ * leave this process's memory (they stay in the page cache), so its resident size stays
+ * bounded on any file size. A no-op for lines that are not stable. */
+void llm_lines_release(llm_lines *l, const char *upto);
 
 uint64_t llm_lines_number(const llm_lines *l);   /* 1-based number of the last line returned */
 uint64_t llm_lines_offset(const llm_lines *l);   /* byte offset where that line starts */

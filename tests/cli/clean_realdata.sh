@@ -156,6 +156,14 @@ else
         "$(cmp spam-rej1.jsonl spam-rej.jsonl 2>&1)" "$(diff "$LAST_ERR" spam-err.txt)"
 fi
 
+# A file argument of over a megabyte is mapped, a pipe is read: the same bytes either way.
+run sh -c 'cat "$1" | "$2" --in=jsonl --rejects spam-rej-pipe.jsonl -j 2' sh spam.jsonl "$(command -v llm-clean)"
+if [ "$RC" -eq 0 ] && cmp -s "$LAST_OUT" spam-out.jsonl && cmp -s spam-rej-pipe.jsonl spam-rej.jsonl; then
+    pass spam-pipe-equals-file
+else
+    fail spam-pipe-equals-file "$(last_diag)" "$(cmp "$LAST_OUT" spam-out.jsonl 2>&1)"
+fi
+
 # Filters that drop: the Gopher rules (and --dedup, which finds nothing: the headers differ).
 run llm-clean --in=jsonl --quality=gopher --dedup --rejects spam-rej-gopher.jsonl spam.jsonl
 cp "$LAST_OUT" spam-gopher.jsonl

@@ -111,14 +111,16 @@ static const char *const WS_PIECES[] = {" ", "\t", "\n", "   ", "\n\n\n", " \n "
 #define NWS (sizeof WS_PIECES / sizeof WS_PIECES[0])
 
 /* Appends random pieces until the text is exactly `len` bytes or a piece would not fit:
- * kind 1 mixes in sanitize's pieces, kind 2 is mostly whitespace runs. */
+ * kind 1 mixes in sanitize's pieces, kind 2 is mostly whitespace runs, kind 3 has the odd
+ * '<' or '&' that sanitize reports as possible markup. */
 static size_t random_text(char *buf, size_t len, int kind)
 {
     size_t n = 0;
     for (int tries = 0; tries < 1000 && n < len; tries++) {
-        const char *p = kind == 1 && rng() % 4 == 0   ? RAW_PIECES[rng() % NRAW]
-                        : kind == 2 && rng() % 8 != 0 ? WS_PIECES[rng() % NWS]
-                                                      : PIECES[rng() % NPIECES];
+        const char *p = kind == 1 && rng() % 4 == 0    ? RAW_PIECES[rng() % NRAW]
+                        : kind == 2 && rng() % 8 != 0  ? WS_PIECES[rng() % NWS]
+                        : kind == 3 && rng() % 32 == 0 ? (rng() % 2 ? "<" : "&")
+                                                       : PIECES[rng() % NPIECES];
         size_t l = strlen(p);
         if (n + l <= len) {
             memcpy(buf + n, p, l);
@@ -194,14 +196,18 @@ static void test_sanitize_matches_reference(void)
     int failures = 0;
     for (size_t len = 0; len < 200 && failures < 5; len++) {
         for (int round = 0; round < 60 && failures < 5; round++) {
-            size_t n = random_text(text, len, round % 2), want_invalid, got_invalid;
+            size_t n = random_text(text, len, round % 2 ? 1 : 3), want_invalid, got_invalid;
             size_t wn = reference_sanitize(text, n, want, &want_invalid);
             llm_buf_clear(&got);
-            const char *res = clean_sanitize(text, n, &got, &got_invalid) ? got.data : text;
+            int markup;
+            const char *res = clean_sanitize(text, n, &got, &got_invalid, &markup) ? got.data : text;
             size_t rn = res == text ? n : got.len;
-            int same = rn == wn && (wn == 0 || memcmp(res, want, wn) == 0) && got_invalid == want_invalid;
-            CHECKF(same, "len %zu: got %zu bytes (%zu invalid), want %zu (%zu)", n, rn, got_invalid, wn,
-                   want_invalid);
+            /* Unchanged text: the markup flag says exactly whether a '<' or '&' is in it. */
+            int want_markup = res != text || memchr(text, '<', n) || memchr(text, '&', n);
+            int same = rn == wn && (wn == 0 || memcmp(res, want, wn) == 0) && got_invalid == want_invalid &&
+                       markup == want_markup;
+            CHECKF(same, "len %zu: got %zu bytes (%zu invalid, markup %d), want %zu (%zu, %d)", n, rn, got_invalid,
+                   markup, wn, want_invalid, want_markup);
             failures += !same;
         }
     }

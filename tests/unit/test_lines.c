@@ -66,7 +66,6 @@ static void expect_lines(int fd, const char *const *want, const size_t *want_len
         CHECKF(len == n && memcmp(line, want[i], n) == 0, "line %zu: len %zu", i, len);
         CHECK(llm_lines_number(l) == i + 1);
         CHECK(llm_lines_offset(l) == offset);
-        CHECK(line[len] == '\0');   /* not promised by lines.h, but the reader does it */
         volatile char sink = 0;
         for (size_t k = 0; k < LLM_JSON_PADDING; k++)
             sink ^= line[len + k];
@@ -318,6 +317,71 @@ static void test_read_error(void)
     close(fd);
 }
 
+/* A large file is mapped: lines come from the mapping (stable) from the fd's position on,
+ * the last ones, too near the end for the padding, from the buffer; bytes appended after
+ * the open are read on; the fd is left after the bytes consumed. */
+static void check_mapped(size_t size, off_t start, int last_newline)
+{
+    char *text = malloc(size);
+    CHECK(text != NULL);
+    size_t line_len = 1000;
+    for (size_t i = 0; i < size; i++)
+        text[i] = i % line_len == line_len - 1 ? '\n' : (char)('a' + i / line_len % 26);
+    text[size - 1] = last_newline ? '\n' : 'z';
+    int fd = temp_fd(text, size);
+    CHECK(fd >= 0 && lseek(fd, start, SEEK_SET) == start);
+    llm_lines *l = llm_lines_open(fd);
+    CHECK(l != NULL);
+    const char *line;
+    size_t len, at = (size_t)start, stable = 0, lines = 0;
+    llm_error err;
+    int appended = 0, rc;
+    while ((rc = llm_lines_next(l, &line, &len, &err)) == 1) {
+        const char *nl = memchr(text + at, '\n', size - at);
+        size_t want = nl ? (size_t)(nl - (text + at)) : size - at;
+        CHECKF(len == want && memcmp(line, text + at, len) == 0, "line at %zu: len %zu, want %zu", at, len, want);
+        if (len != want)
+            break;
+        volatile char sink = 0;
+        for (size_t k = 0; k < LLM_JSON_PADDING; k++)
+            sink ^= line[len + k];
+        (void)sink;
+        stable += (size_t)llm_lines_stable(l);
+        llm_lines_release(l, line);
+        at += len + (nl != NULL);
+        lines++;
+        if (!appended && at >= size / 2) {
+            /* Grown after the open: read on after the mapped bytes. */
+            CHECK(pwrite(fd, "tail\n", 5, (off_t)size) == 5);
+            appended = 1;
+        }
+        if (at >= size)
+            break;
+    }
+    CHECKF(at == size, "stopped at %zu of %zu", at, size);
+    /* Without room for the padding before the mapping's last page ends, the last line is
+     * read into the buffer; else every line is stable. */
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    CHECK(stable > 0 && (size % page == 0 ? stable < lines : stable == lines));
+    if (last_newline) {
+        CHECK(llm_lines_next(l, &line, &len, &err) == 1 && len == 4 && memcmp(line, "tail", 4) == 0);
+        CHECK(!llm_lines_stable(l));
+    }
+    uint64_t consumed = llm_lines_bytes(l);
+    llm_lines_close(l);
+    CHECK(lseek(fd, 0, SEEK_CUR) == start + (off_t)consumed);
+    close(fd);
+    free(text);
+}
+
+static void test_mapped_file(void)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    check_mapped(3u << 20, 0, 1);                   /* ends at a page boundary */
+    check_mapped((3u << 20) + 123, 0, 0);           /* a last line without '\n' */
+    check_mapped((3u << 20) + 4000, (off_t)page + 1000, 1);  /* from an unaligned position */
+}
+
 int main(void)
 {
     RUN(test_empty_input);
@@ -326,6 +390,7 @@ int main(void)
     RUN(test_many_short_lines_file);
     RUN(test_many_short_lines_pipe);
     RUN(test_long_line);
+    RUN(test_mapped_file);
     RUN(test_lines_parse_padded);
     RUN(test_read_error);
     CHECK_EXIT();
