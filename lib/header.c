@@ -320,7 +320,7 @@ static int header_from_root(llm_header *h, llm_json root, llm_error *err)
     const char *s;
     size_t n;
     int64_t version;
-    uint32_t width;
+    uint32_t width = 0;   /* set by read_u32; gcc -O3 cannot see that */
 
     if (llm_json_type_of(root) != LLM_JSON_OBJECT)
         return llm_error_set(err, "header: not a JSON object");
