@@ -49,21 +49,36 @@ typedef struct clean_opts {
 
 /* ---- text.c: the character-level steps ---- */
 
+/* What sanitize's scan learns, on the way, about the whitespace of a text it passes on
+ * unchanged, so that the whitespace step need not scan it again. A "break" is where
+ * clean_whitespace's runs of words end: whitespace other than one space between two
+ * words, the end of the text counting as whitespace. */
+typedef struct clean_ws_hint {
+    int known;       /* 0: nothing learnt; the fields below mean nothing */
+    size_t first;    /* the first break: n when the text is one run of words */
+    size_t last;     /* one past the last break before n, 0 when there is none */
+} clean_ws_hint;
+
 /* Makes s[0..n) valid UTF-8 without control characters: ill-formed sequences become
  * U+FFFD (counted in *invalid), CRLF and lone CR, NEL, LS, PS, VT and FF become '\n',
  * NUL, other C0/C1 controls, DEL and U+FEFF are removed; tab and newline stay.
  * Returns 0 when nothing needed changing (out untouched), else 1 with the result
  * appended to out. *markup is 0 when s came back unchanged without a '<' or '&' (the
- * markup step has nothing to do then), else 1. */
-int clean_sanitize(const char *s, size_t n, llm_buf *out, size_t *invalid, int *markup);
+ * markup step has nothing to do then), else 1. hint (may be NULL) gets what the scan
+ * learnt of the whitespace of s when it comes back unchanged. valid_utf8: the caller
+ * knows s is valid UTF-8 (not checked again). */
+int clean_sanitize(const char *s, size_t n, int valid_utf8, llm_buf *out, size_t *invalid, int *markup,
+                   clean_ws_hint *hint);
 
 /* Cleans the whitespace of s[0..n) (valid UTF-8, only tab and newline as controls): runs
  * of spaces, tabs and Unicode spaces become one space, lines are trimmed, at most
  * max_blank blank lines are kept between paragraphs and none at either end; with
  * collapse_newlines every run of whitespace, newlines included, becomes one space.
- * Returns 0 when s is clean already (out untouched), else 1 with the result appended to
- * out (out->failed set when memory ran out). */
-int clean_whitespace(const char *s, size_t n, int collapse_newlines, unsigned max_blank, llm_buf *out);
+ * hint (may be NULL) is what clean_sanitize learnt of these very bytes. Returns 0 when
+ * s is clean already (out untouched), else 1 with the result appended to out
+ * (out->failed set when memory ran out). */
+int clean_whitespace(const char *s, size_t n, int collapse_newlines, unsigned max_blank, const clean_ws_hint *hint,
+                     llm_buf *out);
 
 /* ---- rules.c: PCRE2 patterns ---- */
 
@@ -119,6 +134,10 @@ typedef struct clean_result {
  * bytes follow it) and appends its output line to out when it is kept. */
 void clean_document(const clean_opts *o, clean_worker *w, const char *doc, size_t len, llm_buf *out,
                     clean_result *res);
+/* The same for a document the caller knows to be valid UTF-8 (valid_utf8 1; a line or
+ * paragraph, not a record), having checked many at once. */
+void clean_document_utf8(const clean_opts *o, clean_worker *w, const char *doc, size_t len, int valid_utf8,
+                         llm_buf *out, clean_result *res);
 
 /* Reasons that are input errors rather than filters (--on-error decides). */
 extern const char CLEAN_REASON_MALFORMED[];

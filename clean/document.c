@@ -186,13 +186,16 @@ static int may_have_markup(const char *s, size_t n)
 }
 
 /* Steps up to whitespace: never drop anything except for invalid UTF-8 on request. */
-static const char *clean_characters(const clean_opts *o, clean_worker *w, const char **text, size_t *n)
+static const char *clean_characters(const clean_opts *o, clean_worker *w, const char **text, size_t *n,
+                                    int valid_utf8)
 {
     size_t invalid;
     int markup;
+    clean_ws_hint hint;    /* holds for the text as long as no step changes it */
+    const char *original = *text;
     llm_buf *b = &w->tmp[BUF_SANITIZE];
     llm_buf_clear(b);
-    if (clean_sanitize(*text, *n, b, &invalid, &markup)) {
+    if (clean_sanitize(*text, *n, valid_utf8, b, &invalid, &markup, &hint)) {
         if (invalid && o->invalid_drop)
             return "invalid-utf8";
         *text = b->data;
@@ -216,7 +219,7 @@ static const char *clean_characters(const clean_opts *o, clean_worker *w, const 
     }
     b = &w->tmp[BUF_WHITESPACE];
     llm_buf_clear(b);
-    if (clean_whitespace(*text, *n, o->collapse_newlines, o->max_blank_lines, b)) {
+    if (clean_whitespace(*text, *n, o->collapse_newlines, o->max_blank_lines, *text == original ? &hint : NULL, b)) {
         *text = b->data;
         *n = b->len;
     }
@@ -258,13 +261,19 @@ static const char *clean_filters(const clean_opts *o, clean_worker *w, const cha
 void clean_document(const clean_opts *o, clean_worker *w, const char *doc, size_t len, llm_buf *out,
                     clean_result *res)
 {
+    clean_document_utf8(o, w, doc, len, 0, out, res);
+}
+
+void clean_document_utf8(const clean_opts *o, clean_worker *w, const char *doc, size_t len, int valid_utf8,
+                         llm_buf *out, clean_result *res)
+{
     memset(res, 0, sizeof *res);
     const char *text = doc;
     size_t n = len;
     long index = -1;
     if (o->in == CLEAN_IN_JSONL && (index = record_text(o, w, doc, len, &text, &n, res)) < 0)
         return;
-    res->reason = clean_characters(o, w, &text, &n);
+    res->reason = clean_characters(o, w, &text, &n, valid_utf8 && index < 0);
     if (!res->reason)
         res->reason = clean_filters(o, w, &text, &n, res);
     int out_of_memory = res->reason && strcmp(res->reason, CLEAN_REASON_NO_MEMORY) == 0;

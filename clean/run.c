@@ -130,10 +130,38 @@ static void batch_seal(batch *b)
         llm_buf_append(&b->in, zeros, sizeof zeros);
 }
 
+/* Whether every document of the batch is valid UTF-8, known with one validation of the
+ * stretch of the input's mapping that holds them all in order (a long stretch validates
+ * faster than its many short documents one by one): a piece of valid UTF-8 that starts
+ * and ends at character boundaries (no continuation byte at either) is valid too. 0 when
+ * the stretch is not valid, or the documents are not all mapped in order with little
+ * between them (then each document is checked by itself). */
+static int batch_valid_utf8(const batch *b)
+{
+    if (b->opts->in == CLEAN_IN_JSONL || b->n == 0 || !b->docs[0].mapped)
+        return 0;
+    const unsigned char *start = (const unsigned char *)b->docs[0].mapped, *end = start;
+    for (size_t i = 0; i < b->n; i++) {
+        const unsigned char *p = (const unsigned char *)b->docs[i].mapped;
+        if (!p || p < end)
+            return 0;
+        end = p + b->docs[i].len;
+    }
+    if ((size_t)(end - start) > 2 * b->bytes + 4 * b->n)
+        return 0;
+    for (size_t i = 0; i < b->n; i++) {
+        const unsigned char *p = (const unsigned char *)b->docs[i].mapped, *q = p + b->docs[i].len;
+        if ((p < end && (*p & 0xC0) == 0x80) || (q < end && (*q & 0xC0) == 0x80))
+            return 0;
+    }
+    return llm_utf8_valid((const char *)start, (size_t)(end - start));
+}
+
 static void batch_process(batch *b, clean_worker *w)
 {
+    int valid = batch_valid_utf8(b);
     for (size_t i = 0; i < b->n; i++)
-        clean_document(b->opts, w, doc_text(b, i), b->docs[i].len, &b->out, &b->res[i]);
+        clean_document_utf8(b->opts, w, doc_text(b, i), b->docs[i].len, valid, &b->out, &b->res[i]);
 }
 
 /* ---- the worker pool ---- */

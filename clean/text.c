@@ -74,6 +74,7 @@ static int control_action(const unsigned char *s, size_t len)
     return 0;
 }
 
+#ifdef LLM_SIMD
 /* In valid UTF-8: 1 when the character starting at s[i] is one sanitize changes (a C0
  * control but tab and newline, DEL, a C1 control, U+FEFF, U+2028, U+2029). */
 static int changes_at(const unsigned char *s, size_t n, size_t i)
@@ -89,86 +90,204 @@ static int changes_at(const unsigned char *s, size_t n, size_t i)
            (c == 0xE2 && s[i + 1] == 0x80 && (s[i + 2] == 0xA8 || s[i + 2] == 0xA9));
 }
 
-#ifdef LLM_SIMD
 /* The positions k of s[0..LLM_VEC_BYTES) where changes_at holds, as bits: each of those
  * characters is recognised by its first two or three bytes, compared in place. Reads
  * s[0..LLM_VEC_BYTES + 2). The positions of '<' and '&' go to *markup: the markup step
- * need not look at a text this scan has seen whole without them. */
-static inline uint64_t changes_in(const unsigned char *s, uint64_t *markup)
+ * need not look at a text this scan has seen whole without them. With the same loads and
+ * compares, *ws and *spaces get what ws_starts (below) gives for these positions. */
+static inline __attribute__((always_inline)) uint64_t changes_in(const unsigned char *s, uint64_t *markup, uint64_t *ws, uint64_t *spaces)
 {
     llm_vec v = llm_vec_load(s);
-    llm_vec low = llm_vec_andnot(llm_vec_or(llm_vec_eq_byte(v, '\t'), llm_vec_eq_byte(v, '\n')),
-                                 llm_vec_le_u8(v, 0x1F));
-    llm_vec m = llm_vec_or(low, llm_vec_eq_byte(v, 0x7F));
+    llm_vec tab_nl = llm_vec_or(llm_vec_eq_byte(v, '\t'), llm_vec_eq_byte(v, '\n'));
+    llm_vec space = llm_vec_eq_byte(v, ' ');
+    llm_vec m = llm_vec_or(llm_vec_andnot(tab_nl, llm_vec_le_u8(v, 0x1F)), llm_vec_eq_byte(v, 0x7F));
+    llm_vec w = llm_vec_or(space, tab_nl);
     *markup |= llm_vec_mask(llm_vec_or(llm_vec_eq_byte(v, '<'), llm_vec_eq_byte(v, '&')));
-    if (!llm_vec_mask(v))    /* all ASCII: no C1 control, BOM or separator starts here */
+    *spaces = llm_vec_mask(space);
+    if (!llm_vec_mask(v)) {    /* all ASCII: no C1 control, BOM, separator or Unicode space */
+        *ws = llm_vec_mask(w);
         return llm_vec_mask(m);
+    }
     llm_vec v1 = llm_vec_load(s + 1), v2 = llm_vec_load(s + 2);
-    llm_vec c1 = llm_vec_and(llm_vec_eq_byte(v, 0xC2), llm_vec_le_u8(v1, 0x9F));
+    llm_vec c2 = llm_vec_eq_byte(v, 0xC2), e2 = llm_vec_eq_byte(v, 0xE2);
+    llm_vec v1_80 = llm_vec_eq_byte(v1, 0x80), v2_80 = llm_vec_eq_byte(v2, 0x80), e2_80 = llm_vec_and(e2, v1_80);
+    llm_vec c1 = llm_vec_and(c2, llm_vec_le_u8(v1, 0x9F));
     llm_vec bom = llm_vec_and(llm_vec_and(llm_vec_eq_byte(v, 0xEF), llm_vec_eq_byte(v1, 0xBB)),
                               llm_vec_eq_byte(v2, 0xBF));
-    llm_vec sep = llm_vec_and(llm_vec_and(llm_vec_eq_byte(v, 0xE2), llm_vec_eq_byte(v1, 0x80)),
-                              llm_vec_or(llm_vec_eq_byte(v2, 0xA8), llm_vec_eq_byte(v2, 0xA9)));
+    llm_vec sep = llm_vec_and(e2_80, llm_vec_or(llm_vec_eq_byte(v2, 0xA8), llm_vec_eq_byte(v2, 0xA9)));
+    /* The Unicode spaces, as ws_starts finds them. */
+    llm_vec nbsp = llm_vec_and(c2, llm_vec_eq_byte(v1, 0xA0));
+    llm_vec ogham = llm_vec_and(llm_vec_and(llm_vec_eq_byte(v, 0xE1), llm_vec_eq_byte(v1, 0x9A)), v2_80);
+    llm_vec general = llm_vec_and(e2_80, llm_vec_or(llm_vec_le_u8(v2, 0x8A), llm_vec_eq_byte(v2, 0xAF)));
+    llm_vec math = llm_vec_and(llm_vec_and(e2, llm_vec_eq_byte(v1, 0x81)), llm_vec_eq_byte(v2, 0x9F));
+    llm_vec ideographic = llm_vec_and(llm_vec_and(llm_vec_eq_byte(v, 0xE3), v1_80), v2_80);
+    w = llm_vec_or(llm_vec_or(w, llm_vec_or(nbsp, ogham)), llm_vec_or(general, llm_vec_or(math, ideographic)));
+    *ws = llm_vec_mask(w);
     return llm_vec_mask(llm_vec_or(llm_vec_or(m, c1), llm_vec_or(bom, sep)));
 }
 
+/* Where a word run ends ("a break": whitespace other than a space between two words) in
+ * a classified stretch, given which positions start whitespace, which are spaces and
+ * which are followed by whitespace. 0: none. */
+static inline uint64_t breaks_of(uint64_t ws, uint64_t spaces, uint64_t followed)
+{
+    return ws & ~(spaces & ~followed);
+}
+
+/* Notes the breaks t (bits, nonzero) of the stretch at base in *hint. */
+static inline void note_breaks(clean_ws_hint *hint, size_t base, uint64_t t)
+{
+    if (hint->first == SIZE_MAX)
+        hint->first = base + (size_t)__builtin_ctzll(t);
+    hint->last = base + 64 - (size_t)__builtin_clzll(t);
+}
+
 /* The first i where changes_at holds, or n; *markup nonzero when a '<' or '&' comes
- * before it. The loads never pass n: the last stretch is read through the window that
- * ends there, and its final two positions, where only one- and two-byte characters fit,
- * are looked at one by one. */
-static size_t next_change(const unsigned char *s, size_t n, uint64_t *markup)
+ * before it. When it is n and the text has neither '<' nor '&' (markup would most
+ * likely change the text, so the whitespace step could not use it), the same pass has
+ * found the text's breaks for the whitespace step: hint->first and hint->last as clean.h
+ * says, else hint->first is SIZE_MAX. The loads never pass n: the last stretch is read
+ * through the window that ends there, and its final two positions, where only one- and
+ * two-byte characters fit, are looked at one by one; a text too short for that is read
+ * through a copy padded with newlines, which the valid UTF-8 before them cannot take for
+ * a part of a character, and which break at n as the end of the text does. A chunk of W
+ * positions knows its breaks once whether whitespace starts right after it is known:
+ * from the next chunk, or from the window at the end. */
+static size_t next_change(const unsigned char *s, size_t n, uint64_t *markup, clean_ws_hint *hint)
 {
     enum { W = LLM_VEC_BYTES };
+    uint64_t ws, spaces, prev_ws = 0, prev_spaces = 0, mk = 0;
+    hint->first = SIZE_MAX;
+    hint->last = 0;
+    if (n < W + 2) {
+        unsigned char pad[2 * W + 2];
+        memset(pad, '\n', sizeof pad);
+        memcpy(pad, s, n);
+        uint64_t ws2, spaces2;
+        uint64_t change = changes_in(pad, &mk, &ws, &spaces);
+        change |= changes_in(pad + W, &mk, &ws2, &spaces2) << W;
+        change &= (1ull << n) - 1;
+        *markup = mk;
+        if (change)
+            return (size_t)__builtin_ctzll(change);
+        /* pad[2W] is a newline too. */
+        uint64_t t = (breaks_of(ws, spaces, (ws >> 1) | (ws2 << (W - 1))) & LLM_VEC_ALL) |
+                     breaks_of(ws2, spaces2, (ws2 >> 1) | (1ull << (W - 1))) << W;
+        t &= (2ull << n) - 1;    /* bit n: the end */
+        hint->first = (size_t)__builtin_ctzll(t);
+        t &= (1ull << n) - 1;
+        if (t)
+            note_breaks(hint, 0, t);
+        return n;
+    }
     size_t i = 0;
-    *markup = 0;
-    if (n >= W + 2) {
-        for (; i + W + 2 <= n; i += W) {
-            uint64_t mask = changes_in(s + i, markup);
-            if (mask)
-                return i + (size_t)__builtin_ctzll(mask);
+    for (; i + W + 2 <= n; i += W) {
+        uint64_t change = changes_in(s + i, &mk, &ws, &spaces);
+        if (change) {
+            *markup = mk;
+            return i + (size_t)__builtin_ctzll(change);
         }
-        size_t base = n - W - 2;
-        uint64_t mask = changes_in(s + base, markup) & (~0ull << (i - base));
-        if (mask)
-            return base + (size_t)__builtin_ctzll(mask);
-        i = n - 2;
+        if (i) {
+            uint64_t t = breaks_of(prev_ws, prev_spaces, (prev_ws >> 1) | (ws << (W - 1))) & LLM_VEC_ALL;
+            if (t)
+                note_breaks(hint, i - W, t);
+        }
+        prev_ws = ws;
+        prev_spaces = spaces;
+        if (__builtin_expect(mk != 0, 0)) {
+            i += W;
+            goto without_breaks;
+        }
     }
-    for (; i < n; i++) {
-        if (changes_at(s, n, i))
-            return i;
-        *markup |= s[i] == '<' || s[i] == '&';
+    if (0) {
+    without_breaks:
+        for (; i + W + 2 <= n; i += W) {
+            uint64_t change = changes_in(s + i, &mk, &ws, &spaces);
+            if (change) {
+                *markup = mk;
+                return i + (size_t)__builtin_ctzll(change);
+            }
+        }
     }
+    /* Now base < i <= base + W. */
+    size_t base = n - W - 2;
+    uint64_t change = changes_in(s + base, &mk, &ws, &spaces) & (~0ull << (i - base));
+    if (change) {
+        *markup = mk;
+        return base + (size_t)__builtin_ctzll(change);
+    }
+    for (size_t k = n - 2; k < n; k++) {
+        if (changes_at(s, n, k)) {
+            *markup = mk;
+            return k;
+        }
+        mk |= s[k] == '<' || s[k] == '&';
+    }
+    *markup = mk;
+    if (mk) {
+        hint->first = SIZE_MAX;
+        return n;
+    }
+    unsigned char a = s[n - 2], b = s[n - 1];    /* only one- or two-byte spaces fit here */
+    ws |= (uint64_t)(a == ' ' || a == '\t' || a == '\n' || (a == 0xC2 && b == 0xA0)) << W;
+    ws |= (uint64_t)(b == ' ' || b == '\t' || b == '\n') << (W + 1);
+    ws |= 1ull << (W + 2);
+    spaces |= (uint64_t)(a == ' ') << W | (uint64_t)(b == ' ') << (W + 1);
+    uint64_t next = ws >> (i - base) & 1;
+    uint64_t t = breaks_of(prev_ws, prev_spaces, (prev_ws >> 1) | (next << (W - 1))) & LLM_VEC_ALL;
+    if (t)
+        note_breaks(hint, i - W, t);
+    t = breaks_of(ws, spaces, ws >> 1) & (~0ull << (i - base));
+    if (hint->first == SIZE_MAX)
+        hint->first = base + (size_t)__builtin_ctzll(t);    /* n at the latest */
+    t &= ~(1ull << (W + 2));
+    if (t)
+        note_breaks(hint, base, t);
     return n;
 }
 
 /* Valid UTF-8 needs sanitizing only from its first character that sanitize changes:
- * found with one validation and one scan, both SIMD. Returns that offset, or n. */
-static size_t first_change(const unsigned char *s, size_t n, int *markup)
+ * found with one validation and one scan, both SIMD. Returns that offset, or n with
+ * *hint known. */
+static size_t first_change(const unsigned char *s, size_t n, int valid_utf8, int *markup, clean_ws_hint *hint)
 {
-    uint64_t seen = 1;
-    size_t i = llm_utf8_valid((const char *)s, n) ? next_change(s, n, &seen) : 0;
+    hint->known = 0;
+    if (!valid_utf8 && !llm_utf8_valid((const char *)s, n)) {
+        *markup = 1;
+        return 0;
+    }
+    uint64_t seen;
+    size_t i = next_change(s, n, &seen, hint);
     *markup = seen != 0;
+    hint->known = i == n && hint->first != SIZE_MAX;
     return i;
 }
 #else
-static size_t first_change(const unsigned char *s, size_t n, int *markup)
+static size_t first_change(const unsigned char *s, size_t n, int valid_utf8, int *markup, clean_ws_hint *hint)
 {
     (void)s;
     (void)n;
-    *markup = 1;
+    (void)valid_utf8;
+    *markup = n != 0;
+    hint->known = 0;
     return 0;    /* the careful loop does it all */
 }
 #endif
 
-int clean_sanitize(const char *str, size_t n, llm_buf *out, size_t *invalid, int *markup)
+int clean_sanitize(const char *str, size_t n, int valid_utf8, llm_buf *out, size_t *invalid, int *markup,
+                   clean_ws_hint *hint)
 {
     const unsigned char *s = (const unsigned char *)str;
     size_t copied = 0;   /* s[0..copied) has been dealt with */
     int changed = 0;
     *invalid = 0;
-    size_t i = first_change(s, n, markup);
+    clean_ws_hint scratch;
+    if (!hint)
+        hint = &scratch;
+    size_t i = first_change(s, n, valid_utf8, markup, hint);
     if (i == n)
         return 0;
+    hint->known = 0;
     *markup = 1;    /* the text changes: the markup step looks for itself */
     while (i < n) {
         if (s[i] < 0x80) {   /* non-ASCII text comes in runs: stay in this loop for them */
@@ -213,8 +332,10 @@ int clean_sanitize(const char *str, size_t n, llm_buf *out, size_t *invalid, int
         i += skip;
         copied = i;
     }
-    if (!changed)
+    if (!changed) {    /* only where first_change leaves it all to this loop */
+        *markup = memchr(s, '<', n) || memchr(s, '&', n);
         return 0;
+    }
     llm_buf_append(out, s + copied, n - copied);
     return 1;
 }
@@ -292,14 +413,6 @@ static inline uint64_t ws_starts_at_end(const unsigned char *s, size_t n, uint64
     *spaces = sp | (uint64_t)(a == ' ') << w | (uint64_t)(b == ' ') << (w + 1);
     return ws;
 }
-
-/* Where a word run ends ("trouble": whitespace other than a space between two words) in
- * a classified stretch, given which positions start whitespace, which are spaces and
- * which are followed by whitespace. 0: none. */
-static inline uint64_t trouble_of(uint64_t ws, uint64_t spaces, uint64_t followed)
-{
-    return ws & ~(spaces & ~followed);
-}
 #endif
 
 /* End of the run of word bytes that starts at s[i] (not whitespace), with the single
@@ -316,11 +429,11 @@ static size_t word_run(const unsigned char *s, size_t i, size_t n)
         memset(pad, '\n', sizeof pad);
         memcpy(pad, s, n);
         uint64_t spaces, ws = ws_starts(pad, &spaces), next_spaces, next = ws_starts(pad + W, &next_spaces);
-        uint64_t first = trouble_of(ws, spaces, (ws >> 1) | (next << (W - 1))) & LLM_VEC_ALL & (~0ull << i);
+        uint64_t first = breaks_of(ws, spaces, (ws >> 1) | (next << (W - 1))) & LLM_VEC_ALL & (~0ull << i);
         if (first)
             return (size_t)__builtin_ctzll(first);
-        /* pad[2W] is a newline too; the second chunk's trouble is at n at the latest. */
-        uint64_t second = trouble_of(next, next_spaces, (next >> 1) | (1ull << (W - 1)));
+        /* pad[2W] is a newline too; the second chunk breaks at n at the latest. */
+        uint64_t second = breaks_of(next, next_spaces, (next >> 1) | (1ull << (W - 1)));
         return W + (size_t)__builtin_ctzll(second);
     }
     /* A chunk of W positions at i is settled once whether whitespace starts right after
@@ -331,7 +444,7 @@ static size_t word_run(const unsigned char *s, size_t i, size_t n)
         ws = ws_starts(s + i, &spaces);
     while (n - i >= 2 * W + 2) {
         uint64_t next_spaces, next = ws_starts(s + i + W, &next_spaces);
-        uint64_t t = trouble_of(ws, spaces, (ws >> 1) | (next << (W - 1))) & LLM_VEC_ALL;
+        uint64_t t = breaks_of(ws, spaces, (ws >> 1) | (next << (W - 1))) & LLM_VEC_ALL;
         if (t)
             return i + (size_t)__builtin_ctzll(t);
         i += W;
@@ -342,13 +455,13 @@ static size_t word_run(const unsigned char *s, size_t i, size_t n)
     uint64_t end_spaces, end_ws = ws_starts_at_end(s, n, &end_spaces);
     if (n - i >= W + 2) {
         uint64_t next = end_ws >> (i + W - base) & 1;
-        uint64_t t = trouble_of(ws, spaces, (ws >> 1) | (next << (W - 1))) & LLM_VEC_ALL;
+        uint64_t t = breaks_of(ws, spaces, (ws >> 1) | (next << (W - 1))) & LLM_VEC_ALL;
         if (t)
             return i + (size_t)__builtin_ctzll(t);
         i += W;
     }
     /* Now base < i <= n, and the end bit makes t nonzero. */
-    uint64_t t = trouble_of(end_ws, end_spaces, end_ws >> 1) & (~0ull << (i - base));
+    uint64_t t = breaks_of(end_ws, end_spaces, end_ws >> 1) & (~0ull << (i - base));
     return base + (size_t)__builtin_ctzll(t);
 #else
     while (i < n) {
@@ -444,13 +557,28 @@ static size_t skip_whitespace(const unsigned char *s, size_t i, size_t n, size_t
     return i;
 }
 
-int clean_whitespace(const char *str, size_t n, int collapse_newlines, unsigned max_blank, llm_buf *out)
+/* word_run, or what the hint already knows of it: the first break at or after i. */
+static inline size_t next_break(const unsigned char *s, size_t i, size_t n, const clean_ws_hint *hint)
+{
+    if (hint) {
+        if (i <= hint->first)
+            return hint->first;
+        if (i >= hint->last)
+            return n;
+    }
+    return word_run(s, i, n);
+}
+
+int clean_whitespace(const char *str, size_t n, int collapse_newlines, unsigned max_blank, const clean_ws_hint *hint,
+                     llm_buf *out)
 {
     const unsigned char *s = (const unsigned char *)str;
     ws_state st = {.collapse = collapse_newlines};
+    if (hint && !hint->known)
+        hint = NULL;
     size_t i = skip_whitespace(s, 0, n, 1 + (size_t)max_blank, &st);
     /* Most documents are one run already: no copy then. */
-    size_t run = i < n ? word_run(s, i, n) : n;
+    size_t run = i < n ? next_break(s, i, n, hint) : n;
     if (i == 0 && run == n)
         return 0;
     if (llm_buf_reserve(out, n) < 0)
@@ -463,7 +591,7 @@ int clean_whitespace(const char *str, size_t n, int collapse_newlines, unsigned 
         st.w += run - i;
         i = skip_whitespace(s, run, n, 1 + (size_t)max_blank, &st);
         if (i < n)
-            run = word_run(s, i, n);
+            run = next_break(s, i, n, hint);
     }
     out->len += st.w;
     out->data[out->len] = '\0';

@@ -4,10 +4,12 @@
  * spaces, CJK punctuation and curly quotes that share their lead bytes, BOM, LS/PS, C1
  * controls, invalid bytes), at every length around the vector widths and at every offset
  * of the end of the text. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
 #include "clean.h"
+#include "simd.h"
 #include "utf8.h"
 
 /* ---- the references ---- */
@@ -144,7 +146,7 @@ static void test_whitespace_matches_reference(void)
                 unsigned max_blank = mode == 2 ? 0 : 1;
                 size_t wn = reference_whitespace(text, n, collapse, max_blank, want);
                 llm_buf_clear(&got);
-                int changed = clean_whitespace(text, n, collapse, max_blank, &got);
+                int changed = clean_whitespace(text, n, collapse, max_blank, NULL, &got);
                 const char *res = changed ? got.data : text;
                 size_t rn = changed ? got.len : n;
                 int same = rn == wn && (wn == 0 || memcmp(res, want, wn) == 0);
@@ -200,7 +202,7 @@ static void test_sanitize_matches_reference(void)
             size_t wn = reference_sanitize(text, n, want, &want_invalid);
             llm_buf_clear(&got);
             int markup;
-            const char *res = clean_sanitize(text, n, &got, &got_invalid, &markup) ? got.data : text;
+            const char *res = clean_sanitize(text, n, 0, &got, &got_invalid, &markup, NULL) ? got.data : text;
             size_t rn = res == text ? n : got.len;
             /* Unchanged text: the markup flag says exactly whether a '<' or '&' is in it. */
             int want_markup = res != text || memchr(text, '<', n) || memchr(text, '&', n);
@@ -214,9 +216,108 @@ static void test_sanitize_matches_reference(void)
     llm_buf_free(&got);
 }
 
+/* Where clean_whitespace's runs of words end, one character at a time: whitespace other
+ * than a space followed by a word, the end of the text counting as whitespace. */
+static void reference_breaks(const char *str, size_t n, size_t *first, size_t *last)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    *first = n;
+    *last = 0;
+    for (size_t i = 0, len; i < n; i += len) {
+        uint32_t cp = decode(s + i, n - i, &len);
+        if (cp != '\n' && !is_horizontal_space(cp))
+            continue;
+        if (cp == ' ' && i + 1 < n) {
+            size_t next_len;
+            uint32_t next = decode(s + i + 1, n - i - 1, &next_len);
+            if (next != '\n' && !is_horizontal_space(next))
+                continue;
+        }
+        if (*first == n)
+            *first = i;
+        *last = i + 1;
+    }
+}
+
+/* What sanitize's scan learns of the whitespace is exactly where the runs end, and the
+ * whitespace step given it writes the same bytes as without it; a text known to be valid
+ * UTF-8 is sanitized as one checked. Each text lies in a block of its own size, so that a
+ * sanitizer build sees any read past its end. */
+static void test_hint_matches_reference(void)
+{
+    char text[300], want[300];
+    llm_buf got, with_hint, san;
+    llm_buf_init(&got);
+    llm_buf_init(&with_hint);
+    llm_buf_init(&san);
+    int failures = 0, known = 0;
+    for (size_t len = 0; len < 260 && failures < 5; len++) {
+        for (int round = 0; round < 80 && failures < 5; round++) {
+            int kind = round % 4;
+            size_t n = random_text(text, len, kind);
+            char *exact = malloc(n ? n : 1);
+            CHECK(exact != NULL);
+            memcpy(exact, text, n);
+            size_t invalid;
+            int markup;
+            clean_ws_hint hint;
+            llm_buf_clear(&san);
+            int changed = clean_sanitize(exact, n, 0, &san, &invalid, &markup, &hint);
+            if (kind != 1) {    /* valid UTF-8: the same with the validation skipped */
+                llm_buf_clear(&got);
+                clean_ws_hint hint2;
+                int markup2;
+                size_t invalid2;
+                int changed2 = clean_sanitize(exact, n, 1, &got, &invalid2, &markup2, &hint2);
+                int same = changed2 == changed && markup2 == markup && invalid2 == invalid &&
+                           hint2.known == hint.known && (!changed || (got.len == san.len &&
+                                                                      memcmp(got.data, san.data, got.len) == 0)) &&
+                           (!hint.known || (hint2.first == hint.first && hint2.last == hint.last));
+                CHECKF(same, "len %zu kind %d: valid_utf8 1 differs", n, kind);
+                failures += !same;
+            }
+            if (changed || !hint.known) {
+                CHECKF(!changed || !hint.known, "len %zu: hint known for a changed text", n);
+                free(exact);
+                continue;
+            }
+            known++;
+            size_t first, last;
+            reference_breaks(exact, n, &first, &last);
+            int same = hint.first == first && hint.last == last;
+            CHECKF(same, "len %zu kind %d: hint first %zu last %zu, want %zu %zu", n, kind, hint.first, hint.last,
+                   first, last);
+            failures += !same;
+            for (int mode = 0; mode < 3; mode++) {
+                int collapse = mode == 0;
+                unsigned max_blank = mode == 2 ? 0 : 1;
+                size_t wn = reference_whitespace(exact, n, collapse, max_blank, want);
+                llm_buf_clear(&got);
+                llm_buf_clear(&with_hint);
+                int c1 = clean_whitespace(exact, n, collapse, max_blank, NULL, &got);
+                int c2 = clean_whitespace(exact, n, collapse, max_blank, &hint, &with_hint);
+                const char *res = c2 ? with_hint.data : exact;
+                size_t rn = c2 ? with_hint.len : n;
+                same = c1 == c2 && (!c1 || (got.len == with_hint.len && memcmp(got.data, with_hint.data, got.len) == 0)) &&
+                       rn == wn && (wn == 0 || memcmp(res, want, wn) == 0);
+                CHECKF(same, "len %zu mode %d: with the hint got %zu bytes, want %zu", n, mode, rn, wn);
+                failures += !same;
+            }
+            free(exact);
+        }
+    }
+#ifdef LLM_SIMD    /* the scalar build learns nothing on the way */
+    CHECKF(known > 1000, "only %d texts came with a hint", known);
+#endif
+    llm_buf_free(&got);
+    llm_buf_free(&with_hint);
+    llm_buf_free(&san);
+}
+
 int main(void)
 {
     RUN(test_whitespace_matches_reference);
     RUN(test_sanitize_matches_reference);
+    RUN(test_hint_matches_reference);
     CHECK_EXIT();
 }
