@@ -5,11 +5,11 @@
 #include "clean.h"
 #include "cli.h"
 #include "lines.h"
+#include "pool.h"
 #include "utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +36,6 @@ typedef struct batch {
     size_t bytes;             /* of the documents' text, copied or mapped */
     const char *mapped_end;   /* end of the last mapped document, or NULL */
     llm_buf out;              /* output lines of the kept documents */
-    int done;
     struct batch *next;       /* in the free list */
 } batch;
 
@@ -59,7 +58,6 @@ static void batch_reset(batch *b)
     b->n = 0;
     b->bytes = 0;
     b->mapped_end = NULL;
-    b->done = 0;
     llm_buf_clear(&b->in);
     llm_buf_clear(&b->out);
 }
@@ -164,97 +162,27 @@ static void batch_process(batch *b, clean_worker *w)
         clean_document_utf8(b->opts, w, doc_text(b, i), b->docs[i].len, valid, &b->out, &b->res[i]);
 }
 
-/* ---- the worker pool ---- */
+/* ---- the workers (lib/pool.h runs them) ---- */
 
-typedef struct pool {
-    pthread_mutex_t mu;
-    pthread_cond_t work, done;
-    batch **queue;        /* batches waiting for a worker, a ring of size qcap */
-    size_t qhead, qlen, qcap;
-    int stop;
-    const clean_opts *opts;
-    pthread_t *threads;
-    unsigned n_threads;
-    int failed;           /* a worker could not get its scratch memory */
-} pool;
-
-static void *worker_main(void *arg)
+static void *worker_init(void *ctx)
 {
-    pool *p = arg;
-    clean_worker w;
-    int ok = clean_worker_init(&w, p->opts) == 0;
-    pthread_mutex_lock(&p->mu);
-    for (;;) {
-        while (p->qlen == 0 && !p->stop)
-            pthread_cond_wait(&p->work, &p->mu);
-        if (p->qlen == 0)
-            break;
-        batch *b = p->queue[p->qhead];
-        p->qhead = (p->qhead + 1) % p->qcap;
-        p->qlen--;
-        pthread_mutex_unlock(&p->mu);
-        if (ok)
-            batch_process(b, &w);
-        pthread_mutex_lock(&p->mu);
-        if (!ok)
-            p->failed = 1;
-        b->done = 1;
-        pthread_cond_broadcast(&p->done);
+    clean_worker *w = malloc(sizeof *w);
+    if (w && clean_worker_init(w, ctx) < 0) {
+        free(w);
+        w = NULL;
     }
-    pthread_mutex_unlock(&p->mu);
-    if (ok)
-        clean_worker_free(&w);
-    return NULL;
+    return w;
 }
 
-static int pool_start(pool *p, const clean_opts *o, unsigned n_threads, size_t qcap)
+static void worker_run(void *state, void *job)
 {
-    memset(p, 0, sizeof *p);
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->work, NULL);
-    pthread_cond_init(&p->done, NULL);
-    p->opts = o;
-    p->qcap = qcap;
-    p->queue = calloc(qcap, sizeof *p->queue);
-    p->threads = calloc(n_threads, sizeof *p->threads);
-    if (!p->queue || !p->threads)
-        return -1;
-    for (; p->n_threads < n_threads; p->n_threads++)
-        if (pthread_create(&p->threads[p->n_threads], NULL, worker_main, p) != 0)
-            return p->n_threads ? 0 : -1;
-    return 0;
+    batch_process(job, state);
 }
 
-static void pool_submit(pool *p, batch *b)
+static void worker_fini(void *state)
 {
-    pthread_mutex_lock(&p->mu);
-    p->queue[(p->qhead + p->qlen) % p->qcap] = b;
-    p->qlen++;
-    pthread_cond_signal(&p->work);
-    pthread_mutex_unlock(&p->mu);
-}
-
-static void pool_wait(pool *p, batch *b)
-{
-    pthread_mutex_lock(&p->mu);
-    while (!b->done)
-        pthread_cond_wait(&p->done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
-}
-
-static void pool_stop(pool *p)
-{
-    pthread_mutex_lock(&p->mu);
-    p->stop = 1;
-    pthread_cond_broadcast(&p->work);
-    pthread_mutex_unlock(&p->mu);
-    for (unsigned i = 0; i < p->n_threads; i++)
-        pthread_join(p->threads[i], NULL);
-    free(p->queue);
-    free(p->threads);
-    pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->work);
-    pthread_cond_destroy(&p->done);
+    clean_worker_free(state);
+    free(state);
 }
 
 /* ---- deduplication: a set of 128-bit hashes, open addressing ---- */
@@ -622,11 +550,7 @@ typedef struct runner {
     const clean_opts *opts;
     clean_opts input_opts;     /* opts with this input's format */
     writer wr;
-    pool workers;
-    int threaded;
-    clean_worker inline_worker;
-    batch **inflight;          /* in input order, a ring */
-    size_t ihead, ilen, icap;
+    llm_pool *pool;            /* batches in flight, in input order */
     batch *free_list;
     uint64_t bytes_before;     /* bytes read from the inputs before this one */
     llm_lines *lines;          /* this input's, for giving back what written batches mapped */
@@ -660,14 +584,10 @@ static int runner_write(runner *rn, batch *b)
     return status;
 }
 
-/* Writes the oldest batch in flight, waiting for it. Returns 0 or an exit status. */
-static int runner_flush_one(runner *rn)
+/* Writes a batch the pool hands back. Returns 0 or an exit status. */
+static int runner_finish(runner *rn, batch *b)
 {
-    batch *b = rn->inflight[rn->ihead];
-    rn->ihead = (rn->ihead + 1) % rn->icap;
-    rn->ilen--;
-    pool_wait(&rn->workers, b);
-    if (rn->workers.failed) {
+    if (llm_pool_failed(rn->pool)) {
         llm_msg("out of memory");
         runner_recycle(rn, b);
         return LLM_EXIT_FAILURE;
@@ -675,25 +595,29 @@ static int runner_flush_one(runner *rn)
     return runner_write(rn, b);
 }
 
+/* Writes every batch in flight, in order. */
+static int runner_drain(runner *rn)
+{
+    int status = 0;
+    batch *b;
+    while (status == 0 && (b = llm_pool_take(rn->pool, 1)) != NULL)
+        status = runner_finish(rn, b);
+    return status;
+}
+
 static int runner_submit(runner *rn, batch *b)
 {
-    if (!rn->threaded) {
-        batch_process(b, &rn->inline_worker);
-        return runner_write(rn, b);
-    }
     int status = 0;
-    while (rn->ilen == rn->icap && status == 0)
-        status = runner_flush_one(rn);
+    while (status == 0 && llm_pool_full(rn->pool))
+        status = runner_finish(rn, llm_pool_take(rn->pool, 1));
     if (status) {
         runner_recycle(rn, b);
         return status;
     }
-    rn->inflight[(rn->ihead + rn->ilen) % rn->icap] = b;
-    rn->ilen++;
-    pool_submit(&rn->workers, b);
+    llm_pool_submit(rn->pool, b);
     /* Write whatever is finished already, so output flows while reading goes on. */
-    while (status == 0 && rn->ilen && rn->inflight[rn->ihead]->done)
-        status = runner_flush_one(rn);
+    while (status == 0 && (b = llm_pool_take(rn->pool, 0)) != NULL)
+        status = runner_finish(rn, b);
     return status;
 }
 
@@ -729,8 +653,8 @@ static int run_input(runner *rn, int input, llm_json_parser **parser)
     }
     /* Batches of one input share its options; a new input starts a new copy only once
      * the batches of the previous one are written. */
-    while (status == 0 && rn->ilen)
-        status = runner_flush_one(rn);
+    if (status == 0)
+        status = runner_drain(rn);
     rn->input_opts = *o;
     rn->input_opts.in = r.format;
     if (status == 0 && blank_before && r.format != CLEAN_IN_JSONL) {
@@ -771,8 +695,8 @@ static int run_input(runner *rn, int input, llm_json_parser **parser)
         }
         status = runner_submit(rn, b);
     }
-    while (status == 0 && rn->ilen)
-        status = runner_flush_one(rn);
+    if (status == 0)
+        status = runner_drain(rn);
     if (r.lines)
         rn->bytes_before += llm_lines_bytes(r.lines);
     llm_lines_close(r.lines);
@@ -862,16 +786,10 @@ int clean_run(const clean_opts *o)
     clean_opts worker_opts = *o;
     if (worker_opts.in == CLEAN_IN_AUTO)
         worker_opts.in = CLEAN_IN_JSONL;
-    rn.threaded = o->threads > 1;
-    if (rn.threaded) {
-        rn.icap = 2 * (size_t)o->threads + 2;
-        rn.inflight = calloc(rn.icap, sizeof *rn.inflight);
-        if (!rn.inflight || pool_start(&rn.workers, &worker_opts, o->threads, rn.icap) < 0) {
-            llm_msg("cannot start %u threads", o->threads);
-            status = LLM_EXIT_FAILURE;
-        }
-    } else if (clean_worker_init(&rn.inline_worker, &worker_opts) < 0) {
-        llm_msg("out of memory");
+    llm_pool_fns fns = {worker_init, worker_run, worker_fini};
+    llm_error err;
+    if (!(rn.pool = llm_pool_new(o->threads, 2 * (size_t)o->threads + 2, &fns, &worker_opts, &err))) {
+        llm_msg("%s", err.msg);
         status = LLM_EXIT_FAILURE;
     }
     llm_progress_start(&rn.wr.progress, o->quiet, total_input_size(o));
@@ -879,29 +797,18 @@ int clean_run(const clean_opts *o)
     for (int i = 0; i < o->n_inputs && status == 0; i++)
         status = run_input(&rn, i, &parser);
     llm_progress_end(&rn.wr.progress);
-    if (rn.threaded) {
-        while (rn.ilen) {    /* after an error: let the workers finish what they hold */
-            batch *b = rn.inflight[rn.ihead];
-            rn.ihead = (rn.ihead + 1) % rn.icap;
-            rn.ilen--;
-            pool_wait(&rn.workers, b);
-            runner_recycle(&rn, b);
-        }
-        if (rn.workers.threads)
-            pool_stop(&rn.workers);
-    } else {
-        clean_worker_free(&rn.inline_worker);
-    }
+    batch *b;
+    while (rn.pool && (b = llm_pool_take(rn.pool, 1)) != NULL)    /* after an error */
+        runner_recycle(&rn, b);
+    llm_pool_free(rn.pool);
     status = close_outputs(o, &out, &rej, status);
     if (!o->quiet)
         print_summary(&rn.wr);
     llm_json_parser_free(parser);
-    while (rn.free_list) {
-        batch *b = rn.free_list;
+    while ((b = rn.free_list) != NULL) {
         rn.free_list = b->next;
         batch_free(b);
     }
-    free(rn.inflight);
     free(rn.wr.seen.slots);
     llm_buf_free(&rn.wr.line);
     return status;
