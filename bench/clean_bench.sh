@@ -21,6 +21,8 @@ DATA=$PWD/data/npm
 
 die() { echo "bench/clean_bench.sh: $*" >&2; exit 1; }
 missing() { echo "bench/clean_bench.sh: $*" >&2; exit 2; }
+. bench/lib.sh
+declare -A summary
 [ -x "$CLEAN" ] || missing "$CLEAN is not built (make)"
 [ -d "$DATA/node_modules" ] || missing "$DATA is missing (make data)"
 [ -x /usr/bin/time ] || missing "/usr/bin/time not found (make deps)"
@@ -39,40 +41,6 @@ fi
 work=$(mktemp -d "$LLM_BUILD/bench/clean-work.XXXXXX") || exit 1
 trap 'rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM
-
-# timed IN OUT CMD...: runs CMD <IN >OUT, its stderr to $work/err, and sets WALL (seconds, wall
-# clock around the process), RSS (peak KiB) and CPU (user + sys seconds).
-timed() {
-    local in=$1 out=$2 t0 t1 u s
-    shift 2
-    # A fresh output file for every run, as the Python loop gets: truncating the last
-    # run's output would add its page-cache work to this run's time.
-    rm -f "$out"
-    t0=$(date +%s.%N)
-    /usr/bin/time -f '%M %U %S' -o "$work/time" "$@" <"$in" >"$out" 2>"$work/err" ||
-        { cat "$work/err" >&2; die "failed: $*"; }
-    t1=$(date +%s.%N)
-    read -r RSS u s <"$work/time"
-    WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
-    CPU=$(awk -v a="$u" -v b="$s" 'BEGIN { printf "%.2f", a + b }')
-}
-
-# best NAME: keeps the fastest run's wall and CPU time, and the largest RSS of all runs.
-declare -A best_wall best_cpu max_rss summary
-best() {
-    local k=$1
-    if [ -z "${best_wall[$k]:-}" ] || awk -v a="$WALL" -v b="${best_wall[$k]}" 'BEGIN { exit !(a < b) }'; then
-        best_wall[$k]=$WALL
-        best_cpu[$k]=$CPU
-    fi
-    if [ -z "${max_rss[$k]:-}" ] || [ "$RSS" -gt "${max_rss[$k]}" ]; then
-        max_rss[$k]=$RSS
-    fi
-}
-
-mbs() { awk -v b="$1" -v t="$2" 'BEGIN { printf "%.1f", b / 1e6 / t }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-atleast() { awk -v a="$1" -v b="$2" 'BEGIN { print (a >= b) ? "yes" : "no" }'; }
 
 bytes=$(stat -c %s "$corpus")
 lines=$(wc -l <"$corpus")
@@ -94,12 +62,12 @@ echo
 
 # (a) the same job: the Python loop once, llm-clean best of BENCH_REPEAT.
 # PYTHONUNBUFFERED (set in some CI images) would make every write a system call.
-timed "$corpus" "$work/python.out" env -u PYTHONUNBUFFERED "$PYTHON" bench/clean_loop.py
+timed "$work/python.out" env -u PYTHONUNBUFFERED "$PYTHON" bench/clean_loop.py <"$corpus"
 best python
 py_kept=$(wc -l <"$work/python.out")
 for ((rep = 1; rep <= BENCH_REPEAT; rep++)); do
     # shellcheck disable=SC2086
-    timed "$corpus" "$work/same.out" "$CLEAN" $SAME_JOB -j 1
+    timed "$work/same.out" "$CLEAN" $SAME_JOB -j 1 <"$corpus"
     best same
     summary[same]=$(cat "$work/err")
 done
@@ -115,7 +83,7 @@ rm -f "$work/python.out" "$work/same.out"
 # (b) the default rules, -j 1 and -j 2, alternating; their outputs must be the same bytes.
 for ((rep = 1; rep <= BENCH_REPEAT; rep++)); do
     for j in 1 2; do
-        timed "$corpus" "$work/j$j.out" "$CLEAN" --in=lines -j "$j"
+        timed "$work/j$j.out" "$CLEAN" --in=lines -j "$j" <"$corpus"
         best "j$j"
         summary[j$j]=$(cat "$work/err")
     done

@@ -2,8 +2,11 @@
 # `make bench`: the stream library (llm_writer / llm_reader) against the zstd CLI at the same
 # level on the same raw u16 tokens, best of BENCH_REPEAT runs each, printed as ratios.
 #   BENCH_MIB=1024 (size of the raw token file), BENCH_SEED=1, BENCH_REPEAT=3, BENCH_LEVELS="1 3"
-# Then bench/clean_bench.sh: llm-clean against a Python cleaning loop (see bench/README.md).
-#   bench/run.sh [all|stream|clean], or BENCH_ONLY=stream|clean: one of them only (default all).
+# Then bench/clean_bench.sh: llm-clean against a Python cleaning loop, and
+# bench/tokenize_bench.sh: llm-tokenize against tiktoken and Hugging Face tokenizers (see
+# bench/README.md).
+#   bench/run.sh [all|stream|clean|tokenize], or BENCH_ONLY=stream|clean|tokenize: one of them
+#   only (default all).
 # Exit status: 0 when every measurement ran and read back the same tokens (whatever the
 # ratios), 1 on an error or a checksum mismatch, 2 when a tool is missing.
 set -u
@@ -12,7 +15,8 @@ BENCH_ONLY=${1:-${BENCH_ONLY:-all}}
 case $BENCH_ONLY in
     all|stream) ;;
     clean) exec bench/clean_bench.sh ;;
-    *) echo "usage: bench/run.sh [all|stream|clean]" >&2; exit 2 ;;
+    tokenize) exec bench/tokenize_bench.sh ;;
+    *) echo "usage: bench/run.sh [all|stream|clean|tokenize]" >&2; exit 2 ;;
 esac
 : "${LLM_BUILD:=$PWD/build}" "${LLM_BIN:=$PWD/bin}"
 : "${BENCH_MIB:=1024}" "${BENCH_SEED:=1}" "${BENCH_REPEAT:=3}" "${BENCH_LEVELS:=1 3}"
@@ -22,6 +26,7 @@ TARGET_RSS_KIB=65536
 BENCH=$LLM_BUILD/bench/stream_bench
 
 die() { echo "bench/run.sh: $*" >&2; exit 1; }
+. bench/lib.sh
 [ -x "$BENCH" ] || { echo "bench/run.sh: $BENCH is not built (make $BENCH)" >&2; exit 2; }
 command -v zstd >/dev/null || { echo "bench/run.sh: zstd not found (make deps)" >&2; exit 2; }
 [ -x /usr/bin/time ] || { echo "bench/run.sh: /usr/bin/time not found (make deps)" >&2; exit 2; }
@@ -30,38 +35,6 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/llm-bench.XXXXXX") || exit 1
 trap 'rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM
 
-# kv KEY FILE: the value of KEY=... in the key=value line a stream_bench run printed.
-kv() { tr ' ' '\n' <"$2" | sed -n "s/^$1=//p" | head -n 1; }
-
-# timed OUT CMD...: runs CMD with stdout to OUT and sets WALL (seconds, wall clock around
-# the process, the same for zstd and for us), RSS (peak KiB) and CPU (user + sys seconds).
-timed() {
-    local out=$1 t0 t1 u s
-    shift
-    t0=$(date +%s.%N)
-    /usr/bin/time -f '%M %U %S' -o "$work/time" "$@" >"$out" || die "failed: $*"
-    t1=$(date +%s.%N)
-    read -r RSS u s <"$work/time"
-    WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')
-    CPU=$(awk -v a="$u" -v b="$s" 'BEGIN { printf "%.2f", a + b }')
-}
-
-# best NAME: keeps the fastest of the repeats in best_wall[NAME], its CPU time, and the
-# largest RSS of all of them.
-declare -A best_wall best_cpu max_rss
-best() {
-    local k=$1
-    if [ -z "${best_wall[$k]:-}" ] || awk -v a="$WALL" -v b="${best_wall[$k]}" 'BEGIN { exit !(a < b) }'; then
-        best_wall[$k]=$WALL
-        best_cpu[$k]=$CPU
-    fi
-    if [ -z "${max_rss[$k]:-}" ] || [ "$RSS" -gt "${max_rss[$k]}" ]; then
-        max_rss[$k]=$RSS
-    fi
-}
-
-mbs() { awk -v b="$1" -v t="$2" 'BEGIN { printf "%.1f", b / 1e6 / t }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 
 echo "== llm-stream vs zstd: write and read ${BENCH_MIB} MiB of u16 tokens, best of $BENCH_REPEAT"
 echo "date:    $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
@@ -117,7 +90,7 @@ for level in $BENCH_LEVELS; do
         z=zstd-$op-$level o=ours-$op-$level
         zm=$(mbs "$raw_bytes" "${best_wall[$z]}")
         om=$(mbs "$raw_bytes" "${best_wall[$o]}")
-        r=$(ratio "$om" "$zm")
+        r=$(ratio "$om" "$zm" 3)
         # shellcheck disable=SC2059
         printf "$fmt" "$level" "$op" "$zm" "$om" "$r" "${best_cpu[$z]}s" "${best_cpu[$o]}s" \
             "${zsize[$level]}" "${osize[$level]}" "$((max_rss[$z] / 1024))M" "$((max_rss[$o] / 1024))M"
@@ -146,4 +119,6 @@ if [ "$BENCH_ONLY" = all ]; then
     rm -rf "$work"
     echo
     bench/clean_bench.sh || exit $?
+    echo
+    bench/tokenize_bench.sh || exit $?
 fi

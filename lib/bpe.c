@@ -1,5 +1,6 @@
-/* Byte-pair merging: open-addressing hash tables for bytes -> id and (id, id) -> merge, and
- * the merge loop, a linear scan for short pieces and a heap for long ones. */
+/* Byte-pair merging: open-addressing hash tables for bytes -> id and (id, id) -> merge, the
+ * merge loop (a linear scan for short pieces, a heap for long ones), and the index of the
+ * places where a piece can be cut into parts that merge on their own. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,7 @@
 #define LINEAR_MAX_DEFAULT 64
 #define LINEAR_MAX_LIMIT 256     /* the linear scan keeps its arrays on the stack */
 #define SMALL_PAIRS (256 * 256)
+#define CUT_FILTER_LOG2 14           /* 2^14 words, 128 KiB: two bits a key, in one word */
 
 typedef struct str_slot {
     uint32_t id_plus1;           /* 0: empty */
@@ -42,6 +44,15 @@ struct llm_bpe {
     uint32_t pair_mask;          /* 0 with pairs == NULL: no merges yet */
 
     uint32_t byte_id[256];
+
+    /* Cuts (see llm_bpe_cut): what tokens hold of the two characters around a boundary. */
+    uint64_t *cut_keys;          /* (suffix, prefix) keys, open addressing, 0: empty */
+    uint32_t cut_mask;
+    uint64_t cut_filter[1u << CUT_FILTER_LOG2];   /* a Bloom filter of the keys: most
+                                                   * boundaries have none */
+    uint64_t cut_bytes[65536 / 64];    /* bytes around a boundary a token holds in part */
+    uint64_t cut_always[65536 / 64];   /* ... that some token spans as no key can say */
+    int merges_not_concat;       /* a merge makes a token other than its parts' bytes: no cuts */
 };
 
 llm_bpe *llm_bpe_new(void)
@@ -59,6 +70,7 @@ void llm_bpe_free(llm_bpe *b)
     free(b->str);
     free(b->pairs);
     free(b->small);
+    free(b->cut_keys);
     free(b);
 }
 
@@ -143,6 +155,181 @@ uint32_t llm_bpe_lookup(const llm_bpe *b, const void *s, size_t n)
     }
 }
 
+/* ---- cuts ----
+ * A merge makes a token of the vocabulary whose bytes are its two parts' (tiktoken's rule
+ * by definition, tokenizer.json's merges by construction; llm_bpe_add_merge checks). So
+ * where no token of the vocabulary spans a boundary in a piece, no part ever does: the merges
+ * on either side never meet, and the piece's BPE is the BPE of the text before the boundary
+ * followed by that of the text after it. CJK text cuts so into single characters almost
+ * everywhere, and an encoder caches those.
+ *
+ * The boundaries looked at are those between two multi-byte characters X|Y: a continuation
+ * byte, then a lead byte. Text and tokens are read by the same byte rules (no validation).
+ * A token that spans such a boundary holds a suffix of X (all of it, or a part when the token
+ * starts inside X) and a prefix of Y; the index records each (suffix, prefix) it finds in the
+ * vocabulary. Most hold X and Y whole; the few tokens that start or end inside a character
+ * also mark the two bytes around the boundary, so that only there the text's other suffix
+ * and prefix pairs are looked up. */
+
+/* The length a lead byte announces, 0 for a byte that starts no multi-byte character. */
+static inline size_t lead_len(unsigned char c)
+{
+    return c >= 0xC0 && c < 0xF8 ? (c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4) : 0;
+}
+
+static inline int is_continuation(unsigned char c) { return (c & 0xC0) == 0x80; }
+
+/* 1 to 4 bytes >= 0x80 packed into a word (nonzero, and unique for each length). */
+static inline uint32_t pack(const unsigned char *s, size_t len)
+{
+    uint32_t k = s[0];
+    for (size_t i = 1; i < len; i++)
+        k |= (uint32_t)s[i] << (8 * i);
+    return k;
+}
+
+/* A (suffix of X, prefix of Y) key: the l bytes before s + k and the r bytes from it. */
+static inline uint64_t span_key(const unsigned char *s, size_t k, size_t l, size_t r)
+{
+    return (uint64_t)pack(s + k - l, l) << 32 | pack(s + k, r);
+}
+
+static inline uint64_t cut_hash(uint64_t key)
+{
+    return key * 0x9E3779B97F4A7C15ull;
+}
+
+/* A key's two filter bits, in the word filter_word picks. */
+static inline uint64_t filter_bits(uint64_t h)
+{
+    return 1ull << ((h >> 20) & 63) | 1ull << ((h >> 26) & 63);
+}
+
+static inline size_t filter_word(uint64_t h)
+{
+    return (size_t)(h >> (64 - CUT_FILTER_LOG2));
+}
+
+static inline int bit_test(const uint64_t *bits, size_t i)
+{
+    return (int)(bits[i / 64] >> (i % 64)) & 1;
+}
+
+static inline void bit_set(uint64_t *bits, size_t i)
+{
+    bits[i / 64] |= 1ull << (i % 64);
+}
+
+/* The start of the character that ends at s[k - 1], or k when s[0..k) holds no lead byte
+ * (the text starts inside it). */
+static inline size_t char_start(const unsigned char *s, size_t k)
+{
+    size_t p = k - 1;
+    while (p > 0 && is_continuation(s[p]))
+        p--;
+    return is_continuation(s[p]) ? k : p;
+}
+
+/* Adds key to a table known to have room. */
+static void cut_put(uint64_t *t, uint32_t mask, uint64_t key)
+{
+    uint32_t i = (uint32_t)(cut_hash(key) >> 32) & mask;
+    for (; t[i] != 0; i = (i + 1) & mask)
+        if (t[i] == key)
+            return;
+    t[i] = key;
+}
+
+/* Visits the X|Y boundaries inside every token and records what each holds of X and Y: the
+ * key into the table and the filter (keys NULL: only counts them), the two bytes around
+ * the boundary when either is not whole, or those bytes as always spanned when the token's
+ * part of X is not a character (longer than 4 bytes). Returns the number of keys. */
+static size_t scan_spans(llm_bpe *b, uint64_t *keys, uint32_t mask)
+{
+    size_t count = 0;
+    for (uint32_t id = 0; id < b->n_ids; id++) {
+        const unsigned char *t = b->arena + b->tok_off[id];
+        size_t n = b->tok_len[id];
+        for (size_t k = 1; k < n; k++) {
+            if (lead_len(t[k]) == 0 || !is_continuation(t[k - 1]))
+                continue;
+            size_t p = char_start(t, k), yl = lead_len(t[k]);
+            size_t l = p < k ? k - p : k, r = n - k < yl ? n - k : yl;
+            size_t bigram = (size_t)t[k - 1] << 8 | t[k];
+            if (l > 4) {
+                bit_set(b->cut_always, bigram);
+                continue;
+            }
+            if (p == k || lead_len(t[p]) != l || r < yl)
+                bit_set(b->cut_bytes, bigram);
+            if (keys != NULL) {
+                uint64_t key = span_key(t, k, l, r);
+                cut_put(keys, mask, key);
+                b->cut_filter[filter_word(cut_hash(key))] |= filter_bits(cut_hash(key));
+            }
+            count++;
+        }
+    }
+    return count;
+}
+
+static int index_cuts(llm_bpe *b)
+{
+    free(b->cut_keys);
+    memset(b->cut_bytes, 0, sizeof b->cut_bytes);
+    memset(b->cut_always, 0, sizeof b->cut_always);
+    memset(b->cut_filter, 0, sizeof b->cut_filter);
+    size_t cap = pow2_at_least(scan_spans(b, NULL, 0) * 2 + 1);
+    if (cap > UINT32_MAX || (b->cut_keys = calloc(cap, sizeof(uint64_t))) == NULL)
+        return -1;
+    b->cut_mask = (uint32_t)(cap - 1);
+    scan_spans(b, b->cut_keys, b->cut_mask);
+    return 0;
+}
+
+static inline int cut_has(const llm_bpe *b, uint64_t key)
+{
+    uint64_t h = cut_hash(key), bits = filter_bits(h);
+    if ((b->cut_filter[filter_word(h)] & bits) != bits)
+        return 0;
+    for (uint32_t i = (uint32_t)(h >> 32) & b->cut_mask;; i = (i + 1) & b->cut_mask) {
+        if (b->cut_keys[i] == key)
+            return 1;
+        if (b->cut_keys[i] == 0)
+            return 0;
+    }
+}
+
+/* 1 when some token may span boundary k of s[0..n) (a lead byte after a continuation byte). */
+static int spanned(const llm_bpe *b, const unsigned char *s, size_t n, size_t k)
+{
+    size_t p = char_start(s, k), yl = lead_len(s[k]);
+    /* X or Y cut off by the piece's ends, or not a character: keep it whole. */
+    if (p == k || lead_len(s[p]) != k - p || n - k < yl ||
+        bit_test(b->cut_always, (size_t)s[k - 1] << 8 | s[k]))
+        return 1;
+    size_t xl = k - p;
+    if (cut_has(b, span_key(s, k, xl, yl)))
+        return 1;
+    if (!bit_test(b->cut_bytes, (size_t)s[k - 1] << 8 | s[k]))
+        return 0;
+    for (size_t l = 1; l <= xl; l++)
+        for (size_t r = 1; r <= yl; r++)
+            if ((l < xl || r < yl) && cut_has(b, span_key(s, k, l, r)))
+                return 1;
+    return 0;
+}
+
+size_t llm_bpe_cut(const llm_bpe *b, const unsigned char *s, size_t n)
+{
+    if (b->cut_keys == NULL || b->merges_not_concat)
+        return n;
+    for (size_t k = 1; k < n; k++)
+        if (lead_len(s[k]) && is_continuation(s[k - 1]) && !spanned(b, s, n, k))
+            return k;
+    return n;
+}
+
 static int index_tokens(llm_bpe *b, int need_bytes, llm_error *err)
 {
     size_t cap = pow2_at_least(b->n_tokens * 2 + 1);
@@ -174,6 +361,9 @@ static int index_tokens(llm_bpe *b, int need_bytes, llm_error *err)
         if (b->byte_id[c] == LLM_BPE_NONE && need_bytes)
             return llm_error_set(err, "no token for the single byte 0x%02x", c);
     }
+    /* Cuts hold for merges that start from bytes; text vocabularies start from characters. */
+    if (need_bytes && index_cuts(b) < 0)
+        return llm_error_set(err, "out of memory");
     return 0;
 }
 
@@ -201,7 +391,8 @@ size_t llm_bpe_memory(const llm_bpe *b)
     return b->ids_cap * 2 * sizeof(uint32_t) + b->arena_cap +
            (b->str ? ((size_t)b->str_mask + 1) * sizeof(str_slot) : 0) +
            (b->pairs ? ((size_t)b->pair_mask + 1) * sizeof(pair_slot) : 0) +
-           (b->small ? SMALL_PAIRS * sizeof(uint64_t) : 0);
+           (b->small ? SMALL_PAIRS * sizeof(uint64_t) : 0) +
+           (b->cut_keys ? ((size_t)b->cut_mask + 1) * sizeof(uint64_t) : 0);
 }
 
 static inline uint32_t pair_find(const llm_bpe *b, uint32_t left, uint32_t right, uint32_t *merged)
@@ -264,19 +455,14 @@ static int pairs_reserve(llm_bpe *b, size_t count)
     return 0;
 }
 
-int llm_bpe_add_merge(llm_bpe *b, uint32_t left, uint32_t right, uint32_t rank, uint32_t merged,
-                      llm_error *err)
+/* Adds a merge known to be valid. 0, or -1 when out of memory. */
+static int add_pair(llm_bpe *b, uint32_t left, uint32_t right, uint32_t rank, uint32_t merged)
 {
-    if (left >= b->n_ids || right >= b->n_ids || merged >= b->n_ids || !b->tok_len[left] ||
-        !b->tok_len[right] || !b->tok_len[merged])
-        return llm_error_set(err, "merge %u + %u -> %u names an id without a token", left, right, merged);
-    if (rank == LLM_BPE_NONE)
-        return llm_error_set(err, "merge rank too large");
     if (pairs_reserve(b, b->pair_count + 1) < 0)
-        return llm_error_set(err, "out of memory");
+        return -1;
     if (b->small == NULL) {
         if ((b->small = malloc(SMALL_PAIRS * sizeof(uint64_t))) == NULL)
-            return llm_error_set(err, "out of memory");
+            return -1;
         memset(b->small, 0xFF, SMALL_PAIRS * sizeof(uint64_t));
     }
     if (pair_put(b->pairs, b->pair_mask, left, right, rank, merged)) {
@@ -285,6 +471,22 @@ int llm_bpe_add_merge(llm_bpe *b, uint32_t left, uint32_t right, uint32_t rank, 
             b->small[left << 8 | right] = (uint64_t)rank << 32 | merged;
     }
     return 0;
+}
+
+int llm_bpe_add_merge(llm_bpe *b, uint32_t left, uint32_t right, uint32_t rank, uint32_t merged,
+                      llm_error *err)
+{
+    if (left >= b->n_ids || right >= b->n_ids || merged >= b->n_ids || !b->tok_len[left] ||
+        !b->tok_len[right] || !b->tok_len[merged])
+        return llm_error_set(err, "merge %u + %u -> %u names an id without a token", left, right, merged);
+    if (rank == LLM_BPE_NONE)
+        return llm_error_set(err, "merge rank too large");
+    const unsigned char *m = b->arena + b->tok_off[merged];
+    if (b->tok_len[merged] != b->tok_len[left] + b->tok_len[right] ||
+        memcmp(m, b->arena + b->tok_off[left], b->tok_len[left]) != 0 ||
+        memcmp(m + b->tok_len[left], b->arena + b->tok_off[right], b->tok_len[right]) != 0)
+        b->merges_not_concat = 1;
+    return add_pair(b, left, right, rank, merged) < 0 ? llm_error_set(err, "out of memory") : 0;
 }
 
 int llm_bpe_derive_merges(llm_bpe *b, llm_error *err)
@@ -299,8 +501,8 @@ int llm_bpe_derive_merges(llm_bpe *b, llm_error *err)
             uint32_t right = llm_bpe_lookup(b, s + k, n - k);
             if (right == LLM_BPE_NONE)
                 continue;
-            if (llm_bpe_add_merge(b, left, right, id, id, err) < 0)
-                return -1;
+            if (add_pair(b, left, right, id, id) < 0)   /* the token is its parts' bytes */
+                return llm_error_set(err, "out of memory");
         }
     }
     return 0;

@@ -50,6 +50,14 @@ uint32_t llm_bpe_byte_id(const llm_bpe *b, unsigned char c);
 /* The merge of (left, right): its rank, and *merged set; LLM_BPE_NONE when there is none. */
 uint32_t llm_bpe_pair(const llm_bpe *b, uint32_t left, uint32_t right, uint32_t *merged);
 
+/* Where s[0..n) may be cut: the end of its first part, n when it has no cut. A piece's
+ * merges never cross a cut, so its BPE is its parts' one after another, and a part (mostly
+ * one character of CJK text) can be merged, or cached, on its own. Cuts fall only between
+ * two multi-byte UTF-8 characters that no token of the vocabulary spans; a vocabulary of
+ * characters (llm_bpe_index_text), or a merge whose token is not its parts' bytes, has none.
+ * After the merges are added. */
+size_t llm_bpe_cut(const llm_bpe *b, const unsigned char *s, size_t n);
+
 /* Per-thread working memory of the merge loop; grows to the longest piece seen. */
 typedef struct llm_bpe_scratch {
     uint32_t *next, *prev;

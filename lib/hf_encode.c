@@ -194,12 +194,6 @@ static size_t char_before(const unsigned char *s, size_t i)
 
 /* ---- added tokens ---- */
 
-/* Whether added token a is looked for in this phase. */
-static int wanted(const llm_hf_added *a, int normalized, int allow_special)
-{
-    return a->normalized == normalized && (allow_special || !a->special);
-}
-
 /* The leftmost, then longest, added token of this phase in s[from..n): its start, or n. */
 static size_t find_added(const llm_hf *h, const unsigned char *s, size_t n, size_t from, int normalized,
                          int allow_special, const llm_hf_added **which)
@@ -207,13 +201,7 @@ static size_t find_added(const llm_hf *h, const unsigned char *s, size_t n, size
     for (size_t i = from; i < n; i++) {
         if (!h->added_first[s[i]])
             continue;
-        const llm_hf_added *best = NULL;
-        for (size_t k = 0; k < h->n_added; k++) {
-            const llm_hf_added *a = &h->added[k];
-            if (a->len <= n - i && (best == NULL || a->len > best->len) && a->text[0] == (char)s[i] &&
-                wanted(a, normalized, allow_special) && memcmp(s + i, a->text, a->len) == 0)
-                best = a;
-        }
+        const llm_hf_added *best = llm_hf_added_at(h, s + i, n - i, normalized, allow_special);
         if (best != NULL) {
             *which = best;
             return i;
@@ -517,13 +505,7 @@ static int gap_raw(encode_ctx *c, const char *s, size_t n)
     const unsigned char *u = (const unsigned char *)s;
     size_t pos = 0;
     while (pos < n) {
-        size_t k = pos;
-        while (k < n) {
-            size_t q = llm_utf8_seq_len(u + k, n - k);
-            if (q == 0)
-                break;
-            k += q;
-        }
+        size_t k = pos + llm_utf8_valid_prefix(s + pos, n - pos);
         if (k > pos && encode_valid(c, s + pos, k - pos) < 0)
             return -1;
         pos = k;

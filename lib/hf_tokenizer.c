@@ -32,9 +32,13 @@ void llm_hf_free(llm_hf *h)
     for (size_t i = 0; i < h->n_pre; i++)
         llm_pretok_free(h->pre[i].re);
     free(h->pre);
-    for (size_t i = 0; i < h->n_added; i++)
+    for (size_t i = 0; i < h->n_added; i++) {
         free(h->added[i].text);
+        free(h->added[i].content);
+    }
     free(h->added);
+    free(h->added_slots);
+    free(h->added_order);
     for (size_t i = 0; i < h->n_extra; i++)
         free(h->extra[i].text);
     free(h->extra);
@@ -116,11 +120,13 @@ static int get_uint(loader *L, llm_json obj, const char *where, const char *key,
     return 0;
 }
 
-/* Appends "key":value to the hashed configuration. */
-static void keep_config(loader *L, const char *key, llm_json v)
+/* Appends "key":value to the hashed configuration, and notes where the value is. */
+static void keep_config(loader *L, llm_hf_part part, const char *key, llm_json v)
 {
     llm_buf_printf(&L->config, "\"%s\":", key);
+    L->h->part_off[part] = L->config.len;
     llm_json_minify(v, &L->config);
+    L->h->part_len[part] = L->config.len - L->h->part_off[part];
     llm_buf_putc(&L->config, ';');
 }
 
@@ -464,6 +470,79 @@ static long unmap_bytes(const int16_t inv[0x144], const char *s, size_t n, unsig
     return (long)o;
 }
 
+/* bytes_to_unicode itself: the alphabet character of byte b. The bytes that are not printable
+ * (0-32, 127-160 and 173) take U+0100 on, in byte order. */
+static uint32_t byte_char(unsigned char b)
+{
+    if (b <= 32)
+        return 256u + b;
+    if (b >= 127 && b <= 160)
+        return 256u + 33 + (b - 127u);
+    return b == 173 ? 256u + 33 + 34 : b;
+}
+
+void llm_hf_byte_alphabet(const unsigned char *s, size_t n, llm_buf *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t c = byte_char(s[i]);
+        if (c < 0x80) {
+            llm_buf_putc(out, (char)c);
+        } else {
+            char two[2] = {(char)(0xC0 | c >> 6), (char)(0x80 | (c & 0x3F))};
+            llm_buf_append(out, two, 2);
+        }
+    }
+}
+
+static const llm_hf_added *extra_by_id(const llm_hf *h, uint32_t id)
+{
+    size_t lo = 0, hi = h->n_extra;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (h->extra[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < h->n_extra && h->extra[lo].id == id ? &h->extra[lo] : NULL;
+}
+
+int llm_hf_vocab_string(const llm_hf *h, uint32_t id, llm_buf *out)
+{
+    size_t len;
+    const unsigned char *s = llm_bpe_token(h->bpe, id, &len);
+    if (s != NULL) {
+        if (h->byte_level)
+            llm_hf_byte_alphabet(s, len, out);
+        else
+            llm_buf_append(out, s, len);
+        return 0;
+    }
+    const llm_hf_added *x = extra_by_id(h, id);
+    if (x == NULL)
+        return -1;
+    llm_buf_append(out, x->text, x->len);
+    return 0;
+}
+
+uint32_t llm_hf_vocab_id(const llm_hf *h, const char *s, size_t n)
+{
+    for (size_t i = 0; i < h->n_extra; i++)
+        if (h->extra[i].len == n && memcmp(h->extra[i].text, s, n) == 0)
+            return h->extra[i].id;
+    if (!h->byte_level)
+        return n > 0 ? llm_bpe_lookup(h->bpe, s, n) : LLM_BPE_NONE;
+    int16_t inv[0x144];
+    byte_alphabet(inv);
+    unsigned char *tmp = malloc(n + 1);
+    if (tmp == NULL)
+        return LLM_BPE_NONE;
+    long k = unmap_bytes(inv, s, n, tmp);
+    uint32_t id = k > 0 ? llm_bpe_lookup(h->bpe, tmp, (size_t)k) : LLM_BPE_NONE;
+    free(tmp);
+    return id;
+}
+
 /* A token the model cannot reach from text, kept for decoding and the hash. */
 static int add_extra(loader *L, uint32_t id, const char *s, size_t n)
 {
@@ -483,6 +562,8 @@ static int add_extra(loader *L, uint32_t id, const char *s, size_t n)
     h->n_extra++;
     return 0;
 }
+
+static int by_id(const void *a, const void *b);
 
 /* The id of a vocabulary string as the merges name it. */
 static uint32_t vocab_id(const llm_hf *h, const int16_t inv[0x144], const char *s, size_t n,
@@ -532,6 +613,17 @@ static int load_vocab(loader *L, llm_json vocab, const int16_t inv[0x144])
         }
     }
     free(tmp);
+    /* By id, so that the hash and a saved file do not depend on the order of the vocab. */
+    if (h->n_extra > 1)
+        qsort(h->extra, h->n_extra, sizeof *h->extra, by_id);
+    /* An id names one string: a second one would vanish from a saved file and from
+     * decoding. The tokens' own ids are checked when they are indexed. */
+    for (size_t i = 0; i < h->n_extra; i++) {
+        size_t len;
+        uint32_t id = h->extra[i].id;
+        if ((i > 0 && h->extra[i - 1].id == id) || llm_bpe_token(h->bpe, id, &len) != NULL)
+            return llm_error_set(L->err, "model vocab: id %u is given to two strings", id);
+    }
     llm_error why;
     if ((h->byte_level ? llm_bpe_index(h->bpe, &why) : llm_bpe_index_text(h->bpe, &why)) < 0)
         return llm_error_set(L->err, "model vocab: %s", why.msg);
@@ -575,6 +667,10 @@ static int load_merges(loader *L, llm_json merges, const int16_t inv[0x144])
         return llm_error_set(L->err, "model: too many merges");
     if (n > 0 && (h->merges = malloc(n * sizeof *h->merges)) == NULL)
         return oom(L);
+    llm_json first;
+    llm_json_iter first_it;
+    llm_json_array_begin(merges, &first_it);
+    h->merges_as_pairs = llm_json_array_next(&first_it, &first) && llm_json_type_of(first) == LLM_JSON_ARRAY;
     unsigned char *tmp = NULL, *joined = NULL;
     size_t tmp_cap = 0, joined_cap = 0;
     int status = 0;
@@ -704,6 +800,107 @@ static int by_id(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* An added token's first character as a key: its UTF-8 bytes, or the byte itself when it
+ * starts no character. *len: how many bytes. */
+static uint32_t first_char(const unsigned char *s, size_t n, size_t *len)
+{
+    size_t k = llm_utf8_seq_len(s, n);
+    *len = k ? k : 1;
+    uint32_t key = 0;
+    for (size_t i = 0; i < *len; i++)
+        key = key << 8 | s[i];
+    return key;
+}
+
+static size_t slot_of(uint32_t key, size_t mask)
+{
+    return (size_t)((key * 0x9E3779B1u) >> 7) & mask;
+}
+
+typedef struct added_key {
+    uint32_t key, len, id, index;
+} added_key;
+
+/* By first character, then longest first, then by id: the first of a group that matches is
+ * the crate's leftmost-longest. */
+static int longest_first(const void *a, const void *b)
+{
+    const added_key *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    if (x->len != y->len)
+        return x->len > y->len ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* The lookup of the added tokens by their first character: with a few hundred added words,
+ * most characters of a Chinese text start one, and a scan of them all at each would cost
+ * more than the encoding itself. */
+static int index_added(loader *L)
+{
+    llm_hf *h = L->h;
+    size_t n = h->n_added, slots = 16;
+    if (n == 0)
+        return 0;
+    while (slots < 2 * n)
+        slots *= 2;
+    added_key *keys = malloc(n * sizeof *keys);
+    h->added_slots = calloc(slots, sizeof *h->added_slots);
+    h->added_order = malloc(2 * n * sizeof *h->added_order);
+    if (keys == NULL || h->added_slots == NULL || h->added_order == NULL) {
+        free(keys);
+        return oom(L);
+    }
+    h->added_mask = slots - 1;
+    for (size_t i = 0; i < n; i++) {
+        size_t k;
+        const llm_hf_added *a = &h->added[i];
+        keys[i] = (added_key){first_char((const unsigned char *)a->text, a->len, &k), (uint32_t)a->len,
+                              a->id, (uint32_t)i};
+    }
+    qsort(keys, n, sizeof *keys, longest_first);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i == 0 || keys[i].key != keys[i - 1].key) {
+            if (i > 0)
+                h->added_order[o++] = UINT32_MAX;
+            size_t slot = slot_of(keys[i].key, h->added_mask);
+            while (h->added_slots[slot] != 0)
+                slot = (slot + 1) & h->added_mask;
+            h->added_slots[slot] = (uint32_t)o + 1;
+        }
+        h->added_order[o++] = keys[i].index;
+    }
+    h->added_order[o] = UINT32_MAX;
+    free(keys);
+    return 0;
+}
+
+const llm_hf_added *llm_hf_added_at(const llm_hf *h, const unsigned char *s, size_t n, int normalized,
+                                    int allow_special)
+{
+    size_t k;
+    if (h->added_slots == NULL || n == 0)
+        return NULL;
+    uint32_t key = first_char(s, n, &k);
+    for (size_t slot = slot_of(key, h->added_mask); h->added_slots[slot] != 0;
+         slot = (slot + 1) & h->added_mask) {
+        const uint32_t *g = &h->added_order[h->added_slots[slot] - 1];
+        const llm_hf_added *a = &h->added[*g];
+        size_t ka;
+        if (first_char((const unsigned char *)a->text, a->len, &ka) != key || ka != k)
+            continue;
+        for (; *g != UINT32_MAX; g++) {
+            a = &h->added[*g];
+            if (a->len <= n && a->normalized == normalized && (allow_special || !a->special) &&
+                memcmp(s, a->text, a->len) == 0)
+                return a;
+        }
+        return NULL;
+    }
+    return NULL;
+}
+
 static int load_added(loader *L, llm_json list)
 {
     llm_hf *h = L->h;
@@ -756,26 +953,30 @@ static int load_added(loader *L, llm_json list)
                 oom(L);
                 goto fail;
             }
-            char *t = malloc(norm.len + 1);
-            if (t == NULL) {
-                oom(L);
-                goto fail;
+            if (norm.len != a->len || memcmp(norm.data, a->text, a->len) != 0) {
+                char *t = malloc(norm.len + 1);
+                if (t == NULL) {
+                    oom(L);
+                    goto fail;
+                }
+                memcpy(t, norm.data, norm.len);
+                t[norm.len] = '\0';
+                a->content = a->text;     /* kept for saving the file again */
+                a->content_len = a->len;
+                a->text = t;
+                a->len = norm.len;
             }
-            memcpy(t, norm.data, norm.len);
-            t[norm.len] = '\0';
-            free(a->text);
-            a->text = t;
-            a->len = norm.len;
         }
         if (a->len > 0)
             h->added_first[(unsigned char)a->text[0]] = 1;
     }
     llm_buf_free(&norm);
-    qsort(h->added, h->n_added, sizeof *h->added, by_id);
+    if (h->n_added > 1)
+        qsort(h->added, h->n_added, sizeof *h->added, by_id);
     for (size_t i = 1; i < h->n_added; i++)
         if (h->added[i].id == h->added[i - 1].id)
             return llm_error_set(L->err, "added_tokens: id %u appears twice", h->added[i].id);
-    return 0;
+    return index_added(L);
 fail:
     llm_buf_free(&norm);
     return -1;
@@ -805,22 +1006,22 @@ static int load_root(loader *L, llm_json root)
     if (llm_json_field(root, "truncation", &v) && llm_json_type_of(v) != LLM_JSON_NULL)
         return llm_error_set(L->err, "unsupported \"truncation\" (documents are never cut)");
     if (llm_json_field(root, "normalizer", &v) && llm_json_type_of(v) != LLM_JSON_NULL) {
-        keep_config(L, "normalizer", v);
+        keep_config(L, HF_PART_NORMALIZER, "normalizer", v);
         if (add_norm(L, v) < 0)
             return -1;
     }
     if (llm_json_field(root, "pre_tokenizer", &v) && llm_json_type_of(v) != LLM_JSON_NULL) {
-        keep_config(L, "pre_tokenizer", v);
+        keep_config(L, HF_PART_PRE_TOKENIZER, "pre_tokenizer", v);
         if (add_pre(L, v) < 0)
             return -1;
     }
     if (llm_json_field(root, "post_processor", &v) && llm_json_type_of(v) != LLM_JSON_NULL) {
-        keep_config(L, "post_processor", v);
+        keep_config(L, HF_PART_POST_PROCESSOR, "post_processor", v);
         if (add_post(L, v) < 0)
             return -1;
     }
     if (llm_json_field(root, "decoder", &v) && llm_json_type_of(v) != LLM_JSON_NULL) {
-        keep_config(L, "decoder", v);
+        keep_config(L, HF_PART_DECODER, "decoder", v);
         if (add_dec(L, v) < 0)
             return -1;
     }

@@ -41,11 +41,18 @@ typedef struct llm_hf_pre {
 typedef struct llm_hf_added {
     char *text;             /* content, as matched: normalized when `normalized` */
     size_t len;
+    char *content;          /* the content as the file has it, when normalizing changed it;
+                             * NULL when it is `text` */
+    size_t content_len;
     uint32_t id;
     uint8_t special, lstrip, rstrip, single_word, normalized;
 } llm_hf_added;
 
 typedef enum { HF_DEC_REPLACE, HF_DEC_STRIP } llm_hf_dec_kind;
+
+/* The components kept as JSON, in this order in `config`. */
+typedef enum { HF_PART_NORMALIZER, HF_PART_PRE_TOKENIZER, HF_PART_POST_PROCESSOR, HF_PART_DECODER,
+               HF_PART_N } llm_hf_part;
 
 typedef struct llm_hf_dec {
     llm_hf_dec_kind kind;
@@ -70,11 +77,17 @@ typedef struct llm_hf {
     llm_hf_added *added;    /* sorted by id */
     size_t n_added;
     unsigned char added_first[256];   /* bytes that start some added token */
+    uint32_t *added_slots;  /* hash of each added token's first character -> its bucket: an
+                             * index into added_order + 1 (0: empty); added_mask + 1 slots */
+    size_t added_mask;
+    uint32_t *added_order;  /* indexes into added, grouped by first character, each group
+                             * longest first and ended by UINT32_MAX */
     llm_hf_added *extra;    /* vocabulary entries outside the byte-level alphabet: never
-                             * produced from text, kept for decoding and the hash */
+                             * produced from text, kept for decoding and the hash; by id */
     size_t n_extra;
     uint32_t (*merges)[2];  /* (left, right) in rank order */
     size_t n_merges;
+    int merges_as_pairs;    /* the file lists merges as ["a", "b"] rather than "a b" */
     llm_hf_dec *dec;
     size_t n_dec;
     int dec_byte_fallback;
@@ -82,6 +95,8 @@ typedef struct llm_hf {
     char *config;           /* normalizer, pre-tokenizer, post-processor and decoder as minified
                              * JSON, hashed into the definition */
     size_t config_len;
+    size_t part_off[HF_PART_N], part_len[HF_PART_N];   /* each one's JSON in config; len 0:
+                                                         * the file has none (null) */
 } llm_hf;
 
 /* Parses tokenizer.json text data[0..n). Returns NULL with err set: malformed JSON, a missing
@@ -95,6 +110,27 @@ int llm_hf_normalize(const llm_hf *h, const char *s, size_t n, llm_buf *out);
 
 /* The added token with this id, or NULL. */
 const llm_hf_added *llm_hf_added_by_id(const llm_hf *h, uint32_t id);
+
+/* The longest added token that s[0..n) starts with, among those matched in this phase (the
+ * `normalized` ones, or the others) and, unless allow_special, not special; NULL when none.
+ * The crate's leftmost-longest search calls this at each position whose byte is in
+ * added_first. */
+const llm_hf_added *llm_hf_added_at(const llm_hf *h, const unsigned char *s, size_t n, int normalized,
+                                    int allow_special);
+
+/* The vocabulary string of id as tokenizer.json spells it (byte-level: the bytes in GPT-2's
+ * printable alphabet) appended to out; the model's tokens and the extra entries, not the
+ * added tokens. Returns 0, or -1 when id has none. */
+int llm_hf_vocab_string(const llm_hf *h, uint32_t id, llm_buf *out);
+/* The id of a vocabulary string as tokenizer.json spells it, or LLM_BPE_NONE. */
+uint32_t llm_hf_vocab_id(const llm_hf *h, const char *s, size_t n);
+/* Appends GPT-2's alphabet spelling of bytes s[0..n) (bytes_to_unicode) to out. */
+void llm_hf_byte_alphabet(const unsigned char *s, size_t n, llm_buf *out);
+
+/* The tables behind a tokenizer (lib/tokenizer.c), for lib/tokenizer_json.c: its BPE, and
+ * its tokenizer.json definition (NULL for a tiktoken encoding). */
+const llm_bpe *llm_tokenizer_bpe(const llm_tokenizer *t);
+const llm_hf *llm_tokenizer_hf(const llm_tokenizer *t);
 
 /* Per-thread state of the pipeline: scratch buffers and regex matchers. */
 typedef struct llm_hf_state llm_hf_state;

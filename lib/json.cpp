@@ -6,6 +6,7 @@
 #include <new>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include <simdjson.h>
 
@@ -17,6 +18,7 @@ using simdjson::dom::element_type;
 
 struct llm_json_parser {
     simdjson::dom::parser dom;
+    std::vector<char> repaired;   /* a document with its lone surrogate escapes replaced */
 };
 
 static_assert(simdjson::SIMDJSON_PADDING <= LLM_JSON_PADDING,
@@ -91,16 +93,82 @@ static int parse_error(simdjson::error_code code, size_t len, llm_error *err)
     }
 }
 
+/* The value of the escape \uXXXX at s (6 readable bytes), or -1. */
+static long hex4(const char *s)
+{
+    if (s[0] != '\\' || s[1] != 'u')
+        return -1;
+    long v = 0;
+    for (int i = 2; i < 6; i++) {
+        char c = s[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+              : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0)
+            return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* Replaces, in place, each escaped surrogate that is not half of a pair (\ud800 alone, a
+ * high one followed by anything but a low one, a low one first) by \ufffd, which has the
+ * same length. Returns how many. In valid JSON every backslash starts an escape inside a
+ * string, so escapes are found by walking from backslash to backslash. */
+static size_t replace_lone_surrogates(char *s, size_t n)
+{
+    size_t count = 0;
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (s[i] != '\\')
+            continue;
+        long v = i + 6 <= n ? hex4(s + i) : -1;
+        if (v >= 0xD800 && v <= 0xDBFF) {
+            long w = i + 12 <= n ? hex4(s + i + 6) : -1;
+            if (w >= 0xDC00 && w <= 0xDFFF) {
+                i += 11;   /* a pair: both escapes */
+                continue;
+            }
+        }
+        if (v >= 0xD800 && v <= 0xDFFF) {
+            std::memcpy(s + i, "\\ufffd", 6);
+            count++;
+            i += 5;
+        } else {
+            i++;   /* the escaped character, which may be a backslash */
+        }
+    }
+    return count;
+}
+
+static simdjson::error_code parse_dom(llm_json_parser *p, const char *buf, size_t len, bool copy,
+                                      element *e)
+{
+    try {
+        /* realloc_if_needed=true copies into the parser's own padded buffer. */
+        return p->dom.parse(buf, len, copy).get(*e);
+    } catch (...) {
+        return simdjson::MEMALLOC;   /* the error-code API does not throw; belt and braces */
+    }
+}
+
 int llm_json_parse(llm_json_parser *p, const char *buf, size_t len, int padded, llm_json *root,
                    llm_error *err)
 {
     element e;
-    simdjson::error_code code;
-    try {
-        /* realloc_if_needed=true copies into the parser's own padded buffer. */
-        code = p->dom.parse(buf, len, padded == 0).get(e);
-    } catch (...) {
-        code = simdjson::MEMALLOC;   /* the error-code API does not throw; belt and braces */
+    simdjson::error_code code = parse_dom(p, buf, len, padded == 0, &e);
+    /* simdjson refuses a lone surrogate escape ("\ud800"); JSON.parse takes it, and node's
+     * conversion of the string to UTF-8, which the npm tiktoken and tokenizers packages get
+     * their text through, makes each one U+FFFD. The same here, on a repaired copy: only a
+     * document that failed pays for it. */
+    if (code == simdjson::STRING_ERROR) {
+        try {
+            p->repaired.assign(buf, buf + len);
+            if (replace_lone_surrogates(p->repaired.data(), len) > 0) {
+                p->repaired.resize(len + LLM_JSON_PADDING);
+                code = parse_dom(p, p->repaired.data(), len, false, &e);
+            }
+        } catch (...) {
+            code = simdjson::MEMALLOC;
+        }
     }
     if (code != simdjson::SUCCESS)
         return parse_error(code, len, err);
@@ -268,5 +336,11 @@ void llm_json_minify(llm_json v, llm_buf *out)
  * declared in utf8.h with the rest of the UTF-8 functions. */
 extern "C" int llm_utf8_valid(const char *s, size_t n)
 {
-    return simdjson::validate_utf8(s, n) ? 1 : 0;
+    /* Short texts come by the million (a line each): the implementation is looked up
+     * once, and ASCII, most of them, needs no call at all. */
+    static const simdjson::implementation *const impl =
+        simdjson::get_available_implementations().detect_best_supported();
+    if (n < 128 && llm_utf8_ascii_prefix(s, n) == n)
+        return 1;
+    return impl->validate_utf8(s, n) ? 1 : 0;
 }

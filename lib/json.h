@@ -42,8 +42,10 @@ void llm_json_parser_free(llm_json_parser *p);
 
 /* Parses buf[0..len) as one JSON document. When `padded` is nonzero the caller promises
  * LLM_JSON_PADDING readable bytes after buf+len and no copy is made. Strings returned
- * later point into the parser, not into buf. Returns 0, or -1 with err set (the message
- * names simdjson's reason). */
+ * later point into the parser, not into buf. An escaped surrogate that is not half of a
+ * pair ("\ud800", "\udc00", "\ud800\u0041") is read as U+FFFD, as JSON.parse followed by a
+ * conversion to UTF-8 reads it. Returns 0, or -1 with err set (the message names simdjson's
+ * reason). */
 int llm_json_parse(llm_json_parser *p, const char *buf, size_t len, int padded, llm_json *root,
                    llm_error *err);
 

@@ -24,44 +24,98 @@ struct llm_pretok {
     scanner known;         /* the pattern's scanner, whether on or not */
 };
 
-/* ---- scanners for the tiktoken patterns, on ASCII ----
- * Each follows its regex's alternatives in order, for ASCII classes: letters [A-Za-z]
- * (upper and lower for o200k), digits, whitespace [\t\n\v\f\r ], and the rest. Wherever the
- * answer depends on a byte >= 0x80 (a letter? a digit? Unicode whitespace? 'ſ', which (?i)
- * matches for 's'?) they return 0 and PCRE2 decides that piece. The unit test and the fuzz
- * target compare them with PCRE2 alone. */
+/* ---- scanners for the tiktoken patterns, on ASCII and CJK text ----
+ * Each follows its regex's alternatives in order, for the classes it can tell apart: ASCII
+ * letters [A-Za-z] (upper and lower for o200k), digits, whitespace [\t\n\v\f\r ] and the rest,
+ * and the CJK text that makes up most of what is not ASCII: ideographs, kana and Hangul
+ * syllables (all Lo: letters of no case) and CJK punctuation (neither letters, digits nor
+ * spaces). Wherever the answer depends on another character (a letter? a digit? Unicode
+ * whitespace? 'ſ', which (?i) matches for 's'?) they return 0 and PCRE2 decides that piece.
+ * The unit test and the fuzz target compare them with PCRE2 alone. */
 
-enum { C_OTHER, C_LOWER, C_UPPER, C_DIGIT, C_SPACE, C_HIGH };
+enum { C_OTHER, C_LOWER, C_UPPER, C_DIGIT, C_SPACE, C_HIGH, C_LO, C_PUNCT };
+
+/* The class of each byte, C_HIGH for those >= 0x80. */
+static const unsigned char byte_class[256] = {
+    ['\t'] = C_SPACE, ['\n'] = C_SPACE, ['\v'] = C_SPACE, ['\f'] = C_SPACE, ['\r'] = C_SPACE, [' '] = C_SPACE,
+    ['0'] = C_DIGIT, ['1'] = C_DIGIT, ['2'] = C_DIGIT, ['3'] = C_DIGIT, ['4'] = C_DIGIT, ['5'] = C_DIGIT,
+    ['6'] = C_DIGIT, ['7'] = C_DIGIT, ['8'] = C_DIGIT, ['9'] = C_DIGIT,
+#define R4(c, k) [c] = k, [c + 1] = k, [c + 2] = k, [c + 3] = k
+#define R16(c, k) R4(c, k), R4(c + 4, k), R4(c + 8, k), R4(c + 12, k)
+    R16('A', C_UPPER), R4('Q', C_UPPER), R4('U', C_UPPER), ['Y'] = C_UPPER, ['Z'] = C_UPPER,
+    R16('a', C_LOWER), R4('q', C_LOWER), R4('u', C_LOWER), ['y'] = C_LOWER, ['z'] = C_LOWER,
+    R16(0x80, C_HIGH), R16(0x90, C_HIGH), R16(0xA0, C_HIGH), R16(0xB0, C_HIGH),
+    R16(0xC0, C_HIGH), R16(0xD0, C_HIGH), R16(0xE0, C_HIGH), R16(0xF0, C_HIGH),
+#undef R16
+#undef R4
+};
 
 static inline int cls(unsigned char c)
 {
-    if (c >= 0x80)
-        return C_HIGH;
-    if (c >= 'a' && c <= 'z')
-        return C_LOWER;
-    if (c >= 'A' && c <= 'Z')
-        return C_UPPER;
-    if (c >= '0' && c <= '9')
-        return C_DIGIT;
-    if (c == ' ' || (c >= '\t' && c <= '\r'))
-        return C_SPACE;
-    return C_OTHER;
+    return byte_class[c];
 }
 
-static inline int is_letter(int k) { return k == C_LOWER || k == C_UPPER; }
+/* The class of a code point >= U+0080: C_LO for the CJK letters, C_PUNCT for CJK and general
+ * punctuation, C_HIGH for the rest. Only ranges whose every code point has had that class
+ * since Unicode 13, so PCRE2 and the reference encoders' Unicode tables agree on them. */
+static int high_cls(uint32_t cp)
+{
+    if ((cp >= 0x4E00 && cp <= 0x9FFC) || (cp >= 0x3400 && cp <= 0x4DBF) || (cp >= 0xAC00 && cp <= 0xD7A3) ||
+        (cp >= 0x3041 && cp <= 0x3096) || (cp >= 0x30A1 && cp <= 0x30FA))
+        return C_LO;
+    if ((cp >= 0x3001 && cp <= 0x3003) || (cp >= 0x3008 && cp <= 0x3011) || (cp >= 0x3014 && cp <= 0x301F) ||
+        (cp >= 0xFF01 && cp <= 0xFF0F) || (cp >= 0xFF1A && cp <= 0xFF20) || (cp >= 0x2010 && cp <= 0x2027) ||
+        cp == 0x00B7 || cp == 0x30FB)
+        return C_PUNCT;
+    return C_HIGH;
+}
 
-/* End of the run of class-k bytes (letters when k is C_LOWER and `letters`) from i, or 0
- * when the run stops at a byte >= 0x80. */
+/* The class of the character at s[i] (i < n, valid UTF-8) and its length. */
+static inline int cls_at(const unsigned char *s, size_t n, size_t i, size_t *len)
+{
+    if (s[i] < 0x80) {
+        *len = 1;
+        return cls(s[i]);
+    }
+    size_t k = llm_utf8_lead_len(s[i]);
+    if (k > n - i)
+        return *len = 1, C_HIGH;
+    *len = k;
+    return high_cls(llm_utf8_decode(s + i, k));
+}
+
+static inline int is_letter(int k) { return k == C_LOWER || k == C_UPPER || k == C_LO; }
+static inline int is_other(int k) { return k == C_OTHER || k == C_PUNCT; }
+
+/* The class of the character at i, -1 at the end of the text. */
+static inline int class_after(const unsigned char *s, size_t n, size_t i)
+{
+    size_t len;
+    return i < n ? cls_at(s, n, i, &len) : -1;
+}
+
+/* End of the run of letters (k a letter class) or of other characters from i, or 0 when the
+ * run stops at a character the scanner does not know. ASCII goes a byte at a time. */
 static size_t run_of(const unsigned char *s, size_t n, size_t i, int k)
 {
-    if (is_letter(k)) {
-        while (i < n && is_letter(cls(s[i])))
-            i++;
-    } else {
-        while (i < n && cls(s[i]) == k)
-            i++;
+    int letters = is_letter(k);
+    for (;;) {
+        if (letters)
+            while (i < n && s[i] < 0x80 && is_letter(cls(s[i])))
+                i++;
+        else
+            while (i < n && s[i] < 0x80 && cls(s[i]) == C_OTHER)
+                i++;
+        if (i == n || s[i] < 0x80)
+            return i;
+        size_t len;
+        int c = cls_at(s, n, i, &len);
+        if (c == C_HIGH)
+            return 0;
+        if (letters ? !is_letter(c) : !is_other(c))
+            return i;
+        i += len;
     }
-    return i < n && s[i] >= 0x80 ? 0 : i;
 }
 
 /* \p{N}{1,3} from pos (a digit). */
@@ -70,7 +124,7 @@ static size_t digits3(const unsigned char *s, size_t n, size_t pos)
     size_t i = pos;
     while (i < n && i < pos + 3 && cls(s[i]) == C_DIGIT)
         i++;
-    return i < pos + 3 && i < n && s[i] >= 0x80 ? 0 : i;
+    return i < pos + 3 && class_after(s, n, i) == C_HIGH ? 0 : i;
 }
 
 /* The whitespace alternatives at pos (ASCII whitespace): \s*[\r\n]+ when crlf, then
@@ -81,7 +135,7 @@ static size_t space_run(const unsigned char *s, size_t n, size_t pos, int crlf)
     for (; e < n && cls(s[e]) == C_SPACE; e++)
         if (s[e] == '\r' || s[e] == '\n')
             last_nl = e;
-    if (e < n && s[e] >= 0x80)
+    if (class_after(s, n, e) == C_HIGH)
         return 0;
     if (crlf && last_nl != SIZE_MAX)
         return last_nl + 1;          /* \s* gives back what follows the last line break */
@@ -115,24 +169,30 @@ static size_t contraction(const unsigned char *s, size_t n, size_t i, int casele
 /* 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+ */
 static size_t scan_gpt2(const unsigned char *s, size_t n, size_t pos)
 {
-    unsigned char c = s[pos];
-    if (c >= 0x80)
+    size_t len;
+    int k = cls_at(s, n, pos, &len);
+    if (k == C_HIGH)
         return 0;
-    if (c == '\'') {
+    if (s[pos] == '\'') {
         size_t e = contraction(s, n, pos, 0);
         if (e != pos)
             return e;
     }
     size_t i = pos;
-    int k = cls(c);
-    if (c == ' ' && pos + 1 < n) {
-        int k2 = cls(s[pos + 1]);
+    if (s[pos] == ' ' && pos + 1 < n) {
+        int k2 = cls_at(s, n, pos + 1, &len);
         if (k2 == C_HIGH)
             return 0;
         if (k2 != C_SPACE) {
             i = pos + 1;
             k = k2;
         }
+    }
+    if (k == C_DIGIT) {
+        size_t e = i;
+        while (e < n && cls(s[e]) == C_DIGIT)
+            e++;
+        return class_after(s, n, e) == C_HIGH ? 0 : e;
     }
     if (k != C_SPACE)
         return run_of(s, n, i, k);
@@ -144,27 +204,28 @@ static size_t scan_gpt2(const unsigned char *s, size_t n, size_t pos)
 static size_t scan_cl100k_like(const unsigned char *s, size_t n, size_t pos, int digits1)
 {
     unsigned char c = s[pos];
-    if (c >= 0x80)
+    size_t len;
+    int k = cls_at(s, n, pos, &len);
+    if (k == C_HIGH)
         return 0;
     if (c == '\'') {
         size_t e = contraction(s, n, pos, 1);
         if (e != pos)
             return e;
     }
-    int k = cls(c);
     if (is_letter(k))
         return run_of(s, n, pos, C_LOWER);
     if (k == C_DIGIT)
         return digits1 ? pos + 1 : digits3(s, n, pos);
-    int next = pos + 1 < n ? cls(s[pos + 1]) : -1;
+    int next = class_after(s, n, pos + len);
     if (c != '\r' && c != '\n' && next >= 0) {
         if (next == C_HIGH)
             return 0;
         if (is_letter(next))
-            return run_of(s, n, pos + 1, C_LOWER);
+            return run_of(s, n, pos + len, C_LOWER);
     }
-    if (k == C_OTHER || (c == ' ' && next == C_OTHER)) {
-        size_t e = run_of(s, n, k == C_OTHER ? pos : pos + 1, C_OTHER);
+    if (is_other(k) || (c == ' ' && is_other(next))) {
+        size_t e = run_of(s, n, is_other(k) ? pos : pos + 1, C_OTHER);
         if (e == 0)
             return 0;
         while (e < n && (s[e] == '\r' || s[e] == '\n'))
@@ -184,8 +245,15 @@ static size_t scan_qwen(const unsigned char *s, size_t n, size_t pos)
     return scan_cl100k_like(s, n, pos, 1);
 }
 
+/* An optional caseless contraction at e, after a word: its end, or 0 to defer. */
+static size_t o200k_contraction(const unsigned char *s, size_t n, size_t e)
+{
+    return e < n && s[e] == '\'' ? contraction(s, n, e, 1) : e;
+}
+
 /* o200k's two word alternatives from i (an ASCII letter): uppers then lowers, or uppers
- * alone, then an optional caseless contraction. */
+ * alone, then an optional caseless contraction. A letter of another script next to the
+ * ASCII ones defers. */
 static size_t o200k_word(const unsigned char *s, size_t n, size_t i)
 {
     size_t u = i;
@@ -198,13 +266,25 @@ static size_t o200k_word(const unsigned char *s, size_t n, size_t i)
         l++;
     if (l < n && s[l] >= 0x80)
         return 0;
-    size_t e = l;   /* with no lowers, l == u: the second alternative, uppers alone */
-    if (e < n && s[e] == '\'') {
-        e = contraction(s, n, e, 1);
-        if (e == 0)
+    /* with no lowers, l == u: the second alternative, uppers alone */
+    return o200k_contraction(s, n, l);
+}
+
+/* The same for a run of CJK letters (Lo, in both alternatives' classes) from i: the whole
+ * run, unless a letter of some case or an unknown character follows it. */
+static size_t o200k_cjk_word(const unsigned char *s, size_t n, size_t i)
+{
+    size_t e = i;
+    while (e < n) {
+        size_t len;
+        int c = cls_at(s, n, e, &len);
+        if (c == C_HIGH || c == C_LOWER || c == C_UPPER)
             return 0;
+        if (c != C_LO)
+            break;
+        e += len;
     }
-    return e;
+    return o200k_contraction(s, n, e);
 }
 
 /* [^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|...)?
@@ -213,22 +293,27 @@ static size_t o200k_word(const unsigned char *s, size_t n, size_t i)
 static size_t scan_o200k(const unsigned char *s, size_t n, size_t pos)
 {
     unsigned char c = s[pos];
-    if (c >= 0x80)
+    size_t len;
+    int k = cls_at(s, n, pos, &len);
+    if (k == C_HIGH)
         return 0;
-    int k = cls(c);
+    if (k == C_LO)
+        return o200k_cjk_word(s, n, pos);
     if (is_letter(k))
         return o200k_word(s, n, pos);
     if (k == C_DIGIT)
         return digits3(s, n, pos);
-    int next = pos + 1 < n ? cls(s[pos + 1]) : -1;
+    int next = class_after(s, n, pos + len);
     if (c != '\r' && c != '\n' && next >= 0) {
         if (next == C_HIGH)
             return 0;
+        if (next == C_LO)
+            return o200k_cjk_word(s, n, pos + len);
         if (is_letter(next))
-            return o200k_word(s, n, pos + 1);
+            return o200k_word(s, n, pos + len);
     }
-    if (k == C_OTHER || (c == ' ' && next == C_OTHER)) {
-        size_t e = run_of(s, n, k == C_OTHER ? pos : pos + 1, C_OTHER);
+    if (is_other(k) || (c == ' ' && is_other(next))) {
+        size_t e = run_of(s, n, is_other(k) ? pos : pos + 1, C_OTHER);
         if (e == 0)
             return 0;
         while (e < n && (s[e] == '\r' || s[e] == '\n' || s[e] == '/'))

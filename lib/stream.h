@@ -90,6 +90,8 @@ typedef struct llm_writer_opts {
     int level;               /* zstd level; 0 means LLM_DEFAULT_LEVEL */
     size_t frame_bytes;      /* target decompressed frame size; 0 means the default */
     int index;               /* 1 always, 0 never, -1 (default) when fd is a regular file */
+    unsigned threads;        /* frames compressed on this many threads, written in order;
+                              * 0 or 1: in the calling thread. The bytes are the same for any. */
 } llm_writer_opts;
 
 typedef struct llm_writer llm_writer;

@@ -1,8 +1,11 @@
 /* Writing an llm-stream: records gathered into whole zstd frames, the header first and,
- * on regular files, the index of frames last (layout in man/llm-stream.5). */
+ * on regular files, the index of frames last (layout in man/llm-stream.5). Frames may be
+ * compressed on threads of their own (opts.threads): each is compressed alone with the same
+ * parameters and written in order, so the bytes do not depend on the thread count. */
 #include "stream.h"
 #include "stream_format.h"
 #include "buf.h"
+#include "pool.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -13,11 +16,24 @@
 #include <unistd.h>
 #include <zstd.h>
 
+/* A full frame: its records, then its compressed bytes. */
+typedef struct frame_job {
+    uint8_t *raw;
+    size_t raw_len, raw_cap;
+    uint8_t *z;
+    size_t z_len, z_cap;
+    uint32_t records, tokens;
+    size_t zstd_error;         /* ZSTD_compress2's error code, or 0 */
+    enum { JOB_WAITING, JOB_DONE, JOB_NO_MEMORY } state;
+    struct frame_job *next;    /* in the free list */
+} frame_job;
+
 struct llm_writer {
     int fd;
     llm_header header;
     size_t frame_bytes;
     int want_index;
+    int level;
     ZSTD_CCtx *cctx;
 
     uint8_t *raw;              /* records of the frame being gathered */
@@ -25,6 +41,9 @@ struct llm_writer {
     uint32_t frame_records, frame_tokens;
     uint8_t *zbuf;             /* one compressed frame */
     size_t zcap;
+
+    llm_pool *pool;            /* compressing threads, or NULL */
+    frame_job *free_jobs;
 
     uint8_t *index;            /* LLM_INDEX_ENTRY bytes per frame written */
     size_t index_len, index_cap;
@@ -104,6 +123,47 @@ static int write_header(llm_writer *w)
     return rc;
 }
 
+/* A compressing context with the stream's parameters: the content size (ZSTD_compress2 knows
+ * it) and checksum make every frame self-verifying, and a reader refuses frames without them.
+ * NULL when out of memory or the level is out of range. */
+static ZSTD_CCtx *new_cctx(int level)
+{
+    ZSTD_CCtx *c = ZSTD_createCCtx();
+    if (c && (ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level)) ||
+              ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1)))) {
+        ZSTD_freeCCtx(c);
+        c = NULL;
+    }
+    return c;
+}
+
+/* The compressing threads (llm_pool_fns): a context each. */
+static void *job_init(void *ctx)
+{
+    return new_cctx(((const llm_writer *)ctx)->level);
+}
+
+static void job_run(void *state, void *job)
+{
+    frame_job *f = job;
+    f->zstd_error = 0;
+    if (llm_grow(&f->z, &f->z_cap, ZSTD_compressBound(f->raw_len)) < 0) {
+        f->state = JOB_NO_MEMORY;
+        return;
+    }
+    f->state = JOB_DONE;
+    size_t z = ZSTD_compress2(state, f->z, f->z_cap, f->raw, f->raw_len);
+    if (ZSTD_isError(z))
+        f->zstd_error = z;
+    else
+        f->z_len = z;
+}
+
+static void job_fini(void *state)
+{
+    ZSTD_freeCCtx(state);
+}
+
 llm_writer *llm_writer_open(int fd, const llm_header *h, const llm_writer_opts *opts, llm_error *err)
 {
     if (llm_header_validate(h, err) < 0)
@@ -126,19 +186,20 @@ llm_writer *llm_writer_open(int fd, const llm_header *h, const llm_writer_opts *
     }
     w->want_index = index;
 
-    w->cctx = ZSTD_createCCtx();
-    if (!w->cctx) {
-        llm_error_set(err, "out of memory");
-        goto fail;
-    }
-    /* The content size (ZSTD_compress2 knows it) and checksum make every frame
-     * self-verifying: a reader refuses frames without them. */
-    if (ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, level)) ||
-        ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1))) {
+    w->level = level;
+    if (level < ZSTD_minCLevel() || level > ZSTD_maxCLevel()) {
         llm_error_set(err, "zstd level %d is not supported (%d to %d)", level, ZSTD_minCLevel(),
                       ZSTD_maxCLevel());
         goto fail;
     }
+    if (!(w->cctx = new_cctx(level))) {
+        llm_error_set(err, "out of memory");
+        goto fail;
+    }
+    unsigned threads = opts ? opts->threads : 0;
+    llm_pool_fns fns = {job_init, job_run, job_fini};
+    if (threads > 1 && !(w->pool = llm_pool_new(threads, 2 * (size_t)threads + 2, &fns, w, err)))
+        goto fail;
     if (write_header(w) < 0) {
         llm_error_set(err, "%s", w->err);
         goto fail;
@@ -149,27 +210,91 @@ fail:
     return NULL;
 }
 
-static int flush_frame(llm_writer *w)
+/* Writes a compressed frame of `records` records and `tokens` tokens, and its index entry. */
+static int write_frame(llm_writer *w, const uint8_t *z, size_t len, uint32_t records, uint32_t tokens)
 {
-    if (w->frame_records == 0)
-        return 0;
-    if (llm_grow(&w->zbuf, &w->zcap, ZSTD_compressBound(w->raw_len)) < 0)
-        return fail(w, "out of memory");
-    size_t z = ZSTD_compress2(w->cctx, w->zbuf, w->zcap, w->raw, w->raw_len);
-    if (ZSTD_isError(z))
-        return fail(w, "zstd: %s", ZSTD_getErrorName(z));
     if (w->want_index) {    /* piped output has no index, and so no memory that grows with it */
         if (llm_grow(&w->index, &w->index_cap, w->index_len + LLM_INDEX_ENTRY) < 0)
             return fail(w, "out of memory");
         uint8_t *e = w->index + w->index_len;
         llm_store64(e, w->bytes);
-        llm_store32(e + 8, w->frame_records);
-        llm_store32(e + 12, w->frame_tokens);
+        llm_store32(e + 8, records);
+        llm_store32(e + 12, tokens);
         w->index_len += LLM_INDEX_ENTRY;
+    }
+    return write_all(w, z, len);
+}
+
+/* Writes a frame a thread has compressed, and keeps its memory for the next one. */
+static int write_job(llm_writer *w, frame_job *f)
+{
+    int rc;
+    if (f->state != JOB_DONE)   /* out of memory, or its thread has no context */
+        rc = fail(w, "out of memory");
+    else if (f->zstd_error)
+        rc = fail(w, "zstd: %s", ZSTD_getErrorName(f->zstd_error));
+    else
+        rc = w->failed ? -1 : write_frame(w, f->z, f->z_len, f->records, f->tokens);
+    f->next = w->free_jobs;
+    w->free_jobs = f;
+    return rc;
+}
+
+/* Writes the frames the threads have finished, in order: all of them when `wait`. */
+static int write_done(llm_writer *w, int wait)
+{
+    frame_job *f;
+    int rc = 0;
+    while ((f = llm_pool_take(w->pool, wait)) != NULL)
+        if (write_job(w, f) < 0)
+            rc = -1;
+    return rc;
+}
+
+/* Hands the gathered frame to the threads, its buffer swapped for a free one. */
+static int submit_frame(llm_writer *w)
+{
+    frame_job *f = w->free_jobs;
+    if (f)
+        w->free_jobs = f->next;
+    else if (!(f = calloc(1, sizeof *f)))
+        return fail(w, "out of memory");
+    uint8_t *raw = f->raw;
+    size_t cap = f->raw_cap;
+    f->raw = w->raw;
+    f->raw_cap = w->raw_cap;
+    f->raw_len = w->raw_len;
+    w->raw = raw;
+    w->raw_cap = cap;
+    f->records = w->frame_records;
+    f->tokens = w->frame_tokens;
+    f->state = JOB_WAITING;
+    int rc = 0;
+    while (llm_pool_full(w->pool))
+        if (write_job(w, llm_pool_take(w->pool, 1)) < 0)
+            rc = -1;
+    llm_pool_submit(w->pool, f);
+    return write_done(w, 0) < 0 ? -1 : rc;
+}
+
+static int flush_frame(llm_writer *w)
+{
+    if (w->frame_records == 0)
+        return 0;
+    int rc;
+    if (w->pool) {
+        rc = submit_frame(w);
+    } else {
+        if (llm_grow(&w->zbuf, &w->zcap, ZSTD_compressBound(w->raw_len)) < 0)
+            return fail(w, "out of memory");
+        size_t z = ZSTD_compress2(w->cctx, w->zbuf, w->zcap, w->raw, w->raw_len);
+        if (ZSTD_isError(z))
+            return fail(w, "zstd: %s", ZSTD_getErrorName(z));
+        rc = write_frame(w, w->zbuf, z, w->frame_records, w->frame_tokens);
     }
     w->raw_len = 0;
     w->frame_records = w->frame_tokens = 0;
-    return write_all(w, w->zbuf, z);
+    return rc;
 }
 
 static size_t record_bytes(const llm_record *r, int token_bytes)
@@ -282,7 +407,7 @@ static int write_index(llm_writer *w)
 
 int llm_writer_finish(llm_writer *w)
 {
-    if (w->failed || flush_frame(w) < 0)
+    if (w->failed || flush_frame(w) < 0 || (w->pool && write_done(w, 1) < 0))
         return -1;
     if (w->want_index && w->index_len / LLM_INDEX_ENTRY > UINT32_MAX)
         return fail(w, "too many frames for one index");
@@ -293,6 +418,21 @@ void llm_writer_free(llm_writer *w)
 {
     if (!w)
         return;
+    if (w->pool) {
+        frame_job *f;
+        while ((f = llm_pool_take(w->pool, 1)) != NULL) {   /* unwritten: not finished */
+            f->next = w->free_jobs;
+            w->free_jobs = f;
+        }
+        llm_pool_free(w->pool);
+    }
+    while (w->free_jobs) {
+        frame_job *f = w->free_jobs;
+        w->free_jobs = f->next;
+        free(f->raw);
+        free(f->z);
+        free(f);
+    }
     ZSTD_freeCCtx(w->cctx);
     llm_header_free(&w->header);
     free(w->raw);

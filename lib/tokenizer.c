@@ -483,6 +483,8 @@ llm_tokenizer *llm_tokenizer_load(const char *name_or_path, llm_error *err)
     return NULL;
 }
 
+const llm_bpe *llm_tokenizer_bpe(const llm_tokenizer *t) { return t->bpe; }
+const llm_hf *llm_tokenizer_hf(const llm_tokenizer *t) { return t->hf; }
 const char *llm_tokenizer_name(const llm_tokenizer *t) { return t->name; }
 uint32_t llm_tokenizer_vocab_size(const llm_tokenizer *t) { return t->vocab_size; }
 uint64_t llm_tokenizer_hash(const llm_tokenizer *t) { return t->hash; }
@@ -531,10 +533,14 @@ int64_t llm_tokenizer_special_id(const llm_tokenizer *t, const char *text)
 /* ---- the encoder ---- */
 
 /* One cache line per entry: a piece of up to CACHE_TEXT bytes and its ids, when at most
- * CACHE_IDS. Direct-mapped, replaced on a miss: no bookkeeping, and a fixed size. */
+ * CACHE_IDS. Direct-mapped, replaced on a miss: no bookkeeping, and a fixed size. The parts
+ * that llm_bpe_cut makes of the pieces that miss (CJK characters, mostly) have a smaller
+ * cache of their own, which stays in the core's cache. */
 #define CACHE_TEXT 26
 #define CACHE_IDS 8
 #define CACHE_DEFAULT_BYTES (4u << 20)
+#define PART_CACHE_ENTRIES 8192
+#define CHAR_CACHE_ENTRIES 32768
 
 typedef struct cache_entry {
     uint32_t tag;
@@ -546,15 +552,75 @@ typedef struct cache_entry {
 
 _Static_assert(sizeof(cache_entry) == 64, "a cache entry is one cache line");
 
+typedef struct cache {
+    cache_entry *v;
+    size_t mask;
+} cache;
+
+/* Parts of up to 4 bytes (one CJK character, mostly), keyed by their bytes packed into a
+ * word: 16 bytes an entry, so that the characters of a script fit in the core's cache. */
+typedef struct char_entry {
+    uint32_t key;                /* 0: empty */
+    uint32_t ids[3];             /* LLM_BPE_NONE after the last */
+} char_entry;
+
 struct llm_encoder {
     const llm_tokenizer *t;
     llm_pretok_matcher *m;      /* tiktoken's regex */
     llm_hf_state *hs;           /* tokenizer.json's pipeline */
     llm_bpe_scratch scratch;
-    cache_entry *cache;
-    size_t cache_mask;
+    cache pieces;               /* pre-token -> its ids */
+    cache parts;                /* a part of a pre-token -> its ids by the merges alone */
+    char_entry *chars;          /* the same for parts of up to 4 bytes */
     uint64_t lookups, hits;
 };
+
+/* The entry for s[0..n) (n <= CACHE_TEXT) and its tag. */
+static inline cache_entry *cache_slot(const cache *c, const unsigned char *s, size_t n, uint32_t *tag)
+{
+    uint64_t h = XXH3_64bits(s, n);
+    *tag = (uint32_t)(h >> 32);
+    return &c->v[h & c->mask];
+}
+
+static inline int cache_holds(const cache_entry *c, const unsigned char *s, size_t n, uint32_t tag)
+{
+    return c->len == n && c->tag == tag && memcmp(c->text, s, n) == 0;
+}
+
+/* Appends a hit's ids to out: 0, or -1 when out of memory. */
+static int cache_copy(const cache_entry *c, llm_ids *out)
+{
+    if (llm_ids_reserve(out, c->n) < 0)
+        return -1;
+    memcpy(out->data + out->len, c->ids, c->n * sizeof(uint32_t));
+    out->len += c->n;
+    return 0;
+}
+
+/* Remembers ids[0..k) for s[0..n), when they fit. */
+static void cache_store(cache_entry *c, uint32_t tag, const unsigned char *s, size_t n, const uint32_t *ids,
+                        size_t k)
+{
+    if (k > CACHE_IDS)
+        return;
+    c->tag = tag;
+    c->len = (uint8_t)n;
+    c->n = (uint8_t)k;
+    memcpy(c->text, s, n);
+    memcpy(c->ids, ids, k * sizeof(uint32_t));
+}
+
+/* A direct-mapped cache of at most `bytes`, a power of two of entries. 0, or -1. */
+static int cache_init(cache *c, size_t bytes)
+{
+    size_t entries = 1;
+    while (entries * 2 * sizeof(cache_entry) <= bytes)
+        entries *= 2;
+    c->v = calloc(entries, sizeof(cache_entry));
+    c->mask = entries - 1;
+    return c->v ? 0 : -1;
+}
 
 llm_encoder *llm_encoder_new(const llm_tokenizer *t, size_t cache_bytes)
 {
@@ -563,18 +629,14 @@ llm_encoder *llm_encoder_new(const llm_tokenizer *t, size_t cache_bytes)
         return NULL;
     e->t = t;
     llm_bpe_scratch_init(&e->scratch);
-    if (cache_bytes == 0)
-        cache_bytes = CACHE_DEFAULT_BYTES;
-    size_t entries = 1;
-    while (entries * 2 * sizeof(cache_entry) <= cache_bytes)
-        entries *= 2;
-    e->cache = calloc(entries, sizeof(cache_entry));
-    e->cache_mask = entries - 1;
+    int cached = cache_init(&e->pieces, cache_bytes ? cache_bytes : CACHE_DEFAULT_BYTES) == 0 &&
+                 cache_init(&e->parts, PART_CACHE_ENTRIES * sizeof(cache_entry)) == 0 &&
+                 (e->chars = calloc(CHAR_CACHE_ENTRIES, sizeof(char_entry))) != NULL;
     if (t->hf)
         e->hs = llm_hf_state_new(t->hf);
     else
         e->m = llm_pretok_matcher_new(t->pretok);
-    if (e->cache == NULL || (e->m == NULL && e->hs == NULL)) {
+    if (!cached || (e->m == NULL && e->hs == NULL)) {
         llm_encoder_free(e);
         return NULL;
     }
@@ -588,7 +650,9 @@ void llm_encoder_free(llm_encoder *e)
     llm_pretok_matcher_free(e->m);
     llm_hf_state_free(e->hs);
     llm_bpe_scratch_free(&e->scratch);
-    free(e->cache);
+    free(e->pieces.v);
+    free(e->parts.v);
+    free(e->chars);
     free(e);
 }
 
@@ -598,8 +662,8 @@ void llm_encoder_stats(const llm_encoder *e, uint64_t *lookups, uint64_t *hits)
     *hits = e->hits;
 }
 
-/* BPE over the bytes of s[0..n), written straight into out. */
-static int encode_bytes(llm_encoder *e, const unsigned char *s, size_t n, llm_ids *out, llm_error *err)
+/* The merges over the bytes (or characters) of s[0..n), written straight into out. */
+static int merge_bytes(llm_encoder *e, const unsigned char *s, size_t n, llm_ids *out, llm_error *err)
 {
     const llm_bpe *b = e->t->bpe;
     if (llm_ids_reserve(out, n) < 0)
@@ -619,6 +683,83 @@ static int encode_bytes(llm_encoder *e, const unsigned char *s, size_t n, llm_id
     return 0;
 }
 
+/* The bytes of a part of 2 to 4 bytes packed into a word, or 0 when one is NUL (the key
+ * would not say the length). */
+static inline uint32_t char_key(const unsigned char *s, size_t n)
+{
+    uint32_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == 0)
+            return 0;
+        k |= (uint32_t)s[i] << (8 * i);
+    }
+    return k;
+}
+
+/* A part of 2 to 4 bytes: the character cache, else the merges. */
+static int encode_char(llm_encoder *e, const unsigned char *s, size_t n, uint32_t key, llm_ids *out,
+                       llm_error *err)
+{
+    char_entry *c = &e->chars[(uint32_t)((key * 0x9E3779B97F4A7C15ull) >> 40) % CHAR_CACHE_ENTRIES];
+    if (c->key != key) {
+        size_t before = out->len;
+        if (merge_bytes(e, s, n, out, err) < 0)
+            return -1;
+        size_t k = out->len - before;
+        if (k <= 3) {
+            c->key = key;
+            for (size_t i = 0; i < 3; i++)
+                c->ids[i] = i < k ? out->data[before + i] : LLM_BPE_NONE;
+        }
+        return 0;
+    }
+    if (llm_ids_reserve(out, 3) < 0)
+        return llm_error_set(err, "out of memory");
+    for (size_t i = 0; i < 3 && c->ids[i] != LLM_BPE_NONE; i++)
+        out->data[out->len++] = c->ids[i];
+    return 0;
+}
+
+/* One part of a cut piece: a cache, else the merges. */
+static int encode_part(llm_encoder *e, const unsigned char *s, size_t n, llm_ids *out, llm_error *err)
+{
+    uint32_t key = n >= 2 && n <= 4 ? char_key(s, n) : 0;
+    if (key != 0)
+        return encode_char(e, s, n, key, out, err);
+    if (n > CACHE_TEXT)
+        return merge_bytes(e, s, n, out, err);
+    uint32_t tag;
+    cache_entry *c = cache_slot(&e->parts, s, n, &tag);
+    if (cache_holds(c, s, n, tag))
+        return cache_copy(c, out) < 0 ? llm_error_set(err, "out of memory") : 0;
+    size_t before = out->len;
+    if (merge_bytes(e, s, n, out, err) < 0)
+        return -1;
+    cache_store(c, tag, s, n, out->data + before, out->len - before);
+    return 0;
+}
+
+/* BPE over the bytes of s[0..n), whose first cut is at `cut` (n: none): part by part. */
+static int encode_cut(llm_encoder *e, const unsigned char *s, size_t n, size_t cut, llm_ids *out,
+                      llm_error *err)
+{
+    if (cut == n)
+        return merge_bytes(e, s, n, out, err);
+    for (size_t pos = 0, end = cut; pos < n; pos = end) {
+        if (pos > 0)
+            end = pos + llm_bpe_cut(e->t->bpe, s + pos, n - pos);
+        if (encode_part(e, s + pos, end - pos, out, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* BPE over the bytes of s[0..n). */
+static int encode_bytes(llm_encoder *e, const unsigned char *s, size_t n, llm_ids *out, llm_error *err)
+{
+    return encode_cut(e, s, n, e->t->text_symbols ? n : llm_bpe_cut(e->t->bpe, s, n), out, err);
+}
+
 /* One pre-token: the cache, else the whole piece as one token, else the merges. */
 static int encode_piece(llm_encoder *e, const unsigned char *s, size_t n, llm_ids *out, llm_error *err)
 {
@@ -630,38 +771,36 @@ static int encode_piece(llm_encoder *e, const unsigned char *s, size_t n, llm_id
             return llm_error_set(err, "out of memory");
         return 0;
     }
+    /* A piece cut after its first character (CJK text, mostly) seldom comes again: it goes
+     * to its parts, which do, without a turn through the pre-token cache. */
+    if (s[0] >= 0xC0 && !e->t->text_symbols) {
+        size_t x = llm_utf8_lead_len(s[0]), two = x < n ? x + llm_utf8_lead_len(s[x]) : n;
+        size_t cut = llm_bpe_cut(b, s, two < n ? two : n);
+        if (cut < n && cut == x)
+            return encode_cut(e, s, n, cut, out, err);
+    }
     cache_entry *c = NULL;
     uint32_t tag = 0;
     if (n <= CACHE_TEXT) {
-        uint64_t h = XXH3_64bits(s, n);
-        c = &e->cache[h & e->cache_mask];
-        tag = (uint32_t)(h >> 32);
+        c = cache_slot(&e->pieces, s, n, &tag);
         e->lookups++;
-        if (c->len == n && c->tag == tag && memcmp(c->text, s, n) == 0) {
+        if (cache_holds(c, s, n, tag)) {
             e->hits++;
-            if (llm_ids_reserve(out, c->n) < 0)
-                return llm_error_set(err, "out of memory");
-            memcpy(out->data + out->len, c->ids, c->n * sizeof(uint32_t));
-            out->len += c->n;
-            return 0;
+            return cache_copy(c, out) < 0 ? llm_error_set(err, "out of memory") : 0;
         }
     }
     size_t before = out->len;
-    uint32_t id = e->t->direct ? llm_bpe_lookup(b, s, n) : LLM_BPE_NONE;
+    /* A piece with a cut is no token: some boundary in it none spans. */
+    size_t cut = e->t->text_symbols ? n : llm_bpe_cut(b, s, n);
+    uint32_t id = e->t->direct && cut == n ? llm_bpe_lookup(b, s, n) : LLM_BPE_NONE;
     if (id != LLM_BPE_NONE) {
         if (llm_ids_push(out, id) < 0)
             return llm_error_set(err, "out of memory");
-    } else if (encode_bytes(e, s, n, out, err) < 0) {
+    } else if (encode_cut(e, s, n, cut, out, err) < 0) {
         return -1;
     }
-    size_t k = out->len - before;
-    if (c != NULL && k <= CACHE_IDS) {
-        c->tag = tag;
-        c->len = (uint8_t)n;
-        c->n = (uint8_t)k;
-        memcpy(c->text, s, n);
-        memcpy(c->ids, out->data + before, k * sizeof(uint32_t));
-    }
+    if (c != NULL)
+        cache_store(c, tag, s, n, out->data + before, out->len - before);
     return 0;
 }
 
@@ -688,29 +827,13 @@ static int encode_valid(llm_encoder *e, const char *s, size_t n, llm_ids *out, l
     return 0;
 }
 
-/* Length of the longest valid UTF-8 prefix of s[0..n). */
-static size_t valid_prefix(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        i += llm_utf8_ascii_prefix((const char *)s + i, n - i);
-        while (i < n && s[i] >= 0x80) {
-            size_t k = llm_utf8_seq_len(s + i, n - i);
-            if (k == 0)
-                return i;
-            i += k;
-        }
-    }
-    return i;
-}
-
 /* Any bytes: valid runs through the regex, each ill-formed subsequence a piece of its own. */
 static int encode_ordinary(llm_encoder *e, const char *s, size_t n, llm_ids *out, llm_error *err)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t pos = 0;
     while (pos < n) {
-        size_t k = valid_prefix(u + pos, n - pos);
+        size_t k = llm_utf8_valid_prefix(s + pos, n - pos);
         if (k > 0 && encode_valid(e, s + pos, k, out, err) < 0)
             return -1;
         pos += k;

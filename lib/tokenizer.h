@@ -92,7 +92,8 @@ const char *llm_tokenizer_pattern(const llm_tokenizer *t);
 /* ---- encoding and decoding ---- */
 
 /* An encoder for one thread, with a pre-token cache of about cache_bytes (0: the default,
- * 4 MiB; the cache never grows past it). NULL when out of memory. */
+ * 4 MiB; the cache never grows past it), and 1 MiB more for the parts that CJK pieces are
+ * cut into (see llm_bpe_cut). NULL when out of memory. */
 llm_encoder *llm_encoder_new(const llm_tokenizer *t, size_t cache_bytes);
 void llm_encoder_free(llm_encoder *e);             /* NULL-safe */
 
@@ -116,6 +117,37 @@ void llm_encoder_stats(const llm_encoder *e, uint64_t *lookups, uint64_t *hits);
 /* Appends the bytes of ids[0..n) to out: each token's bytes, a special token's text. Returns
  * 0, or -1 with err set when an id is not in the vocabulary or out of memory. */
 int llm_decode(const llm_tokenizer *t, const uint32_t *ids, size_t n, llm_buf *out, llm_error *err);
+
+/* ---- extending, and saving as tokenizer.json ---- */
+
+/* What llm_tokenizer_add_tokens did with the tokens it was given. */
+typedef struct llm_added_count {
+    size_t added;           /* new ids: first_id, first_id + 1, ... in the order given */
+    uint32_t first_id;
+    size_t in_vocab;        /* already in the model's vocabulary: now added tokens too, with
+                             * their own ids, so matched whole before the pre-tokenizer */
+    size_t skipped;         /* empty, already an added token (left as it is), or given before */
+} llm_added_count;
+
+/* A new tokenizer: t with tokens[i] (lens[i] bytes of UTF-8 each) added as Hugging Face's
+ * tokenizer.add_tokens([...]) adds them: not special, normalized, ids after the highest
+ * (the crate's rule), matched whole wherever they occur, before the pre-tokenizer splits the
+ * text. A token already in the model's vocabulary keeps its id (the crate does the same);
+ * one that is already an added token is skipped (the crate would redefine it with these
+ * flags, which can turn a special token into an ordinary one). A tiktoken encoding is first
+ * turned into its tokenizer.json (llm_tokenizer_to_json), whose encoding is the same. The
+ * result is what loading its llm_tokenizer_to_json gives, hash included; it is called name
+ * (NULL: t's name). t is unchanged. Returns NULL with err set (a token that is not UTF-8,
+ * ids past LLM_BPE_MAX_IDS, out of memory). */
+llm_tokenizer *llm_tokenizer_add_tokens(const llm_tokenizer *t, const char *const *tokens, const size_t *lens,
+                                        size_t n, const char *name, llm_added_count *count, llm_error *err);
+/* Appends t as a Hugging Face tokenizer.json to out: what the tokenizers crate (and
+ * llm_tokenizer_load) loads to the same ids for any text. A tokenizer.json gives back its own
+ * definition (loading it again gives the same hash); a tiktoken encoding is written as byte-
+ * level BPE: its regex as a Split, every pair of tokens whose bytes join into a token as a
+ * merge ranked by that token, whole pieces first (ignore_merges), its special tokens as
+ * special added tokens (in the vocabulary too, at their ids). Returns 0, or -1 with err set. */
+int llm_tokenizer_to_json(const llm_tokenizer *t, llm_buf *out, llm_error *err);
 
 /* ---- the embedded default ---- */
 

@@ -57,6 +57,24 @@ size_t llm_utf8_ascii_prefix(const char *s, size_t n)
     return i;
 }
 
+size_t llm_utf8_valid_prefix(const char *s, size_t n)
+{
+    if (llm_utf8_valid(s, n))
+        return n;   /* the common case, checked by SIMD */
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        i += llm_utf8_ascii_prefix(s + i, n - i);
+        while (i < n && u[i] >= 0x80) {
+            size_t k = llm_utf8_seq_len(u + i, n - i);
+            if (k == 0)
+                return i;
+            i += k;
+        }
+    }
+    return i;
+}
+
 size_t llm_utf8_encode(uint32_t cp, char *out)
 {
     if (cp < 0x80) {

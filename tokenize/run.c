@@ -219,7 +219,7 @@ static int detect_format(reader *r, llm_json_parser **parser, uint64_t *blank_be
 /* Fills b with the documents of the next lines. 1 when b got some, 0 at the end, -1 error. */
 static int fill_lines(reader *r, batch *b, llm_error *err)
 {
-    const char *line;
+    const char *line, *copied = NULL;
     size_t len;
     uint64_t number;
     while (b->in.len < BATCH_BYTES && b->n < BATCH_DOCS) {
@@ -234,7 +234,12 @@ static int fill_lines(reader *r, batch *b, llm_error *err)
             return llm_error_set(err, "out of memory");
         batch_append(b, line, len);
         batch_seal(b);
+        copied = line + len;
     }
+    /* The batch holds copies: a mapped input's pages up to here can go, so that memory does
+     * not grow with the input. */
+    if (copied)
+        llm_lines_release(r->lines, copied);
     b->bytes_read = llm_lines_bytes(r->lines);
     if (llm_buf_failed(&b->in))
         return llm_error_set(err, "out of memory");
@@ -508,11 +513,9 @@ static int make_header(const tok_opts *o, const tok_plan *p, llm_header *h)
 int tok_run(const tok_opts *o)
 {
     llm_error err;
-    llm_tokenizer *t = llm_tokenizer_load_default(o->tokenizer, &err);
-    if (!t) {
-        llm_msg("%s", err.msg);
+    llm_tokenizer *t = tok_tokenizer(o);
+    if (!t)
         return LLM_EXIT_FAILURE;
-    }
     tok_plan plan = {.opts = o, .tokenizer = t, .bos_id = -1, .eos_id = -1};
     if (o->eos && (plan.eos_id = llm_tokenizer_eos(t)) < 0) {
         llm_msg("%s has no end-of-text token to append (use --no-eos)", llm_tokenizer_name(t));
@@ -536,7 +539,7 @@ int tok_run(const tok_opts *o)
     rn.wr.opts = o;
     llm_header h;
     int status = 0, header_ok = make_header(o, &plan, &h) == 0;
-    llm_writer_opts wopts = {.level = o->level, .frame_bytes = 0, .index = -1};
+    llm_writer_opts wopts = {.level = o->level, .frame_bytes = 0, .index = -1, .threads = o->threads};
     if (!header_ok) {
         llm_msg("out of memory");
         status = LLM_EXIT_FAILURE;

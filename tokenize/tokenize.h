@@ -14,6 +14,8 @@ typedef struct tok_opts {
     tok_in in;
     const char *field;          /* JSONL member holding the text */
     const char *tokenizer;      /* --tokenizer NAME|PATH; NULL: the embedded default */
+    const char *add_tokens;     /* --add-tokens FILE: tokens to add, one a line */
+    const char *save_tokenizer; /* --save-tokenizer FILE: write the tokenizer.json there */
     int eos;                    /* append the end-of-text token (default) */
     int bos;                    /* prepend the beginning-of-text token: 1 --bos, 0 --no-bos,
                                  * -1 as the tokenizer's post-processor says (default) */
@@ -63,6 +65,12 @@ typedef struct tok_result {
  * bytes follow it, `jsonl` says which) and appends its record's ids to ids. */
 void tok_document(const tok_plan *p, tok_worker *w, int jsonl, const char *doc, size_t len, llm_ids *ids,
                   tok_result *res);
+
+/* ---- vocab.c: the tokenizer ---- */
+
+/* Loads --tokenizer, adds the tokens of --add-tokens (saying what it did unless quiet) and
+ * writes --save-tokenizer. Returns the tokenizer (owned), or NULL after a message. */
+llm_tokenizer *tok_tokenizer(const tok_opts *o);
 
 /* ---- run.c ---- */
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # llm-tokenize on small hand-made inputs, with the embedded GPT-2 tokenizer (no data files):
-# known ids, EOS/BOS, special-token strings as text or as specials, input formats, malformed
-# JSONL (an error with the line number, or a counted skip), the accounting in = written +
+# known ids, EOS/BOS, special-token strings as text or as specials, input formats, lone
+# surrogates in JSONL, malformed JSONL (an error with the line number, or a counted skip), the accounting in = written +
 # empty + skipped, the header, -o, and llm-cat --decode with its tokenizer check.
 . "$(dirname "$0")/lib.sh"
 if ! [ -x "$LLM_BIN/llm-tokenize" ]; then
@@ -60,6 +60,16 @@ expect_eq field "15496 995 50256" "$(ids field.bin)"
 printf '\xef\xbb\xbf{"text":"Hello world"}\n' >bom.jsonl
 run llm-tokenize -q bom.jsonl -o bom.bin
 expect_eq bom-jsonl "15496 995 50256" "$(ids bom.bin)"
+
+# Lone surrogates escaped in JSON (\ud800, \udc00, a high one before a non-low one) are U+FFFD,
+# as JSON.parse and a conversion to UTF-8 make them (tiktoken gives the same ids); a pair
+# is its character. llm-clean, which reads JSONL the same way, passes them on as U+FFFD.
+printf '{"text":"a\\ud800b"}\n{"text":"\\udc00\\ud800\\u0041"}\n{"text":"\\ud83d\\ude00"}\n' >surrogates.jsonl
+run llm-tokenize -q --no-eos surrogates.jsonl -o surrogates.bin
+expect_eq lone-surrogates "$(printf '64 4210 65\n6353 32\n47249 222')" "$(ids surrogates.bin)"
+run llm-clean -q surrogates.jsonl
+expect_eq lone-surrogates-clean "$(printf '{"text":"a\xef\xbf\xbdb"}\n{"text":"\xef\xbf\xbd\xef\xbf\xbdA"}\n{"text":"\xf0\x9f\x98\x80"}')" \
+    "$(cat "$LAST_OUT")"
 
 # Malformed JSONL: an error naming the line, nothing left under -o; or counted skips.
 printf '{"text":"a"}\n{"text":"b"\n\n{"txt":"c"}\n{"text":5}\n[1]\n{"text":""}\n{"text":"ok"}\n' >bad.jsonl

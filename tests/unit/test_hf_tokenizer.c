@@ -1,8 +1,10 @@
 /* Unit tests for tokenizer.json loading (lib/hf_tokenizer.c, hf_encode.c): a clear error for
  * each malformed or unsupported file that names the component, loading by path and by folder,
- * the post-processor's BOS/EOS, a hash that covers the whole definition, and a round trip
- * through the hand-written SentencePiece-style tokenizer of tests/tokenizers. The token ids
- * themselves are compared with Hugging Face's tokenizers by tests/cli/tokenizer_conformance.sh. */
+ * the post-processor's BOS/EOS, a hash that covers the whole definition, a round trip
+ * through the hand-written SentencePiece-style tokenizer of tests/tokenizers, writing
+ * tokenizer.json back (llm_tokenizer_to_json) and adding tokens (llm_tokenizer_add_tokens).
+ * The token ids themselves are compared with Hugging Face's tokenizers by
+ * tests/cli/tokenizer_conformance.sh and tests/cli/tokenize_added.sh. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -196,6 +198,172 @@ static void test_named(void)
     llm_tokenizer_free(l);
 }
 
+/* ids of text, or an empty list when encoding fails. */
+static void encode_all(const llm_tokenizer *t, const char *text, int special, llm_ids *ids)
+{
+    llm_error err;
+    llm_encoder *e = llm_encoder_new(t, 0);
+    llm_ids_clear(ids);
+    if (e == NULL || llm_encode(e, text, strlen(text), special, ids, &err) < 0)
+        llm_ids_clear(ids);
+    llm_encoder_free(e);
+}
+
+static int same_ids(const llm_ids *a, const llm_ids *b)
+{
+    return a->len == b->len && (a->len == 0 || memcmp(a->data, b->data, a->len * sizeof *a->data) == 0);
+}
+
+static const char *const sample_texts[] = {
+    "hello world", " two  spaces \n\n tabs\t\t", "foo food xfoo Bar  x [MASK] <|sep|>", "café cafe\u0301",
+    "床前明月光 ☃ 😀 I'LL she'd've 12345", "<s> plain </s> <|endoftext|>", "",
+};
+
+/* A tokenizer written by llm_tokenizer_to_json and loaded again is the same tokenizer: the
+ * same hash for a tokenizer.json, the same ids for a tiktoken encoding. */
+static void test_save_roundtrip(void)
+{
+    const char *files[] = {"tests/tokenizers/sp_tiny.json", "tests/tokenizers/sp_unk.json",
+                           "tests/tokenizers/bl_tiny.json", "tests/tokenizers/bl_split.json", NULL};
+    llm_ids a, b;
+    llm_ids_init(&a);
+    llm_ids_init(&b);
+    for (int i = 0; i < 5; i++) {
+        llm_error err;
+        llm_tokenizer *t = files[i] ? llm_tokenizer_load(files[i], &err) : llm_tokenizer_load_embedded(&err);
+        CHECKF(t != NULL, "%s", err.msg);
+        if (t == NULL)
+            continue;
+        llm_buf json;
+        llm_buf_init(&json);
+        CHECKF(llm_tokenizer_to_json(t, &json, &err) == 0, "%s", err.msg);
+        llm_tokenizer *u = llm_tokenizer_from_hf_json(json.data, json.len, "again", &err);
+        CHECKF(u != NULL, "%s: %s", files[i] ? files[i] : "gpt2", err.msg);
+        if (u != NULL) {
+            if (files[i])
+                CHECKF(llm_tokenizer_hash(t) == llm_tokenizer_hash(u), "%s: the hash changed", files[i]);
+            CHECK(llm_tokenizer_vocab_size(t) == llm_tokenizer_vocab_size(u));
+            CHECK(llm_tokenizer_eos(t) == llm_tokenizer_eos(u));
+            for (size_t k = 0; k < sizeof sample_texts / sizeof sample_texts[0]; k++)
+                for (int special = 0; special < 2; special++) {
+                    encode_all(t, sample_texts[k], special, &a);
+                    encode_all(u, sample_texts[k], special, &b);
+                    CHECKF(same_ids(&a, &b), "%s: '%s' (special %d): %zu ids, then %zu",
+                           files[i] ? files[i] : "gpt2", sample_texts[k], special, a.len, b.len);
+                }
+        }
+        /* Loaded from the written file, a tiktoken encoding's JSON says what it is. */
+        if (files[i] == NULL)
+            CHECK(strstr(json.data, "\"ignore_merges\": true") && strstr(json.data, "\"<|endoftext|>\": 50256") &&
+                  strstr(json.data, "\"Ġ t\""));
+        llm_buf_free(&json);
+        llm_tokenizer_free(u);
+        llm_tokenizer_free(t);
+    }
+    llm_ids_free(&a);
+    llm_ids_free(&b);
+}
+
+/* Hugging Face's add_tokens: new ids after the highest, a token of the vocabulary keeps its
+ * id, added tokens and repeats are skipped, each matched whole. */
+static void test_add_tokens(void)
+{
+    llm_error err;
+    llm_tokenizer *t = llm_tokenizer_load("tests/tokenizers/bl_tiny.json", &err);
+    CHECKF(t != NULL, "%s", err.msg);
+    if (t == NULL)
+        return;
+    uint64_t hash = llm_tokenizer_hash(t);
+    const char *tokens[] = {"xyz", "foo", "a", "xyz", "", "h\xC3\xA9", "<|sep|>", "xy", "xyzw"};
+    size_t lens[9];
+    for (int i = 0; i < 9; i++)
+        lens[i] = strlen(tokens[i]);
+    llm_added_count c;
+    llm_tokenizer *x = llm_tokenizer_add_tokens(t, tokens, lens, 9, "bl_more", &c, &err);
+    CHECKF(x != NULL, "%s", err.msg);
+    if (x == NULL) {
+        llm_tokenizer_free(t);
+        return;
+    }
+    CHECKF(c.added == 4 && c.first_id == 761 && c.in_vocab == 1 && c.skipped == 4,
+           "added %zu from %u, in vocab %zu, skipped %zu", c.added, c.first_id, c.in_vocab, c.skipped);
+    CHECK(strcmp(llm_tokenizer_name(x), "bl_more") == 0 && llm_tokenizer_vocab_size(x) == 765);
+    CHECK(llm_tokenizer_hash(t) == hash && llm_tokenizer_hash(x) != hash);
+    llm_ids ids;
+    llm_ids_init(&ids);
+    /* The ids of Hugging Face's tokenizers after the same add_tokens. */
+    encode_all(x, "bxyzc", 0, &ids);
+    CHECK(ids.len == 3 && ids.data[0] == 268 && ids.data[1] == 761 && ids.data[2] == 261);
+    /* Of the tokens that start at a place, the longest (xy, xyz, xyzw). */
+    encode_all(x, "bxyc", 0, &ids);
+    CHECK(ids.len == 3 && ids.data[0] == 268 && ids.data[1] == 763 && ids.data[2] == 261);
+    encode_all(x, "bxyzwc", 0, &ids);
+    CHECK(ids.len == 3 && ids.data[0] == 268 && ids.data[1] == 764 && ids.data[2] == 261);
+    encode_all(x, "xyzxy", 0, &ids);
+    CHECK(ids.len == 2 && ids.data[0] == 761 && ids.data[1] == 763);
+    encode_all(x, "h\xC3\xA9", 0, &ids);
+    CHECK(ids.len == 1 && ids.data[0] == 762);
+    /* "a", of the vocabulary, is now matched whole; as the crate does, it keeps its id. */
+    encode_all(x, "xa", 0, &ids);
+    CHECK(ids.len == 3 && ids.data[0] == 32 && ids.data[1] == 120 && ids.data[2] == 97);
+    /* Saved and loaded again: the same tokenizer. */
+    llm_buf json;
+    llm_buf_init(&json);
+    CHECK(llm_tokenizer_to_json(x, &json, &err) == 0);
+    llm_tokenizer *y = llm_tokenizer_from_hf_json(json.data, json.len, "bl_more", &err);
+    CHECKF(y != NULL && llm_tokenizer_hash(y) == llm_tokenizer_hash(x), "%s", y ? "another hash" : err.msg);
+    llm_tokenizer_free(y);
+    llm_buf_free(&json);
+    /* Not UTF-8: refused, naming the token. */
+    const char *bad[] = {"ok", "\xFF"};
+    size_t bad_lens[] = {2, 1};
+    CHECK(llm_tokenizer_add_tokens(t, bad, bad_lens, 2, NULL, &c, &err) == NULL &&
+          strstr(err.msg, "token 2 is not valid UTF-8"));
+    llm_ids_free(&ids);
+    llm_tokenizer_free(x);
+    llm_tokenizer_free(t);
+}
+
+/* A tiktoken encoding (the embedded GPT-2) extended: its tokenizer.json, then the tokens. */
+static void test_add_tokens_tiktoken(void)
+{
+    llm_error err;
+    llm_tokenizer *t = llm_tokenizer_load_embedded(&err);
+    CHECKF(t != NULL, "%s", err.msg);
+    if (t == NULL)
+        return;
+    const char *tokens[] = {"\xE4\xB8\xAD\xE5\x9B\xBD", "hello", "<|endoftext|>", " the end"};
+    size_t lens[4];
+    for (int i = 0; i < 4; i++)
+        lens[i] = strlen(tokens[i]);
+    llm_added_count c;
+    llm_tokenizer *x = llm_tokenizer_add_tokens(t, tokens, lens, 4, NULL, &c, &err);
+    CHECKF(x != NULL, "%s", err.msg);
+    if (x == NULL) {
+        llm_tokenizer_free(t);
+        return;
+    }
+    CHECKF(c.added == 2 && c.first_id == 50257 && c.in_vocab == 1 && c.skipped == 1,
+           "added %zu from %u, in vocab %zu, skipped %zu", c.added, c.first_id, c.in_vocab, c.skipped);
+    CHECK(strcmp(llm_tokenizer_name(x), "gpt2") == 0 && llm_tokenizer_vocab_size(x) == 50259);
+    CHECK(llm_tokenizer_eos(x) == 50256 && llm_tokenizer_hash(x) != llm_tokenizer_hash(t));
+    llm_ids ids;
+    llm_ids_init(&ids);
+    encode_all(x, "\xE6\x88\x91\xE4\xB8\xAD\xE5\x9B\xBDhello the end", 0, &ids);
+    CHECKF(ids.len >= 3 && ids.data[ids.len - 3] == 50257 && ids.data[ids.len - 2] == 31373 &&
+           ids.data[ids.len - 1] == 50258, "%zu ids", ids.len);
+    llm_buf back;
+    llm_buf_init(&back);
+    CHECK(llm_decode(x, ids.data, ids.len, &back, &err) == 0 && back.len == 22 &&
+          memcmp(back.data, "\xE6\x88\x91\xE4\xB8\xAD\xE5\x9B\xBDhello the end", 22) == 0);
+    encode_all(x, "Hello world<|endoftext|>", 1, &ids);
+    CHECK(ids.len == 3 && ids.data[0] == 15496 && ids.data[1] == 995 && ids.data[2] == 50256);
+    llm_buf_free(&back);
+    llm_ids_free(&ids);
+    llm_tokenizer_free(x);
+    llm_tokenizer_free(t);
+}
+
 int main(void)
 {
     RUN(test_errors);
@@ -203,5 +371,8 @@ int main(void)
     RUN(test_hash);
     RUN(test_sentencepiece_roundtrip);
     RUN(test_named);
+    RUN(test_save_roundtrip);
+    RUN(test_add_tokens);
+    RUN(test_add_tokens_tiktoken);
     return check_cases_failed != 0;
 }

@@ -1,5 +1,6 @@
 /* Unit tests for lib/json.cpp: types, number limits, lookup, iteration order, minify
- * round trips, error messages, padded and copied parsing, and parser reuse. */
+ * round trips, error messages, lone surrogate escapes, padded and copied parsing, and parser
+ * reuse. */
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -305,6 +306,55 @@ static void test_errors(void)
     CHECK(parse_str("[1,2]", &root, &err) == 0 && llm_json_array_len(root) == 2);
 }
 
+/* An escaped surrogate that is not half of a pair is U+FFFD, as JSON.parse and a conversion
+ * to UTF-8 make it (simdjson alone refuses the document). */
+static void test_lone_surrogates(void)
+{
+    static const struct {
+        const char *json, *want;
+    } cases[] = {
+        {"\"\\ud800\"", "\xEF\xBF\xBD"},
+        {"\"a\\ud800b\"", "a\xEF\xBF\xBD" "b"},
+        {"\"\\udc00\"", "\xEF\xBF\xBD"},
+        {"\"\\uDFFF.\"", "\xEF\xBF\xBD."},
+        {"\"\\ud800\\u0041\"", "\xEF\xBF\xBD" "A"},
+        {"\"\\ud800\\ud800\"", "\xEF\xBF\xBD\xEF\xBF\xBD"},
+        {"\"\\udc00\\ud83d\\ude00\"", "\xEF\xBF\xBD\xF0\x9F\x98\x80"},
+        {"\"\\ud83d\\ude00\\ud83d\"", "\xF0\x9F\x98\x80\xEF\xBF\xBD"},
+        {"\"\\ud800\\n\"", "\xEF\xBF\xBD\n"},
+        {"\"\\\\\\ud800\"", "\\\xEF\xBF\xBD"},          /* an escaped backslash, then the escape */
+        {"\"\\\\ud800 \\udbff\"", "\\ud800 \xEF\xBF\xBD"}, /* text, not an escape; then one */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        llm_json root;
+        llm_error err = {""};
+        for (int padded = 0; padded < 2; padded++) {
+            size_t n = strlen(cases[i].json);
+            char *buf = malloc(n + LLM_JSON_PADDING);
+            CHECK(buf != NULL);
+            memcpy(buf, cases[i].json, n);
+            memset(buf + n, '"', LLM_JSON_PADDING);
+            int rc = llm_json_parse(parser, buf, n, padded, &root, &err);
+            free(buf);
+            CHECKF(rc == 0 && string_is(root, cases[i].want), "%s (padded %d): %s", cases[i].json,
+                   padded, rc ? err.msg : "another string");
+        }
+    }
+    /* In keys and values of a JSONL record, several in one document. */
+    llm_json root, v;
+    llm_error err;
+    const char *rec = "{\"te\\udc01xt\":1,\"text\":\"x\\ud800y\\ud801\\ud802\\udc00z\",\"n\":[\"\\udfff\"]}";
+    CHECKF(parse_str(rec, &root, &err) == 0, "%s", err.msg);
+    CHECK(llm_json_field(root, "text", &v) && string_is(v, "x\xEF\xBF\xBDy\xEF\xBF\xBD\xF0\x90\xA0\x80z"));
+    CHECK(llm_json_field(root, "te\xEF\xBF\xBDxt", &v));
+    /* A document with another fault is still refused, and the parser still works after. */
+    CHECK(parse_str("[\"\\ud800\",]", &root, &err) == -1 && strncmp(err.msg, "invalid JSON: ", 14) == 0);
+    CHECK(parse_str("\"\\ud800\\x\"", &root, &err) == -1);
+    CHECK(parse_str("\"\\ud800", &root, &err) == -1);
+    CHECK(parse_str("\"\\ud8\"", &root, &err) == -1);
+    CHECK(parse_str("[\"ok\"]", &root, &err) == 0 && llm_json_array_len(root) == 1);
+}
+
 static void test_padded_and_copied(void)
 {
     llm_json root, v;
@@ -409,6 +459,7 @@ int main(void)
     RUN(test_iteration_order);
     RUN(test_minify);
     RUN(test_errors);
+    RUN(test_lone_surrogates);
     RUN(test_padded_and_copied);
     RUN(test_parser_reuse);
     RUN(test_huge_array);

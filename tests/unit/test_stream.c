@@ -1192,6 +1192,17 @@ static void round_trip(const rt_config *c, uint64_t seed)
 
         check_zstd_cli(path, t, c->count, c->width);
 
+        /* Frames compressed on threads: the same bytes. */
+        for (unsigned th = 2; th <= 3; th++) {
+            llm_writer_opts to = o;
+            to.threads = th;
+            size_t tlen;
+            uint8_t *threaded = make_stream(&h, &to, t, c->count, c->put_width, &tlen);
+            CHECKF(threaded && tlen == len && memcmp(threaded, file, len) == 0, "%s: %u threads wrote other bytes",
+                   c->name, th);
+            free(threaded);
+        }
+
         /* Written into a pipe: the same bytes without the index frame. */
         size_t plen;
         llm_writer_opts po = o;

@@ -527,9 +527,10 @@ static size_t split(llm_pretok *p, const char *text, size_t n, size_t *ends, siz
     return k;
 }
 
-/* The ASCII scanners split exactly as PCRE2 does, on random strings made of the bytes and
+/* The scanners split exactly as PCRE2 does, on random strings made of the bytes and
  * characters at their decision points: every class, quotes before contraction letters in
- * both cases, 'ſ', Unicode spaces, letters, digits and marks next to ASCII. */
+ * both cases, 'ſ', Unicode spaces, letters, digits and marks next to ASCII, the CJK letters
+ * and punctuation they know and the characters just outside those ranges. */
 static void test_scanners(void)
 {
     const char *patterns[] = {LLM_PRETOK_GPT2, LLM_PRETOK_CL100K, LLM_PRETOK_O200K, LLM_PRETOK_QWEN};
@@ -538,12 +539,19 @@ static void test_scanners(void)
                            "\x01", "\x7f", "\xc5\xbf" /* ſ */, "\xc3\xa9" /* é */, "\xc3\x89" /* É */,
                            "\xc2\xa0", "\xc2\x85", "\xe3\x80\x80", "\xd9\xa3" /* Arabic 3 */,
                            "\xcc\x81" /* combining acute */, "\xe4\xb8\xad", "\xf0\x9f\x98\x80",
-                           "\xc7\x85" /* Lt */, "\xca\xb0" /* Lm */, "\xe2\x85\xab" /* Nl */};
+                           "\xc7\x85" /* Lt */, "\xca\xb0" /* Lm */, "\xe2\x85\xab" /* Nl */,
+                           "\xe4\xb8\x80" /* U+4E00 */, "\xe9\xbf\xbc" /* U+9FFC */,
+                           "\xe9\xbf\xbd" /* U+9FFD */, "\xe3\x81\x82" /* あ */,
+                           "\xe3\x83\xbc" /* ー, Lm */, "\xed\x95\x9c" /* 한 */,
+                           "\xef\xbc\x8c" /* ， */, "\xe3\x80\x82" /* 。 */, "\xe3\x80\x8a" /* 《 */,
+                           "\xe3\x80\x84" /* 〄, So */, "\xe2\x80\x94" /* — */, "\xe2\x80\xa6" /* … */,
+                           "\xe2\x80\xa8" /* U+2028 */, "\xc2\xb7" /* · */, "\xef\xbc\x90" /* ０ */,
+                           "\xef\xbc\xa1" /* Ａ */, "\xef\xbd\x81" /* ａ */};
     size_t n_atoms = sizeof atoms / sizeof atoms[0];
     static size_t fast[4096], slow[4096];
     char text[2048];
     unsigned int seed = 11;
-    for (size_t p = 0; p < 3; p++) {
+    for (size_t p = 0; p < sizeof patterns / sizeof patterns[0]; p++) {
         llm_error err;
         llm_pretok *with = llm_pretok_new(patterns[p], &err), *without = llm_pretok_new(patterns[p], &err);
         CHECK(with != NULL && without != NULL);

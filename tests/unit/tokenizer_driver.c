@@ -28,45 +28,6 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* The value of the \uXXXX escape at s (6 bytes available), or -1. */
-static long hex4(const char *s)
-{
-    if (s[0] != '\\' || s[1] != 'u')
-        return -1;
-    long v = 0;
-    for (int i = 2; i < 6; i++) {
-        char c = s[i];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-              : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-        if (d < 0)
-            return -1;
-        v = v * 16 + d;
-    }
-    return v;
-}
-
-/* simdjson refuses a lone surrogate escape (\ud800); JavaScript's and Rust's conversions to
- * UTF-8, which the reference encoders get their text through, make it U+FFFD. The same here,
- * in place (the escape keeps its length). */
-static void replace_lone_surrogates(char *s, size_t n)
-{
-    for (size_t i = 0; i + 1 < n; i++) {
-        if (s[i] != '\\')
-            continue;
-        long v = i + 6 <= n ? hex4(s + i) : -1;
-        if (v >= 0xD800 && v <= 0xDBFF) {
-            long w = i + 12 <= n ? hex4(s + i + 6) : -1;
-            if (w >= 0xDC00 && w <= 0xDFFF) {
-                i += 11;
-                continue;
-            }
-        }
-        if (v >= 0xD800 && v <= 0xDFFF)
-            memcpy(s + i, "\\ufffd", 6);
-        i++;   /* skip the escaped character */
-    }
-}
-
 /* decode(encode(x)) is x, or NFC(x) for tokenizers that normalize (Qwen's NFC). */
 static int same_text(const llm_buf *back, const char *x, size_t n, llm_buf *nfc)
 {
@@ -102,14 +63,9 @@ static int load_docs(const char *path, doc_list *d)
         llm_json root, text;
         const char *s;
         size_t n;
+        /* Lone surrogate escapes (\ud800) are U+FFFD, as the reference encoders see them
+         * through node's conversion to UTF-8: lib/json.cpp's doing, tested here too. */
         int parsed = llm_json_parse(p, line, len, 1, &root, &err) == 0;
-        if (!parsed && memmem(line, len, "\\ud", 3) != NULL) {
-            char *copy = malloc(len + 1);
-            memcpy(copy, line, len);
-            replace_lone_surrogates(copy, len);
-            parsed = llm_json_parse(p, copy, len, 0, &root, &err) == 0;
-            free(copy);   /* the parser keeps its own copy of the strings */
-        }
         if (!parsed || !llm_json_field(root, "text", &text) || llm_json_get_string(text, &s, &n) < 0) {
             fprintf(stderr, "%s:%llu: not a {\"text\": ...} line\n", path,
                     (unsigned long long)llm_lines_number(lines));
