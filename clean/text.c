@@ -162,7 +162,8 @@ static size_t next_change(const unsigned char *s, size_t n, uint64_t *markup, cl
     if (n < W + 2) {
         unsigned char pad[2 * W + 2];
         memset(pad, '\n', sizeof pad);
-        memcpy(pad, s, n);
+        if (n)    /* an empty text may come as NULL */
+            memcpy(pad, s, n);
         uint64_t ws2, spaces2;
         uint64_t change = changes_in(pad, &mk, &ws, &spaces);
         change |= changes_in(pad + W, &mk, &ws2, &spaces2) << W;
