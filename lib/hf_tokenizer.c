@@ -494,17 +494,23 @@ void llm_hf_byte_alphabet(const unsigned char *s, size_t n, llm_buf *out)
     }
 }
 
-static const llm_hf_added *extra_by_id(const llm_hf *h, uint32_t id)
+/* The entry with this id in an array sorted by id, or NULL. */
+static const llm_hf_added *find_by_id(const llm_hf_added *a, size_t n, uint32_t id)
 {
-    size_t lo = 0, hi = h->n_extra;
+    size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (h->extra[mid].id < id)
+        if (a[mid].id < id)
             lo = mid + 1;
         else
             hi = mid;
     }
-    return lo < h->n_extra && h->extra[lo].id == id ? &h->extra[lo] : NULL;
+    return lo < n && a[lo].id == id ? &a[lo] : NULL;
+}
+
+static const llm_hf_added *extra_by_id(const llm_hf *h, uint32_t id)
+{
+    return find_by_id(h->extra, h->n_extra, id);
 }
 
 int llm_hf_vocab_string(const llm_hf *h, uint32_t id, llm_buf *out)
@@ -984,15 +990,7 @@ fail:
 
 const llm_hf_added *llm_hf_added_by_id(const llm_hf *h, uint32_t id)
 {
-    size_t lo = 0, hi = h->n_added;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (h->added[mid].id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < h->n_added && h->added[lo].id == id ? &h->added[lo] : NULL;
+    return find_by_id(h->added, h->n_added, id);
 }
 
 /* ---- the whole file ---- */
