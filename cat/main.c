@@ -199,16 +199,9 @@ static int parse_args(cat_opts *o, int argc, char **argv)
             return llm_usage_error("unknown option, or one missing its value: '%s'", argv[optind - 1]);
         }
     }
-    o->inputs = argv + optind;
-    o->n_inputs = argc - optind;
-    if (o->n_inputs == 0) {
-        static char *stdin_only[] = {"-", NULL};
-        o->inputs = stdin_only;
-        o->n_inputs = 1;
-    }
-    for (int i = 0, stdin_seen = 0; i < o->n_inputs; i++)
-        if (strcmp(o->inputs[i], "-") == 0 && stdin_seen++)
-            return llm_usage_error("standard input (-) can be read only once");
+    int status = llm_input_args(argv + optind, argc - optind, &o->inputs, &o->n_inputs);
+    if (status >= 0)
+        return status;
     if (header_set + stats_set + to_set + decode_set > 1)
         return llm_usage_error("--header, --stats, --decode and --to cannot be combined: choose one");
     if (header_set)

@@ -91,21 +91,6 @@ static const struct option long_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* A --choice=VALUE option: the value's index, or a usage error naming the choices. */
-static int choice(const char *option, const char *arg, const char *const names[], int n, int *out)
-{
-    int k = llm_parse_choice(arg, names, n);
-    if (k >= 0) {
-        *out = k;
-        return -1;
-    }
-    char list[128] = "";
-    for (int i = 0; i < n; i++)
-        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? (i == n - 1 ? " or " : ", ") : "",
-                 names[i]);
-    return llm_usage_error("--%s: expected %s, got '%s'", option, list, arg);
-}
-
 static int add_rule(clean_opts *o, clean_rule_kind kind, const char *option, const char *spec)
 {
     clean_rule *grown = realloc(o->rules, (o->n_rules + 1) * sizeof *grown);
@@ -145,14 +130,14 @@ static int parse_args(clean_opts *o, int argc, char **argv)
                 return llm_usage_error("--threads: expected 1 to 1024, got '%s'", optarg);
             o->threads = (unsigned)v;
             break;
-        case OPT_IN: status = choice("in", optarg, in_names, 4, &k); o->in = (clean_in)k; break;
-        case OPT_OUT: status = choice("out", optarg, out_names, 2, &k); o->out = (clean_out)k; break;
+        case OPT_IN: status = llm_choice_option("in", optarg, in_names, 4, &k); o->in = (clean_in)k; break;
+        case OPT_OUT: status = llm_choice_option("out", optarg, out_names, 2, &k); o->out = (clean_out)k; break;
         case OPT_FIELD: o->field = optarg; break;
         case OPT_REJECTS: o->rejects = optarg; break;
-        case OPT_ON_ERROR: status = choice("on-error", optarg, on_error_names, 2, &o->on_error_skip); break;
-        case OPT_INVALID: status = choice("invalid", optarg, invalid_names, 2, &o->invalid_drop); break;
-        case OPT_MARKUP: status = choice("markup", optarg, markup_names, 2, &o->markup); break;
-        case OPT_QUALITY: status = choice("quality", optarg, quality_names, 3, &k); o->quality = k; break;
+        case OPT_ON_ERROR: status = llm_choice_option("on-error", optarg, on_error_names, 2, &o->on_error_skip); break;
+        case OPT_INVALID: status = llm_choice_option("invalid", optarg, invalid_names, 2, &o->invalid_drop); break;
+        case OPT_MARKUP: status = llm_choice_option("markup", optarg, markup_names, 2, &o->markup); break;
+        case OPT_QUALITY: status = llm_choice_option("quality", optarg, quality_names, 3, &k); o->quality = k; break;
         case OPT_NORMALIZE:
             if (llm_norm_parse(optarg, &o->norm) < 0)
                 return llm_usage_error("--normalize: expected nfc, nfkc or none, got '%s'", optarg);
@@ -188,17 +173,7 @@ static int parse_args(clean_opts *o, int argc, char **argv)
     }
     if (o->max_chars && o->max_chars < o->min_chars)
         return llm_usage_error("--max-chars is below --min-chars");
-    o->inputs = argv + optind;
-    o->n_inputs = argc - optind;
-    if (o->n_inputs == 0) {
-        static char *stdin_only[] = {"-", NULL};
-        o->inputs = stdin_only;
-        o->n_inputs = 1;
-    }
-    for (int i = 0, stdin_seen = 0; i < o->n_inputs; i++)
-        if (strcmp(o->inputs[i], "-") == 0 && stdin_seen++)
-            return llm_usage_error("standard input (-) can be read only once");
-    return -1;
+    return llm_input_args(argv + optind, argc - optind, &o->inputs, &o->n_inputs);
 }
 
 int main(int argc, char **argv)

@@ -129,6 +129,31 @@ int llm_parse_choice(const char *arg, const char *const names[], int n)
     return -1;
 }
 
+int llm_choice_option(const char *option, const char *arg, const char *const names[], int n, int *out)
+{
+    int k = llm_parse_choice(arg, names, n);
+    if (k >= 0) {
+        *out = k;
+        return -1;
+    }
+    char list[128] = "";
+    for (int i = 0; i < n; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? (i == n - 1 ? " or " : ", ") : "",
+                 names[i]);
+    return llm_usage_error("--%s: expected %s, got '%s'", option, list, arg);
+}
+
+int llm_input_args(char **args, int n, char ***inputs, int *n_inputs)
+{
+    static char *stdin_only[] = {"-", NULL};
+    *inputs = n ? args : stdin_only;
+    *n_inputs = n ? n : 1;
+    for (int i = 0, stdin_seen = 0; i < *n_inputs; i++)
+        if (strcmp((*inputs)[i], "-") == 0 && stdin_seen++)
+            return llm_usage_error("standard input (-) can be read only once");
+    return -1;
+}
+
 int llm_flush_stdout(void)
 {
     int failed = fflush(stdout) != 0 || ferror(stdout);

@@ -27,6 +27,12 @@ int llm_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 int llm_parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* The index of arg in names[0..n), or -1. */
 int llm_parse_choice(const char *arg, const char *const names[], int n);
+/* A --option=CHOICE: -1 (go on) with *out the index of arg in names[0..n), or a usage
+ * error naming the choices, as an exit status. */
+int llm_choice_option(const char *option, const char *arg, const char *const names[], int n, int *out);
+/* The input files of a command line (args[0..n)): "-" alone when none is named, and "-"
+ * at most once. -1 to go on, or a usage error as an exit status. */
+int llm_input_args(char **args, int n, char ***inputs, int *n_inputs);
 /* Flushes and closes stdout after --help or --version, where a full disk or a closed
  * pipe is an error too. Returns the exit status. */
 int llm_flush_stdout(void);

@@ -130,6 +130,21 @@ static void keep_config(loader *L, llm_hf_part part, const char *key, llm_json v
     llm_buf_putc(&L->config, ';');
 }
 
+/* A Sequence step: each item of its array `field`, through add (normalizers, pre-tokenizers,
+ * decoders and post-processors all nest the same way). */
+static int add_sequence(loader *L, llm_json n, const char *field, const char *what, int (*add)(loader *, llm_json))
+{
+    llm_json list, item;
+    llm_json_iter it;
+    if (!llm_json_field(n, field, &list) || llm_json_type_of(list) != LLM_JSON_ARRAY)
+        return llm_error_set(L->err, "%s Sequence: missing \"%s\" array", what, field);
+    llm_json_array_begin(list, &it);
+    while (llm_json_array_next(&it, &item))
+        if (add(L, item) < 0)
+            return -1;
+    return 0;
+}
+
 /* ---- normalizers ---- */
 
 static int add_norm(loader *L, llm_json n)
@@ -138,17 +153,8 @@ static int add_norm(loader *L, llm_json n)
     const char *type = type_of(n);
     if (type == NULL)
         return llm_error_set(L->err, "normalizer: not an object with a \"type\"");
-    if (strcmp(type, "Sequence") == 0) {
-        llm_json list, item;
-        llm_json_iter it;
-        if (!llm_json_field(n, "normalizers", &list) || llm_json_type_of(list) != LLM_JSON_ARRAY)
-            return llm_error_set(L->err, "normalizer Sequence: missing \"normalizers\" array");
-        llm_json_array_begin(list, &it);
-        while (llm_json_array_next(&it, &item))
-            if (add_norm(L, item) < 0)
-                return -1;
-        return 0;
-    }
+    if (strcmp(type, "Sequence") == 0)
+        return add_sequence(L, n, "normalizers", "normalizer", add_norm);
     llm_hf_norm step = {0};
     if (strcmp(type, "NFC") == 0) {
         step.kind = HF_NORM_NFC;
@@ -234,17 +240,8 @@ static int add_pre(loader *L, llm_json n)
     const char *type = type_of(n);
     if (type == NULL)
         return llm_error_set(L->err, "pre_tokenizer: not an object with a \"type\"");
-    if (strcmp(type, "Sequence") == 0) {
-        llm_json list, item;
-        llm_json_iter it;
-        if (!llm_json_field(n, "pretokenizers", &list) || llm_json_type_of(list) != LLM_JSON_ARRAY)
-            return llm_error_set(L->err, "pre-tokenizer Sequence: missing \"pretokenizers\" array");
-        llm_json_array_begin(list, &it);
-        while (llm_json_array_next(&it, &item))
-            if (add_pre(L, item) < 0)
-                return -1;
-        return 0;
-    }
+    if (strcmp(type, "Sequence") == 0)
+        return add_sequence(L, n, "pretokenizers", "pre-tokenizer", add_pre);
     llm_hf_pre step = {0};
     char *pattern = NULL;
     if (strcmp(type, "Split") == 0) {
@@ -315,17 +312,8 @@ static int add_dec(loader *L, llm_json n)
     const char *type = type_of(n);
     if (type == NULL)
         return llm_error_set(L->err, "decoder: not an object with a \"type\"");
-    if (strcmp(type, "Sequence") == 0) {
-        llm_json list, item;
-        llm_json_iter it;
-        if (!llm_json_field(n, "decoders", &list) || llm_json_type_of(list) != LLM_JSON_ARRAY)
-            return llm_error_set(L->err, "decoder Sequence: missing \"decoders\" array");
-        llm_json_array_begin(list, &it);
-        while (llm_json_array_next(&it, &item))
-            if (add_dec(L, item) < 0)
-                return -1;
-        return 0;
-    }
+    if (strcmp(type, "Sequence") == 0)
+        return add_sequence(L, n, "decoders", "decoder", add_dec);
     /* ByteLevel's work (bytes back from the alphabet) is done: the table holds raw bytes.
      * Fuse only joins the tokens, which decoding does anyway. */
     if (strcmp(type, "ByteLevel") == 0 || strcmp(type, "Fuse") == 0)
@@ -386,17 +374,8 @@ static int add_post(loader *L, llm_json n)
         return llm_error_set(L->err, "post_processor: not an object with a \"type\"");
     if (strcmp(type, "ByteLevel") == 0)
         return 0;   /* offsets only */
-    if (strcmp(type, "Sequence") == 0) {
-        llm_json list, item;
-        llm_json_iter it;
-        if (!llm_json_field(n, "processors", &list) || llm_json_type_of(list) != LLM_JSON_ARRAY)
-            return llm_error_set(L->err, "post-processor Sequence: missing \"processors\" array");
-        llm_json_array_begin(list, &it);
-        while (llm_json_array_next(&it, &item))
-            if (add_post(L, item) < 0)
-                return -1;
-        return 0;
-    }
+    if (strcmp(type, "Sequence") == 0)
+        return add_sequence(L, n, "processors", "post-processor", add_post);
     if (strcmp(type, "TemplateProcessing") != 0)
         return llm_error_set(L->err, "unsupported post-processor '%s' (supported: TemplateProcessing, "
                              "ByteLevel, Sequence)", type);

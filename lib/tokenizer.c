@@ -340,18 +340,25 @@ done:
     return data;
 }
 
-llm_tokenizer *llm_tokenizer_load_tiktoken(const char *path, const char *encoding, llm_error *err)
+/* A tokenizer from the file at path, made by one of the llm_tokenizer_from_ functions. */
+static llm_tokenizer *load_with(llm_tokenizer *(*from)(const char *, size_t, const char *, llm_error *),
+                                const char *path, const char *name, llm_error *err)
 {
     size_t n;
     char *data = read_file(path, &n, err);
     if (data == NULL)
         return NULL;
     llm_error why;
-    llm_tokenizer *t = llm_tokenizer_from_tiktoken(data, n, encoding, &why);
+    llm_tokenizer *t = from(data, n, name, &why);
     if (t == NULL)
         llm_error_set(err, "%s: %s", path, why.msg);
     free(data);
     return t;
+}
+
+llm_tokenizer *llm_tokenizer_load_tiktoken(const char *path, const char *encoding, llm_error *err)
+{
+    return load_with(llm_tokenizer_from_tiktoken, path, encoding, err);
 }
 
 static int ends_with(const char *s, const char *suffix)
@@ -374,16 +381,7 @@ static void exe_dir(char *out, size_t cap)
 
 llm_tokenizer *llm_tokenizer_load_hf(const char *path, const char *name, llm_error *err)
 {
-    size_t n;
-    char *data = read_file(path, &n, err);
-    if (data == NULL)
-        return NULL;
-    llm_error why;
-    llm_tokenizer *t = llm_tokenizer_from_hf_json(data, n, name, &why);
-    if (t == NULL)
-        llm_error_set(err, "%s: %s", path, why.msg);
-    free(data);
-    return t;
+    return load_with(llm_tokenizer_from_hf_json, path, name, err);
 }
 
 static int is_dir(const char *path)

@@ -83,21 +83,6 @@ static const struct option long_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* A --choice=VALUE option: -1 with *out set, or a usage error naming the choices. */
-static int choice(const char *option, const char *arg, const char *const names[], int n, int *out)
-{
-    int k = llm_parse_choice(arg, names, n);
-    if (k >= 0) {
-        *out = k;
-        return -1;
-    }
-    char list[128] = "";
-    for (int i = 0; i < n; i++)
-        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? (i == n - 1 ? " or " : ", ") : "",
-                 names[i]);
-    return llm_usage_error("--%s: expected %s, got '%s'", option, list, arg);
-}
-
 /* Parses argv into o. Returns -1 to go on, else the exit status to return at once. */
 static int parse_args(tok_opts *o, int argc, char **argv)
 {
@@ -125,13 +110,13 @@ static int parse_args(tok_opts *o, int argc, char **argv)
                 return llm_usage_error("--threads: expected 1 to 1024, got '%s'", optarg);
             o->threads = (unsigned)v;
             break;
-        case OPT_IN: status = choice("in", optarg, in_names, 4, &k); o->in = (tok_in)k; break;
+        case OPT_IN: status = llm_choice_option("in", optarg, in_names, 4, &k); o->in = (tok_in)k; break;
         case OPT_FIELD: o->field = optarg; break;
-        case OPT_ON_ERROR: status = choice("on-error", optarg, on_error_names, 2, &o->on_error_skip); break;
+        case OPT_ON_ERROR: status = llm_choice_option("on-error", optarg, on_error_names, 2, &o->on_error_skip); break;
         case OPT_TOKENIZER: o->tokenizer = optarg; break;
         case OPT_ADD_TOKENS: o->add_tokens = optarg; break;
         case OPT_SAVE_TOKENIZER: o->save_tokenizer = optarg; break;
-        case OPT_SPECIAL: status = choice("special", optarg, special_names, 2, &o->allow_special); break;
+        case OPT_SPECIAL: status = llm_choice_option("special", optarg, special_names, 2, &o->allow_special); break;
         case OPT_NO_EOS: o->eos = 0; break;
         case OPT_BOS: o->bos = 1; break;
         case OPT_NO_BOS: o->bos = 0; break;
@@ -144,17 +129,7 @@ static int parse_args(tok_opts *o, int argc, char **argv)
         return llm_usage_error("--field: the name is empty");
     if (o->save_tokenizer && (!*o->save_tokenizer || strcmp(o->save_tokenizer, "-") == 0))
         return llm_usage_error("--save-tokenizer: give a file name (standard output is the stream)");
-    o->inputs = argv + optind;
-    o->n_inputs = argc - optind;
-    if (o->n_inputs == 0) {
-        static char *stdin_only[] = {"-", NULL};
-        o->inputs = stdin_only;
-        o->n_inputs = 1;
-    }
-    for (int i = 0, stdin_seen = 0; i < o->n_inputs; i++)
-        if (strcmp(o->inputs[i], "-") == 0 && stdin_seen++)
-            return llm_usage_error("standard input (-) can be read only once");
-    return -1;
+    return llm_input_args(argv + optind, argc - optind, &o->inputs, &o->n_inputs);
 }
 
 /* The command line for the stream's provenance, as typed, less the options that do not
