@@ -89,6 +89,20 @@ static int by_id(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Every id's token bytes, with its length (0 for an id without one), into a hash. */
+static void hash_tokens(XXH3_state_t *st, const llm_bpe *b)
+{
+    uint32_t n = llm_bpe_n_ids(b);
+    for (uint32_t id = 0; id < n; id++) {
+        size_t len = 0;
+        const unsigned char *s = llm_bpe_token(b, id, &len);
+        uint32_t len32 = (uint32_t)len;
+        XXH3_64bits_update(st, &len32, sizeof len32);
+        if (s)
+            XXH3_64bits_update(st, s, len);
+    }
+}
+
 /* The definition's hash, independent of the file's layout: each id's bytes (length first,
  * 0 for ids without a token), the regex, then the special tokens in id order. */
 static uint64_t definition_hash(const llm_tokenizer *t)
@@ -97,15 +111,7 @@ static uint64_t definition_hash(const llm_tokenizer *t)
     XXH3_INITSTATE(&st);
     XXH3_64bits_reset(&st);
     XXH3_64bits_update(&st, "llm-tokenizer/bpe/1", 19);
-    uint32_t n = llm_bpe_n_ids(t->bpe);
-    for (uint32_t id = 0; id < n; id++) {
-        size_t len = 0;
-        const unsigned char *s = llm_bpe_token(t->bpe, id, &len);
-        uint32_t len32 = (uint32_t)len;
-        XXH3_64bits_update(&st, &len32, sizeof len32);
-        if (s)
-            XXH3_64bits_update(&st, s, len);
-    }
+    hash_tokens(&st, t->bpe);
     const char *pattern = llm_pretok_pattern(t->pretok);
     XXH3_64bits_update(&st, pattern, strlen(pattern) + 1);
     for (size_t i = 0; i < t->n_special; i++) {
@@ -184,16 +190,8 @@ static uint64_t hf_hash(const llm_tokenizer *t)
     XXH3_INITSTATE(&st);
     XXH3_64bits_reset(&st);
     XXH3_64bits_update(&st, "llm-tokenizer/hf-bpe/1", 22);
-    uint32_t n = llm_bpe_n_ids(t->bpe);
     XXH3_64bits_update(&st, &h->byte_level, sizeof h->byte_level);
-    for (uint32_t id = 0; id < n; id++) {
-        size_t len = 0;
-        const unsigned char *s = llm_bpe_token(t->bpe, id, &len);
-        uint32_t len32 = (uint32_t)len;
-        XXH3_64bits_update(&st, &len32, sizeof len32);
-        if (s)
-            XXH3_64bits_update(&st, s, len);
-    }
+    hash_tokens(&st, t->bpe);
     for (size_t i = 0; i < h->n_extra; i++) {
         XXH3_64bits_update(&st, &h->extra[i].id, sizeof h->extra[i].id);
         XXH3_64bits_update(&st, h->extra[i].text, h->extra[i].len + 1);
