@@ -351,3 +351,35 @@ void llm_progress_end(llm_progress *p)
         fputs("\r\033[K", stderr);
     p->drawn = 0;
 }
+
+/* The command line for the stream's provenance, as typed, less the options that do not
+ * change the stream (-j, -o, -q, -f), so that the output is the same bytes for any of them.
+ * Fills out (argc + 1 slots) and returns its count. */
+int llm_provenance_argv(int argc, char **argv, char **out)
+{
+    static const char *const with_value[] = {"-j", "--threads", "-o", "--output"};
+    static const char *const flags[] = {"-q", "--quiet", "-f", "--force"};
+    int n = 0, options = 1;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        int drop = 0;
+        if (i > 0 && options) {
+            if (strcmp(a, "--") == 0)
+                options = 0;
+            for (int k = 0; k < 4 && !drop; k++) {
+                size_t len = strlen(with_value[k]);
+                if (strcmp(a, with_value[k]) == 0) {
+                    drop = 1;
+                    i += i + 1 < argc;    /* its value too */
+                } else if (strncmp(a, with_value[k], len) == 0 && a[len] == (k % 2 ? '=' : a[len]) && a[len]) {
+                    drop = 1;    /* -j4, --threads=4 */
+                }
+                drop = drop || strcmp(a, flags[k]) == 0;
+            }
+        }
+        if (!drop)
+            out[n++] = argv[i];
+    }
+    out[n] = NULL;
+    return n;
+}

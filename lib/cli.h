@@ -36,6 +36,10 @@ int llm_input_args(char **args, int n, char ***inputs, int *n_inputs);
 /* Flushes and closes stdout after --help or --version, where a full disk or a closed
  * pipe is an error too. Returns the exit status. */
 int llm_flush_stdout(void);
+/* The command line for a stream's provenance, as typed (call before getopt permutes argv),
+ * less the options that do not change the stream's bytes (-j, -o, -q, -f and their long
+ * forms). Fills out (argc + 1 slots, NULL-terminated) and returns its count. */
+int llm_provenance_argv(int argc, char **argv, char **out);
 /* "K/N" with 0 <= K < N: this process takes the records whose number modulo N is K. */
 int llm_parse_shard(const char *s, uint64_t *k, uint64_t *n);
 
