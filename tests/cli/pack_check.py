@@ -11,7 +11,9 @@ was given (the same form), independently of llm-pack's code.
       in one block; padding (after the last start's document) is masked; longer documents
       are split into full blocks and a last piece (or absent with --drop-long); no token
       is lost or made up;
-  same-docs A B C...  the documents of A are those of B, C... together (a multiset).
+  same-docs A B C...  the documents of A are those of B, C... together (a multiset; the
+      masked padding at the end of a record is left out);
+  docs BLOCKS  prints each record's ids less its masked padding, one JSON list a line.
 Prints "ok" or what differs, and exits 0 or 1."""
 import json
 import sys
@@ -22,6 +24,14 @@ from itertools import chain
 def load(path):
     with open(path) as f:
         return [json.loads(line) for line in f]
+
+
+def unpadded(record):
+    ids, labels = record["input_ids"], record["labels"]
+    n = len(ids)
+    while n and labels[n - 1] == -100:
+        n -= 1
+    return ids[:n]
 
 
 def group_texts(examples, block_size):
@@ -118,11 +128,15 @@ def check_fit(docs, blocks, b, drop_long):
 def main():
     args = sys.argv[1:]
     mode = args.pop(0)
+    if mode == "docs":
+        for r in load(args[0]):
+            print(json.dumps(unpadded(r), separators=(",", ":")))
+        return
     if mode == "same-docs":
-        a = Counter(json.dumps(d["input_ids"]) for d in load(args[0]))
+        a = Counter(json.dumps(unpadded(d)) for d in load(args[0]))
         b = Counter()
         for p in args[1:]:
-            b.update(json.dumps(d["input_ids"]) for d in load(p))
+            b.update(json.dumps(unpadded(d)) for d in load(p))
         err = None if a == b else f"{sum((a - b).values())} only in the first, {sum((b - a).values())} only in the rest"
     else:
         docs, blocks, b = load(args[0]), load(args[1]), int(args[2])
