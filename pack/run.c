@@ -33,7 +33,7 @@ typedef struct pack_state {
     const pack_opts *o;
     llm_packer_opts packing;   /* o->packer with the pad id resolved */
     llm_source *src;
-    llm_header header;         /* of the outputs */
+    llm_header header;         /* of the outputs: all zero until make_header copies it */
     pack_out train, val;
     uint32_t *scratch;         /* a document's tokens as u32, for hashing */
     size_t scratch_cap;
@@ -353,10 +353,7 @@ int pack_run(const pack_opts *o)
 {
     pack_state s = {.o = o};
     int status = LLM_EXIT_FAILURE;
-    int have_header = llm_header_init(&s.header) == 0;
-    s.src = have_header ? llm_source_open(o->inputs, o->n_inputs, &s.err) : NULL;
-    if (!have_header)
-        llm_error_set(&s.err, "out of memory");
+    s.src = llm_source_open(o->inputs, o->n_inputs, &s.err);
     if (!s.src || make_header(&s) < 0)
         goto done;
     if (o->val_docs && !(s.heap = malloc((size_t)o->val_docs * sizeof *s.heap))) {
