@@ -86,17 +86,20 @@ int col_builder_text(col_builder *b, const char *s, size_t n, int trained, llm_e
     return llm_buf_failed(&b->run) ? llm_error_set(err, "out of memory") : 0;
 }
 
-/* The mask of the run's tokens from the bytes each one spells: 1 when the run's bytes add up,
- * 0 when they do not (a normalizer changed the text, or the tokens are SentencePiece's). */
+/* The mask of the run's tokens from the bytes each one spells, walked up to the last cut:
+ * after it the flag no longer changes. Only the tokens that hold a cut are compared with the
+ * run's bytes, the rest are counted by length: enough to catch a normalizer that changed the
+ * text before a cut, which moves the tokens off it. 1 when they fit, 0 when they do not (or
+ * the tokens are SentencePiece's). */
 static int mask_by_bytes(col_builder *b, const uint32_t *ids, size_t n, uint8_t *mask)
 {
     const char *run = b->run.data;
-    size_t pos = 0, c = 0;
+    size_t pos = 0, c = 0, i = 0;
     int flag = b->run_flag;   /* of the byte at pos: the flags alternate at each cut */
-    for (size_t i = 0; i < n; i++) {
+    for (; i < n && c < b->n_cut; i++) {
         size_t len;
         const char *tb = llm_tokenizer_token_bytes(b->tok, ids[i], &len);
-        if (!tb || len > b->run.len - pos || memcmp(tb, run + pos, len) != 0)
+        if (!tb || len > b->run.len - pos)
             return 0;
         size_t end = pos + len;
         while (c < b->n_cut && b->cut[c] <= pos) {
@@ -104,15 +107,26 @@ static int mask_by_bytes(col_builder *b, const uint32_t *ids, size_t n, uint8_t 
             c++;
         }
         int any = flag;
-        while (c < b->n_cut && b->cut[c] < end) {
-            flag = !flag;
-            any |= flag;
-            c++;
+        if (c < b->n_cut && b->cut[c] < end) {
+            if (memcmp(tb, run + pos, len) != 0)
+                return 0;
+            while (c < b->n_cut && b->cut[c] < end) {
+                flag = !flag;
+                any |= flag;
+                c++;
+            }
         }
         mask[i] = (uint8_t)any;
         pos = end;
     }
-    return pos == b->run.len;
+    while (c < b->n_cut && b->cut[c] <= pos) {
+        flag = !flag;
+        c++;
+    }
+    if (c < b->n_cut)
+        return 0;             /* the tokens ended before the last cut */
+    memset(mask + i, flag, n - i);
+    return 1;
 }
 
 /* The mask when the bytes do not add up: at each cut, the run's text up to the cut is encoded
