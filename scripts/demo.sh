@@ -62,6 +62,16 @@ echo "the same documents packed whole (--mode=fit), starts recorded, padding mas
 llm-tokenize -q -j2 "$out/clean-q.jsonl" | llm-pack --mode=fit -b 256 -o "$out/train-fit.bin"
 llm-cat --stats -q "$out/train-fit.bin" | head -4
 
+echo "== 0f. llm-collate: fine-tuning records through a template, the prompts masked (-100)"
+llm-collate --template=alpaca -b 128 scripts/sample/sft.jsonl -o "$out/sft.bin"
+llm-collate -q --template=alpaca --render scripts/sample/sft.jsonl | head -n 1
+llm-cat -q --head=1 --to=ids "$out/sft.bin"
+if [ -f data/tokenizers/qwen3.json ]; then
+    echo "the same records for Qwen3 (ChatML), padded to 64 tokens with its end-of-text token, masked:"
+    llm-collate -q --tokenizer=qwen3 --template=chatml --pad=max -b 64 scripts/sample/sft.jsonl -o "$out/sft-qwen3.bin"
+    llm-cat -q --head=1 --to=ids "$out/sft-qwen3.bin"
+fi
+
 echo "== 1. a sample of 2000 documents of GPT-2 token ids (deterministic), as Hugging Face JSONL"
 # Park-Miller's generator: exact in awk's doubles, so the same ids on every awk.
 awk 'BEGIN {
