@@ -91,8 +91,7 @@ static int fsync_parent(const char *path)
     return rc;
 }
 
-/* Writes text to path atomically and durably (temporary file, fsync, rename). */
-static int write_file(const char *path, const char *text, size_t len, llm_error *err)
+int llm_write_file_durable(const char *path, const void *text, size_t len, llm_error *err)
 {
     llm_output o;
     if (llm_output_open(&o, path, 0, 1, err) < 0)
@@ -621,7 +620,7 @@ static int write_json(const char *dir, const char *name, const llm_buf *text, ll
         free(path);
         return llm_error_set(err, "%s: out of memory", dir);
     }
-    int rc = write_file(path, text->data, text->len, err);
+    int rc = llm_write_file_durable(path, text->data, text->len, err);
     free(path);
     return rc;
 }
@@ -899,7 +898,7 @@ int llm_run_save(const char *run, const llm_checkpoint *c, int keep, char **save
         rc = llm_checkpoint_save(dir, c, err);
     if (rc == 0) {
         snprintf(text, sizeof text, CKPT_PREFIX "%" PRIu64 "\n", c->state->step);
-        rc = write_file(latest, text, strlen(text), err);
+        rc = llm_write_file_durable(latest, text, strlen(text), err);
     }
     if (rc == 0 && fsync_path(run) != 0)
         rc = llm_error_set(err, "%s: fsync: %s", run, strerror(errno));

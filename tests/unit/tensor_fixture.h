@@ -11,7 +11,7 @@
 #include "rng.h"
 #include "tensor.h"
 
-static void fixture_add(llm_tensor_desc *t, int *n, size_t *at, const char *name, int decay, int64_t d0,
+static inline void fixture_add(llm_tensor_desc *t, int *n, size_t *at, const char *name, int decay, int64_t d0,
                         int64_t d1)
 {
     llm_tensor_desc *d = &t[(*n)++];
@@ -28,7 +28,7 @@ static void fixture_add(llm_tensor_desc *t, int *n, size_t *at, const char *name
 /* GPT-2's parameters for L layers, C channels, vocabulary V, context T, in the order and
  * shapes of Hugging Face's GPT2LMHeadModel (Conv1D weights are [in, out]). t needs
  * 4 + 12 * L entries. Returns the count; *total gets the number of floats. */
-static int fixture_gpt2(llm_tensor_desc *t, int L, int64_t C, int64_t V, int64_t T, size_t *total)
+static inline int fixture_gpt2(llm_tensor_desc *t, int L, int64_t C, int64_t V, int64_t T, size_t *total)
 {
     int n = 0;
     size_t at = 0;
@@ -60,7 +60,7 @@ static int fixture_gpt2(llm_tensor_desc *t, int L, int64_t C, int64_t V, int64_t
 
 /* Random floats with the awkward ones mixed in: signed zeros, subnormals, infinities, NaNs
  * with payloads, the extremes. Bit patterns, so a round trip must keep every bit. */
-static void fixture_fill(float *x, size_t n, uint64_t seed)
+static inline void fixture_fill(float *x, size_t n, uint64_t seed)
 {
     static const uint32_t special[] = {0x00000000u, 0x80000000u, 0x00000001u, 0x807fffffu, 0x7f800000u,
                                        0xff800000u, 0x7fc00000u, 0x7fa00001u, 0xffc12345u, 0x7f7fffffu,
@@ -81,17 +81,17 @@ static void fixture_fill(float *x, size_t n, uint64_t seed)
     }
 }
 
-static int fixture_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+static inline int fixture_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st, (void)flag, (void)ftw;
     return remove(path);
 }
 
 /* rm -rf */
-static void fixture_remove(const char *path) { nftw(path, fixture_rm, 16, FTW_DEPTH | FTW_PHYS); }
+static inline void fixture_remove(const char *path) { nftw(path, fixture_rm, 16, FTW_DEPTH | FTW_PHYS); }
 
 /* A fresh scratch folder under TMPDIR (or /tmp) named after the test; path gets its name. */
-static void fixture_tmpdir(char *path, size_t size, const char *tag)
+static inline void fixture_tmpdir(char *path, size_t size, const char *tag)
 {
     const char *base = getenv("TMPDIR");
     snprintf(path, size, "%s/llm-%s.XXXXXX", base && *base ? base : "/tmp", tag);
