@@ -429,7 +429,8 @@ int llm_train_state_put(llm_train_state *s, const char *name, const uint64_t *w,
         s->n_slots++;
     strcpy(s->slots[i].name, name);
     s->slots[i].n = n;
-    memcpy(s->slots[i].w, w, (size_t)n * sizeof *w);
+    if (n > 0)
+        memcpy(s->slots[i].w, w, (size_t)n * sizeof *w);
     return 0;
 }
 
@@ -739,7 +740,7 @@ static llm_safetensors *open_weights(const char *dir, const char *name, llm_erro
         return NULL;
     }
     llm_safetensors *f = llm_safetensors_open(path, err);
-    if (!f && errno == ENOENT && exists(dir, "pytorch_model.bin"))
+    if (!f && !exists(dir, name) && exists(dir, "pytorch_model.bin"))
         llm_error_set(err, "%s: no %s, only pytorch_model.bin, which is not read (save the model with "
                            "save_pretrained(safe_serialization=True))", dir, name);
     free(path);
