@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "collate.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,13 +109,17 @@ static int show_template(const char *arg)
         return LLM_EXIT_FAILURE;
     }
     col_template_free(t);
+    /* It parsed, so it was read a moment ago: print it as it is. */
     FILE *f = fopen(arg, "rb");
+    if (!f) {
+        llm_msg("%s: %s", arg, strerror(errno));
+        return LLM_EXIT_FAILURE;
+    }
     char buf[1 << 14];
     size_t k;
-    while (f && (k = fread(buf, 1, sizeof buf, f)) > 0)
+    while ((k = fread(buf, 1, sizeof buf, f)) > 0)
         fwrite(buf, 1, k, stdout);
-    if (f)
-        fclose(f);
+    fclose(f);
     return llm_flush_stdout();
 }
 
@@ -156,16 +161,8 @@ static int parse_args(col_opts *o, int argc, char **argv)
         case 'q': o->quiet = 1; break;
         case 'h': fputs(usage, stdout); return llm_flush_stdout();
         case OPT_VERSION: puts("llm-collate (llm-tools) " LLM_VERSION); return llm_flush_stdout();
-        case 'l':
-            if (llm_parse_u64(optarg, 1, 22, &v) < 0)
-                return llm_usage_error("--level: expected 1 to 22, got '%s'", optarg);
-            o->level = (int)v;
-            break;
-        case 'j':
-            if (llm_parse_u64(optarg, 1, 1024, &v) < 0)
-                return llm_usage_error("--threads: expected 1 to 1024, got '%s'", optarg);
-            o->threads = (unsigned)v;
-            break;
+        case 'l': status = llm_level_option(optarg, &o->level); break;
+        case 'j': status = llm_threads_option(optarg, &o->threads); break;
         case 'b':
             if (llm_parse_u64(optarg, 1, UINT32_MAX / 2, &v) < 0)
                 return llm_usage_error("--max-len: expected a count of tokens, 1 or more, got '%s'", optarg);
@@ -208,15 +205,11 @@ int main(int argc, char **argv)
 {
     llm_cli_init("llm-collate");
     col_opts o = {.pad_id = -1};
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    o.threads = cores > 0 ? (unsigned)cores : 1;
+    o.threads = llm_default_threads();
     /* getopt_long permutes argv; the provenance keeps the command as it was typed. */
-    char **typed = malloc(((size_t)argc + 1) * sizeof *typed);
-    if (!typed) {
-        llm_msg("out of memory");
+    char **typed = llm_provenance_argv(argc, argv, &o.argc);
+    if (!typed)
         return LLM_EXIT_FAILURE;
-    }
-    o.argc = llm_provenance_argv(argc, argv, typed);
     o.argv = typed;
     int status = parse_args(&o, argc, argv);
     if (status < 0)

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 /* What is shared by every worker: read-only during the run. */
@@ -229,7 +228,6 @@ typedef struct writer {
     llm_buf line;             /* a JSONL line being made */
     uint64_t in, written, truncated, skipped;
     uint64_t dropped[COL_REASON_COUNT];   /* by reason: faults skipped and length drops */
-    uint64_t tokens_in;       /* of the examples that were encoded, before truncation */
     col_lengths lengths;
     uint64_t bytes_before;
     llm_progress progress;
@@ -309,10 +307,8 @@ static int write_batch(writer *wr, const llm_batch *b)
                     r->fatal ? "" : " (--on-error=skip counts and skips such records)");
             return LLM_EXIT_FAILURE;
         }
-        if (r->reason == COL_TOO_LONG || r->reason == COL_NO_ANSWER_LEFT || (r->reason == COL_OK && !o->render)) {
+        if (r->reason == COL_TOO_LONG || r->reason == COL_NO_ANSWER_LEFT || (r->reason == COL_OK && !o->render))
             col_lengths_add(&wr->lengths, r->full_len);
-            wr->tokens_in += r->full_len;
-        }
         if (r->reason != COL_OK) {
             wr->dropped[r->reason]++;
             int status = write_reject(wr, b, i, r);
@@ -445,18 +441,6 @@ static int run_input(runner *rn, int input)
     if (fd != STDIN_FILENO)
         close(fd);
     return status;
-}
-
-static uint64_t total_input_size(const col_opts *o)
-{
-    uint64_t total = 0;
-    struct stat st;
-    for (int i = 0; i < o->n_inputs; i++) {
-        if (strcmp(o->inputs[i], "-") == 0 || stat(o->inputs[i], &st) != 0 || !S_ISREG(st.st_mode))
-            return 0;
-        total += (uint64_t)st.st_size;
-    }
-    return total;
 }
 
 /* The pad id: --pad-id, else the tokenizer's pad token, else its end-of-text token. -1 with a
@@ -612,7 +596,7 @@ int col_run(const col_opts *o)
         status = LLM_EXIT_FAILURE;
     }
     int ran = status == 0;
-    llm_progress_start(&rn.wr.progress, o->quiet, total_input_size(o));
+    llm_progress_start(&rn.wr.progress, o->quiet, llm_inputs_size(o->inputs, o->n_inputs));
     for (int i = 0; i < o->n_inputs && status == 0; i++)
         status = run_input(&rn, i);
     llm_progress_end(&rn.wr.progress);

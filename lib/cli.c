@@ -352,13 +352,15 @@ void llm_progress_end(llm_progress *p)
     p->drawn = 0;
 }
 
-/* The command line for the stream's provenance, as typed, less the options that do not
- * change the stream (-j, -o, -q, -f), so that the output is the same bytes for any of them.
- * Fills out (argc + 1 slots) and returns its count. */
-int llm_provenance_argv(int argc, char **argv, char **out)
+char **llm_provenance_argv(int argc, char **argv, int *count)
 {
     static const char *const with_value[] = {"-j", "--threads", "-o", "--output"};
     static const char *const flags[] = {"-q", "--quiet", "-f", "--force"};
+    char **out = malloc(((size_t)argc + 1) * sizeof *out);
+    if (!out) {
+        llm_msg("out of memory");
+        return NULL;
+    }
     int n = 0, options = 1;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -381,5 +383,42 @@ int llm_provenance_argv(int argc, char **argv, char **out)
             out[n++] = argv[i];
     }
     out[n] = NULL;
-    return n;
+    *count = n;
+    return out;
+}
+
+int llm_level_option(const char *arg, int *out)
+{
+    uint64_t v;
+    if (llm_parse_u64(arg, 1, 22, &v) < 0)
+        return llm_usage_error("--level: expected 1 to 22, got '%s'", arg);
+    *out = (int)v;
+    return -1;
+}
+
+int llm_threads_option(const char *arg, unsigned *out)
+{
+    uint64_t v;
+    if (llm_parse_u64(arg, 1, 1024, &v) < 0)
+        return llm_usage_error("--threads: expected 1 to 1024, got '%s'", arg);
+    *out = (unsigned)v;
+    return -1;
+}
+
+unsigned llm_default_threads(void)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores > 0 ? (unsigned)cores : 1;
+}
+
+uint64_t llm_inputs_size(char *const *inputs, int n)
+{
+    uint64_t total = 0;
+    struct stat st;
+    for (int i = 0; i < n; i++) {
+        if (strcmp(inputs[i], "-") == 0 || stat(inputs[i], &st) != 0 || !S_ISREG(st.st_mode))
+            return 0;
+        total += (uint64_t)st.st_size;
+    }
+    return total;
 }

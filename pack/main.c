@@ -189,16 +189,8 @@ static int parse_args(pack_opts *o, int argc, char **argv)
         case 'q': o->quiet = 1; break;
         case 'h': fputs(usage, stdout); return llm_flush_stdout();
         case OPT_VERSION: puts("llm-pack (llm-tools) " LLM_VERSION); return llm_flush_stdout();
-        case 'l':
-            if (llm_parse_u64(optarg, 1, 22, &v) < 0)
-                return llm_usage_error("--level: expected 1 to 22, got '%s'", optarg);
-            o->level = (int)v;
-            break;
-        case 'j':
-            if (llm_parse_u64(optarg, 1, 1024, &v) < 0)
-                return llm_usage_error("--threads: expected 1 to 1024, got '%s'", optarg);
-            o->threads = (unsigned)v;
-            break;
+        case 'l': status = llm_level_option(optarg, &o->level); break;
+        case 'j': status = llm_threads_option(optarg, &o->threads); break;
         default: return llm_usage_error("unknown option, or one missing its value: '%s'", argv[optind - 1]);
         }
         if (status >= 0)
@@ -214,15 +206,11 @@ int main(int argc, char **argv)
 {
     llm_cli_init("llm-pack");
     pack_opts o = {.packer = {.mode = LLM_PACK_CONCAT, .block_size = 1024}, .pad_id = -1, .shard_n = 1};
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    o.threads = cores > 0 ? (unsigned)cores : 1;
+    o.threads = llm_default_threads();
     /* getopt_long permutes argv; the provenance keeps the command as it was typed. */
-    char **typed = malloc(((size_t)argc + 1) * sizeof *typed);
-    if (!typed) {
-        llm_msg("out of memory");
+    char **typed = llm_provenance_argv(argc, argv, &o.argc);
+    if (!typed)
         return LLM_EXIT_FAILURE;
-    }
-    o.argc = llm_provenance_argv(argc, argv, typed);
     o.argv = typed;
     int status = parse_args(&o, argc, argv);
     if (status < 0)

