@@ -1,0 +1,332 @@
+/* The transformer layers on the CPU (see ops_cpu.h): matrix products through OpenBLAS, the
+ * rest as plain loops over rows or columns on OpenMP threads. Sums over rows (bias and norm
+ * weight gradients, embedding gradients) are split by columns, so each one is added in row
+ * order on one thread and the bits do not depend on the thread count. */
+#include "ops_cpu.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <pthread.h>
+#include <string.h>
+
+/* ---- matrix product ------------------------------------------------------------------- */
+
+/* OpenBLAS threads of its own would fight ours: every product runs single-threaded inside
+ * the caller's OpenMP threads. */
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+static void blas_single_thread(void) { openblas_set_num_threads(1); }
+
+static void sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
+                  int ldb, float beta, float *C, int ldc)
+{
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* [lo, hi) of part `i` of `parts` over n, cut at multiples of 16 so vectors stay whole. */
+static void split(int n, int parts, int i, int *lo, int *hi)
+{
+    int chunk = ((n + parts - 1) / parts + 15) & ~15;
+    *lo = i * chunk < n ? i * chunk : n;
+    *hi = *lo + chunk < n ? *lo + chunk : n;
+}
+
+void llm_gemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc)
+{
+    pthread_once(&blas_once, blas_single_thread);
+    int threads = omp_get_max_threads();
+    if (threads == 1 || (double)M * N * K < 1e6 || omp_in_parallel()) {
+        sgemm(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+#pragma omp parallel
+    {
+        int nt = omp_get_num_threads(), lo, hi;
+        if (M >= N) {    /* rows of C: rows of op(A) */
+            split(M, nt, omp_get_thread_num(), &lo, &hi);
+            const float *a = trans_a ? A + lo : A + (size_t)lo * lda;
+            if (hi > lo)
+                sgemm(trans_a, trans_b, hi - lo, N, K, a, lda, B, ldb, beta, C + (size_t)lo * ldc, ldc);
+        } else {         /* columns of C: columns of op(B) */
+            split(N, nt, omp_get_thread_num(), &lo, &hi);
+            const float *b = trans_b ? B + (size_t)lo * ldb : B + lo;
+            if (hi > lo)
+                sgemm(trans_a, trans_b, M, hi - lo, K, A, lda, b, ldb, beta, C + lo, ldc);
+        }
+    }
+}
+
+/* ---- embeddings ------------------------------------------------------------------------ */
+
+void llm_embed_forward(float *out, const int32_t *tokens, const int32_t *pos, const float *wte,
+                       const float *wpe, int N, int T, int C)
+{
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *e = wte + (size_t)tokens[n] * C;
+        const float *p = wpe + (size_t)(pos ? pos[n] : n % T) * C;
+        float *o = out + (size_t)n * C;
+        for (int c = 0; c < C; c++)
+            o[c] = e[c] + p[c];
+    }
+}
+
+void llm_embed_backward(float *dwte, float *dwpe, const float *dout, const int32_t *tokens,
+                        const int32_t *pos, int N, int T, int C)
+{
+    /* Rows may share a token: each thread owns a band of columns and goes through the rows
+     * in order. */
+#pragma omp parallel
+    {
+        int lo, hi;
+        split(C, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
+        for (int n = 0; n < N; n++) {
+            const float *d = dout + (size_t)n * C;
+            float *e = dwte + (size_t)tokens[n] * C;
+            float *p = dwpe + (size_t)(pos ? pos[n] : n % T) * C;
+            for (int c = lo; c < hi; c++) {
+                e[c] += d[c];
+                p[c] += d[c];
+            }
+        }
+    }
+}
+
+/* ---- layer norm ------------------------------------------------------------------------ */
+
+void llm_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                           const float *w, const float *b, int N, int C, float eps)
+{
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float *o = out + (size_t)n * C;
+        float m = 0.0f, v = 0.0f;
+        for (int c = 0; c < C; c++)
+            m += x[c];
+        m /= (float)C;
+        for (int c = 0; c < C; c++)
+            v += (x[c] - m) * (x[c] - m);
+        float s = 1.0f / sqrtf(v / (float)C + eps);
+        for (int c = 0; c < C; c++)
+            o[c] = (x[c] - m) * s * w[c] + b[c];
+        mean[n] = m;
+        rstd[n] = s;
+    }
+}
+
+void llm_layernorm_backward_acc(float *dinp, float *dw, float *db, const float *dout,
+                                const float *inp, const float *mean, const float *rstd,
+                                const float *w, int N, int C)
+{
+    /* dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = dout * w */
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C, *d = dout + (size_t)n * C;
+        float *dx = dinp + (size_t)n * C;
+        float m = mean[n], s = rstd[n], g_mean = 0.0f, gx_mean = 0.0f;
+        for (int c = 0; c < C; c++) {
+            float g = d[c] * w[c];
+            g_mean += g;
+            gx_mean += g * (x[c] - m) * s;
+        }
+        g_mean /= (float)C;
+        gx_mean /= (float)C;
+        for (int c = 0; c < C; c++)
+            dx[c] += s * (d[c] * w[c] - g_mean - (x[c] - m) * s * gx_mean);
+    }
+#pragma omp parallel
+    {
+        int lo, hi;
+        split(C, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
+        for (int n = 0; n < N; n++) {
+            const float *x = inp + (size_t)n * C, *d = dout + (size_t)n * C;
+            float m = mean[n], s = rstd[n];
+            for (int c = lo; c < hi; c++) {
+                dw[c] += d[c] * (x[c] - m) * s;
+                db[c] += d[c];
+            }
+        }
+    }
+}
+
+/* ---- linear (Conv1D) ------------------------------------------------------------------- */
+
+void llm_linear_forward(float *out, const float *inp, const float *w, const float *b, int N,
+                        int IC, int OC)
+{
+    if (b) {
+#pragma omp parallel for schedule(static)
+        for (int n = 0; n < N; n++)
+            memcpy(out + (size_t)n * OC, b, (size_t)OC * sizeof *b);
+    }
+    llm_gemm(0, 0, N, OC, IC, inp, IC, w, OC, b ? 1.0f : 0.0f, out, OC);
+}
+
+static void sum_rows_acc(float *db, const float *dout, int N, int OC)
+{
+#pragma omp parallel
+    {
+        int lo, hi;
+        split(OC, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
+        for (int n = 0; n < N; n++) {
+            const float *d = dout + (size_t)n * OC;
+            for (int o = lo; o < hi; o++)
+                db[o] += d[o];
+        }
+    }
+}
+
+void llm_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                         const float *w, int N, int IC, int OC)
+{
+    if (dinp)
+        llm_gemm(0, 1, N, IC, OC, dout, OC, w, OC, 0.0f, dinp, IC);
+    llm_gemm(1, 0, IC, OC, N, inp, IC, dout, OC, 1.0f, dw, OC);
+    if (db)
+        sum_rows_acc(db, dout, N, OC);
+}
+
+/* ---- GELU ------------------------------------------------------------------------------ */
+
+#define GELU_K 0.7978845608028654f    /* sqrt(2 / pi) */
+
+void llm_gelu_forward(float *out, const float *inp, int n)
+{
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < n; i++) {
+        float x = inp[i];
+        out[i] = 0.5f * x * (1.0f + tanhf(GELU_K * (x + 0.044715f * x * x * x)));
+    }
+}
+
+void llm_gelu_backward(float *dinp, const float *inp, const float *dout, int n)
+{
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < n; i++) {
+        float x = inp[i];
+        float t = tanhf(GELU_K * (x + 0.044715f * x * x * x));
+        float dt = (1.0f - t * t) * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
+        dinp[i] = dout[i] * (0.5f * (1.0f + t) + 0.5f * x * dt);
+    }
+}
+
+void llm_residual_forward(float *out, const float *a, const float *b, int n)
+{
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < n; i++)
+        out[i] = a[i] + b[i];
+}
+
+/* ---- attention ------------------------------------------------------------------------- */
+
+/* Softmax of row t of the scores over its keys lo..t; the other entries become 0. */
+static void causal_softmax_row(float *row, int lo, int t, int T)
+{
+    float mx = -INFINITY, sum = 0.0f;
+    for (int s = lo; s <= t; s++)
+        mx = row[s] > mx ? row[s] : mx;
+    for (int s = lo; s <= t; s++) {
+        row[s] = expf(row[s] - mx);
+        sum += row[s];
+    }
+    float inv = 1.0f / sum;
+    for (int s = lo; s <= t; s++)
+        row[s] *= inv;
+    memset(row, 0, (size_t)lo * sizeof *row);
+    memset(row + t + 1, 0, (size_t)(T - t - 1) * sizeof *row);
+}
+
+void llm_attention_forward(float *out, float *att, const float *qkv, const int32_t *pos,
+                           int B, int T, int C, int NH)
+{
+    int hs = C / NH, C3 = 3 * C;
+    float scale = 1.0f / sqrtf((float)hs);
+    /* One (batch, head) per task: the products are small and run whole on one thread; the
+     * upper triangle is computed and then zeroed, which costs less than many small calls. */
+#pragma omp parallel for schedule(static)
+    for (int bh = 0; bh < B * NH; bh++) {
+        int b = bh / NH, h = bh % NH;
+        const float *q = qkv + (size_t)b * T * C3 + h * hs, *k = q + C, *v = q + 2 * C;
+        float *a = att + (size_t)bh * T * T;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, q, C3, k, C3,
+                    0.0f, a, T);
+        for (int t = 0; t < T; t++)
+            causal_softmax_row(a + (size_t)t * T, pos ? t - pos[b * T + t] : 0, t, T);
+        sgemm(0, 0, T, hs, T, a, T, v, C3, 0.0f, out + (size_t)b * T * C + h * hs, C);
+    }
+}
+
+void llm_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
+                            float *scratch, int B, int T, int C, int NH)
+{
+    int hs = C / NH, C3 = 3 * C;
+    float scale = 1.0f / sqrtf((float)hs);
+#pragma omp parallel for schedule(static)
+    for (int bh = 0; bh < B * NH; bh++) {
+        int b = bh / NH, h = bh % NH;
+        const float *q = qkv + (size_t)b * T * C3 + h * hs, *k = q + C, *v = q + 2 * C;
+        const float *p = att + (size_t)bh * T * T, *dout_bh = dout + (size_t)b * T * C + h * hs;
+        float *dq = dqkv + (size_t)b * T * C3 + h * hs, *dk = dq + C, *dv = dq + 2 * C;
+        float *ds = scratch + (size_t)omp_get_thread_num() * T * T;
+        sgemm(0, 1, T, T, hs, dout_bh, C, v, C3, 0.0f, ds, T);      /* dP = dO V^T */
+        sgemm(1, 0, T, hs, T, p, T, dout_bh, C, 0.0f, dv, C3);      /* dV = P^T dO */
+        /* softmax backward: dS = P * (dP - sum(P * dP)), zero where P is */
+        for (int t = 0; t < T; t++) {
+            const float *pr = p + (size_t)t * T;
+            float *dr = ds + (size_t)t * T, dot = 0.0f;
+            for (int s = 0; s <= t; s++)
+                dot += pr[s] * dr[s];
+            for (int s = 0; s <= t; s++)
+                dr[s] = pr[s] * (dr[s] - dot) * scale;
+            memset(dr + t + 1, 0, (size_t)(T - t - 1) * sizeof *dr);
+        }
+        sgemm(0, 0, T, hs, T, ds, T, k, C3, 0.0f, dq, C3);          /* dQ = dS K */
+        sgemm(1, 0, T, hs, T, ds, T, q, C3, 0.0f, dk, C3);          /* dK = dS^T Q */
+    }
+}
+
+/* ---- cross-entropy --------------------------------------------------------------------- */
+
+void llm_crossentropy_forward(float *losses, float *lse, uint8_t *correct, const float *logits,
+                              const int32_t *targets, int N, int V)
+{
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *l = logits + (size_t)n * V;
+        float mx = l[0];
+        int arg = 0;
+        for (int v = 1; v < V; v++)
+            if (l[v] > mx) {
+                mx = l[v];
+                arg = v;
+            }
+        float sum = 0.0f;
+        for (int v = 0; v < V; v++)
+            sum += expf(l[v] - mx);
+        lse[n] = mx + logf(sum);
+        int y = targets[n];
+        losses[n] = y >= 0 ? lse[n] - l[y] : 0.0f;
+        correct[n] = y >= 0 && arg == y;
+    }
+}
+
+void llm_crossentropy_backward(float *logits, const float *lse, const int32_t *targets,
+                               float scale, int N, int V)
+{
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        float *l = logits + (size_t)n * V;
+        int y = targets[n];
+        if (y < 0) {
+            memset(l, 0, (size_t)V * sizeof *l);
+            continue;
+        }
+        float m = lse[n];
+        for (int v = 0; v < V; v++)
+            l[v] = scale * expf(l[v] - m);
+        l[y] -= scale;
+    }
+}
