@@ -96,6 +96,11 @@ $(BUILD)/tests/%.o: CPPFLAGS_ALL += $(addprefix -I,$(PROGRAM_DIRS))
 $(BUILD)/lib/tokenizer_embedded.o: lib/gpt2.tokens.zst
 $(BUILD)/lib/tokenizer_embedded.o: CPPFLAGS_ALL += -DLLM_EMBEDDED_TOKENS='"$(abspath lib/gpt2.tokens.zst)"'
 
+# The model's loops clamp, select and take square roots on vectors (lib/ops_cpu.c's exp,
+# AdamW): gcc does that only when float compares may not trap and sqrtf need not set errno,
+# which nothing here relies on.
+$(BUILD)/lib/ops_cpu.o $(BUILD)/lib/adamw.o: CODEGEN += -fno-trapping-math -fno-math-errno
+
 $(LIBLLM): $(LIB_OBJS)
 	@mkdir -p $(@D)
 	rm -f $@ && $(AR) rcs $@ $^
