@@ -44,7 +44,7 @@ void llm_adamw_step(llm_adamw *o, float *params, const float *grads, const llm_t
         const llm_tensor_desc *t = &tensors[i];
         float decay = t->decay ? (float)(1.0 - lr * c->weight_decay) : 1.0f;
         long lo = (long)t->offset, hi = lo + (long)llm_tensor_numel(t);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
         for (long j = lo; j < hi; j++) {
             float g = grads[j];
             float m = o->m[j] * b1 + g * (1.0f - b1);
