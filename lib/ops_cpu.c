@@ -326,7 +326,6 @@ void llm_crossentropy_forward(float *losses, float *lse, uint8_t *correct, const
     for (int n = 0; n < N; n++) {
         const float *l = logits + (size_t)n * V;
         float mx = -INFINITY, sum = 0.0f;
-#pragma omp simd reduction(max : mx)
         for (int v = 0; v < V; v++)
             mx = l[v] > mx ? l[v] : mx;
 #pragma omp simd reduction(+ : sum)
