@@ -356,3 +356,91 @@ void llm_gpt2_backward(llm_model *m, float scale)
     llm_embed_backward(dwte, tensor_at(m, m->grads, 1), a->dres, a->tokens, a->pos, N, T, C);
     a->has_targets = 0;    /* the logits are gradients now */
 }
+
+/* ---- generation with a key/value cache -------------------------------------------------- */
+
+struct llm_kv {
+    int len, threads;
+    float *mem;
+    float *k, *v;                  /* (n_layer, block, C) each */
+    float *x, *ln, *qkv, *atty, *fch, *mean, *rstd, *scratch;    /* up to a block of rows */
+    int32_t *pos;
+};
+
+/* Lays the cache out over mem (NULL: count); returns its floats. */
+static size_t kv_layout(llm_kv *kv, const llm_model_config *cfg, float *mem)
+{
+    size_t T = (size_t)cfg->block_size, C = (size_t)cfg->n_embd, used = 0;
+    kv->k = carve(mem, &used, (size_t)cfg->n_layer * T * C);
+    kv->v = carve(mem, &used, (size_t)cfg->n_layer * T * C);
+    kv->x = carve(mem, &used, T * C);
+    kv->ln = carve(mem, &used, T * C);
+    kv->qkv = carve(mem, &used, T * 3 * C);
+    kv->atty = carve(mem, &used, T * C);
+    kv->fch = carve(mem, &used, T * 4 * C);
+    kv->mean = carve(mem, &used, T);
+    kv->rstd = carve(mem, &used, T);
+    kv->pos = (int32_t *)carve(mem, &used, T);
+    kv->scratch = carve(mem, &used, (size_t)kv->threads * T * T);
+    return used;
+}
+
+llm_kv *llm_gpt2_kv_new(const llm_model_config *cfg, llm_error *err)
+{
+    llm_kv *kv = calloc(1, sizeof *kv);
+    if (kv) {
+        kv->threads = omp_get_max_threads();
+        size_t n = kv_layout(kv, cfg, NULL);
+        kv->mem = aligned_alloc(64, n * sizeof(float));
+        if (kv->mem) {
+            kv_layout(kv, cfg, kv->mem);
+            return kv;
+        }
+    }
+    llm_gpt2_kv_free(kv);
+    llm_error_set(err, "out of memory for the key/value cache");
+    return NULL;
+}
+
+void llm_gpt2_kv_free(llm_kv *kv)
+{
+    if (!kv)
+        return;
+    free(kv->mem);
+    free(kv);
+}
+
+int llm_gpt2_kv_len(const llm_kv *kv) { return kv ? kv->len : 0; }
+
+void llm_gpt2_decode(llm_model *m, const int32_t *tokens, int n, int start, float *logits)
+{
+    llm_kv *kv = m->kv;
+    const llm_model_config *cfg = &m->cfg;
+    int C = cfg->n_embd, T = cfg->block_size, V = cfg->vocab_size;
+    omp_set_num_threads(m->threads < kv->threads ? m->threads : kv->threads);
+    float *wte = tensor_at(m, m->params, 0), *wpe = tensor_at(m, m->params, 1);
+    for (int i = 0; i < n; i++)
+        kv->pos[i] = start + i;
+    llm_embed_forward(kv->x, tokens, kv->pos, wte, wpe, n, n, C);
+    for (int l = 0; l < cfg->n_layer; l++) {
+        gpt2_layer P = layer_at(m, m->params, l);
+        float *K = kv->k + (size_t)l * T * C, *Vc = kv->v + (size_t)l * T * C;
+        llm_layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, P.ln1w, P.ln1b, n, C, LN_EPS);
+        llm_linear_forward(kv->qkv, kv->ln, P.qkvw, P.qkvb, n, C, 3 * C);
+        for (int i = 0; i < n; i++) {
+            memcpy(K + (size_t)(start + i) * C, kv->qkv + (size_t)i * 3 * C + C, (size_t)C * sizeof(float));
+            memcpy(Vc + (size_t)(start + i) * C, kv->qkv + (size_t)i * 3 * C + 2 * C, (size_t)C * sizeof(float));
+        }
+        llm_attention_cached(kv->atty, kv->qkv, 3 * C, K, Vc, n, start, C, cfg->n_head, kv->scratch);
+        residual_linear(kv->x, kv->x, kv->atty, P.projw, P.projb, n, C, C);
+        llm_layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, P.ln2w, P.ln2b, n, C, LN_EPS);
+        llm_linear_forward(kv->fch, kv->ln, P.fcw, P.fcb, n, C, 4 * C);
+        llm_gelu_forward(kv->fch, kv->fch, n * 4 * C);
+        residual_linear(kv->x, kv->x, kv->fch, P.fcprojw, P.fcprojb, n, 4 * C, C);
+    }
+    /* only the last position's logits are wanted */
+    llm_layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x + (size_t)(n - 1) * C,
+                          lnf_at(m, m->params, 0), lnf_at(m, m->params, 1), 1, C, LN_EPS);
+    llm_gemm(0, 1, 1, V, C, kv->ln, C, wte, C, 0.0f, logits, V);
+    kv->len = start + n;
+}

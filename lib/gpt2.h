@@ -18,6 +18,12 @@ int llm_gpt2_acts_fit(const llm_acts *a, int B, int T, int train);   /* 1 when p
 int llm_gpt2_acts_ready(const llm_acts *a);    /* 1 after a forward with targets */
 const float *llm_gpt2_logits(const llm_acts *a);
 
+llm_kv *llm_gpt2_kv_new(const llm_model_config *cfg, llm_error *err);
+void llm_gpt2_kv_free(llm_kv *kv);
+int llm_gpt2_kv_len(const llm_kv *kv);    /* positions cached */
+/* n tokens at positions start.. (checked by the caller: start <= cached, start + n <= block) */
+void llm_gpt2_decode(llm_model *m, const int32_t *tokens, int n, int start, float *logits);
+
 void llm_gpt2_forward(llm_model *m, const llm_batch *batch, llm_loss_stats *stats);
 void llm_gpt2_backward(llm_model *m, float scale);
 

@@ -106,6 +106,7 @@ void llm_model_free(llm_model *m)
     if (!m)
         return;
     llm_gpt2_acts_free(m->acts);
+    llm_gpt2_kv_free(m->kv);
     free(m->params);
     free(m->grads);
     free(m->tensors);
@@ -218,6 +219,8 @@ int llm_model_resize_vocab(llm_model *m, int new_vocab, llm_error *err)
     free(m->tensors);
     free(m->grads);
     llm_gpt2_acts_free(m->acts);
+    llm_gpt2_kv_free(m->kv);
+    m->kv = NULL;
     m->cfg = cfg;
     m->params = params;
     m->tensors = tensors;
@@ -225,6 +228,22 @@ int llm_model_resize_vocab(llm_model *m, int new_vocab, llm_error *err)
     m->n_params = n_params;
     m->grads = NULL;
     m->acts = NULL;
+    return 0;
+}
+
+int llm_model_decode(llm_model *m, const int32_t *tokens, int n, int start, float *logits,
+                     llm_error *err)
+{
+    if (n < 1 || start < 0 || start > llm_gpt2_kv_len(m->kv) || start + n > m->cfg.block_size)
+        return llm_error_set(err, "decode: %d tokens at position %d: %d positions are cached and "
+                             "a sequence holds %d", n, start, llm_gpt2_kv_len(m->kv), m->cfg.block_size);
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= m->cfg.vocab_size)
+            return llm_error_set(err, "decode: token %d outside the vocabulary (%d)", (int)tokens[i],
+                                 m->cfg.vocab_size);
+    if (!m->kv && !(m->kv = llm_gpt2_kv_new(&m->cfg, err)))
+        return -1;
+    llm_gpt2_decode(m, tokens, n, start, logits);
     return 0;
 }
 

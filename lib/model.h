@@ -88,6 +88,7 @@ typedef struct llm_loss_stats {
 } llm_loss_stats;
 
 typedef struct llm_acts llm_acts;
+typedef struct llm_kv llm_kv;
 
 typedef struct llm_model {
     llm_model_config cfg;
@@ -98,6 +99,7 @@ typedef struct llm_model {
     llm_tensor_desc *tensors;     /* owned */
     int threads;                  /* OpenMP threads of every pass */
     llm_acts *acts;               /* planned activation memory, private */
+    llm_kv *kv;                   /* generation's key/value cache, private; see llm_model_decode */
 } llm_model;
 
 /* A model with zeroed parameters and no activations. Returns NULL with err set. */
@@ -140,6 +142,18 @@ void llm_model_zero_grad(llm_model *m);
  * vocabulary-sized tensor are the mean of the old rows. Reallocates params, drops the grads
  * and the plan (plan again). Returns 0, or -1 with err set (the model is then unchanged). */
 int llm_model_resize_vocab(llm_model *m, int new_vocab, llm_error *err);
+
+/* Generation with a key/value cache, one sequence: runs the n tokens at positions
+ * start .. start + n - 1 (start + n <= block_size) over the cached keys and values of
+ * positions 0 .. start - 1, caches theirs, and writes the logits of the last of them (V
+ * floats) to logits. start = 0 begins a new sequence (the prompt: n of them at once); then
+ * one token at a time with start = the tokens so far. Each token costs one pass over
+ * the cache instead of a forward over the whole prefix. The cache (2 * n_layer * block_size
+ * * n_embd floats and one block's scratch) is allocated by the first call and kept; it is
+ * separate from the plan. Returns 0, or -1 with err set (bad token, start beyond the cached
+ * positions, out of memory). */
+int llm_model_decode(llm_model *m, const int32_t *tokens, int n, int start, float *logits,
+                     llm_error *err);
 
 /* Counted positions of a batch (targets >= 0), to compute the normaliser before the
  * forwards of an accumulation. */

@@ -317,6 +317,22 @@ void llm_attention_backward(float *dqkv, const float *dout, const float *qkv, co
     }
 }
 
+void llm_attention_cached(float *out, const float *q, int ldq, const float *k, const float *v,
+                          int n, int start, int C, int NH, float *scratch)
+{
+    int hs = C / NH, keys = start + n;
+    float scale = 1.0f / sqrtf((float)hs);
+#pragma omp parallel for schedule(static)
+    for (int h = 0; h < NH; h++) {
+        float *a = scratch + (size_t)omp_get_thread_num() * n * keys;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, keys, hs, scale, q + h * hs, ldq,
+                    k + h * hs, C, 0.0f, a, keys);
+        for (int i = 0; i < n; i++)
+            causal_softmax_row(a + (size_t)i * keys, 0, start + i, keys);
+        sgemm(0, 0, n, hs, keys, a, keys, v + h * hs, C, 0.0f, out + h * hs, C);
+    }
+}
+
 /* ---- cross-entropy --------------------------------------------------------------------- */
 
 void llm_crossentropy_forward(float *losses, float *lse, uint8_t *correct, const float *logits,

@@ -56,6 +56,12 @@ void llm_attention_backward(float *dqkv, const float *dout, const float *qkv, co
 /* Floats of scratch the attention backward needs for `threads` threads. */
 static inline long llm_attention_scratch(int T, int threads) { return (long)threads * T * T; }
 
+/* Attention of n new queries of one sequence, at positions start .. start + n - 1, over the
+ * cached keys and values of positions 0 .. start + n - 1 (generation): q (n, C) with rows
+ * ldq apart, k and v (start + n, C); out (n, C). scratch: threads * n * (start + n) floats. */
+void llm_attention_cached(float *out, const float *q, int ldq, const float *k, const float *v,
+                          int n, int start, int C, int NH, float *scratch);
+
 /* Cross-entropy of the logits (N, V) against targets (-1: not counted): losses[n] (0 where
  * not counted), lse[n] = log-sum-exp of the row, correct[n] = argmax == target (first
  * maximum on ties). */

@@ -1,7 +1,8 @@
 /* The GPT-2 model of lib/model.h as a whole: the Hugging Face tensor table and parameter
  * counts of the presets, init, the whole backward against finite differences of the mean
  * loss (documents, masked labels, padding), what padding and document boundaries may not
- * change, gradient accumulation, inference plans, vocabulary growth and refused input. */
+ * change, gradient accumulation, inference plans, cached generation, vocabulary growth and
+ * refused input. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -361,6 +362,41 @@ static void test_refused_input(void)
     llm_model_free(NULL);
 }
 
+/* The cached generation gives the logits of a full forward at every position. */
+static void test_decode(void)
+{
+    llm_model *m = tiny_model(0);
+    if (!m)
+        return;
+    llm_error err;
+    size_t V = (size_t)TINY.vocab_size;
+    int32_t seq[8] = {3, 1, 4, 1, 5, 9, 2, 6};
+    llm_batch full = {1, 6, seq, NULL, NULL};
+    CHECK(llm_model_forward(m, &full, NULL, &err) == 0);
+    const float *ref = llm_model_logits(m);
+    float out[11];
+    double worst = 0, lmax = 0;
+    CHECK(llm_model_decode(m, seq, 1, 1, out, &err) == -1);    /* nothing cached yet */
+    CHECK(llm_model_decode(m, seq, 3, 0, out, &err) == 0);     /* a prompt of 3 */
+    for (size_t v = 0; v < V; v++) {
+        worst = fmax(worst, fabs(out[v] - ref[2 * V + v]));
+        lmax = fmax(lmax, fabs(ref[2 * V + v]));
+    }
+    for (int t = 3; t < 6; t++) {    /* then one token at a time */
+        CHECK(llm_model_decode(m, seq + t, 1, t, out, &err) == 0);
+        for (size_t v = 0; v < V; v++)
+            worst = fmax(worst, fabs(out[v] - ref[t * V + v]));
+    }
+    CHECKF(worst <= 1e-5 * lmax, "decode differs from the forward by %g (logits up to %g)", worst, lmax);
+    CHECK(llm_model_decode(m, seq + 4, 1, 4, out, &err) == 0);    /* back one position */
+    for (size_t v = 0; v < V; v++)
+        CHECK(fabs(out[v] - ref[4 * V + v]) <= 1e-5 * lmax);
+    CHECK(llm_model_decode(m, seq, 3, 6, out, &err) == -1);     /* past the block */
+    int32_t bad = 11;
+    CHECK(llm_model_decode(m, &bad, 1, 5, out, &err) == -1);
+    llm_model_free(m);
+}
+
 static void test_positions_from_bounds(void)
 {
     int32_t p[8];
@@ -384,6 +420,7 @@ int main(void)
     RUN(test_inference_plan);
     RUN(test_resize_vocab);
     RUN(test_refused_input);
+    RUN(test_decode);
     RUN(test_positions_from_bounds);
     CHECK_EXIT();
 }
