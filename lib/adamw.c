@@ -40,11 +40,13 @@ void llm_adamw_step(llm_adamw *o, float *params, const float *grads, const llm_t
     double bc1 = 1.0 - pow(c->beta1, (double)o->step), bc2 = 1.0 - pow(c->beta2, (double)o->step);
     float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
     float b1 = c->beta1, b2 = c->beta2, eps = c->eps;
+    /* one parallel region: each thread takes its share of every tensor, no barrier between */
+#pragma omp parallel
     for (size_t i = 0; i < n_tensors; i++) {
         const llm_tensor_desc *t = &tensors[i];
         float decay = t->decay ? (float)(1.0 - lr * c->weight_decay) : 1.0f;
         long lo = (long)t->offset, hi = lo + (long)llm_tensor_numel(t);
-#pragma omp parallel for simd schedule(static)
+#pragma omp for simd schedule(static) nowait
         for (long j = lo; j < hi; j++) {
             float g = grads[j];
             float m = o->m[j] * b1 + g * (1.0f - b1);

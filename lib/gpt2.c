@@ -259,17 +259,6 @@ const float *llm_gpt2_logits(const llm_acts *a) { return a ? a->logits : NULL; }
 
 /* ---- forward --------------------------------------------------------------------------- */
 
-/* out (N, OC) = res + inp @ w + b: a projection added to the residual stream. */
-static void residual_linear(float *out, const float *res, const float *inp, const float *w,
-                            const float *b, int N, int IC, int OC)
-{
-#pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++)
-        for (int o = 0; o < OC; o++)
-            out[(size_t)n * OC + o] = res[(size_t)n * OC + o] + b[o];
-    llm_gemm(0, 0, N, OC, IC, inp, IC, w, OC, 1.0f, out, OC);
-}
-
 void llm_gpt2_forward(llm_model *m, const llm_batch *batch, llm_loss_stats *stats)
 {
     llm_acts *a = m->acts;
@@ -293,11 +282,11 @@ void llm_gpt2_forward(llm_model *m, const llm_batch *batch, llm_loss_stats *stat
         llm_layernorm_forward(L->ln1, L->ln1_mean, L->ln1_rstd, L->res_in, P.ln1w, P.ln1b, N, C, LN_EPS);
         llm_linear_forward(L->qkv, L->ln1, P.qkvw, P.qkvb, N, C, 3 * C);
         llm_attention_forward(L->atty, L->att, L->qkv, a->pos, B, T, C, cfg->n_head);
-        residual_linear(L->res_mid, L->res_in, L->atty, P.projw, P.projb, N, C, C);
+        llm_residual_linear_forward(L->res_mid, L->res_in, L->atty, P.projw, P.projb, N, C, C);
         llm_layernorm_forward(L->ln2, L->ln2_mean, L->ln2_rstd, L->res_mid, P.ln2w, P.ln2b, N, C, LN_EPS);
         llm_linear_forward(L->fch, L->ln2, P.fcw, P.fcb, N, C, 4 * C);
         llm_gelu_forward(L->fch_gelu, L->fch, N * 4 * C);
-        residual_linear(L->res_out, L->res_mid, L->fch_gelu, P.fcprojw, P.fcprojb, N, 4 * C, C);
+        llm_residual_linear_forward(L->res_out, L->res_mid, L->fch_gelu, P.fcprojw, P.fcprojb, N, 4 * C, C);
     }
     float *res = a->layer[cfg->n_layer - 1].res_out;
     llm_layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, res, lnf_at(m, m->params, 0),
@@ -432,11 +421,11 @@ void llm_gpt2_decode(llm_model *m, const int32_t *tokens, int n, int start, floa
             memcpy(Vc + (size_t)(start + i) * C, kv->qkv + (size_t)i * 3 * C + 2 * C, (size_t)C * sizeof(float));
         }
         llm_attention_cached(kv->atty, kv->qkv, 3 * C, K, Vc, n, start, C, cfg->n_head, kv->scratch);
-        residual_linear(kv->x, kv->x, kv->atty, P.projw, P.projb, n, C, C);
+        llm_residual_linear_forward(kv->x, kv->x, kv->atty, P.projw, P.projb, n, C, C);
         llm_layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, P.ln2w, P.ln2b, n, C, LN_EPS);
         llm_linear_forward(kv->fch, kv->ln, P.fcw, P.fcb, n, C, 4 * C);
         llm_gelu_forward(kv->fch, kv->fch, n * 4 * C);
-        residual_linear(kv->x, kv->x, kv->fch, P.fcprojw, P.fcprojb, n, 4 * C, C);
+        llm_residual_linear_forward(kv->x, kv->x, kv->fch, P.fcprojw, P.fcprojb, n, 4 * C, C);
     }
     /* only the last position's logits are wanted */
     llm_layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x + (size_t)(n - 1) * C,

@@ -182,15 +182,37 @@ void llm_layernorm_backward_acc(float *dinp, float *dw, float *db, const float *
 
 /* ---- linear (Conv1D) ------------------------------------------------------------------- */
 
+/* out = base + inp @ w + b (base, b may be NULL; base may be out): each thread fills its band
+ * of rows and multiplies into it, one parallel region for the whole layer. */
+static void linear_rows(float *out, const float *base, const float *inp, const float *w,
+                        const float *b, int N, int IC, int OC)
+{
+    pthread_once(&blas_once, blas_single_thread);
+#pragma omp parallel
+    {
+        int lo, hi;
+        split(N, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
+        for (int n = lo; n < hi; n++) {
+            float *o = out + (size_t)n * OC;
+            const float *r = base ? base + (size_t)n * OC : NULL;
+            for (int j = 0; j < OC; j++)
+                o[j] = (r ? r[j] : 0.0f) + (b ? b[j] : 0.0f);
+        }
+        if (hi > lo)
+            sgemm(0, 0, hi - lo, OC, IC, inp + (size_t)lo * IC, IC, w, OC, 1.0f, out + (size_t)lo * OC, OC);
+    }
+}
+
 void llm_linear_forward(float *out, const float *inp, const float *w, const float *b, int N,
                         int IC, int OC)
 {
-    if (b) {
-#pragma omp parallel for schedule(static)
-        for (int n = 0; n < N; n++)
-            memcpy(out + (size_t)n * OC, b, (size_t)OC * sizeof *b);
-    }
-    llm_gemm(0, 0, N, OC, IC, inp, IC, w, OC, b ? 1.0f : 0.0f, out, OC);
+    linear_rows(out, NULL, inp, w, b, N, IC, OC);
+}
+
+void llm_residual_linear_forward(float *out, const float *res, const float *inp, const float *w,
+                                 const float *b, int N, int IC, int OC)
+{
+    linear_rows(out, res, inp, w, b, N, IC, OC);
 }
 
 static void sum_rows_acc(float *db, const float *dout, int N, int OC)
@@ -239,13 +261,6 @@ void llm_gelu_backward(float *dinp, const float *inp, const float *dout, int n)
         float dt = (1.0f - t * t) * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
         dinp[i] = dout[i] * (0.5f * (1.0f + t) + 0.5f * x * dt);
     }
-}
-
-void llm_residual_forward(float *out, const float *a, const float *b, int n)
-{
-#pragma omp parallel for schedule(static)
-    for (int i = 0; i < n; i++)
-        out[i] = a[i] + b[i];
 }
 
 /* ---- attention ------------------------------------------------------------------------- */

@@ -32,6 +32,9 @@ void llm_layernorm_backward_acc(float *dinp, float *dw, float *db, const float *
 /* Hugging Face Conv1D: out (N, OC) = inp (N, IC) @ w (IC, OC) + b (b may be NULL). */
 void llm_linear_forward(float *out, const float *inp, const float *w, const float *b, int N,
                         int IC, int OC);
+/* out = res + inp @ w + b: a projection added to the residual stream (out may be res). */
+void llm_residual_linear_forward(float *out, const float *res, const float *inp, const float *w,
+                                 const float *b, int N, int IC, int OC);
 /* dinp (N, IC) = dout @ w^T (skipped when dinp is NULL); dw += inp^T @ dout; db += sum of
  * dout's rows (skipped when db is NULL). */
 void llm_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
@@ -41,9 +44,6 @@ void llm_linear_backward(float *dinp, float *dw, float *db, const float *dout, c
 void llm_gelu_forward(float *out, const float *inp, int n);
 /* dinp = dout * gelu'(inp); dinp may be dout. */
 void llm_gelu_backward(float *dinp, const float *inp, const float *dout, int n);
-
-/* out (N, C) = a + b */
-void llm_residual_forward(float *out, const float *a, const float *b, int n);
 
 /* Multi-head causal self-attention from the packed qkv (B, T, 3C) (q, k, v, each split in
  * NH heads of C / NH): out (B, T, C); att (B, NH, T, T) keeps the probabilities. Position t
