@@ -42,7 +42,8 @@ echo "model:   $L layers, $H heads, width $C, block $T, vocabulary $V, tied head
 echo "         AdamW (weight decay on matrices), clipping at 1.0; $BENCH_TRAIN_THREADS threads each"
 echo "ours:    $OURS $args"
 echo "peer:    $PY bench/train_peer.py $args"
-echo "         (steps/s over $BENCH_TRAIN_STEPS steps after a warm-up step, timed inside each process)"
+echo "         (steps/s over $BENCH_TRAIN_STEPS steps after a warm-up step, timed inside each process;"
+echo "         torch.set_num_threads and OPENBLAS_NUM_THREADS both set to the thread count)"
 echo
 
 for ((rep = 1; rep <= BENCH_REPEAT; rep++)); do

@@ -5,12 +5,18 @@ step, on THREADS threads. Prints the same key=value line.
     /usr/bin/python3 bench/train_peer.py THREADS STEPS B T LAYERS HEADS WIDTH VOCAB
 """
 import math
+import os
 import sys
 import time
 
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
+# Debian's torch does its matrix products in the system OpenBLAS, which starts its own threads
+# (one per core) whatever torch.set_num_threads says: hold it to the same count, before it loads.
+if len(sys.argv) > 1:
+    os.environ["OPENBLAS_NUM_THREADS"] = sys.argv[1]
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 
 class Block(nn.Module):
