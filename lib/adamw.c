@@ -60,30 +60,25 @@ void llm_adamw_step(llm_adamw *o, float *params, const float *grads, const llm_t
 
 double llm_clip_grad_norm(float *grads, size_t n, double max_norm)
 {
-    /* fixed chunks, summed in order: the norm does not depend on the threads */
-    enum { CHUNK = 1 << 16 };
-    long chunks = (long)((n + CHUNK - 1) / CHUNK);
-    double *part = malloc((size_t)(chunks ? chunks : 1) * sizeof *part), sum = 0.0;
-    if (part) {
+    /* a fixed split into PARTS chunks, each summed in order and then added in order: the norm
+     * does not depend on the threads, and nothing is allocated per step */
+    enum { PARTS = 256 };
+    double part[PARTS], sum = 0.0;
+    size_t chunk = (n + PARTS - 1) / PARTS;
 #pragma omp parallel for schedule(static)
-        for (long k = 0; k < chunks; k++) {
-            size_t lo = (size_t)k * CHUNK, hi = lo + CHUNK < n ? lo + CHUNK : n;
-            double s = 0.0;
-            for (size_t j = lo; j < hi; j++)
-                s += (double)grads[j] * grads[j];
-            part[k] = s;
-        }
-        for (long k = 0; k < chunks; k++)
-            sum += part[k];
-        free(part);
-    } else {
-        for (size_t j = 0; j < n; j++)
-            sum += (double)grads[j] * grads[j];
+    for (int k = 0; k < PARTS; k++) {
+        size_t lo = (size_t)k * chunk < n ? (size_t)k * chunk : n, hi = lo + chunk < n ? lo + chunk : n;
+        double s = 0.0;
+        for (size_t j = lo; j < hi; j++)
+            s += (double)grads[j] * grads[j];
+        part[k] = s;
     }
+    for (int k = 0; k < PARTS; k++)
+        sum += part[k];
     double norm = sqrt(sum);
     double coef = max_norm / (norm + 1e-6);
     if (max_norm > 0 && coef < 1.0) {    /* torch clamps coef at 1 and scales by it */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
         for (long j = 0; j < (long)n; j++)
             grads[j] *= (float)coef;
     }

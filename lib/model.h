@@ -112,8 +112,9 @@ void llm_model_free(llm_model *m);
  * parameters on every machine. */
 void llm_model_init(llm_model *m, uint64_t seed);
 
-/* Threads for the passes (OpenBLAS runs single-threaded inside them); results are the
- * same bits for a given thread count. Default: OpenMP's default. */
+/* Threads for the passes (OpenBLAS is set to one thread, process-wide, and runs inside
+ * them); results are the same bits for a given thread count. Default: OpenMP's default. Set
+ * it before llm_model_plan: a backward uses at most the threads of its plan. */
 void llm_model_set_threads(llm_model *m, int threads);
 
 /* Plans activation memory for batches up to max_B x max_T (max_T <= block_size), once;
@@ -140,7 +141,8 @@ void llm_model_zero_grad(llm_model *m);
 /* Grows the vocabulary to new_vocab (>= the current one) like Hugging Face's
  * resize_token_embeddings without mean_resizing's sampling: the new rows of every
  * vocabulary-sized tensor are the mean of the old rows. Reallocates params, drops the grads
- * and the plan (plan again). Returns 0, or -1 with err set (the model is then unchanged). */
+ * and the plan (plan again); an optimizer's state must be made anew for the new size.
+ * Returns 0, or -1 with err set (the model is then unchanged). */
 int llm_model_resize_vocab(llm_model *m, int new_vocab, llm_error *err);
 
 /* Generation with a key/value cache, one sequence: runs the n tokens at positions
