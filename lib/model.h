@@ -26,7 +26,19 @@
  * counted label of the N micro-batches) / (number of those labels), the same as one big
  * batch. The older Trainer (mean per micro-batch, divided by N) is
  * llm_model_backward(m, N * stats_i.count) for micro-batch i; a plain mean over one batch is
- * llm_model_backward(m, stats.count). */
+ * llm_model_backward(m, stats.count). A micro-batch with no counted label (all masked)
+ * contributes nothing: skip its backward.
+ *
+ * Evaluation over a data set (llm-eval), with an inference plan (no gradients, one layer's
+ * activations):
+ *
+ *     llm_model_plan(m, B, T, 0, &err);
+ *     for each batch: llm_model_forward(m, &batch, &st, &err); add st's three sums up;
+ *     loss = loss_sum / count; perplexity = exp(loss); accuracy = correct / count.
+ *
+ * Rows shorter than T are padded (any valid token id, e.g. the pad or eos id) with targets
+ * -1 there: a padded position never changes the loss, the accuracy or a gradient. Generation
+ * uses llm_model_decode below. */
 #ifndef LLM_MODEL_H
 #define LLM_MODEL_H
 
