@@ -27,7 +27,7 @@
  * batch. The older Trainer (mean per micro-batch, divided by N) is
  * llm_model_backward(m, N * stats_i.count) for micro-batch i; a plain mean over one batch is
  * llm_model_backward(m, stats.count). A micro-batch with no counted label (all masked)
- * contributes nothing: skip its backward.
+ * contributes nothing (its backward adds zeros and may be skipped).
  *
  * Evaluation over a data set (llm-eval), with an inference plan (no gradients, one layer's
  * activations):
