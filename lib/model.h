@@ -53,6 +53,10 @@ typedef enum llm_family {
     LLM_FAMILY_GPT2 = 0,      /* learned positions, LayerNorm, GELU (tanh), tied embeddings */
 } llm_family;
 
+/* The sizes of a model, as Hugging Face's config.json names them for GPT-2 (n_layer,
+ * n_head, n_embd, n_positions, vocab_size). Fields a later family needs (key/value heads,
+ * MLP width, RoPE base, norm eps, tied head) go at the end, 0 meaning the family's
+ * default, so that existing initializers keep their meaning. */
 typedef struct llm_model_config {
     llm_family family;
     int n_layer;

@@ -37,13 +37,13 @@ static inline float vexpf(float x)
 /* tanh through e^2u: exact to a few 1e-7 absolute, which is what GELU needs. */
 static inline float vtanhf(float u) { return 1.0f - 2.0f / (vexpf(2.0f * u) + 1.0f); }
 
-
 /* ---- matrix product ------------------------------------------------------------------- */
 
 /* OpenBLAS threads of its own would fight ours: every product runs single-threaded inside
  * the caller's OpenMP threads. */
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 static void blas_single_thread(void) { openblas_set_num_threads(1); }
+static void blas_init(void) { pthread_once(&blas_once, blas_single_thread); }
 
 static void sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
                   int ldb, float beta, float *C, int ldc)
@@ -63,7 +63,7 @@ static void split(int n, int parts, int i, int *lo, int *hi)
 void llm_gemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc)
 {
-    pthread_once(&blas_once, blas_single_thread);
+    blas_init();
     int threads = omp_get_max_threads();
     if (threads == 1 || (double)M * N * K < 1e6 || omp_in_parallel()) {
         sgemm(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
@@ -187,7 +187,7 @@ void llm_layernorm_backward_acc(float *dinp, float *dw, float *db, const float *
 static void linear_rows(float *out, const float *base, const float *inp, const float *w,
                         const float *b, int N, int IC, int OC)
 {
-    pthread_once(&blas_once, blas_single_thread);
+    blas_init();
 #pragma omp parallel
     {
         int lo, hi;
@@ -286,6 +286,7 @@ static void causal_softmax_row(float *row, int lo, int t, int T)
 void llm_attention_forward(float *out, float *att, const float *qkv, const int32_t *pos,
                            int B, int T, int C, int NH)
 {
+    blas_init();
     int hs = C / NH, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)hs);
     /* One (batch, head) per task: the products are small and run whole on one thread; the
@@ -306,6 +307,7 @@ void llm_attention_forward(float *out, float *att, const float *qkv, const int32
 void llm_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
                             float *scratch, int B, int T, int C, int NH)
 {
+    blas_init();
     int hs = C / NH, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)hs);
 #pragma omp parallel for schedule(static)
@@ -335,6 +337,7 @@ void llm_attention_backward(float *dqkv, const float *dout, const float *qkv, co
 void llm_attention_cached(float *out, const float *q, int ldq, const float *k, const float *v,
                           int n, int start, int C, int NH, float *scratch)
 {
+    blas_init();
     int hs = C / NH, keys = start + n;
     float scale = 1.0f / sqrtf((float)hs);
 #pragma omp parallel for schedule(static)
