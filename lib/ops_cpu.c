@@ -353,15 +353,32 @@ void llm_attention_cached(float *out, const float *q, int ldq, const float *k, c
 
 /* ---- cross-entropy --------------------------------------------------------------------- */
 
+/* The largest of x[0..n): eight running maxima, which compilers keep in one vector
+ * register (a max is exact, so the order does not matter). */
+static float row_max(const float *x, int n)
+{
+    float m[8], mx;
+    for (int j = 0; j < 8; j++)
+        m[j] = -INFINITY;
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++)
+            m[j] = x[i + j] > m[j] ? x[i + j] : m[j];
+    mx = m[0];
+    for (int j = 1; j < 8; j++)
+        mx = m[j] > mx ? m[j] : mx;
+    for (; i < n; i++)
+        mx = x[i] > mx ? x[i] : mx;
+    return mx;
+}
+
 void llm_crossentropy_forward(float *losses, float *lse, uint8_t *correct, const float *logits,
                               const int32_t *targets, int N, int V)
 {
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         const float *l = logits + (size_t)n * V;
-        float mx = -INFINITY, sum = 0.0f;
-        for (int v = 0; v < V; v++)
-            mx = l[v] > mx ? l[v] : mx;
+        float mx = row_max(l, V), sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
         for (int v = 0; v < V; v++)
             sum += vexpf(l[v] - mx);
