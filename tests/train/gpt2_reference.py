@@ -2,7 +2,7 @@
 into DIR and checks, in float32 on the CPU, that a GPT-2 written here (Hugging Face's math:
 Conv1D weights (in, out), LayerNorm eps 1e-5, GELU tanh, tied head) gives the same logits,
 loss sums and parameter gradients, with document-restricted attention, masked labels and
-padding, and that ten AdamW steps (warmup + cosine with a floor, clipping, gradient
+padding, the same logits from cached generation, and that ten AdamW steps (warmup + cosine with a floor, clipping, gradient
 accumulation normalised by the step's counted labels) end at the same parameters.
 
 Prints "ok NAME (err ...)" or "FAIL NAME ..." per check (tests/run.sh counts them).
@@ -141,6 +141,17 @@ def check_case(d, cfg, table, flat, name, pos_given):
     report(f"{name}: every gradient (worst {worst_name})", worst, TOL)
 
 
+def check_decode(d, cfg, table, flat):
+    """llm_model_decode over row 0 of the plain case: positions 3 .. T-1."""
+    T, V = cfg["T"], cfg["vocab_size"]
+    model = Model(cfg, table, flat)
+    tokens = torch.tensor(load(d, "plain_tokens.i32", np.int32)[:T].reshape(1, T), dtype=torch.long)
+    with torch.no_grad():
+        logits = model.forward(tokens, torch.arange(T).reshape(1, T))[0, 3:].numpy()
+    ours = load(d, "decode_logits.f32", np.float32).reshape(T - 3, V)
+    report("decode: logits of cached generation", rel(ours, logits), TOL)
+
+
 def check_training(d, cfg, table, flat):
     B, T, steps, accum, n = cfg["B"], cfg["T"], cfg["steps"], cfg["accum"], cfg["n_params"]
     model = Model(cfg, table, flat)
@@ -203,6 +214,7 @@ def main():
     flat = load(d, "params0.f32", np.float32)
     check_case(d, cfg, table, flat, "doc", True)
     check_case(d, cfg, table, flat, "plain", False)
+    check_decode(d, cfg, table, flat)
     check_training(d, cfg, table, flat)
     return 1 if failed else 0
 

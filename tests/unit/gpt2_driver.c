@@ -1,6 +1,6 @@
 /* Writes what tests/train/gpt2_reference.py checks against PyTorch: a small GPT-2's
  * parameters, batches (masked labels, padding, document boundaries), our logits, loss sums
- * and gradients, then ten AdamW steps with warmup + cosine, clipping and gradient
+ * and gradients, the logits of cached generation, then ten AdamW steps with warmup + cosine, clipping and gradient
  * accumulation over micro-batches of different sizes. Raw little-endian arrays plus
  * config.txt and tensors.txt in DIR.
  *   gpt2_driver DIR [THREADS] */
@@ -165,6 +165,21 @@ int main(int argc, char **argv)
     llm_batch plain = {B, T, tokens, targets, NULL};
     if (run_case(m, "plain", &plain))
         goto done;
+
+    /* generation: row 0 of the plain case through the key/value cache, a prompt of 4 then
+     * one token at a time; the logits of every position from 3 on */
+    float *dec = malloc(sizeof(float) * (T - 3) * CFG.vocab_size);
+    if (!dec)
+        goto done;
+    int bad = llm_model_decode(m, tokens, 4, 0, dec, &err);
+    for (int t = 4; t < T && !bad; t++)
+        bad = llm_model_decode(m, tokens + t, 1, t, dec + (size_t)(t - 3) * CFG.vocab_size, &err);
+    if (bad || save("decode_logits.f32", dec, sizeof(float) * (T - 3) * CFG.vocab_size)) {
+        fprintf(stderr, "gpt2_driver: decode: %s\n", bad ? err.msg : "write failed");
+        free(dec);
+        goto done;
+    }
+    free(dec);
 
     /* training: ACCUM micro-batches per step, normalised by the step's counted labels */
     for (int s = 0; s < STEPS; s++) {
