@@ -130,7 +130,7 @@ typedef struct layer_acts {
     float *res_in;                       /* (N, C), the previous layer's res_out */
     float *ln1, *ln1_mean, *ln1_rstd;    /* (N, C), (N), (N) */
     float *qkv;                          /* (N, 3C) */
-    float *att;                          /* (B, NH, T, T) probabilities */
+    float *att;                          /* (B, NH, T, T) probabilities; NULL in inference */
     float *atty;                         /* (N, C) attention output before c_proj */
     float *res_mid;                      /* (N, C) res_in + attention */
     float *ln2, *ln2_mean, *ln2_rstd;
@@ -149,7 +149,8 @@ struct llm_acts {
     float *lse, *losses;                 /* (N) */
     uint8_t *correct;                    /* (N) */
     int32_t *tokens, *targets, *pos;     /* (N) copies of the batch */
-    float *dres, *dc, *d4c, *att_scratch;    /* backward scratch (train only) */
+    float *att_scratch;                  /* threads * T * T: the attention's working rows */
+    float *dres, *dc, *d4c;              /* backward scratch (train only) */
 };
 
 /* Carves n floats from the plan; with mem NULL only counts. */
@@ -180,7 +181,7 @@ static size_t layout(llm_acts *a, const llm_model_config *cfg, float *mem)
             L->ln1_mean = carve(mem, &used, N);
             L->ln1_rstd = carve(mem, &used, N);
             L->qkv = carve(mem, &used, N * 3 * C);
-            L->att = carve(mem, &used, att);
+            L->att = a->train ? carve(mem, &used, att) : NULL;    /* kept for the backward */
             L->atty = carve(mem, &used, N * C);
             L->res_mid = carve(mem, &used, N * C);
             L->ln2 = carve(mem, &used, N * C);
@@ -206,11 +207,11 @@ static size_t layout(llm_acts *a, const llm_model_config *cfg, float *mem)
     a->tokens = (int32_t *)carve(mem, &used, N);
     a->targets = (int32_t *)carve(mem, &used, N);
     a->pos = (int32_t *)carve(mem, &used, N);
+    a->att_scratch = carve(mem, &used, (size_t)llm_attention_scratch(a->max_T, a->threads));
     if (a->train) {
         a->dres = carve(mem, &used, N * C);
         a->dc = carve(mem, &used, N * C);
         a->d4c = carve(mem, &used, N * 4 * C);
-        a->att_scratch = carve(mem, &used, (size_t)llm_attention_scratch(a->max_T, a->threads));
     }
     return used;
 }
@@ -272,7 +273,8 @@ void llm_gpt2_forward(llm_model *m, const llm_batch *batch, llm_loss_stats *stat
         a->pos[n] = batch->pos ? batch->pos[n] : n % T;
         a->targets[n] = batch->targets ? batch->targets[n] : -1;
     }
-    omp_set_num_threads(m->threads);
+    /* the attention's scratch holds a->threads tasks at once */
+    omp_set_num_threads(m->threads < a->threads ? m->threads : a->threads);
 
     float *wte = tensor_at(m, m->params, 0), *wpe = tensor_at(m, m->params, 1);
     llm_embed_forward(a->res0, a->tokens, a->pos, wte, wpe, N, T, C);
@@ -281,7 +283,7 @@ void llm_gpt2_forward(llm_model *m, const llm_batch *batch, llm_loss_stats *stat
         layer_acts *L = &a->layer[l];
         llm_layernorm_forward(L->ln1, L->ln1_mean, L->ln1_rstd, L->res_in, P.ln1w, P.ln1b, N, C, LN_EPS);
         llm_linear_forward(L->qkv, L->ln1, P.qkvw, P.qkvb, N, C, 3 * C);
-        llm_attention_forward(L->atty, L->att, L->qkv, a->pos, B, T, C, cfg->n_head);
+        llm_attention_forward(L->atty, L->att, a->att_scratch, L->qkv, a->pos, B, T, C, cfg->n_head);
         llm_residual_linear_forward(L->res_mid, L->res_in, L->atty, P.projw, P.projb, N, C, C);
         llm_layernorm_forward(L->ln2, L->ln2_mean, L->ln2_rstd, L->res_mid, P.ln2w, P.ln2b, N, C, LN_EPS);
         llm_linear_forward(L->fch, L->ln2, P.fcw, P.fcb, N, C, 4 * C);

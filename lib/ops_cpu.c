@@ -283,8 +283,8 @@ static void causal_softmax_row(float *row, int lo, int t, int T)
     memset(row + t + 1, 0, (size_t)(T - t - 1) * sizeof *row);
 }
 
-void llm_attention_forward(float *out, float *att, const float *qkv, const int32_t *pos,
-                           int B, int T, int C, int NH)
+void llm_attention_forward(float *out, float *att, float *scratch, const float *qkv,
+                           const int32_t *pos, int B, int T, int C, int NH)
 {
     blas_init();
     int hs = C / NH, C3 = 3 * C;
@@ -295,7 +295,7 @@ void llm_attention_forward(float *out, float *att, const float *qkv, const int32
     for (int bh = 0; bh < B * NH; bh++) {
         int b = bh / NH, h = bh % NH;
         const float *q = qkv + (size_t)b * T * C3 + h * hs, *k = q + C, *v = q + 2 * C;
-        float *a = att + (size_t)bh * T * T;
+        float *a = att ? att + (size_t)bh * T * T : scratch + (size_t)omp_get_thread_num() * T * T;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, q, C3, k, C3,
                     0.0f, a, T);
         for (int t = 0; t < T; t++)

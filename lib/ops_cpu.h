@@ -46,10 +46,11 @@ void llm_gelu_forward(float *out, const float *inp, int n);
 void llm_gelu_backward(float *dinp, const float *inp, const float *dout, int n);
 
 /* Multi-head causal self-attention from the packed qkv (B, T, 3C) (q, k, v, each split in
- * NH heads of C / NH): out (B, T, C); att (B, NH, T, T) keeps the probabilities. Position t
- * of row b attends to t - pos[b,t] .. t (pos NULL: 0 .. t). */
-void llm_attention_forward(float *out, float *att, const float *qkv, const int32_t *pos,
-                           int B, int T, int C, int NH);
+ * NH heads of C / NH): out (B, T, C). Position t of row b attends to t - pos[b,t] .. t (pos
+ * NULL: 0 .. t). att (B, NH, T, T) keeps the probabilities for the backward; with att NULL
+ * they are not kept and scratch (llm_attention_scratch floats) holds them in passing. */
+void llm_attention_forward(float *out, float *att, float *scratch, const float *qkv,
+                           const int32_t *pos, int B, int T, int C, int NH);
 /* dqkv (B, T, 3C) overwritten; scratch: threads * T * T floats. */
 void llm_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
                             float *scratch, int B, int T, int C, int NH);

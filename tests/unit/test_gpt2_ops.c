@@ -175,7 +175,7 @@ typedef struct {
 static double at_loss(void *p)
 {
     at_ctx *c = p;
-    llm_attention_forward(c->out, c->att, c->qkv, c->posp, AT_B, AT_T, AT_C, AT_NH);
+    llm_attention_forward(c->out, c->att, NULL, c->qkv, c->posp, AT_B, AT_T, AT_C, AT_NH);
     return dot(c->out, c->r, AT_B * AT_T * AT_C);
 }
 
@@ -202,8 +202,11 @@ static void attention_case(int docs)
             }
             CHECK(fabs(s - 1.0) < 1e-5);
         }
-    float dqkv[sizeof c.qkv / 4], scratch[AT_T * AT_T * 4];
+    float dqkv[sizeof c.qkv / 4], scratch[AT_T * AT_T * 4], out2[sizeof c.out / 4];
     omp_set_num_threads(2);
+    /* without keeping the probabilities (inference): the same output */
+    llm_attention_forward(out2, NULL, scratch, c.qkv, c.posp, AT_B, AT_T, AT_C, AT_NH);
+    CHECK(memcmp(out2, c.out, sizeof out2) == 0);
     llm_attention_backward(dqkv, c.r, c.qkv, c.att, scratch, AT_B, AT_T, AT_C, AT_NH);
     CHECK(grad_ok(docs ? "attention with documents dqkv" : "attention dqkv", c.qkv, dqkv,
                   sizeof c.qkv / 4, at_loss, &c));
