@@ -67,8 +67,8 @@ typedef struct llm_model_config {
 } llm_model_config;
 
 /* The named sizes: "gpt2" (12 layers, 12 heads, 768), "gpt2-medium" (24/16/1024), "gpt2-large"
- * (36/20/1280), "gpt2-xl" (48/25/1600), block 1024, vocabulary 50257. Returns 0, or -1 when
- * the name is unknown. */
+ * (36/20/1280), "gpt2-xl" (48/25/1600), block 1024, vocabulary 50257 (GPT-2's; a trainer
+ * sets vocab_size from the data stream's header). Returns 0, or -1 when the name is unknown. */
 int llm_model_preset(const char *name, llm_model_config *cfg);
 /* Checks the sizes (n_embd divisible by n_head, all positive...). 0, or -1 with err set. */
 int llm_model_config_check(const llm_model_config *cfg, llm_error *err);
