@@ -5,9 +5,10 @@
 # Then bench/clean_bench.sh: llm-clean against a Python cleaning loop, and
 # bench/tokenize_bench.sh: llm-tokenize against tiktoken and Hugging Face tokenizers (see
 # bench/README.md).
-# bench/pack_bench.sh: llm-pack against `zstd -dc | zstd -1`, and bench/collate_bench.sh:
-# llm-collate against llm-tokenize on the text it renders.
-#   bench/run.sh [all|stream|clean|tokenize|pack|collate], or BENCH_ONLY=...: one of them
+# bench/pack_bench.sh: llm-pack against `zstd -dc | zstd -1`, bench/collate_bench.sh:
+# llm-collate against llm-tokenize on the text it renders, and bench/train_cpu_bench.sh:
+# a training step of the CPU model against PyTorch's.
+#   bench/run.sh [all|stream|clean|tokenize|pack|collate|train], or BENCH_ONLY=...: one of them
 #   only (default all).
 # Exit status: 0 when every measurement ran and read back the same tokens (whatever the
 # ratios), 1 on an error or a checksum mismatch, 2 when a tool is missing.
@@ -20,7 +21,8 @@ case $BENCH_ONLY in
     tokenize) exec bench/tokenize_bench.sh ;;
     pack) exec bench/pack_bench.sh ;;
     collate) exec bench/collate_bench.sh ;;
-    *) echo "usage: bench/run.sh [all|stream|clean|tokenize|pack|collate]" >&2; exit 2 ;;
+    train) exec bench/train_cpu_bench.sh ;;
+    *) echo "usage: bench/run.sh [all|stream|clean|tokenize|pack|collate|train]" >&2; exit 2 ;;
 esac
 : "${LLM_BUILD:=$PWD/build}" "${LLM_BIN:=$PWD/bin}"
 : "${BENCH_MIB:=1024}" "${BENCH_SEED:=1}" "${BENCH_REPEAT:=3}" "${BENCH_LEVELS:=1 3}"
@@ -129,4 +131,6 @@ if [ "$BENCH_ONLY" = all ]; then
     bench/pack_bench.sh || exit $?
     echo
     bench/collate_bench.sh || exit $?
+    echo
+    bench/train_cpu_bench.sh || exit $?
 fi
