@@ -1,10 +1,12 @@
 /* Command-line plumbing shared by every program (see cli.h). */
 #include "cli.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -92,6 +94,19 @@ int llm_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
     errno = 0;
     long long v = strtoll(s, &end, 10);
     if (errno || *end || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int llm_parse_double(const char *s, double min, double max, double *out)
+{
+    char *end;
+    if (!s || !*s || isspace((unsigned char)*s))
+        return -1;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || !isfinite(v) || v < min || v > max)
         return -1;
     *out = v;
     return 0;

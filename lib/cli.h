@@ -25,6 +25,8 @@ int llm_usage_error(const char *fmt, ...) LLM_PRINTF(1, 2);
 int llm_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 int llm_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 int llm_parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* A finite decimal or exponent number in [min, max] ("3e-4", "0.1"). */
+int llm_parse_double(const char *s, double min, double max, double *out);
 /* The index of arg in names[0..n), or -1. */
 int llm_parse_choice(const char *arg, const char *const names[], int n);
 /* A --option=CHOICE: -1 (go on) with *out the index of arg in names[0..n), or a usage

@@ -421,3 +421,45 @@ void llm_batcher_build(llm_batcher *b, llm_batch *out)
     out->targets = b->targets;
     out->pos = b->pos;
 }
+
+/* ---- evaluation ------------------------------------------------------------------------- */
+
+static int evaluate_batch(llm_model *m, llm_batcher *b, llm_loss_stats *out, llm_error *err)
+{
+    llm_batch batch;
+    llm_loss_stats st;
+    llm_batcher_build(b, &batch);
+    llm_batcher_clear(b);
+    if (llm_model_forward(m, &batch, &st, err) < 0)
+        return -1;
+    out->loss_sum += st.loss_sum;
+    out->count += st.count;
+    out->correct += st.correct;
+    return 0;
+}
+
+int llm_dataset_evaluate(llm_dataset *d, llm_model *m, llm_batcher *b, uint64_t max_batches,
+                         llm_loss_stats *out, llm_error *err)
+{
+    memset(out, 0, sizeof *out);
+    llm_batcher_clear(b);
+    if (llm_dataset_rewind(d, err) < 0)
+        return -1;
+    uint64_t batches = 0;
+    llm_record rec;
+    int rc;
+    while ((max_batches == 0 || batches < max_batches) && (rc = llm_dataset_next(d, &rec, err)) == 1) {
+        llm_batcher_add(b, &rec);
+        if (b->rows == b->max_B) {
+            if (evaluate_batch(m, b, out, err) < 0)
+                return -1;
+            batches++;
+        }
+    }
+    if (rc < 0)
+        return -1;
+    if (b->rows && (max_batches == 0 || batches < max_batches) && evaluate_batch(m, b, out, err) < 0)
+        return -1;
+    llm_batcher_clear(b);
+    return 0;
+}

@@ -88,6 +88,15 @@ int llm_batcher_add(llm_batcher *b, const llm_record *rec);
  * before llm_batcher_clear. */
 void llm_batcher_build(llm_batcher *b, llm_batch *out);
 
+/* ---- evaluation --------------------------------------------------------------------- */
+
+/* Runs m over the records of d in file order, b->max_B rows a forward (m planned for at
+ * least b->max_B x b->max_T), and adds the counted positions' sums into *out (zeroed
+ * here): loss = loss_sum / count. max_batches > 0 stops after that many forwards. The
+ * batcher is cleared before and after; its counters go on. 0, or -1 with err set. */
+int llm_dataset_evaluate(llm_dataset *d, llm_model *m, llm_batcher *b, uint64_t max_batches,
+                         llm_loss_stats *out, llm_error *err);
+
 #ifdef __cplusplus
 }
 #endif

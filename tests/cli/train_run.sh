@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# llm-train end to end on tiny models: a run killed (SIGKILL) after a checkpoint and resumed
+# ends with the same bytes as one that never stopped, and so does one stopped by SIGTERM;
+# the same -j gives the same bytes; the log, the chart and --keep; --init with vocabulary
+# growth; the loss falls on learnable data; and every refusal (data, run folder, changed
+# settings, corrupt checkpoints) is a clear message.
+. "$(dirname "$0")/lib.sh"
+if ! [ -x "$LLM_BIN/llm-train" ]; then
+    fail setup "$LLM_BIN/llm-train is missing: run make first"
+    exit 0
+fi
+
+# Learnable blocks over a vocabulary of 64: each record counts up from a random start by a
+# random stride (mod 64), so the next token follows from the two before it. Some records
+# have a masked prompt and document starts, some are shorter (padding).
+"$PY" - <<'EOF' >blocks.jsonl
+import json, random
+r = random.Random(7)
+for i in range(96):
+    n = 33 if i % 4 else r.randint(12, 33)
+    a, d = r.randrange(64), r.randrange(1, 8)
+    ids = [(a + d * k) % 64 for k in range(n)]
+    rec = {"input_ids": ids, "labels": [-100 if (i % 3 == 0 and k < 4) else t for k, t in enumerate(ids)]}
+    if i % 5 == 0:
+        rec["doc_starts"] = [0, n // 2]
+    print(json.dumps(rec, separators=(",", ":")))
+EOF
+stream_from_ids train.bin blocks.jsonl 64 --kind=blocks --eos=63
+head -n 16 blocks.jsonl >val.jsonl
+stream_from_ids val.bin val.jsonl 64 --kind=blocks --eos=63
+TINY=(--n-layer 2 --n-head 2 --n-embd 32 --block-size 40 --micro-batch 4 --lr 3e-3 --warmup-steps 3
+      --schedule cosine --weight-decay 0.1 --grad-accum 2 -q)
+
+# log_numbers LOG: the step lines' step, loss, lr and grad norm (not the timings).
+log_numbers() { grep '"loss"' "$1" | sed 's/,"tokens_per_s".*//'; }
+
+# ---- resume: 20 steps in one run == 10, SIGKILL, --resume to 20 ----
+check straight-run llm-train --data train.bin --val val.bin --out straight "${TINY[@]}" --max-steps 20 \
+    --save-every 10 --eval-every 10 -j2
+LLM_TRAIN_TEST_PAUSE_AFTER_SAVE=60 llm-train --data train.bin --val val.bin --out killed "${TINY[@]}" \
+    --max-steps 20 --save-every 10 --eval-every 10 -j2 2>/dev/null &
+pid=$!
+for _ in $(seq 600); do [ "$(cat killed/latest 2>/dev/null)" = checkpoint-10 ] && break; sleep 0.05; done
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
+if [ "$(cat killed/latest 2>/dev/null)" = checkpoint-10 ] && ! [ -d killed/checkpoint-20 ]; then
+    pass killed-after-checkpoint-10
+else
+    fail killed-after-checkpoint-10 "latest: $(cat killed/latest 2>/dev/null)" "$(ls killed 2>&1)"
+fi
+check resume-run llm-train --data train.bin --val val.bin --out killed "${TINY[@]}" --max-steps 20 \
+    --save-every 10 --eval-every 10 -j2 --resume
+expect_same_file resume-weights straight/checkpoint-20/model.safetensors killed/checkpoint-20/model.safetensors
+expect_same_file resume-moments straight/checkpoint-20/optimizer.safetensors killed/checkpoint-20/optimizer.safetensors
+expect_eq resume-log "$(log_numbers straight/log.jsonl)" "$(log_numbers killed/log.jsonl)"
+expect_eq resume-val "$(grep -o '"val_loss":[^,]*' straight/log.jsonl)" "$(grep -o '"val_loss":[^,]*' killed/log.jsonl)"
+
+# ---- SIGTERM: the current step ends (here the pause after checkpoint-5), a checkpoint is
+# saved unless it just was, status 130; --resume goes on ----
+LLM_TRAIN_TEST_PAUSE_AFTER_SAVE=60 llm-train --data train.bin --val val.bin --out termed "${TINY[@]}" \
+    --max-steps 20 --save-every 5 --eval-every 10 -j2 2>term.err &
+pid=$!
+for _ in $(seq 600); do [ "$(cat termed/latest 2>/dev/null)" = checkpoint-5 ] && break; sleep 0.05; done
+kill -TERM $pid
+wait $pid
+expect_eq sigterm-status 130 $?
+expect_file_has sigterm-message "stopped at step 5; --resume continues" term.err
+check sigterm-resume llm-train --data train.bin --val val.bin --out termed "${TINY[@]}" --max-steps 20 \
+    --save-every 5 --eval-every 10 -j2 --resume
+expect_same_file sigterm-weights straight/checkpoint-20/model.safetensors termed/checkpoint-20/model.safetensors
+
+# ---- the same thread count, the same bytes; another count, nearly the same numbers ----
+check rerun llm-train --data train.bin --val val.bin --out again "${TINY[@]}" --max-steps 20 --save-every 10 \
+    --eval-every 10 -j2
+expect_same_file same-threads straight/checkpoint-20/model.safetensors again/checkpoint-20/model.safetensors
+check one-thread llm-train --data train.bin --out one "${TINY[@]}" --max-steps 20 -j1
+got=$("$PY" -c '
+import json, sys
+a = [json.loads(l)["loss"] for l in open(sys.argv[1]) if "\"loss\"" in l]
+b = [json.loads(l)["loss"] for l in open(sys.argv[2]) if "\"loss\"" in l]
+print("close" if len(a) == len(b) == 20 and max(abs(x - y) / abs(x) for x, y in zip(a, b)) < 1e-4 else (a, b))
+' straight/log.jsonl one/log.jsonl)
+expect_eq threads-close close "$got"
+
+# ---- the log, the chart, the checkpoints ----
+got=$("$PY" -c '
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+steps = [l for l in lines if "loss" in l]
+evals = [l for l in lines if "val_loss" in l]
+need = {"step", "epoch", "tokens", "loss", "lr", "grad_norm", "tokens_per_s", "elapsed_s"}
+ok = [s["step"] for s in steps] == list(range(1, 21)) and all(need <= set(s) for s in steps)
+ok = ok and [e["step"] for e in evals] == [10, 20] and all(
+    abs(e["val_perplexity"] - __import__("math").exp(e["val_loss"])) < 1e-3 * e["val_perplexity"] for e in evals)
+ok = ok and steps[0]["lr"] == 0 and steps[-1]["loss"] < steps[0]["loss"] - 0.5
+print("ok" if ok else lines)' straight/log.jsonl)
+expect_eq log-lines ok "$got"
+expect_file_has loss-chart '<svg' straight/loss.svg
+expect_eq checkpoint-files "config.json model.safetensors optimizer.safetensors trainer_state.json" \
+    "$(ls straight/checkpoint-20 | tr '\n' ' ' | sed 's/ $//')"
+expect_eq config-vocab '"vocab_size": 64' "$(grep -o '"vocab_size": [0-9]*' straight/checkpoint-20/config.json)"
+check keep-run llm-train --data train.bin --out kept "${TINY[@]}" --max-steps 12 --save-every 3 --keep 2
+expect_eq keep "checkpoint-12 checkpoint-9 latest log.jsonl" "$(ls kept | tr '\n' ' ' | sed 's/ $//')"
+
+# ---- the loss falls: 150 steps on the counting data end far below ln 64 = 4.16 ----
+check learn-run llm-train --data train.bin --val val.bin --out learn "${TINY[@]}" --max-steps 150 --eval-every 150
+got=$("$PY" -c '
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+first = [l["loss"] for l in lines if "loss" in l][0]
+val = [l["val_loss"] for l in lines if "val_loss" in l][-1]
+print("ok" if first > 3.9 and val < 2.5 else (first, val))' learn/log.jsonl)
+expect_eq loss-falls ok "$got"
+
+# ---- --init: a new run from a checkpoint, the vocabulary grown to the data's ----
+sed 's/"input_ids":\[/"input_ids":[70,/; s/"labels":\[/"labels":[70,/' blocks.jsonl | "$PY" -c '
+import json, sys
+for l in sys.stdin:
+    r = json.loads(l)
+    r.pop("doc_starts", None)
+    print(json.dumps(r, separators=(",", ":")))' >grown.jsonl
+stream_from_ids grown.bin grown.jsonl 72 --kind=blocks --eos=63
+expect_stderr_has init-grow "growing the vocabulary from 64 to 72 tokens" \
+    llm-train --data grown.bin --init straight --out grown --max-steps 2 --micro-batch 4
+expect_eq init-vocab '"vocab_size": 72' "$(grep -o '"vocab_size": [0-9]*' grown/checkpoint-2/config.json)"
+expect_fail init-sizes 1 "--n-layer 3, but the model of straight has 2" llm-train --data train.bin --init straight --out x --n-layer 3
+
+# ---- refusals ----
+llm-cat -q --from=ids --vocab-size=64 -o docs.bin blocks.jsonl
+expect_fail docs-stream 1 "a docs stream; training data is blocks" llm-train --data docs.bin --out x
+expect_fail stdin-data 1 "standard input" llm-train --data - --out x
+expect_fail missing-data 1 "nothing.bin" llm-train --data nothing.bin --out x
+expect_fail run-exists 1 "holds a run already" llm-train --data train.bin --out straight "${TINY[@]}"
+expect_fail resume-nothing 1 "holds no checkpoint" llm-train --data train.bin --out empty --resume
+expect_fail resume-changed 1 "--lr is 0.001 now but 0.003" llm-train --data train.bin --out killed \
+    "${TINY[@]}" --max-steps 20 --lr 1e-3 --resume
+expect_fail resume-other-data 1 "not the data this run was trained on" llm-train --data val.bin --out killed \
+    "${TINY[@]}" --max-steps 20 --resume
+expect_fail usage-no-out 2 "--out DIR is required" llm-train --data train.bin
+expect_fail usage-both-warmups 2 "not both" llm-train --data train.bin --out x --warmup-steps 2 --warmup-ratio 0.1
+expect_fail usage-bad-lr 2 "--lr" llm-train --data train.bin --out x --lr fast
+
+cp -r straight broken
+head -c 1000 straight/checkpoint-20/model.safetensors >broken/checkpoint-20/model.safetensors
+expect_fail corrupt-resume 1 "model.safetensors" llm-train --data train.bin --val val.bin --out broken \
+    "${TINY[@]}" --max-steps 30 --resume
+expect_fail corrupt-init 1 "model.safetensors" llm-train --data train.bin --init broken/checkpoint-20 --out y \
+    --max-steps 1
+printf '{"model_type": "gpt2", "n_layer": ' >broken/checkpoint-20/config.json
+expect_fail corrupt-config 1 "config.json" llm-train --data train.bin --init broken/checkpoint-20 --out z \
+    --max-steps 1

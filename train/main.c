@@ -1,0 +1,263 @@
+/* llm-train: a GPT trained on a blocks stream, with the options and defaults of Hugging Face
+ * Trainer. Options here; the run is run.c. */
+#include "cli.h"
+#include "model.h"
+#include "train.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "Usage: llm-train --data FILE --out DIR [OPTION]...\n"
+    "Train a GPT-2 model on a blocks stream (from llm-pack or llm-collate) on the CPU, with\n"
+    "Hugging Face Trainer's defaults, and write Hugging Face checkpoints to DIR.\n"
+    "\n"
+    "Data and run:\n"
+    "      --data=FILE         training blocks (a file: it is read in a random order)\n"
+    "      --val=FILE          validation blocks, evaluated at --eval-every and at the end\n"
+    "      --out=DIR           the run folder: checkpoint-<step>/, latest, log.jsonl, loss.svg\n"
+    "      --resume            continue the run in --out from its latest checkpoint, exactly\n"
+    "      --init=DIR          start from a model folder (a checkpoint of ours or a Hugging\n"
+    "                          Face GPT-2 one) instead of random weights\n"
+    "      --seed=S            initialisation and data order (default 42)\n"
+    "\n"
+    "Model (a new one; --init and --resume take theirs):\n"
+    "      --model=NAME        gpt2 (default, 124M), gpt2-medium, gpt2-large, gpt2-xl\n"
+    "      --n-layer=N, --n-head=N, --n-embd=N, --block-size=N\n"
+    "                          override the preset's sizes; the vocabulary is the data's\n"
+    "      --doc-attention=auto|on|off\n"
+    "                          attend only inside each document of a block and restart\n"
+    "                          positions there (auto, default: when blocks record where\n"
+    "                          documents start)\n"
+    "\n"
+    "Length:\n"
+    "      --epochs=F          passes over the data (default 3)\n"
+    "      --max-steps=N       optimizer steps; overrides --epochs\n"
+    "      --micro-batch=N     rows a forward pass (default 8)\n"
+    "      --grad-accum=N      forward passes an optimizer step (default 1)\n"
+    "      --batch-tokens=N    or: tokens an optimizer step, rounded up to whole passes\n"
+    "\n"
+    "Optimizer (AdamW, no weight decay on biases and norm weights):\n"
+    "      --lr=F              peak learning rate (default 5e-5)\n"
+    "      --schedule=KIND     linear (default), cosine or constant, after the warmup\n"
+    "      --warmup-steps=N    linear warmup from 0 (default 0)\n"
+    "      --warmup-ratio=F    or: this share of the steps\n"
+    "      --min-lr=F          where the decay ends (default 0)\n"
+    "      --beta1=F, --beta2=F, --eps=F   (default 0.9, 0.999, 1e-8)\n"
+    "      --weight-decay=F    (default 0)\n"
+    "      --max-grad-norm=F   clip the gradient norm to F; 0: no clipping (default 1.0)\n"
+    "\n"
+    "Evaluation, checkpoints and log:\n"
+    "      --eval-every=N      evaluate --val every N steps (default 0: at the end only)\n"
+    "      --eval-batches=N    forward passes an evaluation (default 0: all of --val)\n"
+    "      --save-every=N      save a checkpoint every N steps (default 500), and at the end\n"
+    "      --keep=N            keep the newest N checkpoints (default 0: all)\n"
+    "      --log-every=N       a progress line every N steps (default: about 20 a run)\n"
+    "\n"
+    "  -j, --threads=N         threads (default: all cores); the same numbers for the same N\n"
+    "  -q, --quiet             no progress lines\n"
+    "  -h, --help              print this help and exit\n"
+    "      --version           print the version and exit\n"
+    "\n"
+    "Every step and evaluation is a JSON line in DIR/log.jsonl; DIR/loss.svg charts the loss.\n"
+    "SIGINT or SIGTERM saves a checkpoint after the current step and stops (status 130).\n"
+    "Exit status: 0 ok, 1 bad input or I/O error, 2 usage error. See llm-train(1).\n";
+
+enum {
+    OPT_DATA = 256, OPT_VAL, OPT_OUT, OPT_RESUME, OPT_INIT, OPT_SEED, OPT_MODEL, OPT_N_LAYER, OPT_N_HEAD,
+    OPT_N_EMBD, OPT_BLOCK_SIZE, OPT_DOC_ATTENTION, OPT_EPOCHS, OPT_MAX_STEPS, OPT_MICRO_BATCH, OPT_GRAD_ACCUM,
+    OPT_BATCH_TOKENS, OPT_LR, OPT_SCHEDULE, OPT_WARMUP_STEPS, OPT_WARMUP_RATIO, OPT_MIN_LR, OPT_BETA1,
+    OPT_BETA2, OPT_EPS, OPT_WEIGHT_DECAY, OPT_MAX_GRAD_NORM, OPT_EVAL_EVERY, OPT_EVAL_BATCHES,
+    OPT_SAVE_EVERY, OPT_KEEP, OPT_LOG_EVERY, OPT_VERSION
+};
+
+static const struct option long_options[] = {
+    {"data", required_argument, NULL, OPT_DATA},
+    {"val", required_argument, NULL, OPT_VAL},
+    {"out", required_argument, NULL, OPT_OUT},
+    {"resume", no_argument, NULL, OPT_RESUME},
+    {"init", required_argument, NULL, OPT_INIT},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"model", required_argument, NULL, OPT_MODEL},
+    {"n-layer", required_argument, NULL, OPT_N_LAYER},
+    {"n-head", required_argument, NULL, OPT_N_HEAD},
+    {"n-embd", required_argument, NULL, OPT_N_EMBD},
+    {"block-size", required_argument, NULL, OPT_BLOCK_SIZE},
+    {"doc-attention", required_argument, NULL, OPT_DOC_ATTENTION},
+    {"epochs", required_argument, NULL, OPT_EPOCHS},
+    {"max-steps", required_argument, NULL, OPT_MAX_STEPS},
+    {"micro-batch", required_argument, NULL, OPT_MICRO_BATCH},
+    {"grad-accum", required_argument, NULL, OPT_GRAD_ACCUM},
+    {"batch-tokens", required_argument, NULL, OPT_BATCH_TOKENS},
+    {"lr", required_argument, NULL, OPT_LR},
+    {"schedule", required_argument, NULL, OPT_SCHEDULE},
+    {"warmup-steps", required_argument, NULL, OPT_WARMUP_STEPS},
+    {"warmup-ratio", required_argument, NULL, OPT_WARMUP_RATIO},
+    {"min-lr", required_argument, NULL, OPT_MIN_LR},
+    {"beta1", required_argument, NULL, OPT_BETA1},
+    {"beta2", required_argument, NULL, OPT_BETA2},
+    {"eps", required_argument, NULL, OPT_EPS},
+    {"weight-decay", required_argument, NULL, OPT_WEIGHT_DECAY},
+    {"max-grad-norm", required_argument, NULL, OPT_MAX_GRAD_NORM},
+    {"eval-every", required_argument, NULL, OPT_EVAL_EVERY},
+    {"eval-batches", required_argument, NULL, OPT_EVAL_BATCHES},
+    {"save-every", required_argument, NULL, OPT_SAVE_EVERY},
+    {"keep", required_argument, NULL, OPT_KEEP},
+    {"log-every", required_argument, NULL, OPT_LOG_EVERY},
+    {"threads", required_argument, NULL, 'j'},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+/* A size of the model: 1 to max. */
+static int size_option(const char *name, const char *arg, int max, int *out)
+{
+    int64_t v;
+    if (llm_parse_i64(arg, 1, max, &v) < 0)
+        return llm_usage_error("--%s: expected 1 to %d, got '%s'", name, max, arg);
+    *out = (int)v;
+    return -1;
+}
+
+static int count_option(const char *name, const char *arg, int64_t *out)
+{
+    if (llm_parse_i64(arg, 0, INT64_MAX / 2, out) < 0)
+        return llm_usage_error("--%s: expected a count, got '%s'", name, arg);
+    return -1;
+}
+
+static int real_option(const char *name, const char *arg, double min, double max, double *out)
+{
+    if (llm_parse_double(arg, min, max, out) < 0)
+        return llm_usage_error("--%s: expected a number from %g to %g, got '%s'", name, min, max, arg);
+    return -1;
+}
+
+static int check_args(const train_opts *o)
+{
+    if (!o->data)
+        return llm_usage_error("--data FILE is required (a blocks stream from llm-pack or llm-collate)");
+    if (!o->out)
+        return llm_usage_error("--out DIR is required (where checkpoints and the log go)");
+    if (o->resume && o->init)
+        return llm_usage_error("--resume continues --out's own run; --init starts a new one: not both");
+    if (o->grad_accum && o->batch_tokens)
+        return llm_usage_error("give --grad-accum or --batch-tokens, not both");
+    if (o->warmup_steps >= 0 && o->warmup_ratio > 0)
+        return llm_usage_error("give --warmup-steps or --warmup-ratio, not both");
+    if (o->min_lr > o->lr)
+        return llm_usage_error("--min-lr %g is above --lr %g", o->min_lr, o->lr);
+    if (o->max_steps == 0 && !(o->epochs > 0))
+        return llm_usage_error("--epochs must be above 0 (or give --max-steps)");
+    return -1;
+}
+
+/* Parses argv into o. Returns -1 to go on, else the exit status to return at once. */
+static int parse_args(train_opts *o, int argc, char **argv)
+{
+    static const char *const schedule_names[] = {"constant", "linear", "cosine"};
+    static const char *const doc_names[] = {"off", "on", "auto"};
+    int c, k, status;
+    int64_t v;
+    uint64_t u;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "j:qh", long_options, NULL)) != -1) {
+        status = -1;
+        switch (c) {
+        case OPT_DATA: o->data = optarg; break;
+        case OPT_VAL: o->val = optarg; break;
+        case OPT_OUT: o->out = optarg; break;
+        case OPT_RESUME: o->resume = 1; break;
+        case OPT_INIT: o->init = optarg; break;
+        case OPT_SEED:
+            if (llm_parse_u64(optarg, 0, UINT64_MAX, &o->seed) < 0)
+                return llm_usage_error("--seed: expected a number, got '%s'", optarg);
+            break;
+        case OPT_MODEL: {
+            llm_model_config cfg;
+            if (llm_model_preset(optarg, &cfg) < 0)
+                return llm_usage_error("--model: expected gpt2, gpt2-medium, gpt2-large or gpt2-xl, got '%s'", optarg);
+            o->preset = optarg;
+            o->preset_given = 1;
+            break;
+        }
+        case OPT_N_LAYER: status = size_option("n-layer", optarg, 1024, &o->n_layer); break;
+        case OPT_N_HEAD: status = size_option("n-head", optarg, 1024, &o->n_head); break;
+        case OPT_N_EMBD: status = size_option("n-embd", optarg, 1 << 16, &o->n_embd); break;
+        case OPT_BLOCK_SIZE: status = size_option("block-size", optarg, 1 << 20, &o->block_size); break;
+        case OPT_DOC_ATTENTION:
+            status = llm_choice_option("doc-attention", optarg, doc_names, 3, &k);
+            o->doc_attention = k == 2 ? TRAIN_DOC_AUTO : (train_doc_attention)k;
+            break;
+        case OPT_EPOCHS: status = real_option("epochs", optarg, 0, 1e9, &o->epochs); break;
+        case OPT_MAX_STEPS: status = count_option("max-steps", optarg, &o->max_steps); break;
+        case OPT_MICRO_BATCH: status = size_option("micro-batch", optarg, 1 << 16, &o->micro_batch); break;
+        case OPT_GRAD_ACCUM: status = size_option("grad-accum", optarg, 1 << 20, &o->grad_accum); break;
+        case OPT_BATCH_TOKENS:
+            if (llm_parse_size(optarg, 1, UINT64_MAX >> 8, &u) < 0)
+                return llm_usage_error("--batch-tokens: expected a number of tokens, got '%s'", optarg);
+            o->batch_tokens = u;
+            break;
+        case OPT_LR: status = real_option("lr", optarg, 0, 10, &o->lr); break;
+        case OPT_SCHEDULE: status = llm_choice_option("schedule", optarg, schedule_names, 3, &k); o->schedule = (llm_lr_kind)k; break;
+        case OPT_WARMUP_STEPS: status = count_option("warmup-steps", optarg, &o->warmup_steps); break;
+        case OPT_WARMUP_RATIO: status = real_option("warmup-ratio", optarg, 0, 1, &o->warmup_ratio); break;
+        case OPT_MIN_LR: status = real_option("min-lr", optarg, 0, 10, &o->min_lr); break;
+        case OPT_BETA1: status = real_option("beta1", optarg, 0, 0.999999, &o->beta1); break;
+        case OPT_BETA2: status = real_option("beta2", optarg, 0, 0.999999999, &o->beta2); break;
+        case OPT_EPS: status = real_option("eps", optarg, 1e-30, 1, &o->eps); break;
+        case OPT_WEIGHT_DECAY: status = real_option("weight-decay", optarg, 0, 10, &o->weight_decay); break;
+        case OPT_MAX_GRAD_NORM: status = real_option("max-grad-norm", optarg, 0, 1e30, &o->max_grad_norm); break;
+        case OPT_EVAL_EVERY: status = count_option("eval-every", optarg, &o->eval_every); break;
+        case OPT_EVAL_BATCHES:
+            status = count_option("eval-batches", optarg, &v);
+            o->eval_batches = (uint64_t)v;
+            break;
+        case OPT_SAVE_EVERY: status = count_option("save-every", optarg, &o->save_every); break;
+        case OPT_KEEP:
+            status = count_option("keep", optarg, &v);
+            o->keep = v > 1 << 30 ? 1 << 30 : (int)v;
+            break;
+        case OPT_LOG_EVERY: status = count_option("log-every", optarg, &o->log_every); break;
+        case 'j': status = llm_threads_option(optarg, &o->threads); break;
+        case 'q': o->quiet = 1; break;
+        case 'h': fputs(usage, stdout); return llm_flush_stdout();
+        case OPT_VERSION: puts("llm-train (llm-tools) " LLM_VERSION); return llm_flush_stdout();
+        default: return llm_usage_error("unknown option, or one missing its value: '%s'", argv[optind - 1]);
+        }
+        if (status >= 0)
+            return status;
+    }
+    if (optind < argc)
+        return llm_usage_error("unexpected argument '%s' (the data is --data FILE)", argv[optind]);
+    return check_args(o);
+}
+
+int main(int argc, char **argv)
+{
+    llm_cli_init("llm-train");
+    train_opts o = {
+        .preset = "gpt2", .seed = 42, .epochs = 3, .lr = 5e-5, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
+        .max_grad_norm = 1.0, .schedule = LLM_LR_LINEAR, .warmup_steps = -1, .micro_batch = 8,
+        .save_every = 500, .doc_attention = TRAIN_DOC_AUTO,
+    };
+    o.threads = llm_default_threads();
+    o.argc = argc;
+    o.argv = argv;
+    /* trainer_state.json keeps the command as typed: copy it before getopt permutes argv. */
+    char **typed = malloc(((size_t)argc + 1) * sizeof *typed);
+    if (!typed) {
+        llm_msg("out of memory");
+        return LLM_EXIT_FAILURE;
+    }
+    memcpy(typed, argv, ((size_t)argc + 1) * sizeof *typed);
+    o.argv = typed;
+    int status = parse_args(&o, argc, argv);
+    if (status < 0)
+        status = train_run(&o);
+    free(typed);
+    return status;
+}

@@ -1,0 +1,570 @@
+/* llm-train's run: set up (fresh, --init or --resume), the loop of optimizer steps, and
+ * its evaluations, checkpoints, log and progress lines.
+ *
+ * A step is grad_accum forward and backward passes of micro_batch rows, normalised by the
+ * counted labels of the whole step (Trainer's num_items_in_batch), then clipping and one
+ * AdamW update at the schedule's rate for that step. Everything that decides the next
+ * step (weights, moments, step, data position) is in a checkpoint, and nothing else feeds
+ * it, so a resumed run computes the very same numbers as one that never stopped. */
+#include "train.h"
+
+#include "checkpoint.h"
+#include "cli.h"
+#include "dataset.h"
+#include "model_io.h"
+#include "trainlog.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct run {
+    const train_opts *o;
+    llm_dataset *data, *val;
+    llm_sampler *sampler;
+    llm_model *m;
+    llm_adamw *opt;
+    llm_hf_config hf;             /* the model's config.json, with the data's tokenizer */
+    llm_train_state st;
+    llm_lr_schedule sched;
+    llm_batcher *micro;           /* grad_accum of them */
+    llm_batcher eval_rows;
+    llm_trainlog *log;
+    int grad_accum, max_T, doc_attention;
+    int64_t total_steps, last_saved, log_every, first_step;
+    double start, window_start;
+    uint64_t window_tokens;
+    llm_error err;
+} run;
+
+static volatile sig_atomic_t stop_requested;
+
+static void request_stop(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+/* SIGINT and SIGTERM end the run after the current step, with a checkpoint; a second one
+ * ends it at once. */
+static void catch_stops(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = request_stop;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int fail(run *r)
+{
+    llm_msg("%s", r->err.msg);
+    return LLM_EXIT_FAILURE;
+}
+
+/* ---- the model ------------------------------------------------------------------------- */
+
+/* The sizes the options give: the preset's, each one given replacing its own. */
+static void given_sizes(const train_opts *o, llm_model_config *cfg)
+{
+    llm_model_preset(o->preset, cfg);
+    if (o->n_layer) cfg->n_layer = o->n_layer;
+    if (o->n_head) cfg->n_head = o->n_head;
+    if (o->n_embd) cfg->n_embd = o->n_embd;
+    if (o->block_size) cfg->block_size = o->block_size;
+}
+
+/* With --init or --resume the model is the folder's; sizes given as well must be its own. */
+static int same_sizes(run *r, const char *from)
+{
+    const train_opts *o = r->o;
+    const llm_model_config *c = &r->m->cfg;
+    llm_model_config g;
+    given_sizes(o, &g);
+    struct { const char *name; int given, was, is; } f[] = {
+        {"--n-layer", o->n_layer || o->preset_given, g.n_layer, c->n_layer},
+        {"--n-head", o->n_head || o->preset_given, g.n_head, c->n_head},
+        {"--n-embd", o->n_embd || o->preset_given, g.n_embd, c->n_embd},
+        {"--block-size", o->block_size || o->preset_given, g.block_size, c->block_size},
+    };
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        if (f[i].given && f[i].was != f[i].is)
+            return llm_error_set(&r->err, "%s %d, but the model of %s has %d (leave the sizes out: they come "
+                                 "from the folder)", f[i].name, f[i].was, from, f[i].is);
+    return 0;
+}
+
+static int new_model(run *r, const llm_header *h)
+{
+    const train_opts *o = r->o;
+    llm_model_config cfg;
+    given_sizes(o, &cfg);
+    cfg.vocab_size = (int)h->vocab_size;
+    if (!(r->m = llm_model_new(&cfg, &r->err)))
+        return -1;
+    llm_model_init(r->m, o->seed);
+    return 0;
+}
+
+/* --init: the folder's model, its vocabulary grown to the data's (new rows at the mean). */
+static int init_model(run *r, const llm_header *h)
+{
+    llm_hf_config hf;
+    if (!(r->m = llm_model_load(r->o->init, &hf, NULL, &r->err)))
+        return -1;
+    if (h->vocab_size <= (uint32_t)hf.vocab_size)
+        return llm_model_check_data(&hf, h, r->o->data, &r->err);
+    if (!r->o->quiet)
+        llm_msg("growing the vocabulary from %d to %u tokens (new rows start at the mean)", hf.vocab_size,
+                h->vocab_size);
+    return llm_model_resize_vocab(r->m, (int)h->vocab_size, &r->err);
+}
+
+/* ---- resuming -------------------------------------------------------------------------- */
+
+#define SLOT_DATA "data"       /* the sampler's words, then the data's records and tokens */
+#define SLOT_BATCH "batch"     /* micro_batch, grad_accum, max_T */
+
+/* The settings a checkpoint was made with must be the ones given now: anything else would
+ * not continue the same run. */
+static int same_settings(run *r, const llm_train_state *s)
+{
+    const llm_train_state *now_ = &r->st;
+    struct { const char *name; double was, is; } f[] = {
+        {"--lr", s->lr, now_->lr}, {"--min-lr", s->min_lr, now_->min_lr},
+        {"--beta1", s->beta1, now_->beta1}, {"--beta2", s->beta2, now_->beta2}, {"--eps", s->eps, now_->eps},
+        {"--weight-decay", s->weight_decay, now_->weight_decay}, {"--max-grad-norm", s->grad_clip, now_->grad_clip},
+        {"warmup steps", (double)s->warmup_steps, (double)now_->warmup_steps},
+        {"total steps", (double)s->total_steps, (double)now_->total_steps},
+        {"--seed", (double)s->seed, (double)now_->seed},
+    };
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        if (f[i].was != f[i].is)
+            return llm_error_set(&r->err, "--resume: %s is %.9g now but %.9g in the checkpoint; resume with the "
+                                 "run's own settings", f[i].name, f[i].is, f[i].was);
+    if (strcmp(s->schedule, now_->schedule) != 0)
+        return llm_error_set(&r->err, "--resume: --schedule is %s now but %s in the checkpoint", now_->schedule,
+                             s->schedule);
+    uint64_t batch[3], want[3] = {(uint64_t)r->o->micro_batch, (uint64_t)r->grad_accum, (uint64_t)r->max_T};
+    if (llm_train_state_get(s, SLOT_BATCH, batch, 3) < 0 || memcmp(batch, want, sizeof batch) != 0)
+        return llm_error_set(&r->err, "--resume: the batch (--micro-batch, --grad-accum or --batch-tokens) "
+                             "differs from the checkpoint's");
+    return 0;
+}
+
+static int resume(run *r, const char *dir)
+{
+    llm_train_state saved;
+    int rc = -1;
+    if (llm_checkpoint_load_train(dir, r->m->tensors, (int)r->m->n_tensors, r->opt->m, r->opt->v, &saved,
+                                  &r->err) < 0)
+        return -1;
+    uint64_t words[LLM_SAMPLER_WORDS + 2];
+    if (same_settings(r, &saved) < 0)
+        goto out;
+    if (llm_train_state_get(&saved, SLOT_DATA, words, LLM_SAMPLER_WORDS + 2) < 0 ||
+        words[LLM_SAMPLER_WORDS] != llm_dataset_records(r->data) ||
+        words[LLM_SAMPLER_WORDS + 1] != llm_dataset_tokens(r->data)) {
+        llm_error_set(&r->err, "--resume: %s is not the data this run was trained on (records or tokens differ)",
+                      r->o->data);
+        goto out;
+    }
+    if (llm_sampler_seek(r->sampler, words, &r->err) < 0)
+        goto out;
+    r->st.step = saved.step;
+    r->st.tokens_seen = saved.tokens_seen;
+    r->st.epoch = saved.epoch;
+    r->st.best_val_loss = saved.best_val_loss;
+    r->opt->step = (int64_t)saved.step;
+    r->last_saved = (int64_t)saved.step;
+    rc = 0;
+out:
+    llm_train_state_free(&saved);
+    return rc;
+}
+
+/* ---- set up ---------------------------------------------------------------------------- */
+
+/* The longest row of a data set the model can take. */
+static int data_width(run *r, const llm_header *h, const char *name)
+{
+    int block = r->m->cfg.block_size;
+    if (h->block_size > (uint32_t)block) {
+        llm_error_set(&r->err, "%s: blocks of %u tokens, longer than the model's %d positions", name,
+                      h->block_size, block);
+        return -1;
+    }
+    return h->block_size ? (int)h->block_size : block;
+}
+
+static int64_t plan_steps(run *r)
+{
+    const train_opts *o = r->o;
+    if (o->max_steps)
+        return o->max_steps;
+    uint64_t forwards = (llm_dataset_records(r->data) + (uint64_t)o->micro_batch - 1) / (uint64_t)o->micro_batch;
+    uint64_t per_epoch = forwards / (uint64_t)r->grad_accum;
+    if (per_epoch == 0)
+        per_epoch = 1;
+    return (int64_t)ceil(o->epochs * (double)per_epoch);
+}
+
+static void fill_state(run *r)
+{
+    const train_opts *o = r->o;
+    llm_train_state *s = &r->st;
+    llm_train_state_init(s);
+    snprintf(s->schedule, sizeof s->schedule, "%s",
+             o->schedule == LLM_LR_COSINE ? "cosine" : o->schedule == LLM_LR_LINEAR ? "linear" : "constant");
+    s->lr = o->lr;
+    s->min_lr = o->min_lr;
+    s->warmup_steps = (uint64_t)r->sched.warmup_steps;
+    s->total_steps = (uint64_t)r->total_steps;
+    s->beta1 = (float)o->beta1;
+    s->beta2 = (float)o->beta2;
+    s->eps = (float)o->eps;
+    s->weight_decay = (float)o->weight_decay;
+    s->grad_clip = o->max_grad_norm;
+    s->seed = o->seed;
+    s->argc = o->argc;
+    s->argv = o->argv;
+}
+
+static int open_data(run *r)
+{
+    const train_opts *o = r->o;
+    if (!(r->data = llm_dataset_open(o->data, &r->err)))
+        return -1;
+    if (o->val && !(r->val = llm_dataset_open(o->val, &r->err)))
+        return -1;
+    if (r->val) {
+        char why[256];
+        const llm_header *a = llm_dataset_header(r->data), *b = llm_dataset_header(r->val);
+        if (strcmp(a->tokenizer_hash, b->tokenizer_hash) != 0 || a->vocab_size != b->vocab_size) {
+            llm_header_compatible(a, b, why, sizeof why);
+            return llm_error_set(&r->err, "%s does not match %s: %s", o->val, o->data, why);
+        }
+    }
+    return 0;
+}
+
+/* The run folder: a fresh run refuses one that holds a run already. */
+static int open_out(run *r, char **resume_dir)
+{
+    const char *out = r->o->out;
+    *resume_dir = NULL;
+    int rc = llm_run_latest(out, resume_dir, &r->err);
+    if (rc < 0)
+        return -1;
+    if (r->o->resume && rc == 1)
+        return llm_error_set(&r->err, "--resume: %s holds no checkpoint to resume", out);
+    if (!r->o->resume && rc == 0) {
+        free(*resume_dir);
+        *resume_dir = NULL;
+        return llm_error_set(&r->err, "%s holds a run already: --resume continues it, or choose another --out", out);
+    }
+    if (mkdir(out, 0777) < 0 && errno != EEXIST)
+        return llm_error_set(&r->err, "%s: %s", out, strerror(errno));
+    return 0;
+}
+
+static int setup(run *r)
+{
+    const train_opts *o = r->o;
+    char *resume_dir = NULL;
+    int rc = -1;
+    if (open_data(r) < 0 || open_out(r, &resume_dir) < 0)
+        goto out;
+    const llm_header *h = llm_dataset_header(r->data);
+    if (resume_dir) {
+        llm_hf_config hf;
+        if (!(r->m = llm_model_load(resume_dir, &hf, NULL, &r->err)) ||
+            llm_model_check_data(&hf, h, o->data, &r->err) < 0)
+            goto out;
+    } else if (o->init ? init_model(r, h) < 0 : new_model(r, h) < 0) {
+        goto out;
+    }
+    if ((resume_dir || o->init) && same_sizes(r, resume_dir ? resume_dir : o->init) < 0)
+        goto out;
+    llm_model_config_to_hf(&r->m->cfg, h, &r->hf);
+
+    int train_T = data_width(r, h, o->data), val_T = 0;
+    if (train_T < 0 || (r->val && (val_T = data_width(r, llm_dataset_header(r->val), o->val)) < 0))
+        goto out;
+    r->max_T = train_T;
+    r->grad_accum = o->grad_accum ? o->grad_accum : 1;
+    if (o->batch_tokens) {
+        uint64_t per_pass = (uint64_t)o->micro_batch * (uint64_t)r->max_T;
+        r->grad_accum = (int)((o->batch_tokens + per_pass - 1) / per_pass);
+    }
+    r->total_steps = plan_steps(r);
+    r->sched.kind = o->schedule;
+    r->sched.peak = o->lr;
+    r->sched.min_lr = o->min_lr;
+    r->sched.total_steps = r->total_steps;
+    r->sched.warmup_steps = o->warmup_steps >= 0 ? o->warmup_steps : llm_warmup_steps(o->warmup_ratio, r->total_steps);
+    fill_state(r);
+    uint64_t batch[3] = {(uint64_t)o->micro_batch, (uint64_t)r->grad_accum, (uint64_t)r->max_T};
+    llm_train_state_put(&r->st, SLOT_BATCH, batch, 3);
+
+    /* No document attention: bounds are ignored. On or auto: rows with bounds use them. */
+    r->doc_attention = o->doc_attention != TRAIN_DOC_OFF;
+    int32_t pad = h->pad_id >= 0 ? (int32_t)h->pad_id : h->eos_id >= 0 ? (int32_t)h->eos_id : 0;
+    if (!(r->micro = calloc((size_t)r->grad_accum, sizeof *r->micro)))
+        goto oom;
+    for (int i = 0; i < r->grad_accum; i++)
+        if (llm_batcher_init(&r->micro[i], o->micro_batch, r->max_T, pad, r->doc_attention, &r->err) < 0)
+            goto out;
+    if (r->val && llm_batcher_init(&r->eval_rows, o->micro_batch, val_T, pad, r->doc_attention, &r->err) < 0)
+        goto out;
+    llm_model_set_threads(r->m, (int)o->threads);
+    if (llm_model_plan(r->m, o->micro_batch, train_T > val_T ? train_T : val_T, 1, &r->err) < 0)
+        goto out;
+
+    llm_adamw_config ac = {(float)o->beta1, (float)o->beta2, (float)o->eps, (float)o->weight_decay};
+    if (!(r->opt = llm_adamw_new(&ac, r->m->n_params, &r->err)) ||
+        !(r->sampler = llm_sampler_new(r->data, o->seed, 0, &r->err)))
+        goto out;
+    if (resume_dir && resume(r, resume_dir) < 0)
+        goto out;
+    if (!(r->log = llm_trainlog_open(o->out, resume_dir != NULL, r->st.step, &r->err)))
+        goto out;
+    rc = 0;
+    goto out;
+oom:
+    llm_error_set(&r->err, "out of memory");
+out:
+    free(resume_dir);
+    return rc;
+}
+
+static void teardown(run *r)
+{
+    if (r->micro)
+        for (int i = 0; i < r->grad_accum; i++)
+            llm_batcher_free(&r->micro[i]);
+    free(r->micro);
+    if (r->eval_rows.tokens)
+        llm_batcher_free(&r->eval_rows);
+    llm_trainlog_close(r->log);
+    llm_sampler_free(r->sampler);
+    llm_adamw_free(r->opt);
+    llm_model_free(r->m);
+    llm_dataset_free(r->data);
+    llm_dataset_free(r->val);
+    r->st.argv = NULL;            /* borrowed from main */
+    r->st.argc = 0;
+}
+
+/* ---- the loop -------------------------------------------------------------------------- */
+
+static void fmt_duration(char *out, size_t n, double s)
+{
+    long t = (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(out, n, "%ldh%02ldm", t / 3600, t / 60 % 60);
+    else
+        snprintf(out, n, "%ldm%02lds", t / 60, t % 60);
+}
+
+/* Fills the step's micro-batches from the sampler. */
+static int fill_micro(run *r)
+{
+    for (int i = 0; i < r->grad_accum; i++) {
+        llm_batcher *b = &r->micro[i];
+        llm_batcher_clear(b);
+        while (b->rows < b->max_B) {
+            llm_record rec;
+            if (llm_sampler_next(r->sampler, &rec, &r->err) < 0)
+                return -1;
+            llm_batcher_add(b, &rec);
+        }
+    }
+    return 0;
+}
+
+/* One optimizer step: returns 0 with the step's loss and gradient norm. */
+static int step(run *r, double lr, float *loss, float *grad_norm)
+{
+    llm_batch mb[r->grad_accum];
+    int64_t total = 0;
+    uint64_t tokens_before = 0, tokens_after = 0;
+    for (int i = 0; i < r->grad_accum; i++)
+        tokens_before += r->micro[i].tokens_added;
+    if (fill_micro(r) < 0)
+        return -1;
+    for (int i = 0; i < r->grad_accum; i++) {
+        llm_batcher_build(&r->micro[i], &mb[i]);
+        total += llm_batch_count(&mb[i]);
+        tokens_after += r->micro[i].tokens_added;
+    }
+    llm_model_zero_grad(r->m);
+    double loss_sum = 0;
+    for (int i = 0; i < r->grad_accum; i++) {
+        llm_loss_stats st;
+        if (llm_model_forward(r->m, &mb[i], &st, &r->err) < 0)
+            return -1;
+        loss_sum += st.loss_sum;
+        if (st.count && llm_model_backward(r->m, (double)total, &r->err) < 0)
+            return -1;
+    }
+    *loss = total ? (float)(loss_sum / (double)total) : NAN;
+    *grad_norm = (float)llm_clip_grad_norm(r->m->grads, r->m->n_params, r->o->max_grad_norm);
+    llm_adamw_step(r->opt, r->m->params, r->m->grads, r->m->tensors, r->m->n_tensors, lr);
+    r->st.step++;
+    r->st.tokens_seen += tokens_after - tokens_before;
+    r->window_tokens += tokens_after - tokens_before;
+    r->st.epoch = llm_sampler_epoch(r->sampler);
+    return 0;
+}
+
+static int evaluate(run *r)
+{
+    llm_loss_stats st;
+    if (llm_dataset_evaluate(r->val, r->m, &r->eval_rows, r->o->eval_batches, &st, &r->err) < 0)
+        return -1;
+    double loss = st.count ? st.loss_sum / (double)st.count : NAN;
+    llm_log_eval e = {
+        .step = r->st.step, .epoch = r->st.epoch, .tokens = r->st.tokens_seen, .val_loss = (float)loss,
+        .val_accuracy = st.count ? (float)((double)st.correct / (double)st.count) : NAN,
+        .val_tokens = (uint64_t)st.count, .elapsed_s = now() - r->start,
+    };
+    if (loss < r->st.best_val_loss)
+        r->st.best_val_loss = loss;
+    if (!r->o->quiet)
+        llm_msg("step %" PRIu64 ": val loss %.4f, perplexity %.2f, accuracy %.4f (%" PRId64 " tokens)", r->st.step,
+                loss, exp(loss), (double)e.val_accuracy, st.count);
+    return llm_trainlog_eval(r->log, &e, &r->err);
+}
+
+static int save(run *r)
+{
+    uint64_t words[LLM_SAMPLER_WORDS + 2];
+    llm_sampler_tell(r->sampler, words);
+    words[LLM_SAMPLER_WORDS] = llm_dataset_records(r->data);
+    words[LLM_SAMPLER_WORDS + 1] = llm_dataset_tokens(r->data);
+    llm_train_state_put(&r->st, SLOT_DATA, words, LLM_SAMPLER_WORDS + 2);
+    llm_checkpoint c = {
+        .config = &r->hf, .tensors = r->m->tensors, .n_tensors = (int)r->m->n_tensors, .params = r->m->params,
+        .m = r->opt->m, .v = r->opt->v, .state = &r->st,
+    };
+    char *saved = NULL;
+    if (llm_run_save(r->o->out, &c, r->o->keep, &saved, &r->err) < 0)
+        return -1;
+    r->last_saved = (int64_t)r->st.step;
+    if (!r->o->quiet)
+        llm_msg("saved %s", saved);
+    free(saved);
+    /* A test hook: time to kill the run between two checkpoints. */
+    const char *pause = getenv("LLM_TRAIN_TEST_PAUSE_AFTER_SAVE");
+    if (pause && *pause)
+        usleep((useconds_t)(atof(pause) * 1e6));
+    return 0;
+}
+
+static void progress(run *r, float loss, double lr, float grad_norm, double tokens_per_s)
+{
+    char elapsed[32], eta[32];
+    double spent = now() - r->start;
+    int64_t left = r->total_steps - (int64_t)r->st.step;
+    fmt_duration(elapsed, sizeof elapsed, spent);
+    double per_step = spent / (double)((int64_t)r->st.step - r->first_step);
+    fmt_duration(eta, sizeof eta, per_step * (double)left);
+    llm_msg("step %" PRIu64 "/%" PRId64 "  epoch %.2f  loss %.4f  lr %.3g  grad norm %.3g  %.0f tok/s  %s, eta %s",
+            r->st.step, r->total_steps, r->st.epoch, (double)loss, lr, (double)grad_norm, tokens_per_s, elapsed, eta);
+}
+
+static int loop(run *r)
+{
+    const train_opts *o = r->o;
+    r->start = r->window_start = now();
+    r->first_step = (int64_t)r->st.step;
+    while ((int64_t)r->st.step < r->total_steps && !stop_requested) {
+        double lr = llm_lr_at(&r->sched, (int64_t)r->st.step);
+        float loss, grad_norm;
+        if (step(r, lr, &loss, &grad_norm) < 0)
+            return -1;
+        double t = now();
+        double tokens_per_s = r->window_tokens / (t - r->window_start > 1e-9 ? t - r->window_start : 1e-9);
+        llm_log_step ls = {
+            .step = r->st.step, .epoch = r->st.epoch, .tokens = r->st.tokens_seen, .loss = loss, .lr = (float)lr,
+            .grad_norm = grad_norm, .tokens_per_s = tokens_per_s, .elapsed_s = t - r->start, .mfu = NAN,
+        };
+        if (llm_trainlog_step(r->log, &ls, &r->err) < 0)
+            return -1;
+        int64_t s = (int64_t)r->st.step;
+        int last = s == r->total_steps;
+        if (!o->quiet && (s % r->log_every == 0 || last || s == r->first_step + 1)) {
+            progress(r, loss, lr, grad_norm, tokens_per_s);
+            r->window_start = t;
+            r->window_tokens = 0;
+        }
+        int evaluating = r->val && ((o->eval_every && s % o->eval_every == 0) || last);
+        int saving = (o->save_every && s % o->save_every == 0) || last;
+        if ((evaluating && evaluate(r) < 0) || (saving && save(r) < 0))
+            return -1;
+        if (evaluating || saving) {   /* tokens/s counts training time only */
+            r->window_start = now();
+            r->window_tokens = 0;
+        }
+    }
+    if (stop_requested && r->last_saved != (int64_t)r->st.step && save(r) < 0)
+        return -1;
+    return 0;
+}
+
+static void announce(const run *r)
+{
+    const llm_model_config *c = &r->m->cfg;
+    const train_opts *o = r->o;
+    llm_msg("model: GPT-2, %d layers, %d heads, width %d, %d positions, vocabulary %d: %.1fM parameters",
+            c->n_layer, c->n_head, c->n_embd, c->block_size, c->vocab_size, (double)r->m->n_params / 1e6);
+    llm_msg("data: %s, %" PRIu64 " records, %" PRIu64 " tokens%s", o->data, llm_dataset_records(r->data),
+            llm_dataset_tokens(r->data), r->doc_attention ? "" : " (no document attention)");
+    llm_msg("steps %" PRIu64 " to %" PRId64 ": %d rows x %d tokens x %d passes a step; %s lr %g, warmup %" PRId64
+            ", %u threads", r->st.step, r->total_steps, o->micro_batch, r->max_T, r->grad_accum, r->st.schedule,
+            o->lr, r->sched.warmup_steps, o->threads);
+}
+
+int train_run(const train_opts *o)
+{
+    run r;
+    memset(&r, 0, sizeof r);
+    r.o = o;
+    r.last_saved = -1;
+    int status = LLM_EXIT_OK;
+    if (setup(&r) < 0) {
+        status = fail(&r);
+        goto out;
+    }
+    r.log_every = o->log_every ? o->log_every : (r.total_steps + 19) / 20;
+    if (!o->quiet)
+        announce(&r);
+    catch_stops();
+    if (loop(&r) < 0) {
+        status = fail(&r);
+        goto out;
+    }
+    if (stop_requested) {
+        llm_msg("stopped at step %" PRIu64 "; --resume continues", r.st.step);
+        status = 130;
+    }
+out:
+    teardown(&r);
+    return status;
+}

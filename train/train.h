@@ -1,0 +1,53 @@
+/* llm-train's internals: the options (main.c) and the run (run.c): data, model and
+ * optimizer set up fresh, from --init or from a checkpoint to --resume, then the loop of
+ * optimizer steps with its evaluations, checkpoints and log. */
+#ifndef LLM_TRAIN_H
+#define LLM_TRAIN_H
+
+#include "adamw.h"
+
+#include <stdint.h>
+
+typedef enum train_doc_attention { TRAIN_DOC_AUTO = -1, TRAIN_DOC_OFF = 0, TRAIN_DOC_ON = 1 } train_doc_attention;
+
+typedef struct train_opts {
+    const char *data, *val, *out;
+    const char *init;             /* --init DIR, or NULL */
+    int resume;
+
+    /* The model, when neither --init nor --resume gives it: the preset, then the sizes
+     * given (0: the preset's). With --init or --resume, what is given must match. */
+    const char *preset;
+    int preset_given;
+    int n_layer, n_head, n_embd, block_size;
+
+    uint64_t seed;
+    double epochs;                /* used when max_steps is 0 */
+    int64_t max_steps;
+
+    double lr, min_lr, beta1, beta2, eps, weight_decay, max_grad_norm;
+    llm_lr_kind schedule;
+    int64_t warmup_steps;         /* -1: from warmup_ratio */
+    double warmup_ratio;
+
+    int micro_batch;              /* rows a forward */
+    int grad_accum;               /* forwards a step; 0: from batch_tokens (else 1) */
+    uint64_t batch_tokens;
+
+    int64_t eval_every;           /* steps; 0: only at the end (with --val) */
+    uint64_t eval_batches;        /* forwards an evaluation; 0: the whole --val */
+    int64_t save_every;           /* steps; 0: only at the end */
+    int keep;                     /* checkpoints kept; 0: all */
+    int64_t log_every;            /* steps between progress lines; 0: about 20 a run */
+    train_doc_attention doc_attention;
+
+    unsigned threads;
+    int quiet;
+    int argc;                     /* the command line, for trainer_state.json */
+    char **argv;
+} train_opts;
+
+/* Runs the training. Returns the exit status. */
+int train_run(const train_opts *o);
+
+#endif
