@@ -3,15 +3,17 @@
 # width 384, block 256, vocabulary 50257, batch 4 x 256) in our CPU path (build/bench/train_bench:
 # lib/model + lib/adamw) and in PyTorch (bench/train_peer.py: nn.Module, autograd,
 # torch.optim.AdamW, clip_grad_norm_), on the same number of threads, runs alternating, the
-# fastest of each kept, plus both peak RSS. Prints the ratio ours/peer and a verdict for the
-# issue's targets (ratio >= 1, peak memory no higher).
+# fastest of each kept, plus both peak RSS. Then the program itself: bin/llm-train on random
+# blocks of the same shape, its steps/s from the elapsed times of log.jsonl (steps 2 to the
+# last: start-up and the final checkpoint left out), its peak RSS of the whole run. Prints
+# the ratios to PyTorch and a verdict for the issue's targets (ratio >= 1, memory no higher).
 #   BENCH_TRAIN_THREADS=$(nproc), BENCH_TRAIN_STEPS=5 (timed steps after one warm-up step),
 #   BENCH_REPEAT=2, BENCH_TRAIN_SHAPE="4 256 6 6 384 50257" (B T layers heads width vocab)
 # `bench/run.sh train` runs it alone. Exit status: 0 when both sides ran (whatever the ratio),
 # 1 on an error, 2 when something is missing.
 set -u
 cd "$(dirname "$0")/.." || exit 2
-: "${LLM_BUILD:=$PWD/build}"
+: "${LLM_BUILD:=$PWD/build}" "${LLM_BIN:=$PWD/bin}"
 : "${BENCH_TRAIN_THREADS:=$(nproc)}" "${BENCH_TRAIN_STEPS:=5}" "${BENCH_REPEAT:=2}"
 : "${BENCH_TRAIN_SHAPE:=4 256 6 6 384 50257}"
 OURS=$LLM_BUILD/bench/train_bench
@@ -22,6 +24,7 @@ missing() { echo "bench/train_cpu_bench.sh: $*" >&2; exit 2; }
 . bench/lib.sh
 maxof() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b > a) ? b : a }'; }
 [ -x "$OURS" ] || missing "$OURS is not built (make $OURS)"
+[ -x "$LLM_BIN/llm-train" ] || missing "$LLM_BIN/llm-train is not built (make)"
 "$PY" -c 'import torch' 2>/dev/null || missing "PyTorch not importable by $PY (make deps: python3-torch)"
 [ -x /usr/bin/time ] || missing "/usr/bin/time not found (make deps)"
 
@@ -42,6 +45,8 @@ echo "model:   $L layers, $H heads, width $C, block $T, vocabulary $V, tied head
 echo "         AdamW (weight decay on matrices), clipping at 1.0; $BENCH_TRAIN_THREADS threads each"
 echo "ours:    $OURS $args"
 echo "peer:    $PY bench/train_peer.py $args"
+echo "program: llm-train -j $BENCH_TRAIN_THREADS --micro-batch $B --max-steps $((BENCH_TRAIN_STEPS + 1)) --n-layer $L --n-head $H"
+echo "         --n-embd $C --block-size $T --lr 1e-4 --weight-decay 0.1 on random $T-token blocks"
 echo "         (steps/s over $BENCH_TRAIN_STEPS steps after a warm-up step, timed inside each process;"
 echo "         torch.set_num_threads and OPENBLAS_NUM_THREADS both set to the thread count)"
 echo
@@ -57,7 +62,32 @@ for ((rep = 1; rep <= BENCH_REPEAT; rep++)); do
     ours_loss=$(kv loss_first "$work/ours.txt")
     params=$(kv params "$work/ours.txt")
 done
+
+# The program: random blocks, enough for every step; steps/s between the first and last step.
+"$PY" -c '
+import random, sys
+B, T, V, n = map(int, sys.argv[1:5])
+r = random.Random(1)
+for _ in range(B * n):
+    print("{\"input_ids\":[" + ",".join(str(r.randrange(V)) for _ in range(T)) + "]}")
+' "$B" "$T" "$V" "$((BENCH_TRAIN_STEPS + 1))" >"$work/blocks.jsonl"
+"$LLM_BIN/llm-cat" -q --from=ids --kind=blocks --vocab-size "$V" "$work/blocks.jsonl" -o "$work/blocks.bin" ||
+    die "llm-cat could not write the blocks"
+for ((rep = 1; rep <= BENCH_REPEAT; rep++)); do
+    rm -rf "$work/run"
+    timed /dev/null "$LLM_BIN/llm-train" -q -j "$BENCH_TRAIN_THREADS" --data "$work/blocks.bin" --out "$work/run" \
+        --micro-batch "$B" --max-steps "$((BENCH_TRAIN_STEPS + 1))" --n-layer "$L" --n-head "$H" --n-embd "$C" \
+        --block-size "$T" --lr 1e-4 --weight-decay 0.1 --save-every 0
+    s=$("$PY" -c '
+import json, sys
+e = [json.loads(l)["elapsed_s"] for l in open(sys.argv[1]) if "\"loss\"" in l]
+print("%.4f" % ((len(e) - 1) / (e[-1] - e[0])))' "$work/run/log.jsonl")
+    prog_best=$(maxof "${prog_best:-}" "$s"); prog_rss=$(( RSS > ${prog_rss:-0} ? RSS : ${prog_rss:-0} ))
+    prog_loss=$("$PY" -c 'import json, sys; print("%.4f" % json.loads(open(sys.argv[1]).readline())["loss"])' \
+        "$work/run/log.jsonl")
+done
 r=$(ratio "$ours_best" "$peer_best" 2)
+rp=$(ratio "$prog_best" "$peer_best" 2)
 fmt='%-8s %10s %12s %10s %12s\n'
 # shellcheck disable=SC2059
 printf "$fmt" side "steps/s" "tokens/s" "peak RSS" "first loss"
@@ -67,8 +97,14 @@ printf "$fmt" pytorch "$peer_best" "$(awk -v s="$peer_best" -v n=$((B * T)) 'BEG
 # shellcheck disable=SC2059
 printf "$fmt" ours "$ours_best" "$(awk -v s="$ours_best" -v n=$((B * T)) 'BEGIN { printf "%.0f", s * n }')" \
     "$((ours_rss / 1024))M" "$ours_loss"
+# shellcheck disable=SC2059
+printf "$fmt" llm-train "$prog_best" "$(awk -v s="$prog_best" -v n=$((B * T)) 'BEGIN { printf "%.0f", s * n }')" \
+    "$((prog_rss / 1024))M" "$prog_loss"
 echo
 echo "parameters: $params; first loss near ln($V) = $(awk -v v="$V" 'BEGIN { printf "%.2f", log(v) }') on both sides"
 echo "ours/pytorch steps/s >= 1: $(atleast "$r" 1) ($r)"
 echo "peak RSS no higher than pytorch's: $([ "$ours_rss" -le "$peer_rss" ] && echo yes || echo no)" \
      "($((ours_rss / 1024)) MiB vs $((peer_rss / 1024)) MiB)"
+echo "llm-train/pytorch steps/s >= 1: $(atleast "$rp" 1) ($rp)"
+echo "llm-train's peak RSS no higher than pytorch's: $([ "$prog_rss" -le "$peer_rss" ] && echo yes || echo no)" \
+     "($((prog_rss / 1024)) MiB vs $((peer_rss / 1024)) MiB)"
