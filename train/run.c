@@ -34,6 +34,7 @@ typedef struct run {
     llm_train_state st;
     llm_lr_schedule sched;
     llm_batcher *micro;           /* grad_accum of them */
+    llm_batch *batches;           /* the step's, one per micro-batcher */
     llm_batcher eval_rows;
     llm_trainlog *log;
     int grad_accum, max_T, doc_attention;
@@ -291,6 +292,10 @@ static int setup(run *r)
     if (open_data(r) < 0 || open_out(r, &resume_dir) < 0)
         goto out;
     const llm_header *h = llm_dataset_header(r->data);
+    if (llm_dataset_tokens(r->data) == 0) {
+        llm_error_set(&r->err, "%s: no tokens to train on", o->data);
+        goto out;
+    }
     if (resume_dir) {
         llm_hf_config hf;
         if (!(r->m = llm_model_load(resume_dir, &hf, NULL, &r->err)) ||
@@ -310,7 +315,13 @@ static int setup(run *r)
     r->grad_accum = o->grad_accum ? o->grad_accum : 1;
     if (o->batch_tokens) {
         uint64_t per_pass = (uint64_t)o->micro_batch * (uint64_t)r->max_T;
-        r->grad_accum = (int)((o->batch_tokens + per_pass - 1) / per_pass);
+        uint64_t passes = (o->batch_tokens + per_pass - 1) / per_pass;
+        if (passes > 1u << 20) {
+            llm_error_set(&r->err, "--batch-tokens %" PRIu64 " is %" PRIu64 " passes of %d x %d tokens a step; "
+                          "at most %u", o->batch_tokens, passes, o->micro_batch, r->max_T, 1u << 20);
+            goto out;
+        }
+        r->grad_accum = (int)passes;
     }
     r->total_steps = plan_steps(r);
     r->sched.kind = o->schedule;
@@ -325,7 +336,8 @@ static int setup(run *r)
     /* No document attention: bounds are ignored. On or auto: rows with bounds use them. */
     r->doc_attention = o->doc_attention != TRAIN_DOC_OFF;
     int32_t pad = h->pad_id >= 0 ? (int32_t)h->pad_id : h->eos_id >= 0 ? (int32_t)h->eos_id : 0;
-    if (!(r->micro = calloc((size_t)r->grad_accum, sizeof *r->micro)))
+    if (!(r->micro = calloc((size_t)r->grad_accum, sizeof *r->micro)) ||
+        !(r->batches = calloc((size_t)r->grad_accum, sizeof *r->batches)))
         goto oom;
     for (int i = 0; i < r->grad_accum; i++)
         if (llm_batcher_init(&r->micro[i], o->micro_batch, r->max_T, pad, r->doc_attention, &r->err) < 0)
@@ -359,6 +371,7 @@ static void teardown(run *r)
         for (int i = 0; i < r->grad_accum; i++)
             llm_batcher_free(&r->micro[i]);
     free(r->micro);
+    free(r->batches);
     if (r->eval_rows.tokens)
         llm_batcher_free(&r->eval_rows);
     llm_trainlog_close(r->log);
@@ -401,7 +414,7 @@ static int fill_micro(run *r)
 /* One optimizer step: returns 0 with the step's loss and gradient norm. */
 static int step(run *r, double lr, float *loss, float *grad_norm)
 {
-    llm_batch mb[r->grad_accum];
+    llm_batch *mb = r->batches;
     int64_t total = 0;
     uint64_t tokens_before = 0, tokens_after = 0;
     for (int i = 0; i < r->grad_accum; i++)

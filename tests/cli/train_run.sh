@@ -129,6 +129,9 @@ expect_fail init-sizes 1 "--n-layer 3, but the model of straight has 2" llm-trai
 llm-cat -q --from=ids --vocab-size=64 -o docs.bin blocks.jsonl
 expect_fail docs-stream 1 "a docs stream; training data is blocks" llm-train --data docs.bin --out x
 expect_fail stdin-data 1 "standard input" llm-train --data - --out x
+: >empty.jsonl
+stream_from_ids empty.bin empty.jsonl 64 --kind=blocks
+expect_fail empty-data 1 "empty.bin: no tokens to train on" llm-train --data empty.bin --out x
 expect_fail missing-data 1 "nothing.bin" llm-train --data nothing.bin --out x
 expect_fail run-exists 1 "holds a run already" llm-train --data train.bin --out straight "${TINY[@]}"
 expect_fail resume-nothing 1 "holds no checkpoint" llm-train --data train.bin --out empty --resume
