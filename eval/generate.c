@@ -240,7 +240,7 @@ static int generate_one(gen *g, const char *prompt, size_t len, uint64_t index, 
         g->generated++;
         if (g->out.len == (size_t)o->max_new_tokens)
             break;
-        if (pos == block) {
+        if (pos + 1 == block) {    /* the new token fills the context, as generate's max_length */
             r->stop = STOP_CONTEXT;
             llm_msg("%s: stopped at the model's context of %d tokens, after %zu new tokens", where, block,
                     g->out.len);
