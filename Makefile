@@ -214,9 +214,9 @@ data/tokenizers/gpt2.tiktoken:
 ifneq ($(wildcard data/npm/node_modules/tiktoken/package.json),)
 test: data/tokenizers/gpt2.tiktoken
 endif
-# The tokenizer core's test driver (tests/cli/tokenizer_conformance.sh runs it), and the
-# model's (tests/train/gpt2_reference.sh).
-test: $(BUILD)/tests/tokenizer_driver $(BUILD)/tests/gpt2_driver
+# The tokenizer core's test driver (tests/cli/tokenizer_conformance.sh runs it), the
+# model's (tests/train/gpt2_reference.sh), and llm-eval's checkpoints (tests/cli/eval_*.sh).
+test: $(BUILD)/tests/tokenizer_driver $(BUILD)/tests/gpt2_driver $(BUILD)/tests/eval_model_driver
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5

@@ -1,10 +1,12 @@
 /* Models and their Hugging Face folders (see model_io.h). */
 #include "model_io.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int llm_model_config_from_hf(const llm_hf_config *hf, llm_model_config *cfg, llm_error *err)
 {
@@ -45,7 +47,10 @@ llm_model *llm_model_load(const char *path, llm_hf_config *hf, char **dir_out, l
     char *dir = NULL;
     llm_model *m = NULL;
     int rc = llm_run_latest(path, &dir, err);
-    if (rc == 1)
+    struct stat st;
+    if (rc == 1 && stat(path, &st) != 0)
+        llm_error_set(err, "%s: %s", path, strerror(errno));
+    else if (rc == 1)
         llm_error_set(err, "%s: no checkpoint there (no config.json, no checkpoint-<step> folder)", path);
     if (rc != 0)
         goto out;

@@ -1,0 +1,215 @@
+/* llm-eval --data: the mean cross-entropy, perplexity and next-token accuracy of a model over
+ * the counted positions of a blocks stream, the compute_metrics of the Hugging Face recipes. */
+#include "buf.h"
+#include "cli.h"
+#include "eval.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The progress line on a terminal: records and tokens so far, of the index's totals. */
+typedef struct progress {
+    int enabled, drawn;
+    double start, last;
+    uint64_t records, tokens;
+} progress;
+
+static void progress_draw(progress *p, const ev_score *sc)
+{
+    if (!p->enabled)
+        return;
+    double t = now_seconds();
+    if (t - p->last < 0.25)
+        return;
+    p->last = t;
+    double rate = (double)sc->tokens_in / (t - p->start);
+    fprintf(stderr, "\r%s: %" PRIu64 " of %" PRIu64 " records, %.0f tokens/s", llm_cli_program(), sc->records,
+            p->records, rate);
+    if (p->tokens > sc->tokens_in && rate > 0) {
+        double eta = (double)(p->tokens - sc->tokens_in) / rate;
+        fprintf(stderr, ", ETA %d:%02d", (int)eta / 60, (int)eta % 60);
+    }
+    fputs("\033[K", stderr);
+    p->drawn = 1;
+}
+
+/* One forward over the rows of b, planning a longer context first when the batch needs it. */
+static int forward(llm_model *m, llm_batcher *b, int *planned_T, ev_score *sc, llm_error *err)
+{
+    llm_batch batch;
+    llm_batcher_build(b, &batch);
+    if (batch.T > *planned_T) {
+        /* Plan for twice the longest so far (at most the context), so that data of growing
+         * lengths replans a few times only. */
+        int T = *planned_T * 2 > batch.T ? *planned_T * 2 : batch.T;
+        if (T > b->max_T)
+            T = b->max_T;
+        if (llm_model_plan(m, b->max_B, T, 0, err) < 0)
+            return -1;
+        *planned_T = T;
+    }
+    llm_loss_stats st = {0, 0, 0};
+    if (llm_model_forward(m, &batch, &st, err) < 0)
+        return -1;
+    sc->stats.loss_sum += st.loss_sum;
+    sc->stats.count += st.count;
+    sc->stats.correct += st.correct;
+    llm_batcher_clear(b);
+    return 0;
+}
+
+int ev_score_dataset(llm_model *m, llm_dataset *data, int batch_size, ev_doc_attention doc, int quiet,
+                     ev_score *sc, llm_error *err)
+{
+    memset(sc, 0, sizeof *sc);
+    const llm_header *h = llm_dataset_header(data);
+    int V = m->cfg.vocab_size;
+    /* Padding is never counted; any valid id does. */
+    int32_t pad = h->pad_id >= 0 && h->pad_id < V ? (int32_t)h->pad_id
+                  : h->eos_id >= 0 && h->eos_id < V ? (int32_t)h->eos_id : 0;
+    llm_batcher b;
+    if (llm_batcher_init(&b, batch_size, m->cfg.block_size, pad, doc != EV_DOC_OFF, err) < 0)
+        return -1;
+    progress p = {.enabled = !quiet && isatty(STDERR_FILENO), .records = llm_dataset_records(data),
+                  .tokens = llm_dataset_tokens(data)};
+    p.start = p.last = now_seconds();
+    int planned_T = 0, rc = llm_dataset_rewind(data, err);
+    llm_record rec;
+    while (rc == 0 && (rc = llm_dataset_next(data, &rec, err)) == 1) {
+        rc = 0;
+        sc->records++;
+        sc->tokens_in += rec.n_tokens;
+        if (rec.n_bounds)
+            sc->with_bounds++;
+        if (!llm_batcher_add(&b, &rec)) {
+            sc->empty++;
+            continue;
+        }
+        if (b.rows == b.max_B) {
+            rc = forward(m, &b, &planned_T, sc, err);
+            progress_draw(&p, sc);
+        }
+    }
+    if (rc == 0 && b.rows)
+        rc = forward(m, &b, &planned_T, sc, err);
+    if (p.drawn)
+        fputs("\r\033[K", stderr);
+    sc->truncated = b.truncated;
+    sc->tokens_cut = sc->tokens_in - b.tokens_added;
+    sc->doc_attention = doc != EV_DOC_OFF && sc->with_bounds > 0;
+    llm_batcher_free(&b);
+    return rc < 0 ? -1 : 0;
+}
+
+/* A double for JSON: null when it is not a finite number (no counted position). */
+static void put_number(llm_buf *b, double v)
+{
+    if (isfinite(v))
+        llm_buf_printf(b, "%.9g", v);
+    else
+        llm_buf_puts(b, "null");
+}
+
+static void score_json(const ev_score *sc, const char *dir, const char *data, llm_buf *b)
+{
+    double n = (double)sc->stats.count, loss = sc->stats.loss_sum / n;
+    llm_buf_printf(b, "{\"tokens\":%" PRId64 ",\"loss\":", sc->stats.count);
+    put_number(b, n > 0 ? loss : NAN);
+    llm_buf_puts(b, ",\"perplexity\":");
+    put_number(b, n > 0 ? exp(loss) : NAN);
+    llm_buf_puts(b, ",\"accuracy\":");
+    put_number(b, n > 0 ? (double)sc->stats.correct / n : NAN);
+    llm_buf_printf(b, ",\"records\":%" PRIu64 ",\"truncated\":%" PRIu64 ",\"doc_attention\":%s,\"model\":",
+                   sc->records, sc->truncated, sc->doc_attention ? "true" : "false");
+    llm_buf_json_string(b, dir, strlen(dir));
+    llm_buf_puts(b, ",\"data\":");
+    llm_buf_json_string(b, data, strlen(data));
+    llm_buf_puts(b, "}\n");
+}
+
+static void summary(const ev_opts *o, const ev_score *sc, int block_size, double seconds)
+{
+    llm_msg("%" PRIu64 " records, %" PRIu64 " tokens, %" PRId64 " counted in the loss; %.1f s, %.0f tokens/s",
+            sc->records, sc->tokens_in, sc->stats.count, seconds,
+            seconds > 0 ? (double)(sc->tokens_in - sc->tokens_cut) / seconds : 0.0);
+    if (sc->truncated)
+        llm_msg("%" PRIu64 " records longer than the model's context of %d tokens were cut to it: "
+                "%" PRIu64 " tokens not evaluated",
+                sc->truncated, block_size, sc->tokens_cut);
+    if (sc->empty)
+        llm_msg("%" PRIu64 " empty records", sc->empty);
+    if (o->doc_attention == EV_DOC_ON && !sc->with_bounds)
+        llm_msg("--doc-attention=on: no record records document starts; each was one sequence");
+    if (!sc->stats.count)
+        llm_msg("%s: no position counts in the loss: loss, perplexity and accuracy are null", o->data);
+}
+
+int ev_run_score(const ev_opts *o)
+{
+    llm_error err;
+    llm_hf_config hf;
+    char *dir = NULL;
+    llm_dataset *data = NULL;
+    llm_output out = {.fd = -1};
+    llm_buf json;
+    llm_buf_init(&json);
+    int status = LLM_EXIT_FAILURE;
+    double start = now_seconds();
+
+    llm_model *m = ev_load_model(o, &hf, &dir);
+    if (!m)
+        goto done;
+    if (!(data = llm_dataset_open(o->data, &err)) ||
+        llm_model_check_data(&hf, llm_dataset_header(data), o->data, &err) < 0) {
+        llm_msg("%s", err.msg);
+        goto done;
+    }
+    /* Open the output before the work, so that a bad -o fails at once. */
+    if (llm_output_open(&out, o->output, 0, 0, &err) < 0) {
+        llm_msg("%s", err.msg);
+        goto done;
+    }
+    ev_score sc;
+    if (ev_score_dataset(m, data, o->batch_size, o->doc_attention, o->quiet, &sc, &err) < 0) {
+        llm_msg("%s", err.msg);
+        goto done;
+    }
+    score_json(&sc, dir, o->data, &json);
+    if (llm_buf_failed(&json)) {
+        llm_msg("out of memory");
+        goto done;
+    }
+    FILE *fp = llm_output_file(&out);
+    if (!fp) {
+        llm_msg("out of memory");
+        goto done;
+    }
+    fwrite(json.data, 1, json.len, fp);
+    if (llm_output_commit(&out, &err) < 0) {
+        llm_msg("%s", err.msg);
+        goto done;
+    }
+    if (!o->quiet)
+        summary(o, &sc, m->cfg.block_size, now_seconds() - start);
+    status = LLM_EXIT_OK;
+done:
+    if (status != LLM_EXIT_OK)
+        llm_output_abort(&out);
+    llm_buf_free(&json);
+    llm_dataset_free(data);
+    llm_model_free(m);
+    free(dir);
+    return status;
+}
