@@ -123,11 +123,14 @@ rm -rf "$out/run"
 # 4 layers of width 128 over GPT-2's vocabulary: most of the time goes to the 50257-way head.
 llm-train --data "$out/main-train.bin" --val "$out/main-val.bin" --out "$out/run" -j2 \
     --n-layer 4 --n-head 4 --n-embd 128 --block-size 128 --micro-batch 8 \
-    --lr 2e-3 --schedule cosine --warmup-steps 25 --weight-decay 0.1 --max-steps "${DEMO_STEPS:-250}" \
-    --eval-every 125 --eval-batches 25 --log-every 25
+    --lr 2e-3 --schedule cosine --warmup-steps 25 --weight-decay 0.1 --max-steps "${DEMO_STEPS:-400}" \
+    --eval-every 100 --eval-batches 25 --log-every 25
 echo "the loss curve: $out/run/loss.svg; the model: $out/run/$(cat "$out/run/latest")"
 echo "llm-eval on all of the held-out blocks:"
 llm-eval -j2 --model "$out/run" --data "$out/main-val.bin"
 echo "a sample, greedy, from \"The jury said\":"
 llm-eval -j2 --model "$out/run" --generate --prompt "The jury said" --max-new-tokens 40
+echo "and sampled (temperature 0.8, top-k 40, seed 1):"
+llm-eval -j2 --model "$out/run" --generate --prompt "The jury said" --max-new-tokens 40 \
+    --temperature 0.8 --top-k 40 --seed 1
 echo "demo done: outputs in $out/"
