@@ -141,25 +141,19 @@ static size_t scan_over(const char *in, size_t n, size_t p, unsigned cls)
 
 #ifdef LLM_SIMD
 /* The classes of byte_class by comparisons (vectors have no byte-wide table lookup). */
-
-static llm_vec vec_in_range(llm_vec v, unsigned char lo, unsigned char hi)
-{
-    return llm_vec_le_u8(llm_vec_sub(v, llm_vec_splat(lo)), (unsigned char)(hi - lo));
-}
-
 static llm_vec vec_space(llm_vec v)
 {
     return llm_vec_or(llm_vec_eq_byte(v, ' '),
-                      llm_vec_andnot(llm_vec_eq_byte(v, '\v'), vec_in_range(v, '\t', '\r')));
+                      llm_vec_andnot(llm_vec_eq_byte(v, '\v'), llm_vec_in_range(v, '\t', '\r')));
 }
 
 /* Bit i: the byte at s + i is not in C_TAG_NAME. */
 static uint64_t vec_not_tag_name(const char *s)
 {
     llm_vec v = llm_vec_load(s);
-    llm_vec letter = vec_in_range(llm_vec_or(v, llm_vec_splat(0x20)), 'a', 'z');
+    llm_vec letter = llm_vec_in_range(llm_vec_or(v, llm_vec_splat(0x20)), 'a', 'z');
     /* '-', '.', the digits and ':' are 0x2D..0x3A, but so is '/' */
-    llm_vec punct = llm_vec_andnot(llm_vec_eq_byte(v, '/'), vec_in_range(v, '-', ':'));
+    llm_vec punct = llm_vec_andnot(llm_vec_eq_byte(v, '/'), llm_vec_in_range(v, '-', ':'));
     llm_vec name = llm_vec_or(llm_vec_or(letter, punct),
                               llm_vec_or(llm_vec_eq_byte(v, '='), llm_vec_eq_byte(v, '_')));
     return ~llm_vec_mask(name) & LLM_VEC_ALL;
@@ -193,6 +187,32 @@ static uint64_t vec_tag_stop(const char *s)
     llm_vec v = llm_vec_load(s);
     llm_vec quote = llm_vec_or(llm_vec_eq_byte(v, '"'), llm_vec_eq_byte(v, '\''));
     return llm_vec_mask(llm_vec_or(quote, llm_vec_or(llm_vec_eq_byte(v, '>'), llm_vec_eq_byte(v, '<'))));
+}
+
+/* What quoted_tag_end looks at in 64 bytes of a tag, one bit a byte. */
+typedef struct tag_block {
+    uint64_t quote;      /* '"' */
+    uint64_t eq;         /* '=' */
+    uint64_t gt;         /* '>' */
+    uint64_t odd;        /* '<' or '\'' */
+    uint64_t not_name;   /* none of the bytes of an attribute name in a simple tag */
+} tag_block;
+
+static void tag_block_load(const char *s, tag_block *b)
+{
+    *b = (tag_block){0};
+    for (int k = 0; k < 64; k += LLM_VEC_BYTES) {
+        llm_vec v = llm_vec_load(s + k);
+        llm_vec quote = llm_vec_eq_byte(v, '"'), eq = llm_vec_eq_byte(v, '='), gt = llm_vec_eq_byte(v, '>');
+        llm_vec odd = llm_vec_or(llm_vec_eq_byte(v, '<'), llm_vec_eq_byte(v, '\''));
+        llm_vec other = llm_vec_or(vec_space(v), llm_vec_eq_byte(v, '/'));
+        llm_vec not_name = llm_vec_or(llm_vec_or(quote, eq), llm_vec_or(gt, llm_vec_or(odd, other)));
+        b->quote |= llm_vec_mask(quote) << k;
+        b->eq |= llm_vec_mask(eq) << k;
+        b->gt |= llm_vec_mask(gt) << k;
+        b->odd |= llm_vec_mask(odd) << k;
+        b->not_name |= llm_vec_mask(not_name) << k;
+    }
 }
 #endif
 
@@ -544,6 +564,59 @@ static int quote_dead(const markup *m, size_t o)
     return m->dead_quotes && (m->dead_quotes[o >> 3] >> (o & 7) & 1);
 }
 
+/* Bit i set when an odd number of bits at or below i are set in x. */
+static uint64_t prefix_xor(uint64_t x)
+{
+    for (int shift = 1; shift < 64; shift *= 2)
+        x ^= x << shift;
+    return x;
+}
+
+#define QUOTED_TAG_BLOCKS 4   /* longer tags are left to scan_attrs */
+
+/* Where a tag whose attributes start at p ends when they are simple: every '=' comes
+ * right after a name and right before a '"', which opens a value that the next '"'
+ * closes, and no '<' or '\'' comes outside the values. scan_attrs then reads the
+ * attributes just so: a '"' that no '=' precedes, an '=' after a space, a '/', another
+ * '=' or a value, or an '=' that an unquoted value holds, would break a rule. So the
+ * quotes pair up in order, and the tag ends at the first '>' outside them; blocks of 64
+ * bytes find it with a few masks instead of a branch or two per byte of every attribute.
+ * 0 when the attributes are not simple, or the tag is long or near the end of the input:
+ * scan_attrs decides then. *self_closing as scan_attrs sets it. */
+static size_t quoted_tag_end(const char *in, size_t n, size_t p, int *self_closing)
+{
+#ifdef LLM_SIMD
+    uint64_t inside = 0;           /* all ones while a value is open across blocks */
+    uint64_t eq_before = 0;        /* bit 0: the byte before the block is '=' */
+    uint64_t not_name_before = 1;  /* bit 0: the byte before the block is no name byte */
+    for (int k = 0; k < QUOTED_TAG_BLOCKS && n - p > 64; k++, p += 64) {
+        tag_block b;
+        tag_block_load(in + p, &b);
+        /* Bit i: byte i is an opening quote or inside a value. */
+        uint64_t in_value = prefix_xor(b.quote) ^ inside;
+        uint64_t end = b.gt & ~in_value;
+        uint64_t before_end = end ? (end & -end) - 1 : ~0ull;
+        uint64_t openers = b.quote & in_value & before_end, eqs = b.eq & ~in_value & before_end;
+        uint64_t quote_after = b.quote >> 1 | (uint64_t)(in[p + 64] == '"') << 63;
+        uint64_t broken = (openers & ~(b.eq << 1 | eq_before)) | (eqs & ~quote_after) |
+                          (eqs & (b.not_name << 1 | not_name_before)) | (b.odd & ~in_value & before_end);
+        if (broken)
+            return 0;
+        if (end) {
+            size_t gt = p + (size_t)__builtin_ctzll(end);
+            *self_closing = in[gt - 1] == '/';
+            return gt + 1;
+        }
+        inside = (uint64_t)((int64_t)in_value >> 63);
+        eq_before = b.eq >> 63;
+        not_name_before = b.not_name >> 63;
+    }
+#else
+    (void)in, (void)n, (void)p, (void)self_closing;
+#endif
+    return 0;
+}
+
 /* Scans a tag's attributes from p (just past its name) to its '>'. Returns the index after
  * the '>', or 0 when they are malformed or unclosed, with *stop where the scan gave up.
  * With mark, sets the bit of every opening quote on the way in dead_quotes.
@@ -658,6 +731,9 @@ static size_t tag_at(markup *m, size_t s, size_t name, int end_tag)
     int self_closing = 0;
     /* Only raw text tags care whether they close themselves, which takes the full scan. */
     size_t stop, end = in[p] == '>' ? p + 1 : kind != TAG_RAW ? plain_tag_end(in, m->n, p) : 0;
+    /* The fast path does not look at dead quotes: none are marked yet when it runs. */
+    if (!end && in[p] != '>' && !m->dead_quotes)
+        end = quoted_tag_end(in, m->n, p, &self_closing);
     if (!end && in[p] != '>')
         end = scan_attrs(m, p, &self_closing, &stop, 0);
     if (!end) {

@@ -16,8 +16,7 @@ static size_t plain_prefix(const unsigned char *s, size_t n)
 #ifdef LLM_SIMD
     for (; i + LLM_VEC_BYTES <= n; i += LLM_VEC_BYTES) {
         llm_vec v = llm_vec_load(s + i);
-        /* Printable: 0x20..0x7E, that is v - 0x20 (mod 256) <= 0x5E. */
-        llm_vec printable = llm_vec_le_u8(llm_vec_sub(v, llm_vec_splat(0x20)), 0x5E);
+        llm_vec printable = llm_vec_in_range(v, 0x20, 0x7E);
         llm_vec fine = llm_vec_or(printable, llm_vec_or(llm_vec_eq_byte(v, '\t'), llm_vec_eq_byte(v, '\n')));
         uint64_t bad = ~llm_vec_mask(fine) & LLM_VEC_ALL;
         if (bad)
@@ -109,21 +108,30 @@ static inline __attribute__((always_inline)) uint64_t changes_in(const unsigned 
         return llm_vec_mask(m);
     }
     llm_vec v1 = llm_vec_load(s + 1), v2 = llm_vec_load(s + 2);
-    llm_vec c2 = llm_vec_eq_byte(v, 0xC2), e2 = llm_vec_eq_byte(v, 0xE2);
-    llm_vec v1_80 = llm_vec_eq_byte(v1, 0x80), v2_80 = llm_vec_eq_byte(v2, 0x80), e2_80 = llm_vec_and(e2, v1_80);
-    llm_vec c1 = llm_vec_and(c2, llm_vec_le_u8(v1, 0x9F));
+    llm_vec v1_80 = llm_vec_eq_byte(v1, 0x80), v2_80 = llm_vec_eq_byte(v2, 0x80);
     llm_vec bom = llm_vec_and(llm_vec_and(llm_vec_eq_byte(v, 0xEF), llm_vec_eq_byte(v1, 0xBB)),
                               llm_vec_eq_byte(v2, 0xBF));
+    llm_vec ideographic = llm_vec_and(llm_vec_and(llm_vec_eq_byte(v, 0xE3), v1_80), v2_80);
+    w = llm_vec_or(w, ideographic);
+    m = llm_vec_or(m, bom);
+    /* The other characters start with C2, E1 or E2, which most non-ASCII text (CJK, whose
+     * punctuation starts with E3 and EF) lacks: half the work is skipped then. */
+    llm_vec c2 = llm_vec_eq_byte(v, 0xC2), e1_e2 = llm_vec_in_range(v, 0xE1, 0xE2);
+    if (!llm_vec_mask(llm_vec_or(c2, e1_e2))) {
+        *ws = llm_vec_mask(w);
+        return llm_vec_mask(m);
+    }
+    llm_vec e2 = llm_vec_eq_byte(v, 0xE2), e2_80 = llm_vec_and(e2, v1_80);
+    llm_vec c1 = llm_vec_and(c2, llm_vec_le_u8(v1, 0x9F));
     llm_vec sep = llm_vec_and(e2_80, llm_vec_or(llm_vec_eq_byte(v2, 0xA8), llm_vec_eq_byte(v2, 0xA9)));
     /* The Unicode spaces, as ws_starts finds them. */
     llm_vec nbsp = llm_vec_and(c2, llm_vec_eq_byte(v1, 0xA0));
     llm_vec ogham = llm_vec_and(llm_vec_and(llm_vec_eq_byte(v, 0xE1), llm_vec_eq_byte(v1, 0x9A)), v2_80);
     llm_vec general = llm_vec_and(e2_80, llm_vec_or(llm_vec_le_u8(v2, 0x8A), llm_vec_eq_byte(v2, 0xAF)));
     llm_vec math = llm_vec_and(llm_vec_and(e2, llm_vec_eq_byte(v1, 0x81)), llm_vec_eq_byte(v2, 0x9F));
-    llm_vec ideographic = llm_vec_and(llm_vec_and(llm_vec_eq_byte(v, 0xE3), v1_80), v2_80);
-    w = llm_vec_or(llm_vec_or(w, llm_vec_or(nbsp, ogham)), llm_vec_or(general, llm_vec_or(math, ideographic)));
+    w = llm_vec_or(llm_vec_or(w, llm_vec_or(nbsp, ogham)), llm_vec_or(general, math));
     *ws = llm_vec_mask(w);
-    return llm_vec_mask(llm_vec_or(llm_vec_or(m, c1), llm_vec_or(bom, sep)));
+    return llm_vec_mask(llm_vec_or(m, llm_vec_or(c1, sep)));
 }
 
 /* Where a word run ends ("a break": whitespace other than a space between two words) in
@@ -441,8 +449,13 @@ static size_t word_run(const unsigned char *s, size_t i, size_t n)
      * it is known: from the next chunk, or, near the end, from the window that ends at n
      * (loads never pass n). */
     uint64_t spaces = 0, ws = 0;
-    if (n - i >= W + 2)
+    if (n - i >= W + 2) {
         ws = ws_starts(s + i, &spaces);
+        /* Most runs are short: a break before the chunk's last position needs no more. */
+        uint64_t t = breaks_of(ws, spaces, ws >> 1) & (LLM_VEC_ALL >> 1);
+        if (t)
+            return i + (size_t)__builtin_ctzll(t);
+    }
     while (n - i >= 2 * W + 2) {
         uint64_t next_spaces, next = ws_starts(s + i + W, &next_spaces);
         uint64_t t = breaks_of(ws, spaces, (ws >> 1) | (next << (W - 1))) & LLM_VEC_ALL;
@@ -477,6 +490,19 @@ static size_t word_run(const unsigned char *s, size_t i, size_t n)
     }
     return n;
 #endif
+}
+
+#define SHORT_COPY 32
+
+/* Copies a run of len bytes (room bytes may be read from src, and len + SHORT_COPY
+ * written at dst): a short run is one fixed-size move, where memcpy's choice of a way
+ * by the length is a mispredicted branch for runs of every length. */
+static inline void copy_run(char *dst, const unsigned char *src, size_t len, size_t room)
+{
+    if (len <= SHORT_COPY && room >= SHORT_COPY)
+        memcpy(dst, src, SHORT_COPY);
+    else
+        memcpy(dst, src, len);
 }
 
 /* The whitespace step's state between words. */
@@ -520,18 +546,18 @@ static size_t skip_whitespace(const unsigned char *s, size_t i, size_t n, size_t
             uint64_t hs = llm_vec_mask(llm_vec_or(llm_vec_eq_byte(v, ' '), llm_vec_eq_byte(v, '\t')));
             uint64_t other = ~(nl | hs) & LLM_VEC_ALL;
             size_t k = other ? (size_t)__builtin_ctzll(other) : LLM_VEC_BYTES;
-            if (k > 1) {
+            if (k) {
                 uint64_t in_run = k == 64 ? ~0ull : (1ull << k) - 1;
                 nl &= in_run;
                 hs &= in_run;
-                if (nl) {
-                    size_t count = (size_t)__builtin_popcountll(nl);
-                    st->newlines = st->newlines + count < max_newlines ? st->newlines + count : max_newlines;
-                    st->space = (hs >> (63 - __builtin_clzll(nl))) != 0;
-                } else {
-                    st->space = 1;
-                }
+                size_t count = (size_t)__builtin_popcountll(nl);
+                st->newlines = st->newlines + count < max_newlines ? st->newlines + count : max_newlines;
+                /* hs and nl share no bit: hs is the larger when a space or tab follows
+                 * the last newline (or there is none). */
+                st->space = hs > nl;
                 i += k;
+                if (k < LLM_VEC_BYTES && s[i] < 0xC2)    /* no Unicode space starts here */
+                    return i;
                 continue;
             }
         }
@@ -577,18 +603,23 @@ int clean_whitespace(const char *str, size_t n, int collapse_newlines, unsigned 
     ws_state st = {.collapse = collapse_newlines};
     if (hint && !hint->known)
         hint = NULL;
+    /* One run of words, which the hint does not end at a single space before the first
+     * word: clean already. */
+    if (hint && hint->first == n && (n == 0 || s[0] != ' '))
+        return 0;
     size_t i = skip_whitespace(s, 0, n, 1 + (size_t)max_blank, &st);
     /* Most documents are one run already: no copy then. */
     size_t run = i < n ? next_break(s, i, n, hint) : n;
     if (i == 0 && run == n)
         return 0;
-    if (llm_buf_reserve(out, n) < 0)
+    if (llm_buf_reserve(out, n + SHORT_COPY) < 0)
         return 1;
-    /* Built in place in out's storage: whitespace only shrinks, so n bytes suffice. */
+    /* Built in place in out's storage: whitespace only shrinks, so n bytes suffice, and
+     * SHORT_COPY more take copy_run's overshoot. */
     st.dst = out->data + out->len;
     while (i < n) {
         ws_before_word(&st);
-        memcpy(st.dst + st.w, s + i, run - i);
+        copy_run(st.dst + st.w, s + i, run - i, n - i);
         st.w += run - i;
         i = skip_whitespace(s, run, n, 1 + (size_t)max_blank, &st);
         if (i < n)

@@ -44,6 +44,11 @@ static inline llm_vec llm_vec_le_u8(llm_vec v, unsigned char c)
 {
     return llm_vec_eq(llm_vec_min_u8(v, llm_vec_splat(c)), v);
 }
+/* Bytes in lo..hi (unsigned). */
+static inline llm_vec llm_vec_in_range(llm_vec v, unsigned char lo, unsigned char hi)
+{
+    return llm_vec_le_u8(llm_vec_sub(v, llm_vec_splat(lo)), (unsigned char)(hi - lo));
+}
 #define LLM_VEC_ALL ((LLM_VEC_BYTES == 32) ? 0xFFFFFFFFull : 0xFFFFull)
 #endif
 

@@ -267,6 +267,26 @@ static void test_script_style(void)
         {"<script a=\"b", "<script a=\"b"},
     };
     CHECK_CASES(cases);
+    /* Long enough for the vector scan of quoted attributes, with the end of the tag at
+     * every place in a block and across blocks: only "/>" outside a value is empty. Each
+     * tag is a value of 'v's between a start and an end. */
+    static const char *const tags[][2] = {
+        {"<script a=\"", "\"/>"},          {"<script a=\"", "\" />"},
+        {"<script a=\"", "/\">x</script>"}, {"<script a=\"", "\"/ >x</script>"},
+        {"<style b=\"1\"a=\"", ">\">x</style>"}, {"<script a=\"", "\" b=c/>x</script>"},
+    };
+    static const char tail[] = "0123456789012345678901234567890123456789012345678901234567890123456789";
+    char value[160], in[512];
+    for (size_t len = 0; len < sizeof value; len++) {
+        memset(value, 'v', len);
+        value[len] = '\0';
+        for (size_t t = 0; t < sizeof tags / sizeof tags[0]; t++) {
+            snprintf(in, sizeof in, "a%s%s%sb%s", tags[t][0], value, tags[t][1], tail);
+            char want[sizeof tail + 2];
+            snprintf(want, sizeof want, "ab%s", tail);
+            check_case(in, want);
+        }
+    }
 }
 
 static void test_comments_and_declarations(void)
@@ -620,6 +640,46 @@ static void test_against_naive(void)
     llm_buf_free(&got);
 }
 
+/* Longer tag soup made of whole attributes and of what makes attributes other than
+ * simple (an '=' after a space or at a name's start, a quote after a name, an unquoted
+ * value, a lone quote), with quoted values that hold '>' and '<': long enough for the
+ * vector scan of quoted attributes, over one block or several. */
+static void test_attributes_against_naive(void)
+{
+    static const char *const pieces[] = {
+        "<a", "<p", "</b", "<b/", " ", " ", "  ", "a", "b", "=", "\"", "'", ">", "<", "/", "/>",
+        " a=\"b\"", " b=\"a>b\"", " a=\"<p>\"", " p='a>'", " a=b", " b=\"\"", "=\"a>b\"", "a\"",
+        "==\"a>\"", " a =\"b>\"", " a= \"b>\"", "=b=\"a>b\"", "\"\"", "b=\"a\"a=\"b\"",
+        " a=\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa>aaaaaaaaaaa\"",
+        "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+    };
+    char s[480];
+    llm_buf want, got;
+    llm_buf_init(&want);
+    llm_buf_init(&got);
+    int bad = 0;
+    for (int iter = 0; iter < 100000 && bad < 5; iter++) {
+        size_t n = 0, target = 64 + (size_t)(rng_next() % 320);
+        while (n < target) {
+            const char *piece = pieces[rng_next() % (sizeof pieces / sizeof pieces[0])];
+            size_t len = strlen(piece);
+            memcpy(s + n, piece, len);
+            n += len;
+        }
+        llm_buf_clear(&want);
+        llm_buf_clear(&got);
+        naive_strip(s, n, &want);
+        clean_markup_strip(s, n, &got);
+        if (want.len != got.len || memcmp(want.data, got.data, want.len) != 0) {
+            bad++;
+            CHECKF(0, "[%.*s]: want [%.*s], got [%.*s]", (int)n, s, (int)want.len, want.data,
+                   (int)got.len, got.data);
+        }
+    }
+    llm_buf_free(&want);
+    llm_buf_free(&got);
+}
+
 /* Valid UTF-8 in, valid UTF-8 out, whatever the references. */
 static void test_output_is_utf8(void)
 {
@@ -656,6 +716,7 @@ int main(void)
     RUN(test_pathological);
     RUN(test_pathological_cdata);
     RUN(test_against_naive);
+    RUN(test_attributes_against_naive);
     RUN(test_output_is_utf8);
     CHECK_EXIT();
 }
