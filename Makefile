@@ -36,11 +36,14 @@ endif
 BUILD ?= build
 BIN   ?= bin
 
-PKGS      = libzstd simdjson libxxhash libpcre2-8 libutf8proc
+# OpenBLAS does the model's matrix products (lib/ops_cpu.c); OpenMP threads the rest of its
+# loops (gcc's libgomp, or clang's libomp from libomp-14-dev).
+PKGS      = libzstd simdjson libxxhash libpcre2-8 libutf8proc openblas
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lzstd -lsimdjson -lxxhash -lpcre2-8 -lutf8proc)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lzstd -lsimdjson -lxxhash -lpcre2-8 -lutf8proc -lopenblas)
+OPENMP    ?= -fopenmp
 CPPFLAGS_ALL = -Ilib -D_GNU_SOURCE $(PKG_CFLAGS) $(CPPFLAGS)
-LDLIBS_ALL   = $(PKG_LIBS) -lstdc++ -lm -lpthread $(LDLIBS)
+LDLIBS_ALL   = $(PKG_LIBS) $(OPENMP) -lstdc++ -lm -lpthread $(LDLIBS)
 
 # CUDA: found on PATH or under /usr/local/cuda; CUDA=0 leaves it out. Nothing uses it yet.
 NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
@@ -79,7 +82,7 @@ features:
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS_ALL) $(WARNINGS) -std=c11 $(CODEGEN) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(CPPFLAGS_ALL) $(WARNINGS) -std=c11 $(CODEGEN) $(OPENMP) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/%.o: %.cpp
 	@mkdir -p $(@D)
@@ -92,6 +95,16 @@ $(BUILD)/tests/%.o: CPPFLAGS_ALL += $(addprefix -I,$(PROGRAM_DIRS))
 # the object is rebuilt when they change (scripts/make-embedded-tokenizer.sh writes them).
 $(BUILD)/lib/tokenizer_embedded.o: lib/gpt2.tokens.zst
 $(BUILD)/lib/tokenizer_embedded.o: CPPFLAGS_ALL += -DLLM_EMBEDDED_TOKENS='"$(abspath lib/gpt2.tokens.zst)"'
+
+# The model's loops clamp, select and take square roots on vectors (lib/ops_cpu.c's exp,
+# AdamW): gcc does that only when float compares may not trap and sqrtf need not set errno,
+# which nothing here relies on.
+# clang reports an `omp simd` loop it leaves scalar (at -O1, under the sanitizers) as a warning.
+MODEL_CODEGEN = -fno-trapping-math -fno-math-errno
+ifneq ($(findstring clang,$(CC)),)
+  MODEL_CODEGEN += -Wno-pass-failed
+endif
+$(BUILD)/lib/ops_cpu.o $(BUILD)/lib/adamw.o: CODEGEN += $(MODEL_CODEGEN)
 
 $(LIBLLM): $(LIB_OBJS)
 	@mkdir -p $(@D)
@@ -170,10 +183,11 @@ demo: $(PROGRAMS)
 
 # Debian packages: build (zstd, simdjson, xxhash; PCRE2 and utf8proc for the text stages),
 # tests (clang + libFuzzer runtime, numpy for the .npy check, valgrind, mandoc and xxd for the
-# man pages), benchmarks (zstd).
+# man pages), benchmarks (zstd), the model (OpenBLAS, clang's OpenMP runtime; PyTorch for the
+# reference checks and the training benchmark, which run under /usr/bin/python3).
 DEB_PACKAGES = build-essential pkg-config clang libclang-rt-14-dev zstd libzstd-dev \
   libsimdjson-dev libxxhash-dev libpcre2-dev libutf8proc-dev python3-numpy valgrind time \
-  mandoc xxd
+  mandoc xxd libopenblas-dev libomp-14-dev python3-torch
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -200,8 +214,9 @@ data/tokenizers/gpt2.tiktoken:
 ifneq ($(wildcard data/npm/node_modules/tiktoken/package.json),)
 test: data/tokenizers/gpt2.tiktoken
 endif
-# The tokenizer core's test driver (tests/cli/tokenizer_conformance.sh runs it).
-test: $(BUILD)/tests/tokenizer_driver
+# The tokenizer core's test driver (tests/cli/tokenizer_conformance.sh runs it), and the
+# model's (tests/train/gpt2_reference.sh).
+test: $(BUILD)/tests/tokenizer_driver $(BUILD)/tests/gpt2_driver
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5

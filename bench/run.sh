@@ -5,7 +5,10 @@
 # Then bench/clean_bench.sh: llm-clean against a Python cleaning loop, and
 # bench/tokenize_bench.sh: llm-tokenize against tiktoken and Hugging Face tokenizers (see
 # bench/README.md).
-#   bench/run.sh [all|stream|clean|tokenize], or BENCH_ONLY=stream|clean|tokenize: one of them
+# bench/pack_bench.sh: llm-pack against `zstd -dc | zstd -1`, bench/collate_bench.sh:
+# llm-collate against llm-tokenize on the text it renders, and bench/train_cpu_bench.sh:
+# a training step of the CPU model against PyTorch's.
+#   bench/run.sh [all|stream|clean|tokenize|pack|collate|train], or BENCH_ONLY=...: one of them
 #   only (default all).
 # Exit status: 0 when every measurement ran and read back the same tokens (whatever the
 # ratios), 1 on an error or a checksum mismatch, 2 when a tool is missing.
@@ -16,7 +19,10 @@ case $BENCH_ONLY in
     all|stream) ;;
     clean) exec bench/clean_bench.sh ;;
     tokenize) exec bench/tokenize_bench.sh ;;
-    *) echo "usage: bench/run.sh [all|stream|clean|tokenize]" >&2; exit 2 ;;
+    pack) exec bench/pack_bench.sh ;;
+    collate) exec bench/collate_bench.sh ;;
+    train) exec bench/train_cpu_bench.sh ;;
+    *) echo "usage: bench/run.sh [all|stream|clean|tokenize|pack|collate|train]" >&2; exit 2 ;;
 esac
 : "${LLM_BUILD:=$PWD/build}" "${LLM_BIN:=$PWD/bin}"
 : "${BENCH_MIB:=1024}" "${BENCH_SEED:=1}" "${BENCH_REPEAT:=3}" "${BENCH_LEVELS:=1 3}"
@@ -121,4 +127,10 @@ if [ "$BENCH_ONLY" = all ]; then
     bench/clean_bench.sh || exit $?
     echo
     bench/tokenize_bench.sh || exit $?
+    echo
+    bench/pack_bench.sh || exit $?
+    echo
+    bench/collate_bench.sh || exit $?
+    echo
+    bench/train_cpu_bench.sh || exit $?
 fi

@@ -125,11 +125,7 @@ static int parse_args(clean_opts *o, int argc, char **argv)
         case 'q': o->quiet = 1; break;
         case 'h': fputs(usage, stdout); return llm_flush_stdout();
         case OPT_VERSION: puts("llm-clean (llm-tools) " LLM_VERSION); return llm_flush_stdout();
-        case 'j':
-            if (llm_parse_u64(optarg, 1, 1024, &v) < 0)
-                return llm_usage_error("--threads: expected 1 to 1024, got '%s'", optarg);
-            o->threads = (unsigned)v;
-            break;
+        case 'j': status = llm_threads_option(optarg, &o->threads); break;
         case OPT_IN: status = llm_choice_option("in", optarg, in_names, 4, &k); o->in = (clean_in)k; break;
         case OPT_OUT: status = llm_choice_option("out", optarg, out_names, 2, &k); o->out = (clean_out)k; break;
         case OPT_FIELD: o->field = optarg; break;
@@ -185,8 +181,7 @@ int main(int argc, char **argv)
         .markup = 1,
         .max_blank_lines = 1,
     };
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    o.threads = cores > 0 ? (unsigned)cores : 1;
+    o.threads = llm_default_threads();
     int status = parse_args(&o, argc, argv);
     if (status < 0)
         status = clean_run(&o);

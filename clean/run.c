@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 /* A batch closes at this much input; a longer document makes a batch of its own. */
@@ -706,19 +705,6 @@ static int run_input(runner *rn, int input, llm_json_parser **parser)
     return status;
 }
 
-/* The total size when every input is a regular file, for the progress line's ETA. */
-static uint64_t total_input_size(const clean_opts *o)
-{
-    uint64_t total = 0;
-    struct stat st;
-    for (int i = 0; i < o->n_inputs; i++) {
-        if (strcmp(o->inputs[i], "-") == 0 || stat(o->inputs[i], &st) != 0 || !S_ISREG(st.st_mode))
-            return 0;
-        total += (uint64_t)st.st_size;
-    }
-    return total;
-}
-
 /* Opens stdout or -o FILE, and --rejects FILE, as buffered text outputs. */
 static int open_outputs(const clean_opts *o, llm_output *out, llm_output *rej, writer *wr)
 {
@@ -792,7 +778,7 @@ int clean_run(const clean_opts *o)
         llm_msg("%s", err.msg);
         status = LLM_EXIT_FAILURE;
     }
-    llm_progress_start(&rn.wr.progress, o->quiet, total_input_size(o));
+    llm_progress_start(&rn.wr.progress, o->quiet, llm_inputs_size(o->inputs, o->n_inputs));
     llm_json_parser *parser = NULL;
     for (int i = 0; i < o->n_inputs && status == 0; i++)
         status = run_input(&rn, i, &parser);

@@ -351,3 +351,74 @@ void llm_progress_end(llm_progress *p)
         fputs("\r\033[K", stderr);
     p->drawn = 0;
 }
+
+char **llm_provenance_argv(int argc, char **argv, int *count)
+{
+    static const char *const with_value[] = {"-j", "--threads", "-o", "--output"};
+    static const char *const flags[] = {"-q", "--quiet", "-f", "--force"};
+    char **out = malloc(((size_t)argc + 1) * sizeof *out);
+    if (!out) {
+        llm_msg("out of memory");
+        return NULL;
+    }
+    int n = 0, options = 1;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        int drop = 0;
+        if (i > 0 && options) {
+            if (strcmp(a, "--") == 0)
+                options = 0;
+            for (int k = 0; k < 4 && !drop; k++) {
+                size_t len = strlen(with_value[k]);
+                if (strcmp(a, with_value[k]) == 0) {
+                    drop = 1;
+                    i += i + 1 < argc;    /* its value too */
+                } else if (strncmp(a, with_value[k], len) == 0 && a[len] == (k % 2 ? '=' : a[len]) && a[len]) {
+                    drop = 1;    /* -j4, --threads=4 */
+                }
+                drop = drop || strcmp(a, flags[k]) == 0;
+            }
+        }
+        if (!drop)
+            out[n++] = argv[i];
+    }
+    out[n] = NULL;
+    *count = n;
+    return out;
+}
+
+int llm_level_option(const char *arg, int *out)
+{
+    uint64_t v;
+    if (llm_parse_u64(arg, 1, 22, &v) < 0)
+        return llm_usage_error("--level: expected 1 to 22, got '%s'", arg);
+    *out = (int)v;
+    return -1;
+}
+
+int llm_threads_option(const char *arg, unsigned *out)
+{
+    uint64_t v;
+    if (llm_parse_u64(arg, 1, 1024, &v) < 0)
+        return llm_usage_error("--threads: expected 1 to 1024, got '%s'", arg);
+    *out = (unsigned)v;
+    return -1;
+}
+
+unsigned llm_default_threads(void)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores > 0 ? (unsigned)cores : 1;
+}
+
+uint64_t llm_inputs_size(char *const *inputs, int n)
+{
+    uint64_t total = 0;
+    struct stat st;
+    for (int i = 0; i < n; i++) {
+        if (strcmp(inputs[i], "-") == 0 || stat(inputs[i], &st) != 0 || !S_ISREG(st.st_mode))
+            return 0;
+        total += (uint64_t)st.st_size;
+    }
+    return total;
+}

@@ -36,6 +36,20 @@ int llm_input_args(char **args, int n, char ***inputs, int *n_inputs);
 /* Flushes and closes stdout after --help or --version, where a full disk or a closed
  * pipe is an error too. Returns the exit status. */
 int llm_flush_stdout(void);
+/* The command line for a stream's provenance, as typed (call before getopt permutes argv),
+ * less the options that do not change the stream's bytes (-j, -o, -q, -f and their long
+ * forms): a new NULL-terminated array of argv's strings (free it), its count in *n; NULL
+ * after a message when out of memory. */
+char **llm_provenance_argv(int argc, char **argv, int *n);
+/* -l/--level N (zstd, 1 to 22) and -j/--threads N (1 to 1024) checked into *out: -1 to go
+ * on, or a usage error as an exit status, as llm_choice_option returns. */
+int llm_level_option(const char *arg, int *out);
+int llm_threads_option(const char *arg, unsigned *out);
+/* The default of -j: every online core. */
+unsigned llm_default_threads(void);
+/* The inputs' total size when every one is a regular file, else 0 (unknown): for the
+ * progress line's ETA. */
+uint64_t llm_inputs_size(char *const *inputs, int n);
 /* "K/N" with 0 <= K < N: this process takes the records whose number modulo N is K. */
 int llm_parse_shard(const char *s, uint64_t *k, uint64_t *n);
 

@@ -36,7 +36,7 @@ struct llm_tokenizer {
     size_t n_special;
     unsigned char special_first[256];   /* 1 for bytes that start a special token */
     uint32_t vocab_size;
-    int64_t eos, bos;
+    int64_t eos, bos, pad;
     int64_t tmpl_bos, tmpl_eos;     /* what the post-processor's template adds, -1: nothing */
     uint64_t hash;
     llm_hf *hf;                 /* a tokenizer.json (owns bpe), or NULL for tiktoken */
@@ -144,6 +144,7 @@ llm_tokenizer *llm_tokenizer_from_tiktoken(const char *data, size_t n, const cha
 
     t->vocab_size = llm_bpe_n_ids(t->bpe);
     t->eos = -1;
+    t->pad = -1;
     for (size_t i = 0; i < enc->n_specials; i++) {
         special_token *s = &t->special[t->n_special];
         uint32_t id = enc->specials[i].id;
@@ -274,6 +275,8 @@ llm_tokenizer *llm_tokenizer_from_hf_json(const char *data, size_t n, const char
     t->tmpl_eos = h->eos;
     t->eos = h->eos >= 0 ? h->eos : added_named(h, eos_names);
     t->bos = h->bos >= 0 ? h->bos : added_named(h, bos_names);
+    static const char *const pad_names[] = {"<|pad|>", "<pad>", "[PAD]", "<|padding|>", NULL};
+    t->pad = added_named(h, pad_names);
     t->hash = hf_hash(t);
     return t;
 fail:
@@ -487,6 +490,7 @@ uint64_t llm_tokenizer_hash(const llm_tokenizer *t) { return t->hash; }
 int64_t llm_tokenizer_eos(const llm_tokenizer *t) { return t->eos; }
 size_t llm_tokenizer_n_special(const llm_tokenizer *t) { return t->n_special; }
 int64_t llm_tokenizer_bos(const llm_tokenizer *t) { return t->bos; }
+int64_t llm_tokenizer_pad(const llm_tokenizer *t) { return t->pad; }
 
 void llm_tokenizer_template(const llm_tokenizer *t, int64_t *bos, int64_t *eos)
 {
@@ -524,6 +528,33 @@ int64_t llm_tokenizer_special_id(const llm_tokenizer *t, const char *text)
         if (strcmp(t->special[i].text, text) == 0)
             return t->special[i].id;
     return -1;
+}
+
+const char *llm_tokenizer_token_bytes(const llm_tokenizer *t, uint32_t id, size_t *len)
+{
+    if (t->text_symbols)
+        return NULL;    /* SentencePiece-style tokens spell its alphabet, not the text */
+    if (t->hf) {
+        const llm_hf_added *a = llm_hf_added_by_id(t->hf, id);
+        if (a) {
+            *len = a->len;
+            return a->text;
+        }
+    } else {
+        size_t lo = 0, hi = t->n_special;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (t->special[mid].id == id) {
+                *len = t->special[mid].len;
+                return t->special[mid].text;
+            }
+            if (t->special[mid].id < id)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+    }
+    return (const char *)llm_bpe_token(t->bpe, id, len);
 }
 
 /* ---- the encoder ---- */

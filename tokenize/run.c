@@ -1,9 +1,9 @@
-/* llm-tokenize's driver. The main thread reads documents into batches, the pool encodes them
- * on worker threads, and finished batches come back in input order to be written as stream
- * records and counted, so the stream and the summary are the same bytes for any -j. */
+/* llm-tokenize's driver. The main thread reads documents into batches, the feed (lib/feed.h)
+ * encodes them on worker threads, and finished batches come back in input order to be written
+ * as stream records and counted, so the stream and the summary are the same bytes for any -j. */
 #include "cli.h"
+#include "feed.h"
 #include "lines.h"
-#include "pool.h"
 #include "tokenize.h"
 
 #include <errno.h>
@@ -12,110 +12,79 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-/* A batch closes at this much input or this many documents; a longer document makes a batch
- * of its own. With 2 jobs per thread in flight this bounds the memory in use. */
-#define BATCH_BYTES (1u << 20)
-#define BATCH_DOCS 8192
 #define WHOLE_CHUNK (1u << 20)
 
-typedef struct tok_doc {
-    size_t off, len;          /* in the batch's input buffer */
-    uint64_t line;            /* its line in its input (1 for --in=whole) */
-} tok_doc;
-
-typedef struct batch {
+/* What a batch (lib/feed.h) carries for llm-tokenize: how to read its lines, and what became
+ * of each. */
+typedef struct tok_batch {
     const tok_plan *plan;
-    int input;                /* index into opts->inputs */
     int jsonl;                /* this input's format */
-    llm_buf in;               /* documents, each followed by LLM_JSON_PADDING bytes */
-    tok_doc *docs;
-    tok_result *res;
-    size_t n, cap;
+    tok_result *res;          /* one per line */
+    size_t cap;
+    int oom;                  /* res could not be made */
     llm_ids ids;              /* the records, one after another */
-    uint64_t bytes_read;      /* input bytes read when the batch closed, for the progress line */
-    struct batch *next;       /* in the free list */
-} batch;
+} tok_batch;
 
-/* ---- batches ---- */
+/* ---- the feed's side ---- */
 
-static void batch_reset(batch *b)
+static const tok_plan *feed_plan(void *ctx);
+
+static void *batch_new(void *ctx)
 {
-    for (size_t i = 0; i < b->n; i++) {
-        free(b->res[i].error);
-        b->res[i].error = NULL;
+    (void)ctx;
+    tok_batch *u = calloc(1, sizeof *u);
+    if (u)
+        llm_ids_init(&u->ids);
+    return u;
+}
+
+static void batch_reset(void *user)
+{
+    tok_batch *u = user;
+    for (size_t i = 0; i < u->cap; i++) {
+        free(u->res[i].error);
+        u->res[i].error = NULL;
     }
-    b->n = 0;
-    llm_buf_clear(&b->in);
-    llm_ids_clear(&b->ids);
+    u->oom = 0;
+    llm_ids_clear(&u->ids);
 }
 
-static void batch_free(batch *b)
+static void batch_free(void *user)
 {
-    if (!b)
-        return;
-    batch_reset(b);
-    llm_buf_free(&b->in);
-    llm_ids_free(&b->ids);
-    free(b->docs);
-    free(b->res);
-    free(b);
+    tok_batch *u = user;
+    batch_reset(u);
+    llm_ids_free(&u->ids);
+    free(u->res);
+    free(u);
 }
-
-/* Starts a document at the end of the input buffer. 0, or -1 when out of memory. */
-static int batch_add(batch *b, uint64_t line)
-{
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 256;
-        tok_doc *d = realloc(b->docs, cap * sizeof *d);
-        if (d)
-            b->docs = d;
-        tok_result *r = realloc(b->res, cap * sizeof *r);
-        if (r)
-            b->res = r;
-        if (!d || !r)
-            return -1;
-        b->cap = cap;
-    }
-    b->docs[b->n] = (tok_doc){.off = b->in.len, .len = 0, .line = line};
-    b->res[b->n] = (tok_result){0};
-    b->n++;
-    return 0;
-}
-
-static void batch_append(batch *b, const char *p, size_t len)
-{
-    llm_buf_append(&b->in, p, len);
-    b->docs[b->n - 1].len += len;
-}
-
-/* Ends the last document with the padding simdjson reads past the end. */
-static void batch_seal(batch *b)
-{
-    static const char zeros[LLM_JSON_PADDING];
-    llm_buf_append(&b->in, zeros, sizeof zeros);
-}
-
-/* ---- the pool's side ---- */
 
 static void *worker_init(void *ctx)
 {
     tok_worker *w = calloc(1, sizeof *w);
-    if (w && tok_worker_init(w, ctx) < 0) {
+    if (w && tok_worker_init(w, feed_plan(ctx)) < 0) {
         free(w);
         w = NULL;
     }
     return w;
 }
 
-static void worker_run(void *state, void *job)
+static void worker_run(void *state, llm_batch *b)
 {
-    batch *b = job;
+    tok_batch *u = b->user;
+    if (b->n > u->cap) {
+        tok_result *r = realloc(u->res, b->n * sizeof *r);
+        if (!r) {
+            u->oom = 1;
+            return;
+        }
+        memset(r + u->cap, 0, (b->n - u->cap) * sizeof *r);
+        u->res = r;
+        u->cap = b->n;
+    }
     for (size_t i = 0; i < b->n; i++)
-        tok_document(b->plan, state, b->jsonl, b->in.data + b->docs[i].off, b->docs[i].len, &b->ids,
-                     &b->res[i]);
+        tok_document(u->plan, state, u->jsonl, llm_batch_text(b, i), b->lines[i].len, &u->ids, &u->res[i]);
 }
 
 static void worker_fini(void *state)
@@ -131,7 +100,6 @@ typedef struct reader {
     const char *name;
     int fd;
     tok_in format;
-    int at_start;             /* nothing returned yet: a BOM may come */
     const char *held;         /* a line read ahead by the format detection */
     size_t held_len;
     uint64_t held_number;
@@ -142,25 +110,12 @@ typedef struct reader {
 /* Next line without its '\n' and a '\r' before it. 1, 0 at the end, -1 on a read error. */
 static int reader_next(reader *r, const char **line, size_t *len, uint64_t *number, llm_error *err)
 {
-    if (r->held) {
-        *line = r->held;
-        *len = r->held_len;
-        *number = r->held_number;
-        r->held = NULL;
-        return 1;
-    }
     int got = llm_lines_next(r->lines, line, len, err);
     if (got <= 0)
         return got;
     *number = llm_lines_number(r->lines);
     if (*len && (*line)[*len - 1] == '\r')
         --*len;
-    /* A BOM before JSON is not part of the record; in text it is the text's own. */
-    if (r->at_start && r->format == TOK_IN_JSONL && *len >= 3 && memcmp(*line, "\xEF\xBB\xBF", 3) == 0) {
-        *line += 3;
-        *len -= 3;
-    }
-    r->at_start = 0;
     return 1;
 }
 
@@ -217,60 +172,44 @@ static int detect_format(reader *r, llm_json_parser **parser, uint64_t *blank_be
 }
 
 /* Fills b with the documents of the next lines. 1 when b got some, 0 at the end, -1 error. */
-static int fill_lines(reader *r, batch *b, llm_error *err)
+static int fill_lines(reader *r, llm_batch *b, llm_error *err)
 {
-    const char *line, *copied = NULL;
-    size_t len;
-    uint64_t number;
-    while (b->in.len < BATCH_BYTES && b->n < BATCH_DOCS) {
-        int got = reader_next(r, &line, &len, &number, err);
-        if (got < 0)
-            return -1;
-        if (got == 0)
-            break;
-        if (r->format == TOK_IN_JSONL && is_blank(line, len))
-            continue;    /* blank lines between records hold no document */
-        if (batch_add(b, number) < 0)
+    if (r->held) {
+        if (llm_batch_add(b, r->held, r->held_len, r->held_number) < 0)
             return llm_error_set(err, "out of memory");
-        batch_append(b, line, len);
-        batch_seal(b);
-        copied = line + len;
+        r->held = NULL;
     }
-    /* The batch holds copies: a mapped input's pages up to here can go, so that memory does
-     * not grow with the input. */
-    if (copied)
-        llm_lines_release(r->lines, copied);
-    b->bytes_read = llm_lines_bytes(r->lines);
-    if (llm_buf_failed(&b->in))
-        return llm_error_set(err, "out of memory");
-    return b->n > 0;
+    /* A BOM before JSON is not part of the record; in text it is the text's own. Blank lines
+     * between records hold no document. */
+    int flags = r->format == TOK_IN_JSONL ? LLM_FILL_SKIP_BLANK | LLM_FILL_STRIP_BOM : 0;
+    return llm_batch_fill(b, r->lines, flags, err);
 }
 
 /* --in=whole: the whole input is one document. */
-static int fill_whole(reader *r, batch *b, llm_error *err)
+static int fill_whole(reader *r, llm_batch *b, llm_error *err)
 {
     if (r->done)
         return 0;
     r->done = 1;
-    if (batch_add(b, 1) < 0)
+    if (llm_batch_begin(b, 1) < 0)
         return llm_error_set(err, "out of memory");
     for (;;) {
-        if (llm_buf_reserve(&b->in, WHOLE_CHUNK) < 0)
+        if (llm_buf_reserve(&b->text, WHOLE_CHUNK) < 0)
             return llm_error_set(err, "out of memory");
-        ssize_t k = read(r->fd, b->in.data + b->in.len, WHOLE_CHUNK);
+        ssize_t k = read(r->fd, b->text.data + b->text.len, WHOLE_CHUNK);
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0)
             return llm_error_set(err, "read error: %s", strerror(errno));
         if (k == 0)
             break;
-        b->in.len += (size_t)k;
-        b->docs[0].len += (size_t)k;
+        b->text.len += (size_t)k;
+        b->lines[0].len += (size_t)k;
         r->whole_bytes += (uint64_t)k;
     }
-    batch_seal(b);
+    llm_batch_seal(b);
     b->bytes_read = r->whole_bytes;
-    return llm_buf_failed(&b->in) ? llm_error_set(err, "out of memory") : 1;
+    return llm_buf_failed(&b->text) ? llm_error_set(err, "out of memory") : 1;
 }
 
 /* ---- the writer: records out, accounting ---- */
@@ -290,16 +229,21 @@ static const char *input_name(const tok_opts *o, int input)
 }
 
 /* Accounts for and writes a finished batch. Returns 0, or an exit status. */
-static int write_batch(writer *wr, const batch *b)
+static int write_batch(writer *wr, const llm_batch *b)
 {
     const tok_opts *o = wr->opts;
+    const tok_batch *u = b->user;
+    if (u->oom) {
+        llm_msg("out of memory");
+        return LLM_EXIT_FAILURE;
+    }
     for (size_t i = 0; i < b->n; i++) {
-        const tok_result *r = &b->res[i];
+        const tok_result *r = &u->res[i];
         /* Per record: the progress line reads the clock only every so many calls. */
         llm_progress_update(&wr->progress, wr->docs_in, wr->bytes_before + b->bytes_read);
         if (r->error) {
             if (!o->on_error_skip || r->fatal) {
-                llm_msg("%s:%" PRIu64 ": %s%s", input_name(o, b->input), b->docs[i].line, r->error,
+                llm_msg("%s:%" PRIu64 ": %s%s", input_name(o, b->input), b->lines[i].number, r->error,
                         r->fatal ? "" : " (--on-error=skip counts and skips such lines)");
                 return LLM_EXIT_FAILURE;
             }
@@ -315,7 +259,7 @@ static int write_batch(writer *wr, const batch *b)
         llm_record rec = {
             .n_tokens = (uint32_t)r->n_ids,
             .token_bytes = 4,
-            .tokens = b->ids.data + r->ids_off,
+            .tokens = u->ids.data + r->ids_off,
         };
         if (llm_writer_put(wr->stream, &rec) < 0) {
             llm_msg("%s: %s", llm_output_name(&wr->out), llm_writer_error(wr->stream));
@@ -344,70 +288,65 @@ typedef struct runner {
     const tok_opts *opts;
     const tok_plan *plan;
     writer wr;
-    llm_pool *pool;
-    batch *free_list;
-    size_t n_batches;         /* allocated, for the bound on memory */
+    llm_feed *feed;
 } runner;
 
-static batch *runner_batch(runner *rn)
+static const tok_plan *feed_plan(void *ctx)
 {
-    batch *b = rn->free_list;
-    if (b) {
-        rn->free_list = b->next;
-        batch_reset(b);
-        return b;
+    return ((const runner *)ctx)->plan;
+}
+
+static int feed_write(void *ctx, llm_batch *b)
+{
+    return write_batch(&((runner *)ctx)->wr, b);
+}
+
+/* The status of a feed call as an exit status, with a message for a worker that failed. */
+static int feed_status(int status)
+{
+    if (status == LLM_FEED_WORKER_FAILED) {
+        llm_msg("out of memory for a worker's encoder");
+        return LLM_EXIT_FAILURE;
     }
-    b = calloc(1, sizeof *b);
-    if (b) {
-        llm_buf_init(&b->in);
-        llm_ids_init(&b->ids);
-        rn->n_batches++;
+    return status;
+}
+
+/* A new batch for this input's documents, or NULL after a message. */
+static llm_batch *new_batch(runner *rn, int input, int jsonl)
+{
+    llm_batch *b = llm_feed_batch(rn->feed);
+    if (!b) {
+        llm_msg("out of memory");
+        return NULL;
     }
+    tok_batch *u = b->user;
+    b->input = input;
+    u->plan = rn->plan;
+    u->jsonl = jsonl;
     return b;
 }
 
-static void runner_recycle(runner *rn, batch *b)
+/* Blank lines before the first text line of auto-detected text are its first documents. */
+static int submit_blank(runner *rn, int input, uint64_t blank_before)
 {
-    b->next = rn->free_list;
-    rn->free_list = b;
-}
-
-/* Writes a batch the pool handed back. Returns 0 or an exit status. */
-static int runner_write(runner *rn, batch *b)
-{
-    int status = 0;
-    if (llm_pool_failed(rn->pool)) {
-        llm_msg("out of memory for a worker's encoder");
-        status = LLM_EXIT_FAILURE;
-    } else {
-        status = write_batch(&rn->wr, b);
+    llm_batch *b = new_batch(rn, input, 0);
+    if (!b)
+        return LLM_EXIT_FAILURE;
+    for (uint64_t k = 1; k <= blank_before; k++) {
+        if (llm_batch_add(b, "", 0, k) < 0) {
+            llm_msg("out of memory");
+            llm_feed_recycle(rn->feed, b);
+            return LLM_EXIT_FAILURE;
+        }
     }
-    runner_recycle(rn, b);
-    return status;
-}
-
-/* Hands b to the pool, writing what is finished first. Returns 0 or an exit status. */
-static int runner_submit(runner *rn, batch *b)
-{
-    int status = 0;
-    while (status == 0 && llm_pool_full(rn->pool))
-        status = runner_write(rn, llm_pool_take(rn->pool, 1));
-    if (status) {
-        runner_recycle(rn, b);
-        return status;
-    }
-    llm_pool_submit(rn->pool, b);
-    batch *done;
-    while (status == 0 && (done = llm_pool_take(rn->pool, 0)) != NULL)
-        status = runner_write(rn, done);
-    return status;
+    return feed_status(llm_feed_submit(rn->feed, b));
 }
 
 /* Reads one input to its end. Returns 0 or an exit status. */
 static int run_input(runner *rn, int input, llm_json_parser **parser)
 {
     const tok_opts *o = rn->opts;
-    reader r = {.name = input_name(o, input), .at_start = 1, .format = o->in};
+    reader r = {.name = input_name(o, input), .format = o->in};
     llm_error err;
     if (strcmp(o->inputs[input], "-") == 0) {
         r.fd = STDIN_FILENO;
@@ -424,71 +363,33 @@ static int run_input(runner *rn, int input, llm_json_parser **parser)
         llm_msg("%s: %s", r.name, err.msg);
         status = LLM_EXIT_FAILURE;
     }
-    /* Blank lines before the first text line of auto-detected text are its first documents. */
-    if (status == 0 && blank_before && r.format == TOK_IN_LINES) {
-        batch *b = runner_batch(rn);
-        if (!b)
-            status = LLM_EXIT_FAILURE;
-        for (uint64_t k = 1; status == 0 && k <= blank_before; k++) {
-            if (batch_add(b, k) < 0)
-                status = LLM_EXIT_FAILURE;
-            else
-                batch_seal(b);
-        }
-        if (status) {
-            llm_msg("out of memory");
-            if (b)
-                runner_recycle(rn, b);
-        } else {
-            b->plan = rn->plan;
-            b->input = input;
-            b->jsonl = 0;
-            status = runner_submit(rn, b);
-        }
-    }
+    if (status == 0 && blank_before && r.format == TOK_IN_LINES)
+        status = submit_blank(rn, input, blank_before);
     while (status == 0) {
-        batch *b = runner_batch(rn);
+        llm_batch *b = new_batch(rn, input, r.format == TOK_IN_JSONL);
         if (!b) {
-            llm_msg("out of memory");
             status = LLM_EXIT_FAILURE;
             break;
         }
-        b->plan = rn->plan;
-        b->input = input;
-        b->jsonl = r.format == TOK_IN_JSONL;
         int got = r.format == TOK_IN_WHOLE ? fill_whole(&r, b, &err) : fill_lines(&r, b, &err);
         if (got <= 0) {
-            runner_recycle(rn, b);
+            llm_feed_recycle(rn->feed, b);
             if (got < 0) {
                 llm_msg("%s: %s", r.name, err.msg);
                 status = LLM_EXIT_FAILURE;
             }
             break;
         }
-        status = runner_submit(rn, b);
+        status = feed_status(llm_feed_submit(rn->feed, b));
     }
     /* The next input's batches count their bytes from here: write this one's out first. */
-    batch *done;
-    while (status == 0 && (done = llm_pool_take(rn->pool, 1)) != NULL)
-        status = runner_write(rn, done);
+    if (status == 0)
+        status = feed_status(llm_feed_drain(rn->feed));
     rn->wr.bytes_before += r.lines ? llm_lines_bytes(r.lines) : r.whole_bytes;
     llm_lines_close(r.lines);
     if (r.fd != STDIN_FILENO)
         close(r.fd);
     return status;
-}
-
-/* The total size when every input is a regular file, for the progress line's ETA. */
-static uint64_t total_input_size(const tok_opts *o)
-{
-    uint64_t total = 0;
-    struct stat st;
-    for (int i = 0; i < o->n_inputs; i++) {
-        if (strcmp(o->inputs[i], "-") == 0 || stat(o->inputs[i], &st) != 0 || !S_ISREG(st.st_mode))
-            return 0;
-        total += (uint64_t)st.st_size;
-    }
-    return total;
 }
 
 /* The stream's header: the tokenizer, its special ids and the command line. */
@@ -551,22 +452,17 @@ int tok_run(const tok_opts *o)
         llm_msg("%s: %s", llm_output_name(&rn.wr.out), err.msg);
         status = LLM_EXIT_FAILURE;
     }
-    llm_pool_fns fns = {worker_init, worker_run, worker_fini};
-    if (status == 0 && !(rn.pool = llm_pool_new(o->threads, 2 * (size_t)o->threads + 2, &fns, &plan, &err))) {
+    llm_feed_fns fns = {worker_init, worker_run, worker_fini, batch_new, batch_reset, batch_free, feed_write};
+    if (status == 0 && !(rn.feed = llm_feed_new(o->threads, &fns, &rn, &err))) {
         llm_msg("%s", err.msg);
         status = LLM_EXIT_FAILURE;
     }
-    llm_progress_start(&rn.wr.progress, o->quiet, total_input_size(o));
+    llm_progress_start(&rn.wr.progress, o->quiet, llm_inputs_size(o->inputs, o->n_inputs));
     llm_json_parser *parser = NULL;
     for (int i = 0; i < o->n_inputs && status == 0; i++)
         status = run_input(&rn, i, &parser);
     llm_progress_end(&rn.wr.progress);
-    if (rn.pool) {
-        batch *b;
-        while ((b = llm_pool_take(rn.pool, 1)) != NULL)    /* after an error: let them finish */
-            runner_recycle(&rn, b);
-        llm_pool_free(rn.pool);
-    }
+    llm_feed_free(rn.feed);
     if (status == 0 && llm_writer_finish(rn.wr.stream) < 0) {
         llm_msg("%s: %s", llm_output_name(&rn.wr.out), llm_writer_error(rn.wr.stream));
         status = LLM_EXIT_FAILURE;
@@ -581,11 +477,6 @@ int tok_run(const tok_opts *o)
     if (!o->quiet && header_ok)
         print_summary(&rn.wr, &plan, rn.wr.bytes_before);
     llm_json_parser_free(parser);
-    while (rn.free_list) {
-        batch *b = rn.free_list;
-        rn.free_list = b->next;
-        batch_free(b);
-    }
     if (header_ok)
         llm_header_free(&h);
     llm_tokenizer_free(t);

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# llm-collate without the npm data (GPT-2's embedded tokenizer, whose pad is its EOS, as in
+# Qwen): padding that never counts while the answer's EOS does, truncation and drops by
+# --max-len, packing with masked example starts, the summary's accounting and length
+# percentiles, malformed records (errors with the line number, or counted skips and the
+# rejects file), template files, usage errors, and the same bytes for any -j.
+. "$(dirname "$0")/lib.sh"
+if ! [ -x "$LLM_BIN/llm-collate" ]; then
+    fail setup "$LLM_BIN/llm-collate is missing: run make first"
+    exit 0
+fi
+unset LLM_TOKENIZER_DIR
+
+# rows FILE.bin: llm-cat --to=ids's JSONL.
+rows() { llm-cat -q --to=ids "$1"; }
+
+# With GPT-2 and the plain template, "q" is 80 and " a" 257: {"query":"q","answer":" a"×k}
+# is q, k × " a" and <|endoftext|> (50256): k + 2 tokens, the last k + 1 trained.
+answer() { local k=$1 s=""; while [ "$k" -gt 0 ]; do s="$s a"; k=$((k - 1)); done; printf '%s' "$s"; }
+rec() { printf '{"query":"q","answer":"%s"}\n' "$(answer "$1")"; }
+
+# ---- padding: pad == EOS, the padding masked, the real EOS trained ----
+rec 2 >two.jsonl
+run llm-collate -q --template=plain --pad=max -b 7 two.jsonl -o pad.bin
+expect_eq pad-eos \
+    '{"input_ids":[80,257,257,50256,50256,50256,50256],"labels":[-100,257,257,50256,-100,-100,-100]}' "$(rows pad.bin)"
+expect_eq pad-header '"kind":"blocks" "pad":50256 "block_size":7' \
+    "$(llm-cat --header pad.bin | grep -o '"pad":[0-9]*\|"block_size":[0-9]*\|"kind":"[a-z]*"' | tr '\n' ' ' | sed 's/ $//')"
+run llm-collate -q --template=plain --pad=max -b 5 --pad-id=0 two.jsonl -o pad0.bin
+expect_eq pad-id '{"input_ids":[80,257,257,50256,0],"labels":[-100,257,257,50256,-100]}' "$(rows pad0.bin)"
+run llm-collate -q --template=plain two.jsonl -o none.bin
+expect_eq pad-none '{"input_ids":[80,257,257,50256],"labels":[-100,257,257,50256]}' "$(rows none.bin)"
+expect_eq pad-none-header '"block_size":0' "$(llm-cat --header none.bin | grep -o '"block_size":[0-9]*')"
+
+# ---- --max-len: truncate, drop, nothing left ----
+{ rec 10; printf '{"query":"q q q q q q","answer":" a"}\n'; rec 1; } >long.jsonl
+run llm-collate --template=plain -b 5 --rejects=rej.jsonl long.jsonl -o trunc.bin
+cp "$LAST_ERR" trunc.err
+expect_eq truncate \
+'{"input_ids":[80,257,257,257,257],"labels":[-100,257,257,257,257]}
+{"input_ids":[80,257,50256],"labels":[-100,257,50256]}' "$(rows trunc.bin)"
+expect_file_has truncate-summary '3 examples in, 2 written (1 truncated), 1 dropped, 0 skipped (malformed): no-answer-left 1' trunc.err
+expect_eq truncate-reject 'no-answer-left 2' "$(py 'import json,sys; r=json.loads(open(sys.argv[1]).read()); print(r["reason"], r["line"])' rej.jsonl)"
+run llm-collate --template=plain -b 5 --overflow=drop --rejects=rej2.jsonl long.jsonl -o drop.bin
+cp "$LAST_ERR" drop.err
+expect_eq drop '{"input_ids":[80,257,50256],"labels":[-100,257,50256]}' "$(rows drop.bin)"
+expect_file_has drop-summary '3 examples in, 1 written (0 truncated), 2 dropped, 0 skipped (malformed): too-long 2' drop.err
+expect_eq drop-rejects 'too-long 1,too-long 2' \
+    "$(py 'import json,sys; print(",".join("%s %d" % (r["reason"], r["line"]) for r in map(json.loads, open(sys.argv[1]))))' rej2.jsonl)"
+
+# ---- the length distribution: examples of 3 to 102 tokens ----
+for k in $(seq 1 100); do rec "$k"; done >lengths.jsonl
+run llm-collate --template=plain -b 50 lengths.jsonl -o lengths.bin
+expect_file_has lengths 'lengths in tokens: min 3, max 102, mean 52.5, p50 52, p90 92, p99 101 (of 100 examples, before --max-len)' "$LAST_ERR"
+
+# ---- --pack: whole examples, starts recorded, each start masked, nothing lost ----
+for k in 3 9 1 5 12 2 7 4 6 8 3 1; do rec "$k"; done >pack.jsonl
+run llm-collate -q --template=plain --pack -b 16 pack.jsonl -o pack.bin
+rows pack.bin >pack.rows
+expect_eq pack-check ok "$(py '
+import json, sys
+ids = 0
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    x, y, st = r["input_ids"], r["labels"], r["doc_starts"]
+    assert len(x) == 16, "a block of %d" % len(x)
+    ends = st[1:] + [len(x)]
+    for s, e in zip(st, ends):
+        assert y[s] == -100, "an example start that counts"
+        ex = x[s:e]
+        n = ex.index(50256) + 1          # the example, then padding
+        assert ex[0] == 80 and all(t == 257 for t in ex[1:n - 1]), "a split example"
+        assert all(t == 50256 for t in ex[n:]) and all(l == -100 for l in y[s + n:e]), "padding that counts"
+        assert y[s + 1:s + n] == ex[1:n], "an answer token masked"
+        ids += n
+assert ids == sum(k + 2 for k in (3, 9, 1, 5, 12, 2, 7, 4, 6, 8, 3, 1)), "tokens lost: %d" % ids
+print("ok")' pack.rows 2>&1)"
+
+# ---- the same bytes for any -j ----
+for i in $(seq 1 3000); do rec $((i % 37)); printf '{"messages":[{"role":"user","content":"n%d"},{"role":"assistant","content":"r%d"}]}\n' "$i" "$i"; done |
+    grep -v '"answer":""' >many.jsonl
+llm-collate -q --template=plain -j1 -b 20 many.jsonl -o j1.bin
+llm-collate -q --template=plain -j3 -b 20 many.jsonl -o j3.bin
+expect_same_file threads j1.bin j3.bin
+llm-collate -q --template=plain -j1 --pack -b 64 many.jsonl -o p1.bin
+llm-collate -q --template=plain -j3 --pack -b 64 many.jsonl -o p3.bin
+expect_same_file threads-pack p1.bin p3.bin
+
+# ---- malformed records ----
+cat >bad.jsonl <<'EOF'
+{"query":"q","answer":" a"}
+{"query":"q","answer":" a"
+{"query":"q"}
+{"query":"q","answer":7}
+{"query":"q","answer":"  "}
+{"messages":[{"role":"robot","content":"x"}]}
+{"messages":[{"role":"user","content":"x"}]}
+{"text":"a pretraining document"}
+[1,2]
+{"instruction":"i","output":"o"}
+EOF
+expect_fail error-line 1 'bad.jsonl:2:' llm-collate -q --template=plain bad.jsonl -o bad.bin
+expect_stderr_has error-hint '--on-error=skip' llm-collate -q --template=plain bad.jsonl -o bad.bin
+expect_eq error-no-output '' "$(ls bad.bin 2>/dev/null)"
+sed -n 3p bad.jsonl >missing.jsonl
+expect_fail missing-field 1 'missing.jsonl:1: no "answer" member' llm-collate -q --template=plain missing.jsonl -o m.bin
+sed -n 4p bad.jsonl >type.jsonl
+expect_fail wrong-type 1 '"answer" is integer, not a string' llm-collate -q --template=plain type.jsonl -o m.bin
+sed -n 5p bad.jsonl >empty.jsonl
+expect_fail empty-answer 1 '"answer" is empty' llm-collate -q --template=plain empty.jsonl -o m.bin
+run llm-collate --template=plain --on-error=skip --rejects=bad-rej.jsonl bad.jsonl -o skip.bin
+cp "$LAST_ERR" skip.err
+expect_eq skip-status 0 "$RC"
+expect_file_has skip-summary '10 examples in, 2 written (0 truncated), 0 dropped, 8 skipped (malformed): malformed-json 2, missing-field 2, wrong-type 1, empty-answer 1, bad-chat 2' skip.err
+expect_eq skip-rejects '2 malformed-json,3 missing-field,4 wrong-type,5 empty-answer,6 bad-chat,7 bad-chat,8 missing-field,9 malformed-json' \
+    "$(py 'import json,sys; print(",".join("%d %s" % (r["line"], r["reason"]) for r in map(json.loads, open(sys.argv[1]))))' bad-rej.jsonl)"
+expect_eq skip-rejects-record '{"query":"q","answer":7}' "$(py 'import json,sys; print([json.loads(l) for l in open(sys.argv[1])][2]["record"])' bad-rej.jsonl)"
+
+# ---- templates: a file, --system, errors ----
+cat >t.txt <<'EOF'
+# a template of my own
+system    = "SYSTEM: {content}\n"
+user      = "USER: {content}\n"
+assistant_start = "BOT: "
+assistant = "{content}{eos}"   # the answer: what counts
+EOF
+printf '{"query":"Hi","answer":"Yo"}\n{"query":"Hi","answer":"Yo","system":"Own."}\n' >sys.jsonl
+run llm-collate -q --template=t.txt --system='Be brief.' --render sys.jsonl
+expect_eq template-file '{"text":"SYSTEM: Be brief.\nUSER: Hi\nBOT: Yo<|endoftext|>","trained":[[32,47]]}
+{"text":"SYSTEM: Own.\nUSER: Hi\nBOT: Yo<|endoftext|>","trained":[[27,42]]}' "$(cat "$LAST_OUT")"
+printf 'user = "{content}"\nasistant = "{content}"\n' >typo.txt
+expect_fail template-typo 1 "typo.txt:2: unknown key 'asistant'" llm-collate -q --template=typo.txt two.jsonl -o x.bin
+expect_fail template-special 1 '<|im_start|> is not a special token of gpt2' llm-collate -q --template=chatml two.jsonl -o x.bin
+expect_fail template-missing 1 'nonesuch.txt' llm-collate -q --template=nonesuch.txt two.jsonl -o x.bin
+run llm-collate --template=alpaca --show-template
+expect_file_has show-template '### Instruction:' "$LAST_OUT"
+
+# ---- usage ----
+expect_fail usage-pack 2 '--pack needs --max-len' llm-collate --pack two.jsonl
+expect_fail usage-pad 2 '--pad=max needs --max-len' llm-collate --pad=max two.jsonl
+expect_fail usage-render 2 '--render writes text' llm-collate --render -b 5 two.jsonl
+expect_fail usage-schema 2 '--schema' llm-collate --schema=nope two.jsonl
+expect_fail usage-both 2 'choose one' llm-collate --pack --pad=max -b 5 two.jsonl
+expect_no_temps no-temps

@@ -1,0 +1,127 @@
+/* lib/adamw: AdamW against torch.optim.AdamW's update written out in double, weight decay
+ * only where the table says, gradient-norm clipping as torch.nn.utils.clip_grad_norm_, and
+ * the learning-rate schedules at the steps where transformers' formulas have known values. */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adamw.h"
+#include "check.h"
+
+static int near(double a, double b, double tol) { return fabs(a - b) <= tol * (1.0 + fabs(b)); }
+
+static void test_adamw_matches_formula(void)
+{
+    /* two tensors: a matrix (decay) and a bias (no decay) */
+    llm_tensor_desc t[2] = {{"w", 2, {3, 4}, 0, 1}, {"b", 1, {5, 0}, 12, 0}};
+    enum { N = 17 };
+    float p[N], g[N];
+    double rp[N], rm[N] = {0}, rv[N] = {0};
+    for (int i = 0; i < N; i++) {
+        p[i] = (float)(0.1 * (i - 8));
+        rp[i] = p[i];
+    }
+    llm_adamw_config c = {0.9f, 0.95f, 1e-8f, 0.1f};
+    llm_error err;
+    llm_adamw *o = llm_adamw_new(&c, N, &err);
+    CHECK(o != NULL);
+    if (!o)
+        return;
+    for (int s = 1; s <= 3; s++) {
+        double lr = 1e-2 * s;
+        for (int i = 0; i < N; i++)
+            g[i] = (float)(0.05 * ((i * 7 + s * 3) % 11) - 0.25);
+        llm_adamw_step(o, p, g, t, 2, lr);
+        for (int i = 0; i < N; i++) {
+            double wd = i < 12 ? 0.1 : 0.0;
+            rp[i] *= 1.0 - lr * wd;
+            rm[i] = 0.9f * rm[i] + (1.0 - 0.9f) * g[i];
+            rv[i] = 0.95f * rv[i] + (1.0 - 0.95f) * (double)g[i] * g[i];
+            double mh = rm[i] / (1.0 - pow(0.9f, s)), vh = rv[i] / (1.0 - pow(0.95f, s));
+            rp[i] -= lr * mh / (sqrt(vh) + 1e-8f);
+        }
+    }
+    CHECK(o->step == 3);
+    for (int i = 0; i < N; i++) {
+        CHECKF(near(p[i], rp[i], 1e-5), "param %d: %.8g, want %.8g", i, p[i], rp[i]);
+        CHECK(near(o->m[i], rm[i], 1e-5) && near(o->v[i], rv[i], 1e-5));
+    }
+    /* no weight decay on the bias: with a zero gradient from the start it never moves */
+    llm_adamw *o2 = llm_adamw_new(&c, N, &err);
+    float q[N], zero[N] = {0};
+    for (int i = 0; i < N; i++)
+        q[i] = 1.0f;
+    llm_adamw_step(o2, q, zero, t, 2, 0.5);
+    CHECK(q[0] == 1.0f - 0.5f * 0.1f && q[12] == 1.0f && q[16] == 1.0f);
+    llm_adamw_free(o2);
+    llm_adamw_free(o);
+    llm_adamw_free(NULL);
+}
+
+static void test_clip_grad_norm(void)
+{
+    enum { N = 300000 };    /* several chunks of the norm's fixed split */
+    float *g = malloc(N * sizeof *g), *h = malloc(N * sizeof *h);
+    double ss = 0;
+    for (int i = 0; i < N; i++) {
+        g[i] = (float)(((i * 37) % 101) - 50) * 1e-3f;
+        ss += (double)g[i] * g[i];
+    }
+    memcpy(h, g, N * sizeof *h);
+    double norm = sqrt(ss);
+    omp_set_num_threads(1);
+    CHECK(near(llm_clip_grad_norm(g, N, 0.0), norm, 1e-12));    /* norm only */
+    CHECK(memcmp(g, h, N * sizeof *g) == 0);
+    CHECK(near(llm_clip_grad_norm(g, N, norm * 2), norm, 1e-12));    /* below: unchanged */
+    CHECK(memcmp(g, h, N * sizeof *g) == 0);
+    double n1 = llm_clip_grad_norm(g, N, 1.0);
+    CHECK(near(n1, norm, 1e-12) && norm > 1.0);
+    double coef = 1.0 / (norm + 1e-6), after = 0;
+    for (int i = 0; i < N; i++) {
+        CHECK(g[i] == (float)(h[i] * (float)coef));
+        after += (double)g[i] * g[i];
+    }
+    CHECK(near(sqrt(after), 1.0, 1e-5));
+    omp_set_num_threads(2);    /* the same bits on more threads */
+    memcpy(g, h, N * sizeof *g);
+    CHECK(llm_clip_grad_norm(g, N, 0.0) == n1);
+    free(g);
+    free(h);
+}
+
+static void test_lr_schedules(void)
+{
+    llm_lr_schedule cs = {LLM_LR_COSINE, 1e-3, 0.0, 10, 110};
+    CHECK(llm_lr_at(&cs, 0) == 0.0);                       /* the first step of a warmup */
+    CHECK(near(llm_lr_at(&cs, 5), 5e-4, 1e-12));
+    CHECK(near(llm_lr_at(&cs, 10), 1e-3, 1e-12));
+    CHECK(near(llm_lr_at(&cs, 60), 5e-4, 1e-12));          /* half way: cos(pi/2) */
+    CHECK(near(llm_lr_at(&cs, 35), 1e-3 * 0.5 * (1 + cos(M_PI * 0.25)), 1e-12));
+    CHECK(fabs(llm_lr_at(&cs, 110)) < 1e-15);
+    cs.min_lr = 1e-4;                                      /* the floor */
+    CHECK(near(llm_lr_at(&cs, 60), 1e-4 + 0.9e-3 * 0.5, 1e-12));
+    CHECK(near(llm_lr_at(&cs, 110), 1e-4, 1e-12));
+    CHECK(near(llm_lr_at(&cs, 5), 5e-4, 1e-12));          /* warmup starts from 0 */
+
+    llm_lr_schedule lin = {LLM_LR_LINEAR, 2e-3, 0.0, 4, 20};
+    CHECK(near(llm_lr_at(&lin, 2), 1e-3, 1e-12));
+    CHECK(near(llm_lr_at(&lin, 4), 2e-3, 1e-12));
+    CHECK(near(llm_lr_at(&lin, 12), 1e-3, 1e-12));
+    CHECK(llm_lr_at(&lin, 20) == 0.0 && llm_lr_at(&lin, 25) == 0.0);
+
+    llm_lr_schedule con = {LLM_LR_CONSTANT, 3e-4, 0.0, 3, 100};
+    CHECK(near(llm_lr_at(&con, 1), 1e-4, 1e-12) && llm_lr_at(&con, 3) == 3e-4 && llm_lr_at(&con, 99) == 3e-4);
+    con.warmup_steps = 0;
+    CHECK(llm_lr_at(&con, 0) == 3e-4);
+
+    CHECK(llm_warmup_steps(0.1, 95) == 10 && llm_warmup_steps(0.0, 95) == 0 && llm_warmup_steps(0.1, 100) == 10);
+}
+
+int main(void)
+{
+    RUN(test_adamw_matches_formula);
+    RUN(test_clip_grad_norm);
+    RUN(test_lr_schedules);
+    CHECK_EXIT();
+}
