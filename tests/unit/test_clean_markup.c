@@ -274,6 +274,10 @@ static void test_script_style(void)
         {"<script a=\"", "\"/>"},          {"<script a=\"", "\" />"},
         {"<script a=\"", "/\">x</script>"}, {"<script a=\"", "\"/ >x</script>"},
         {"<style b=\"1\"a=\"", ">\">x</style>"}, {"<script a=\"", "\" b=c/>x</script>"},
+        /* unquoted values: a '/' that ends one does not close the tag */
+        {"<script a=", "/>x</script>"},     {"<script b=\"1\" a=", "/>x</script>"},
+        {"<script a=3D\"", "\"/>x</script>"}, {"<script a=b c=\"", "\" />"},
+        {"<b a=3D\"", "\">"},               {"<b a=3D\"x y=3D", "\">"},
     };
     static const char tail[] = "0123456789012345678901234567890123456789012345678901234567890123456789";
     char value[160], in[512];
@@ -680,6 +684,45 @@ static void test_attributes_against_naive(void)
     llm_buf_free(&got);
 }
 
+/* The same with unquoted values around quoted ones: values that hold quotes and '='
+ * (quoted-printable mail's a=3D"b"), '/' before '>', quotes after a space, and values
+ * long enough to run from one 64-byte block into the next. */
+static void test_unquoted_against_naive(void)
+{
+    static const char *const pieces[] = {
+        "<a", "<p", "</b", "<b", " ", " ", "  ", "a", "=", "\"", "'", ">", "/", "/>",
+        " a=\"b\"", " b=\"a>b\"", " a=b", " a=b/", " b=a/>", " p=b'", " a=b\"", " \"b\"", " 'a'",
+        " a=3D\"b c\"", "=3D\"", " a=3D\"b>\"", " a=b=\"c\"", " a==b", "=/", " a=>", " a=\"\"b=c",
+        " b=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        " a=\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\"",
+    };
+    char s[480];
+    llm_buf want, got;
+    llm_buf_init(&want);
+    llm_buf_init(&got);
+    int bad = 0;
+    for (int iter = 0; iter < 100000 && bad < 5; iter++) {
+        size_t n = 0, target = 64 + (size_t)(rng_next() % 320);
+        while (n < target) {
+            const char *piece = pieces[rng_next() % (sizeof pieces / sizeof pieces[0])];
+            size_t len = strlen(piece);
+            memcpy(s + n, piece, len);
+            n += len;
+        }
+        llm_buf_clear(&want);
+        llm_buf_clear(&got);
+        naive_strip(s, n, &want);
+        clean_markup_strip(s, n, &got);
+        if (want.len != got.len || memcmp(want.data, got.data, want.len) != 0) {
+            bad++;
+            CHECKF(0, "[%.*s]: want [%.*s], got [%.*s]", (int)n, s, (int)want.len, want.data,
+                   (int)got.len, got.data);
+        }
+    }
+    llm_buf_free(&want);
+    llm_buf_free(&got);
+}
+
 /* Valid UTF-8 in, valid UTF-8 out, whatever the references. */
 static void test_output_is_utf8(void)
 {
@@ -717,6 +760,7 @@ int main(void)
     RUN(test_pathological_cdata);
     RUN(test_against_naive);
     RUN(test_attributes_against_naive);
+    RUN(test_unquoted_against_naive);
     RUN(test_output_is_utf8);
     CHECK_EXIT();
 }
