@@ -167,6 +167,40 @@ static void test_whitespace_matches_reference(void)
     llm_buf_free(&got);
 }
 
+/* --collapse-newlines without a hint (text that markup changed): a run of whitespace,
+ * multi-byte spaces among it, at every offset across the 32-byte chunks, before more
+ * text or at the very end, and a character that only shares a space's lead byte. */
+static void test_collapse_at_chunk_edges(void)
+{
+    static const char *const runs[] = {
+        " ", "  ", "\n", " \t\n ", "\xC2\xA0", "\xE3\x80\x80", "\xE2\x80\x8A\n", " \xE1\x9A\x80 ",
+        "\xE2\x81\x9F\xC2\xA0", "\xC2\xA9", "\xE3\x80\x81",
+    };
+    char text[200], want[200];
+    llm_buf got;
+    llm_buf_init(&got);
+    int failures = 0;
+    for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+        for (size_t at = 0; at < 100 && failures < 5; at++) {
+            for (size_t after = 0; after <= 40; after += 20) {
+                size_t len = strlen(runs[r]), n = at + len + after;
+                memset(text, 'a', at);
+                memcpy(text + at, runs[r], len);
+                memset(text + at + len, 'b', after);
+                size_t wn = reference_whitespace(text, n, 1, 1, want);
+                llm_buf_clear(&got);
+                int changed = clean_whitespace(text, n, 1, 1, NULL, &got);
+                const char *res = changed ? got.data : text;
+                size_t rn = changed ? got.len : n;
+                int same = rn == wn && memcmp(res, want, wn) == 0;
+                CHECKF(same, "run %zu at %zu, %zu after: got %zu bytes, want %zu", r, at, after, rn, wn);
+                failures += !same;
+            }
+        }
+    }
+    llm_buf_free(&got);
+}
+
 /* The reference repair: one character at a time, as clean.h says. */
 static size_t reference_sanitize(const char *str, size_t n, char *out, size_t *invalid)
 {
@@ -326,6 +360,7 @@ static void test_hint_matches_reference(void)
 int main(void)
 {
     RUN(test_whitespace_matches_reference);
+    RUN(test_collapse_at_chunk_edges);
     RUN(test_sanitize_matches_reference);
     RUN(test_hint_matches_reference);
     CHECK_EXIT();
