@@ -582,6 +582,7 @@ static int quote_dead(const markup *m, size_t o)
     return m->dead_quotes && (m->dead_quotes[o >> 3] >> (o & 7) & 1);
 }
 
+#ifdef LLM_SIMD
 /* Bit i set when an odd number of bits at or below i are set in x. */
 static uint64_t prefix_xor(uint64_t x)
 {
@@ -602,6 +603,7 @@ static uint64_t runs_from(uint64_t starts, uint64_t run, int *open)
     *open = (int)(bits >> 63);
     return bits;
 }
+#endif
 
 /* Where a tag whose attributes start at p ends when they are simple: every '=' comes
  * right after a name, and before a '"', which opens a value that the next '"' closes,
