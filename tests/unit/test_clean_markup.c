@@ -136,6 +136,18 @@ static void test_tags(void)
         {"<p\n>x", "\nx"},
         {"</p class=\"x\">y", "\ny"},
         {"<a <b>c", "<a c"},
+        /* quotes that open no value (plain_tag_end), unquoted values (quoted_tag_end) */
+        {"<a href=3D\"x y\" b=3D'z'>w", "w"},
+        {"<a href=3D\"x>y\">w", "y\">w"},            /* the quotes are bytes of the value */
+        {"<b a=3D\"x", "<b a=3D\"x"},                /* unterminated */
+        {"<b a=\"x\" c=d", "<b a=\"x\" c=d"},
+        {"<b a=x\"y\" c=\"d>e\">f", "f"},
+        {"<b a = \"x>y\">z", "z"},
+        {"<b a=b/>c", "c"},
+        {"<script a=b/>x</script>y", "y"},             /* the '/' is the value's */
+        {"<script a=\"b\"/>x</script>y", "xy"},
+        {"<b a=bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb c=\"d>e\">f", "f"},
+        {"<b a=\"x\" b=y'z>w", "w"},
     };
     CHECK_CASES(cases);
 }
@@ -358,6 +370,9 @@ static void test_named_references(void)
         {"&lt", "<"},
         {"x&lt", "x<"},
         {"&lt;", "<"},
+        /* the last name found is tried first: repeats, then others, then near misses */
+        {"a &nbsp;&nbsp;&amp;&nbsp;&ampx &nbspb", "a \xC2\xA0\xC2\xA0&\xC2\xA0&ampx &nbspb"},
+        {"&nbsp;&nbs;&nbsp&nb&nbsp;", "\xC2\xA0&nbs;\xC2\xA0&nb\xC2\xA0"},
     };
     CHECK_CASES(cases);
 }
