@@ -28,6 +28,7 @@ typedef struct markup {
      * tag reaching it would fail the same way (see scan_attrs); allocated when needed. */
     unsigned char *dead_quotes;
     size_t text_until; /* a '<' before this is text: the fallback when dead_quotes is NULL */
+    const struct clean_entity *last_entity;   /* the last named reference found */
 } markup;
 
 enum tag_kind { TAG_INLINE, TAG_BLOCK, TAG_CELL, TAG_RAW };
@@ -141,25 +142,19 @@ static size_t scan_over(const char *in, size_t n, size_t p, unsigned cls)
 
 #ifdef LLM_SIMD
 /* The classes of byte_class by comparisons (vectors have no byte-wide table lookup). */
-
-static llm_vec vec_in_range(llm_vec v, unsigned char lo, unsigned char hi)
-{
-    return llm_vec_le_u8(llm_vec_sub(v, llm_vec_splat(lo)), (unsigned char)(hi - lo));
-}
-
 static llm_vec vec_space(llm_vec v)
 {
     return llm_vec_or(llm_vec_eq_byte(v, ' '),
-                      llm_vec_andnot(llm_vec_eq_byte(v, '\v'), vec_in_range(v, '\t', '\r')));
+                      llm_vec_andnot(llm_vec_eq_byte(v, '\v'), llm_vec_in_range(v, '\t', '\r')));
 }
 
 /* Bit i: the byte at s + i is not in C_TAG_NAME. */
 static uint64_t vec_not_tag_name(const char *s)
 {
     llm_vec v = llm_vec_load(s);
-    llm_vec letter = vec_in_range(llm_vec_or(v, llm_vec_splat(0x20)), 'a', 'z');
+    llm_vec letter = llm_vec_in_range(llm_vec_or(v, llm_vec_splat(0x20)), 'a', 'z');
     /* '-', '.', the digits and ':' are 0x2D..0x3A, but so is '/' */
-    llm_vec punct = llm_vec_andnot(llm_vec_eq_byte(v, '/'), vec_in_range(v, '-', ':'));
+    llm_vec punct = llm_vec_andnot(llm_vec_eq_byte(v, '/'), llm_vec_in_range(v, '-', ':'));
     llm_vec name = llm_vec_or(llm_vec_or(letter, punct),
                               llm_vec_or(llm_vec_eq_byte(v, '='), llm_vec_eq_byte(v, '_')));
     return ~llm_vec_mask(name) & LLM_VEC_ALL;
@@ -187,12 +182,44 @@ static uint64_t vec_byte(const char *s, char c)
     return llm_vec_mask(llm_vec_eq_byte(llm_vec_load(s), (unsigned char)c));
 }
 
-/* Bit i: the byte at s + i is '>', '<' or a quote. */
+/* Bit i: the byte at s + i is '>', '<', or a quote right after an '=' or a space (one
+ * that may open a quoted value). Reads s[-1]. */
 static uint64_t vec_tag_stop(const char *s)
 {
-    llm_vec v = llm_vec_load(s);
+    llm_vec v = llm_vec_load(s), before = llm_vec_load(s - 1);
     llm_vec quote = llm_vec_or(llm_vec_eq_byte(v, '"'), llm_vec_eq_byte(v, '\''));
-    return llm_vec_mask(llm_vec_or(quote, llm_vec_or(llm_vec_eq_byte(v, '>'), llm_vec_eq_byte(v, '<'))));
+    llm_vec may_open = llm_vec_and(quote, llm_vec_or(llm_vec_eq_byte(before, '='), vec_space(before)));
+    return llm_vec_mask(llm_vec_or(may_open, llm_vec_or(llm_vec_eq_byte(v, '>'), llm_vec_eq_byte(v, '<'))));
+}
+
+/* What quoted_tag_end looks at in 64 bytes of a tag, one bit a byte. */
+typedef struct tag_block {
+    uint64_t quote;      /* '"' */
+    uint64_t eq;         /* '=' */
+    uint64_t gt;         /* '>' */
+    uint64_t odd;        /* '<' or '\'' */
+    uint64_t ends;       /* a space, '>' or '<': what ends an unquoted value */
+    uint64_t not_name;   /* none of the bytes of an attribute name in a simple tag */
+} tag_block;
+
+static void tag_block_load(const char *s, tag_block *b)
+{
+    *b = (tag_block){0};
+    for (int k = 0; k < 64; k += LLM_VEC_BYTES) {
+        llm_vec v = llm_vec_load(s + k);
+        llm_vec quote = llm_vec_eq_byte(v, '"'), eq = llm_vec_eq_byte(v, '='), gt = llm_vec_eq_byte(v, '>');
+        llm_vec odd = llm_vec_or(llm_vec_eq_byte(v, '<'), llm_vec_eq_byte(v, '\''));
+        llm_vec space = vec_space(v);
+        llm_vec ends = llm_vec_or(space, llm_vec_or(gt, llm_vec_eq_byte(v, '<')));
+        llm_vec other = llm_vec_or(space, llm_vec_eq_byte(v, '/'));
+        llm_vec not_name = llm_vec_or(llm_vec_or(quote, eq), llm_vec_or(gt, llm_vec_or(odd, other)));
+        b->quote |= llm_vec_mask(quote) << k;
+        b->eq |= llm_vec_mask(eq) << k;
+        b->gt |= llm_vec_mask(gt) << k;
+        b->odd |= llm_vec_mask(odd) << k;
+        b->ends |= llm_vec_mask(ends) << k;
+        b->not_name |= llm_vec_mask(not_name) << k;
+    }
 }
 #endif
 
@@ -241,9 +268,13 @@ static size_t find_construct(const char *in, size_t n, size_t p)
     return p;
 }
 
-/* Where a tag whose attributes start at p ends, when no quote and no '<' comes before its
- * '>': then every way of reading the attributes ends at that first '>', and most tags
- * are like that. 0 otherwise, and scan_attrs decides. */
+/* Where a tag whose attributes start at p ends, when no '<' and no quote that may open a
+ * value (one right after an '=' or a space) comes before its '>'. scan_attrs stops at
+ * every '>' and '<' but inside quoted values, and a quote opens one only after an '='
+ * and maybe spaces: with none such, it ends at that first '>'. Most tags are like that,
+ * mail's quoted-printable ones too (<a href=3D"x">, where the quotes are bytes of an
+ * unquoted value). 0 otherwise, and quoted_tag_end or scan_attrs decide. p is past a
+ * tag name: in[p - 1] can be read. */
 static size_t plain_tag_end(const char *in, size_t n, size_t p)
 {
 #ifdef LLM_SIMD
@@ -255,8 +286,9 @@ static size_t plain_tag_end(const char *in, size_t n, size_t p)
         }
     }
 #endif
-    while (p < n && in[p] != '>' && in[p] != '<' && in[p] != '"' && in[p] != '\'')
-        p++;
+    for (; p < n && in[p] != '>' && in[p] != '<'; p++)
+        if ((in[p] == '"' || in[p] == '\'') && (in[p - 1] == '=' || is_class((unsigned char)in[p - 1], C_SPACE)))
+            return 0;
     return p < n && in[p] == '>' ? p + 1 : 0;
 }
 
@@ -387,9 +419,14 @@ static size_t named_reference(markup *m, size_t s)
     size_t q = scan_over(in, limit, p, C_ALNUM);
     if (q - p > CLEAN_ENTITY_MAX_NAME)
         return 0;
-    const clean_entity *e = entity_find(in + p, q - p);
+    /* Text that has references mostly repeats one (&nbsp;): the last one found is
+     * compared first, which spares the search's unpredictable steps. */
+    const clean_entity *e = m->last_entity;
+    if (!e || entity_cmp(in + p, q - p, e->name) != 0)
+        e = entity_find(in + p, q - p);
     if (!e)
         return 0;
+    m->last_entity = e;
     size_t end;
     if (q < m->n && in[q] == ';')
         end = q + 1;
@@ -536,12 +573,94 @@ static int tag_kind(const char *name, size_t len, size_t room)
     tag_key(name, len, room, key);
     const struct tag_listed *t = &tag_keys[tag_slots[tag_slot_of(key, tag_multiplier)]];
     int same = (t->key[0] == key[0]) & (t->key[1] == key[1]);
-    return same ? t->kind : TAG_INLINE;
+    _Static_assert(TAG_INLINE == 0, "a mismatch masks the kind to TAG_INLINE");
+    return t->kind & -same;   /* not "same ? kind : TAG_INLINE", which compilers branch on */
 }
 
 static int quote_dead(const markup *m, size_t o)
 {
     return m->dead_quotes && (m->dead_quotes[o >> 3] >> (o & 7) & 1);
+}
+
+#ifdef LLM_SIMD
+/* Bit i set when an odd number of bits at or below i are set in x. */
+static uint64_t prefix_xor(uint64_t x)
+{
+    for (int shift = 1; shift < 64; shift *= 2)
+        x ^= x << shift;
+    return x;
+}
+
+#define QUOTED_TAG_BLOCKS 4   /* longer tags are left to scan_attrs */
+
+/* Bit i set for the bytes from each start (a bit of starts) up to the next byte that is
+ * not in run, excluding it; *open is set when a run reaches bit 63 (it goes on in the
+ * next block). A start is added to run's bits at its place, and the carry clears the run
+ * up to its end: the bits that change are the run's, and its end's, which is not in run. */
+static uint64_t runs_from(uint64_t starts, uint64_t run, int *open)
+{
+    uint64_t bits = ((run + starts) ^ run) & run;
+    *open = (int)(bits >> 63);
+    return bits;
+}
+#endif
+
+/* Where a tag whose attributes start at p ends when they are simple: every '=' comes
+ * right after a name, and before a '"', which opens a value that the next '"' closes,
+ * or before an unquoted value with no quote and no '=', which the next space, '>' or
+ * '<' ends; no '<' or '\'' comes outside the values. scan_attrs then reads the
+ * attributes just so: a '"' that no '=' precedes, an '=' after a space, a '/', another
+ * '=' or a value, or an '=' before a space, a '>', a '<' or a '\'' would break a rule.
+ * So the quotes pair up in order, and the tag ends at the first '>' outside them; blocks
+ * of 64 bytes find it with a few masks instead of a branch or two per byte of every
+ * attribute. An unquoted value is taken to hold no quote (its bytes are found before the
+ * quotes are known to be real), and checked to: where a quote is in one after all, the
+ * first such is a byte of the run, and the tag is not simple.
+ * 0 when the attributes are not simple, or the tag is long or near the end of the input:
+ * scan_attrs decides then. *self_closing as scan_attrs sets it: a '/' before the '>' but
+ * not as the last byte of an unquoted value. */
+static size_t quoted_tag_end(const char *in, size_t n, size_t p, int *self_closing)
+{
+#ifdef LLM_SIMD
+    uint64_t inside = 0;           /* all ones while a value is open across blocks */
+    uint64_t eq_before = 0;        /* bit 0: the byte before the block is '=' */
+    uint64_t not_name_before = 1;  /* bit 0: the byte before the block is no name byte */
+    uint64_t value_before = 0;     /* bit 0: an unquoted value starts or goes on here */
+    int open = 0;                  /* the byte before the block is in an unquoted value */
+    for (int k = 0; k < QUOTED_TAG_BLOCKS && n - p > 64; k++, p += 64) {
+        tag_block b;
+        tag_block_load(in + p, &b);
+        /* Bit i: byte i is an opening quote or inside a value. */
+        uint64_t in_value = prefix_xor(b.quote) ^ inside;
+        uint64_t end = b.gt & ~in_value;
+        uint64_t before_end = end ? (end & -end) - 1 : ~0ull;
+        uint64_t openers = b.quote & in_value & before_end, eqs = b.eq & ~in_value & before_end;
+        unsigned char next = (unsigned char)in[p + 64];
+        uint64_t quote_after = b.quote >> 1 | (uint64_t)(next == '"') << 63;
+        uint64_t bad_after = (b.ends | b.odd) >> 1 | (uint64_t)(is_class(next, C_END_VALUE) || next == '\'') << 63;
+        int was_open = open;
+        uint64_t unquoted = runs_from((eqs & ~quote_after) << 1 | value_before, ~b.ends, &open);
+        uint64_t broken = (openers & ~(b.eq << 1 | eq_before)) | (eqs & bad_after) |
+                          (eqs & (b.not_name << 1 | not_name_before)) | (b.odd & ~in_value & before_end) |
+                          (unquoted & (b.quote | b.eq) & before_end);
+        if (broken)
+            return 0;
+        if (end) {
+            size_t i = (size_t)__builtin_ctzll(end);
+            int slash_in_value = i ? (int)(unquoted >> (i - 1) & 1) : was_open;
+            *self_closing = in[p + i - 1] == '/' && !slash_in_value;
+            return p + i + 1;
+        }
+        inside = (uint64_t)((int64_t)in_value >> 63);
+        eq_before = b.eq >> 63;
+        not_name_before = b.not_name >> 63;
+        /* A value goes on, or starts after an '=' that ends the block. */
+        value_before = (uint64_t)open | (eqs >> 63 & (uint64_t)(next != '"'));
+    }
+#else
+    (void)in, (void)n, (void)p, (void)self_closing;
+#endif
+    return 0;
 }
 
 /* Scans a tag's attributes from p (just past its name) to its '>'. Returns the index after
@@ -658,6 +777,9 @@ static size_t tag_at(markup *m, size_t s, size_t name, int end_tag)
     int self_closing = 0;
     /* Only raw text tags care whether they close themselves, which takes the full scan. */
     size_t stop, end = in[p] == '>' ? p + 1 : kind != TAG_RAW ? plain_tag_end(in, m->n, p) : 0;
+    /* The fast path does not look at dead quotes: none are marked yet when it runs. */
+    if (!end && in[p] != '>' && !m->dead_quotes)
+        end = quoted_tag_end(in, m->n, p, &self_closing);
     if (!end && in[p] != '>')
         end = scan_attrs(m, p, &self_closing, &stop, 0);
     if (!end) {

@@ -16,8 +16,7 @@ static size_t plain_prefix(const unsigned char *s, size_t n)
 #ifdef LLM_SIMD
     for (; i + LLM_VEC_BYTES <= n; i += LLM_VEC_BYTES) {
         llm_vec v = llm_vec_load(s + i);
-        /* Printable: 0x20..0x7E, that is v - 0x20 (mod 256) <= 0x5E. */
-        llm_vec printable = llm_vec_le_u8(llm_vec_sub(v, llm_vec_splat(0x20)), 0x5E);
+        llm_vec printable = llm_vec_in_range(v, 0x20, 0x7E);
         llm_vec fine = llm_vec_or(printable, llm_vec_or(llm_vec_eq_byte(v, '\t'), llm_vec_eq_byte(v, '\n')));
         uint64_t bad = ~llm_vec_mask(fine) & LLM_VEC_ALL;
         if (bad)
@@ -109,21 +108,30 @@ static inline __attribute__((always_inline)) uint64_t changes_in(const unsigned 
         return llm_vec_mask(m);
     }
     llm_vec v1 = llm_vec_load(s + 1), v2 = llm_vec_load(s + 2);
-    llm_vec c2 = llm_vec_eq_byte(v, 0xC2), e2 = llm_vec_eq_byte(v, 0xE2);
-    llm_vec v1_80 = llm_vec_eq_byte(v1, 0x80), v2_80 = llm_vec_eq_byte(v2, 0x80), e2_80 = llm_vec_and(e2, v1_80);
-    llm_vec c1 = llm_vec_and(c2, llm_vec_le_u8(v1, 0x9F));
+    llm_vec v1_80 = llm_vec_eq_byte(v1, 0x80), v2_80 = llm_vec_eq_byte(v2, 0x80);
     llm_vec bom = llm_vec_and(llm_vec_and(llm_vec_eq_byte(v, 0xEF), llm_vec_eq_byte(v1, 0xBB)),
                               llm_vec_eq_byte(v2, 0xBF));
+    llm_vec ideographic = llm_vec_and(llm_vec_and(llm_vec_eq_byte(v, 0xE3), v1_80), v2_80);
+    w = llm_vec_or(w, ideographic);
+    m = llm_vec_or(m, bom);
+    /* The other characters start with C2, E1 or E2, which most non-ASCII text (CJK, whose
+     * punctuation starts with E3 and EF) lacks: half the work is skipped then. */
+    llm_vec c2 = llm_vec_eq_byte(v, 0xC2), e1_e2 = llm_vec_in_range(v, 0xE1, 0xE2);
+    if (!llm_vec_mask(llm_vec_or(c2, e1_e2))) {
+        *ws = llm_vec_mask(w);
+        return llm_vec_mask(m);
+    }
+    llm_vec e2 = llm_vec_eq_byte(v, 0xE2), e2_80 = llm_vec_and(e2, v1_80);
+    llm_vec c1 = llm_vec_and(c2, llm_vec_le_u8(v1, 0x9F));
     llm_vec sep = llm_vec_and(e2_80, llm_vec_or(llm_vec_eq_byte(v2, 0xA8), llm_vec_eq_byte(v2, 0xA9)));
     /* The Unicode spaces, as ws_starts finds them. */
     llm_vec nbsp = llm_vec_and(c2, llm_vec_eq_byte(v1, 0xA0));
     llm_vec ogham = llm_vec_and(llm_vec_and(llm_vec_eq_byte(v, 0xE1), llm_vec_eq_byte(v1, 0x9A)), v2_80);
     llm_vec general = llm_vec_and(e2_80, llm_vec_or(llm_vec_le_u8(v2, 0x8A), llm_vec_eq_byte(v2, 0xAF)));
     llm_vec math = llm_vec_and(llm_vec_and(e2, llm_vec_eq_byte(v1, 0x81)), llm_vec_eq_byte(v2, 0x9F));
-    llm_vec ideographic = llm_vec_and(llm_vec_and(llm_vec_eq_byte(v, 0xE3), v1_80), v2_80);
-    w = llm_vec_or(llm_vec_or(w, llm_vec_or(nbsp, ogham)), llm_vec_or(general, llm_vec_or(math, ideographic)));
+    w = llm_vec_or(llm_vec_or(w, llm_vec_or(nbsp, ogham)), llm_vec_or(general, math));
     *ws = llm_vec_mask(w);
-    return llm_vec_mask(llm_vec_or(llm_vec_or(m, c1), llm_vec_or(bom, sep)));
+    return llm_vec_mask(llm_vec_or(m, llm_vec_or(c1, sep)));
 }
 
 /* Where a word run ends ("a break": whitespace other than a space between two words) in
@@ -441,8 +449,13 @@ static size_t word_run(const unsigned char *s, size_t i, size_t n)
      * it is known: from the next chunk, or, near the end, from the window that ends at n
      * (loads never pass n). */
     uint64_t spaces = 0, ws = 0;
-    if (n - i >= W + 2)
+    if (n - i >= W + 2) {
         ws = ws_starts(s + i, &spaces);
+        /* Most runs are short: a break before the chunk's last position needs no more. */
+        uint64_t t = breaks_of(ws, spaces, ws >> 1) & (LLM_VEC_ALL >> 1);
+        if (t)
+            return i + (size_t)__builtin_ctzll(t);
+    }
     while (n - i >= 2 * W + 2) {
         uint64_t next_spaces, next = ws_starts(s + i + W, &next_spaces);
         uint64_t t = breaks_of(ws, spaces, (ws >> 1) | (next << (W - 1))) & LLM_VEC_ALL;
@@ -478,6 +491,113 @@ static size_t word_run(const unsigned char *s, size_t i, size_t n)
     return n;
 #endif
 }
+
+#define SHORT_COPY 32
+
+/* Copies a run of len bytes (room bytes may be read from src, and len + SHORT_COPY
+ * written at dst): a short run is one fixed-size move, where memcpy's choice of a way
+ * by the length is a mispredicted branch for runs of every length. */
+static inline void copy_run(char *dst, const unsigned char *src, size_t len, size_t room)
+{
+    if (len <= SHORT_COPY && room >= SHORT_COPY)
+        memcpy(dst, src, SHORT_COPY);
+    else
+        memcpy(dst, src, len);
+}
+
+#if defined(LLM_SIMD) && LLM_VEC_BYTES == 32 && defined(__BMI2__)
+#define LLM_COLLAPSE_COMPACT 1
+#include <immintrin.h>
+
+/* --collapse-newlines on text that an earlier step changed (markup's output is mostly
+ * short words between runs of whitespace, where word_run and skip_whitespace take a
+ * mispredicted branch or two per word): each chunk of bytes is classified once, and the
+ * bytes to keep are packed down with BMI2's pext, without a branch per word. A byte is
+ * kept when it is no whitespace, or when it starts a run of whitespace, as a space; the
+ * run at the start has whitespace before it (nothing is kept of it), and the space of
+ * the run at the end is taken back. */
+typedef struct ws_chunk {
+    llm_vec text;      /* the chunk, with the first byte of each whitespace character a space */
+    uint64_t starts;   /* where whitespace characters start */
+    uint64_t bytes;    /* every byte of those characters: bits W and W + 1 for the next chunk */
+} ws_chunk;
+
+/* Classifies s[0..W), reading s[0..W + 2): the characters are those of ws_starts. */
+static inline void ws_chunk_load(const unsigned char *s, ws_chunk *c)
+{
+    llm_vec v = llm_vec_load(s);
+    llm_vec all = llm_vec_or(llm_vec_eq_byte(v, ' '), llm_vec_or(llm_vec_eq_byte(v, '\t'), llm_vec_eq_byte(v, '\n')));
+    uint64_t two = 0, three = 0;
+    if (llm_vec_mask(v)) {
+        llm_vec v1 = llm_vec_load(s + 1), v2 = llm_vec_load(s + 2);
+        llm_vec e2 = llm_vec_eq_byte(v, 0xE2), v1_80 = llm_vec_eq_byte(v1, 0x80), v2_80 = llm_vec_eq_byte(v2, 0x80);
+        llm_vec nbsp = llm_vec_and(llm_vec_eq_byte(v, 0xC2), llm_vec_eq_byte(v1, 0xA0));
+        llm_vec ogham = llm_vec_and(llm_vec_and(llm_vec_eq_byte(v, 0xE1), llm_vec_eq_byte(v1, 0x9A)), v2_80);
+        llm_vec general = llm_vec_and(llm_vec_and(e2, v1_80), llm_vec_or(llm_vec_le_u8(v2, 0x8A), llm_vec_eq_byte(v2, 0xAF)));
+        llm_vec math = llm_vec_and(llm_vec_and(e2, llm_vec_eq_byte(v1, 0x81)), llm_vec_eq_byte(v2, 0x9F));
+        llm_vec ideographic = llm_vec_and(llm_vec_and(llm_vec_eq_byte(v, 0xE3), v1_80), v2_80);
+        llm_vec wide = llm_vec_or(llm_vec_or(ogham, general), llm_vec_or(math, ideographic));
+        two = llm_vec_mask(nbsp);
+        three = llm_vec_mask(wide);
+        all = llm_vec_or(all, llm_vec_or(nbsp, wide));
+    }
+    c->starts = llm_vec_mask(all);
+    c->bytes = c->starts | two << 1 | three << 1 | three << 2;
+    c->text = llm_vec_or(llm_vec_andnot(all, v), llm_vec_and(all, llm_vec_splat(' ')));
+}
+
+/* Appends the bytes of text whose bits are set in keep at d; returns the new end. Writes
+ * up to 8 bytes past it. */
+static inline char *pack_bytes(char *d, llm_vec text, uint64_t keep)
+{
+    unsigned char b[LLM_VEC_BYTES];
+    llm_vec_store(b, text);
+    for (int k = 0; k < LLM_VEC_BYTES; k += 8) {
+        uint64_t x, bits = keep >> k & 0xFF;
+        memcpy(&x, b + k, 8);
+        x = _pext_u64(x, _pdep_u64(bits, 0x0101010101010101ull) * 0xFF);
+        memcpy(d, &x, 8);
+        d += __builtin_popcountll(bits);
+    }
+    return d;
+}
+
+/* The chunk at s with the state between chunks (*carry: bytes of this chunk that a
+ * character before it holds; *prev_ws: the byte before it is whitespace). */
+static inline char *collapse_chunk(char *d, const unsigned char *s, uint64_t *carry, uint64_t *prev_ws)
+{
+    enum { W = LLM_VEC_BYTES };
+    ws_chunk c;
+    ws_chunk_load(s, &c);
+    uint64_t ws = (c.bytes | *carry) & LLM_VEC_ALL;
+    uint64_t keep = (~ws | (c.starts & ~(ws << 1 | *prev_ws))) & LLM_VEC_ALL;
+    *carry = c.bytes >> W;
+    *prev_ws = ws >> (W - 1);
+    return pack_bytes(d, c.text, keep);
+}
+
+/* Writes s[0..n) with every run of whitespace one space, trimmed, at dst, which has room
+ * for n + 2 * LLM_VEC_BYTES bytes. Returns the length. */
+static size_t collapse_compact(const unsigned char *s, size_t n, char *dst)
+{
+    enum { W = LLM_VEC_BYTES };
+    uint64_t carry = 0, prev_ws = 1;
+    char *d = dst;
+    size_t i = 0;
+    for (; n - i >= W + 2; i += W)
+        d = collapse_chunk(d, s + i, &carry, &prev_ws);
+    /* The rest through a copy padded with newlines: whitespace, which the end trims. */
+    unsigned char pad[2 * W + 2];
+    memset(pad, '\n', sizeof pad);
+    memcpy(pad, s + i, n - i);
+    d = collapse_chunk(d, pad, &carry, &prev_ws);
+    if (n - i > W)
+        d = collapse_chunk(d, pad + W, &carry, &prev_ws);
+    if (d > dst && d[-1] == ' ')
+        d--;
+    return (size_t)(d - dst);
+}
+#endif
 
 /* The whitespace step's state between words. */
 typedef struct ws_state {
@@ -520,18 +640,18 @@ static size_t skip_whitespace(const unsigned char *s, size_t i, size_t n, size_t
             uint64_t hs = llm_vec_mask(llm_vec_or(llm_vec_eq_byte(v, ' '), llm_vec_eq_byte(v, '\t')));
             uint64_t other = ~(nl | hs) & LLM_VEC_ALL;
             size_t k = other ? (size_t)__builtin_ctzll(other) : LLM_VEC_BYTES;
-            if (k > 1) {
+            if (k) {
                 uint64_t in_run = k == 64 ? ~0ull : (1ull << k) - 1;
                 nl &= in_run;
                 hs &= in_run;
-                if (nl) {
-                    size_t count = (size_t)__builtin_popcountll(nl);
-                    st->newlines = st->newlines + count < max_newlines ? st->newlines + count : max_newlines;
-                    st->space = (hs >> (63 - __builtin_clzll(nl))) != 0;
-                } else {
-                    st->space = 1;
-                }
+                size_t count = (size_t)__builtin_popcountll(nl);
+                st->newlines = st->newlines + count < max_newlines ? st->newlines + count : max_newlines;
+                /* hs and nl share no bit: hs is the larger when a space or tab follows
+                 * the last newline (or there is none). */
+                st->space = hs > nl;
                 i += k;
+                if (k < LLM_VEC_BYTES && s[i] < 0xC2)    /* no Unicode space starts here */
+                    return i;
                 continue;
             }
         }
@@ -577,18 +697,32 @@ int clean_whitespace(const char *str, size_t n, int collapse_newlines, unsigned 
     ws_state st = {.collapse = collapse_newlines};
     if (hint && !hint->known)
         hint = NULL;
+    /* One run of words, which the hint does not end at a single space before the first
+     * word: clean already. */
+    if (hint && hint->first == n && (n == 0 || s[0] != ' '))
+        return 0;
     size_t i = skip_whitespace(s, 0, n, 1 + (size_t)max_blank, &st);
     /* Most documents are one run already: no copy then. */
     size_t run = i < n ? next_break(s, i, n, hint) : n;
     if (i == 0 && run == n)
         return 0;
-    if (llm_buf_reserve(out, n) < 0)
+#ifdef LLM_COLLAPSE_COMPACT
+    if (collapse_newlines && !hint) {
+        if (llm_buf_reserve(out, n + 2 * LLM_VEC_BYTES) < 0)
+            return 1;
+        out->len += collapse_compact(s, n, out->data + out->len);
+        out->data[out->len] = '\0';
         return 1;
-    /* Built in place in out's storage: whitespace only shrinks, so n bytes suffice. */
+    }
+#endif
+    if (llm_buf_reserve(out, n + SHORT_COPY) < 0)
+        return 1;
+    /* Built in place in out's storage: whitespace only shrinks, so n bytes suffice, and
+     * SHORT_COPY more take copy_run's overshoot. */
     st.dst = out->data + out->len;
     while (i < n) {
         ws_before_word(&st);
-        memcpy(st.dst + st.w, s + i, run - i);
+        copy_run(st.dst + st.w, s + i, run - i, n - i);
         st.w += run - i;
         i = skip_whitespace(s, run, n, 1 + (size_t)max_blank, &st);
         if (i < n)

@@ -21,6 +21,7 @@ static inline llm_vec llm_vec_andnot(llm_vec a, llm_vec b) { return _mm256_andno
 static inline llm_vec llm_vec_min_u8(llm_vec a, llm_vec b) { return _mm256_min_epu8(a, b); }
 static inline llm_vec llm_vec_sub(llm_vec a, llm_vec b) { return _mm256_sub_epi8(a, b); }
 static inline uint64_t llm_vec_mask(llm_vec v) { return (uint32_t)_mm256_movemask_epi8(v); }
+static inline void llm_vec_store(void *p, llm_vec v) { _mm256_storeu_si256((__m256i *)p, v); }
 #elif defined(__SSE2__)
 #include <emmintrin.h>
 #define LLM_SIMD 1
@@ -35,6 +36,7 @@ static inline llm_vec llm_vec_andnot(llm_vec a, llm_vec b) { return _mm_andnot_s
 static inline llm_vec llm_vec_min_u8(llm_vec a, llm_vec b) { return _mm_min_epu8(a, b); }
 static inline llm_vec llm_vec_sub(llm_vec a, llm_vec b) { return _mm_sub_epi8(a, b); }
 static inline uint64_t llm_vec_mask(llm_vec v) { return (uint32_t)_mm_movemask_epi8(v); }
+static inline void llm_vec_store(void *p, llm_vec v) { _mm_storeu_si128((__m128i *)p, v); }
 #endif
 
 #ifdef LLM_SIMD
@@ -43,6 +45,11 @@ static inline llm_vec llm_vec_eq_byte(llm_vec v, unsigned char c) { return llm_v
 static inline llm_vec llm_vec_le_u8(llm_vec v, unsigned char c)
 {
     return llm_vec_eq(llm_vec_min_u8(v, llm_vec_splat(c)), v);
+}
+/* Bytes in lo..hi (unsigned). */
+static inline llm_vec llm_vec_in_range(llm_vec v, unsigned char lo, unsigned char hi)
+{
+    return llm_vec_le_u8(llm_vec_sub(v, llm_vec_splat(lo)), (unsigned char)(hi - lo));
 }
 #define LLM_VEC_ALL ((LLM_VEC_BYTES == 32) ? 0xFFFFFFFFull : 0xFFFFull)
 #endif

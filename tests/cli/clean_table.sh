@@ -28,6 +28,8 @@ collapse-newlines      | --in=jsonl --collapse-newlines | {"text":" a \\n\\n b\\
 unicode-spaces         |                          | a\xc2\xa0\xc2\xa0b\xe3\x80\x80c\xe2\x80\x83d\n | {"text":"a b c d"}\n
 crlf                   | --in=paragraphs          | one\r\ntwo\r\n\r\nthree\r\n               | {"text":"one\\ntwo"}\n{"text":"three"}\n
 lone-cr                | --in=jsonl               | {"text":"a\\rb\\r\\nc"}\n                  | {"text":"a\\nb\\nc"}\n
+same-job-html          | --out=lines --collapse-newlines --normalize=none | <div>\xff  one</div>\t\t<td>two&nbsp;&nbsp;three</td>   <br/>\xe4\xb8  four &amp; five <b a=3D"x">six</b>\xe3\x80\x80\xe3\x80\x80seven\xc2\xa0\n | \xef\xbf\xbd one two three \xef\xbf\xbd four & five six seven\n
+same-job-long-runs     | --out=lines --collapse-newlines --normalize=none | <p>aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa    <b>b</b>                                        c\xc2\xa0\xc2\xa0<i x=y/>\xe2\x80\x8a\xe2\x80\x8a  d\xe1\x9a\x80</p>    \n | aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa b c d\n
 # ---- UTF-8 and control characters ----
 bom-at-start           |                          | \xef\xbb\xbfhello\n                        | {"text":"hello"}\n
 bom-inside             |                          | a\xef\xbb\xbfb\n                           | {"text":"ab"}\n

@@ -136,6 +136,18 @@ static void test_tags(void)
         {"<p\n>x", "\nx"},
         {"</p class=\"x\">y", "\ny"},
         {"<a <b>c", "<a c"},
+        /* quotes that open no value (plain_tag_end), unquoted values (quoted_tag_end) */
+        {"<a href=3D\"x y\" b=3D'z'>w", "w"},
+        {"<a href=3D\"x>y\">w", "y\">w"},            /* the quotes are bytes of the value */
+        {"<b a=3D\"x", "<b a=3D\"x"},                /* unterminated */
+        {"<b a=\"x\" c=d", "<b a=\"x\" c=d"},
+        {"<b a=x\"y\" c=\"d>e\">f", "f"},
+        {"<b a = \"x>y\">z", "z"},
+        {"<b a=b/>c", "c"},
+        {"<script a=b/>x</script>y", "y"},             /* the '/' is the value's */
+        {"<script a=\"b\"/>x</script>y", "xy"},
+        {"<b a=bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb c=\"d>e\">f", "f"},
+        {"<b a=\"x\" b=y'z>w", "w"},
     };
     CHECK_CASES(cases);
 }
@@ -267,6 +279,30 @@ static void test_script_style(void)
         {"<script a=\"b", "<script a=\"b"},
     };
     CHECK_CASES(cases);
+    /* Long enough for the vector scan of quoted attributes, with the end of the tag at
+     * every place in a block and across blocks: only "/>" outside a value is empty. Each
+     * tag is a value of 'v's between a start and an end. */
+    static const char *const tags[][2] = {
+        {"<script a=\"", "\"/>"},          {"<script a=\"", "\" />"},
+        {"<script a=\"", "/\">x</script>"}, {"<script a=\"", "\"/ >x</script>"},
+        {"<style b=\"1\"a=\"", ">\">x</style>"}, {"<script a=\"", "\" b=c/>x</script>"},
+        /* unquoted values: a '/' that ends one does not close the tag */
+        {"<script a=", "/>x</script>"},     {"<script b=\"1\" a=", "/>x</script>"},
+        {"<script a=3D\"", "\"/>x</script>"}, {"<script a=b c=\"", "\" />"},
+        {"<b a=3D\"", "\">"},               {"<b a=3D\"x y=3D", "\">"},
+    };
+    static const char tail[] = "0123456789012345678901234567890123456789012345678901234567890123456789";
+    char value[160], in[512];
+    for (size_t len = 0; len < sizeof value; len++) {
+        memset(value, 'v', len);
+        value[len] = '\0';
+        for (size_t t = 0; t < sizeof tags / sizeof tags[0]; t++) {
+            snprintf(in, sizeof in, "a%s%s%sb%s", tags[t][0], value, tags[t][1], tail);
+            char want[sizeof tail + 2];
+            snprintf(want, sizeof want, "ab%s", tail);
+            check_case(in, want);
+        }
+    }
 }
 
 static void test_comments_and_declarations(void)
@@ -334,6 +370,9 @@ static void test_named_references(void)
         {"&lt", "<"},
         {"x&lt", "x<"},
         {"&lt;", "<"},
+        /* the last name found is tried first: repeats, then others, then near misses */
+        {"a &nbsp;&nbsp;&amp;&nbsp;&ampx &nbspb", "a \xC2\xA0\xC2\xA0&\xC2\xA0&ampx &nbspb"},
+        {"&nbsp;&nbs;&nbsp&nb&nbsp;", "\xC2\xA0&nbs;\xC2\xA0&nb\xC2\xA0"},
     };
     CHECK_CASES(cases);
 }
@@ -620,6 +659,85 @@ static void test_against_naive(void)
     llm_buf_free(&got);
 }
 
+/* Longer tag soup made of whole attributes and of what makes attributes other than
+ * simple (an '=' after a space or at a name's start, a quote after a name, an unquoted
+ * value, a lone quote), with quoted values that hold '>' and '<': long enough for the
+ * vector scan of quoted attributes, over one block or several. */
+static void test_attributes_against_naive(void)
+{
+    static const char *const pieces[] = {
+        "<a", "<p", "</b", "<b/", " ", " ", "  ", "a", "b", "=", "\"", "'", ">", "<", "/", "/>",
+        " a=\"b\"", " b=\"a>b\"", " a=\"<p>\"", " p='a>'", " a=b", " b=\"\"", "=\"a>b\"", "a\"",
+        "==\"a>\"", " a =\"b>\"", " a= \"b>\"", "=b=\"a>b\"", "\"\"", "b=\"a\"a=\"b\"",
+        " a=\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa>aaaaaaaaaaa\"",
+        "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+    };
+    char s[480];
+    llm_buf want, got;
+    llm_buf_init(&want);
+    llm_buf_init(&got);
+    int bad = 0;
+    for (int iter = 0; iter < 100000 && bad < 5; iter++) {
+        size_t n = 0, target = 64 + (size_t)(rng_next() % 320);
+        while (n < target) {
+            const char *piece = pieces[rng_next() % (sizeof pieces / sizeof pieces[0])];
+            size_t len = strlen(piece);
+            memcpy(s + n, piece, len);
+            n += len;
+        }
+        llm_buf_clear(&want);
+        llm_buf_clear(&got);
+        naive_strip(s, n, &want);
+        clean_markup_strip(s, n, &got);
+        if (want.len != got.len || memcmp(want.data, got.data, want.len) != 0) {
+            bad++;
+            CHECKF(0, "[%.*s]: want [%.*s], got [%.*s]", (int)n, s, (int)want.len, want.data,
+                   (int)got.len, got.data);
+        }
+    }
+    llm_buf_free(&want);
+    llm_buf_free(&got);
+}
+
+/* The same with unquoted values around quoted ones: values that hold quotes and '='
+ * (quoted-printable mail's a=3D"b"), '/' before '>', quotes after a space, and values
+ * long enough to run from one 64-byte block into the next. */
+static void test_unquoted_against_naive(void)
+{
+    static const char *const pieces[] = {
+        "<a", "<p", "</b", "<b", " ", " ", "  ", "a", "=", "\"", "'", ">", "/", "/>",
+        " a=\"b\"", " b=\"a>b\"", " a=b", " a=b/", " b=a/>", " p=b'", " a=b\"", " \"b\"", " 'a'",
+        " a=3D\"b c\"", "=3D\"", " a=3D\"b>\"", " a=b=\"c\"", " a==b", "=/", " a=>", " a=\"\"b=c",
+        " b=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        " a=\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\"",
+    };
+    char s[480];
+    llm_buf want, got;
+    llm_buf_init(&want);
+    llm_buf_init(&got);
+    int bad = 0;
+    for (int iter = 0; iter < 100000 && bad < 5; iter++) {
+        size_t n = 0, target = 64 + (size_t)(rng_next() % 320);
+        while (n < target) {
+            const char *piece = pieces[rng_next() % (sizeof pieces / sizeof pieces[0])];
+            size_t len = strlen(piece);
+            memcpy(s + n, piece, len);
+            n += len;
+        }
+        llm_buf_clear(&want);
+        llm_buf_clear(&got);
+        naive_strip(s, n, &want);
+        clean_markup_strip(s, n, &got);
+        if (want.len != got.len || memcmp(want.data, got.data, want.len) != 0) {
+            bad++;
+            CHECKF(0, "[%.*s]: want [%.*s], got [%.*s]", (int)n, s, (int)want.len, want.data,
+                   (int)got.len, got.data);
+        }
+    }
+    llm_buf_free(&want);
+    llm_buf_free(&got);
+}
+
 /* Valid UTF-8 in, valid UTF-8 out, whatever the references. */
 static void test_output_is_utf8(void)
 {
@@ -656,6 +774,8 @@ int main(void)
     RUN(test_pathological);
     RUN(test_pathological_cdata);
     RUN(test_against_naive);
+    RUN(test_attributes_against_naive);
+    RUN(test_unquoted_against_naive);
     RUN(test_output_is_utf8);
     CHECK_EXIT();
 }

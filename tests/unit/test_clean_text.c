@@ -108,13 +108,21 @@ static const char *const RAW_PIECES[] = {
 #define NPIECES (sizeof PIECES / sizeof PIECES[0])
 #define NRAW (sizeof RAW_PIECES / sizeof RAW_PIECES[0])
 
+/* CJK text, whose lead bytes E3 and EF sanitize's scan tells apart from U+3000 and
+ * U+FEFF by all three bytes, for texts with none of the rarer lead bytes C2, E1, E2. */
+static const char *const CJK_PIECES[] = {
+    "\xE4\xB8\xAD", "\xE6\x96\x87", "\xE3\x80\x81", "\xE3\x80\x82", "\xE3\x80\x80", "\xE3\x81\x80",
+    "\xEF\xBC\x8C", "\xEF\xBB\xBF", "\xEF\xBB\x80", "\xEF\xBF\xBD", " ", "a",
+};
+#define NCJK (sizeof CJK_PIECES / sizeof CJK_PIECES[0])
+
 /* ASCII whitespace, for texts that are mostly long runs of it. */
 static const char *const WS_PIECES[] = {" ", "\t", "\n", "   ", "\n\n\n", " \n "};
 #define NWS (sizeof WS_PIECES / sizeof WS_PIECES[0])
 
 /* Appends random pieces until the text is exactly `len` bytes or a piece would not fit:
  * kind 1 mixes in sanitize's pieces, kind 2 is mostly whitespace runs, kind 3 has the odd
- * '<' or '&' that sanitize reports as possible markup. */
+ * '<' or '&' that sanitize reports as possible markup, kind 4 is mostly CJK. */
 static size_t random_text(char *buf, size_t len, int kind)
 {
     size_t n = 0;
@@ -122,6 +130,7 @@ static size_t random_text(char *buf, size_t len, int kind)
         const char *p = kind == 1 && rng() % 4 == 0    ? RAW_PIECES[rng() % NRAW]
                         : kind == 2 && rng() % 8 != 0  ? WS_PIECES[rng() % NWS]
                         : kind == 3 && rng() % 32 == 0 ? (rng() % 2 ? "<" : "&")
+                        : kind == 4 && rng() % 16 != 0 ? CJK_PIECES[rng() % NCJK]
                                                        : PIECES[rng() % NPIECES];
         size_t l = strlen(p);
         if (n + l <= len) {
@@ -151,6 +160,40 @@ static void test_whitespace_matches_reference(void)
                 size_t rn = changed ? got.len : n;
                 int same = rn == wn && (wn == 0 || memcmp(res, want, wn) == 0);
                 CHECKF(same, "len %zu mode %d: got %zu bytes, want %zu", n, mode, rn, wn);
+                failures += !same;
+            }
+        }
+    }
+    llm_buf_free(&got);
+}
+
+/* --collapse-newlines without a hint (text that markup changed): a run of whitespace,
+ * multi-byte spaces among it, at every offset across the 32-byte chunks, before more
+ * text or at the very end, and a character that only shares a space's lead byte. */
+static void test_collapse_at_chunk_edges(void)
+{
+    static const char *const runs[] = {
+        " ", "  ", "\n", " \t\n ", "\xC2\xA0", "\xE3\x80\x80", "\xE2\x80\x8A\n", " \xE1\x9A\x80 ",
+        "\xE2\x81\x9F\xC2\xA0", "\xC2\xA9", "\xE3\x80\x81",
+    };
+    char text[200], want[200];
+    llm_buf got;
+    llm_buf_init(&got);
+    int failures = 0;
+    for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+        for (size_t at = 0; at < 100 && failures < 5; at++) {
+            for (size_t after = 0; after <= 40; after += 20) {
+                size_t len = strlen(runs[r]), n = at + len + after;
+                memset(text, 'a', at);
+                memcpy(text + at, runs[r], len);
+                memset(text + at + len, 'b', after);
+                size_t wn = reference_whitespace(text, n, 1, 1, want);
+                llm_buf_clear(&got);
+                int changed = clean_whitespace(text, n, 1, 1, NULL, &got);
+                const char *res = changed ? got.data : text;
+                size_t rn = changed ? got.len : n;
+                int same = rn == wn && memcmp(res, want, wn) == 0;
+                CHECKF(same, "run %zu at %zu, %zu after: got %zu bytes, want %zu", r, at, after, rn, wn);
                 failures += !same;
             }
         }
@@ -198,7 +241,7 @@ static void test_sanitize_matches_reference(void)
     int failures = 0;
     for (size_t len = 0; len < 200 && failures < 5; len++) {
         for (int round = 0; round < 60 && failures < 5; round++) {
-            size_t n = random_text(text, len, round % 2 ? 1 : 3), want_invalid, got_invalid;
+            size_t n = random_text(text, len, round % 3 == 2 ? 4 : round % 2 ? 1 : 3), want_invalid, got_invalid;
             size_t wn = reference_sanitize(text, n, want, &want_invalid);
             llm_buf_clear(&got);
             int markup;
@@ -253,7 +296,7 @@ static void test_hint_matches_reference(void)
     int failures = 0, known = 0;
     for (size_t len = 0; len < 260 && failures < 5; len++) {
         for (int round = 0; round < 80 && failures < 5; round++) {
-            int kind = round % 4;
+            int kind = round % 5;
             size_t n = random_text(text, len, kind);
             char *exact = malloc(n ? n : 1);
             CHECK(exact != NULL);
@@ -317,6 +360,7 @@ static void test_hint_matches_reference(void)
 int main(void)
 {
     RUN(test_whitespace_matches_reference);
+    RUN(test_collapse_at_chunk_edges);
     RUN(test_sanitize_matches_reference);
     RUN(test_hint_matches_reference);
     CHECK_EXIT();
