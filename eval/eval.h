@@ -43,16 +43,10 @@ llm_model *ev_load_model(const ev_opts *o, llm_hf_config *hf, char **dir);
 
 /* ---- score.c ---- */
 
-/* The sums of an evaluation and what the data held. */
+/* An evaluation's sums, and whether document starts were honoured (in at least one record). */
 typedef struct ev_score {
-    llm_loss_stats stats;       /* over the counted positions */
-    uint64_t records;           /* every record read, the empty ones too */
-    uint64_t empty;             /* records without a token */
-    uint64_t with_bounds;       /* records that record document starts */
-    uint64_t truncated;         /* records cut to the model's context */
-    uint64_t tokens_in;         /* tokens of every record */
-    uint64_t tokens_cut;        /* of those, beyond the model's context */
-    int doc_attention;          /* document starts were honoured (in at least one record) */
+    llm_eval_sums sums;
+    int doc_attention;
 } ev_score;
 
 /* Evaluates m over the records of data in file order, batch_size rows per forward, into

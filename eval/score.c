@@ -26,7 +26,7 @@ typedef struct progress {
     uint64_t records, tokens;
 } progress;
 
-static void progress_draw(progress *p, const ev_score *sc)
+static void progress_draw(progress *p, const llm_eval_sums *sc)
 {
     if (!p->enabled)
         return;
@@ -45,29 +45,9 @@ static void progress_draw(progress *p, const ev_score *sc)
     p->drawn = 1;
 }
 
-/* One forward over the rows of b, planning a longer context first when the batch needs it. */
-static int forward(llm_model *m, llm_batcher *b, int *planned_T, ev_score *sc, llm_error *err)
+static void progress_hook(void *ctx, const llm_eval_sums *sums)
 {
-    llm_batch batch;
-    llm_batcher_build(b, &batch);
-    if (batch.T > *planned_T) {
-        /* Plan for twice the longest so far (at most the context), so that data of growing
-         * lengths replans a few times only. */
-        int T = *planned_T * 2 > batch.T ? *planned_T * 2 : batch.T;
-        if (T > b->max_T)
-            T = b->max_T;
-        if (llm_model_plan(m, b->max_B, T, 0, err) < 0)
-            return -1;
-        *planned_T = T;
-    }
-    llm_loss_stats st = {0, 0, 0};
-    if (llm_model_forward(m, &batch, &st, err) < 0)
-        return -1;
-    sc->stats.loss_sum += st.loss_sum;
-    sc->stats.count += st.count;
-    sc->stats.correct += st.correct;
-    llm_batcher_clear(b);
-    return 0;
+    progress_draw(ctx, sums);
 }
 
 int ev_score_dataset(llm_model *m, llm_dataset *data, int batch_size, ev_doc_attention doc, int quiet,
@@ -85,32 +65,13 @@ int ev_score_dataset(llm_model *m, llm_dataset *data, int batch_size, ev_doc_att
     progress p = {.enabled = !quiet && isatty(STDERR_FILENO), .records = llm_dataset_records(data),
                   .tokens = llm_dataset_tokens(data)};
     p.start = p.last = now_seconds();
-    int planned_T = 0, rc = llm_dataset_rewind(data, err);
-    llm_record rec;
-    while (rc == 0 && (rc = llm_dataset_next(data, &rec, err)) == 1) {
-        rc = 0;
-        sc->records++;
-        sc->tokens_in += rec.n_tokens;
-        if (rec.n_bounds)
-            sc->with_bounds++;
-        if (!llm_batcher_add(&b, &rec)) {
-            sc->empty++;
-            continue;
-        }
-        if (b.rows == b.max_B) {
-            rc = forward(m, &b, &planned_T, sc, err);
-            progress_draw(&p, sc);
-        }
-    }
-    if (rc == 0 && b.rows)
-        rc = forward(m, &b, &planned_T, sc, err);
+    llm_eval_opts eo = {.plan_as_needed = 1, .progress = progress_hook, .ctx = &p};
+    int rc = llm_dataset_evaluate(data, m, &b, &eo, &sc->sums, err);
     if (p.drawn)
         fputs("\r\033[K", stderr);
-    sc->truncated = b.truncated;
-    sc->tokens_cut = sc->tokens_in - b.tokens_added;
-    sc->doc_attention = doc != EV_DOC_OFF && sc->with_bounds > 0;
+    sc->doc_attention = doc != EV_DOC_OFF && sc->sums.with_bounds > 0;
     llm_batcher_free(&b);
-    return rc < 0 ? -1 : 0;
+    return rc;
 }
 
 /* A double for JSON: null when it is not a finite number (no counted position). */
@@ -124,15 +85,15 @@ static void put_number(llm_buf *b, double v)
 
 static void score_json(const ev_score *sc, const char *dir, const char *data, llm_buf *b)
 {
-    double n = (double)sc->stats.count, loss = sc->stats.loss_sum / n;
-    llm_buf_printf(b, "{\"tokens\":%" PRId64 ",\"loss\":", sc->stats.count);
+    double n = (double)sc->sums.stats.count, loss = sc->sums.stats.loss_sum / n;
+    llm_buf_printf(b, "{\"tokens\":%" PRId64 ",\"loss\":", sc->sums.stats.count);
     put_number(b, n > 0 ? loss : NAN);
     llm_buf_puts(b, ",\"perplexity\":");
     put_number(b, n > 0 ? exp(loss) : NAN);
     llm_buf_puts(b, ",\"accuracy\":");
-    put_number(b, n > 0 ? (double)sc->stats.correct / n : NAN);
+    put_number(b, n > 0 ? (double)sc->sums.stats.correct / n : NAN);
     llm_buf_printf(b, ",\"records\":%" PRIu64 ",\"truncated\":%" PRIu64 ",\"doc_attention\":%s,\"model\":",
-                   sc->records, sc->truncated, sc->doc_attention ? "true" : "false");
+                   sc->sums.records, sc->sums.truncated, sc->doc_attention ? "true" : "false");
     llm_buf_json_string(b, dir, strlen(dir));
     llm_buf_puts(b, ",\"data\":");
     llm_buf_json_string(b, data, strlen(data));
@@ -142,17 +103,17 @@ static void score_json(const ev_score *sc, const char *dir, const char *data, ll
 static void summary(const ev_opts *o, const ev_score *sc, int block_size, double seconds)
 {
     llm_msg("%" PRIu64 " records, %" PRIu64 " tokens, %" PRId64 " counted in the loss; %.1f s, %.0f tokens/s",
-            sc->records, sc->tokens_in, sc->stats.count, seconds,
-            seconds > 0 ? (double)(sc->tokens_in - sc->tokens_cut) / seconds : 0.0);
-    if (sc->truncated)
+            sc->sums.records, sc->sums.tokens_in, sc->sums.stats.count, seconds,
+            seconds > 0 ? (double)(sc->sums.tokens_in - sc->sums.tokens_cut) / seconds : 0.0);
+    if (sc->sums.truncated)
         llm_msg("%" PRIu64 " records longer than the model's context of %d tokens were cut to it: "
                 "%" PRIu64 " tokens not evaluated",
-                sc->truncated, block_size, sc->tokens_cut);
-    if (sc->empty)
-        llm_msg("%" PRIu64 " empty records", sc->empty);
-    if (o->doc_attention == EV_DOC_ON && !sc->with_bounds)
+                sc->sums.truncated, block_size, sc->sums.tokens_cut);
+    if (sc->sums.empty)
+        llm_msg("%" PRIu64 " empty records", sc->sums.empty);
+    if (o->doc_attention == EV_DOC_ON && !sc->sums.with_bounds)
         llm_msg("--doc-attention=on: no record records document starts; each was one sequence");
-    if (!sc->stats.count)
+    if (!sc->sums.stats.count)
         llm_msg("%s: no position counts in the loss: loss, perplexity and accuracy are null", o->data);
 }
 

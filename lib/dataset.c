@@ -424,42 +424,64 @@ void llm_batcher_build(llm_batcher *b, llm_batch *out)
 
 /* ---- evaluation ------------------------------------------------------------------------- */
 
-static int evaluate_batch(llm_model *m, llm_batcher *b, llm_loss_stats *out, llm_error *err)
+/* One forward over the rows of b, planning a longer context first when asked and needed. */
+static int evaluate_batch(llm_model *m, llm_batcher *b, const llm_eval_opts *o, int *planned_T,
+                          llm_eval_sums *out, llm_error *err)
 {
     llm_batch batch;
     llm_loss_stats st;
     llm_batcher_build(b, &batch);
     llm_batcher_clear(b);
+    if (o->plan_as_needed && batch.T > *planned_T) {
+        /* Twice the longest so far: data of growing lengths replans a few times only. */
+        int T = *planned_T * 2 > batch.T ? *planned_T * 2 : batch.T;
+        if (T > b->max_T)
+            T = b->max_T;
+        if (llm_model_plan(m, b->max_B, T, 0, err) < 0)
+            return -1;
+        *planned_T = T;
+    }
     if (llm_model_forward(m, &batch, &st, err) < 0)
         return -1;
-    out->loss_sum += st.loss_sum;
-    out->count += st.count;
-    out->correct += st.correct;
+    out->stats.loss_sum += st.loss_sum;
+    out->stats.count += st.count;
+    out->stats.correct += st.correct;
+    if (o->progress)
+        o->progress(o->ctx, out);
     return 0;
 }
 
-int llm_dataset_evaluate(llm_dataset *d, llm_model *m, llm_batcher *b, uint64_t max_batches,
-                         llm_loss_stats *out, llm_error *err)
+int llm_dataset_evaluate(llm_dataset *d, llm_model *m, llm_batcher *b, const llm_eval_opts *opts,
+                         llm_eval_sums *out, llm_error *err)
 {
+    static const llm_eval_opts defaults;
+    const llm_eval_opts *o = opts ? opts : &defaults;
     memset(out, 0, sizeof *out);
     llm_batcher_clear(b);
     if (llm_dataset_rewind(d, err) < 0)
         return -1;
-    uint64_t batches = 0;
+    uint64_t batches = 0, truncated = b->truncated, added = b->tokens_added;
+    int planned_T = 0, rc = 0;
     llm_record rec;
-    int rc;
-    while ((max_batches == 0 || batches < max_batches) && (rc = llm_dataset_next(d, &rec, err)) == 1) {
-        llm_batcher_add(b, &rec);
-        if (b->rows == b->max_B) {
-            if (evaluate_batch(m, b, out, err) < 0)
+    while ((o->max_batches == 0 || batches < o->max_batches) && (rc = llm_dataset_next(d, &rec, err)) == 1) {
+        out->records++;
+        out->tokens_in += rec.n_tokens;
+        out->with_bounds += rec.n_bounds > 0;
+        if (!llm_batcher_add(b, &rec))
+            out->empty++;
+        else if (b->rows == b->max_B) {
+            if (evaluate_batch(m, b, o, &planned_T, out, err) < 0)
                 return -1;
             batches++;
         }
     }
     if (rc < 0)
         return -1;
-    if (b->rows && (max_batches == 0 || batches < max_batches) && evaluate_batch(m, b, out, err) < 0)
+    if (b->rows && (o->max_batches == 0 || batches < o->max_batches) &&
+        evaluate_batch(m, b, o, &planned_T, out, err) < 0)
         return -1;
     llm_batcher_clear(b);
+    out->truncated = b->truncated - truncated;
+    out->tokens_cut = out->tokens_in - (b->tokens_added - added);
     return 0;
 }

@@ -90,12 +90,33 @@ void llm_batcher_build(llm_batcher *b, llm_batch *out);
 
 /* ---- evaluation --------------------------------------------------------------------- */
 
-/* Runs m over the records of d in file order, b->max_B rows a forward (m planned for at
- * least b->max_B x b->max_T), and adds the counted positions' sums into *out (zeroed
- * here): loss = loss_sum / count. max_batches > 0 stops after that many forwards. The
- * batcher is cleared before and after; its counters go on. 0, or -1 with err set. */
-int llm_dataset_evaluate(llm_dataset *d, llm_model *m, llm_batcher *b, uint64_t max_batches,
-                         llm_loss_stats *out, llm_error *err);
+/* The sums of an evaluation, and what the data held. */
+typedef struct llm_eval_sums {
+    llm_loss_stats stats;         /* over the counted positions: loss = loss_sum / count */
+    uint64_t records;             /* every record read, the empty ones too */
+    uint64_t empty;               /* records without a token */
+    uint64_t with_bounds;         /* records that carry document starts */
+    uint64_t truncated;           /* records cut to the batcher's max_T */
+    uint64_t tokens_in;           /* tokens of every record */
+    uint64_t tokens_cut;          /* of those, beyond max_T */
+} llm_eval_sums;
+
+typedef struct llm_eval_opts {
+    uint64_t max_batches;         /* stop after this many forwards; 0: the whole data set */
+    /* 1: plan m for inference as the rows need it (twice the longest so far, at most
+     * max_T), for a model used for nothing else; 0: m is planned for the batcher's
+     * max_B x max_T already (a training plan serves). */
+    int plan_as_needed;
+    /* Called after each forward when not NULL (a progress line). */
+    void (*progress)(void *ctx, const llm_eval_sums *sums);
+    void *ctx;
+} llm_eval_opts;
+
+/* Runs m over the records of d in file order, b->max_B rows a forward, into *out (zeroed
+ * here). The batcher is cleared before and after; its counters go on. 0, or -1 with err
+ * set. */
+int llm_dataset_evaluate(llm_dataset *d, llm_model *m, llm_batcher *b, const llm_eval_opts *opts,
+                         llm_eval_sums *out, llm_error *err);
 
 #ifdef __cplusplus
 }

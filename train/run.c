@@ -448,9 +448,11 @@ static int step(run *r, double lr, float *loss, float *grad_norm)
 
 static int evaluate(run *r)
 {
-    llm_loss_stats st;
-    if (llm_dataset_evaluate(r->val, r->m, &r->eval_rows, r->o->eval_batches, &st, &r->err) < 0)
+    llm_eval_opts eo = {.max_batches = r->o->eval_batches};
+    llm_eval_sums sums;
+    if (llm_dataset_evaluate(r->val, r->m, &r->eval_rows, &eo, &sums, &r->err) < 0)
         return -1;
+    const llm_loss_stats st = sums.stats;
     double loss = st.count ? st.loss_sum / (double)st.count : NAN;
     llm_log_eval e = {
         .step = r->st.step, .epoch = r->st.epoch, .tokens = r->st.tokens_seen, .val_loss = (float)loss,

@@ -221,8 +221,11 @@ static void test_evaluate(void)
     CHECK(llm_model_plan(m, 8, 8, 0, &err) == 0);
     llm_batcher b;
     llm_batcher_init(&b, 8, 8, 0, 1, &err);
-    llm_loss_stats got, want = {0, 0, 0}, st;
-    CHECK(llm_dataset_evaluate(d, m, &b, 0, &got, &err) == 0);
+    llm_loss_stats want = {0, 0, 0}, st;
+    llm_eval_sums sums;
+    CHECK(llm_dataset_evaluate(d, m, &b, NULL, &sums, &err) == 0);
+    llm_loss_stats got = sums.stats;
+    CHECK(sums.records == 100 && sums.with_bounds == 14 && sums.empty == 0 && sums.truncated == 0);
     llm_dataset_rewind(d, &err);
     llm_record r;
     llm_batch batch;
@@ -240,7 +243,9 @@ static void test_evaluate(void)
     }
     CHECK(got.count == want.count && got.correct == want.correct && got.loss_sum == want.loss_sum);
     CHECK(got.count > 200);
-    CHECK(llm_dataset_evaluate(d, m, &b, 2, &got, &err) == 0 && got.count < want.count / 4);
+    llm_eval_opts two = {.max_batches = 2};
+    CHECK(llm_dataset_evaluate(d, m, &b, &two, &sums, &err) == 0 && sums.stats.count < want.count / 4);
+    CHECK(sums.records == 16);
     llm_batcher_free(&b);
     llm_model_free(m);
     llm_dataset_free(d);
