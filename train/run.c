@@ -479,7 +479,8 @@ static int save(run *r)
         .m = r->opt->m, .v = r->opt->v, .state = &r->st,
     };
     char *saved = NULL;
-    if (llm_run_save(r->o->out, &c, r->o->keep, &saved, &r->err) < 0)
+    /* The chart too: a run without --val has no evaluation to redraw it. */
+    if (llm_run_save(r->o->out, &c, r->o->keep, &saved, &r->err) < 0 || llm_trainlog_write_svg(r->log, &r->err) < 0)
         return -1;
     r->last_saved = (int64_t)r->st.step;
     if (!r->o->quiet)

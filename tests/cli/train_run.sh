@@ -100,7 +100,7 @@ expect_eq checkpoint-files "config.json model.safetensors optimizer.safetensors 
     "$(ls straight/checkpoint-20 | tr '\n' ' ' | sed 's/ $//')"
 expect_eq config-vocab '"vocab_size": 64' "$(grep -o '"vocab_size": [0-9]*' straight/checkpoint-20/config.json)"
 check keep-run llm-train --data train.bin --out kept "${TINY[@]}" --max-steps 12 --save-every 3 --keep 2
-expect_eq keep "checkpoint-12 checkpoint-9 latest log.jsonl" "$(ls kept | tr '\n' ' ' | sed 's/ $//')"
+expect_eq keep "checkpoint-12 checkpoint-9 latest log.jsonl loss.svg" "$(ls kept | tr '\n' ' ' | sed 's/ $//')"
 
 # ---- the loss falls: 150 steps on the counting data end far below ln 64 = 4.16 ----
 check learn-run llm-train --data train.bin --val val.bin --out learn "${TINY[@]}" --max-steps 150 --eval-every 150
