@@ -177,7 +177,7 @@ static int hold(llm_sampler *s, const llm_record *r)
     size_t n = r->n_tokens;
     if (llm_grow(&s->held, &s->held_cap, (s->n_held + 1) * sizeof *s->held) < 0 ||
         llm_grow(&s->tok, &s->tok_cap, (s->n_tok + n) * 4) < 0 ||
-        (r->mask && llm_grow(&s->mask, &s->mask_cap, s->n_mask + n) < 0) ||
+        (r->mask && n && llm_grow(&s->mask, &s->mask_cap, s->n_mask + n) < 0) ||
         llm_grow(&s->bounds, &s->bounds_cap, (s->n_bounds + r->n_bounds) * 4) < 0)
         return -1;
     held_record *h = &s->held[s->n_held++];
@@ -187,14 +187,16 @@ static int hold(llm_sampler *s, const llm_record *r)
     for (size_t i = 0; i < n; i++)
         s->tok[s->n_tok++] = llm_record_token(r, i);
     h->mask = SIZE_MAX;
-    if (r->mask) {
+    if (r->mask && n) {
         h->mask = s->n_mask;
         memcpy(s->mask + s->n_mask, r->mask, n);
         s->n_mask += n;
     }
     h->bounds = s->n_bounds;
-    memcpy(s->bounds + s->n_bounds, r->bounds, (size_t)r->n_bounds * 4);
-    s->n_bounds += r->n_bounds;
+    if (r->n_bounds) {    /* both may be NULL when there are none */
+        memcpy(s->bounds + s->n_bounds, r->bounds, (size_t)r->n_bounds * 4);
+        s->n_bounds += r->n_bounds;
+    }
     return 0;
 }
 
@@ -286,10 +288,11 @@ int llm_sampler_next(llm_sampler *s, llm_record *rec, llm_error *err)
     const held_record *h = &s->held[s->next++];
     rec->n_tokens = h->n_tokens;
     rec->token_bytes = 4;
-    rec->tokens = s->tok + h->tokens;
+    /* An empty record's arrays may all be NULL: no offset is added to them then. */
+    rec->tokens = h->n_tokens ? s->tok + h->tokens : s->tok;
     rec->mask = h->mask == SIZE_MAX ? NULL : s->mask + h->mask;
     rec->n_bounds = h->n_bounds;
-    rec->bounds = s->bounds + h->bounds;
+    rec->bounds = h->n_bounds ? s->bounds + h->bounds : NULL;
     return 1;
 }
 
