@@ -199,7 +199,7 @@ static void *worker_init(void *ctx)
     return w;
 }
 
-static void worker_run(void *state, llm_batch *b)
+static void worker_run(void *state, llm_feed_batch *b)
 {
     col_batch *u = b->user;
     if (b->n > u->cap) {
@@ -213,7 +213,7 @@ static void worker_run(void *state, llm_batch *b)
         u->cap = b->n;
     }
     for (size_t i = 0; i < b->n; i++)
-        collate_record(u->plan, state, u, llm_batch_text(b, i), b->lines[i].len, &u->res[i]);
+        collate_record(u->plan, state, u, llm_feed_batch_text(b, i), b->lines[i].len, &u->res[i]);
 }
 
 /* ---- the writer: accounting, rejects, records out ---- */
@@ -239,7 +239,7 @@ static const char *input_name(const col_opts *o, int input)
 }
 
 /* A record that was not written, with why, into the rejects file. 0, or an exit status. */
-static int write_reject(writer *wr, const llm_batch *b, size_t i, const col_result *r)
+static int write_reject(writer *wr, const llm_feed_batch *b, size_t i, const col_result *r)
 {
     if (!wr->rejects_fp)
         return 0;
@@ -254,7 +254,7 @@ static int write_reject(writer *wr, const llm_batch *b, size_t i, const col_resu
     llm_buf_puts(l, "\",\"detail\":");
     llm_buf_json_string(l, r->error, strlen(r->error));
     llm_buf_puts(l, ",\"record\":");
-    llm_buf_json_string(l, llm_batch_text(b, i), b->lines[i].len);
+    llm_buf_json_string(l, llm_feed_batch_text(b, i), b->lines[i].len);
     llm_buf_puts(l, "}\n");
     if (llm_buf_failed(l) || fwrite(l->data, 1, l->len, wr->rejects_fp) != l->len) {
         llm_msg("%s: %s", llm_output_name(&wr->rejects), llm_buf_failed(l) ? "out of memory" : strerror(errno));
@@ -288,7 +288,7 @@ static int write_rendered(writer *wr, const col_batch *u, const col_result *r)
 }
 
 /* Accounts for and writes a finished batch. Returns 0, or an exit status. */
-static int write_batch(writer *wr, const llm_batch *b)
+static int write_batch(writer *wr, const llm_feed_batch *b)
 {
     const col_opts *o = wr->opts;
     const col_batch *u = b->user;
@@ -384,7 +384,7 @@ static const col_plan *feed_plan(void *ctx)
     return ((const runner *)ctx)->plan;
 }
 
-static int feed_write(void *ctx, llm_batch *b)
+static int feed_write(void *ctx, llm_feed_batch *b)
 {
     return write_batch(&((runner *)ctx)->wr, b);
 }
@@ -416,14 +416,14 @@ static int run_input(runner *rn, int input)
         status = LLM_EXIT_FAILURE;
     }
     while (status == 0) {
-        llm_batch *b = llm_feed_batch(rn->feed);
+        llm_feed_batch *b = llm_feed_get_batch(rn->feed);
         if (!b) {
             llm_msg("out of memory");
             status = LLM_EXIT_FAILURE;
             break;
         }
         b->input = input;
-        int got = llm_batch_fill(b, lines, LLM_FILL_SKIP_BLANK | LLM_FILL_STRIP_BOM, &err);
+        int got = llm_feed_batch_fill(b, lines, LLM_FILL_SKIP_BLANK | LLM_FILL_STRIP_BOM, &err);
         if (got <= 0) {
             llm_feed_recycle(rn->feed, b);
             if (got < 0) {

@@ -9,42 +9,42 @@
 
 /* ---- batches ---- */
 
-int llm_batch_begin(llm_batch *b, uint64_t number)
+int llm_feed_batch_begin(llm_feed_batch *b, uint64_t number)
 {
     if (b->n == b->cap) {
         size_t cap = b->cap ? 2 * b->cap : 256;
-        llm_batch_line *lines = realloc(b->lines, cap * sizeof *lines);
+        llm_feed_batch_line *lines = realloc(b->lines, cap * sizeof *lines);
         if (!lines)
             return -1;
         b->lines = lines;
         b->cap = cap;
     }
-    b->lines[b->n++] = (llm_batch_line){.off = b->text.len, .len = 0, .number = number};
+    b->lines[b->n++] = (llm_feed_batch_line){.off = b->text.len, .len = 0, .number = number};
     return 0;
 }
 
-void llm_batch_append(llm_batch *b, const char *p, size_t len)
+void llm_feed_batch_append(llm_feed_batch *b, const char *p, size_t len)
 {
     llm_buf_append(&b->text, p, len);
     b->lines[b->n - 1].len += len;
 }
 
-void llm_batch_seal(llm_batch *b)
+void llm_feed_batch_seal(llm_feed_batch *b)
 {
     static const char zeros[LLM_JSON_PADDING];
     llm_buf_append(&b->text, zeros, sizeof zeros);
 }
 
-int llm_batch_add(llm_batch *b, const char *p, size_t len, uint64_t number)
+int llm_feed_batch_add(llm_feed_batch *b, const char *p, size_t len, uint64_t number)
 {
-    if (llm_batch_begin(b, number) < 0)
+    if (llm_feed_batch_begin(b, number) < 0)
         return -1;
-    llm_batch_append(b, p, len);
-    llm_batch_seal(b);
+    llm_feed_batch_append(b, p, len);
+    llm_feed_batch_seal(b);
     return llm_buf_failed(&b->text) ? -1 : 0;
 }
 
-int llm_batch_full(const llm_batch *b)
+int llm_feed_batch_full(const llm_feed_batch *b)
 {
     return b->text.len >= LLM_BATCH_BYTES || b->n >= LLM_BATCH_LINES;
 }
@@ -57,11 +57,11 @@ static int is_blank(const char *s, size_t n)
     return 1;
 }
 
-int llm_batch_fill(llm_batch *b, llm_lines *l, int flags, llm_error *err)
+int llm_feed_batch_fill(llm_feed_batch *b, llm_lines *l, int flags, llm_error *err)
 {
     const char *line, *copied = NULL;
     size_t len;
-    while (!llm_batch_full(b)) {
+    while (!llm_feed_batch_full(b)) {
         int got = llm_lines_next(l, &line, &len, err);
         if (got < 0)
             return -1;
@@ -77,7 +77,7 @@ int llm_batch_fill(llm_batch *b, llm_lines *l, int flags, llm_error *err)
         }
         if ((flags & LLM_FILL_SKIP_BLANK) && is_blank(line, len))
             continue;
-        if (llm_batch_add(b, line, len, number) < 0)
+        if (llm_feed_batch_add(b, line, len, number) < 0)
             return llm_error_set(err, "out of memory");
     }
     /* The batch holds copies: a mapped input's pages up to here can go, so that memory does
@@ -94,7 +94,7 @@ struct llm_feed {
     llm_feed_fns fns;
     void *ctx;
     llm_pool *pool;
-    llm_batch *free_list;
+    llm_feed_batch *free_list;
     int status;               /* the first failure, sticky */
 };
 
@@ -150,7 +150,7 @@ llm_feed *llm_feed_new(unsigned threads, const llm_feed_fns *fns, void *ctx, llm
     return f;
 }
 
-static void batch_free(const llm_feed *f, llm_batch *b)
+static void batch_free(const llm_feed *f, llm_feed_batch *b)
 {
     if (f->fns.user_free && b->user)
         f->fns.user_free(b->user);
@@ -163,7 +163,7 @@ void llm_feed_free(llm_feed *f)
 {
     if (!f)
         return;
-    llm_batch *b;
+    llm_feed_batch *b;
     while ((b = llm_pool_take(f->pool, 1)) != NULL)    /* after an error: let them finish */
         llm_feed_recycle(f, b);
     llm_pool_free(f->pool);
@@ -174,9 +174,9 @@ void llm_feed_free(llm_feed *f)
     free(f);
 }
 
-llm_batch *llm_feed_batch(llm_feed *f)
+llm_feed_batch *llm_feed_get_batch(llm_feed *f)
 {
-    llm_batch *b = f->free_list;
+    llm_feed_batch *b = f->free_list;
     if (b) {
         f->free_list = b->next;
         b->n = 0;
@@ -197,21 +197,21 @@ llm_batch *llm_feed_batch(llm_feed *f)
     return b;
 }
 
-void llm_feed_recycle(llm_feed *f, llm_batch *b)
+void llm_feed_recycle(llm_feed *f, llm_feed_batch *b)
 {
     b->next = f->free_list;
     f->free_list = b;
 }
 
 /* Writes a batch the pool handed back, then keeps it for reuse. */
-static void write_done(llm_feed *f, llm_batch *b)
+static void write_done(llm_feed *f, llm_feed_batch *b)
 {
     if (f->status == 0)
         f->status = llm_pool_failed(f->pool) ? LLM_FEED_WORKER_FAILED : f->fns.write(f->ctx, b);
     llm_feed_recycle(f, b);
 }
 
-int llm_feed_submit(llm_feed *f, llm_batch *b)
+int llm_feed_submit(llm_feed *f, llm_feed_batch *b)
 {
     while (f->status == 0 && llm_pool_full(f->pool))
         write_done(f, llm_pool_take(f->pool, 1));
@@ -220,7 +220,7 @@ int llm_feed_submit(llm_feed *f, llm_batch *b)
         return f->status;
     }
     llm_pool_submit(f->pool, b);
-    llm_batch *done;
+    llm_feed_batch *done;
     while (f->status == 0 && (done = llm_pool_take(f->pool, 0)) != NULL)
         write_done(f, done);
     return f->status;
@@ -228,7 +228,7 @@ int llm_feed_submit(llm_feed *f, llm_batch *b)
 
 int llm_feed_drain(llm_feed *f)
 {
-    llm_batch *done;
+    llm_feed_batch *done;
     while (f->status == 0 && (done = llm_pool_take(f->pool, 1)) != NULL)
         write_done(f, done);
     return f->status;

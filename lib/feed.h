@@ -19,36 +19,36 @@ extern "C" {
 #define LLM_BATCH_BYTES (1u << 20)
 #define LLM_BATCH_LINES 8192
 
-typedef struct llm_batch_line {
+typedef struct llm_feed_batch_line {
     size_t off, len;          /* in the batch's text */
     uint64_t number;          /* its line number in its input (1-based) */
-} llm_batch_line;
+} llm_feed_batch_line;
 
-typedef struct llm_batch {
+typedef struct llm_feed_batch {
     llm_buf text;             /* the lines, each followed by LLM_JSON_PADDING zero bytes */
-    llm_batch_line *lines;
+    llm_feed_batch_line *lines;
     size_t n, cap;
     int input;                /* the caller's number for the input the lines came from */
     uint64_t bytes_read;      /* input bytes read when the batch closed, for a progress line */
     void *user;               /* the caller's state for this batch (llm_feed_fns.user_new) */
-    struct llm_batch *next;   /* the feed's free list */
-} llm_batch;
+    struct llm_feed_batch *next;   /* the feed's free list */
+} llm_feed_batch;
 
-/* Line i's text: len bytes, then LLM_JSON_PADDING readable bytes (after llm_batch_seal). */
-static inline const char *llm_batch_text(const llm_batch *b, size_t i) { return b->text.data + b->lines[i].off; }
+/* Line i's text: len bytes, then LLM_JSON_PADDING readable bytes (after llm_feed_batch_seal). */
+static inline const char *llm_feed_batch_text(const llm_feed_batch *b, size_t i) { return b->text.data + b->lines[i].off; }
 
 /* Starts an empty line numbered `number` at the end of the text. 0, or -1 when out of memory. */
-int llm_batch_begin(llm_batch *b, uint64_t number);
+int llm_feed_batch_begin(llm_feed_batch *b, uint64_t number);
 /* Appends p[0..len) to the last line (llm_buf_failed(&b->text) says whether it fit). */
-void llm_batch_append(llm_batch *b, const char *p, size_t len);
+void llm_feed_batch_append(llm_feed_batch *b, const char *p, size_t len);
 /* Ends the last line with the padding simdjson reads past the end. */
-void llm_batch_seal(llm_batch *b);
+void llm_feed_batch_seal(llm_feed_batch *b);
 /* begin + append + seal. 0, or -1 when out of memory. */
-int llm_batch_add(llm_batch *b, const char *p, size_t len, uint64_t number);
+int llm_feed_batch_add(llm_feed_batch *b, const char *p, size_t len, uint64_t number);
 /* 1 when the batch holds LLM_BATCH_BYTES of text or LLM_BATCH_LINES lines. */
-int llm_batch_full(const llm_batch *b);
+int llm_feed_batch_full(const llm_feed_batch *b);
 
-/* What llm_batch_fill does with each line. */
+/* What llm_feed_batch_fill does with each line. */
 enum {
     LLM_FILL_SKIP_BLANK = 1,  /* leave out lines of spaces and tabs only (between JSONL records) */
     LLM_FILL_STRIP_BOM = 2    /* remove a UTF-8 byte order mark from the start of line 1 */
@@ -59,21 +59,21 @@ enum {
  * before them are released (llm_lines_release). Sets b->bytes_read. Returns 1 when b holds
  * lines, 0 when it holds none at the end of the input, -1 with err set (a read error, out of
  * memory). */
-int llm_batch_fill(llm_batch *b, llm_lines *l, int flags, llm_error *err);
+int llm_feed_batch_fill(llm_feed_batch *b, llm_lines *l, int flags, llm_error *err);
 
 typedef struct llm_feed llm_feed;
 
 /* The caller's side. ctx is llm_feed_new's. */
 typedef struct llm_feed_fns {
     void *(*init)(void *ctx);                /* a worker's state; NULL when it cannot make one */
-    void (*run)(void *state, llm_batch *b);  /* processes b, on a worker thread */
+    void (*run)(void *state, llm_feed_batch *b);  /* processes b, on a worker thread */
     void (*fini)(void *state);               /* may be NULL */
     void *(*user_new)(void *ctx);            /* a new batch's b->user; may be NULL (no state) */
     void (*user_reset)(void *user);          /* before a batch is filled again; may be NULL */
     void (*user_free)(void *user);           /* may be NULL */
     /* Each processed batch, in submission order, on the calling thread: 0 to go on, or a
      * status (> 0) that stops the feed and that submit and drain return. */
-    int (*write)(void *ctx, llm_batch *b);
+    int (*write)(void *ctx, llm_feed_batch *b);
 } llm_feed_fns;
 
 /* A feed on `threads` workers (1: the batches run in the calling thread). fns is copied.
@@ -84,16 +84,16 @@ llm_feed *llm_feed_new(unsigned threads, const llm_feed_fns *fns, void *ctx, llm
 void llm_feed_free(llm_feed *f);
 
 /* An empty batch, reused or new (its user state reset or made). NULL when out of memory. */
-llm_batch *llm_feed_batch(llm_feed *f);
+llm_feed_batch *llm_feed_get_batch(llm_feed *f);
 /* Gives back a batch that will not be submitted. */
-void llm_feed_recycle(llm_feed *f, llm_batch *b);
+void llm_feed_recycle(llm_feed *f, llm_feed_batch *b);
 
 #define LLM_FEED_WORKER_FAILED (-1)   /* a worker could not make its state (out of memory) */
 
 /* Hands b to the workers (the feed owns it now), after writing the batches that are done, and
  * waiting for the oldest when too many are in flight. Returns 0, the first nonzero status of
  * write, or LLM_FEED_WORKER_FAILED; after a failure every later call returns it too. */
-int llm_feed_submit(llm_feed *f, llm_batch *b);
+int llm_feed_submit(llm_feed *f, llm_feed_batch *b);
 /* Waits for every batch in flight and writes it. Returns as llm_feed_submit does. */
 int llm_feed_drain(llm_feed *f);
 

@@ -70,7 +70,7 @@ static void *worker_init(void *ctx)
     return w;
 }
 
-static void worker_run(void *state, llm_batch *b)
+static void worker_run(void *state, llm_feed_batch *b)
 {
     tok_batch *u = b->user;
     if (b->n > u->cap) {
@@ -84,7 +84,7 @@ static void worker_run(void *state, llm_batch *b)
         u->cap = b->n;
     }
     for (size_t i = 0; i < b->n; i++)
-        tok_document(u->plan, state, u->jsonl, llm_batch_text(b, i), b->lines[i].len, &u->ids, &u->res[i]);
+        tok_document(u->plan, state, u->jsonl, llm_feed_batch_text(b, i), b->lines[i].len, &u->ids, &u->res[i]);
 }
 
 static void worker_fini(void *state)
@@ -172,26 +172,26 @@ static int detect_format(reader *r, llm_json_parser **parser, uint64_t *blank_be
 }
 
 /* Fills b with the documents of the next lines. 1 when b got some, 0 at the end, -1 error. */
-static int fill_lines(reader *r, llm_batch *b, llm_error *err)
+static int fill_lines(reader *r, llm_feed_batch *b, llm_error *err)
 {
     if (r->held) {
-        if (llm_batch_add(b, r->held, r->held_len, r->held_number) < 0)
+        if (llm_feed_batch_add(b, r->held, r->held_len, r->held_number) < 0)
             return llm_error_set(err, "out of memory");
         r->held = NULL;
     }
     /* A BOM before JSON is not part of the record; in text it is the text's own. Blank lines
      * between records hold no document. */
     int flags = r->format == TOK_IN_JSONL ? LLM_FILL_SKIP_BLANK | LLM_FILL_STRIP_BOM : 0;
-    return llm_batch_fill(b, r->lines, flags, err);
+    return llm_feed_batch_fill(b, r->lines, flags, err);
 }
 
 /* --in=whole: the whole input is one document. */
-static int fill_whole(reader *r, llm_batch *b, llm_error *err)
+static int fill_whole(reader *r, llm_feed_batch *b, llm_error *err)
 {
     if (r->done)
         return 0;
     r->done = 1;
-    if (llm_batch_begin(b, 1) < 0)
+    if (llm_feed_batch_begin(b, 1) < 0)
         return llm_error_set(err, "out of memory");
     for (;;) {
         if (llm_buf_reserve(&b->text, WHOLE_CHUNK) < 0)
@@ -207,7 +207,7 @@ static int fill_whole(reader *r, llm_batch *b, llm_error *err)
         b->lines[0].len += (size_t)k;
         r->whole_bytes += (uint64_t)k;
     }
-    llm_batch_seal(b);
+    llm_feed_batch_seal(b);
     b->bytes_read = r->whole_bytes;
     return llm_buf_failed(&b->text) ? llm_error_set(err, "out of memory") : 1;
 }
@@ -229,7 +229,7 @@ static const char *input_name(const tok_opts *o, int input)
 }
 
 /* Accounts for and writes a finished batch. Returns 0, or an exit status. */
-static int write_batch(writer *wr, const llm_batch *b)
+static int write_batch(writer *wr, const llm_feed_batch *b)
 {
     const tok_opts *o = wr->opts;
     const tok_batch *u = b->user;
@@ -296,7 +296,7 @@ static const tok_plan *feed_plan(void *ctx)
     return ((const runner *)ctx)->plan;
 }
 
-static int feed_write(void *ctx, llm_batch *b)
+static int feed_write(void *ctx, llm_feed_batch *b)
 {
     return write_batch(&((runner *)ctx)->wr, b);
 }
@@ -312,9 +312,9 @@ static int feed_status(int status)
 }
 
 /* A new batch for this input's documents, or NULL after a message. */
-static llm_batch *new_batch(runner *rn, int input, int jsonl)
+static llm_feed_batch *new_batch(runner *rn, int input, int jsonl)
 {
-    llm_batch *b = llm_feed_batch(rn->feed);
+    llm_feed_batch *b = llm_feed_get_batch(rn->feed);
     if (!b) {
         llm_msg("out of memory");
         return NULL;
@@ -329,11 +329,11 @@ static llm_batch *new_batch(runner *rn, int input, int jsonl)
 /* Blank lines before the first text line of auto-detected text are its first documents. */
 static int submit_blank(runner *rn, int input, uint64_t blank_before)
 {
-    llm_batch *b = new_batch(rn, input, 0);
+    llm_feed_batch *b = new_batch(rn, input, 0);
     if (!b)
         return LLM_EXIT_FAILURE;
     for (uint64_t k = 1; k <= blank_before; k++) {
-        if (llm_batch_add(b, "", 0, k) < 0) {
+        if (llm_feed_batch_add(b, "", 0, k) < 0) {
             llm_msg("out of memory");
             llm_feed_recycle(rn->feed, b);
             return LLM_EXIT_FAILURE;
@@ -366,7 +366,7 @@ static int run_input(runner *rn, int input, llm_json_parser **parser)
     if (status == 0 && blank_before && r.format == TOK_IN_LINES)
         status = submit_blank(rn, input, blank_before);
     while (status == 0) {
-        llm_batch *b = new_batch(rn, input, r.format == TOK_IN_JSONL);
+        llm_feed_batch *b = new_batch(rn, input, r.format == TOK_IN_JSONL);
         if (!b) {
             status = LLM_EXIT_FAILURE;
             break;

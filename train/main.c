@@ -246,7 +246,6 @@ int main(int argc, char **argv)
     };
     o.threads = llm_default_threads();
     o.argc = argc;
-    o.argv = argv;
     /* trainer_state.json keeps the command as typed: copy it before getopt permutes argv. */
     char **typed = malloc(((size_t)argc + 1) * sizeof *typed);
     if (!typed) {

@@ -145,21 +145,21 @@ static int init_model(run *r, const llm_header *h)
  * not continue the same run. */
 static int same_settings(run *r, const llm_train_state *s)
 {
-    const llm_train_state *now_ = &r->st;
+    const llm_train_state *cur = &r->st;
     struct { const char *name; double was, is; } f[] = {
-        {"--lr", s->lr, now_->lr}, {"--min-lr", s->min_lr, now_->min_lr},
-        {"--beta1", s->beta1, now_->beta1}, {"--beta2", s->beta2, now_->beta2}, {"--eps", s->eps, now_->eps},
-        {"--weight-decay", s->weight_decay, now_->weight_decay}, {"--max-grad-norm", s->grad_clip, now_->grad_clip},
-        {"warmup steps", (double)s->warmup_steps, (double)now_->warmup_steps},
-        {"total steps", (double)s->total_steps, (double)now_->total_steps},
-        {"--seed", (double)s->seed, (double)now_->seed},
+        {"--lr", s->lr, cur->lr}, {"--min-lr", s->min_lr, cur->min_lr},
+        {"--beta1", s->beta1, cur->beta1}, {"--beta2", s->beta2, cur->beta2}, {"--eps", s->eps, cur->eps},
+        {"--weight-decay", s->weight_decay, cur->weight_decay}, {"--max-grad-norm", s->grad_clip, cur->grad_clip},
+        {"warmup steps", (double)s->warmup_steps, (double)cur->warmup_steps},
+        {"total steps", (double)s->total_steps, (double)cur->total_steps},
+        {"--seed", (double)s->seed, (double)cur->seed},
     };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
         if (f[i].was != f[i].is)
             return llm_error_set(&r->err, "--resume: %s is %.9g now but %.9g in the checkpoint; resume with the "
                                  "run's own settings", f[i].name, f[i].is, f[i].was);
-    if (strcmp(s->schedule, now_->schedule) != 0)
-        return llm_error_set(&r->err, "--resume: --schedule is %s now but %s in the checkpoint", now_->schedule,
+    if (strcmp(s->schedule, cur->schedule) != 0)
+        return llm_error_set(&r->err, "--resume: --schedule is %s now but %s in the checkpoint", cur->schedule,
                              s->schedule);
     uint64_t batch[3], want[3] = {(uint64_t)r->o->micro_batch, (uint64_t)r->grad_accum, (uint64_t)r->max_T};
     if (llm_train_state_get(s, SLOT_BATCH, batch, 3) < 0 || memcmp(batch, want, sizeof batch) != 0)
