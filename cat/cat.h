@@ -6,7 +6,7 @@
 #include "stream.h"
 
 typedef enum { CAT_FROM_STREAM, CAT_FROM_IDS, CAT_FROM_RAW } cat_from;
-typedef enum { CAT_TO_STREAM, CAT_TO_IDS, CAT_TO_RAW, CAT_TO_NPY, CAT_TO_HEADER, CAT_TO_STATS, CAT_TO_DECODE } cat_to;
+typedef enum { CAT_TO_STREAM, CAT_TO_IDS, CAT_TO_RAW, CAT_TO_NPY, CAT_TO_HEADER, CAT_TO_STATS, CAT_TO_DECODE, CAT_TO_LEDGER } cat_to;
 /* --decode's output: JSONL {"text": ...}, each text and a newline, or the texts back to back. */
 typedef enum { CAT_DECODE_JSONL, CAT_DECODE_TEXT, CAT_DECODE_RAW } cat_decode_format;
 
@@ -38,10 +38,17 @@ void cat_source_free(cat_source *s);
 const llm_header *cat_source_header(const cat_source *s);
 /* 1 with a record, 0 at the end, -1 after printing an error. */
 int cat_source_next(cat_source *s, llm_record *rec);
+/* The inputs' ledgers summed (complete once the last record is read, or the input closed
+ * early by --head), with this run's stage appended, into out (initialised). 0, or -1 after
+ * a message. */
+int cat_source_ledger(cat_source *s, llm_ledger *out);
 /* Prints the summary line that accounts for every input record. */
 void cat_source_summary(const cat_source *s, const char *what_out);
 /* Prints each input's header as a line of JSON (--header). Returns an exit status. */
 int cat_print_headers(const cat_opts *o);
+/* --ledger: the inputs' ledgers summed stage by stage, as a table (or JSON with --json).
+ * Returns an exit status. */
+int cat_print_ledger(const cat_opts *o);
 
 /* Record importers for --from=ids and --from=raw, used by cat_source. */
 typedef struct cat_import cat_import;

@@ -18,8 +18,11 @@ static const char usage[] =
     "                          for masked tokens; raw: little-endian token array; npy: NumPy\n"
     "                          array, (records, block_size) when every record is one block\n"
     "      --header            print each input's header as a line of JSON\n"
+    "      --ledger            print the inputs' ledger: each stage's records and tokens in\n"
+    "                          and out, dropped by reason, split off and written (summed\n"
+    "                          stage by stage over the inputs)\n"
     "      --stats             print records, tokens, masked share and the length distribution\n"
-    "      --json              with --stats: print one JSON object\n"
+    "      --json              with --stats or --ledger: print JSON\n"
     "      --decode[=FORMAT]   the records as text, with the stream's tokenizer (found by its\n"
     "                          name, or the built-in GPT-2 when the hash is its): jsonl\n"
     "                          (default: {\"text\": ...} a record), text (each record's text\n"
@@ -59,7 +62,7 @@ static const char usage[] =
 enum {
     OPT_TO = 256, OPT_FROM, OPT_HEADER, OPT_STATS, OPT_JSON, OPT_FRAME_SIZE, OPT_SHARD, OPT_SKIP, OPT_HEAD,
     OPT_VOCAB, OPT_KIND, OPT_TOKEN_BYTES, OPT_TOKENIZER, OPT_TOKENIZER_HASH, OPT_EOS, OPT_PAD, OPT_BOS,
-    OPT_BLOCK_SIZE, OPT_ON_ERROR, OPT_DECODE, OPT_VERSION
+    OPT_BLOCK_SIZE, OPT_ON_ERROR, OPT_DECODE, OPT_LEDGER, OPT_VERSION
 };
 
 static const struct option long_options[] = {
@@ -77,6 +80,7 @@ static const struct option long_options[] = {
     {"bos", required_argument, NULL, OPT_BOS},     {"block-size", required_argument, NULL, OPT_BLOCK_SIZE},
     {"on-error", required_argument, NULL, OPT_ON_ERROR}, {"decode", optional_argument, NULL, OPT_DECODE},
     {"quiet", no_argument, NULL, 'q'},             {"help", no_argument, NULL, 'h'},
+    {"ledger", no_argument, NULL, OPT_LEDGER},
     {"version", no_argument, NULL, OPT_VERSION},   {NULL, 0, NULL, 0},
 };
 
@@ -88,7 +92,7 @@ static int parse_args(cat_opts *o, int argc, char **argv)
     uint64_t v;
     int64_t id;
     static const char *const decode_names[] = {"jsonl", "text", "raw"};
-    int c, to_set = 0, token_bytes = 0, vocab_set = 0, header_set = 0, stats_set = 0, decode_set = 0;
+    int c, to_set = 0, token_bytes = 0, vocab_set = 0, header_set = 0, stats_set = 0, decode_set = 0, ledger_set = 0;
     const char *import_option = NULL;   /* an option that means something only with --from */
     opterr = 0;    /* our own message, with the program's name rather than argv[0] */
     int which = 0;
@@ -131,6 +135,7 @@ static int parse_args(cat_opts *o, int argc, char **argv)
         }
         case OPT_HEADER: header_set = 1; break;
         case OPT_STATS: stats_set = 1; break;
+        case OPT_LEDGER: ledger_set = 1; break;
         case OPT_JSON: o->json = 1; break;
         case OPT_SHARD:
             if (llm_parse_shard(optarg, &o->shard_k, &o->shard_n) < 0)
@@ -202,25 +207,27 @@ static int parse_args(cat_opts *o, int argc, char **argv)
     int status = llm_input_args(argv + optind, argc - optind, &o->inputs, &o->n_inputs);
     if (status >= 0)
         return status;
-    if (header_set + stats_set + to_set + decode_set > 1)
-        return llm_usage_error("--header, --stats, --decode and --to cannot be combined: choose one");
+    if (header_set + stats_set + to_set + decode_set + ledger_set > 1)
+        return llm_usage_error("--header, --ledger, --stats, --decode and --to cannot be combined: choose one");
     if (header_set)
         o->to = CAT_TO_HEADER;
+    if (ledger_set)
+        o->to = CAT_TO_LEDGER;
     if (decode_set)
         o->to = CAT_TO_DECODE;
     if (o->tokenizer && o->from == CAT_FROM_STREAM && !decode_set)
         return llm_usage_error("--tokenizer goes with --decode, --from=ids or --from=raw");
     if (stats_set)
         o->to = CAT_TO_STATS;
-    if (o->json && o->to != CAT_TO_STATS)
-        return llm_usage_error("--json goes with --stats");
+    if (o->json && o->to != CAT_TO_STATS && o->to != CAT_TO_LEDGER)
+        return llm_usage_error("--json goes with --stats or --ledger");
     if (o->from == CAT_FROM_STREAM) {
         if (import_option)
             return llm_usage_error("--%s goes with --from=ids or --from=raw", import_option);
         return -1;
     }
-    if (o->to == CAT_TO_HEADER)
-        return llm_usage_error("--header reads streams, not --from input");
+    if (o->to == CAT_TO_HEADER || o->to == CAT_TO_LEDGER)
+        return llm_usage_error("--%s reads streams, not --from input", header_set ? "header" : "ledger");
     if (!vocab_set)
         return llm_usage_error("--from=%s needs --vocab-size", from_names[o->from]);
     o->import.token_bytes = token_bytes ? token_bytes : llm_token_bytes_for_vocab(o->import.vocab_size);
@@ -258,6 +265,8 @@ int main(int argc, char **argv)
     if (status < 0) {
         if (o.to == CAT_TO_HEADER) {
             status = cat_print_headers(&o);
+        } else if (o.to == CAT_TO_LEDGER) {
+            status = cat_print_ledger(&o);
         } else {
             cat_source *src = cat_source_open(&o);
             status = !src                     ? LLM_EXIT_FAILURE

@@ -22,6 +22,9 @@ struct cat_source {
     uint64_t seen, out, other_shards, skipped, import_skipped, skip_left;
     uint64_t bytes_done;
     int stopped_by_head;
+    llm_ledger ledger;         /* of the stream inputs opened so far, summed */
+    uint64_t unaccounted;      /* of those, streams or parts of them with no ledger */
+    int no_memory;
     llm_progress progress;
 };
 
@@ -106,6 +109,7 @@ cat_source *cat_source_open(const cat_opts *o)
     s->o = o;
     s->fd = -1;
     s->skip_left = o->skip;
+    llm_ledger_init(&s->ledger);
     int rc;
     if (o->from == CAT_FROM_STREAM) {
         rc = merge_headers(s);
@@ -133,10 +137,27 @@ cat_source *cat_source_open(const cat_opts *o)
     return s;
 }
 
+/* An input's ledger: through its indexes when it has them, as --skip and --head may leave
+ * parts unread; else from the ledger frames the reader met. */
+static void take_ledger(cat_source *s)
+{
+    llm_ledger found;
+    llm_ledger_init(&found);
+    int rc = llm_reader_load_ledger(s->reader, &found);
+    const llm_ledger *l = rc == 0 ? &found : llm_reader_ledger(s->reader);
+    if (rc != 0)
+        s->unaccounted += llm_reader_segments(s->reader) - llm_reader_ledgers(s->reader);
+    if (llm_ledger_merge(&s->ledger, l) < 0)
+        s->no_memory = 1;
+    llm_ledger_free(&found);
+}
+
 static void close_current(cat_source *s)
 {
-    if (s->reader)
+    if (s->reader) {
         s->bytes_done += llm_reader_offset(s->reader);
+        take_ledger(s);
+    }
     if (s->import)
         s->bytes_done += cat_import_bytes(s->import);
     if (s->import)
@@ -158,6 +179,7 @@ void cat_source_free(cat_source *s)
         llm_reader_free(s->kept[i]);
     free(s->kept);
     llm_header_free(&s->header);
+    llm_ledger_free(&s->ledger);
     llm_progress_end(&s->progress);
     free(s);
 }
@@ -279,6 +301,31 @@ int cat_source_next(cat_source *s, llm_record *rec)
         llm_progress_update(&s->progress, s->seen, bytes);
         return 1;
     }
+}
+
+int cat_source_ledger(cat_source *s, llm_ledger *out)
+{
+    if (s->reader)
+        close_current(s);
+    if (s->no_memory || llm_ledger_copy(out, &s->ledger) < 0) {
+        llm_msg("out of memory");
+        return -1;
+    }
+    const cat_opts *o = s->o;
+    llm_stage *g = llm_ledger_add_stage(out, "llm-cat", "records", o->argc, o->argv);
+    uint64_t malformed = s->import_skipped + (s->import ? cat_import_skipped(s->import) : 0);
+    if (!g || (s->other_shards && llm_reasons_add(&g->split, "other-shards", s->other_shards, LLM_NO_COUNT) < 0) ||
+        (s->skipped && llm_reasons_add(&g->split, "skipped", s->skipped, LLM_NO_COUNT) < 0) ||
+        (malformed && llm_reasons_add(&g->dropped, "malformed", malformed, LLM_NO_COUNT) < 0)) {
+        llm_msg("out of memory");
+        return -1;
+    }
+    g->in.records = s->seen + malformed;
+    g->out.records = s->out;
+    if (s->unaccounted && s->ledger.len && !o->quiet)
+        llm_msg("note: %" PRIu64 " of the input streams carry no ledger: the ledger written covers the rest",
+                s->unaccounted);
+    return 0;
 }
 
 void cat_source_summary(const cat_source *s, const char *what_out)

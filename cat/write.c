@@ -142,12 +142,21 @@ static int sink_open(sink *k, const cat_opts *o, const llm_header *h)
 }
 
 /* Completes the output; returns 0 or -1. The output is removed unless this succeeds. */
-static int sink_finish(sink *k, const cat_opts *o, const llm_header *h)
+static int sink_finish(sink *k, const cat_opts *o, const llm_header *h, cat_source *src)
 {
     llm_error e;
-    if (k->writer && llm_writer_finish(k->writer) < 0) {
-        llm_msg("%s: %s", llm_output_name(&k->out), llm_writer_error(k->writer));
-        return -1;
+    if (k->writer) {
+        llm_ledger l;
+        llm_ledger_init(&l);
+        int rc = cat_source_ledger(src, &l);
+        if (rc == 0) {
+            llm_writer_account(k->writer, &l.stages[l.len - 1]);
+            if ((rc = llm_writer_finish_ledger(k->writer, &l)) < 0)
+                llm_msg("%s: %s", llm_output_name(&k->out), llm_writer_error(k->writer));
+        }
+        llm_ledger_free(&l);
+        if (rc < 0)
+            return -1;
     }
     if (o->to == CAT_TO_NPY) {
         uint8_t head[NPY_HEADER_BYTES];
@@ -189,7 +198,7 @@ int cat_write(const cat_opts *o, cat_source *src)
         }
     }
     if (rc == 0)
-        rc = sink_finish(&k, o, h);
+        rc = sink_finish(&k, o, h, src);
     sink_free(&k);
     if (rc < 0)
         return LLM_EXIT_FAILURE;

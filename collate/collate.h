@@ -43,6 +43,8 @@ typedef struct col_opts {
     int on_error_skip;
     const char *rejects;        /* --rejects FILE */
     int render;                 /* --render: rendered text as JSONL instead of a stream */
+    const char *ledger;         /* --ledger FILE: the account of the stages before */
+    double max_drop;            /* --max-drop percentage; -1: no limit */
     int force, quiet;
     int level;                  /* zstd level; 0: the stream's default */
     unsigned threads;

@@ -54,18 +54,24 @@ static const char usage[] =
     "  -l, --level=N           zstd level of the stream (default 3)\n"
     "  -f, --force             write the stream even to a terminal\n"
     "\n"
+    "      --ledger=FILE       the account of the stages before (llm-clean --ledger FILE),\n"
+    "                          carried into the stream's ledger; ledger lines in the input\n"
+    "                          (llm-clean --ledger-inline) are read the same way\n"
+    "      --max-drop=PCT      exit 1, after writing everything, when more than PCT percent\n"
+    "                          of the examples (or their tokens) were dropped\n"
     "  -j, --threads=N         worker threads (default: all cores); same output for any N\n"
     "  -q, --quiet             no progress line or summary\n"
     "  -h, --help              print this help and exit\n"
     "      --version           print the version and exit\n"
     "\n"
     "A summary on standard error accounts for every record (in = written + dropped + skipped)\n"
-    "and gives the distribution of the examples' lengths in tokens.\n"
+    "and gives the distribution of the examples' lengths in tokens. The same account, after\n"
+    "those of the stages before, ends the stream (its ledger; llm-cat --ledger shows it).\n"
     "Exit status: 0 ok, 1 bad input or I/O error, 2 usage error. See llm-collate(1).\n";
 
 enum {
     OPT_SCHEMA = 256, OPT_SYSTEM, OPT_ON_ERROR, OPT_REJECTS, OPT_TOKENIZER, OPT_TEMPLATE, OPT_SHOW_TEMPLATE,
-    OPT_RENDER, OPT_TRAIN_ON_INPUTS, OPT_LAST_TURN_ONLY, OPT_OVERFLOW, OPT_PAD, OPT_PACK, OPT_PAD_ID, OPT_VERSION
+    OPT_RENDER, OPT_TRAIN_ON_INPUTS, OPT_LAST_TURN_ONLY, OPT_OVERFLOW, OPT_PAD, OPT_PACK, OPT_PAD_ID, OPT_LEDGER, OPT_MAX_DROP, OPT_VERSION
 };
 
 static const struct option long_options[] = {
@@ -90,6 +96,8 @@ static const struct option long_options[] = {
     {"threads", required_argument, NULL, 'j'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
+    {"ledger", required_argument, NULL, OPT_LEDGER},
+    {"max-drop", required_argument, NULL, OPT_MAX_DROP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
 };
@@ -163,6 +171,8 @@ static int parse_args(col_opts *o, int argc, char **argv)
         case OPT_VERSION: puts("llm-collate (llm-tools) " LLM_VERSION); return llm_flush_stdout();
         case 'l': status = llm_level_option(optarg, &o->level); break;
         case 'j': status = llm_threads_option(optarg, &o->threads); break;
+        case OPT_LEDGER: o->ledger = optarg; break;
+        case OPT_MAX_DROP: status = llm_max_drop_option(optarg, &o->max_drop); break;
         case 'b':
             if (llm_parse_u64(optarg, 1, UINT32_MAX / 2, &v) < 0)
                 return llm_usage_error("--max-len: expected a count of tokens, 1 or more, got '%s'", optarg);
@@ -204,7 +214,7 @@ static int parse_args(col_opts *o, int argc, char **argv)
 int main(int argc, char **argv)
 {
     llm_cli_init("llm-collate");
-    col_opts o = {.pad_id = -1};
+    col_opts o = {.pad_id = -1, .max_drop = -1};
     o.threads = llm_default_threads();
     /* getopt_long permutes argv; the provenance keeps the command as it was typed. */
     char **typed = llm_provenance_argv(argc, argv, &o.argc);

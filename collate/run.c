@@ -228,6 +228,9 @@ typedef struct writer {
     llm_buf line;             /* a JSONL line being made */
     uint64_t in, written, truncated, skipped;
     uint64_t dropped[COL_REASON_COUNT];   /* by reason: faults skipped and length drops */
+    uint64_t dropped_tokens[COL_REASON_COUNT];
+    uint64_t tokens_in, tokens_out, tokens_cut;  /* rendered; written; cut by truncation */
+    llm_ledger ledger;        /* of the stages before: --ledger FILE and ledger lines */
     col_lengths lengths;
     uint64_t bytes_before;
     llm_progress progress;
@@ -307,10 +310,15 @@ static int write_batch(writer *wr, const llm_feed_batch *b)
                     r->fatal ? "" : " (--on-error=skip counts and skips such records)");
             return LLM_EXIT_FAILURE;
         }
-        if (r->reason == COL_TOO_LONG || r->reason == COL_NO_ANSWER_LEFT || (r->reason == COL_OK && !o->render))
+        int rendered = r->reason == COL_TOO_LONG || r->reason == COL_NO_ANSWER_LEFT || r->reason == COL_OK;
+        if (rendered && !(r->reason == COL_OK && o->render))
             col_lengths_add(&wr->lengths, r->full_len);
+        if (rendered && !o->render)
+            wr->tokens_in += r->full_len;
         if (r->reason != COL_OK) {
             wr->dropped[r->reason]++;
+            if (rendered && !o->render)
+                wr->dropped_tokens[r->reason] += r->full_len;
             int status = write_reject(wr, b, i, r);
             if (status)
                 return status;
@@ -324,6 +332,8 @@ static int write_batch(writer *wr, const llm_feed_batch *b)
                 return status;
             continue;
         }
+        wr->tokens_out += r->n;
+        wr->tokens_cut += r->full_len - r->n;
         if (col_sink_put(&wr->sink, u->ids.data + r->off, (const uint8_t *)u->mask.data + r->off, r->n, &err) < 0) {
             llm_msg("%s: %s", llm_output_name(&wr->out), err.msg);
             return LLM_EXIT_FAILURE;
@@ -423,7 +433,7 @@ static int run_input(runner *rn, int input)
             break;
         }
         b->input = input;
-        int got = llm_feed_batch_fill(b, lines, LLM_FILL_SKIP_BLANK | LLM_FILL_STRIP_BOM, &err);
+        int got = llm_feed_batch_fill(b, lines, LLM_FILL_SKIP_BLANK | LLM_FILL_STRIP_BOM, &rn->wr.ledger, &err);
         if (got <= 0) {
             llm_feed_recycle(rn->feed, b);
             if (got < 0) {
@@ -529,13 +539,37 @@ static int open_outputs(runner *rn, const llm_tokenizer *t, int64_t pad, int *ha
     return 0;
 }
 
-/* Finishes the outputs: the sink's last blocks, the stream's index, the renames. */
+/* This run's stage after those before it: examples in, written or dropped by reason; the
+ * tokens cut by truncation are dropped tokens of examples kept. */
+static int account(writer *wr, llm_error *err)
+{
+    const col_opts *o = wr->opts;
+    llm_stage *g = llm_ledger_add_stage(&wr->ledger, "llm-collate", "examples", o->argc, o->argv);
+    int rc = g ? 0 : -1;
+    for (int r = 1; r < COL_REASON_COUNT && rc == 0; r++)
+        if (wr->dropped[r])
+            rc = llm_reasons_add(&g->dropped, col_reason_name((col_reason)r), wr->dropped[r], wr->dropped_tokens[r]);
+    if (rc == 0 && wr->tokens_cut)
+        rc = llm_reasons_add(&g->dropped, "truncated", 0, wr->tokens_cut);
+    if (rc < 0)
+        return llm_error_set(err, "out of memory");
+    g->in = (llm_tally){wr->in, wr->tokens_in};
+    g->out = (llm_tally){wr->written, wr->tokens_out};
+    g->truncated = wr->truncated;
+    llm_writer_account(wr->stream, g);
+    g->padding = wr->sink.padding;
+    return 0;
+}
+
+/* Finishes the outputs: the sink's last blocks, the ledger and the stream's index, the
+ * renames. */
 static int close_outputs(writer *wr, int status)
 {
     llm_error err;
     if (status == 0 && wr->stream &&
-        (col_sink_finish(&wr->sink, &err) < 0 ||
-         (llm_writer_finish(wr->stream) < 0 && llm_error_set(&err, "%s", llm_writer_error(wr->stream)) < 0))) {
+        (col_sink_finish(&wr->sink, &err) < 0 || account(wr, &err) < 0 ||
+         (llm_writer_finish_ledger(wr->stream, &wr->ledger) < 0 &&
+          llm_error_set(&err, "%s", llm_writer_error(wr->stream)) < 0))) {
         llm_msg("%s: %s", llm_output_name(&wr->out), err.msg);
         status = LLM_EXIT_FAILURE;
     }
@@ -585,11 +619,16 @@ int col_run(const col_opts *o)
     rn.wr.opts = o;
     rn.wr.out.fd = rn.wr.rejects.fd = -1;
     llm_buf_init(&rn.wr.line);
+    llm_ledger_init(&rn.wr.ledger);
     llm_header h;
     int have_header = 0;
     llm_error err;
     if (status == 0)
         status = open_outputs(&rn, t, pad, &have_header, &h);
+    if (status == 0 && o->ledger && llm_ledger_load_file(&rn.wr.ledger, o->ledger, &err) < 0) {
+        llm_msg("--ledger %s", err.msg);
+        status = LLM_EXIT_FAILURE;
+    }
     llm_feed_fns fns = {worker_init, worker_run, worker_fini, batch_new, batch_reset, batch_free, feed_write};
     if (status == 0 && !(rn.feed = llm_feed_new(o->threads, &fns, &rn, &err))) {
         llm_msg("%s", err.msg);
@@ -604,6 +643,10 @@ int col_run(const col_opts *o)
     status = close_outputs(&rn.wr, status);
     if (ran && !o->quiet)
         print_summary(&rn.wr);
+    if (status == 0 && rn.wr.ledger.len && !o->render &&
+        llm_stage_max_drop(&rn.wr.ledger.stages[rn.wr.ledger.len - 1], o->max_drop))
+        status = LLM_EXIT_FAILURE;
+    llm_ledger_free(&rn.wr.ledger);
     col_sink_free(&rn.wr.sink);
     col_lengths_free(&rn.wr.lengths);
     llm_buf_free(&rn.wr.line);

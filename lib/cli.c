@@ -420,6 +420,13 @@ int llm_threads_option(const char *arg, unsigned *out)
     return -1;
 }
 
+int llm_max_drop_option(const char *arg, double *out)
+{
+    if (llm_parse_double(arg, 0, 100, out) < 0)
+        return llm_usage_error("--max-drop: expected a percentage from 0 to 100, got '%s'", arg);
+    return -1;
+}
+
 unsigned llm_default_threads(void)
 {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);

@@ -47,6 +47,8 @@ char **llm_provenance_argv(int argc, char **argv, int *n);
  * on, or a usage error as an exit status, as llm_choice_option returns. */
 int llm_level_option(const char *arg, int *out);
 int llm_threads_option(const char *arg, unsigned *out);
+/* --max-drop PCT (0 to 100) the same way. */
+int llm_max_drop_option(const char *arg, double *out);
 /* The default of -j: every online core. */
 unsigned llm_default_threads(void);
 /* The inputs' total size when every one is a regular file, else 0 (unknown): for the

@@ -4,6 +4,7 @@
 #include "json.h"
 #include "pool.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,7 +58,19 @@ static int is_blank(const char *s, size_t n)
     return 1;
 }
 
-int llm_feed_batch_fill(llm_feed_batch *b, llm_lines *l, int flags, llm_error *err)
+int llm_feed_ledger_line(llm_ledger *ledger, const char *line, size_t len, uint64_t number, llm_error *err)
+{
+    /* The first byte rules out nearly every record before the prefix is compared. */
+    if (!ledger || len < sizeof LLM_LEDGER_LINE_KEY || line[0] != '{' || line[2] != 'l')
+        return 0;
+    llm_error why;
+    int rc = llm_ledger_from_line(ledger, line, len, &why);
+    if (rc < 0)
+        return llm_error_set(err, "line %" PRIu64 ": a ledger line that does not parse: %s", number, why.msg);
+    return rc;
+}
+
+int llm_feed_batch_fill(llm_feed_batch *b, llm_lines *l, int flags, llm_ledger *ledger, llm_error *err)
 {
     const char *line, *copied = NULL;
     size_t len;
@@ -76,6 +89,11 @@ int llm_feed_batch_fill(llm_feed_batch *b, llm_lines *l, int flags, llm_error *e
             len -= 3;
         }
         if ((flags & LLM_FILL_SKIP_BLANK) && is_blank(line, len))
+            continue;
+        int k = llm_feed_ledger_line(ledger, line, len, number, err);
+        if (k < 0)
+            return -1;
+        if (k)
             continue;
         if (llm_feed_batch_add(b, line, len, number) < 0)
             return llm_error_set(err, "out of memory");

@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "common.h"
+#include "ledger.h"
 #include "lines.h"
 
 #ifdef __cplusplus
@@ -56,10 +57,14 @@ enum {
 
 /* Adds the next lines of l to b until b is full or the input ends: each without its '\n' and
  * a '\r' before it, as `flags` says. The lines are copied, so the pages of a mapped input
- * before them are released (llm_lines_release). Sets b->bytes_read. Returns 1 when b holds
- * lines, 0 when it holds none at the end of the input, -1 with err set (a read error, out of
- * memory). */
-int llm_feed_batch_fill(llm_feed_batch *b, llm_lines *l, int flags, llm_error *err);
+ * before them are released (llm_lines_release). With a ledger, the ledger lines of JSONL
+ * from llm-clean --ledger-inline are summed into it instead of joining b. Sets
+ * b->bytes_read. Returns 1 when b holds lines, 0 when it holds none at the end of the input,
+ * -1 with err set (a read error, out of memory, a ledger line that does not parse). */
+int llm_feed_batch_fill(llm_feed_batch *b, llm_lines *l, int flags, llm_ledger *ledger, llm_error *err);
+/* 1 when line `number` is a ledger line, summed into ledger; 0 when it is not; -1 with err
+ * set when it is one but does not parse. */
+int llm_feed_ledger_line(llm_ledger *ledger, const char *line, size_t len, uint64_t number, llm_error *err);
 
 typedef struct llm_feed llm_feed;
 

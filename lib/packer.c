@@ -30,6 +30,8 @@ struct llm_packer {
     uint32_t *starts;
     uint32_t fill, n_starts, masked_in_block;
     uint64_t in_group;
+    uint64_t pending;           /* concat: sequences begun since the last block went out */
+    uint32_t pending_tokens;    /* and their tokens */
 
     /* fit: the window */
     uint32_t *arena_tokens;
@@ -138,6 +140,7 @@ static int emit_block(llm_packer *p, llm_error *err)
     p->st.pad_tokens += pad;
     p->st.masked_tokens += p->masked_in_block;
     p->fill = p->n_starts = p->masked_in_block = 0;
+    p->pending = p->pending_tokens = 0;
     (void)err;    /* the callback's failure: it said why */
     return p->fn(p->ctx, &r);
 }
@@ -147,6 +150,7 @@ static int emit_block(llm_packer *p, llm_error *err)
 static int concat_add(llm_packer *p, const llm_record *seq, llm_error *err)
 {
     uint32_t b = p->o.block_size;
+    uint64_t blocks = p->st.blocks;
     if (p->o.boundaries && seq->n_tokens)
         p->starts[p->n_starts++] = p->fill;
     for (size_t done = 0; done < seq->n_tokens;) {
@@ -158,6 +162,11 @@ static int concat_add(llm_packer *p, const llm_record *seq, llm_error *err)
         done += take;
         if (p->fill == b && emit_block(p, err) < 0)
             return -1;
+    }
+    /* Every token of it still waits in the block being filled. */
+    if (seq->n_tokens && p->st.blocks == blocks) {
+        p->pending++;
+        p->pending_tokens += seq->n_tokens;
     }
     if (p->o.group && ++p->in_group == p->o.group)
         return llm_packer_finish(p, err);
@@ -174,7 +183,10 @@ static int concat_finish(llm_packer *p, llm_error *err)
         return emit_block(p, err);
     p->st.remainder_tokens += p->fill;
     p->st.remainders++;
+    p->st.remainder_sequences += p->pending;
+    p->st.remainder_cut += p->fill > p->pending_tokens;
     p->fill = p->n_starts = p->masked_in_block = 0;
+    p->pending = p->pending_tokens = 0;
     return 0;
 }
 

@@ -38,6 +38,8 @@ typedef struct llm_packer_stats {
     uint64_t pad_tokens;                 /* padding written */
     uint64_t masked_tokens;              /* real tokens written with their mask bit 0 */
     uint64_t remainder_tokens, remainders; /* concat: dropped short tails (one a group) */
+    uint64_t remainder_sequences;        /* concat: sequences all of whose tokens were in one */
+    uint64_t remainder_cut;              /* concat: sequences whose tail was in one */
     uint64_t long_split, long_pieces;    /* fit: sequences longer than a block, and their pieces */
     uint64_t long_dropped, long_dropped_tokens;
 } llm_packer_stats;

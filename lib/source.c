@@ -16,6 +16,9 @@ struct llm_source {
     llm_reader *reader;
     int fd;                  /* of reader, when ours to close */
     uint64_t bytes_done, total_bytes;
+    llm_ledger ledger;       /* of the inputs read to their end, summed */
+    uint64_t segments, ledgers;
+    int no_memory;
 };
 
 static int is_stdin(const char *name) { return strcmp(name, "-") == 0; }
@@ -75,6 +78,8 @@ static int read_header(llm_source *s, int i, llm_error *err)
 llm_source *llm_source_open(char *const *names, int n, llm_error *err)
 {
     llm_source *s = calloc(1, sizeof *s);
+    if (s)
+        llm_ledger_init(&s->ledger);
     if (!s || !(s->kept = calloc((size_t)n, sizeof *s->kept)) || llm_header_init(&s->header) < 0) {
         if (s)
             free(s->kept);
@@ -96,8 +101,13 @@ llm_source *llm_source_open(char *const *names, int n, llm_error *err)
 
 static void close_current(llm_source *s)
 {
-    if (s->reader)
+    if (s->reader) {
         s->bytes_done += llm_reader_offset(s->reader);
+        s->segments += llm_reader_segments(s->reader);
+        s->ledgers += llm_reader_ledgers(s->reader);
+        if (llm_ledger_merge(&s->ledger, llm_reader_ledger(s->reader)) < 0)
+            s->no_memory = 1;
+    }
     llm_reader_free(s->reader);
     close_input(s->fd);
     s->reader = NULL;
@@ -113,6 +123,7 @@ void llm_source_free(llm_source *s)
         llm_reader_free(s->kept[i]);
     free(s->kept);
     llm_header_free(&s->header);
+    llm_ledger_free(&s->ledger);
     free(s);
 }
 
@@ -143,10 +154,15 @@ int llm_source_next(llm_source *s, llm_record *rec, llm_error *err)
         if (rc < 0)
             return llm_error_set(err, "%s", llm_reader_error(s->reader));
         close_current(s);
+        if (s->no_memory)
+            return llm_error_set(err, "out of memory");
         s->cur++;
     }
     return 0;
 }
+
+const llm_ledger *llm_source_ledger(const llm_source *s) { return &s->ledger; }
+uint64_t llm_source_unaccounted(const llm_source *s) { return s->segments - s->ledgers; }
 
 uint64_t llm_source_bytes(const llm_source *s)
 {

@@ -17,6 +17,10 @@ void llm_source_free(llm_source *s);          /* NULL-safe */
 const llm_header *llm_source_header(const llm_source *s);
 /* 1 with the next record (valid until the next call), 0 after the last, -1 with err set. */
 int llm_source_next(llm_source *s, llm_record *rec, llm_error *err);
+/* The ledgers of the inputs read to their end, summed stage by stage (complete after the
+ * last record), and how many streams among them carried none. */
+const llm_ledger *llm_source_ledger(const llm_source *s);
+uint64_t llm_source_unaccounted(const llm_source *s);
 uint64_t llm_source_bytes(const llm_source *s);        /* compressed bytes read so far */
 uint64_t llm_source_total_bytes(const llm_source *s);  /* of the regular files; 0 unknown */
 

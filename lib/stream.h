@@ -6,6 +6,7 @@
 
 #include "buf.h"
 #include "common.h"
+#include "ledger.h"
 
 #include <stdio.h>
 
@@ -104,6 +105,11 @@ llm_writer *llm_writer_open(int fd, const llm_header *h, const llm_writer_opts *
 int llm_writer_put(llm_writer *w, const llm_record *r);
 /* Writes the last frame and the index. Returns 0 or -1. Frees nothing: call _free. */
 int llm_writer_finish(llm_writer *w);
+/* The same, with the ledger (NULL: none) in a trailer frame before the index. */
+int llm_writer_finish_ledger(llm_writer *w, const llm_ledger *ledger);
+/* Fills a stage's "written" counts from what this writer took so far (padding is the
+ * caller's to set). */
+void llm_writer_account(const llm_writer *w, llm_stage *s);
 void llm_writer_free(llm_writer *w);        /* NULL-safe; does not finish */
 const char *llm_writer_error(const llm_writer *w);
 uint64_t llm_writer_records(const llm_writer *w);
@@ -145,12 +151,25 @@ const char *llm_reader_error(const llm_reader *r);
 uint64_t llm_reader_offset(const llm_reader *r);  /* bytes of input consumed */
 /* Every header met so far merged: the first one, plus the provenance of later ones. */
 const llm_header *llm_reader_merged_header(const llm_reader *r);
+/* The ledgers of the segments read so far from their start, summed stage by stage. */
+const llm_ledger *llm_reader_ledger(const llm_reader *r);
+/* Segments begun so far, and how many of them ended in a ledger: when they differ after the
+ * last record, part of the input carries no account. */
+uint64_t llm_reader_segments(const llm_reader *r);
+uint64_t llm_reader_ledgers(const llm_reader *r);
 
 /* Random access (seekable regular files). Loads the index from the end of the file,
  * following the chain of indexes of concatenated streams; when some part has no index
  * and `scan` is nonzero, builds it by reading that part. Returns 0 with *out filled
  * (caller frees), 1 when the input has no usable index and scan is 0, -1 on error. */
 int llm_reader_load_index(llm_reader *r, int scan, llm_index *out);
+/* The summed ledgers of a seekable file, found through its indexes without reading the
+ * data (llm-train, llm-cat --ledger). Returns 0 with *out replaced, 1 when some part of the
+ * file has no index or no ledger (out then holds those found), -1 on error. */
+int llm_reader_load_ledger(llm_reader *r, llm_ledger *out);
+/* The whole ledger of the stream on fd: through its indexes, else by reading it all.
+ * *unaccounted: concatenated streams in it that carry none. 0, or -1 with err set. */
+int llm_stream_ledger(int fd, const char *name, llm_ledger *out, uint64_t *unaccounted, llm_error *err);
 /* Positions the reader at the start of frame `i` of idx (a data frame). Returns 0 or -1. */
 int llm_reader_seek(llm_reader *r, const llm_index *idx, size_t i);
 

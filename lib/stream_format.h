@@ -12,6 +12,7 @@
 #define LLM_MAGIC_SKIPPABLE_MASK 0xFFFFFFF0u
 #define LLM_MAGIC_HEADER 0x184D2A5Cu
 #define LLM_MAGIC_INDEX 0x184D2A5Du
+#define LLM_MAGIC_LEDGER 0x184D2A5Eu
 #define LLM_SKIPPABLE_HEAD 8             /* magic + payload size */
 
 #define LLM_HEADER_TAG "LLMH"            /* payload: tag, u32 checksum, JSON */
@@ -20,6 +21,11 @@
 #define LLM_INDEX_ENTRY 16               /* u64 offset in segment, u32 records, u32 tokens */
 #define LLM_INDEX_FOOTER 36              /* u64 segment bytes, records, tokens; u32 entries, checksum, tag */
 #define LLM_INDEX_TAG "LLMX"
+
+/* The ledger ends with its footer so that it can be found from the index after it:
+ * payload = JSON, u32 JSON bytes, u32 checksum of the JSON, tag. */
+#define LLM_LEDGER_FOOTER 12
+#define LLM_LEDGER_TAG "LLML"
 
 #define LLM_RECORD_HEAD 8                /* u32 tokens, u32 flags */
 #define LLM_RECORD_HAS_MASK 1u

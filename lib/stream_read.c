@@ -42,8 +42,11 @@ struct llm_reader {
     /* The segment being read, to hold its index against. `counted` is 0 after a seek
      * into the middle of a segment, when the counts no longer cover all of it. */
     uint64_t seg_start, seg_frames, seg_records, seg_tokens;
-    int counted, closed;
+    int counted, closed, ledgered;
     XXH64_state_t *seg_entries;
+
+    llm_ledger ledger;         /* of the segments read from their start, summed */
+    uint64_t segments, ledgers;
 
     int failed;
     char err[512];
@@ -129,7 +132,8 @@ static void start_segment(llm_reader *r, uint64_t at)
     r->seg_start = at;
     r->seg_frames = r->seg_records = r->seg_tokens = 0;
     r->counted = 1;
-    r->closed = 0;
+    r->closed = r->ledgered = 0;
+    r->segments++;
     XXH64_reset(r->seg_entries, 0);
 }
 
@@ -166,6 +170,49 @@ static int read_header_frame(llm_reader *r, uint32_t size, int first)
     }
     if (!first)
         llm_header_free(&h);
+    consume(r, LLM_SKIPPABLE_HEAD + (size_t)size);
+    return rc;
+}
+
+/* Checks a ledger frame's payload and parses its JSON into *out. */
+static int parse_ledger_payload(llm_reader *r, const uint8_t *p, size_t n, uint64_t at, llm_ledger *out)
+{
+    llm_error e;
+    if (n < LLM_LEDGER_FOOTER || memcmp(p + n - 4, LLM_LEDGER_TAG, 4) != 0 ||
+        llm_load32(p + n - LLM_LEDGER_FOOTER) != n - LLM_LEDGER_FOOTER)
+        return fail(r, "corrupt ledger frame at byte offset %" PRIu64, at);
+    size_t json = n - LLM_LEDGER_FOOTER;
+    if (llm_checksum32(p, json) != llm_load32(p + json + 4))
+        return fail(r, "ledger checksum mismatch at byte offset %" PRIu64, at);
+    if (llm_ledger_from_json(out, (const char *)p, json, &e) < 0)
+        return fail(r, "bad ledger at byte offset %" PRIu64 ": %s", at, e.msg);
+    return 0;
+}
+
+/* A ledger frame ends a segment's data; it is summed into the reader's ledger when the
+ * whole segment was read, and only checked after a seek into it. */
+static int read_ledger_frame(llm_reader *r, uint32_t size)
+{
+    uint64_t at = r->in_offset;
+    if (r->closed || r->ledgered)
+        return fail(r, "unexpected ledger frame at byte offset %" PRIu64, at);
+    if (size > LLM_HEADER_MAX + LLM_LEDGER_FOOTER)
+        return fail(r, "ledger frame of %" PRIu32 " bytes at byte offset %" PRIu64 " is above the limit", size, at);
+    ssize_t got = fill(r, LLM_SKIPPABLE_HEAD + (size_t)size);
+    if (got < 0)
+        return -1;
+    if ((size_t)got < LLM_SKIPPABLE_HEAD + (size_t)size)
+        return fail(r, "truncated ledger frame at byte offset %" PRIu64, at);
+    llm_ledger l;
+    llm_ledger_init(&l);
+    int rc = parse_ledger_payload(r, cursor(r) + LLM_SKIPPABLE_HEAD, size, at, &l);
+    if (rc == 0 && r->counted) {
+        if (llm_ledger_merge(&r->ledger, &l) < 0)
+            rc = fail(r, "out of memory");
+        r->ledgers++;
+    }
+    llm_ledger_free(&l);
+    r->ledgered = 1;
     consume(r, LLM_SKIPPABLE_HEAD + (size_t)size);
     return rc;
 }
@@ -374,9 +421,9 @@ static int next_frame(llm_reader *r)
             return fail(r, "truncated stream: %zd stray bytes at byte offset %" PRIu64, got, r->in_offset);
         uint32_t magic = llm_load32(cursor(r));
         if (magic == LLM_MAGIC_ZSTD) {
-            if (r->closed)
-                return fail(r, "data frame after the index at byte offset %" PRIu64 " (missing header)",
-                            r->in_offset);
+            if (r->closed || r->ledgered)
+                return fail(r, "data frame after the %s at byte offset %" PRIu64 " (missing header)",
+                            r->closed ? "index" : "ledger", r->in_offset);
             return read_data_frame(r);
         }
         if ((magic & LLM_MAGIC_SKIPPABLE_MASK) != LLM_MAGIC_SKIPPABLE)
@@ -390,6 +437,8 @@ static int next_frame(llm_reader *r)
             rc = read_header_frame(r, size, 0);
         else if (magic == LLM_MAGIC_INDEX && !r->closed)
             rc = read_index_frame(r, size);
+        else if (magic == LLM_MAGIC_LEDGER)
+            rc = read_ledger_frame(r, size);
         else
             rc = fail(r, "unexpected %s frame at byte offset %" PRIu64,
                       magic == LLM_MAGIC_INDEX ? "second index" : "skippable", r->in_offset);
@@ -411,6 +460,7 @@ static llm_reader *reader_new(int fd, const char *name, uint64_t start, int seek
     r->name = strdup(name && strcmp(name, "-") ? name : "(stdin)");
     r->dctx = ZSTD_createDCtx();
     r->seg_entries = XXH64_createState();
+    llm_ledger_init(&r->ledger);
     if (!r->name || !r->dctx || !r->seg_entries || llm_header_init(&r->header) < 0 ||
         llm_header_init(&r->merged) < 0) {
         llm_reader_free(r);
@@ -468,6 +518,7 @@ void llm_reader_free(llm_reader *r)
     XXH64_freeState(r->seg_entries);
     llm_header_free(&r->header);
     llm_header_free(&r->merged);
+    llm_ledger_free(&r->ledger);
     free(r->in);
     free(r->frame);
     free(r->mask);
@@ -477,6 +528,9 @@ void llm_reader_free(llm_reader *r)
 
 const llm_header *llm_reader_header(const llm_reader *r) { return &r->header; }
 const llm_header *llm_reader_merged_header(const llm_reader *r) { return &r->merged; }
+const llm_ledger *llm_reader_ledger(const llm_reader *r) { return &r->ledger; }
+uint64_t llm_reader_segments(const llm_reader *r) { return r->segments; }
+uint64_t llm_reader_ledgers(const llm_reader *r) { return r->ledgers; }
 const char *llm_reader_error(const llm_reader *r) { return r->err; }
 uint64_t llm_reader_offset(const llm_reader *r) { return r->in_offset; }
 
@@ -740,6 +794,101 @@ int llm_reader_load_index(llm_reader *r, int scan, llm_index *out)
     return rc;
 }
 
+/* Reads the ledger frame that ends at `end` (where a segment's index starts). Returns 1 with
+ * *out filled, 0 when there is none, -1 when there is one but it is corrupt. */
+static int read_segment_ledger(llm_reader *r, uint64_t start, uint64_t end, llm_ledger *out)
+{
+    uint8_t foot[LLM_LEDGER_FOOTER], head[LLM_SKIPPABLE_HEAD];
+    if (end < start + LLM_SKIPPABLE_HEAD + LLM_LEDGER_FOOTER || pread_all(r, foot, sizeof foot, end - sizeof foot) < 0)
+        return r->failed ? -1 : 0;
+    uint64_t size = (uint64_t)llm_load32(foot) + LLM_LEDGER_FOOTER;
+    if (memcmp(foot + 8, LLM_LEDGER_TAG, 4) != 0 || size + LLM_SKIPPABLE_HEAD > end - start)
+        return 0;
+    uint64_t at = end - size - LLM_SKIPPABLE_HEAD;
+    if (pread_all(r, head, sizeof head, at) < 0)
+        return -1;
+    if (llm_load32(head) != LLM_MAGIC_LEDGER || llm_load32(head + 4) != size)
+        return 0;    /* the tag's bytes were the end of a data frame */
+    if (size > LLM_HEADER_MAX + LLM_LEDGER_FOOTER)
+        return fail(r, "ledger frame of %" PRIu64 " bytes at byte offset %" PRIu64 " is above the limit", size, at);
+    uint8_t *p = malloc(size);
+    if (!p)
+        return fail(r, "out of memory");
+    int rc = pread_all(r, p, size, at + LLM_SKIPPABLE_HEAD) < 0 || parse_ledger_payload(r, p, size, at, out) < 0 ? -1 : 1;
+    free(p);
+    return rc;
+}
+
+int llm_reader_load_ledger(llm_reader *r, llm_ledger *out)
+{
+    struct stat st;
+    llm_ledger_free(out);
+    if (r->failed)
+        return -1;
+    if (!r->seekable || fstat(r->fd, &st) < 0)
+        return 1;
+    /* Segments are found from the end; their ledgers are summed from the start. */
+    llm_ledger *found = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0, missing = 0;
+    for (uint64_t end = (uint64_t)st.st_size; end > 0 && rc == 0;) {
+        segment seg;
+        int k = read_segment_index(r, end, &seg);
+        if (k <= 0) {
+            rc = k < 0 ? -1 : 0;
+            missing = 1;
+            break;
+        }
+        free(seg.payload);
+        end = seg.start;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 4;
+            llm_ledger *f = realloc(found, cap * sizeof *f);
+            if (!f) {
+                rc = fail(r, "out of memory");
+                break;
+            }
+            found = f;
+        }
+        llm_ledger_init(&found[n]);
+        k = read_segment_ledger(r, seg.start, seg.index_at, &found[n++]);
+        if (k < 0)
+            rc = -1;
+        missing |= k == 0;
+    }
+    for (size_t i = n; i-- > 0;) {
+        if (rc >= 0 && llm_ledger_merge(out, &found[i]) < 0)
+            rc = fail(r, "out of memory");
+        llm_ledger_free(&found[i]);
+    }
+    free(found);
+    if (rc < 0)
+        r->failed = 1;
+    return rc < 0 ? -1 : missing;
+}
+
+int llm_stream_ledger(int fd, const char *name, llm_ledger *out, uint64_t *unaccounted, llm_error *err)
+{
+    llm_reader *r = llm_reader_open(fd, name, err);
+    if (!r)
+        return -1;
+    int rc = llm_reader_load_ledger(r, out);
+    *unaccounted = 0;
+    if (rc == 1) {
+        /* Some part has no index or no ledger: read it all, meeting every ledger frame. */
+        llm_record rec;
+        while ((rc = llm_reader_next(r, &rec)) > 0)
+            ;
+        if (rc == 0 && llm_ledger_copy(out, &r->ledger) < 0)
+            rc = fail(r, "out of memory");
+        *unaccounted = r->segments - r->ledgers;
+    }
+    if (rc < 0)
+        llm_error_set(err, "%s", r->err);
+    llm_reader_free(r);
+    return rc < 0 ? -1 : 0;
+}
+
 int llm_reader_seek(llm_reader *r, const llm_index *idx, size_t i)
 {
     if (r->failed)
@@ -751,6 +900,6 @@ int llm_reader_seek(llm_reader *r, const llm_index *idx, size_t i)
     drop_input(r, idx->frames[i].offset);
     /* The segment's first frames were not read: its index can no longer be checked. */
     r->counted = 0;
-    r->closed = 0;
+    r->closed = r->ledgered = 0;
     return 0;
 }

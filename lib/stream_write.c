@@ -49,7 +49,7 @@ struct llm_writer {
     size_t index_len, index_cap;
 
     uint64_t bytes;            /* written since the header, i.e. offset within the segment */
-    uint64_t records, tokens;
+    uint64_t records, tokens, masked;
     int failed;
     char err[384];
 };
@@ -374,8 +374,12 @@ int llm_writer_put(llm_writer *w, const llm_record *r)
     if (r->mask) {
         size_t mb = ((size_t)r->n_tokens + 7) / 8;
         memset(p, 0, llm_pad4(mb));
-        for (size_t i = 0; i < r->n_tokens; i++)
+        uint32_t counted = 0;
+        for (size_t i = 0; i < r->n_tokens; i++) {
             p[i >> 3] |= (uint8_t)((r->mask[i] != 0) << (i & 7));
+            counted += r->mask[i] != 0;
+        }
+        w->masked += r->n_tokens - counted;
         p += llm_pad4(mb);
     }
     if (r->n_bounds) {
@@ -405,13 +409,46 @@ static int write_index(llm_writer *w)
     return write_skippable(w, LLM_MAGIC_INDEX, w->index, w->index_len + LLM_INDEX_FOOTER);
 }
 
-int llm_writer_finish(llm_writer *w)
+static int write_ledger(llm_writer *w, const llm_ledger *l)
+{
+    llm_buf b;
+    llm_buf_init(&b);
+    llm_ledger_to_json(l, &b);
+    size_t json = b.len;
+    llm_buf_append(&b, "\0\0\0\0\0\0\0\0" LLM_LEDGER_TAG, LLM_LEDGER_FOOTER);
+    int rc;
+    if (llm_buf_failed(&b))
+        rc = fail(w, "out of memory");
+    else if (json > LLM_HEADER_MAX)
+        rc = fail(w, "ledger of %zu bytes is above the limit of %u", json, LLM_HEADER_MAX);
+    else {
+        llm_store32(b.data + json, (uint32_t)json);
+        llm_store32(b.data + json + 4, llm_checksum32(b.data, json));
+        rc = write_skippable(w, LLM_MAGIC_LEDGER, b.data, b.len);
+    }
+    llm_buf_free(&b);
+    return rc;
+}
+
+int llm_writer_finish_ledger(llm_writer *w, const llm_ledger *ledger)
 {
     if (w->failed || flush_frame(w) < 0 || (w->pool && write_done(w, 1) < 0))
+        return -1;
+    if (ledger && write_ledger(w, ledger) < 0)
         return -1;
     if (w->want_index && w->index_len / LLM_INDEX_ENTRY > UINT32_MAX)
         return fail(w, "too many frames for one index");
     return w->want_index ? write_index(w) : 0;
+}
+
+int llm_writer_finish(llm_writer *w) { return llm_writer_finish_ledger(w, NULL); }
+
+void llm_writer_account(const llm_writer *w, llm_stage *s)
+{
+    s->has_written = 1;
+    s->written_records = w->records;
+    s->written_tokens = w->tokens;
+    s->masked = w->masked;
 }
 
 void llm_writer_free(llm_writer *w)

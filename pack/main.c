@@ -49,18 +49,21 @@ static const char usage[] =
     "  -l, --level=N           zstd level of the stream (default 3)\n"
     "  -f, --force             write the stream even to a terminal\n"
     "\n"
+    "      --max-drop=PCT      exit 1, after writing everything, when more than PCT percent\n"
+    "                          of the documents or tokens read were dropped\n"
     "  -j, --threads=N         compression threads (default: all cores); same bytes for any N\n"
     "  -q, --quiet             no progress line or summary\n"
     "  -h, --help              print this help and exit\n"
     "      --version           print the version and exit\n"
     "\n"
     "A summary on standard error accounts for every document and token: tokens in = tokens\n"
-    "in blocks + remainder dropped + long documents dropped.\n"
+    "in blocks + remainder dropped + long documents dropped. The same account, with those of\n"
+    "the stages before, ends each stream written (its ledger; llm-cat --ledger shows it).\n"
     "Exit status: 0 ok, 1 bad input or I/O error, 2 usage error. See llm-pack(1).\n";
 
 enum {
     OPT_MODE = 256, OPT_REMAINDER, OPT_GROUP, OPT_BOUNDARIES, OPT_LONG, OPT_WINDOW, OPT_PAD_ID, OPT_VAL,
-    OPT_VAL_FRACTION, OPT_VAL_DOCS, OPT_SHARD, OPT_SHUFFLE, OPT_SHUFFLE_BUFFER, OPT_SEED, OPT_TMP_DIR, OPT_VERSION
+    OPT_VAL_FRACTION, OPT_VAL_DOCS, OPT_SHARD, OPT_SHUFFLE, OPT_SHUFFLE_BUFFER, OPT_SEED, OPT_TMP_DIR, OPT_MAX_DROP, OPT_VERSION
 };
 
 static const struct option long_options[] = {
@@ -80,6 +83,7 @@ static const struct option long_options[] = {
     {"shuffle-buffer", required_argument, NULL, OPT_SHUFFLE_BUFFER},
     {"seed", required_argument, NULL, OPT_SEED},
     {"tmp-dir", required_argument, NULL, OPT_TMP_DIR},
+    {"max-drop", required_argument, NULL, OPT_MAX_DROP},
     {"output", required_argument, NULL, 'o'},
     {"level", required_argument, NULL, 'l'},
     {"force", no_argument, NULL, 'f'},
@@ -184,6 +188,7 @@ static int parse_args(pack_opts *o, int argc, char **argv)
                 return llm_usage_error("--seed: expected a number, got '%s'", optarg);
             break;
         case OPT_TMP_DIR: o->tmp_dir = optarg; break;
+        case OPT_MAX_DROP: status = llm_max_drop_option(optarg, &o->max_drop); break;
         case 'o': o->output = optarg; break;
         case 'f': o->force = 1; break;
         case 'q': o->quiet = 1; break;
@@ -205,7 +210,7 @@ static int parse_args(pack_opts *o, int argc, char **argv)
 int main(int argc, char **argv)
 {
     llm_cli_init("llm-pack");
-    pack_opts o = {.packer = {.mode = LLM_PACK_CONCAT, .block_size = 1024}, .pad_id = -1, .shard_n = 1};
+    pack_opts o = {.packer = {.mode = LLM_PACK_CONCAT, .block_size = 1024}, .pad_id = -1, .shard_n = 1, .max_drop = -1};
     o.threads = llm_default_threads();
     /* getopt_long permutes argv; the provenance keeps the command as it was typed. */
     char **typed = llm_provenance_argv(argc, argv, &o.argc);

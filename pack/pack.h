@@ -19,6 +19,7 @@ typedef struct pack_opts {
     const char *tmp_dir;        /* the full shuffle's temporary file goes here */
     uint64_t shard_k, shard_n;
     int force, quiet;
+    double max_drop;            /* --max-drop percentage; -1: no limit */
     int level;                  /* zstd level; 0: the stream's default */
     unsigned threads;           /* compression threads */
     const char *output;

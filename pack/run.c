@@ -39,7 +39,7 @@ typedef struct pack_state {
     size_t scratch_cap;
     val_doc *heap;             /* --val-docs: a max-heap on (hash, number) */
     size_t heap_len;
-    uint64_t docs, tokens, other_shards, no_eos;
+    uint64_t docs, tokens, other_shards, other_tokens, no_eos;
     llm_error err;
 } pack_state;
 
@@ -217,17 +217,78 @@ static int out_open(pack_state *s, pack_out *out, const char *path, int shuffle)
     return out->packer ? 0 : -1;
 }
 
-/* Packs what is left, empties the shuffle, ends the stream and renames the file into
- * place. */
-static int out_finish(pack_state *s, pack_out *out)
+/* Packs what is left and empties the shuffle. */
+static int out_flush(pack_state *s, pack_out *out)
 {
     if (llm_packer_finish(out->packer, &s->err) < 0)
         return -1;
-    if (out->shuffle && pack_shuffle_finish(out->shuffle, &s->err) < 0)
+    return out->shuffle ? pack_shuffle_finish(out->shuffle, &s->err) : 0;
+}
+
+/* This run's stage as one output sees it: every document read came in; those packed here
+ * went out but for the ones dropped here; the rest went to the other output or to other
+ * shards. */
+static int account(const pack_state *s, const pack_out *out, const pack_out *other, const char *other_name,
+                   llm_ledger *l)
+{
+    const pack_opts *o = s->o;
+    const llm_packer_stats *st = llm_packer_stats_get(out->packer);
+    llm_stage *g = llm_ledger_add_stage(l, "llm-pack", "documents", o->argc, o->argv);
+    if (!g)
         return -1;
-    if (llm_writer_finish(out->writer) < 0)
-        return llm_error_set(&s->err, "%s", llm_writer_error(out->writer));
-    return llm_output_commit(&out->file, &s->err);
+    g->in = (llm_tally){s->docs + s->other_shards, s->tokens + s->other_tokens};
+    uint64_t dropped = st->remainder_sequences + st->long_dropped;
+    uint64_t dropped_tokens = st->remainder_tokens + st->long_dropped_tokens;
+    g->out = (llm_tally){st->sequences - dropped, st->tokens - dropped_tokens};
+    g->truncated = st->remainder_cut;
+    int rc = 0;
+    if (st->remainder_tokens)
+        rc |= llm_reasons_add(&g->dropped, "remainder", st->remainder_sequences, st->remainder_tokens);
+    if (st->long_dropped)
+        rc |= llm_reasons_add(&g->dropped, "too-long", st->long_dropped, st->long_dropped_tokens);
+    if (other) {
+        const llm_packer_stats *ot = llm_packer_stats_get(other->packer);
+        rc |= llm_reasons_add(&g->split, other_name, ot->sequences, ot->tokens);
+    }
+    if (s->other_shards)
+        rc |= llm_reasons_add(&g->split, "other-shards", s->other_shards, s->other_tokens);
+    llm_writer_account(out->writer, g);
+    g->padding = st->pad_tokens;
+    return rc;
+}
+
+/* Ends the stream with the ledger of the inputs and this stage, and renames the file into
+ * place. */
+static int out_finish(pack_state *s, pack_out *out, const pack_out *other, const char *other_name)
+{
+    llm_ledger l;
+    llm_ledger_init(&l);
+    int rc = llm_ledger_copy(&l, llm_source_ledger(s->src)) < 0 || account(s, out, other, other_name, &l) < 0
+                 ? llm_error_set(&s->err, "out of memory") : 0;
+    if (rc == 0 && llm_writer_finish_ledger(out->writer, &l) < 0)
+        rc = llm_error_set(&s->err, "%s", llm_writer_error(out->writer));
+    llm_ledger_free(&l);
+    return rc == 0 ? llm_output_commit(&out->file, &s->err) : -1;
+}
+
+/* --max-drop: what both outputs dropped, against everything read. */
+static int over_max_drop(const pack_state *s)
+{
+    const pack_opts *o = s->o;
+    if (o->max_drop < 0)
+        return 0;
+    llm_ledger l;
+    llm_ledger_init(&l);
+    int rc = account(s, &s->train, NULL, NULL, &l);
+    if (rc == 0 && o->val && account(s, &s->val, NULL, NULL, &l) == 0) {
+        const llm_reasons *val = &l.stages[1].dropped;
+        for (size_t i = 0; i < val->len && rc == 0; i++)
+            rc = llm_reasons_add(&l.stages[0].dropped, val->items[i].name, val->items[i].n.records,
+                                 val->items[i].n.tokens);
+    }
+    int over = rc == 0 && l.len && llm_stage_max_drop(&l.stages[0], o->max_drop);
+    llm_ledger_free(&l);
+    return over;
 }
 
 static void out_free(pack_out *out, int failed)
@@ -330,6 +391,7 @@ static int read_all(pack_state *s)
         uint64_t this = number++;
         if (o->shard_n > 1 && this % o->shard_n != o->shard_k) {
             s->other_shards++;
+            s->other_tokens += doc.n_tokens;
             continue;
         }
         s->docs++;
@@ -364,13 +426,19 @@ int pack_run(const pack_opts *o)
         goto done;
     if (read_all(&s) < 0)
         goto done;
-    if (out_finish(&s, &s.train) < 0 || (o->val && out_finish(&s, &s.val) < 0))
+    if (out_flush(&s, &s.train) < 0 || (o->val && out_flush(&s, &s.val) < 0))
+        goto done;
+    if (out_finish(&s, &s.train, o->val ? &s.val : NULL, "validation") < 0 ||
+        (o->val && out_finish(&s, &s.val, &s.train, "training") < 0))
         goto done;
     summarise(&s);
-    status = LLM_EXIT_OK;
+    status = over_max_drop(&s) ? LLM_EXIT_FAILURE : LLM_EXIT_OK;
+    if (status != LLM_EXIT_OK)
+        goto quiet;
 done:
     if (status != LLM_EXIT_OK)
         llm_msg("%s", s.err.msg);
+quiet:
     out_free(&s.train, status != LLM_EXIT_OK);
     out_free(&s.val, status != LLM_EXIT_OK);
     for (size_t i = 0; i < s.heap_len; i++) {

@@ -20,6 +20,9 @@ static const char usage[] =
     "                          lines (a document a line), whole (each input is one document)\n"
     "      --field=NAME        JSONL member holding the text (default text)\n"
     "      --on-error=WHAT     malformed JSONL lines: fail (default) or skip, counted\n"
+    "      --ledger=FILE       the account of the stages before (llm-clean --ledger FILE),\n"
+    "                          carried into the stream's ledger; JSONL input may carry it\n"
+    "                          in ledger lines instead (llm-clean --ledger-inline)\n"
     "\n"
     "Tokenizer:\n"
     "      --tokenizer=NAME|PATH  a tiktoken encoding by name (gpt2, r50k_base, p50k_base,\n"
@@ -47,19 +50,22 @@ static const char usage[] =
     "  -l, --level=N           zstd level of the stream (default 3)\n"
     "  -f, --force             write the stream even to a terminal\n"
     "\n"
+    "      --max-drop=PCT      exit 1, after writing everything, when more than PCT percent\n"
+    "                          of the documents read were dropped (empty or malformed)\n"
     "  -j, --threads=N         worker threads (default: all cores); same output for any N\n"
     "  -q, --quiet             no progress line or summary\n"
     "  -h, --help              print this help and exit\n"
     "      --version           print the version and exit\n"
     "\n"
     "Empty documents are counted and not written. A summary on standard error accounts for\n"
-    "every document: in = written + empty + skipped.\n"
+    "every document: in = written + empty + skipped. The same account, after those of the\n"
+    "stages before, ends the stream (its ledger; llm-cat --ledger shows it).\n"
     "Exit status: 0 ok, 1 bad input or I/O error, 2 usage error. See llm-tokenize(1).\n";
 
 /* New options go here, in the enum and in parse_args; their values land in tok_opts. */
 enum {
     OPT_IN = 256, OPT_FIELD, OPT_ON_ERROR, OPT_TOKENIZER, OPT_ADD_TOKENS, OPT_SAVE_TOKENIZER, OPT_SPECIAL,
-    OPT_NO_EOS, OPT_BOS, OPT_NO_BOS, OPT_VERSION
+    OPT_NO_EOS, OPT_BOS, OPT_NO_BOS, OPT_LEDGER, OPT_MAX_DROP, OPT_VERSION
 };
 
 static const struct option long_options[] = {
@@ -79,6 +85,8 @@ static const struct option long_options[] = {
     {"threads", required_argument, NULL, 'j'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
+    {"ledger", required_argument, NULL, OPT_LEDGER},
+    {"max-drop", required_argument, NULL, OPT_MAX_DROP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
 };
@@ -101,6 +109,8 @@ static int parse_args(tok_opts *o, int argc, char **argv)
         case OPT_VERSION: puts("llm-tokenize (llm-tools) " LLM_VERSION); return llm_flush_stdout();
         case 'l': status = llm_level_option(optarg, &o->level); break;
         case 'j': status = llm_threads_option(optarg, &o->threads); break;
+        case OPT_LEDGER: o->ledger = optarg; break;
+        case OPT_MAX_DROP: status = llm_max_drop_option(optarg, &o->max_drop); break;
         case OPT_IN: status = llm_choice_option("in", optarg, in_names, 4, &k); o->in = (tok_in)k; break;
         case OPT_FIELD: o->field = optarg; break;
         case OPT_ON_ERROR: status = llm_choice_option("on-error", optarg, on_error_names, 2, &o->on_error_skip); break;
@@ -126,7 +136,7 @@ static int parse_args(tok_opts *o, int argc, char **argv)
 int main(int argc, char **argv)
 {
     llm_cli_init("llm-tokenize");
-    tok_opts o = {.field = "text", .eos = 1, .bos = -1};
+    tok_opts o = {.field = "text", .eos = 1, .bos = -1, .max_drop = -1};
     o.threads = llm_default_threads();
     /* getopt_long permutes argv; the provenance keeps the command as it was typed. */
     char **typed = llm_provenance_argv(argc, argv, &o.argc);

@@ -171,18 +171,24 @@ static int detect_format(reader *r, llm_json_parser **parser, uint64_t *blank_be
     return 0;
 }
 
-/* Fills b with the documents of the next lines. 1 when b got some, 0 at the end, -1 error. */
-static int fill_lines(reader *r, llm_feed_batch *b, llm_error *err)
+/* Fills b with the documents of the next lines. 1 when b got some, 0 at the end, -1 error.
+ * JSONL's ledger lines (llm-clean --ledger-inline) go to `ledger`, not to b. */
+static int fill_lines(reader *r, llm_feed_batch *b, llm_ledger *ledger, llm_error *err)
 {
+    if (r->format != TOK_IN_JSONL)
+        ledger = NULL;
     if (r->held) {
-        if (llm_feed_batch_add(b, r->held, r->held_len, r->held_number) < 0)
+        int k = llm_feed_ledger_line(ledger, r->held, r->held_len, r->held_number, err);
+        if (k < 0)
+            return -1;
+        if (!k && llm_feed_batch_add(b, r->held, r->held_len, r->held_number) < 0)
             return llm_error_set(err, "out of memory");
         r->held = NULL;
     }
     /* A BOM before JSON is not part of the record; in text it is the text's own. Blank lines
      * between records hold no document. */
     int flags = r->format == TOK_IN_JSONL ? LLM_FILL_SKIP_BLANK | LLM_FILL_STRIP_BOM : 0;
-    return llm_feed_batch_fill(b, r->lines, flags, err);
+    return llm_feed_batch_fill(b, r->lines, flags, ledger, err);
 }
 
 /* --in=whole: the whole input is one document. */
@@ -221,6 +227,7 @@ typedef struct writer {
     uint64_t docs_in, written, empty, skipped, tokens_out, text_tokens;
     uint64_t bytes_before;    /* input bytes of the inputs already read */
     llm_progress progress;
+    llm_ledger ledger;        /* of the stages before: --ledger FILE and ledger lines */
 } writer;
 
 static const char *input_name(const tok_opts *o, int input)
@@ -280,6 +287,22 @@ static void print_summary(const writer *wr, const tok_plan *p, uint64_t bytes_in
             wr->docs_in, wr->written, wr->empty, wr->skipped);
     llm_msg("tokens: %" PRIu64 " out (%" PRIu64 " of text), bytes: %" PRIu64 " in; tokenizer %s (%s)",
             wr->tokens_out, wr->text_tokens, bytes_in, llm_tokenizer_name(p->tokenizer), hash);
+}
+
+/* This run's stage after the stages before it, for the end of the stream. */
+static int account(writer *wr)
+{
+    const tok_opts *o = wr->opts;
+    llm_stage *g = llm_ledger_add_stage(&wr->ledger, "llm-tokenize", "documents", o->argc, o->argv);
+    if (!g || (wr->empty && llm_reasons_add(&g->dropped, "empty", wr->empty, LLM_NO_COUNT) < 0) ||
+        (wr->skipped && llm_reasons_add(&g->dropped, "malformed", wr->skipped, LLM_NO_COUNT) < 0)) {
+        llm_msg("out of memory");
+        return -1;
+    }
+    g->in.records = wr->docs_in;
+    g->out = (llm_tally){wr->written, wr->tokens_out};
+    llm_writer_account(wr->stream, g);
+    return 0;
 }
 
 /* ---- the run ---- */
@@ -371,7 +394,7 @@ static int run_input(runner *rn, int input, llm_json_parser **parser)
             status = LLM_EXIT_FAILURE;
             break;
         }
-        int got = r.format == TOK_IN_WHOLE ? fill_whole(&r, b, &err) : fill_lines(&r, b, &err);
+        int got = r.format == TOK_IN_WHOLE ? fill_whole(&r, b, &err) : fill_lines(&r, b, &rn->wr.ledger, &err);
         if (got <= 0) {
             llm_feed_recycle(rn->feed, b);
             if (got < 0) {
@@ -438,6 +461,7 @@ int tok_run(const tok_opts *o)
     rn.opts = o;
     rn.plan = &plan;
     rn.wr.opts = o;
+    llm_ledger_init(&rn.wr.ledger);
     llm_header h;
     int status = 0, header_ok = make_header(o, &plan, &h) == 0;
     llm_writer_opts wopts = {.level = o->level, .frame_bytes = 0, .index = -1, .threads = o->threads};
@@ -452,6 +476,10 @@ int tok_run(const tok_opts *o)
         llm_msg("%s: %s", llm_output_name(&rn.wr.out), err.msg);
         status = LLM_EXIT_FAILURE;
     }
+    if (status == 0 && o->ledger && llm_ledger_load_file(&rn.wr.ledger, o->ledger, &err) < 0) {
+        llm_msg("--ledger %s", err.msg);
+        status = LLM_EXIT_FAILURE;
+    }
     llm_feed_fns fns = {worker_init, worker_run, worker_fini, batch_new, batch_reset, batch_free, feed_write};
     if (status == 0 && !(rn.feed = llm_feed_new(o->threads, &fns, &rn, &err))) {
         llm_msg("%s", err.msg);
@@ -463,7 +491,9 @@ int tok_run(const tok_opts *o)
         status = run_input(&rn, i, &parser);
     llm_progress_end(&rn.wr.progress);
     llm_feed_free(rn.feed);
-    if (status == 0 && llm_writer_finish(rn.wr.stream) < 0) {
+    if (status == 0 && account(&rn.wr) < 0)
+        status = LLM_EXIT_FAILURE;
+    if (status == 0 && llm_writer_finish_ledger(rn.wr.stream, &rn.wr.ledger) < 0) {
         llm_msg("%s: %s", llm_output_name(&rn.wr.out), llm_writer_error(rn.wr.stream));
         status = LLM_EXIT_FAILURE;
     }
@@ -476,6 +506,9 @@ int tok_run(const tok_opts *o)
     }
     if (!o->quiet && header_ok)
         print_summary(&rn.wr, &plan, rn.wr.bytes_before);
+    if (status == 0 && llm_stage_max_drop(&rn.wr.ledger.stages[rn.wr.ledger.len - 1], o->max_drop))
+        status = LLM_EXIT_FAILURE;
+    llm_ledger_free(&rn.wr.ledger);
     llm_json_parser_free(parser);
     if (header_ok)
         llm_header_free(&h);

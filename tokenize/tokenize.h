@@ -24,6 +24,8 @@ typedef struct tok_opts {
     int force, quiet;
     int level;                  /* zstd level; 0: the stream's default */
     unsigned threads;
+    const char *ledger;         /* --ledger FILE: the account of the stages before */
+    double max_drop;            /* --max-drop percentage; -1: no limit */
     const char *output;
     char **inputs;
     int n_inputs;
