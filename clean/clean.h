@@ -43,8 +43,13 @@ typedef struct clean_opts {
     int quiet;
     const char *output;
     const char *rejects;
+    const char *ledger;         /* --ledger FILE: this run's account, as a ledger */
+    int ledger_inline;          /* --ledger-inline: the same as the output's last line */
+    double max_drop;            /* --max-drop percentage; -1: no limit */
     char **inputs;
     int n_inputs;
+    int argc;                   /* the command line as typed, for the ledger */
+    char **argv;
 } clean_opts;
 
 /* ---- text.c: the character-level steps ---- */

@@ -26,6 +26,12 @@ static const char usage[] =
     "  -o, --output=FILE       write FILE (atomically: a temporary renamed at the end)\n"
     "      --rejects=FILE      write every dropped document, whole, with its reason (JSONL)\n"
     "      --on-error=WHAT     malformed JSONL lines: fail (default) or skip, counted\n"
+    "      --ledger=FILE       write this run's account (documents in, kept, dropped by\n"
+    "                          reason) to FILE as a ledger, for llm-tokenize --ledger\n"
+    "      --ledger-inline     end the JSONL output with the same account as a ledger line\n"
+    "                          {\"llm_ledger\": [...]}, which llm-tokenize reads and carries\n"
+    "      --max-drop=PCT      exit 1, after writing everything, when more than PCT percent\n"
+    "                          of the documents were dropped\n"
     "\n"
     "Cleaning, in this order:\n"
     "      --invalid=WHAT      ill-formed UTF-8: replace with U+FFFD (default) or drop the\n"
@@ -60,7 +66,7 @@ static const char usage[] =
 enum {
     OPT_IN = 256, OPT_FIELD, OPT_OUT, OPT_REJECTS, OPT_ON_ERROR, OPT_INVALID, OPT_MARKUP, OPT_NORMALIZE,
     OPT_KEEP_LINEBREAKS, OPT_COLLAPSE_NEWLINES, OPT_MAX_BLANK, OPT_DROP_IF, OPT_KEEP_IF, OPT_REPLACE, OPT_RULES,
-    OPT_MIN_CHARS, OPT_MAX_CHARS, OPT_QUALITY, OPT_DEDUP, OPT_VERSION
+    OPT_MIN_CHARS, OPT_MAX_CHARS, OPT_QUALITY, OPT_DEDUP, OPT_LEDGER, OPT_LEDGER_INLINE, OPT_MAX_DROP, OPT_VERSION
 };
 
 static const struct option long_options[] = {
@@ -87,6 +93,9 @@ static const struct option long_options[] = {
     {"threads", required_argument, NULL, 'j'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
+    {"ledger", required_argument, NULL, OPT_LEDGER},
+    {"ledger-inline", no_argument, NULL, OPT_LEDGER_INLINE},
+    {"max-drop", required_argument, NULL, OPT_MAX_DROP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
 };
@@ -162,6 +171,9 @@ static int parse_args(clean_opts *o, int argc, char **argv)
             break;
         }
         case OPT_DEDUP: o->dedup = 1; break;
+        case OPT_LEDGER: o->ledger = optarg; break;
+        case OPT_LEDGER_INLINE: o->ledger_inline = 1; break;
+        case OPT_MAX_DROP: status = llm_max_drop_option(optarg, &o->max_drop); break;
         default: return llm_usage_error("unknown option, or one missing its value: '%s'", argv[optind - 1]);
         }
         if (status >= 0)
@@ -169,6 +181,8 @@ static int parse_args(clean_opts *o, int argc, char **argv)
     }
     if (o->max_chars && o->max_chars < o->min_chars)
         return llm_usage_error("--max-chars is below --min-chars");
+    if (o->ledger_inline && o->out != CLEAN_OUT_JSONL)
+        return llm_usage_error("--ledger-inline goes with JSONL output: use --ledger FILE with --out=lines");
     return llm_input_args(argv + optind, argc - optind, &o->inputs, &o->n_inputs);
 }
 
@@ -180,11 +194,18 @@ int main(int argc, char **argv)
         .norm = LLM_NORM_NFC,
         .markup = 1,
         .max_blank_lines = 1,
+        .max_drop = -1,
     };
     o.threads = llm_default_threads();
+    /* getopt_long permutes argv; the ledger keeps the command as it was typed. */
+    char **typed = llm_provenance_argv(argc, argv, &o.argc);
+    if (!typed)
+        return LLM_EXIT_FAILURE;
+    o.argv = typed;
     int status = parse_args(&o, argc, argv);
     if (status < 0)
         status = clean_run(&o);
+    free(typed);
     for (size_t i = 0; i < o.n_rules; i++)
         clean_rule_free(&o.rules[i]);
     free(o.rules);

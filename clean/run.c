@@ -4,6 +4,7 @@
  * are the same bytes for any thread count. */
 #include "clean.h"
 #include "cli.h"
+#include "ledger.h"
 #include "lines.h"
 #include "pool.h"
 #include "utf8.h"
@@ -400,6 +401,48 @@ static void print_summary(writer *wr)
     llm_buf_free(&s);
 }
 
+/* This run's stage: the first of a ledger. */
+static int account(const writer *wr, llm_ledger *l)
+{
+    const clean_opts *o = wr->opts;
+    llm_stage *g = llm_ledger_add_stage(l, "llm-clean", "documents", o->argc, o->argv);
+    if (!g)
+        return -1;
+    g->in.records = wr->docs_in;
+    g->out.records = wr->kept;
+    for (size_t i = 0; i < wr->n_reasons; i++)
+        if (llm_reasons_add(&g->dropped, wr->reasons[i].name, wr->reasons[i].docs, LLM_NO_COUNT) < 0)
+            return -1;
+    return 0;
+}
+
+/* --ledger-inline's last line and --ledger FILE. 0, or an exit status after a message. */
+static int write_ledger(const writer *wr, llm_ledger *l)
+{
+    const clean_opts *o = wr->opts;
+    llm_error err;
+    if (account(wr, l) < 0) {
+        llm_msg("out of memory");
+        return LLM_EXIT_FAILURE;
+    }
+    if (o->ledger_inline) {
+        llm_buf b;
+        llm_buf_init(&b);
+        llm_ledger_to_line(l, &b);
+        int failed = llm_buf_failed(&b) || fwrite(b.data, 1, b.len, wr->out) != b.len;
+        llm_buf_free(&b);
+        if (failed) {
+            llm_msg("write error");
+            return LLM_EXIT_FAILURE;
+        }
+    }
+    if (o->ledger && llm_ledger_save_file(l, o->ledger, &err) < 0) {
+        llm_msg("%s", err.msg);
+        return LLM_EXIT_FAILURE;
+    }
+    return 0;
+}
+
 /* ---- reading ---- */
 
 typedef struct reader {
@@ -787,9 +830,16 @@ int clean_run(const clean_opts *o)
     while (rn.pool && (b = llm_pool_take(rn.pool, 1)) != NULL)    /* after an error */
         runner_recycle(&rn, b);
     llm_pool_free(rn.pool);
+    llm_ledger ledger;
+    llm_ledger_init(&ledger);
+    if (status == 0 && (o->ledger_inline || o->ledger || o->max_drop >= 0))
+        status = write_ledger(&rn.wr, &ledger);
     status = close_outputs(o, &out, &rej, status);
     if (!o->quiet)
         print_summary(&rn.wr);
+    if (status == 0 && ledger.len && llm_stage_max_drop(&ledger.stages[0], o->max_drop))
+        status = LLM_EXIT_FAILURE;
+    llm_ledger_free(&ledger);
     llm_json_parser_free(parser);
     while ((b = rn.free_list) != NULL) {
         rn.free_list = b->next;

@@ -661,6 +661,11 @@ static int write_contents(const char *tmp, const llm_checkpoint *c, llm_error *e
         rc = write_json(tmp, "trainer_state.json", &text, err);
         stage_done("state");
     }
+    if (rc == 0 && c->ledger) {
+        llm_buf_clear(&text);
+        llm_buf_puts(&text, c->ledger);
+        rc = write_json(tmp, "ledger.json", &text, err);
+    }
     llm_buf_free(&text);
     if (rc == 0 && fsync_path(tmp) != 0)
         rc = llm_error_set(err, "%s: fsync: %s", tmp, strerror(errno));

@@ -123,6 +123,7 @@ typedef struct llm_checkpoint {
     const float *params;
     const float *m, *v;             /* NULL, with state NULL: a model only, for export */
     const llm_train_state *state;
+    const char *ledger;             /* JSON written as ledger.json (the data's history); NULL: none */
 } llm_checkpoint;
 
 /* Writes the folder dir atomically (see the top of this file): dir is either what it was

@@ -652,8 +652,8 @@ void llm_ledger_print_summary(const llm_ledger *l, const char *what, FILE *f)
         return;
     }
     const llm_stage *first = &l->stages[0];
-    fprintf(f, "%s: %s: %zu stages from %" PRIu64 " %s into %s; %.2f%% dropped on the way\n", llm_cli_program(),
-            what, l->len, first->in.records, first->unit, first->program, 100.0 * llm_ledger_drop_share(l));
+    fprintf(f, "%s: %s: %zu stages since %s read %" PRIu64 " %s; %.2f%% dropped on the way\n", llm_cli_program(),
+            what, l->len, first->program, first->in.records, first->unit, 100.0 * llm_ledger_drop_share(l));
     for (size_t i = 0; i < l->len; i++) {
         char drops[512];
         llm_stage_describe_drops(&l->stages[i], drops, sizeof drops);

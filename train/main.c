@@ -21,6 +21,8 @@ static const char usage[] =
     "      --init=DIR          start from a model folder (a checkpoint of ours or a Hugging\n"
     "                          Face GPT-2 one) instead of random weights\n"
     "      --seed=S            initialisation and data order (default 42)\n"
+    "      --max-drop=PCT      refuse to start when the ledger of --data says more than PCT\n"
+    "                          percent of it was dropped on the way (all stages together)\n"
     "\n"
     "Model (a new one; --init and --resume take theirs):\n"
     "      --model=NAME        gpt2 (default, 124M), gpt2-medium, gpt2-large, gpt2-xl\n"
@@ -60,6 +62,8 @@ static const char usage[] =
     "  -h, --help              print this help and exit\n"
     "      --version           print the version and exit\n"
     "\n"
+    "The ledgers of --data and --val (the account of every stage that made them) are\n"
+    "summarised at the start and copied into each checkpoint as ledger.json.\n"
     "Every step and evaluation is a JSON line in DIR/log.jsonl; DIR/loss.svg charts the loss.\n"
     "SIGINT or SIGTERM saves a checkpoint after the current step and stops (status 130).\n"
     "Exit status: 0 ok, 1 bad input or I/O error, 2 usage error. See llm-train(1).\n";
@@ -69,7 +73,7 @@ enum {
     OPT_N_EMBD, OPT_BLOCK_SIZE, OPT_DOC_ATTENTION, OPT_EPOCHS, OPT_MAX_STEPS, OPT_MICRO_BATCH, OPT_GRAD_ACCUM,
     OPT_BATCH_TOKENS, OPT_LR, OPT_SCHEDULE, OPT_WARMUP_STEPS, OPT_WARMUP_RATIO, OPT_MIN_LR, OPT_BETA1,
     OPT_BETA2, OPT_EPS, OPT_WEIGHT_DECAY, OPT_MAX_GRAD_NORM, OPT_EVAL_EVERY, OPT_EVAL_BATCHES,
-    OPT_SAVE_EVERY, OPT_KEEP, OPT_LOG_EVERY, OPT_VERSION
+    OPT_SAVE_EVERY, OPT_KEEP, OPT_LOG_EVERY, OPT_MAX_DROP, OPT_VERSION
 };
 
 static const struct option long_options[] = {
@@ -104,6 +108,7 @@ static const struct option long_options[] = {
     {"eval-batches", required_argument, NULL, OPT_EVAL_BATCHES},
     {"save-every", required_argument, NULL, OPT_SAVE_EVERY},
     {"keep", required_argument, NULL, OPT_KEEP},
+    {"max-drop", required_argument, NULL, OPT_MAX_DROP},
     {"log-every", required_argument, NULL, OPT_LOG_EVERY},
     {"threads", required_argument, NULL, 'j'},
     {"quiet", no_argument, NULL, 'q'},
@@ -217,6 +222,7 @@ static int parse_args(train_opts *o, int argc, char **argv)
             o->eval_batches = (uint64_t)v;
             break;
         case OPT_SAVE_EVERY: status = count_option("save-every", optarg, &o->save_every); break;
+        case OPT_MAX_DROP: status = llm_max_drop_option(optarg, &o->max_drop); break;
         case OPT_KEEP:
             status = count_option("keep", optarg, &v);
             o->keep = v > 1 << 30 ? 1 << 30 : (int)v;
@@ -242,7 +248,7 @@ int main(int argc, char **argv)
     train_opts o = {
         .preset = "gpt2", .seed = 42, .epochs = 3, .lr = 5e-5, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
         .max_grad_norm = 1.0, .schedule = LLM_LR_LINEAR, .warmup_steps = -1, .micro_batch = 8,
-        .save_every = 500, .doc_attention = TRAIN_DOC_AUTO,
+        .save_every = 500, .doc_attention = TRAIN_DOC_AUTO, .max_drop = -1,
     };
     o.threads = llm_default_threads();
     o.argc = argc;

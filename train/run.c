@@ -15,6 +15,7 @@
 #include "trainlog.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
@@ -37,6 +38,7 @@ typedef struct run {
     llm_batch *batches;           /* the step's, one per micro-batcher */
     llm_batcher eval_rows;
     llm_trainlog *log;
+    char *ledger;                 /* {"data": [...], "val": [...]}: the data's history, for ledger.json */
     int grad_accum, max_T, doc_attention;
     int64_t total_steps, last_saved, log_every, first_step;
     double start, window_start;
@@ -264,6 +266,65 @@ static int open_data(run *r)
     return 0;
 }
 
+/* The ledger of a data file; *found is 0 when it carries none. */
+static int read_ledger(run *r, const char *path, llm_ledger *l, int *found)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return llm_error_set(&r->err, "%s: %s", path, strerror(errno));
+    uint64_t unaccounted = 0;
+    int rc = llm_stream_ledger(fd, path, l, &unaccounted, &r->err);
+    close(fd);
+    *found = l->len > 0;
+    if (rc == 0 && unaccounted && l->len && !r->o->quiet)
+        llm_msg("note: %s: %" PRIu64 " of the streams concatenated in it carry no ledger", path, unaccounted);
+    return rc;
+}
+
+/* Prints the history of the data (and validation data), keeps it for ledger.json, and
+ * applies --max-drop to the whole history of the training data. */
+static int take_ledgers(run *r)
+{
+    const train_opts *o = r->o;
+    llm_ledger data, val;
+    llm_ledger_init(&data);
+    llm_ledger_init(&val);
+    int has_data = 0, has_val = 0, rc = read_ledger(r, o->data, &data, &has_data);
+    if (rc == 0 && o->val)
+        rc = read_ledger(r, o->val, &val, &has_val);
+    if (rc == 0 && !o->quiet) {
+        llm_ledger_print_summary(&data, o->data, stderr);
+        if (o->val)
+            llm_ledger_print_summary(&val, o->val, stderr);
+    }
+    if (rc == 0 && (has_data || has_val)) {
+        llm_buf b;
+        llm_buf_init(&b);
+        llm_buf_puts(&b, "{\"data\":");
+        llm_ledger_to_json(&data, &b);
+        if (o->val) {
+            llm_buf_puts(&b, ",\"val\":");
+            llm_ledger_to_json(&val, &b);
+        }
+        llm_buf_puts(&b, "}\n");
+        llm_buf_putc(&b, '\0');
+        if (llm_buf_failed(&b)) {
+            llm_buf_free(&b);
+            rc = llm_error_set(&r->err, "out of memory");
+        } else {
+            r->ledger = b.data;
+        }
+    }
+    double lost = 100.0 * llm_ledger_drop_share(&data);
+    if (rc == 0 && o->max_drop >= 0 && lost > o->max_drop)
+        rc = llm_error_set(&r->err, "%s: its ledger says %.2f%% of the data was dropped on the way here, more "
+                                    "than --max-drop %g%% (llm-cat --ledger %s shows where)", o->data, lost,
+                           o->max_drop, o->data);
+    llm_ledger_free(&data);
+    llm_ledger_free(&val);
+    return rc;
+}
+
 /* The run folder: a fresh run refuses one that holds a run already. */
 static int open_out(run *r, char **resume_dir)
 {
@@ -289,7 +350,7 @@ static int setup(run *r)
     const train_opts *o = r->o;
     char *resume_dir = NULL;
     int rc = -1;
-    if (open_data(r) < 0 || open_out(r, &resume_dir) < 0)
+    if (open_data(r) < 0 || take_ledgers(r) < 0 || open_out(r, &resume_dir) < 0)
         goto out;
     const llm_header *h = llm_dataset_header(r->data);
     if (llm_dataset_tokens(r->data) == 0) {
@@ -380,6 +441,7 @@ static void teardown(run *r)
     llm_model_free(r->m);
     llm_dataset_free(r->data);
     llm_dataset_free(r->val);
+    free(r->ledger);
     r->st.argv = NULL;            /* borrowed from main */
     r->st.argc = 0;
 }
@@ -476,7 +538,7 @@ static int save(run *r)
     llm_train_state_put(&r->st, SLOT_DATA, words, LLM_SAMPLER_WORDS + 2);
     llm_checkpoint c = {
         .config = &r->hf, .tensors = r->m->tensors, .n_tensors = (int)r->m->n_tensors, .params = r->m->params,
-        .m = r->opt->m, .v = r->opt->v, .state = &r->st,
+        .m = r->opt->m, .v = r->opt->v, .state = &r->st, .ledger = r->ledger,
     };
     char *saved = NULL;
     /* The chart too: a run without --val has no evaluation to redraw it. */

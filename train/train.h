@@ -38,6 +38,7 @@ typedef struct train_opts {
     uint64_t eval_batches;        /* forwards an evaluation; 0: the whole --val */
     int64_t save_every;           /* steps; 0: only at the end */
     int keep;                     /* checkpoints kept; 0: all */
+    double max_drop;              /* --max-drop: most of the data's ledger lost, percent; -1: any */
     int64_t log_every;            /* steps between progress lines; 0: about 20 a run */
     train_doc_attention doc_attention;
 
