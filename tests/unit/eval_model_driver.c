@@ -59,7 +59,7 @@ int main(int argc, char **argv)
     }
     llm_hf_config hf;
     llm_model_config_to_hf(&cfg, h, &hf);
-    llm_checkpoint c = {&hf, m->tensors, (int)m->n_tensors, m->params, NULL, NULL, NULL};
+    llm_checkpoint c = {&hf, m->tensors, (int)m->n_tensors, m->params, NULL, NULL, NULL, NULL};
     int rc = llm_checkpoint_save(argv[1], &c, &err);
     if (rc < 0)
         fprintf(stderr, "%s\n", err.msg);

@@ -287,7 +287,7 @@ static void model_make(model *x, uint64_t seed, uint64_t step)
     fixture_fill(x->v, n_params, seed + 2000);
     fill_state(&x->s, seed);
     x->s.step = step;
-    x->c = (llm_checkpoint){&config, descs, n_descs, x->p, x->m, x->v, &x->s};
+    x->c = (llm_checkpoint){&config, descs, n_descs, x->p, x->m, x->v, &x->s, NULL};
 }
 
 static void model_free(model *x) { free(x->p), free(x->m), free(x->v); }
@@ -361,7 +361,7 @@ static void test_save_load(void)
 
     /* An export: model only; --resume from it is refused, naming the missing file. */
     const char *exp = path_in(tmp, "export/");
-    llm_checkpoint c = {&config, descs, n_descs, x.p, NULL, NULL, NULL};
+    llm_checkpoint c = {&config, descs, n_descs, x.p, NULL, NULL, NULL, NULL};
     CHECKF(llm_checkpoint_save(exp, &c, &err) == 0, "%s", err.msg);
     CHECK(count_entries(exp) == 2);
     float *back = malloc(n_params * 4);
