@@ -56,7 +56,7 @@ static const char usage[] =
     "\n"
     "      --ledger=FILE       the account of the stages before (llm-clean --ledger FILE),\n"
     "                          carried into the stream's ledger; ledger lines in the input\n"
-    "                          (llm-clean --ledger-inline) are read the same way\n"
+    "                          (llm-clean writes them inline) are read the same way\n"
     "      --max-drop=PCT      exit 1, after writing everything, when more than PCT percent\n"
     "                          of the examples (or their tokens) were dropped\n"
     "  -j, --threads=N         worker threads (default: all cores); same output for any N\n"

@@ -610,7 +610,7 @@ static double percent(uint64_t part, uint64_t whole) { return 100.0 * share(part
 void llm_ledger_print_table(const llm_ledger *l, FILE *f)
 {
     char in[96], out[96], dropped[128], why[1024];
-    fprintf(f, "%-3s %-13s %-30s %-30s %s\n", "#", "program", "in", "out", "dropped");
+    fprintf(f, "%-3s %-13s %-36s %-36s %s\n", "#", "program", "in", "out", "dropped");
     for (size_t i = 0; i < l->len; i++) {
         const llm_stage *s = &l->stages[i];
         uint64_t dr = llm_reasons_records(&s->dropped), dt = llm_reasons_tokens(&s->dropped);
@@ -619,7 +619,7 @@ void llm_ledger_print_table(const llm_ledger *l, FILE *f)
         int n = snprintf(dropped, sizeof dropped, "%" PRIu64 " (%.2f%%)", dr, percent(dr, s->in.records));
         if (dt != LLM_NO_COUNT && s->in.tokens != LLM_NO_COUNT)
             snprintf(dropped + n, sizeof dropped - (size_t)n, ", %" PRIu64 " tokens (%.2f%%)", dt, percent(dt, s->in.tokens));
-        fprintf(f, "%-3zu %-13s %-30s %-30s %s\n", i + 1, s->program, in, out, dropped);
+        fprintf(f, "%-3zu %-13s %-36s %-36s %s\n", i + 1, s->program, in, out, dropped);
         if (s->runs > 1)
             fprintf(f, "      %" PRIu64 " runs summed\n", s->runs);
         for (size_t k = 0; k < s->dropped.len; k++) {

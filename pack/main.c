@@ -58,7 +58,7 @@ static const char usage[] =
     "\n"
     "A summary on standard error accounts for every document and token: tokens in = tokens\n"
     "in blocks + remainder dropped + long documents dropped. The same account, with those of\n"
-    "the stages before, ends each stream written (its ledger; llm-cat --ledger shows it).\n"
+    "the stages before, ends each stream written: its ledger, which llm-cat shows.\n"
     "Exit status: 0 ok, 1 bad input or I/O error, 2 usage error. See llm-pack(1).\n";
 
 enum {

@@ -116,9 +116,13 @@ llm-cat --stats -q "$out/merged.bin" | head -3
 echo "== 6. the main job: a sample corpus through llm-clean | llm-tokenize | llm-pack, a small GPT"
 echo "   trained on the CPU for a few minutes, evaluated on the held-out blocks, and a sample"
 scripts/sample-corpus.sh >"$out/corpus.txt"
-llm-clean -q -j2 --in=paragraphs --min-chars=40 "$out/corpus.txt" | llm-tokenize -q -j2 |
-    llm-pack -b 128 --val-docs 200 --val "$out/main-val.bin" -o "$out/main-train.bin"
+# set -o pipefail and --max-drop: a stage that drops more than it should stops the job here.
+llm-clean -q -j2 --in=paragraphs --min-chars=40 --ledger-inline --max-drop=20 "$out/corpus.txt" |
+    llm-tokenize -q -j2 --max-drop=1 |
+    llm-pack -b 128 --val-docs 200 --val "$out/main-val.bin" --max-drop=5 -o "$out/main-train.bin"
 llm-cat --stats -q "$out/main-train.bin" | head -2
+echo "its ledger: every stage's documents and tokens in, out and dropped (llm-cat --ledger):"
+llm-cat --ledger "$out/main-train.bin"
 rm -rf "$out/run"
 # 4 layers of width 128 over GPT-2's vocabulary: most of the time goes to the 50257-way head.
 llm-train --data "$out/main-train.bin" --val "$out/main-val.bin" --out "$out/run" -j2 \

@@ -96,7 +96,7 @@ ok = ok and steps[0]["lr"] == 0 and steps[-1]["loss"] < steps[0]["loss"] - 0.5
 print("ok" if ok else lines)' straight/log.jsonl)
 expect_eq log-lines ok "$got"
 expect_file_has loss-chart '<svg' straight/loss.svg
-expect_eq checkpoint-files "config.json model.safetensors optimizer.safetensors trainer_state.json" \
+expect_eq checkpoint-files "config.json ledger.json model.safetensors optimizer.safetensors trainer_state.json" \
     "$(ls straight/checkpoint-20 | tr '\n' ' ' | sed 's/ $//')"
 expect_eq config-vocab '"vocab_size": 64' "$(grep -o '"vocab_size": [0-9]*' straight/checkpoint-20/config.json)"
 check keep-run llm-train --data train.bin --out kept "${TINY[@]}" --max-steps 12 --save-every 3 --keep 2
