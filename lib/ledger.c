@@ -466,22 +466,24 @@ static int stage_from_json(llm_json v, llm_stage *s, llm_error *err)
     s->argv = b.data;
     s->runs = 1;
     llm_json in, out;
-    if (get_u64(v, "runs", 0, &s->runs, s->program, err) < 0 || !llm_json_field(v, "in", &in) ||
-        !llm_json_field(v, "out", &out))
-        return err->msg[0] ? -1 : llm_error_set(err, "ledger: %s has no \"in\" or \"out\"", s->program);
+    if (get_u64(v, "runs", 0, &s->runs, s->program, err) < 0)
+        return -1;
+    if (!llm_json_field(v, "in", &in) || !llm_json_field(v, "out", &out))
+        return llm_error_set(err, "ledger: %s has no \"in\" or \"out\"", s->program);
     if (tally_from_json(in, &s->in, "\"in\"", err) < 0 || tally_from_json(out, &s->out, "\"out\"", err) < 0 ||
         reasons_from_json(v, "dropped", &s->dropped, err) < 0 || reasons_from_json(v, "split", &s->split, err) < 0 ||
         get_u64(v, "truncated", 0, &s->truncated, s->program, err) < 0)
         return -1;
-    if (llm_json_field(v, "written", &f)) {
-        s->has_written = 1;
-        if (llm_json_type_of(f) != LLM_JSON_OBJECT || get_u64(f, "records", 1, &s->written_records, "\"written\"", err) < 0 ||
-            get_u64(f, "tokens", 1, &s->written_tokens, "\"written\"", err) < 0 ||
-            get_u64(f, "padding", 0, &s->padding, "\"written\"", err) < 0 ||
-            get_u64(f, "masked", 0, &s->masked, "\"written\"", err) < 0)
-            return err->msg[0] ? -1 : llm_error_set(err, "ledger: \"written\" is not an object");
-    }
-    return 0;
+    if (!llm_json_field(v, "written", &f))
+        return 0;
+    s->has_written = 1;
+    if (llm_json_type_of(f) != LLM_JSON_OBJECT)
+        return llm_error_set(err, "ledger: \"written\" is not an object");
+    return get_u64(f, "records", 1, &s->written_records, "\"written\"", err) < 0 ||
+                   get_u64(f, "tokens", 1, &s->written_tokens, "\"written\"", err) < 0 ||
+                   get_u64(f, "padding", 0, &s->padding, "\"written\"", err) < 0 ||
+                   get_u64(f, "masked", 0, &s->masked, "\"written\"", err) < 0
+               ? -1 : 0;
 }
 
 static int ledger_from_value(llm_ledger *l, llm_json root, llm_error *err)
@@ -509,8 +511,6 @@ int llm_ledger_from_json(llm_ledger *l, const char *json, size_t len, llm_error 
     llm_ledger_free(l);
     llm_json_parser *p = llm_json_parser_new();
     llm_json root;
-    if (err)
-        err->msg[0] = '\0';
     int rc = !p ? llm_error_set(err, "out of memory") : llm_json_parse(p, json, len, 0, &root, err);
     if (rc == 0)
         rc = ledger_from_value(l, root, err);
