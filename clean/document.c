@@ -129,6 +129,20 @@ static size_t skip_value(const char *s, size_t i, size_t n)
     return i;
 }
 
+/* Appends a validated value on one line: a raw newline in it can only be whitespace between
+ * tokens (JSON strings cannot hold one), and it would split the JSONL record. Lines read from
+ * input never hold one; a record handed over whole might. */
+static void put_value(llm_buf *out, const char *v, size_t n)
+{
+    size_t at = out->len;
+    llm_buf_append(out, v, n);
+    if (llm_buf_failed(out) || !memchr(v, '\n', n))
+        return;
+    for (size_t i = at; i < out->len; i++)
+        if (out->data[i] == '\n')
+            out->data[i] = ' ';
+}
+
 /* Appends the record with member number `index` replaced by text as a JSON string. */
 static void put_record(const char *s, size_t n, long index, const char *text, size_t len, llm_buf *out)
 {
@@ -151,7 +165,7 @@ static void put_record(const char *s, size_t n, long index, const char *text, si
         if (member == index)
             llm_buf_json_utf8(out, text, len);
         else
-            llm_buf_append(out, s + value, i - value);
+            put_value(out, s + value, i - value);
         i = skip_space(s, i, n);
         if (i < n && s[i] == ',')
             i++;
