@@ -105,8 +105,7 @@ int llm_write_file_durable(const char *path, const void *text, size_t len, llm_e
     return llm_output_commit(&o, err);
 }
 
-/* Reads a whole small file into a malloc'd, NUL-terminated buffer. */
-static char *read_file(const char *path, size_t *len, llm_error *err)
+char *llm_read_file(const char *path, size_t *len, llm_error *err)
 {
     FILE *fp = fopen(path, "rb");
     if (!fp) {
@@ -756,7 +755,7 @@ int llm_checkpoint_read_config(const char *dir, llm_hf_config *c, llm_error *err
 {
     char *path = join(dir, "config.json");
     size_t len;
-    char *text = path ? read_file(path, &len, err) : NULL;
+    char *text = path ? llm_read_file(path, &len, err) : NULL;
     llm_error cerr;
     int rc = -1;
     if (!path)
@@ -782,7 +781,7 @@ static int read_state(const char *dir, llm_train_state *s, llm_error *err)
 {
     char *path = join(dir, "trainer_state.json");
     size_t len;
-    char *text = path ? read_file(path, &len, err) : NULL;
+    char *text = path ? llm_read_file(path, &len, err) : NULL;
     llm_error serr;
     int rc = -1;
     if (!path)
@@ -854,7 +853,7 @@ static int read_latest(const char *run, char *name, size_t size)
 {
     char *path = join(run, "latest");
     size_t len;
-    char *text = path ? read_file(path, &len, NULL) : NULL;
+    char *text = path ? llm_read_file(path, &len, NULL) : NULL;
     uint64_t step;
     int ok = 0;
     if (text) {

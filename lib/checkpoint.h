@@ -164,6 +164,9 @@ int llm_run_latest(const char *path, char **dir, llm_error *err);
  * leftovers of interrupted saves. Returns 0, or -1 with err set. */
 int llm_run_prune(const char *run, int keep, llm_error *err);
 
+/* Reads a whole small file (at most 128 MiB) into a malloc'd, NUL-terminated buffer; *len
+ * gets its size. NULL with err set (err may be NULL). */
+char *llm_read_file(const char *path, size_t *len, llm_error *err);
 /* Writes a small file whole, atomically and durably: a temporary file beside path, fsynced,
  * renamed onto it. Returns 0, or -1 with err set. */
 int llm_write_file_durable(const char *path, const void *data, size_t len, llm_error *err);

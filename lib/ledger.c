@@ -1,13 +1,12 @@
 /* The ledger: stages, their sums, their JSON, and the table people read (see ledger.h). */
 #include "ledger.h"
+#include "checkpoint.h"
 #include "cli.h"
 #include "json.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 void llm_ledger_init(llm_ledger *l) { memset(l, 0, sizeof *l); }
 
@@ -59,14 +58,8 @@ int llm_reasons_add(llm_reasons *r, const char *name, uint64_t records, uint64_t
             tally_add(&r->items[i].n, add);
             return 0;
         }
-    if (r->len == r->cap) {
-        size_t cap = r->cap ? 2 * r->cap : 4;
-        llm_reason *p = realloc(r->items, cap * sizeof *p);
-        if (!p)
-            return -1;
-        r->items = p;
-        r->cap = cap;
-    }
+    if (llm_grow(&r->items, &r->cap, (r->len + 1) * sizeof *r->items) < 0)
+        return -1;
     char *copy = strdup(name);
     if (!copy)
         return -1;
@@ -106,14 +99,8 @@ static int reasons_merge(llm_reasons *dst, const llm_reasons *src)
 
 static llm_stage *push_stage(llm_ledger *l)
 {
-    if (l->len == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 4;
-        llm_stage *p = realloc(l->stages, cap * sizeof *p);
-        if (!p)
-            return NULL;
-        l->stages = p;
-        l->cap = cap;
-    }
+    if (llm_grow(&l->stages, &l->cap, (l->len + 1) * sizeof *l->stages) < 0)
+        return NULL;
     llm_stage *s = &l->stages[l->len++];
     memset(s, 0, sizeof *s);
     s->in.tokens = s->out.tokens = LLM_NO_COUNT;
@@ -551,54 +538,31 @@ int llm_ledger_from_line(llm_ledger *l, const char *line, size_t len, llm_error 
 
 int llm_ledger_load_file(llm_ledger *l, const char *path, llm_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return llm_error_set(err, "%s: %s", path, strerror(errno));
-    llm_buf b;
-    llm_buf_init(&b);
-    char chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        llm_buf_append(&b, chunk, n);
-    int failed = ferror(f);
-    fclose(f);
-    int rc;
-    if (failed || llm_buf_failed(&b))
-        rc = llm_error_set(err, "%s: %s", path, failed ? "read error" : "out of memory");
-    else if ((rc = llm_ledger_from_line(l, b.data, b.len, err)) == 0) {
+    size_t len;
+    char *text = llm_read_file(path, &len, err);
+    if (!text)
+        return -1;
+    llm_error why;
+    int rc = llm_ledger_from_line(l, text, len, &why);
+    if (rc == 0) {
         llm_ledger got;
         llm_ledger_init(&got);
-        rc = llm_ledger_from_json(&got, b.data, b.len, err);
+        rc = llm_ledger_from_json(&got, text, len, &why);
         if (rc == 0 && llm_ledger_merge(l, &got) < 0)
-            rc = llm_error_set(err, "out of memory");
+            rc = llm_error_set(&why, "out of memory");
         llm_ledger_free(&got);
     }
-    if (rc < 0 && err) {
-        char msg[sizeof err->msg];
-        memcpy(msg, err->msg, sizeof msg);
-        llm_error_set(err, "%s: %s", path, msg);
-    }
-    llm_buf_free(&b);
-    return rc < 0 ? -1 : 0;
+    free(text);
+    return rc < 0 ? llm_error_set(err, "%s: %s", path, why.msg) : 0;
 }
 
 int llm_ledger_save_file(const llm_ledger *l, const char *path, llm_error *err)
 {
-    llm_output o;
     llm_buf b;
     llm_buf_init(&b);
     llm_ledger_to_json(l, &b);
     llm_buf_putc(&b, '\n');
-    int rc = llm_buf_failed(&b) ? llm_error_set(err, "out of memory") : llm_output_open(&o, path, 0, 1, err);
-    if (rc == 0) {
-        FILE *f = llm_output_file(&o);
-        if (!f || fwrite(b.data, 1, b.len, f) != b.len) {
-            llm_output_abort(&o);
-            rc = llm_error_set(err, "%s: write error", path);
-        } else {
-            rc = llm_output_commit(&o, err);
-        }
-    }
+    int rc = llm_buf_failed(&b) ? llm_error_set(err, "out of memory") : llm_write_file_durable(path, b.data, b.len, err);
     llm_buf_free(&b);
     return rc;
 }

@@ -35,7 +35,7 @@ typedef struct llm_reason {
 } llm_reason;
 
 typedef struct llm_reasons {
-    size_t len, cap;
+    size_t len, cap;              /* cap in bytes (llm_grow) */
     llm_reason *items;
 } llm_reasons;
 
@@ -55,7 +55,7 @@ typedef struct llm_stage {
 } llm_stage;
 
 typedef struct llm_ledger {
-    size_t len, cap;
+    size_t len, cap;              /* cap in bytes (llm_grow) */
     llm_stage *stages;            /* oldest first */
 } llm_ledger;
 

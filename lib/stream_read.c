@@ -115,6 +115,18 @@ static void drop_input(llm_reader *r, uint64_t offset)
 
 /* ---- frames ----------------------------------------------------------------------- */
 
+/* Buffers the whole skippable frame of `size` payload bytes at the cursor. 0, or -1 when the
+ * input ends first or cannot be read. */
+static int fill_frame(llm_reader *r, uint32_t size, const char *what)
+{
+    ssize_t got = fill(r, LLM_SKIPPABLE_HEAD + (size_t)size);
+    if (got < 0)
+        return -1;
+    if ((size_t)got < LLM_SKIPPABLE_HEAD + (size_t)size)
+        return fail(r, "truncated %s frame at byte offset %" PRIu64, what, r->in_offset);
+    return 0;
+}
+
 static int parse_header_payload(llm_reader *r, const uint8_t *p, size_t n, uint64_t at, llm_header *out)
 {
     llm_error e;
@@ -145,11 +157,8 @@ static int read_header_frame(llm_reader *r, uint32_t size, int first)
     if (size > LLM_HEADER_MAX + LLM_HEADER_PREFIX)
         return fail(r, "header frame of %" PRIu32 " bytes at byte offset %" PRIu64 " is above the limit",
                     size, at);
-    ssize_t got = fill(r, LLM_SKIPPABLE_HEAD + (size_t)size);
-    if (got < 0)
+    if (fill_frame(r, size, "header") < 0)
         return -1;
-    if ((size_t)got < LLM_SKIPPABLE_HEAD + (size_t)size)
-        return fail(r, "truncated header frame at byte offset %" PRIu64, at);
     llm_header h;
     if (parse_header_payload(r, cursor(r) + LLM_SKIPPABLE_HEAD, size, at, &h) < 0)
         return -1;
@@ -198,11 +207,8 @@ static int read_ledger_frame(llm_reader *r, uint32_t size)
         return fail(r, "unexpected ledger frame at byte offset %" PRIu64, at);
     if (size > LLM_HEADER_MAX + LLM_LEDGER_FOOTER)
         return fail(r, "ledger frame of %" PRIu32 " bytes at byte offset %" PRIu64 " is above the limit", size, at);
-    ssize_t got = fill(r, LLM_SKIPPABLE_HEAD + (size_t)size);
-    if (got < 0)
+    if (fill_frame(r, size, "ledger") < 0)
         return -1;
-    if ((size_t)got < LLM_SKIPPABLE_HEAD + (size_t)size)
-        return fail(r, "truncated ledger frame at byte offset %" PRIu64, at);
     llm_ledger l;
     llm_ledger_init(&l);
     int rc = parse_ledger_payload(r, cursor(r) + LLM_SKIPPABLE_HEAD, size, at, &l);

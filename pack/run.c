@@ -225,6 +225,14 @@ static int out_flush(pack_state *s, pack_out *out)
     return out->shuffle ? pack_shuffle_finish(out->shuffle, &s->err) : 0;
 }
 
+/* What one output's packer dropped, by reason. */
+static int add_drops(llm_reasons *r, const llm_packer_stats *st)
+{
+    if (st->remainder_tokens && llm_reasons_add(r, "remainder", st->remainder_sequences, st->remainder_tokens) < 0)
+        return -1;
+    return st->long_dropped ? llm_reasons_add(r, "too-long", st->long_dropped, st->long_dropped_tokens) : 0;
+}
+
 /* This run's stage as one output sees it: every document read came in; those packed here
  * went out but for the ones dropped here; the rest went to the other output or to other
  * shards. */
@@ -241,11 +249,7 @@ static int account(const pack_state *s, const pack_out *out, const pack_out *oth
     uint64_t dropped_tokens = st->remainder_tokens + st->long_dropped_tokens;
     g->out = (llm_tally){st->sequences - dropped, st->tokens - dropped_tokens};
     g->truncated = st->remainder_cut;
-    int rc = 0;
-    if (st->remainder_tokens)
-        rc |= llm_reasons_add(&g->dropped, "remainder", st->remainder_sequences, st->remainder_tokens);
-    if (st->long_dropped)
-        rc |= llm_reasons_add(&g->dropped, "too-long", st->long_dropped, st->long_dropped_tokens);
+    int rc = add_drops(&g->dropped, st);
     if (other) {
         const llm_packer_stats *ot = llm_packer_stats_get(other->packer);
         rc |= llm_reasons_add(&g->split, other_name, ot->sequences, ot->tokens);
@@ -279,14 +283,13 @@ static int over_max_drop(const pack_state *s)
         return 0;
     llm_ledger l;
     llm_ledger_init(&l);
-    int rc = account(s, &s->train, NULL, NULL, &l);
-    if (rc == 0 && o->val && account(s, &s->val, NULL, NULL, &l) == 0) {
-        const llm_reasons *val = &l.stages[1].dropped;
-        for (size_t i = 0; i < val->len && rc == 0; i++)
-            rc = llm_reasons_add(&l.stages[0].dropped, val->items[i].name, val->items[i].n.records,
-                                 val->items[i].n.tokens);
+    llm_stage *g = llm_ledger_add_stage(&l, "llm-pack", "documents", o->argc, o->argv);
+    int over = 0;
+    if (g && add_drops(&g->dropped, llm_packer_stats_get(s->train.packer)) == 0 &&
+        (!o->val || add_drops(&g->dropped, llm_packer_stats_get(s->val.packer)) == 0)) {
+        g->in = (llm_tally){s->docs + s->other_shards, s->tokens + s->other_tokens};
+        over = llm_stage_max_drop(g, o->max_drop);
     }
-    int over = rc == 0 && l.len && llm_stage_max_drop(&l.stages[0], o->max_drop);
     llm_ledger_free(&l);
     return over;
 }
@@ -433,12 +436,9 @@ int pack_run(const pack_opts *o)
         goto done;
     summarise(&s);
     status = over_max_drop(&s) ? LLM_EXIT_FAILURE : LLM_EXIT_OK;
-    if (status != LLM_EXIT_OK)
-        goto quiet;
 done:
-    if (status != LLM_EXIT_OK)
+    if (status != LLM_EXIT_OK && s.err.msg[0])    /* --max-drop has said why */
         llm_msg("%s", s.err.msg);
-quiet:
     out_free(&s.train, status != LLM_EXIT_OK);
     out_free(&s.val, status != LLM_EXIT_OK);
     for (size_t i = 0; i < s.heap_len; i++) {
