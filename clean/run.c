@@ -1,7 +1,9 @@
-/* llm-clean's driver. The main thread reads documents into batches and hands them to
- * worker threads; finished batches are written strictly in input order, which is where
- * deduplication, the rejects file and the counts happen, so the output and the summary
- * are the same bytes for any thread count. */
+/* llm-clean's driver. The main thread cuts the input into batches of whole lines and
+ * hands them to worker threads, which split them into documents and clean those; finished
+ * batches are written strictly in input order, which is where deduplication, the rejects
+ * file and the counts happen, so the output and the summary are the same bytes for any
+ * thread count. The main thread touches only the bytes around each cut: with -j 2 its
+ * share of the work would otherwise decide the speed. */
 #include "clean.h"
 #include "cli.h"
 #include "ledger.h"
@@ -21,7 +23,8 @@
 #define BATCH_DOCS 8192
 
 typedef struct clean_doc {
-    const char *mapped;   /* the text where the input's mapping holds it, or NULL: */
+    const char *mapped;   /* the text where it lies in place (the input's mapping or a */
+                          /* chunk's copy), or NULL: */
     size_t off, len;      /* then it is in the batch's input buffer at off */
     uint64_t line;        /* first line of the document in its input */
 } clean_doc;
@@ -35,6 +38,15 @@ typedef struct batch {
     size_t n, cap;
     size_t bytes;             /* of the documents' text, copied or mapped */
     const char *mapped_end;   /* end of the last mapped document, or NULL */
+    /* A stretch of whole lines for the worker to split (chunk_len 0: the main thread
+     * filled docs itself): in the input's mapping when chunk_mapped, else copied to in.
+     * Its lines are numbered from chunk_line + 1 without the lines of the stretches
+     * before it, which the writer adds (see line_offset). */
+    const char *chunk;
+    size_t chunk_len;
+    int chunk_mapped;
+    uint64_t chunk_line, chunk_lines;
+    int failed;               /* the worker ran out of memory splitting the chunk */
     llm_buf out;              /* output lines of the kept documents */
     struct batch *next;       /* in the free list */
 } batch;
@@ -58,6 +70,10 @@ static void batch_reset(batch *b)
     b->n = 0;
     b->bytes = 0;
     b->mapped_end = NULL;
+    b->chunk = NULL;
+    b->chunk_len = 0;
+    b->chunk_lines = 0;
+    b->failed = 0;
     llm_buf_clear(&b->in);
     llm_buf_clear(&b->out);
 }
@@ -155,8 +171,46 @@ static int batch_valid_utf8(const batch *b)
     return llm_utf8_valid((const char *)start, (size_t)(end - start));
 }
 
+static int is_blank(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strchr(" \t\r\f\v", s[i]))
+            return 0;
+    return 1;
+}
+
+/* Splits the chunk into documents, one a line as reader_next would return them: without
+ * '\n' or a trailing '\r', and JSONL's blank lines skipped. -1 when out of memory. */
+static int batch_split(batch *b)
+{
+    const char *p = b->chunk, *end = b->chunk + b->chunk_len;
+    int jsonl = b->opts->in == CLEAN_IN_JSONL;
+    uint64_t line = b->chunk_line;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t len = (size_t)(nl - p);
+        line++;
+        if (len && p[len - 1] == '\r')
+            len--;
+        if (!(jsonl && is_blank(p, len))) {
+            if (batch_add(b, line) < 0)
+                return -1;
+            batch_refer(b, p, len);
+        }
+        p = nl + 1;
+    }
+    b->chunk_lines = line - b->chunk_line;
+    if (!b->chunk_mapped)
+        b->mapped_end = NULL;    /* the copy is the batch's own: nothing to release */
+    return 0;
+}
+
 static void batch_process(batch *b, clean_worker *w)
 {
+    if (b->chunk_len && batch_split(b) < 0) {
+        b->failed = 1;
+        return;
+    }
     int valid = batch_valid_utf8(b);
     for (size_t i = 0; i < b->n; i++)
         clean_document_utf8(b->opts, w, doc_text(b, i), b->docs[i].len, valid, &b->out, &b->res[i]);
@@ -250,6 +304,7 @@ typedef struct writer {
     size_t n_reasons;
     llm_progress progress;
     uint64_t bytes_read;
+    uint64_t line_offset;         /* lines of this input's chunks written so far */
 } writer;
 
 static void count_drop(writer *wr, const char *reason, size_t bytes)
@@ -288,7 +343,7 @@ static int write_reject(writer *wr, const batch *b, size_t i, const char *reason
         llm_buf_json_string(l, b->opts->inputs[b->input], strlen(b->opts->inputs[b->input]));
     }
     llm_buf_puts(l, ",\"line\":");
-    llm_buf_u64(l, d->line);
+    llm_buf_u64(l, d->line + wr->line_offset);
     if (r->reason == reason && (strcmp(reason, "drop-if") == 0 || strcmp(reason, "keep-if") == 0 ||
                                 strcmp(reason, "rule-error") == 0)) {
         llm_buf_puts(l, ",\"rule\":");
@@ -337,7 +392,7 @@ static int write_batch(writer *wr, const batch *b)
         const clean_result *r = &b->res[i];
         const char *reason = r->reason;
         if (r->error && (!o->on_error_skip || reason == CLEAN_REASON_NO_MEMORY)) {
-            llm_msg("%s:%" PRIu64 ": %s: %s%s", input_name(o, b->input), b->docs[i].line,
+            llm_msg("%s:%" PRIu64 ": %s: %s%s", input_name(o, b->input), b->docs[i].line + wr->line_offset,
                     reason == CLEAN_REASON_MALFORMED ? "malformed JSON" : reason, r->error,
                     o->on_error_skip ? "" : " (--on-error=skip counts and skips such lines)");
             write_span(wr, b, span, kept_end);    /* what came before the error is out */
@@ -370,6 +425,7 @@ static int write_batch(writer *wr, const batch *b)
         }
         llm_progress_update(&wr->progress, wr->docs_in, wr->bytes_read);
     }
+    wr->line_offset += b->chunk_lines;
     return write_span(wr, b, span, b->out.len) < 0 ? LLM_EXIT_FAILURE : 0;
 }
 
@@ -485,14 +541,6 @@ static int reader_next(reader *r, const char **line, size_t *len, uint64_t *numb
     return 1;
 }
 
-static int is_blank(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!strchr(" \t\r\f\v", s[i]))
-            return 0;
-    return 1;
-}
-
 /* --in=auto: JSONL when the first line that is not blank is a JSON object. Blank lines
  * before it become empty documents if the input turns out to be text. */
 static int detect_format(reader *r, llm_json_parser **parser, uint64_t *blank_before, llm_error *err)
@@ -526,6 +574,54 @@ static int detect_format(reader *r, llm_json_parser **parser, uint64_t *blank_be
             r->format = CLEAN_IN_JSONL;
     }
     return 0;
+}
+
+/* Where a batch of whole lines ends in p[0..len): after the first '\n' at or past
+ * BATCH_BYTES, else after the last one. 0 when there is none: a line longer than the
+ * batch, or the input's last line without '\n', goes through fill_batch. */
+static size_t find_cut(const char *p, size_t len)
+{
+    if (len > BATCH_BYTES) {
+        const char *nl = memchr(p + BATCH_BYTES - 1, '\n', len - (BATCH_BYTES - 1));
+        if (nl)
+            return (size_t)(nl - p) + 1;
+    }
+    const char *last = memrchr(p, '\n', len < BATCH_BYTES ? len : BATCH_BYTES);
+    return last ? (size_t)(last - p) + 1 : 0;
+}
+
+/* Gives b the next stretch of whole lines for its worker to split (see batch_split),
+ * copied when it is not in the input's mapping. 1 when b got one, 0 when the next
+ * documents must be read one by one (fill_batch), -1 on a read error. Paragraphs, and
+ * the first line with its possible BOM, always go through fill_batch. */
+static int reader_chunk(reader *r, batch *b, llm_error *err)
+{
+    if (r->format == CLEAN_IN_PARAGRAPHS || r->at_start || r->held)
+        return 0;
+    const char *p;
+    size_t len;
+    int stable;
+    int got = llm_lines_peek(r->lines, BATCH_BYTES, &p, &len, &stable, err);
+    if (got <= 0)
+        return got;
+    size_t cut = find_cut(p, len);
+    if (cut == 0)
+        return 0;
+    b->chunk_line = llm_lines_number(r->lines);
+    b->chunk_len = cut;
+    b->chunk_mapped = stable;
+    if (stable) {
+        b->chunk = p;
+    } else {
+        static const char zeros[LLM_JSON_PADDING];
+        llm_buf_append(&b->in, p, cut);
+        llm_buf_append(&b->in, zeros, sizeof zeros);
+        if (llm_buf_failed(&b->in))
+            return llm_error_set(err, "out of memory");
+        b->chunk = b->in.data;
+    }
+    llm_lines_skip(r->lines, cut);
+    return 1;
 }
 
 /* Fills b with documents until it is full or the input ends. Returns 1 when b got
@@ -629,7 +725,7 @@ static int runner_write(runner *rn, batch *b)
 /* Writes a batch the pool hands back. Returns 0 or an exit status. */
 static int runner_finish(runner *rn, batch *b)
 {
-    if (llm_pool_failed(rn->pool)) {
+    if (llm_pool_failed(rn->pool) || b->failed) {
         llm_msg("out of memory");
         runner_recycle(rn, b);
         return LLM_EXIT_FAILURE;
@@ -697,6 +793,7 @@ static int run_input(runner *rn, int input, llm_json_parser **parser)
      * the batches of the previous one are written. */
     if (status == 0)
         status = runner_drain(rn);
+    rn->wr.line_offset = 0;
     rn->input_opts = *o;
     rn->input_opts.in = r.format;
     if (status == 0 && blank_before && r.format != CLEAN_IN_JSONL) {
@@ -725,7 +822,9 @@ static int run_input(runner *rn, int input, llm_json_parser **parser)
         }
         b->opts = &rn->input_opts;
         b->input = input;
-        int got = fill_batch(&r, b, &err);
+        int got = reader_chunk(&r, b, &err);
+        if (got == 0)
+            got = fill_batch(&r, b, &err);
         rn->wr.bytes_read = rn->bytes_before + llm_lines_bytes(r.lines);
         if (got <= 0) {
             runner_recycle(rn, b);

@@ -260,6 +260,52 @@ int llm_lines_next(llm_lines *l, const char **line, size_t *len, llm_error *err)
     }
 }
 
+/* Bytes of the mapping that can be handed out with their padding readable after them. */
+static size_t lines_mapped_ready(const llm_lines *l)
+{
+    if (l->map_pos >= l->map_len || l->map_readable < LLM_JSON_PADDING)
+        return 0;
+    size_t limit = l->map_readable - LLM_JSON_PADDING;
+    size_t end = l->map_len < limit ? l->map_len : limit;
+    return end > l->map_pos ? end - l->map_pos : 0;
+}
+
+int llm_lines_peek(llm_lines *l, size_t want, const char **p, size_t *len, int *stable, llm_error *err)
+{
+    l->stable = 0;
+    if (l->map_pos < l->map_len) {
+        size_t ready = lines_mapped_ready(l);
+        if (ready >= want || ready == l->map_len - l->map_pos) {
+            lines_populate(l);
+            *p = l->map + l->map_pos;
+            *len = ready;
+            *stable = 1;
+            return 1;
+        }
+        /* The mapping's last bytes lack room for the padding: the buffer takes them. */
+        if (lines_rest_to_buffer(l, err) < 0)
+            return -1;
+    }
+    while (l->end - l->start < want && !l->eof)
+        if (lines_fill(l, err) < 0)
+            return -1;
+    *p = l->buf + l->start;
+    *len = l->end - l->start;
+    *stable = 0;
+    return *len > 0;
+}
+
+void llm_lines_skip(llm_lines *l, size_t n)
+{
+    l->bytes += n;
+    if (l->map_pos < l->map_len) {
+        l->map_pos += n;
+        return;
+    }
+    l->start += n;
+    l->scan = l->start;
+}
+
 int llm_lines_stable(const llm_lines *l)
 {
     return l->stable;

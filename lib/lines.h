@@ -28,6 +28,17 @@ int llm_lines_stable(const llm_lines *l);
  * bounded on any file size. A no-op for lines that are not stable. */
 void llm_lines_release(llm_lines *l, const char *upto);
 
+/* Shows the input not yet returned without consuming it, so a caller can hand whole
+ * stretches of lines to other threads instead of splitting them itself: *p and *len, at
+ * least `want` bytes when the input still has them (fewer only at its end), followed by
+ * LLM_JSON_PADDING readable bytes. *stable says whether they lie in the mapping (see
+ * llm_lines_stable); otherwise they are valid until the next call. Returns 1, 0 at the
+ * end of input, -1 on a read error or out of memory (err set). */
+int llm_lines_peek(llm_lines *l, size_t want, const char **p, size_t *len, int *stable, llm_error *err);
+/* Consumes the first n bytes llm_lines_peek showed, which end with a '\n'. The lines in
+ * them are not counted by llm_lines_number: the caller counts what it splits. */
+void llm_lines_skip(llm_lines *l, size_t n);
+
 uint64_t llm_lines_number(const llm_lines *l);   /* 1-based number of the last line returned */
 uint64_t llm_lines_offset(const llm_lines *l);   /* byte offset where that line starts */
 uint64_t llm_lines_bytes(const llm_lines *l);    /* bytes consumed so far */

@@ -159,6 +159,69 @@ expect_eq property-rejects-lines "$dropped" "$(wc -l <r1.jsonl)"
 reasons_sum=$(sed -n '1s/.*(\(.*\))/\1/p' e1.txt | tr ',' '\n' | awk '{s += $NF} END {print s}')
 expect_eq property-reasons-sum "$dropped" "$reasons_sum"
 
+# ---- batches the workers split: inputs over a few MiB, read from a file and a pipe ----
+# The main thread hands workers whole stretches of lines; the line numbers in the rejects
+# file and in errors must still count every line, blank JSONL lines, CRLF, lines longer
+# than a batch and a last line without '\n' included.
+$PY - <<'PYEOF'
+import random
+random.seed(11)
+lines, want = [], []
+for i in range(1, 160001):
+    r = random.random()
+    if i in (50000, 120000):
+        line = "long " * 300000                        # 1.5 MB: longer than a batch
+    elif r < 0.02:
+        line = ""
+    elif r < 0.04:
+        line = "x"
+    elif r < 0.06:
+        line = "x\r"
+    else:
+        line = "words and more words %d" % i + ("\r" if r < 0.1 else "")
+    lines.append(line)
+    if line == "":
+        want.append("empty %d" % i)
+    elif line.rstrip("\r") == "x":
+        want.append("min-chars %d" % i)
+open("chunks.txt", "w").write("\n".join(lines))     # no '\n' after the last line
+open("chunks-want.txt", "w").write("\n".join(want) + "\n")
+recs, rwant = [], []
+for i in range(1, 120001):
+    r = random.random()
+    if i == 110000:
+        recs.append("{not json")
+        rwant.append("malformed-json %d" % i)
+    elif r < 0.03:
+        recs.append("  ")
+    elif r < 0.05:
+        recs.append('{"id":%d,"text":"x"}\r' % i)
+        rwant.append("min-chars %d" % i)
+    else:
+        recs.append('{"id":%d,"text":"a record of words %d"}' % (i, i))
+open("chunks.jsonl", "w").write("\n".join(recs) + "\n")
+open("chunks-jsonl-want.txt", "w").write("\n".join(rwant) + "\n")
+PYEOF
+reasons_and_lines() { $PY -c '
+import json, sys
+for l in open(sys.argv[1]): r = json.loads(l); print(r["reason"], r["line"])' "$1"; }
+llm-clean -j1 --min-chars=2 --rejects=c1.rej chunks.txt >c1.out 2>c1.err
+llm-clean -j2 --min-chars=2 --rejects=c2.rej chunks.txt >c2.out 2>c2.err
+cat chunks.txt | llm-clean -j2 --min-chars=2 --rejects=c3.rej >c3.out 2>c3.err
+expect_eq chunks-reject-lines "$(cat chunks-want.txt)" "$(reasons_and_lines c1.rej)"
+expect_same_file chunks-file-j1-j2 c1.out c2.out
+expect_same_file chunks-file-pipe c1.out c3.out
+expect_same_file chunks-rejects-j1-j2 c1.rej c2.rej
+expect_eq chunks-rejects-pipe "$(cat chunks-want.txt)" "$(reasons_and_lines c3.rej)"
+expect_eq chunks-kept "$(($(wc -l <chunks-want.txt) + $(wc -l <c1.out)))" 160000
+expect_eq chunks-last-line "{\"text\":\"words and more words 160000\"}" "$(tail -n 1 c1.out)"
+llm-clean -j2 --on-error=skip --min-chars=2 --rejects=j2.rej chunks.jsonl >j2.out 2>j2.err
+cat chunks.jsonl | llm-clean -j2 --on-error=skip --min-chars=2 --rejects=j3.rej >j3.out 2>j3.err
+expect_eq chunks-jsonl-reject-lines "$(cat chunks-jsonl-want.txt)" "$(reasons_and_lines j2.rej)"
+expect_eq chunks-jsonl-pipe-rejects "$(cat chunks-jsonl-want.txt)" "$(reasons_and_lines j3.rej)"
+expect_same_file chunks-jsonl-pipe-output j2.out j3.out
+expect_fail chunks-jsonl-error-line 1 "chunks.jsonl:110000: malformed JSON" llm-clean -j2 chunks.jsonl
+
 # ---- usage ----
 
 expect_fail usage-bad-choice 2 "--normalize: expected nfc, nfkc or none, got 'nfd'" llm-clean --normalize=nfd

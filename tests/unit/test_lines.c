@@ -212,20 +212,15 @@ static void test_many_short_lines_file(void)
     free(text);
 }
 
-/* Through a pipe fed in small odd-sized writes by a child, so reads return short. */
-static void test_many_short_lines_pipe(void)
+/* A pipe fed by a child in small odd-sized writes, so reads return short. */
+static int pipe_from_child(const char *text, size_t total, pid_t *pid)
 {
-    size_t count = 20000;
-    size_t total = many_lines_text(NULL, count);
-    char *text = malloc(total);
-    CHECK(text != NULL);
-    many_lines_text(text, count);
     int p[2];
     CHECK(pipe(p) == 0);
     fflush(NULL);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
+    *pid = fork();
+    CHECK(*pid >= 0);
+    if (*pid == 0) {
         close(p[0]);
         size_t chunk = 1;
         for (size_t at = 0; at < total; at += chunk, chunk = chunk % 997 + 13) {
@@ -233,14 +228,90 @@ static void test_many_short_lines_pipe(void)
             if (write_all(p[1], text + at, n) < 0)
                 _exit(1);
         }
-        free(text);   /* tidy for valgrind's leak report of the child */
+        free((void *)text);   /* tidy for valgrind's leak report of the child */
         _exit(0);
     }
     close(p[1]);
-    check_many_lines(p[0], count, total);
-    close(p[0]);
+    return p[0];
+}
+
+static void wait_child(pid_t pid)
+{
     int status = 0;
     CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void test_many_short_lines_pipe(void)
+{
+    size_t count = 20000;
+    size_t total = many_lines_text(NULL, count);
+    char *text = malloc(total);
+    CHECK(text != NULL);
+    many_lines_text(text, count);
+    pid_t pid;
+    int fd = pipe_from_child(text, total, &pid);
+    check_many_lines(fd, count, total);
+    close(fd);
+    wait_child(pid);
+    free(text);
+}
+
+/* Stretches of whole lines taken with llm_lines_peek and llm_lines_skip, a line read
+ * with llm_lines_next between them: every byte comes back once, in order, with the
+ * padding readable after what peek shows. */
+static void check_peek_skip(int fd, const char *text, size_t total, size_t count)
+{
+    llm_lines *l = llm_lines_open(fd);
+    CHECK(l != NULL);
+    const char *p, *line;
+    size_t len, at = 0, lines = 0, want = 1;
+    int stable, got;
+    llm_error err;
+    while ((got = llm_lines_peek(l, want, &p, &len, &stable, &err)) == 1) {
+        CHECKF(len >= want || at + len == total, "peek %zu at %zu: %zu bytes", want, at, len);
+        CHECKF(at + len <= total && memcmp(p, text + at, len) == 0, "peek at %zu", at);
+        volatile char sink = 0;
+        for (size_t k = 0; k < LLM_JSON_PADDING; k++)
+            sink ^= p[len + k];
+        (void)sink;
+        const char *nl = memrchr(p, '\n', len < want ? len : want);
+        if (nl) {
+            size_t cut = (size_t)(nl - p) + 1;
+            for (size_t k = 0; k < cut; k++)
+                lines += p[k] == '\n';
+            llm_lines_skip(l, cut);
+            at += cut;
+        }
+        if (llm_lines_next(l, &line, &len, &err) != 1)
+            break;
+        CHECKF(len == many_line_len(lines) && memcmp(line, text + at, len) == 0, "line %zu", lines);
+        at += len + 1;
+        lines++;
+        want = want * 3 % 500000 + 1;
+    }
+    CHECK(got >= 0);
+    CHECKF(at >= total && lines == count, "%zu of %zu bytes, %zu of %zu lines", at, total, lines, count);
+    CHECK(llm_lines_bytes(l) == total);
+    CHECK(llm_lines_peek(l, 1, &p, &len, &stable, &err) == 0);
+    llm_lines_close(l);
+}
+
+static void test_peek_skip(void)
+{
+    size_t count = 60000;
+    size_t total = many_lines_text(NULL, count);
+    char *text = malloc(total);
+    CHECK(text != NULL);
+    many_lines_text(text, count);
+    int fd = temp_fd(text, total);    /* mapped: over a MiB */
+    CHECK(fd >= 0);
+    check_peek_skip(fd, text, total, count);
+    close(fd);
+    pid_t pid;
+    fd = pipe_from_child(text, total, &pid);
+    check_peek_skip(fd, text, total, count);
+    close(fd);
+    wait_child(pid);
     free(text);
 }
 
@@ -389,6 +460,7 @@ int main(void)
     RUN(test_offsets_and_numbers);
     RUN(test_many_short_lines_file);
     RUN(test_many_short_lines_pipe);
+    RUN(test_peek_skip);
     RUN(test_long_line);
     RUN(test_mapped_file);
     RUN(test_lines_parse_padded);
