@@ -733,13 +733,25 @@ static int runner_finish(runner *rn, batch *b)
     return runner_write(rn, b);
 }
 
+/* Writes the oldest batch in flight once it is done, cleaning a batch no worker has
+ * started meanwhile: the main thread is one of the -j threads. Returns 0 or an exit
+ * status. */
+static int runner_step(runner *rn)
+{
+    batch *b = llm_pool_take(rn->pool, 0);
+    if (!b && llm_pool_help(rn->pool))
+        return 0;
+    if (!b)
+        b = llm_pool_take(rn->pool, 1);
+    return runner_finish(rn, b);
+}
+
 /* Writes every batch in flight, in order. */
 static int runner_drain(runner *rn)
 {
     int status = 0;
-    batch *b;
-    while (status == 0 && (b = llm_pool_take(rn->pool, 1)) != NULL)
-        status = runner_finish(rn, b);
+    while (status == 0 && llm_pool_pending(rn->pool))
+        status = runner_step(rn);
     return status;
 }
 
@@ -747,7 +759,7 @@ static int runner_submit(runner *rn, batch *b)
 {
     int status = 0;
     while (status == 0 && llm_pool_full(rn->pool))
-        status = runner_finish(rn, llm_pool_take(rn->pool, 1));
+        status = runner_step(rn);
     if (status) {
         runner_recycle(rn, b);
         return status;
@@ -916,7 +928,7 @@ int clean_run(const clean_opts *o)
         worker_opts.in = CLEAN_IN_JSONL;
     llm_pool_fns fns = {worker_init, worker_run, worker_fini};
     llm_error err;
-    if (!(rn.pool = llm_pool_new(o->threads, 2 * (size_t)o->threads + 2, &fns, &worker_opts, &err))) {
+    if (!(rn.pool = llm_pool_new_helped(o->threads, 2 * (size_t)o->threads + 2, &fns, &worker_opts, &err))) {
         llm_msg("%s", err.msg);
         status = LLM_EXIT_FAILURE;
     }

@@ -21,9 +21,20 @@ struct llm_pool {
     pthread_cond_t work, done;
     pthread_t *threads;
     unsigned n_threads;
-    void *inline_state;      /* one thread: the caller's worker state */
-    int inline_ok;
+    /* The caller's worker state: made at the start when jobs run inline (one thread),
+     * else when the caller first helps (llm_pool_help). */
+    void *caller_state;
+    int caller_ready;        /* 1 made, -1 could not be made, 0 not yet */
 };
+
+static int caller_state_ready(llm_pool *p)
+{
+    if (p->caller_ready == 0) {
+        p->caller_state = p->fns.init ? p->fns.init(p->ctx) : NULL;
+        p->caller_ready = !p->fns.init || p->caller_state ? 1 : -1;
+    }
+    return p->caller_ready > 0;
+}
 
 static void *worker_main(void *arg)
 {
@@ -53,7 +64,9 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-llm_pool *llm_pool_new(unsigned threads, size_t depth, const llm_pool_fns *fns, void *ctx, llm_error *err)
+/* A pool of `workers` threads, or none with jobs run inline. */
+static llm_pool *pool_new(unsigned workers, int run_inline, size_t depth, const llm_pool_fns *fns, void *ctx,
+                          llm_error *err)
 {
     llm_pool *p = calloc(1, sizeof *p);
     if (!p || !(p->ring = calloc(depth ? depth : 1, sizeof *p->ring))) {
@@ -67,25 +80,34 @@ llm_pool *llm_pool_new(unsigned threads, size_t depth, const llm_pool_fns *fns, 
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->work, NULL);
     pthread_cond_init(&p->done, NULL);
-    if (threads <= 1) {
-        p->inline_state = fns->init ? fns->init(ctx) : NULL;
-        p->inline_ok = !fns->init || p->inline_state != NULL;
+    if (run_inline) {
+        caller_state_ready(p);
         return p;
     }
-    if (!(p->threads = calloc(threads, sizeof *p->threads))) {
+    if (!(p->threads = calloc(workers, sizeof *p->threads))) {
         llm_error_set(err, "out of memory");
         llm_pool_free(p);
         return NULL;
     }
-    for (; p->n_threads < threads; p->n_threads++)
+    for (; p->n_threads < workers; p->n_threads++)
         if (pthread_create(&p->threads[p->n_threads], NULL, worker_main, p) != 0)
             break;
     if (p->n_threads == 0) {
-        llm_error_set(err, "cannot start %u threads", threads);
+        llm_error_set(err, "cannot start %u threads", workers);
         llm_pool_free(p);
         return NULL;
     }
     return p;
+}
+
+llm_pool *llm_pool_new(unsigned threads, size_t depth, const llm_pool_fns *fns, void *ctx, llm_error *err)
+{
+    return pool_new(threads, threads <= 1, depth, fns, ctx, err);
+}
+
+llm_pool *llm_pool_new_helped(unsigned threads, size_t depth, const llm_pool_fns *fns, void *ctx, llm_error *err)
+{
+    return pool_new(threads - 1, threads <= 1, depth, fns, ctx, err);
 }
 
 void llm_pool_free(llm_pool *p)
@@ -100,9 +122,9 @@ void llm_pool_free(llm_pool *p)
         for (unsigned i = 0; i < p->n_threads; i++)
             pthread_join(p->threads[i], NULL);
         free(p->threads);
-    } else if (p->inline_ok && p->fns.fini) {
-        p->fns.fini(p->inline_state);
     }
+    if (p->caller_ready > 0 && p->fns.fini)
+        p->fns.fini(p->caller_state);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->work);
     pthread_cond_destroy(&p->done);
@@ -119,8 +141,8 @@ void llm_pool_submit(llm_pool *p, void *job)
     if (!p->threads) {
         slot *s = &p->ring[(p->head + p->len) % p->cap];
         s->job = job;
-        if (p->inline_ok)
-            p->fns.run(p->inline_state, job);
+        if (p->caller_ready > 0)
+            p->fns.run(p->caller_state, job);
         else
             p->failed = 1;
         s->done = 1;
@@ -135,6 +157,30 @@ void llm_pool_submit(llm_pool *p, void *job)
     p->len++;
     pthread_cond_signal(&p->work);
     pthread_mutex_unlock(&p->mu);
+}
+
+int llm_pool_help(llm_pool *p)
+{
+    if (!p->threads)
+        return 0;
+    pthread_mutex_lock(&p->mu);
+    if (p->started == p->len) {
+        pthread_mutex_unlock(&p->mu);
+        return 0;
+    }
+    /* The slot stays put: only the caller takes jobs out of the ring, and it is here. */
+    slot *s = &p->ring[(p->head + p->started) % p->cap];
+    p->started++;
+    pthread_mutex_unlock(&p->mu);
+    int ok = caller_state_ready(p);
+    if (ok)
+        p->fns.run(p->caller_state, s->job);
+    pthread_mutex_lock(&p->mu);
+    if (!ok)
+        p->failed = 1;
+    s->done = 1;
+    pthread_mutex_unlock(&p->mu);
+    return 1;
 }
 
 void *llm_pool_take(llm_pool *p, int wait)

@@ -1,6 +1,7 @@
 /* The ordered work pool (lib/pool.c): jobs come back in submission order whatever order the
- * workers finish them in, for one thread and for several; a worker that cannot make its
- * state is reported. */
+ * workers finish them in, for one thread and for several, and with the caller helping; a
+ * worker that cannot make its state is reported. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -9,6 +10,7 @@
 
 typedef struct job {
     int n, result, delay_us;
+    pthread_t ran_on;
 } job;
 
 static void *init_ok(void *ctx) { return ctx; }
@@ -21,14 +23,25 @@ static void run(void *state, void *arg)
     struct timespec ts = {0, (long)j->delay_us * 1000};
     nanosleep(&ts, NULL);
     j->result = j->n * *(int *)state;
+    j->ran_on = pthread_self();
 }
 
-static void ordered(unsigned threads)
+/* The oldest job once done; a helped pool's caller runs a waiting job first if any. */
+static job *next_done(llm_pool *p, int helped)
+{
+    job *j;
+    while (!(j = llm_pool_take(p, 0)) && helped && llm_pool_help(p))
+        ;
+    return j ? j : llm_pool_take(p, 1);
+}
+
+static void ordered(unsigned threads, int helped)
 {
     int factor = 3;
     llm_pool_fns fns = {init_ok, run, fini};
     llm_error err;
-    llm_pool *p = llm_pool_new(threads, 5, &fns, &factor, &err);
+    llm_pool *p = helped ? llm_pool_new_helped(threads, 5, &fns, &factor, &err)
+                         : llm_pool_new(threads, 5, &fns, &factor, &err);
     CHECKF(p != NULL, "%s", err.msg);
     if (!p)
         return;
@@ -40,7 +53,7 @@ static void ordered(unsigned threads)
         jobs[i].n = i;
         jobs[i].delay_us = rand() % 300;    /* later jobs often finish first */
         while (llm_pool_full(p)) {
-            job *j = llm_pool_take(p, 1);
+            job *j = next_done(p, helped);
             CHECK(j == &jobs[next] && j->result == 3 * next);
             next++;
         }
@@ -52,18 +65,31 @@ static void ordered(unsigned threads)
         }
     }
     job *j;
-    while ((j = llm_pool_take(p, 1)) != NULL) {
+    while ((j = next_done(p, helped)) != NULL) {
         CHECK(j == &jobs[next] && j->result == 3 * next);
         next++;
     }
     CHECK(next == N);
     CHECK(llm_pool_pending(p) == 0 && !llm_pool_failed(p));
+    int by_caller = 0;
+    for (int i = 0; i < N; i++)
+        by_caller += pthread_equal(jobs[i].ran_on, pthread_self()) != 0;
+    /* Inline, the caller runs all; helping, some (it helps whenever the ring is full). */
+    if (threads <= 1)
+        CHECK(by_caller == N);
+    else if (helped)
+        CHECKF(by_caller > 0 && by_caller < N, "the caller ran %d of %d", by_caller, N);
+    else
+        CHECK(by_caller == 0);
     llm_pool_free(p);
     free(jobs);
 }
 
-static void test_pool_one_thread(void) { ordered(1); }
-static void test_pool_four_threads(void) { ordered(4); }
+static void test_pool_one_thread(void) { ordered(1, 0); }
+static void test_pool_four_threads(void) { ordered(4, 0); }
+static void test_pool_helped_one_thread(void) { ordered(1, 1); }
+static void test_pool_helped_two_threads(void) { ordered(2, 1); }
+static void test_pool_helped_four_threads(void) { ordered(4, 1); }
 
 static void test_pool_free_with_jobs_in_flight(void)
 {
@@ -71,7 +97,7 @@ static void test_pool_free_with_jobs_in_flight(void)
     llm_pool_fns fns = {init_ok, run, fini};
     llm_pool *p = llm_pool_new(3, 4, &fns, &factor, NULL);
     CHECK(p != NULL);
-    job jobs[4] = {{1, 0, 2000}, {2, 0, 0}, {3, 0, 1000}, {4, 0, 0}};
+    job jobs[4] = {{1, 0, 2000, 0}, {2, 0, 0, 0}, {3, 0, 1000, 0}, {4, 0, 0, 0}};
     for (int i = 0; i < 4; i++)
         llm_pool_submit(p, &jobs[i]);
     llm_pool_free(p);    /* waits for them: every job ran */
@@ -85,18 +111,31 @@ static void test_pool_init_failure(void)
         llm_pool_fns fns = {init_fail, run, fini};
         llm_pool *p = llm_pool_new(threads, 2, &fns, NULL, NULL);
         CHECK(p != NULL);
-        job j = {5, -1, 0};
+        job j = {5, -1, 0, 0};
         llm_pool_submit(p, &j);
         CHECK(llm_pool_take(p, 1) == &j);
         CHECK(llm_pool_failed(p) && j.result == -1);
         llm_pool_free(p);
     }
+    /* A helping caller that cannot make its state: its job comes back not run. */
+    llm_pool_fns fns = {init_fail, run, fini};
+    llm_pool *p = llm_pool_new_helped(2, 2, &fns, NULL, NULL);
+    CHECK(p != NULL);
+    job j = {5, -1, 0, 0};
+    llm_pool_submit(p, &j);
+    llm_pool_help(p);
+    CHECK(llm_pool_take(p, 1) == &j);
+    CHECK(llm_pool_failed(p) && j.result == -1);
+    llm_pool_free(p);
 }
 
 int main(void)
 {
     RUN(test_pool_one_thread);
     RUN(test_pool_four_threads);
+    RUN(test_pool_helped_one_thread);
+    RUN(test_pool_helped_two_threads);
+    RUN(test_pool_helped_four_threads);
     RUN(test_pool_free_with_jobs_in_flight);
     RUN(test_pool_init_failure);
     CHECK_EXIT();
