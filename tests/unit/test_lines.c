@@ -173,6 +173,16 @@ static size_t many_lines_text(char *out, size_t count)
     return n;
 }
 
+/* The text of many_lines_text, malloc'ed; its size in *total. */
+static char *many_lines_new(size_t count, size_t *total)
+{
+    *total = many_lines_text(NULL, count);
+    char *text = malloc(*total);
+    CHECK(text != NULL);
+    many_lines_text(text, count);
+    return text;
+}
+
 static void check_many_lines(int fd, size_t count, size_t total)
 {
     llm_lines *l = llm_lines_open(fd);
@@ -201,10 +211,8 @@ static void check_many_lines(int fd, size_t count, size_t total)
 static void test_many_short_lines_file(void)
 {
     size_t count = 200000;
-    size_t total = many_lines_text(NULL, count);
-    char *text = malloc(total);
-    CHECK(text != NULL);
-    many_lines_text(text, count);
+    size_t total;
+    char *text = many_lines_new(count, &total);
     int fd = temp_fd(text, total);
     CHECK(fd >= 0);
     check_many_lines(fd, count, total);
@@ -244,10 +252,8 @@ static void wait_child(pid_t pid)
 static void test_many_short_lines_pipe(void)
 {
     size_t count = 20000;
-    size_t total = many_lines_text(NULL, count);
-    char *text = malloc(total);
-    CHECK(text != NULL);
-    many_lines_text(text, count);
+    size_t total;
+    char *text = many_lines_new(count, &total);
     pid_t pid;
     int fd = pipe_from_child(text, total, &pid);
     check_many_lines(fd, count, total);
@@ -299,10 +305,8 @@ static void check_peek_skip(int fd, const char *text, size_t total, size_t count
 static void test_peek_skip(void)
 {
     size_t count = 60000;
-    size_t total = many_lines_text(NULL, count);
-    char *text = malloc(total);
-    CHECK(text != NULL);
-    many_lines_text(text, count);
+    size_t total;
+    char *text = many_lines_new(count, &total);
     int fd = temp_fd(text, total);    /* mapped: over a MiB */
     CHECK(fd >= 0);
     check_peek_skip(fd, text, total, count);
