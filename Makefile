@@ -42,7 +42,7 @@ PKGS      = libzstd simdjson libxxhash libpcre2-8 libutf8proc openblas
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lzstd -lsimdjson -lxxhash -lpcre2-8 -lutf8proc -lopenblas)
 OPENMP    ?= -fopenmp
-CPPFLAGS_ALL = -Ilib -D_GNU_SOURCE $(PKG_CFLAGS) $(CPPFLAGS)
+CPPFLAGS_ALL = -Ilib -D_GNU_SOURCE -DLLM_CUDA=$(CUDA) $(PKG_CFLAGS) $(CPPFLAGS)
 LDLIBS_ALL   = $(PKG_LIBS) $(OPENMP) -lstdc++ -lm -lpthread $(LDLIBS)
 
 # CUDA: found on PATH or under /usr/local/cuda; CUDA=0 leaves it out. With it, lib/cuda/*.cu

@@ -38,6 +38,9 @@ int llm_cu_put_f32(float *dev, const float *host, size_t n, llm_error *err);
 int llm_cu_get_f32(float *host, const float *dev, size_t n, llm_error *err);
 int llm_cu_put_bf16(llm_bf16 *dev, const float *host, size_t n, llm_error *err);
 int llm_cu_get_bf16(float *host, const llm_bf16 *dev, size_t n, llm_error *err);
+/* Plain copies of n bytes (ids, flags, counters). */
+int llm_cu_put_bytes(void *dev, const void *host, size_t n, llm_error *err);
+int llm_cu_get_bytes(void *host, const void *dev, size_t n, llm_error *err);
 /* Waits for the device and reports any error a kernel left. */
 int llm_cu_sync(llm_error *err);
 /* out[i] = bf16(in[i] * scale), n of them. */

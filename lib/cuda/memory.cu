@@ -40,6 +40,18 @@ int llm_cu_get_f32(float *host, const float *dev, size_t n, llm_error *err)
     return 0;
 }
 
+int llm_cu_put_bytes(void *dev, const void *host, size_t n, llm_error *err)
+{
+    CU_CHECK(cudaMemcpy(dev, host, n, cudaMemcpyHostToDevice));
+    return 0;
+}
+
+int llm_cu_get_bytes(void *host, const void *dev, size_t n, llm_error *err)
+{
+    CU_CHECK(cudaMemcpy(host, dev, n, cudaMemcpyDeviceToHost));
+    return 0;
+}
+
 /* Host <-> bf16 through an fp32 staging buffer on the device, in pieces of at most 16M. */
 static const size_t STAGE = (size_t)1 << 24;
 
