@@ -124,11 +124,12 @@ int llm_model_plan(llm_model *m, int max_B, int max_T, int train, llm_error *err
     if (max_B < 1 || max_T < 1 || max_T > m->cfg.block_size)
         return llm_error_set(err, "batch of %d x %d tokens: rows must be 1 to %d tokens long",
                              max_B, max_T, m->cfg.block_size);
+    /* the GPU never holds (N, V) logits nor (T, T) scores: those limits are the CPU's */
+    if (m->cuda)
+        return llm_cuda_plan(m->cuda, max_B, max_T, train, err);
     if ((int64_t)max_B * max_T * m->cfg.vocab_size > INT32_MAX ||
         (int64_t)max_B * m->cfg.n_head * max_T * max_T > INT32_MAX)
         return llm_error_set(err, "batch of %d x %d tokens is too large for one pass", max_B, max_T);
-    if (m->cuda)
-        return llm_cuda_plan(m->cuda, max_B, max_T, train, err);
     if (train && !m->grads) {
         m->grads = calloc(m->n_params, sizeof *m->grads);
         if (!m->grads)
