@@ -683,6 +683,9 @@ int train_run(const train_opts *o)
         status = fail(&r);
         goto out;
     }
+    if (r.on_gpu && !o->quiet)
+        llm_msg("GPU memory: %.2f GiB at most (weights, gradients, moments and activations)",
+                (double)llm_model_cuda_peak_bytes(r.m) / (1 << 30));
     if (stop_requested) {
         llm_msg("stopped at step %" PRIu64 "; --resume continues", r.st.step);
         status = 130;
