@@ -107,6 +107,13 @@ $(BUILD)/%.o: %.cu
 	$(NVCC) -std=c++17 $(CUDA_ARCHS) -Ilib -Ilib/cuda -D_GNU_SOURCE $(NVCC_WARNINGS) $(NVCCFLAGS) \
 	  -MMD -MP -MF $(@:.o=.d) -c $< -o $@
 
+# A GPU test compiles its cases only when the backend is linked (-DLLM_CUDA): rebuild it
+# when CUDA= changes.
+CUDA_STAMP = $(BUILD)/.cuda-$(CUDA)
+$(CUDA_STAMP):
+	@mkdir -p $(@D) && rm -f $(BUILD)/.cuda-* && touch $@
+$(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/unit/test_cuda_*.c)): $(CUDA_STAMP)
+
 # Tests of a program's own logic include its headers by name.
 $(BUILD)/tests/%.o: CPPFLAGS_ALL += $(addprefix -I,$(PROGRAM_DIRS))
 

@@ -126,6 +126,13 @@ static int parse_args(ev_opts *o, int argc, char **argv)
     static const char *const device_names[] = {"auto", "cpu", "cuda"};    /* llm_device's order */
     uint64_t v;
     int c, k, status, sampling_seen = 0, temperature_seen = 0, warp_seen = 0;
+    /* LLM_DEVICE is --device's default (the CPU tests pin it to cpu); the option wins */
+    const char *env_device = getenv("LLM_DEVICE");
+    if (env_device && *env_device) {
+        if ((status = llm_choice_option("device (LLM_DEVICE)", env_device, device_names, 3, &k)) >= 0)
+            return status;
+        o->device = (llm_device)k;
+    }
     opterr = 0;
     while ((c = getopt_long(argc, argv, "m:d:b:gp:n:o:j:qh", long_options, NULL)) != -1) {
         status = -1;

@@ -60,7 +60,7 @@ static const char usage[] =
     "\n"
     "Device:\n"
     "      --device=WHERE      auto (default: the GPU when one is usable, else the CPU, said\n"
-    "                          on stderr), cpu or cuda (bf16 mixed precision, see llm-train(1))\n"
+    "                          on stderr), cpu or cuda (bf16 mixed precision on the GPU)\n"
     "      --recompute         on the GPU, keep fewer activations and recompute them in the\n"
     "                          backward pass: less memory, a little more time\n"
     "  -j, --threads=N         threads (default: all cores); the same numbers for the same N\n"
@@ -177,6 +177,13 @@ static int parse_args(train_opts *o, int argc, char **argv)
     int c, k, status;
     int64_t v;
     uint64_t u;
+    /* LLM_DEVICE is --device's default (the CPU tests pin it to cpu); the option wins */
+    const char *env_device = getenv("LLM_DEVICE");
+    if (env_device && *env_device) {
+        if ((status = llm_choice_option("device (LLM_DEVICE)", env_device, device_names, 3, &k)) >= 0)
+            return status;
+        o->device = (llm_device)k;
+    }
     opterr = 0;
     while ((c = getopt_long(argc, argv, "j:qh", long_options, NULL)) != -1) {
         status = -1;

@@ -82,6 +82,18 @@ void llm_cuda_blas_close(void)
     memset(&lt, 0, sizeof lt);
 }
 
+/* The largest power of two, up to 256, that p's address is a multiple of: cuBLASLt's
+ * heuristic assumes 256-byte operands unless told, and pointers into the parameter buffer
+ * or a chunk of rows are often less aligned. */
+static uint32_t alignment(const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    uint32_t al = 256;
+    while (al > 1 && a % al)
+        al >>= 1;
+    return al;
+}
+
 #define LT_CHECK(call, what)                                                             \
     do {                                                                                 \
         cublasStatus_t st_ = (call);                                                     \
@@ -127,6 +139,13 @@ int llm_cuda_matmul(const llm_cu_gemm *g, llm_cu_stream s, llm_error *err)
     LT_CHECK(lt.layout_create(&lc, dt, m, n, g->ldd), "layout D");
     LT_CHECK(lt.pref_create(&pref), "preference");
     LT_CHECK(lt.pref_set(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws), "workspace");
+    {
+        uint32_t al_a = alignment(g->B), al_b = alignment(g->A), al_c = alignment(C), al_d = alignment(g->D);
+        LT_CHECK(lt.pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_a, sizeof al_a), "align A");
+        LT_CHECK(lt.pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al_b, sizeof al_b), "align B");
+        LT_CHECK(lt.pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al_c, sizeof al_c), "align C");
+        LT_CHECK(lt.pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_d, sizeof al_d), "align D");
+    }
     LT_CHECK(lt.heuristic(lt.handle, desc, la, lb, lc, lc, pref, 1, &algo, &found), "heuristic");
     if (!found) {
         llm_error_set(err, "cuBLASLt has no algorithm for a %d x %d x %d product", g->M, g->N, g->K);

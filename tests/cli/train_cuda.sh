@@ -40,14 +40,18 @@ fi
 if [ "$gpu" = 0 ]; then
     expect_file_has device-cuda-refused "--device cuda: " probe.err
     expect_stderr_has device-auto-says-cpu "device: CPU (" \
-        llm-train --data train.bin --out auto "${TINY[@]}" --micro-batch 4 --max-steps 2
-    expect_stderr_has eval-device-auto-says-cpu "device: CPU (" llm-eval --model auto --data train.bin
+        llm-train --data train.bin --out auto "${TINY[@]}" --micro-batch 4 --max-steps 2 --device auto
+    expect_stderr_has eval-device-auto-says-cpu "device: CPU (" llm-eval --model auto --data train.bin --device auto
+    expect_stderr_has env-device-auto "device: CPU (" \
+        env LLM_DEVICE=auto llm-train --data train.bin --out auto-env "${TINY[@]}" --micro-batch 4 --max-steps 1
     expect_fail eval-device-cuda-refused 1 "--device cuda: " llm-eval --model auto --data train.bin --device cuda
 fi
 expect_stderr_has micro-batch-auto-cpu "8 rows x 40 tokens" \
     llm-train --data train.bin --out mbauto "${TINY[@]}" --micro-batch auto --max-steps 2 --device cpu --recompute
 expect_fail device-bad-name 2 "--device: expected auto, cpu or cuda" \
-    llm-train --data train.bin --out bad --device tpu
+    llm-train --data train.bin --out bad "${TINY[@]}" --micro-batch 4 --max-steps 1 --device tpu
+expect_fail env-device-bad-name 2 "--device (LLM_DEVICE): expected auto, cpu or cuda" \
+    env LLM_DEVICE=tpu llm-train --data train.bin --out bad "${TINY[@]}" --micro-batch 4 --max-steps 1
 expect_fail eval-device-bad-name 2 "--device: expected auto, cpu or cuda" \
     llm-eval --model auto --data train.bin --device tpu
 
