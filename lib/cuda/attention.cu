@@ -36,7 +36,7 @@ __global__ static void attention_forward_kernel(bf16 *out, float *lse, const bf1
     int hs = C / NH, C3 = 3 * C, b = blockIdx.z, h = blockIdx.y, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     float *ks = sh, *vs = ks + TILE * (hs + 1), *qs = vs + TILE * (hs + 1);
     int t0 = blockIdx.x * WARPS, t = t0 + warp, t_last = min(t0 + WARPS, T) - 1;
-    float scale = rsqrtf((float)hs);
+    float scale = 1.0f / sqrtf((float)hs);    /* as the CPU */
     float *q = qs + warp * hs;
     for (int d = lane; d < hs; d += 32)
         q[d] = t < T ? bf(qkv[((size_t)b * T + t) * C3 + h * hs + d]) : 0.0f;
@@ -137,7 +137,7 @@ __global__ static void attention_dq_kernel(bf16 *dqkv, const float *delta, const
     int hs = C / NH, C3 = 3 * C, b = blockIdx.z, h = blockIdx.y, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     float *ks = sh, *vs = ks + TILE * (hs + 1), *qs = vs + TILE * (hs + 1), *dos = qs + WARPS * hs;
     int t0 = blockIdx.x * WARPS, t = t0 + warp, t_last = min(t0 + WARPS, T) - 1;
-    float scale = rsqrtf((float)hs);
+    float scale = 1.0f / sqrtf((float)hs);    /* as the CPU */
     float *q = qs + warp * hs, *dq_out = dos + warp * hs;
     for (int d = lane; d < hs; d += 32) {
         q[d] = t < T ? bf(qkv[((size_t)b * T + t) * C3 + h * hs + d]) : 0.0f;
@@ -196,7 +196,7 @@ __global__ static void attention_dkv_kernel(bf16 *dqkv, const float *delta, cons
     float *qt = sh, *dot_ = qt + TILE * (hs + 1), *kw = dot_ + TILE * (hs + 1), *vw = kw + WARPS * hs;
     float *lse_t = vw + WARPS * hs, *delta_t = lse_t + TILE;
     int s0 = blockIdx.x * WARPS, s = s0 + warp, s_last = min(s0 + WARPS, T) - 1;
-    float scale = rsqrtf((float)hs);
+    float scale = 1.0f / sqrtf((float)hs);    /* as the CPU */
     float *k = kw + warp * hs, *v = vw + warp * hs;
     for (int d = lane; d < hs; d += 32) {
         k[d] = s < T ? bf(qkv[((size_t)b * T + s) * C3 + C + h * hs + d]) : 0.0f;

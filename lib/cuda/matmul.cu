@@ -6,6 +6,7 @@
 #include <cublasLt.h>
 #include <dlfcn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cuda_common.cuh"
@@ -41,11 +42,22 @@ int llm_cuda_blas_open(llm_error *err)
 {
     if (lt.handle)
         return 0;
+    /* the loader's paths first, then the toolkit's usual places (not always in ld.so.conf) */
     static const char *const names[] = {"libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0] && !lt.lib; i++)
-        lt.lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    const char *env_home = getenv("CUDA_HOME");
+    const char *dirs[] = {NULL, env_home && *env_home ? env_home : NULL, "/usr/local/cuda"};
+    char path[4096];
+    for (size_t d = 0; d < sizeof dirs / sizeof dirs[0] && !lt.lib; d++)
+        for (size_t i = 0; i < sizeof names / sizeof names[0] && !lt.lib; i++) {
+            if (d > 0 && !dirs[d])
+                break;
+            if (d > 0)
+                snprintf(path, sizeof path, "%s/lib64/%s", dirs[d], names[i]);
+            lt.lib = dlopen(d > 0 ? path : names[i], RTLD_NOW | RTLD_LOCAL);
+        }
     if (!lt.lib)
-        return llm_error_set(err, "cuBLASLt not found (libcublasLt.so: %s)", dlerror());
+        return llm_error_set(err, "cuBLASLt not found (libcublasLt.so, also under $CUDA_HOME/lib64 and "
+                             "/usr/local/cuda/lib64)");
     if (load(&lt.create, "cublasLtCreate", err) || load(&lt.destroy, "cublasLtDestroy", err) ||
         load(&lt.matmul, "cublasLtMatmul", err) || load(&lt.desc_create, "cublasLtMatmulDescCreate", err) ||
         load(&lt.desc_destroy, "cublasLtMatmulDescDestroy", err) ||
