@@ -83,8 +83,11 @@ fail:
     return -1;
 }
 
+static void plans_clear(void);
+
 void llm_cuda_blas_close(void)
 {
+    plans_clear();
     if (lt.workspace)
         cudaFree(lt.workspace);
     if (lt.handle)
@@ -116,66 +119,153 @@ static uint32_t alignment(const void *p)
         }                                                                                \
     } while (0)
 
-int llm_cuda_matmul(const llm_cu_gemm *g, llm_cu_stream s, llm_error *err)
+/* What a product's descriptors and algorithm depend on: a step repeats a few dozen shapes,
+ * so each is described and given to the heuristic once (the bias pointer, which changes
+ * from layer to layer, is set on every call). */
+typedef struct plan_key {
+    int M, N, K, trans_a, trans_b, lda, ldb, ldd, d_fp32, has_c, has_bias;
+    uint32_t align[4];
+} plan_key;
+
+typedef struct lt_plan {
+    plan_key key;
+    cublasLtMatmulDesc_t desc;
+    cublasLtMatrixLayout_t la, lb, lc;
+    cublasLtMatmulAlgo_t algo;
+} lt_plan;
+
+enum { PLANS = 128 };
+static lt_plan plans[PLANS];
+static int n_plans, next_evict;
+
+static void plan_destroy(lt_plan *p)
 {
-    if (!lt.handle)
-        return llm_error_set(err, "cuBLASLt is not open");
-    cublasLtMatmulDesc_t desc = NULL;
-    cublasLtMatrixLayout_t la = NULL, lb = NULL, lc = NULL;
+    if (p->lc)
+        lt.layout_destroy(p->lc);
+    if (p->lb)
+        lt.layout_destroy(p->lb);
+    if (p->la)
+        lt.layout_destroy(p->la);
+    if (p->desc)
+        lt.desc_destroy(p->desc);
+    memset(p, 0, sizeof *p);
+}
+
+static void plans_clear(void)
+{
+    for (int i = 0; i < n_plans; i++)
+        plan_destroy(&plans[i]);
+    n_plans = next_evict = 0;
+}
+
+/* Describes the product of key into p and picks its algorithm. 0, or -1 with err set (p
+ * then holds nothing). */
+static int plan_make(lt_plan *p, const plan_key *key, llm_error *err)
+{
     cublasLtMatmulPreference_t pref = NULL;
     cublasLtMatmulHeuristicResult_t algo;
     int found = 0, rc = -1;
     /* column-major: m = N, n = M; the first operand is B, the second A */
-    int m = g->N, n = g->M, k = g->K;
-    cublasOperation_t op_first = g->trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
-    cublasOperation_t op_second = g->trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
-    cudaDataType_t dt = g->d_fp32 ? CUDA_R_32F : CUDA_R_16BF;
-    float alpha = 1.0f, beta = g->C ? g->beta : 0.0f;
-    const void *C = g->C ? (const void *)g->C : g->D;
+    int m = key->N, n = key->M, k = key->K;
+    cublasOperation_t op_first = key->trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+    cublasOperation_t op_second = key->trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+    cudaDataType_t dt = key->d_fp32 ? CUDA_R_32F : CUDA_R_16BF;
     size_t ws = WORKSPACE_BYTES;
-
-    if (g->C && !g->d_fp32)
-        return llm_error_set(err, "matmul: an added C needs an fp32 output");
-    LT_CHECK(lt.desc_create(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "descriptor");
-    LT_CHECK(lt.desc_set(desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_first, sizeof op_first), "transa");
-    LT_CHECK(lt.desc_set(desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_second, sizeof op_second), "transb");
-    if (g->bias) {
+    memset(p, 0, sizeof *p);
+    p->key = *key;
+    LT_CHECK(lt.desc_create(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "descriptor");
+    LT_CHECK(lt.desc_set(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_first, sizeof op_first), "transa");
+    LT_CHECK(lt.desc_set(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_second, sizeof op_second), "transb");
+    if (key->has_bias) {
         cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
-        LT_CHECK(lt.desc_set(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi), "epilogue");
-        LT_CHECK(lt.desc_set(desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &dt, sizeof dt), "bias type");
-        LT_CHECK(lt.desc_set(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g->bias, sizeof g->bias), "bias");
+        LT_CHECK(lt.desc_set(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi), "epilogue");
+        LT_CHECK(lt.desc_set(p->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &dt, sizeof dt), "bias type");
     }
     /* stored shapes (rows, cols, ld) of each column-major operand */
-    LT_CHECK(lt.layout_create(&la, CUDA_R_16BF, g->trans_b ? k : m, g->trans_b ? m : k, g->ldb), "layout B");
-    LT_CHECK(lt.layout_create(&lb, CUDA_R_16BF, g->trans_a ? n : k, g->trans_a ? k : n, g->lda), "layout A");
-    LT_CHECK(lt.layout_create(&lc, dt, m, n, g->ldd), "layout D");
+    LT_CHECK(lt.layout_create(&p->la, CUDA_R_16BF, key->trans_b ? k : m, key->trans_b ? m : k, key->ldb), "layout B");
+    LT_CHECK(lt.layout_create(&p->lb, CUDA_R_16BF, key->trans_a ? n : k, key->trans_a ? k : n, key->lda), "layout A");
+    LT_CHECK(lt.layout_create(&p->lc, dt, m, n, key->ldd), "layout D");
     LT_CHECK(lt.pref_create(&pref), "preference");
     LT_CHECK(lt.pref_set(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws), "workspace");
-    {
-        uint32_t al_a = alignment(g->B), al_b = alignment(g->A), al_c = alignment(C), al_d = alignment(g->D);
-        LT_CHECK(lt.pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_a, sizeof al_a), "align A");
-        LT_CHECK(lt.pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al_b, sizeof al_b), "align B");
-        LT_CHECK(lt.pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al_c, sizeof al_c), "align C");
-        LT_CHECK(lt.pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_d, sizeof al_d), "align D");
-    }
-    LT_CHECK(lt.heuristic(lt.handle, desc, la, lb, lc, lc, pref, 1, &algo, &found), "heuristic");
+    LT_CHECK(lt.pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &key->align[0], sizeof(uint32_t)),
+             "align A");
+    LT_CHECK(lt.pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &key->align[1], sizeof(uint32_t)),
+             "align B");
+    LT_CHECK(lt.pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &key->align[2], sizeof(uint32_t)),
+             "align C");
+    LT_CHECK(lt.pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &key->align[3], sizeof(uint32_t)),
+             "align D");
+    LT_CHECK(lt.heuristic(lt.handle, p->desc, p->la, p->lb, p->lc, p->lc, pref, 1, &algo, &found), "heuristic");
     if (!found) {
-        llm_error_set(err, "cuBLASLt has no algorithm for a %d x %d x %d product", g->M, g->N, g->K);
+        llm_error_set(err, "cuBLASLt has no algorithm for a %d x %d x %d product", key->M, key->N, key->K);
         goto out;
     }
-    LT_CHECK(lt.matmul(lt.handle, desc, &alpha, g->B, la, g->A, lb, &beta, C, lc, g->D, lc, &algo.algo,
-                       lt.workspace, ws, s), "matmul");
+    p->algo = algo.algo;
     rc = 0;
 out:
     if (pref)
         lt.pref_destroy(pref);
-    if (lc)
-        lt.layout_destroy(lc);
-    if (lb)
-        lt.layout_destroy(lb);
-    if (la)
-        lt.layout_destroy(la);
-    if (desc)
-        lt.desc_destroy(desc);
+    if (rc < 0)
+        plan_destroy(p);
     return rc;
+}
+
+/* The cached plan of key, made when new (the oldest evicted when the cache is full). */
+static lt_plan *plan_for(const plan_key *key, llm_error *err)
+{
+    for (int i = 0; i < n_plans; i++)
+        if (memcmp(&plans[i].key, key, sizeof *key) == 0)
+            return &plans[i];
+    lt_plan *p;
+    if (n_plans < PLANS) {
+        p = &plans[n_plans];
+    } else {
+        p = &plans[next_evict];
+        next_evict = (next_evict + 1) % PLANS;
+        plan_destroy(p);
+    }
+    if (plan_make(p, key, err) < 0)
+        return NULL;
+    if (p == &plans[n_plans])
+        n_plans++;
+    return p;
+}
+
+int llm_cuda_matmul(const llm_cu_gemm *g, llm_cu_stream s, llm_error *err)
+{
+    if (!lt.handle)
+        return llm_error_set(err, "cuBLASLt is not open");
+    if (g->C && !g->d_fp32)
+        return llm_error_set(err, "matmul: an added C needs an fp32 output");
+    float alpha = 1.0f, beta = g->C ? g->beta : 0.0f;
+    const void *C = g->C ? (const void *)g->C : g->D;
+    plan_key key;
+    memset(&key, 0, sizeof key);    /* compared with memcmp: no stray padding */
+    key.M = g->M;
+    key.N = g->N;
+    key.K = g->K;
+    key.trans_a = g->trans_a;
+    key.trans_b = g->trans_b;
+    key.lda = g->lda;
+    key.ldb = g->ldb;
+    key.ldd = g->ldd;
+    key.d_fp32 = g->d_fp32;
+    key.has_c = g->C != NULL;
+    key.has_bias = g->bias != NULL;
+    key.align[0] = alignment(g->B);    /* cuBLASLt's A is our B (see the top) */
+    key.align[1] = alignment(g->A);
+    key.align[2] = alignment(C);
+    key.align[3] = alignment(g->D);
+    lt_plan *p = plan_for(&key, err);
+    if (!p)
+        return -1;
+    cublasStatus_t st;
+    if (g->bias && (st = lt.desc_set(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g->bias, sizeof g->bias)) !=
+                       CUBLAS_STATUS_SUCCESS)
+        return llm_error_set(err, "cuBLASLt bias pointer failed (status %d)", (int)st);
+    st = lt.matmul(lt.handle, p->desc, &alpha, g->B, p->la, g->A, p->lb, &beta, C, p->lc, g->D, p->lc, &p->algo,
+                   lt.workspace, WORKSPACE_BYTES, s);
+    if (st != CUBLAS_STATUS_SUCCESS)
+        return llm_error_set(err, "cuBLASLt matmul of %d x %d x %d failed (status %d)", g->M, g->N, g->K, (int)st);
+    return 0;
 }
