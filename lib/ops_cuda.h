@@ -75,9 +75,15 @@ int llm_cuda_matmul(const llm_cu_gemm *g, llm_cu_stream s, llm_error *err);
 /* out (N, C) = wte[tokens] + wpe[pos] (pos: (N) offsets, never NULL here). */
 int llm_cuda_embed_forward(float *out, const int32_t *tokens, const int32_t *pos, const float *wte,
                            const float *wpe, int N, int C, llm_cu_stream s, llm_error *err);
-/* dwte, dwpe += (atomics: the order of the additions is not fixed). */
-int llm_cuda_embed_backward(float *dwte, float *dwpe, const float *dout, const int32_t *tokens,
-                            const int32_t *pos, int N, int C, llm_cu_stream s, llm_error *err);
+/* The embeddings' backward without atomics, so that a GPU run repeats itself bit for bit:
+ * the rows are grouped by their index (token id or position) on the host, and each group
+ * is summed in row order. Group g holds rows[start[g] .. start[g + 1]) (ascending) of index
+ * id[g]; count is n_index + 1 ints of scratch; rows, id: N ints, start: N + 1. */
+void llm_cuda_group_rows(const int32_t *index, int N, int n_index, int32_t *count, int32_t *rows,
+                         int32_t *start, int32_t *id, int *n_groups);
+/* dw (n_index, C) += the sum of each group's rows of dout (N, C). */
+int llm_cuda_embed_backward(float *dw, const float *dout, const int32_t *rows, const int32_t *start,
+                            const int32_t *id, int n_groups, int C, llm_cu_stream s, llm_error *err);
 
 /* LayerNorm of the fp32 rows into bf16, statistics in fp32 (mean and rstd kept). */
 int llm_cuda_layernorm_forward(llm_bf16 *out, float *mean, float *rstd, const float *inp, const float *w,
@@ -85,7 +91,8 @@ int llm_cuda_layernorm_forward(llm_bf16 *out, float *mean, float *rstd, const fl
 /* The same output from the kept statistics (--recompute). */
 int llm_cuda_layernorm_apply(llm_bf16 *out, const float *mean, const float *rstd, const float *inp,
                              const float *w, const float *b, int N, int C, llm_cu_stream s, llm_error *err);
-/* dinp += ..., dw += ..., db += ... as llm_layernorm_backward_acc, for dout * scale. */
+/* dinp += ..., dw += ..., db += ... as llm_layernorm_backward_acc, for dout * scale; the
+ * weight and bias sums run down the columns in a fixed order (no atomics). */
 int llm_cuda_layernorm_backward(float *dinp, float *dw, float *db, const float *dout, float scale,
                                 const float *inp, const float *mean, const float *rstd, const float *w,
                                 int N, int C, llm_cu_stream s, llm_error *err);
@@ -95,7 +102,7 @@ int llm_cuda_gelu_forward(llm_bf16 *out, const llm_bf16 *inp, size_t n, llm_cu_s
 int llm_cuda_gelu_backward(llm_bf16 *dinp, const llm_bf16 *inp, const llm_bf16 *dout, size_t n,
                            llm_cu_stream s, llm_error *err);
 
-/* db (OC) += the sum of dout's N rows. */
+/* db (OC) += the sum of dout's N rows, in a fixed order. */
 int llm_cuda_bias_backward(float *db, const llm_bf16 *dout, int N, int OC, llm_cu_stream s, llm_error *err);
 int llm_cuda_bias_backward_f32(float *db, const float *dout, int N, int OC, llm_cu_stream s, llm_error *err);
 

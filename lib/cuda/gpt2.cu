@@ -59,6 +59,10 @@ struct llm_cuda {
     float *losses, *lse;               /* (N) */
     uint8_t *correct;                  /* (N) */
     int32_t *tokens, *targets, *pos;   /* (N) on the device */
+    /* the rows grouped by token and by position (llm_cuda_group_rows), for the embeddings'
+     * backward: rows (N), start (N + 1), id (N) each */
+    int32_t *tok_rows, *tok_start, *tok_id, *pos_rows, *pos_start, *pos_id;
+    int tok_groups, pos_groups;
     float *dlnf;                       /* (N, C) gradient of lnf for a unit scale, training */
     float *dwte_head;                  /* (V, C) the head's share of dwte, unit scale, training */
     float *dres, *dc;                  /* (N, C) backward scratch */
@@ -70,6 +74,7 @@ struct llm_cuda {
     /* host side of the last forward */
     int B, T, has_targets;
     int32_t *h_targets, *h_pos;        /* (N) */
+    int32_t *h_groups;                 /* host twins of the six group arrays, then the count */
     float *h_losses;
     uint8_t *h_correct;
 };
@@ -171,6 +176,8 @@ static void free_plan(llm_cuda *g)
     free(g->h_pos);
     free(g->h_losses);
     free(g->h_correct);
+    free(g->h_groups);
+    g->h_groups = NULL;
     g->layer = NULL;
     g->resid = NULL;
     g->h_targets = g->h_pos = NULL;
@@ -313,6 +320,12 @@ static size_t layout(llm_cuda *g, int max_B, int max_T, int train, char *base)
     g->tokens = carve<int32_t>(base, &used, N);
     g->targets = carve<int32_t>(base, &used, N);
     g->pos = carve<int32_t>(base, &used, N);
+    g->tok_rows = carve<int32_t>(base, &used, N);
+    g->tok_start = carve<int32_t>(base, &used, N + 1);
+    g->tok_id = carve<int32_t>(base, &used, N);
+    g->pos_rows = carve<int32_t>(base, &used, N);
+    g->pos_start = carve<int32_t>(base, &used, N + 1);
+    g->pos_id = carve<int32_t>(base, &used, N);
     if (train) {
         g->dlogits = carve<bf16>(base, &used, rows * Vp);
         g->dlnf = carve<float>(base, &used, N * C);
@@ -344,7 +357,9 @@ extern "C" int llm_cuda_plan(llm_cuda *g, int max_B, int max_T, int train, llm_e
     g->h_pos = (int32_t *)malloc(N * sizeof(int32_t));
     g->h_losses = (float *)malloc(N * sizeof(float));
     g->h_correct = (uint8_t *)malloc(N);
-    if (!g->layer || !g->resid || !g->h_targets || !g->h_pos || !g->h_losses || !g->h_correct) {
+    size_t count = (size_t)(g->cfg.vocab_size > g->cfg.block_size ? g->cfg.vocab_size : g->cfg.block_size) + 1;
+    g->h_groups = (int32_t *)malloc((6 * N + 2 + count) * sizeof(int32_t));
+    if (!g->layer || !g->resid || !g->h_targets || !g->h_pos || !g->h_losses || !g->h_correct || !g->h_groups) {
         free_plan(g);
         return llm_error_set(err, "out of memory");
     }
@@ -510,6 +525,25 @@ static int classifier(llm_cuda *g, int N, llm_error *err)
     return 0;
 }
 
+/* Groups the rows by token and by position on the host (a counting sort) and sends the
+ * groups over, for the embeddings' backward. */
+static int group_rows(llm_cuda *g, const int32_t *tokens, int N, llm_error *err)
+{
+    int32_t *h = g->h_groups, *rows = h, *start = h + N, *id = h + 2 * N + 1, *count = h + 6 * N + 2;
+    llm_cuda_group_rows(tokens, N, g->cfg.vocab_size, count, rows, start, id, &g->tok_groups);
+    CU_CHECK(cudaMemcpy(g->tok_rows, rows, (size_t)N * sizeof(int32_t), cudaMemcpyHostToDevice));
+    CU_CHECK(cudaMemcpy(g->tok_start, start, ((size_t)g->tok_groups + 1) * sizeof(int32_t), cudaMemcpyHostToDevice));
+    CU_CHECK(cudaMemcpy(g->tok_id, id, (size_t)g->tok_groups * sizeof(int32_t), cudaMemcpyHostToDevice));
+    rows = h + 3 * N + 1;
+    start = h + 4 * N + 1;
+    id = h + 5 * N + 2;
+    llm_cuda_group_rows(g->h_pos, N, g->cfg.block_size, count, rows, start, id, &g->pos_groups);
+    CU_CHECK(cudaMemcpy(g->pos_rows, rows, (size_t)N * sizeof(int32_t), cudaMemcpyHostToDevice));
+    CU_CHECK(cudaMemcpy(g->pos_start, start, ((size_t)g->pos_groups + 1) * sizeof(int32_t), cudaMemcpyHostToDevice));
+    CU_CHECK(cudaMemcpy(g->pos_id, id, (size_t)g->pos_groups * sizeof(int32_t), cudaMemcpyHostToDevice));
+    return 0;
+}
+
 extern "C" int llm_cuda_forward(llm_cuda *g, const llm_batch *batch, llm_loss_stats *stats, llm_error *err)
 {
     int B = batch->B, T = batch->T, N = B * T, C = g->cfg.n_embd;
@@ -525,6 +559,8 @@ extern "C" int llm_cuda_forward(llm_cuda *g, const llm_batch *batch, llm_loss_st
     CU_CHECK(cudaMemcpy(g->tokens, batch->tokens, (size_t)N * sizeof(int32_t), cudaMemcpyHostToDevice));
     CU_CHECK(cudaMemcpy(g->pos, g->h_pos, (size_t)N * sizeof(int32_t), cudaMemcpyHostToDevice));
     CU_CHECK(cudaMemcpy(g->targets, g->h_targets, (size_t)N * sizeof(int32_t), cudaMemcpyHostToDevice));
+    if (g->train && batch->targets && group_rows(g, batch->tokens, N, err) < 0)
+        return -1;
 
     TRY(llm_cuda_embed_forward(g->resid[0], g->tokens, g->pos, P(g, 0), P(g, 1), N, C, NULL, err));
     for (int l = 0; l < g->cfg.n_layer; l++)
@@ -604,7 +640,8 @@ extern "C" int llm_cuda_backward(llm_cuda *g, double normaliser, llm_error *err)
                                     g->lnf_mean, g->lnf_rstd, P(g, LNF(g, 0)), N, C, NULL, err));
     for (int l = L - 1; l >= 0; l--)
         TRY(layer_backward(g, l, B, T, err));
-    TRY(llm_cuda_embed_backward(G(g, 0), G(g, 1), g->dres, g->tokens, g->pos, N, C, NULL, err));
+    TRY(llm_cuda_embed_backward(G(g, 0), g->dres, g->tok_rows, g->tok_start, g->tok_id, g->tok_groups, C, NULL, err));
+    TRY(llm_cuda_embed_backward(G(g, 1), g->dres, g->pos_rows, g->pos_start, g->pos_id, g->pos_groups, C, NULL, err));
     g->has_targets = 0;
     return llm_cu_sync(err);
 }

@@ -1,6 +1,7 @@
 /* The elementwise and row-wise layers of lib/ops_cuda.h, each the twin of its CPU reference
  * in lib/ops_cpu.c: embeddings, LayerNorm, GELU, bias gradients, cross-entropy. */
 #include <math.h>
+#include <string.h>
 
 #include "cuda_common.cuh"
 #include "ops_cuda.h"
@@ -25,23 +26,47 @@ int llm_cuda_embed_forward(float *out, const int32_t *tokens, const int32_t *pos
     return 0;
 }
 
-__global__ static void embed_backward_kernel(float *dwte, float *dwpe, const float *dout, const int32_t *tokens,
-                                             const int32_t *pos, int N, int C)
+extern "C" void llm_cuda_group_rows(const int32_t *index, int N, int n_index, int32_t *count, int32_t *rows,
+                                    int32_t *start, int32_t *id, int *n_groups)
 {
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= (size_t)N * C)
-        return;
-    int n = (int)(i / C), c = (int)(i % C);
-    float d = dout[i];
-    /* rows share tokens and positions: atomics, whose order is not fixed */
-    atomicAdd(&dwte[(size_t)tokens[n] * C + c], d);
-    atomicAdd(&dwpe[(size_t)pos[n] * C + c], d);
+    memset(count, 0, ((size_t)n_index + 1) * sizeof *count);
+    for (int n = 0; n < N; n++)
+        count[index[n]]++;
+    int g = 0, at = 0;
+    for (int v = 0; v < n_index; v++)
+        if (count[v]) {
+            id[g] = v;
+            start[g] = at;
+            at += count[v];
+            count[v] = start[g];    /* from here on: where the next row of v goes */
+            g++;
+        }
+    start[g] = at;
+    *n_groups = g;
+    for (int n = 0; n < N; n++)    /* ascending rows within each group */
+        rows[count[index[n]]++] = n;
 }
 
-int llm_cuda_embed_backward(float *dwte, float *dwpe, const float *dout, const int32_t *tokens,
-                            const int32_t *pos, int N, int C, llm_cu_stream s, llm_error *err)
+/* A block a group, a thread a column (blockIdx.y picks 256 of them). */
+__global__ static void embed_backward_kernel(float *dw, const float *dout, const int32_t *rows, const int32_t *start,
+                                             const int32_t *id, int C)
 {
-    embed_backward_kernel<<<cu_blocks((size_t)N * C, 256), 256, 0, s>>>(dwte, dwpe, dout, tokens, pos, N, C);
+    int g = blockIdx.x, c = blockIdx.y * blockDim.x + threadIdx.x;
+    if (c >= C)
+        return;
+    float sum = 0.0f;
+    for (int r = start[g]; r < start[g + 1]; r++)
+        sum += dout[(size_t)rows[r] * C + c];
+    dw[(size_t)id[g] * C + c] += sum;
+}
+
+int llm_cuda_embed_backward(float *dw, const float *dout, const int32_t *rows, const int32_t *start,
+                            const int32_t *id, int n_groups, int C, llm_cu_stream s, llm_error *err)
+{
+    if (n_groups == 0)
+        return 0;
+    dim3 grid(n_groups, cu_blocks((size_t)C, 256));
+    embed_backward_kernel<<<grid, 256, 0, s>>>(dw, dout, rows, start, id, C);
     CU_LAUNCHED();
     return 0;
 }
@@ -98,17 +123,10 @@ int llm_cuda_layernorm_apply(llm_bf16 *out, const float *mean, const float *rstd
     return 0;
 }
 
-/* Each warp takes rows in turn; the block adds the weight and bias gradients of its rows in
- * shared memory (2 C floats) and then into the global sums. */
-__global__ static void layernorm_backward_kernel(float *dinp, float *dw, float *db, const float *dout, float scale,
-                                                 const float *inp, const float *mean, const float *rstd,
-                                                 const float *w, int N, int C)
+/* dx: a warp a row, rows in turn. */
+__global__ static void layernorm_backward_kernel(float *dinp, const float *dout, float scale, const float *inp,
+                                                 const float *mean, const float *rstd, const float *w, int N, int C)
 {
-    extern __shared__ float sh[];
-    float *sdw = sh, *sdb = sh + C;
-    for (int c = threadIdx.x; c < C; c += blockDim.x)
-        sdw[c] = sdb[c] = 0.0f;
-    __syncthreads();
     int lane = threadIdx.x % 32, warps = blockDim.x / 32;
     for (int row = blockIdx.x * warps + threadIdx.x / 32; row < N; row += gridDim.x * warps) {
         const float *x = inp + (size_t)row * C, *d = dout + (size_t)row * C;
@@ -122,16 +140,37 @@ __global__ static void layernorm_backward_kernel(float *dinp, float *dw, float *
         g_mean = warp_sum(g_mean) / (float)C;
         gx_mean = warp_sum(gx_mean) / (float)C;
         for (int c = lane; c < C; c += 32) {
-            float dd = d[c] * scale, xhat = (x[c] - m) * s;
-            dx[c] += s * (dd * w[c] - g_mean - xhat * gx_mean);
-            atomicAdd(&sdw[c], dd * xhat);
-            atomicAdd(&sdb[c], dd);
+            float xhat = (x[c] - m) * s;
+            dx[c] += s * (d[c] * scale * w[c] - g_mean - xhat * gx_mean);
         }
     }
+}
+
+/* dw and db: a block 32 columns x 32 row lanes over all the rows, then the lanes added in
+ * order: the same sums every run. */
+__global__ static void layernorm_param_grads_kernel(float *dw, float *db, const float *dout, float scale,
+                                                    const float *inp, const float *mean, const float *rstd, int N,
+                                                    int C)
+{
+    __shared__ float pw[32][33], pb[32][33];
+    int col = blockIdx.x * 32 + threadIdx.x;
+    float sw = 0.0f, sb = 0.0f;
+    if (col < C)
+        for (int r = threadIdx.y; r < N; r += 32) {
+            float d = dout[(size_t)r * C + col] * scale;
+            sw += d * (inp[(size_t)r * C + col] - mean[r]) * rstd[r];
+            sb += d;
+        }
+    pw[threadIdx.y][threadIdx.x] = sw;
+    pb[threadIdx.y][threadIdx.x] = sb;
     __syncthreads();
-    for (int c = threadIdx.x; c < C; c += blockDim.x) {
-        atomicAdd(&dw[c], sdw[c]);
-        atomicAdd(&db[c], sdb[c]);
+    if (threadIdx.y == 0 && col < C) {
+        for (int k = 1; k < 32; k++) {
+            sw += pw[k][threadIdx.x];
+            sb += pb[k][threadIdx.x];
+        }
+        dw[col] += sw;
+        db[col] += sb;
     }
 }
 
@@ -139,13 +178,13 @@ int llm_cuda_layernorm_backward(float *dinp, float *dw, float *db, const float *
                                 const float *inp, const float *mean, const float *rstd, const float *w,
                                 int N, int C, llm_cu_stream s, llm_error *err)
 {
-    size_t shared = 2 * (size_t)C * sizeof(float);
-    if (shared > 48 * 1024)
-        return llm_error_set(err, "LayerNorm backward: width %d above 6144", C);
     unsigned blocks = cu_blocks((size_t)N, 8);
-    if (blocks > 512)    /* enough to fill a chip; fewer blocks, fewer global atomics */
-        blocks = 512;
-    layernorm_backward_kernel<<<blocks, 256, shared, s>>>(dinp, dw, db, dout, scale, inp, mean, rstd, w, N, C);
+    if (blocks > 1024)    /* enough to fill a chip; the warps take rows in turn */
+        blocks = 1024;
+    layernorm_backward_kernel<<<blocks, 256, 0, s>>>(dinp, dout, scale, inp, mean, rstd, w, N, C);
+    CU_LAUNCHED();
+    layernorm_param_grads_kernel<<<cu_blocks((size_t)C, 32), dim3(32, 32), 0, s>>>(dw, db, dout, scale, inp, mean,
+                                                                                 rstd, N, C);
     CU_LAUNCHED();
     return 0;
 }
@@ -191,7 +230,8 @@ int llm_cuda_gelu_backward(llm_bf16 *dinp, const llm_bf16 *inp, const llm_bf16 *
 
 /* ---- bias gradients -------------------------------------------------------------------- */
 
-/* Blocks of 32 columns x 8 row lanes; each block sums its share of the rows, then adds. */
+/* A block 32 columns x 32 row lanes over all the rows, the lanes then added in order: no
+ * atomics, the same sums every run. */
 template <typename T> __device__ __forceinline__ float as_float(T x);
 template <> __device__ __forceinline__ float as_float<float>(float x) { return x; }
 template <> __device__ __forceinline__ float as_float<bf16>(bf16 x) { return bf(x); }
@@ -199,28 +239,24 @@ template <> __device__ __forceinline__ float as_float<bf16>(bf16 x) { return bf(
 template <typename T>
 __global__ static void bias_backward_kernel(float *db, const T *dout, int N, int OC)
 {
-    __shared__ float part[8][33];
+    __shared__ float part[32][33];
     int col = blockIdx.x * 32 + threadIdx.x;
     float sum = 0.0f;
     if (col < OC)
-        for (int r = blockIdx.y * 8 + threadIdx.y; r < N; r += gridDim.y * 8)
+        for (int r = threadIdx.y; r < N; r += 32)
             sum += as_float<T>(dout[(size_t)r * OC + col]);
     part[threadIdx.y][threadIdx.x] = sum;
     __syncthreads();
     if (threadIdx.y == 0 && col < OC) {
-        for (int k = 1; k < 8; k++)
+        for (int k = 1; k < 32; k++)
             sum += part[k][threadIdx.x];
-        atomicAdd(&db[col], sum);
+        db[col] += sum;
     }
 }
 
 template <typename T> static int bias_backward(float *db, const T *dout, int N, int OC, cudaStream_t s, llm_error *err)
 {
-    unsigned row_blocks = cu_blocks((size_t)N, 8 * 16);    /* about 128 rows a block */
-    if (row_blocks > 64)
-        row_blocks = 64;
-    dim3 grid(cu_blocks((size_t)OC, 32), row_blocks), block(32, 8);
-    bias_backward_kernel<T><<<grid, block, 0, s>>>(db, dout, N, OC);
+    bias_backward_kernel<T><<<cu_blocks((size_t)OC, 32), dim3(32, 32), 0, s>>>(db, dout, N, OC);
     CU_LAUNCHED();
     return 0;
 }

@@ -187,6 +187,12 @@ static int plan_make(lt_plan *p, const plan_key *key, llm_error *err)
     LT_CHECK(lt.layout_create(&p->lc, dt, m, n, key->ldd), "layout D");
     LT_CHECK(lt.pref_create(&pref), "preference");
     LT_CHECK(lt.pref_set(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws), "workspace");
+    {    /* split-K partial sums added in place may come in any order: not those */
+        uint32_t schemes = CUBLASLT_REDUCTION_SCHEME_NONE | CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE |
+                           CUBLASLT_REDUCTION_SCHEME_OUTPUT_TYPE;
+        LT_CHECK(lt.pref_set(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &schemes, sizeof schemes),
+                 "reduction schemes");
+    }
     LT_CHECK(lt.pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &key->align[0], sizeof(uint32_t)),
              "align A");
     LT_CHECK(lt.pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &key->align[1], sizeof(uint32_t)),

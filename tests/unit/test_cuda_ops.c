@@ -121,7 +121,21 @@ static void embed(void)
     cuda_fill(dwpe, (size_t)T * C, 1.0);
     OK(llm_cu_put_f32(d_wte, dwte, (size_t)V * C, &err));
     OK(llm_cu_put_f32(d_wpe, dwpe, (size_t)T * C, &err));
-    OK(llm_cuda_embed_backward(d_wte, d_wpe, d_dout, d_tok, d_pos, N, C, NULL, &err));
+    /* the rows grouped on the host, as lib/cuda/gpt2.cu does */
+    int32_t count[64], rows[24], start[25], id[24], *d_rows, *d_start, *d_id;
+    int groups;
+    llm_cuda_group_rows(tok, N, V, count, rows, start, id, &groups);
+    CHECK(groups >= 1 && groups <= V && start[groups] == N);
+    for (int g = 0; g < groups; g++)
+        for (int r = start[g]; r < start[g + 1]; r++)
+            CHECK(tok[rows[r]] == id[g] && (r == start[g] || rows[r] > rows[r - 1]));
+    d_rows = dev_i32(rows, N), d_start = dev_i32(start, (size_t)groups + 1), d_id = dev_i32(id, groups);
+    OK(llm_cuda_embed_backward(d_wte, d_dout, d_rows, d_start, d_id, groups, C, NULL, &err));
+    llm_cu_free(d_rows), llm_cu_free(d_start), llm_cu_free(d_id);
+    llm_cuda_group_rows(pos, N, T, count, rows, start, id, &groups);
+    d_rows = dev_i32(rows, N), d_start = dev_i32(start, (size_t)groups + 1), d_id = dev_i32(id, groups);
+    OK(llm_cuda_embed_backward(d_wpe, d_dout, d_rows, d_start, d_id, groups, C, NULL, &err));
+    llm_cu_free(d_rows), llm_cu_free(d_start), llm_cu_free(d_id);
     OK(llm_cu_get_f32(gwte, d_wte, (size_t)V * C, &err));
     OK(llm_cu_get_f32(gwpe, d_wpe, (size_t)T * C, &err));
     llm_embed_backward(dwte, dwpe, dout, tok, pos, N, T, C);
@@ -130,6 +144,28 @@ static void embed(void)
     llm_cu_free(d_wte), llm_cu_free(d_wpe), llm_cu_free(d_out), llm_cu_free(d_dout), llm_cu_free(d_tok);
     llm_cu_free(d_pos);
     free(wte), free(wpe), free(out), free(ref), free(dout), free(dwte), free(dwpe), free(gwte), free(gwpe);
+}
+
+/* The host half of the embeddings' backward (runs without a GPU): every row in exactly one
+ * group, of its own index, groups in ascending index order, rows ascending inside. */
+static void group_rows(void)
+{
+    enum { N = 500, V = 37 };
+    int32_t index[N], count[V + 1], rows[N], start[N + 1], id[N], seen[N] = {0};
+    int groups;
+    for (int n = 0; n < N; n++)
+        index[n] = (int32_t)llm_rng_below(&cuda_rng, n % 3 ? V : 5);    /* some indices often, some never */
+    llm_cuda_group_rows(index, N, V, count, rows, start, id, &groups);
+    CHECK(groups >= 1 && groups <= V && start[0] == 0 && start[groups] == N);
+    for (int g = 0; g < groups; g++) {
+        CHECK(start[g + 1] > start[g] && (g == 0 || id[g] > id[g - 1]));
+        for (int r = start[g]; r < start[g + 1]; r++) {
+            CHECK(index[rows[r]] == id[g] && (r == start[g] || rows[r] > rows[r - 1]));
+            seen[rows[r]]++;
+        }
+    }
+    for (int n = 0; n < N; n++)
+        CHECK(seen[n] == 1);
 }
 
 /* ---- LayerNorm ---- */
@@ -359,10 +395,13 @@ static void adamw_clip(void)
 
 int main(void)
 {
-    if (cuda_skip())
-        return 0;
 #if LLM_CUDA
     llm_rng_seed(&cuda_rng, 1234);
+    RUN(group_rows);
+#endif
+    if (cuda_skip())
+        CHECK_EXIT();
+#if LLM_CUDA
     RUN(matmul_plain);
     RUN(matmul_transposes);
     RUN(matmul_bias_bf16);
