@@ -130,12 +130,15 @@ int llm_cuda_crossentropy(float *losses, float *lse, uint8_t *correct, llm_bf16 
 int llm_cuda_norm_parts(void);
 int llm_cuda_grad_sumsq(double *sumsq, double *partial, const float *g, size_t n, llm_cu_stream s,
                         llm_error *err);
-/* AdamW over n values as llm_adamw_step, the gradient scaled first by
- * min(1, max_norm / (sqrt(*sumsq) + 1e-6)) when max_norm > 0 (clipping, read on the device);
- * the bf16 copy of the parameters (may be NULL) is rewritten. */
-int llm_cuda_adamw(float *p, llm_bf16 *p_bf16, const float *g, float *m, float *v, size_t n,
-                   const double *sumsq, float max_norm, float b1, float b2, float eps,
-                   float decay, float step_size, float bc2_sqrt, llm_cu_stream s, llm_error *err);
+/* AdamW over all n parameters in one launch, as llm_adamw_step: ranges[r] .. ranges[r + 1]
+ * (n_ranges + 1 ascending offsets on the device, the last one n) is tensor r, decayed when
+ * decays[r] is 1
+ * (p *= decay first; decay = 1 - lr * weight_decay). The gradient is scaled first by
+ * min(1, max_norm / (sqrt(*sumsq) + 1e-6)) when max_norm > 0 (clipping, read on the
+ * device); the bf16 copy of the parameters (may be NULL) is rewritten. */
+int llm_cuda_adamw(float *p, llm_bf16 *p_bf16, const float *g, float *m, float *v, size_t n, const uint64_t *ranges,
+                   const uint8_t *decays, int n_ranges, const double *sumsq, float max_norm, float b1, float b2,
+                   float eps, float decay, float step_size, float bc2_sqrt, llm_cu_stream s, llm_error *err);
 
 #ifdef __cplusplus
 }

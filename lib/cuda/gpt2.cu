@@ -43,6 +43,8 @@ struct llm_cuda {
     float *params, *grads, *m, *v;     /* fp32, n_params each (grads, m, v: once training) */
     bf16 *params_bf;
     double *sumsq, *norm_parts;
+    uint64_t *ranges;                  /* n_tensors + 1 offsets of the tensors, for AdamW */
+    uint8_t *decays;                   /* n_tensors: weight decay on the tensor or not */
     size_t fixed_bytes, peak_bytes;
 
     /* the plan */
@@ -121,6 +123,30 @@ static void note_bytes(llm_cuda *g)
         g->peak_bytes = now;
 }
 
+/* The tensor table as AdamW reads it on the device: where each tensor starts, and whether
+ * it is decayed. */
+static int upload_table(llm_cuda *g, llm_error *err)
+{
+    uint64_t *ranges = (uint64_t *)malloc((g->n_tensors + 1) * sizeof *ranges);
+    uint8_t *decays = (uint8_t *)malloc(g->n_tensors);
+    int rc = -1;
+    if (!ranges || !decays) {
+        llm_error_set(err, "out of memory");
+    } else {
+        for (size_t i = 0; i < g->n_tensors; i++) {
+            ranges[i] = g->tensors[i].offset;
+            decays[i] = (uint8_t)(g->tensors[i].decay != 0);
+        }
+        ranges[g->n_tensors] = g->tensors[g->n_tensors - 1].offset + llm_tensor_numel(&g->tensors[g->n_tensors - 1]);
+        if (llm_cu_put_bytes(g->ranges, ranges, (g->n_tensors + 1) * sizeof *ranges, err) == 0 &&
+            llm_cu_put_bytes(g->decays, decays, g->n_tensors, err) == 0)
+            rc = 0;
+    }
+    free(ranges);
+    free(decays);
+    return rc;
+}
+
 extern "C" llm_cuda *llm_cuda_new(const llm_model_config *cfg, const llm_tensor_desc *tensors, size_t n_tensors,
                                   size_t n_params, const float *params, int recompute, llm_error *err)
 {
@@ -153,7 +179,9 @@ extern "C" llm_cuda *llm_cuda_new(const llm_model_config *cfg, const llm_tensor_
     if (!(g->params = (float *)llm_cu_alloc(n_params * sizeof(float), err)) ||
         !(g->params_bf = (bf16 *)llm_cu_alloc(n_params * sizeof(bf16), err)) ||
         !(g->sumsq = (double *)llm_cu_alloc(sizeof(double), err)) ||
-        !(g->norm_parts = (double *)llm_cu_alloc((size_t)llm_cuda_norm_parts() * sizeof(double), err)))
+        !(g->norm_parts = (double *)llm_cu_alloc((size_t)llm_cuda_norm_parts() * sizeof(double), err)) ||
+        !(g->ranges = (uint64_t *)llm_cu_alloc((n_tensors + 1) * sizeof(uint64_t), err)) ||
+        !(g->decays = (uint8_t *)llm_cu_alloc(n_tensors, err)) || upload_table(g, err) < 0)
         goto fail;
     g->fixed_bytes = n_params * (sizeof(float) + sizeof(bf16));
     note_bytes(g);
@@ -199,6 +227,8 @@ extern "C" void llm_cuda_free(llm_cuda *g)
     llm_cu_free(g->v);
     llm_cu_free(g->sumsq);
     llm_cu_free(g->norm_parts);
+    llm_cu_free(g->ranges);
+    llm_cu_free(g->decays);
     free(g->tensors);
     free(g);
 }
@@ -662,14 +692,10 @@ extern "C" int llm_cuda_step(llm_cuda *g, const llm_adamw_config *c, int64_t ste
     /* as lib/adamw.c: the corrections in double, applied in float */
     double bc1 = 1.0 - pow(c->beta1, (double)step), bc2 = 1.0 - pow(c->beta2, (double)step);
     float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
-    for (size_t i = 0; i < g->n_tensors; i++) {
-        const llm_tensor_desc *t = &g->tensors[i];
-        float decay = t->decay ? (float)(1.0 - lr * c->weight_decay) : 1.0f;
-        size_t o = t->offset;
-        TRY(llm_cuda_adamw(g->params + o, g->params_bf + o, g->grads + o, g->m + o, g->v + o, llm_tensor_numel(t),
-                           g->sumsq, (float)max_norm, c->beta1, c->beta2, c->eps, decay, step_size, bc2_sqrt,
-                           NULL, err));
-    }
+    float decay = (float)(1.0 - lr * c->weight_decay);
+    TRY(llm_cuda_adamw(g->params, g->params_bf, g->grads, g->m, g->v, g->n_params, g->ranges, g->decays,
+                       (int)g->n_tensors, g->sumsq, (float)max_norm, c->beta1, c->beta2, c->eps, decay, step_size,
+                       bc2_sqrt, NULL, err));
     double sumsq = 0.0;
     CU_CHECK(cudaMemcpy(&sumsq, g->sumsq, sizeof sumsq, cudaMemcpyDeviceToHost));
     *grad_norm = (float)sqrt(sumsq);

@@ -367,18 +367,28 @@ static void adamw_clip(void)
     double lr = 1e-3, max_norm = 1.0, sumsq = 0;
     OK(llm_cu_sync(&err));
     OK(llm_cu_get_bytes(&sumsq, d_sumsq, sizeof sumsq, &err));
-    /* one tensor with decay, as llm_adamw_step computes the factors */
+    /* the factors as llm_adamw_step computes them */
     int64_t step = o->step + 1;
     double bc1 = 1.0 - pow(cfg.beta1, (double)step), bc2 = 1.0 - pow(cfg.beta2, (double)step);
-    OK(llm_cuda_adamw(d_p, d_pb, d_g, d_m, d_v, n, d_sumsq, (float)max_norm, cfg.beta1, cfg.beta2, cfg.eps,
-                      (float)(1.0 - lr * cfg.weight_decay), (float)(lr / bc1), (float)sqrt(bc2), NULL, &err));
+    /* two tensors: the first decayed, the second not */
+    llm_tensor_desc t[2] = {{.name = "w", .ndim = 1, .shape = {(int64_t)n / 3, 0}, .offset = 0, .decay = 1},
+                            {.name = "b", .ndim = 1, .shape = {(int64_t)(n - n / 3), 0}, .offset = n / 3}};
+    uint64_t ranges[3] = {0, n / 3, n};
+    uint8_t decays[2] = {1, 0};
+    uint64_t *d_ranges = llm_cu_alloc(sizeof ranges, &err);
+    uint8_t *d_decays = llm_cu_alloc(sizeof decays, &err);
+    OK(llm_cu_put_bytes(d_ranges, ranges, sizeof ranges, &err));
+    OK(llm_cu_put_bytes(d_decays, decays, sizeof decays, &err));
+    OK(llm_cuda_adamw(d_p, d_pb, d_g, d_m, d_v, n, d_ranges, d_decays, 2, d_sumsq, (float)max_norm, cfg.beta1,
+                      cfg.beta2, cfg.eps, (float)(1.0 - lr * cfg.weight_decay), (float)(lr / bc1), (float)sqrt(bc2),
+                      NULL, &err));
+    llm_cu_free(d_ranges), llm_cu_free(d_decays);
     OK(llm_cu_get_f32(gp, d_p, n, &err));
     OK(llm_cu_get_f32(gm, d_m, n, &err));
     OK(llm_cu_get_f32(gv, d_v, n, &err));
     double norm = llm_clip_grad_norm(g, n, max_norm);
     CHECKF(fabs(sqrt(sumsq) - norm) <= 1e-9 * norm, "norm %.17g on the GPU, %.17g on the CPU", sqrt(sumsq), norm);
-    llm_tensor_desc t = {.name = "w", .ndim = 1, .shape = {(int64_t)n, 0}, .offset = 0, .decay = 1};
-    llm_adamw_step(o, p, g, &t, 1, lr);
+    llm_adamw_step(o, p, g, t, 2, lr);
     CHECK_CLOSE("adamw params", gp, p, n, 1e-6);
     CHECK_CLOSE("adamw m", gm, o->m, n, 1e-6);
     CHECK_CLOSE("adamw v", gv, o->v, n, 1e-6);
