@@ -106,3 +106,19 @@ if [ "$(log_numbers straight/log.jsonl)" = "$(log_numbers resumed/log.jsonl)" ] 
 else
     fail gpu-resume-same-bytes "$(diff <(log_numbers straight/log.jsonl) <(log_numbers resumed/log.jsonl) | head)"
 fi
+
+# a CPU run's checkpoint resumed on the GPU: the same run, within bf16's reach
+check cpu-first-20 llm-train -q --data train.bin --out handover "${TINY[@]}" --micro-batch 8 --max-steps 20 \
+    --save-every 10 --device cpu
+cp handover/log.jsonl cpu20.log
+rm -rf handover/checkpoint-20
+echo checkpoint-10 >handover/latest
+check cpu-to-gpu-resume llm-train -q --data train.bin --out handover "${TINY[@]}" --micro-batch 8 --max-steps 20 \
+    --save-every 10 --device cuda --resume
+a=$(log_losses cpu20.log | tail -n 1)
+b=$(log_losses handover/log.jsonl | tail -n 1)
+if py 'import sys; a, b = map(float, sys.argv[1:3]); sys.exit(0 if abs(a - b) <= 0.05 * a else 1)' "$a" "$b"; then
+    pass cpu-to-gpu-same-run
+else
+    fail cpu-to-gpu-same-run "CPU's loss at step 20: $a, after the handover to the GPU: $b"
+fi
