@@ -3,9 +3,11 @@
  * one AdamW step, with and without --recompute, a batch with padding, masked labels and
  * several documents per row; an inference plan gives the training plan's loss; weights
  * go to the device and back unchanged (checkpoints). Tolerances: bf16 products all along
- * the chain, so 2e-2 relative (loss), 5e-2 per gradient tensor, 1e-3 on the weights after
- * a step of lr 1e-3. Without a GPU: one "skipped: no GPU" line. */
+ * the chain, so 2e-2 relative (loss), 5e-2 per gradient tensor; after one AdamW step (an
+ * update of about lr times the gradient's sign) each weight within 2.5 lr of the CPU's and
+ * the updates within 25%. Without a GPU: one "skipped: no GPU" line. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "adamw.h"
 #include "cuda_check.h"
@@ -87,13 +89,27 @@ static void step_against_cpu(int recompute)
     llm_adamw *oc = llm_adamw_new(&ac, cpu->n_params, &err), *og = llm_adamw_new(&ac, gpu->n_params, &err);
     double lr = 1e-3, max_norm = 0.5;
     double nc = llm_clip_grad_norm(cpu->grads, cpu->n_params, max_norm);
+    float *before = malloc(cpu->n_params * sizeof *before), *du = malloc(cpu->n_params * sizeof *du);
+    memcpy(before, cpu->params, cpu->n_params * sizeof *before);
     llm_adamw_step(oc, cpu->params, cpu->grads, cpu->tensors, cpu->n_tensors, lr);
     float ng = 0;
     OK(llm_model_cuda_step(gpu, og, lr, max_norm, &ng, &err));
     CHECKF(fabs(ng - nc) <= 3e-2 * nc, "gradient norm %.6g on the GPU, %.6g on the CPU", (double)ng, nc);
     CHECK(og->step == 1);
     OK(llm_model_cuda_download(gpu, og, &err));
-    CHECK_CLOSE("weights after a step", gpu->params, cpu->params, cpu->n_params, 1e-3);
+    /* Adam's first step moves each weight by about lr times the sign of its gradient: where a
+     * gradient is near 0 the two signs may differ, so each weight is within 2.5 lr of the CPU's,
+     * and the updates agree to 25% overall (a wrong update is off by 100% or more) */
+    double worst = 0.0;
+    for (size_t j = 0; j < cpu->n_params; j++) {
+        worst = fmax(worst, fabs((double)gpu->params[j] - cpu->params[j]));
+        du[j] = gpu->params[j] - before[j];
+        before[j] = cpu->params[j] - before[j];
+    }
+    CHECKF(worst <= 2.5 * lr, "a weight %.3g away from the CPU's after one step of lr %g", worst, lr);
+    CHECK_CLOSE("updates of one step", du, before, cpu->n_params, 0.25);
+    free(before);
+    free(du);
     CHECK_CLOSE("first moments", og->m, oc->m, cpu->n_params, 5e-2);
 
     llm_adamw_free(oc);
