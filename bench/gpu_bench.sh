@@ -72,9 +72,10 @@ np.random.default_rng(1).integers(0, $V, size=($rows, $T), dtype=np.uint16).tofi
 "$LLM_BIN/llm-cat" -q --from=raw --vocab-size=$V --kind=blocks --block-size=$T "$work/train.raw" \
     -o "$work/train.bin" || die "llm-cat could not import the random blocks"
 echo "-- ours: llm-train --device cuda"
-timed "$work/train.out" "$LLM_BIN/llm-train" --device cuda --data "$work/train.bin" --out "$work/run" \
+"$LLM_BIN/llm-train" --device cuda --data "$work/train.bin" --out "$work/run" \
     --model gpt2 --micro-batch "$B" --grad-accum "$BENCH_GPU_ACCUM" --max-steps "$steps" --lr 6e-4 \
-    --beta2 0.95 --weight-decay 0.1 --save-every 0 --log-every 10
+    --beta2 0.95 --weight-decay 0.1 --save-every 0 --log-every 10 >"$work/train.out" 2>"$work/err" ||
+    { cat "$work/err"; die "llm-train failed"; }
 cat "$work/err"
 ours_tps=$("$PY" - "$work/run/log.jsonl" "$BENCH_GPU_WARMUP" <<'PYEOF'
 import json, statistics, sys
@@ -107,7 +108,8 @@ erows=$((BENCH_GPU_EVAL_BATCHES * B))
 import numpy as np, sys
 np.random.default_rng(2).integers(0, $V, size=($erows, $T), dtype=np.uint16).tofile(sys.argv[1])" "$work/val.raw"
 "$LLM_BIN/llm-cat" -q --from=raw --vocab-size=$V --kind=blocks --block-size=$T "$work/val.raw" -o "$work/val.bin"
-timed "$work/eval.json" "$LLM_BIN/llm-eval" --device cuda --model "$work/run" --data "$work/val.bin" -b "$B"
+"$LLM_BIN/llm-eval" --device cuda --model "$work/run" --data "$work/val.bin" -b "$B" >"$work/eval.json" \
+    2>"$work/err" || { cat "$work/err"; die "llm-eval failed"; }
 cat "$work/err"
 ours_eval=$(sed -n 's/.* \([0-9]*\) tokens\/s.*/\1/p' "$work/err" | tail -n 1)
 
