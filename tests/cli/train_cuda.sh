@@ -15,6 +15,9 @@ for p in llm-train llm-eval; do
     fi
 done
 
+# The device machines keep their python3 elsewhere than /usr/bin (only json and random here).
+[ -x "$PY" ] || PY=python3
+
 # The learnable blocks of train_run.sh: counting by a stride, with masks and documents.
 "$PY" - <<'PYEOF' >blocks.jsonl
 import json, random
