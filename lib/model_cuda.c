@@ -76,3 +76,5 @@ int llm_model_cuda_upload(llm_model *m, const llm_adamw *opt, llm_error *err)
 }
 
 size_t llm_model_cuda_peak_bytes(const llm_model *m) { return m->cuda ? llm_cuda_peak_bytes(m->cuda) : 0; }
+
+double llm_model_cuda_peak_flops(const llm_model *m) { return m->cuda ? llm_cuda_peak_flops(m->cuda) : 0.0; }

@@ -71,6 +71,10 @@ int llm_model_cuda_upload(llm_model *m, const llm_adamw *opt, llm_error *err);
 /* Peak device memory the process has held since the backend started, in bytes (0 without
  * one). */
 size_t llm_model_cuda_peak_bytes(const llm_model *m);
+/* The GPU's dense bf16 tensor-core rate, flop/s, for MFU: the data sheet's figure for the
+ * A100 (compute capability 8.0) and the H100/H200 (9.0), scaled by the multiprocessors;
+ * 0 for other GPUs or without one. */
+double llm_model_cuda_peak_flops(const llm_model *m);
 
 /* ---- the backend itself: lib/cuda/ (or lib/model_cuda_none.c); lib/model.c and the
  * functions above call these, programs call the ones above ---- */
@@ -94,6 +98,7 @@ int llm_cuda_step(llm_cuda *g, const llm_adamw_config *c, int64_t step, double l
 int llm_cuda_download(llm_cuda *g, float *params, float *m, float *v, float *grads, llm_error *err);
 int llm_cuda_upload(llm_cuda *g, const float *params, const float *m, const float *v, llm_error *err);
 size_t llm_cuda_peak_bytes(const llm_cuda *g);
+double llm_cuda_peak_flops(const llm_cuda *g);
 
 #ifdef __cplusplus
 }

@@ -77,3 +77,9 @@ size_t llm_cuda_peak_bytes(const llm_cuda *g)
     (void)g;
     return 0;
 }
+
+double llm_cuda_peak_flops(const llm_cuda *g)
+{
+    (void)g;
+    return 0.0;
+}

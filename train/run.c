@@ -608,6 +608,19 @@ static void progress(run *r, float loss, double lr, float grad_norm, double toke
             r->st.step, r->total_steps, r->st.epoch, (double)loss, lr, (double)grad_norm, tokens_per_s, elapsed, eta);
 }
 
+/* Model flops utilisation on the GPU: 6 N + 12 L T C flops a token (forward and backward,
+ * attention included, as PaLM counts them) over the chip's dense bf16 rate; NaN (left out of
+ * the log) on the CPU or an unknown GPU. */
+static double mfu(const run *r, double tokens_per_s)
+{
+    double peak = r->on_gpu ? llm_model_cuda_peak_flops(r->m) : 0.0;
+    if (!(peak > 0))
+        return NAN;
+    const llm_model_config *c = &r->m->cfg;
+    double per_token = 6.0 * (double)r->m->n_params + 12.0 * c->n_layer * (double)r->max_T * c->n_embd;
+    return tokens_per_s * per_token / peak;
+}
+
 static int loop(run *r)
 {
     const train_opts *o = r->o;
@@ -622,7 +635,8 @@ static int loop(run *r)
         double tokens_per_s = r->window_tokens / (t - r->window_start > 1e-9 ? t - r->window_start : 1e-9);
         llm_log_step ls = {
             .step = r->st.step, .epoch = r->st.epoch, .tokens = r->st.tokens_seen, .loss = loss, .lr = (float)lr,
-            .grad_norm = grad_norm, .tokens_per_s = tokens_per_s, .elapsed_s = t - r->start, .mfu = NAN,
+            .grad_norm = grad_norm, .tokens_per_s = tokens_per_s, .elapsed_s = t - r->start,
+            .mfu = mfu(r, tokens_per_s),
         };
         if (llm_trainlog_step(r->log, &ls, &r->err) < 0)
             return -1;

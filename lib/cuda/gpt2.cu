@@ -283,6 +283,22 @@ extern "C" int llm_cuda_download(llm_cuda *g, float *params, float *m, float *v,
 
 extern "C" size_t llm_cuda_peak_bytes(const llm_cuda *g) { return g ? g->peak_bytes : 0; }
 
+extern "C" double llm_cuda_peak_flops(const llm_cuda *g)
+{
+    (void)g;
+    int dev = 0, major = 0, minor = 0, sms = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
+        return 0.0;
+    if (major == 8 && minor == 0)
+        return 312e12 * sms / 108;    /* A100 SXM: 108 multiprocessors */
+    if (major == 9 && minor == 0)
+        return 989e12 * sms / 132;    /* H100 SXM: 132 */
+    return 0.0;
+}
+
 /* ---- the plan ---------------------------------------------------------------------------- */
 
 /* Carves n elements of T from the plan (64-byte aligned); with base NULL only counts. */
