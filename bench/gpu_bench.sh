@@ -119,6 +119,12 @@ np.random.default_rng(2).integers(0, $V, size=($erows, $T), dtype=np.uint16).tof
     2>"$work/err" || { cat "$work/err"; die "llm-eval failed"; }
 cat "$work/err"
 ours_eval=$(sed -n 's/.* \([0-9]*\) tokens\/s.*/\1/p' "$work/err" | tail -n 1)
+# the tensor-core attention forward (opt-in until checked): the same evaluation with it
+LLM_CUDA_ATTENTION=wmma "$LLM_BIN/llm-eval" --device cuda --model "$work/run" --data "$work/val.bin" -b "$B" \
+    >"$work/eval_wmma.json" 2>"$work/err" || { cat "$work/err"; die "llm-eval with LLM_CUDA_ATTENTION=wmma failed"; }
+ours_eval_wmma=$(sed -n 's/.* \([0-9]*\) tokens\/s.*/\1/p' "$work/err" | tail -n 1)
+echo "losses: $(sed -n 's/.*"loss": *\([0-9.]*\).*/\1/p' "$work/eval.json") (CUDA-core attention)," \
+    "$(sed -n 's/.*"loss": *\([0-9.]*\).*/\1/p' "$work/eval_wmma.json") (tensor-core attention)"
 
 echo
 printf '%-28s %14s %14s %8s\n' "" ours pytorch ratio
@@ -126,6 +132,8 @@ printf '%-28s %14s %14s %8s\n' "train tokens/s" "$ours_tps" "$peer_tps" "$(ratio
 printf '%-28s %14s %14s %8s\n' "train MFU % (H100 989 TF)" "$ours_mfu" "" ""
 printf '%-28s %14s %14s %8s\n' "train peak memory GiB" "$ours_mem" "$peer_mem" "$(ratio "${ours_mem:-0}" "$peer_mem")"
 printf '%-28s %14s %14s %8s\n' "eval tokens/s" "$ours_eval" "$peer_eval" "$(ratio "${ours_eval:-0}" "$peer_eval")"
+printf '%-28s %14s %14s %8s\n' "eval tokens/s (wmma attn)" "$ours_eval_wmma" "$peer_eval" \
+    "$(ratio "${ours_eval_wmma:-0}" "$peer_eval")"
 echo
 echo ">= 600K tokens/s: $(atleast "$ours_tps" 600000)"
 echo ">= 1.3x torch.compile: $(atleast "$(ratio "$ours_tps" "$peer_tps" 3)" 1.3)"

@@ -112,6 +112,14 @@ int llm_cuda_bias_backward_f32(float *db, const float *dout, int N, int OC, llm_
  * Head size at most 128. */
 int llm_cuda_attention_forward(llm_bf16 *out, float *lse, const llm_bf16 *qkv, const int32_t *pos, int B,
                                int T, int C, int NH, llm_cu_stream s, llm_error *err);
+/* The same forward on the tensor cores (lib/cuda/attention_wmma.cu; head size a multiple of
+ * 16 up to 128), not yet checked on a GPU: llm_cuda_attention_forward takes it only after
+ * llm_cuda_attention_use_wmma(1), or with LLM_CUDA_ATTENTION=wmma in the environment;
+ * llm_cuda_attention_wmma_wanted says whether it will for head size hs. */
+int llm_cuda_attention_forward_wmma(llm_bf16 *out, float *lse, const llm_bf16 *qkv, const int32_t *pos, int B,
+                                    int T, int C, int NH, llm_cu_stream s, llm_error *err);
+void llm_cuda_attention_use_wmma(int on);
+int llm_cuda_attention_wmma_wanted(int hs);
 /* dqkv (B, T, 3C) overwritten; delta: B * NH * T floats of scratch. */
 int llm_cuda_attention_backward(llm_bf16 *dqkv, float *delta, const llm_bf16 *dout, const llm_bf16 *out,
                                 const float *lse, const llm_bf16 *qkv, const int32_t *pos, int B, int T,

@@ -105,6 +105,8 @@ int llm_cuda_attention_forward(llm_bf16 *out, float *lse, const llm_bf16 *qkv, c
     if (check_heads(C, NH, err) < 0)
         return -1;
     int hs = C / NH;
+    if (llm_cuda_attention_wmma_wanted(hs))
+        return llm_cuda_attention_forward_wmma(out, lse, qkv, pos, B, T, C, NH, s, err);
     size_t shared = (2 * TILE * (hs + 1) + WARPS * hs) * sizeof(float);
     dim3 grid(cu_blocks((size_t)T, WARPS), NH, B);
     attention_forward_kernel<<<grid, WARPS * 32, shared, s>>>(out, lse, qkv, pos, T, C, NH);

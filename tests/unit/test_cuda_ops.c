@@ -288,15 +288,23 @@ static void attention_case(int B, int T, int C, int NH, int documents)
     llm_bf16 *d_dqkv = llm_cu_alloc(n3 * 2, &err);
     float *d_lse = llm_cu_alloc((size_t)B * NH * T * 4, &err), *d_delta = llm_cu_alloc((size_t)B * NH * T * 4, &err);
     int32_t *d_pos = dev_i32(pos, (size_t)B * T);
-    OK(llm_cuda_attention_forward(d_out, d_lse, d_qkv, d_pos, B, T, C, NH, NULL, &err));
-    OK(llm_cu_get_bf16(out, d_out, nc, &err));
     llm_attention_forward(ref, att, scratch, qkv, pos, B, T, C, NH);
-    CHECK_CLOSE("attention forward", out, ref, nc, TOL_BF16);
-    /* the backward from the device's own (bf16) output, as in training */
-    OK(llm_cuda_attention_backward(d_dqkv, d_delta, d_dout, d_out, d_lse, d_qkv, d_pos, B, T, C, NH, NULL, &err));
-    OK(llm_cu_get_bf16(dgot, d_dqkv, n3, &err));
     llm_attention_backward(dref, dout, qkv, att, scratch, B, T, C, NH);
-    CHECK_CLOSE("attention backward", dgot, dref, n3, 2 * TOL_BF16);
+    /* the CUDA-core forward, then the tensor-core one where the head size allows it */
+    for (int wmma = 0; wmma <= ((C / NH) % 16 == 0); wmma++) {
+        llm_cuda_attention_use_wmma(wmma);
+        CHECK(llm_cuda_attention_wmma_wanted(C / NH) == wmma);
+        OK(llm_cuda_attention_forward(d_out, d_lse, d_qkv, d_pos, B, T, C, NH, NULL, &err));
+        OK(llm_cu_get_bf16(out, d_out, nc, &err));
+        CHECK_CLOSE(wmma ? "attention forward (tensor cores)" : "attention forward", out, ref, nc, TOL_BF16);
+        /* the backward from the device's own (bf16) output and log-sum-exp, as in training */
+        OK(llm_cuda_attention_backward(d_dqkv, d_delta, d_dout, d_out, d_lse, d_qkv, d_pos, B, T, C, NH, NULL,
+                                       &err));
+        OK(llm_cu_get_bf16(dgot, d_dqkv, n3, &err));
+        CHECK_CLOSE(wmma ? "attention backward (after tensor cores)" : "attention backward", dgot, dref, n3,
+                    2 * TOL_BF16);
+    }
+    llm_cuda_attention_use_wmma(0);
     llm_cu_free(d_qkv), llm_cu_free(d_out), llm_cu_free(d_dout), llm_cu_free(d_dqkv), llm_cu_free(d_lse);
     llm_cu_free(d_delta), llm_cu_free(d_pos);
     free(qkv), free(dout), free(ref), free(out), free(att), free(scratch), free(dref), free(dgot), free(pos);
@@ -305,6 +313,7 @@ static void attention_case(int B, int T, int C, int NH, int documents)
 static void attention_causal(void) { attention_case(2, 70, 64, 4, 0); }          /* head size 16 */
 static void attention_documents(void) { attention_case(3, 100, 128, 2, 1); }    /* head size 64 */
 static void attention_wide_heads(void) { attention_case(1, 40, 256, 2, 1); }    /* head size 128 */
+static void attention_odd_heads(void) { attention_case(2, 150, 120, 5, 1); }    /* head size 24: no tensor cores */
 
 /* ---- cross-entropy ---- */
 
@@ -423,6 +432,7 @@ int main(void)
     RUN(attention_causal);
     RUN(attention_documents);
     RUN(attention_wide_heads);
+    RUN(attention_odd_heads);
     RUN(crossentropy);
     RUN(adamw_clip);
 #endif
