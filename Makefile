@@ -42,16 +42,25 @@ PKGS      = libzstd simdjson libxxhash libpcre2-8 libutf8proc openblas
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lzstd -lsimdjson -lxxhash -lpcre2-8 -lutf8proc -lopenblas)
 OPENMP    ?= -fopenmp
-CPPFLAGS_ALL = -Ilib -D_GNU_SOURCE $(PKG_CFLAGS) $(CPPFLAGS)
+CPPFLAGS_ALL = -Ilib -D_GNU_SOURCE -DLLM_CUDA=$(CUDA) $(PKG_CFLAGS) $(CPPFLAGS)
 LDLIBS_ALL   = $(PKG_LIBS) $(OPENMP) -lstdc++ -lm -lpthread $(LDLIBS)
 
-# CUDA: found on PATH or under /usr/local/cuda; CUDA=0 leaves it out. Nothing uses it yet.
+# CUDA: found on PATH or under /usr/local/cuda; CUDA=0 leaves it out. With it, lib/cuda/*.cu
+# is the GPU backend of llm-train and llm-eval (lib/model_cuda.h), built for sm_80 and sm_90
+# plus PTX for later chips; the runtime is linked statically and cuBLASLt is opened with
+# dlopen at run time, so the programs still run where there is no GPU, driver or CUDA.
+# Without it, lib/model_cuda_none.c answers "built without CUDA".
 NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 ifeq ($(NVCC),)
   CUDA ?= 0
 else
   CUDA ?= 1
 endif
+CUDA_HOME ?= $(abspath $(dir $(NVCC))..)
+CUDA_ARCHS ?= -gencode=arch=compute_80,code=sm_80 -gencode=arch=compute_90,code=sm_90 \
+              -gencode=arch=compute_90,code=compute_90
+NVCCFLAGS ?= -O3 -g -lineinfo
+NVCC_WARNINGS = -Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror
 
 # Programs are the folders that exist among these; each builds bin/llm-<folder>.
 PROGRAM_DIRS := $(wildcard clean tokenize pack collate train eval cat)
@@ -59,7 +68,12 @@ PROGRAMS     := $(addprefix $(BIN)/llm-,$(PROGRAM_DIRS))
 
 LIB_C    := $(wildcard lib/*.c)
 LIB_CXX  := $(wildcard lib/*.cpp)
-LIB_OBJS := $(LIB_C:%.c=$(BUILD)/%.o) $(LIB_CXX:%.cpp=$(BUILD)/%.o)
+ifeq ($(CUDA),1)
+  LIB_C    := $(filter-out lib/model_cuda_none.c,$(LIB_C))
+  LIB_CU   := $(wildcard lib/cuda/*.cu)
+  LDLIBS_ALL += $(CUDA_HOME)/lib64/libcudart_static.a -ldl -lrt
+endif
+LIB_OBJS := $(LIB_C:%.c=$(BUILD)/%.o) $(LIB_CXX:%.cpp=$(BUILD)/%.o) $(LIB_CU:%.cu=$(BUILD)/%.o)
 LIBLLM   := $(BUILD)/libllm.a
 
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
@@ -71,7 +85,7 @@ SHIMS      := $(BUILD)/tests/inject_errors.so
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all features test sanitize fuzz fuzz-build bench demo deps install uninstall clean
+.PHONY: all features test check-gpu sanitize fuzz fuzz-build bench demo deps install uninstall clean
 all: features $(PROGRAMS)
 
 features:
@@ -87,6 +101,18 @@ $(BUILD)/%.o: %.c
 $(BUILD)/%.o: %.cpp
 	@mkdir -p $(@D)
 	$(CXX) $(CPPFLAGS_ALL) $(WARNINGS) -std=c++17 $(CODEGEN) $(CXXFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/%.o: %.cu
+	@mkdir -p $(@D)
+	$(NVCC) -std=c++17 $(CUDA_ARCHS) -Ilib -Ilib/cuda -D_GNU_SOURCE $(NVCC_WARNINGS) $(NVCCFLAGS) \
+	  -MMD -MP -MF $(@:.o=.d) -c $< -o $@
+
+# A GPU test compiles its cases only when the backend is linked (-DLLM_CUDA): rebuild it
+# when CUDA= changes.
+CUDA_STAMP = $(BUILD)/.cuda-$(CUDA)
+$(CUDA_STAMP):
+	@mkdir -p $(@D) && rm -f $(BUILD)/.cuda-* && touch $@
+$(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/unit/test_cuda_*.c)): $(CUDA_STAMP)
 
 # Tests of a program's own logic include its headers by name.
 $(BUILD)/tests/%.o: CPPFLAGS_ALL += $(addprefix -I,$(PROGRAM_DIRS))
@@ -149,12 +175,17 @@ test: $(TEST_DEPS)
 	@LLM_BIN=$(abspath $(BIN)) LLM_BUILD=$(abspath $(BUILD)) FUZZ_SHORT=$(FUZZ_SHORT) \
 	  tests/run.sh
 
-# Sanitizer build in its own tree; the same tests run against it.
+# The GPU tests alone (each says "skipped: no GPU" where there is none).
+check-gpu: $(PROGRAMS) $(filter $(BUILD)/tests/test_cuda_%,$(UNIT_TESTS))
+	@LLM_BIN=$(abspath $(BIN)) LLM_BUILD=$(abspath $(BUILD)) LLM_TESTS='test_cuda_* cli/*cuda*' tests/run.sh
+
+# Sanitizer build in its own tree; the same tests run against it. The CUDA runtime and
+# ASan do not share an address space well, and the GPU code has its own tests: CUDA=0.
 SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 # The I/O-error tests preload a shim; ASan then must not insist on being loaded first.
 sanitize:
 	ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	$(MAKE) BUILD=$(BUILD)/san BIN=$(BUILD)/san/bin CFLAGS="$(SAN_FLAGS)" CXXFLAGS="$(SAN_FLAGS)" \
+	$(MAKE) CUDA=0 BUILD=$(BUILD)/san BIN=$(BUILD)/san/bin CFLAGS="$(SAN_FLAGS)" CXXFLAGS="$(SAN_FLAGS)" \
 	  LDFLAGS="-fsanitize=address,undefined" FUZZ_SHORT=0 test
 
 # libFuzzer needs clang; each target runs FUZZ_SECONDS on a corpus seeded from tests/fuzz/corpus.
@@ -164,7 +195,7 @@ FUZZ_SECONDS ?= 60
 fuzz_prog_libs = $(patsubst $(BUILD)/%,$(BUILD)/fuzz/%,$(foreach f,$(1),$(call prog_lib,$(f))))
 FUZZ_FLAGS    = -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
 fuzz-build:
-	$(MAKE) BUILD=$(BUILD)/fuzz BIN=$(BUILD)/fuzz/bin CC=$(FUZZ_CC) CXX=$(FUZZ_CXX) \
+	$(MAKE) CUDA=0 BUILD=$(BUILD)/fuzz BIN=$(BUILD)/fuzz/bin CC=$(FUZZ_CC) CXX=$(FUZZ_CXX) \
 	  CFLAGS="$(FUZZ_FLAGS)" CXXFLAGS="$(FUZZ_FLAGS)" $(BUILD)/fuzz/libllm.a \
 	  $(FUZZ_NAMES:%=$(BUILD)/fuzz/tests/fuzz/%.o) $(call fuzz_prog_libs,$(FUZZ_NAMES))
 	@$(foreach f,$(FUZZ_NAMES),$(FUZZ_CXX) -fsanitize=fuzzer,address,undefined \

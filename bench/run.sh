@@ -7,9 +7,11 @@
 # bench/README.md).
 # bench/pack_bench.sh: llm-pack against `zstd -dc | zstd -1`, bench/collate_bench.sh:
 # llm-collate against llm-tokenize on the text it renders, and bench/train_cpu_bench.sh:
-# a training step of the CPU model against PyTorch's.
-#   bench/run.sh [all|stream|clean|tokenize|pack|collate|train], or BENCH_ONLY=...: one of them
-#   only (default all).
+# a training step of the CPU model against PyTorch's. bench/gpu_bench.sh (only when asked:
+# `bench/run.sh gpu`, on a machine with a GPU): llm-train and llm-eval on the GPU against
+# torch.compile.
+#   bench/run.sh [all|stream|clean|tokenize|pack|collate|train|gpu], or BENCH_ONLY=...: one of
+#   them only (default all).
 # Exit status: 0 when every measurement ran and read back the same tokens (whatever the
 # ratios), 1 on an error or a checksum mismatch, 2 when a tool is missing.
 set -u
@@ -22,7 +24,8 @@ case $BENCH_ONLY in
     pack) exec bench/pack_bench.sh ;;
     collate) exec bench/collate_bench.sh ;;
     train) exec bench/train_cpu_bench.sh ;;
-    *) echo "usage: bench/run.sh [all|stream|clean|tokenize|pack|collate|train]" >&2; exit 2 ;;
+    gpu) exec bench/gpu_bench.sh ;;
+    *) echo "usage: bench/run.sh [all|stream|clean|tokenize|pack|collate|train|gpu]" >&2; exit 2 ;;
 esac
 : "${LLM_BUILD:=$PWD/build}" "${LLM_BIN:=$PWD/bin}"
 : "${BENCH_MIB:=1024}" "${BENCH_SEED:=1}" "${BENCH_REPEAT:=3}" "${BENCH_LEVELS:=1 3}"

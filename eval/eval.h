@@ -5,6 +5,7 @@
 #define LLM_EVAL_H
 
 #include "dataset.h"
+#include "model_cuda.h"
 #include "model_io.h"
 #include "sample.h"
 #include "tokenizer.h"
@@ -30,6 +31,7 @@ typedef struct ev_opts {
     llm_sample_config sample;
     uint64_t seed;
 
+    llm_device device;          /* --device: where --data is evaluated (generation: the CPU) */
     const char *output;         /* -o FILE; NULL: stdout */
     unsigned threads;
     int quiet;
@@ -39,6 +41,9 @@ typedef struct ev_opts {
 
 /* The model of o->model with its config.json and the folder read (free it), threads set.
  * NULL after a message. */
+/* Moves m to the device --device names (a no-op for the CPU; auto says on stderr when it
+ * falls back to the CPU, unless quiet). 0, or -1 after a message. */
+int ev_choose_device(const ev_opts *o, llm_model *m);
 llm_model *ev_load_model(const ev_opts *o, llm_hf_config *hf, char **dir);
 
 /* ---- score.c ---- */

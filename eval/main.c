@@ -49,6 +49,9 @@ static const char usage[] =
     "                          adds up to P (0 < P <= 1)\n"
     "      --seed=S            the sampling's seed (default 0): the same seed, the same text\n"
     "\n"
+    "      --device=WHERE      auto (default: the GPU when one is usable, else the CPU, said\n"
+    "                          on stderr), cpu or cuda: where --data is evaluated (bf16 on\n"
+    "                          the GPU); generation runs on the CPU\n"
     "  -o, --output=FILE       write FILE (atomically: a temporary renamed at the end)\n"
     "  -j, --threads=N         threads of the model (default: all cores)\n"
     "  -q, --quiet             no progress line or summary\n"
@@ -58,7 +61,7 @@ static const char usage[] =
     "Exit status: 0 ok, 1 bad model, data or I/O error, 2 usage error. See llm-eval(1).\n";
 
 enum { OPT_DOC_ATTENTION = 256, OPT_PROMPTS, OPT_TOKENIZER, OPT_TEMPERATURE, OPT_TOP_K, OPT_TOP_P, OPT_SEED,
-       OPT_VERSION };
+       OPT_DEVICE, OPT_VERSION };
 
 static const struct option long_options[] = {
     {"model", required_argument, NULL, 'm'},
@@ -74,6 +77,7 @@ static const struct option long_options[] = {
     {"top-k", required_argument, NULL, OPT_TOP_K},
     {"top-p", required_argument, NULL, OPT_TOP_P},
     {"seed", required_argument, NULL, OPT_SEED},
+    {"device", required_argument, NULL, OPT_DEVICE},
     {"output", required_argument, NULL, 'o'},
     {"threads", required_argument, NULL, 'j'},
     {"quiet", no_argument, NULL, 'q'},
@@ -119,8 +123,16 @@ static int check_args(const ev_opts *o, int sampling_seen)
 static int parse_args(ev_opts *o, int argc, char **argv)
 {
     static const char *const doc_names[] = {"auto", "on", "off"};
+    static const char *const device_names[] = {"auto", "cpu", "cuda"};    /* llm_device's order */
     uint64_t v;
     int c, k, status, sampling_seen = 0, temperature_seen = 0, warp_seen = 0;
+    /* LLM_DEVICE is --device's default (the CPU tests pin it to cpu); the option wins */
+    const char *env_device = getenv("LLM_DEVICE");
+    if (env_device && *env_device) {
+        if ((status = llm_choice_option("device (LLM_DEVICE)", env_device, device_names, 3, &k)) >= 0)
+            return status;
+        o->device = (llm_device)k;
+    }
     opterr = 0;
     while ((c = getopt_long(argc, argv, "m:d:b:gp:n:o:j:qh", long_options, NULL)) != -1) {
         status = -1;
@@ -166,6 +178,10 @@ static int parse_args(ev_opts *o, int argc, char **argv)
             if (llm_parse_u64(optarg, 0, UINT64_MAX, &o->seed) < 0)
                 return llm_usage_error("--seed: expected a number, got '%s'", optarg);
             sampling_seen = 1;
+            break;
+        case OPT_DEVICE:
+            status = llm_choice_option("device", optarg, device_names, 3, &k);
+            o->device = (llm_device)k;
             break;
         case 'o': o->output = optarg; break;
         case 'j': status = llm_threads_option(optarg, &o->threads); break;

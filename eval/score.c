@@ -130,7 +130,7 @@ int ev_run_score(const ev_opts *o)
     double start = now_seconds();
 
     llm_model *m = ev_load_model(o, &hf, &dir);
-    if (!m)
+    if (!m || ev_choose_device(o, m) < 0)
         goto done;
     if (!(data = llm_dataset_open(o->data, &err)) ||
         llm_model_check_data(&hf, llm_dataset_header(data), o->data, &err) < 0) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "gpt2.h"
+#include "model_cuda.h"
 
 static const struct {
     const char *name;
@@ -105,6 +106,7 @@ void llm_model_free(llm_model *m)
 {
     if (!m)
         return;
+    llm_cuda_free(m->cuda);
     llm_gpt2_acts_free(m->acts);
     llm_gpt2_kv_free(m->kv);
     free(m->params);
@@ -122,6 +124,9 @@ int llm_model_plan(llm_model *m, int max_B, int max_T, int train, llm_error *err
     if (max_B < 1 || max_T < 1 || max_T > m->cfg.block_size)
         return llm_error_set(err, "batch of %d x %d tokens: rows must be 1 to %d tokens long",
                              max_B, max_T, m->cfg.block_size);
+    /* the GPU never holds (N, V) logits nor (T, T) scores: those limits are the CPU's */
+    if (m->cuda)
+        return llm_cuda_plan(m->cuda, max_B, max_T, train, err);
     if ((int64_t)max_B * max_T * m->cfg.vocab_size > INT32_MAX ||
         (int64_t)max_B * m->cfg.n_head * max_T * max_T > INT32_MAX)
         return llm_error_set(err, "batch of %d x %d tokens is too large for one pass", max_B, max_T);
@@ -157,6 +162,8 @@ static int check_batch(const llm_model *m, const llm_batch *b, llm_error *err)
 
 int llm_model_forward(llm_model *m, const llm_batch *batch, llm_loss_stats *stats, llm_error *err)
 {
+    if (m->cuda)
+        return check_batch(m, batch, err) ? -1 : llm_cuda_forward(m->cuda, batch, stats, err);
     if (!llm_gpt2_acts_fit(m->acts, batch->B, batch->T, 0))
         return llm_error_set(err, "batch of %d x %d tokens does not fit the plan", batch->B, batch->T);
     if (check_batch(m, batch, err))
@@ -165,10 +172,13 @@ int llm_model_forward(llm_model *m, const llm_batch *batch, llm_loss_stats *stat
     return 0;
 }
 
-const float *llm_model_logits(const llm_model *m) { return llm_gpt2_logits(m->acts); }
+const float *llm_model_logits(const llm_model *m) { return m->cuda ? NULL : llm_gpt2_logits(m->acts); }
 
 int llm_model_backward(llm_model *m, double normaliser, llm_error *err)
 {
+    if (m->cuda)
+        return normaliser > 0 ? llm_cuda_backward(m->cuda, normaliser, err)
+                              : llm_error_set(err, "backward: the loss normaliser must be positive");
     if (!m->grads || !llm_gpt2_acts_ready(m->acts))
         return llm_error_set(err, "backward needs a training plan and a forward with targets");
     if (!(normaliser > 0))
@@ -179,6 +189,8 @@ int llm_model_backward(llm_model *m, double normaliser, llm_error *err)
 
 void llm_model_zero_grad(llm_model *m)
 {
+    if (m->cuda)
+        llm_cuda_zero_grad(m->cuda, NULL);    /* fails only with a broken device, seen at the next call */
     if (m->grads)
         memset(m->grads, 0, m->n_params * sizeof *m->grads);
 }
@@ -187,6 +199,8 @@ int llm_model_resize_vocab(llm_model *m, int new_vocab, llm_error *err)
 {
     if (new_vocab < m->cfg.vocab_size)
         return llm_error_set(err, "vocabulary of %d cannot shrink to %d", m->cfg.vocab_size, new_vocab);
+    if (m->cuda)
+        return llm_error_set(err, "the vocabulary grows before the model moves to the GPU");
     llm_model_config cfg = m->cfg;
     cfg.vocab_size = new_vocab;
     if (llm_model_config_check(&cfg, err))

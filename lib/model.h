@@ -116,6 +116,10 @@ typedef struct llm_model {
     int threads;                  /* OpenMP threads of every pass */
     llm_acts *acts;               /* planned activation memory, private */
     llm_kv *kv;                   /* generation's key/value cache, private; see llm_model_decode */
+    /* The GPU backend when attached (lib/model_cuda.h), else NULL: plan, forward, backward
+     * and zero_grad then run there, and grads and the logits stay on the device (NULL
+     * here). Generation (llm_model_decode) stays on the CPU with params. */
+    struct llm_cuda *cuda;
 } llm_model;
 
 /* A model with zeroed parameters and no activations. Returns NULL with err set. */
@@ -144,7 +148,8 @@ int llm_model_plan(llm_model *m, int max_B, int max_T, int train, llm_error *err
  * position out of range. */
 int llm_model_forward(llm_model *m, const llm_batch *batch, llm_loss_stats *stats, llm_error *err);
 /* The last forward's logits, (B, T, V) row-major; valid until the next forward or backward
- * (the backward turns them into their gradients in place). */
+ * (the backward turns them into their gradients in place). NULL on the GPU, which never
+ * keeps them whole. */
 const float *llm_model_logits(const llm_model *m);
 
 /* Accumulates into m->grads the gradient of (sum of the last forward's counted

@@ -11,31 +11,47 @@ export PATH="$LLM_BIN:$PATH"
 log=$(mktemp -d "${TMPDIR:-/tmp}/llm-tests.XXXXXX")
 trap 'rm -rf "$log"' EXIT
 
-pass=0 fail=0
-tally() {   # tally NAME LOGFILE: counts ok/FAIL lines; a run that printed none but failed counts once
-    local name=$1 out=$2 status=$3 ok bad
+pass=0 fail=0 skip=0
+tally() {   # tally NAME LOGFILE: counts ok/FAIL/skipped lines; a run that printed none but failed counts once
+    local name=$1 out=$2 status=$3 ok bad skipped
     ok=$(grep -c '^ok ' "$out")
     bad=$(grep -c '^FAIL ' "$out")
+    skipped=$(grep -c '^skipped: ' "$out")
     if [ "$status" -ne 0 ] && [ "$bad" -eq 0 ]; then
         bad=1; echo "FAIL $name (exit $status)" >>"$out"
     fi
-    pass=$((pass + ok)); fail=$((fail + bad))
+    pass=$((pass + ok)); fail=$((fail + bad)); skip=$((skip + skipped))
     if [ "$bad" -ne 0 ]; then
         echo "== $name: $bad failed"; grep -v '^ok ' "$out" | tail -n 40
+    elif [ "$ok" -eq 0 ] && [ "$skipped" -ne 0 ]; then
+        echo "== $name: $(grep -m1 '^skipped: ' "$out")"
     else
         echo "== $name: $ok passed"
     fi
 }
 
+# LLM_TESTS="GLOB..." runs only the tests whose names match (make check-gpu: the GPU ones).
+wanted() {
+    [ -z "${LLM_TESTS:-}" ] && return 0
+    local g
+    for g in $LLM_TESTS; do
+        # shellcheck disable=SC2053
+        [[ $1 == $g ]] && return 0
+    done
+    return 1
+}
+
 for t in "$LLM_BUILD"/tests/test_*; do
     [ -x "$t" ] || continue
     name=$(basename "$t")
+    wanted "$name" || continue
     "$t" >"$log/$name.out" 2>&1; tally "$name" "$log/$name.out" $?
 done
 
 for t in tests/cli/*.sh; do
     [ "$(basename "$t")" = lib.sh ] && continue
     name=$(basename "$t" .sh)
+    wanted "cli/$name" || continue
     bash "$t" >"$log/$name.out" 2>&1; tally "cli/$name" "$log/$name.out" $?
 done
 
@@ -43,16 +59,18 @@ done
 for t in tests/train/*.sh; do
     [ -e "$t" ] || continue
     name=$(basename "$t" .sh)
+    wanted "train/$name" || continue
     bash "$t" >"$log/train_$name.out" 2>&1; tally "train/$name" "$log/train_$name.out" $?
 done
 
 for r in "$LLM_BUILD"/tests/replay_fuzz_*; do
     [ -x "$r" ] || continue
     name=${r##*/replay_fuzz_}
+    wanted "replay/$name" || continue
     "$r" tests/fuzz/corpus/"$name" >"$log/replay_$name.out" 2>&1; tally "replay/$name" "$log/replay_$name.out" $?
 done
 
-if [ "$FUZZ_SHORT" != 0 ]; then
+if [ "$FUZZ_SHORT" != 0 ] && [ -z "${LLM_TESTS:-}" ]; then
     if command -v clang >/dev/null && make -s fuzz-build >"$log/fuzz-build.out" 2>&1; then
         for f in "$LLM_BUILD"/fuzz/fuzz_*; do
             [ -x "$f" ] || continue
@@ -65,5 +83,6 @@ if [ "$FUZZ_SHORT" != 0 ]; then
     fi
 fi
 
+[ "$skip" -eq 0 ] || echo "$skip skipped (see above: no GPU, or a tool missing)"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -10,8 +10,8 @@
 
 static const char usage[] =
     "Usage: llm-train --data FILE --out DIR [OPTION]...\n"
-    "Train a GPT-2 model on a blocks stream (from llm-pack or llm-collate) on the CPU, with\n"
-    "Hugging Face Trainer's defaults, and write Hugging Face checkpoints to DIR.\n"
+    "Train a GPT-2 model on a blocks stream (from llm-pack or llm-collate) on a GPU or the\n"
+    "CPU, with Hugging Face Trainer's defaults, and write Hugging Face checkpoints to DIR.\n"
     "\n"
     "Data and run:\n"
     "      --data=FILE         training blocks (a file: it is read in a random order)\n"
@@ -36,7 +36,8 @@ static const char usage[] =
     "Length:\n"
     "      --epochs=F          passes over the data (default 3)\n"
     "      --max-steps=N       optimizer steps; overrides --epochs\n"
-    "      --micro-batch=N     rows a forward pass (default 8)\n"
+    "      --micro-batch=N|auto  rows a forward pass (default 8); auto: the most that fit\n"
+    "                          the GPU's memory (8 on the CPU)\n"
     "      --grad-accum=N      forward passes an optimizer step (default 1)\n"
     "      --batch-tokens=N    or: tokens an optimizer step, rounded up to whole passes\n"
     "\n"
@@ -57,6 +58,11 @@ static const char usage[] =
     "      --keep=N            keep the newest N checkpoints (default 0: all)\n"
     "      --log-every=N       a progress line every N steps (default: about 20 a run)\n"
     "\n"
+    "Device:\n"
+    "      --device=WHERE      auto (default: the GPU when one is usable, else the CPU, said\n"
+    "                          on stderr), cpu or cuda (bf16 mixed precision on the GPU)\n"
+    "      --recompute         on the GPU, keep fewer activations and recompute them in the\n"
+    "                          backward pass: less memory, a little more time\n"
     "  -j, --threads=N         threads (default: all cores); the same numbers for the same N\n"
     "  -q, --quiet             no progress lines\n"
     "  -h, --help              print this help and exit\n"
@@ -73,7 +79,7 @@ enum {
     OPT_N_EMBD, OPT_BLOCK_SIZE, OPT_DOC_ATTENTION, OPT_EPOCHS, OPT_MAX_STEPS, OPT_MICRO_BATCH, OPT_GRAD_ACCUM,
     OPT_BATCH_TOKENS, OPT_LR, OPT_SCHEDULE, OPT_WARMUP_STEPS, OPT_WARMUP_RATIO, OPT_MIN_LR, OPT_BETA1,
     OPT_BETA2, OPT_EPS, OPT_WEIGHT_DECAY, OPT_MAX_GRAD_NORM, OPT_EVAL_EVERY, OPT_EVAL_BATCHES,
-    OPT_SAVE_EVERY, OPT_KEEP, OPT_LOG_EVERY, OPT_MAX_DROP, OPT_VERSION
+    OPT_SAVE_EVERY, OPT_KEEP, OPT_LOG_EVERY, OPT_MAX_DROP, OPT_DEVICE, OPT_RECOMPUTE, OPT_VERSION
 };
 
 static const struct option long_options[] = {
@@ -110,6 +116,8 @@ static const struct option long_options[] = {
     {"keep", required_argument, NULL, OPT_KEEP},
     {"max-drop", required_argument, NULL, OPT_MAX_DROP},
     {"log-every", required_argument, NULL, OPT_LOG_EVERY},
+    {"device", required_argument, NULL, OPT_DEVICE},
+    {"recompute", no_argument, NULL, OPT_RECOMPUTE},
     {"threads", required_argument, NULL, 'j'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -165,9 +173,17 @@ static int parse_args(train_opts *o, int argc, char **argv)
 {
     static const char *const schedule_names[] = {"constant", "linear", "cosine"};
     static const char *const doc_names[] = {"off", "on", "auto"};
+    static const char *const device_names[] = {"auto", "cpu", "cuda"};    /* llm_device's order */
     int c, k, status;
     int64_t v;
     uint64_t u;
+    /* LLM_DEVICE is --device's default (the CPU tests pin it to cpu); the option wins */
+    const char *env_device = getenv("LLM_DEVICE");
+    if (env_device && *env_device) {
+        if ((status = llm_choice_option("device (LLM_DEVICE)", env_device, device_names, 3, &k)) >= 0)
+            return status;
+        o->device = (llm_device)k;
+    }
     opterr = 0;
     while ((c = getopt_long(argc, argv, "j:qh", long_options, NULL)) != -1) {
         status = -1;
@@ -199,7 +215,12 @@ static int parse_args(train_opts *o, int argc, char **argv)
             break;
         case OPT_EPOCHS: status = real_option("epochs", optarg, 0, 1e9, &o->epochs); break;
         case OPT_MAX_STEPS: status = count_option("max-steps", optarg, &o->max_steps); break;
-        case OPT_MICRO_BATCH: status = size_option("micro-batch", optarg, 1 << 16, &o->micro_batch); break;
+        case OPT_MICRO_BATCH:
+            if (strcmp(optarg, "auto") == 0)
+                o->micro_batch = 0;
+            else
+                status = size_option("micro-batch", optarg, 1 << 16, &o->micro_batch);
+            break;
         case OPT_GRAD_ACCUM: status = size_option("grad-accum", optarg, 1 << 20, &o->grad_accum); break;
         case OPT_BATCH_TOKENS:
             if (llm_parse_size(optarg, 1, UINT64_MAX >> 8, &u) < 0)
@@ -228,6 +249,11 @@ static int parse_args(train_opts *o, int argc, char **argv)
             o->keep = v > 1 << 30 ? 1 << 30 : (int)v;
             break;
         case OPT_LOG_EVERY: status = count_option("log-every", optarg, &o->log_every); break;
+        case OPT_DEVICE:
+            status = llm_choice_option("device", optarg, device_names, 3, &k);
+            o->device = (llm_device)k;
+            break;
+        case OPT_RECOMPUTE: o->recompute = 1; break;
         case 'j': status = llm_threads_option(optarg, &o->threads); break;
         case 'q': o->quiet = 1; break;
         case 'h': fputs(usage, stdout); return llm_flush_stdout();

@@ -40,6 +40,10 @@ typedef struct run {
     llm_trainlog *log;
     char *ledger;                 /* {"data": [...], "val": [...]}: the data's history, for ledger.json */
     int grad_accum, max_T, doc_attention;
+    int micro_batch;              /* --micro-batch, or what auto chose */
+    int on_gpu;                   /* the passes and the optimizer run on the GPU */
+    char gpu_name[128];
+    llm_error no_gpu;             /* why --device auto took the CPU */
     int64_t total_steps, last_saved, log_every, first_step;
     double start, window_start;
     uint64_t window_tokens;
@@ -140,6 +144,9 @@ static int init_model(run *r, const llm_header *h)
 
 /* ---- resuming -------------------------------------------------------------------------- */
 
+/* --micro-batch auto looks no further: larger batches only add accumulation steps' worth. */
+#define AUTO_BATCH_CAP 256
+
 #define SLOT_DATA "data"       /* the sampler's words, then the data's records and tokens */
 #define SLOT_BATCH "batch"     /* micro_batch, grad_accum, max_T */
 
@@ -163,7 +170,7 @@ static int same_settings(run *r, const llm_train_state *s)
     if (strcmp(s->schedule, cur->schedule) != 0)
         return llm_error_set(&r->err, "--resume: --schedule is %s now but %s in the checkpoint", cur->schedule,
                              s->schedule);
-    uint64_t batch[3], want[3] = {(uint64_t)r->o->micro_batch, (uint64_t)r->grad_accum, (uint64_t)r->max_T};
+    uint64_t batch[3], want[3] = {(uint64_t)r->micro_batch, (uint64_t)r->grad_accum, (uint64_t)r->max_T};
     if (llm_train_state_get(s, SLOT_BATCH, batch, 3) < 0 || memcmp(batch, want, sizeof batch) != 0)
         return llm_error_set(&r->err, "--resume: the batch (--micro-batch, --grad-accum or --batch-tokens) "
                              "differs from the checkpoint's");
@@ -220,7 +227,7 @@ static int64_t plan_steps(run *r)
     const train_opts *o = r->o;
     if (o->max_steps)
         return o->max_steps;
-    uint64_t forwards = (llm_dataset_records(r->data) + (uint64_t)o->micro_batch - 1) / (uint64_t)o->micro_batch;
+    uint64_t forwards = (llm_dataset_records(r->data) + (uint64_t)r->micro_batch - 1) / (uint64_t)r->micro_batch;
     uint64_t per_epoch = forwards / (uint64_t)r->grad_accum;
     if (per_epoch == 0)
         per_epoch = 1;
@@ -345,6 +352,27 @@ static int open_out(run *r, char **resume_dir)
     return 0;
 }
 
+/* --device and --micro-batch auto: moves the model to the GPU when it is used and picks
+ * the micro-batch (auto on the CPU: 8, the default). */
+static int choose_device(run *r, int plan_T)
+{
+    const train_opts *o = r->o;
+    llm_device dev;
+    if (llm_device_resolve(o->device, &dev, &r->no_gpu, &r->err) < 0)
+        return -1;
+    r->micro_batch = o->micro_batch ? o->micro_batch : 8;
+    if (dev != LLM_DEVICE_CUDA)
+        return 0;
+    llm_cuda_available(r->gpu_name, sizeof r->gpu_name, NULL);
+    if (llm_model_cuda_attach(r->m, o->recompute, &r->err) < 0)
+        return -1;
+    r->on_gpu = 1;
+    if (!o->micro_batch &&
+        !(r->micro_batch = llm_model_cuda_max_batch(r->m, plan_T, 1, AUTO_BATCH_CAP, &r->err)))
+        return -1;
+    return 0;
+}
+
 static int setup(run *r)
 {
     const train_opts *o = r->o;
@@ -373,13 +401,15 @@ static int setup(run *r)
     if (train_T < 0 || (r->val && (val_T = data_width(r, llm_dataset_header(r->val), o->val)) < 0))
         goto out;
     r->max_T = train_T;
+    if (choose_device(r, train_T > val_T ? train_T : val_T) < 0)
+        goto out;
     r->grad_accum = o->grad_accum ? o->grad_accum : 1;
     if (o->batch_tokens) {
-        uint64_t per_pass = (uint64_t)o->micro_batch * (uint64_t)r->max_T;
+        uint64_t per_pass = (uint64_t)r->micro_batch * (uint64_t)r->max_T;
         uint64_t passes = (o->batch_tokens + per_pass - 1) / per_pass;
         if (passes > 1u << 20) {
             llm_error_set(&r->err, "--batch-tokens %" PRIu64 " is %" PRIu64 " passes of %d x %d tokens a step; "
-                          "at most %u", o->batch_tokens, passes, o->micro_batch, r->max_T, 1u << 20);
+                          "at most %u", o->batch_tokens, passes, r->micro_batch, r->max_T, 1u << 20);
             goto out;
         }
         r->grad_accum = (int)passes;
@@ -391,7 +421,7 @@ static int setup(run *r)
     r->sched.total_steps = r->total_steps;
     r->sched.warmup_steps = o->warmup_steps >= 0 ? o->warmup_steps : llm_warmup_steps(o->warmup_ratio, r->total_steps);
     fill_state(r);
-    uint64_t batch[3] = {(uint64_t)o->micro_batch, (uint64_t)r->grad_accum, (uint64_t)r->max_T};
+    uint64_t batch[3] = {(uint64_t)r->micro_batch, (uint64_t)r->grad_accum, (uint64_t)r->max_T};
     llm_train_state_put(&r->st, SLOT_BATCH, batch, 3);
 
     /* No document attention: bounds are ignored. On or auto: rows with bounds use them. */
@@ -401,12 +431,12 @@ static int setup(run *r)
         !(r->batches = calloc((size_t)r->grad_accum, sizeof *r->batches)))
         goto oom;
     for (int i = 0; i < r->grad_accum; i++)
-        if (llm_batcher_init(&r->micro[i], o->micro_batch, r->max_T, pad, r->doc_attention, &r->err) < 0)
+        if (llm_batcher_init(&r->micro[i], r->micro_batch, r->max_T, pad, r->doc_attention, &r->err) < 0)
             goto out;
-    if (r->val && llm_batcher_init(&r->eval_rows, o->micro_batch, val_T, pad, r->doc_attention, &r->err) < 0)
+    if (r->val && llm_batcher_init(&r->eval_rows, r->micro_batch, val_T, pad, r->doc_attention, &r->err) < 0)
         goto out;
     llm_model_set_threads(r->m, (int)o->threads);
-    if (llm_model_plan(r->m, o->micro_batch, train_T > val_T ? train_T : val_T, 1, &r->err) < 0)
+    if (llm_model_plan(r->m, r->micro_batch, train_T > val_T ? train_T : val_T, 1, &r->err) < 0)
         goto out;
 
     llm_adamw_config ac = {(float)o->beta1, (float)o->beta2, (float)o->eps, (float)o->weight_decay};
@@ -414,6 +444,9 @@ static int setup(run *r)
         !(r->sampler = llm_sampler_new(r->data, o->seed, 0, &r->err)))
         goto out;
     if (resume_dir && resume(r, resume_dir) < 0)
+        goto out;
+    /* the checkpoint's moments (its weights went with the model) */
+    if (resume_dir && r->on_gpu && llm_model_cuda_upload(r->m, r->opt, &r->err) < 0)
         goto out;
     if (!(r->log = llm_trainlog_open(o->out, resume_dir != NULL, r->st.step, &r->err)))
         goto out;
@@ -499,8 +532,13 @@ static int step(run *r, double lr, float *loss, float *grad_norm)
             return -1;
     }
     *loss = total ? (float)(loss_sum / (double)total) : NAN;
-    *grad_norm = (float)llm_clip_grad_norm(r->m->grads, r->m->n_params, r->o->max_grad_norm);
-    llm_adamw_step(r->opt, r->m->params, r->m->grads, r->m->tensors, r->m->n_tensors, lr);
+    if (r->on_gpu) {
+        if (llm_model_cuda_step(r->m, r->opt, lr, r->o->max_grad_norm, grad_norm, &r->err) < 0)
+            return -1;
+    } else {
+        *grad_norm = (float)llm_clip_grad_norm(r->m->grads, r->m->n_params, r->o->max_grad_norm);
+        llm_adamw_step(r->opt, r->m->params, r->m->grads, r->m->tensors, r->m->n_tensors, lr);
+    }
     r->st.step++;
     r->st.tokens_seen += tokens_after - tokens_before;
     r->window_tokens += tokens_after - tokens_before;
@@ -536,6 +574,9 @@ static int save(run *r)
     words[LLM_SAMPLER_WORDS] = llm_dataset_records(r->data);
     words[LLM_SAMPLER_WORDS + 1] = llm_dataset_tokens(r->data);
     llm_train_state_put(&r->st, SLOT_DATA, words, LLM_SAMPLER_WORDS + 2);
+    /* the fp32 masters and moments of the GPU into the host buffers the checkpoint writes */
+    if (r->on_gpu && llm_model_cuda_download(r->m, r->opt, &r->err) < 0)
+        return -1;
     llm_checkpoint c = {
         .config = &r->hf, .tensors = r->m->tensors, .n_tensors = (int)r->m->n_tensors, .params = r->m->params,
         .m = r->opt->m, .v = r->opt->v, .state = &r->st, .ledger = r->ledger,
@@ -567,6 +608,19 @@ static void progress(run *r, float loss, double lr, float grad_norm, double toke
             r->st.step, r->total_steps, r->st.epoch, (double)loss, lr, (double)grad_norm, tokens_per_s, elapsed, eta);
 }
 
+/* Model flops utilisation on the GPU: 6 N + 12 L T C flops a token (forward and backward,
+ * attention included, as PaLM counts them) over the chip's dense bf16 rate; NaN (left out of
+ * the log) on the CPU or an unknown GPU. */
+static double mfu(const run *r, double tokens_per_s)
+{
+    double peak = r->on_gpu ? llm_model_cuda_peak_flops(r->m) : 0.0;
+    if (!(peak > 0))
+        return NAN;
+    const llm_model_config *c = &r->m->cfg;
+    double per_token = 6.0 * (double)r->m->n_params + 12.0 * c->n_layer * (double)r->max_T * c->n_embd;
+    return tokens_per_s * per_token / peak;
+}
+
 static int loop(run *r)
 {
     const train_opts *o = r->o;
@@ -581,7 +635,8 @@ static int loop(run *r)
         double tokens_per_s = r->window_tokens / (t - r->window_start > 1e-9 ? t - r->window_start : 1e-9);
         llm_log_step ls = {
             .step = r->st.step, .epoch = r->st.epoch, .tokens = r->st.tokens_seen, .loss = loss, .lr = (float)lr,
-            .grad_norm = grad_norm, .tokens_per_s = tokens_per_s, .elapsed_s = t - r->start, .mfu = NAN,
+            .grad_norm = grad_norm, .tokens_per_s = tokens_per_s, .elapsed_s = t - r->start,
+            .mfu = mfu(r, tokens_per_s),
         };
         if (llm_trainlog_step(r->log, &ls, &r->err) < 0)
             return -1;
@@ -614,8 +669,12 @@ static void announce(const run *r)
             c->n_layer, c->n_head, c->n_embd, c->block_size, c->vocab_size, (double)r->m->n_params / 1e6);
     llm_msg("data: %s, %" PRIu64 " records, %" PRIu64 " tokens%s", o->data, llm_dataset_records(r->data),
             llm_dataset_tokens(r->data), r->doc_attention ? "" : " (no document attention)");
+    if (r->on_gpu)
+        llm_msg("device: GPU %s, bf16 mixed precision%s", r->gpu_name, o->recompute ? ", recomputing activations" : "");
+    else if (o->device == LLM_DEVICE_AUTO && r->no_gpu.msg[0])
+        llm_msg("device: CPU (%s)", r->no_gpu.msg);
     llm_msg("steps %" PRIu64 " to %" PRId64 ": %d rows x %d tokens x %d passes a step; %s lr %g, warmup %" PRId64
-            ", %u threads", r->st.step, r->total_steps, o->micro_batch, r->max_T, r->grad_accum, r->st.schedule,
+            ", %u threads", r->st.step, r->total_steps, r->micro_batch, r->max_T, r->grad_accum, r->st.schedule,
             o->lr, r->sched.warmup_steps, o->threads);
 }
 
@@ -638,6 +697,9 @@ int train_run(const train_opts *o)
         status = fail(&r);
         goto out;
     }
+    if (r.on_gpu && !o->quiet)
+        llm_msg("GPU memory: %.2f GiB at most (weights, gradients, moments and activations)",
+                (double)llm_model_cuda_peak_bytes(r.m) / (1 << 30));
     if (stop_requested) {
         llm_msg("stopped at step %" PRIu64 "; --resume continues", r.st.step);
         status = 130;

@@ -5,6 +5,7 @@
 #define LLM_TRAIN_H
 
 #include "adamw.h"
+#include "model_cuda.h"
 
 #include <stdint.h>
 
@@ -30,7 +31,7 @@ typedef struct train_opts {
     int64_t warmup_steps;         /* -1: from warmup_ratio */
     double warmup_ratio;
 
-    int micro_batch;              /* rows a forward */
+    int micro_batch;              /* rows a forward; 0: --micro-batch auto */
     int grad_accum;               /* forwards a step; 0: from batch_tokens (else 1) */
     uint64_t batch_tokens;
 
@@ -42,6 +43,8 @@ typedef struct train_opts {
     int64_t log_every;            /* steps between progress lines; 0: about 20 a run */
     train_doc_attention doc_attention;
 
+    llm_device device;            /* --device */
+    int recompute;                /* --recompute: fewer activations kept on the GPU */
     unsigned threads;
     int quiet;
     int argc;                     /* the command line, for trainer_state.json */

@@ -12,6 +12,9 @@ ROOT=$(cd "$CLI_DIR/../.." && pwd)
 export LLM_BIN LLM_BUILD
 export PATH="$LLM_BIN:$PATH"
 export LC_ALL=C
+# The CPU tests stay on the CPU on a machine with a GPU too (their expected bytes are the CPU's);
+# tests/cli/train_cuda.sh names --device itself.
+export LLM_DEVICE=cpu
 PY=/usr/bin/python3          # has numpy; not whatever python3 PATH finds
 GEN="$PY $CLI_DIR/gen_ids.py"
 DATA=$ROOT/tests/data

@@ -1,0 +1,188 @@
+/* The attention forward on the tensor cores (WMMA, bf16 in, fp32 accumulators): the same
+ * function as attention_forward_kernel in attention.cu, which stays the default and the
+ * reference, until this one has been checked on a GPU (tests/unit/test_cuda_ops.c runs
+ * both). Opt in with llm_cuda_attention_use_wmma(1) or LLM_CUDA_ATTENTION=wmma.
+ *
+ * A block takes 64 queries of one (row, head), a warp 16 of them; key tiles of 64 go
+ * through shared memory: S = Q K^T on the tensor cores into shared fp32, the online softmax
+ * row by row (fp32, the document mask applied there), P rounded to bf16, O += P V on the
+ * tensor cores with O kept in shared fp32 (a WMMA accumulator's layout is opaque, so its
+ * rows cannot be rescaled in registers). The log-sum-exp it leaves is the one the
+ * backward of attention.cu reads. */
+#include <math.h>
+#include <mma.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda_common.cuh"
+#include "ops_cuda.h"
+
+using namespace nvcuda;
+
+enum { BQ = 64, BK = 64, QWARPS = BQ / 16, MAX_HS_WMMA = 128 };
+
+/* Shared memory layout, in elements: rows padded so that WMMA's ldm stays a multiple of 8
+ * (bf16) or 4 (fp32) and rows start on different banks. */
+struct wmma_layout {
+    int ldh, lds, ldp, ldo;    /* Q/K/V rows, S rows, P rows, O rows */
+    size_t q, k, v, s, p, o, m, l, bytes;
+};
+
+__host__ __device__ static wmma_layout layout_for(int hs)
+{
+    wmma_layout L;
+    L.ldh = hs + 8;
+    L.lds = BK + 4;
+    L.ldp = BK + 8;
+    L.ldo = hs + 4;
+    size_t at = 0;
+    L.q = at, at += (size_t)BQ * L.ldh * sizeof(bf16);
+    L.k = at, at += (size_t)BK * L.ldh * sizeof(bf16);
+    L.v = at, at += (size_t)BK * L.ldh * sizeof(bf16);
+    L.s = at, at += (size_t)BQ * L.lds * sizeof(float);
+    L.p = at, at += (size_t)BQ * L.ldp * sizeof(bf16);
+    L.o = at, at += (size_t)BQ * L.ldo * sizeof(float);
+    L.m = at, at += BQ * sizeof(float);
+    L.l = at, at += BQ * sizeof(float);
+    L.bytes = at;
+    return L;
+}
+
+/* rows first .. first + n of one head's q, k or v (offset within the 3C) into dst, 0 past T */
+__device__ static void load_tile(bf16 *dst, int ld, const bf16 *qkv, int b, int first, int n, int T, int C3, int offset,
+                                 int hs)
+{
+    for (int i = threadIdx.x; i < n * hs; i += blockDim.x) {
+        int r = i / hs, d = i % hs, t = first + r;
+        dst[r * ld + d] = t < T ? qkv[((size_t)b * T + t) * C3 + offset + d] : __float2bfloat16_rn(0.0f);
+    }
+}
+
+__global__ static void attention_forward_wmma_kernel(bf16 *out, float *lse, const bf16 *qkv, const int32_t *pos,
+                                                     int T, int C, int NH)
+{
+    extern __shared__ __align__(128) unsigned char smem[];
+    int hs = C / NH, C3 = 3 * C, b = blockIdx.z, h = blockIdx.y, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    wmma_layout L = layout_for(hs);
+    bf16 *qs = (bf16 *)(smem + L.q), *ks = (bf16 *)(smem + L.k), *vs = (bf16 *)(smem + L.v);
+    float *S = (float *)(smem + L.s), *O = (float *)(smem + L.o), *ms = (float *)(smem + L.m), *ls = (float *)(smem + L.l);
+    bf16 *P = (bf16 *)(smem + L.p);
+    int q0 = blockIdx.x * BQ, q_last = min(q0 + BQ, T) - 1;
+    float scale = 1.0f / sqrtf((float)hs);
+    const int32_t *prow = pos + (size_t)b * T;
+
+    load_tile(qs, L.ldh, qkv, b, q0, BQ, T, C3, h * hs, hs);
+    for (int i = threadIdx.x; i < BQ * L.ldo; i += blockDim.x)
+        O[i] = 0.0f;
+    for (int i = threadIdx.x; i < BQ; i += blockDim.x) {
+        ms[i] = -INFINITY;
+        ls[i] = 0.0f;
+    }
+    for (int k0 = q0 - prow[q0]; k0 <= q_last; k0 += BK) {
+        __syncthreads();    /* Q, O, m, l ready; the previous tile consumed */
+        load_tile(ks, L.ldh, qkv, b, k0, BK, T, C3, C + h * hs, hs);
+        load_tile(vs, L.ldh, qkv, b, k0, BK, T, C3, 2 * C + h * hs, hs);
+        __syncthreads();
+
+        /* S (16 rows of this warp, 64 keys) = Q K^T */
+        for (int n = 0; n < BK / 16; n++) {
+            wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+            wmma::fill_fragment(acc, 0.0f);
+            for (int k = 0; k < hs / 16; k++) {
+                wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> a;
+                wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> bt;
+                wmma::load_matrix_sync(a, qs + warp * 16 * L.ldh + k * 16, L.ldh);
+                wmma::load_matrix_sync(bt, ks + n * 16 * L.ldh + k * 16, L.ldh);    /* K^T */
+                wmma::mma_sync(acc, a, bt, acc);
+            }
+            wmma::store_matrix_sync(S + warp * 16 * L.lds + n * 16, acc, L.lds, wmma::mem_row_major);
+        }
+        __syncwarp();
+
+        /* the online softmax of the warp's 16 rows: each lane 2 of the 64 keys */
+        for (int r = 0; r < 16; r++) {
+            int row = warp * 16 + r, t = q0 + row;
+            float *srow = S + row * L.lds;
+            bf16 *prow_p = P + row * L.ldp;
+            int lo = t < T ? t - prow[t] : 0;
+            float x[2], mx = -INFINITY;
+            for (int j = 0; j < 2; j++) {
+                int c = lane + 32 * j, s = k0 + c;
+                x[j] = t < T && s >= lo && s <= t ? srow[c] * scale : -INFINITY;
+                mx = fmaxf(mx, x[j]);
+            }
+            mx = warp_max(mx);
+            float m_old = ms[row], m_new = fmaxf(m_old, mx);
+            float corr = m_new == -INFINITY ? 1.0f : expf(m_old - m_new), sum = 0.0f;
+            for (int j = 0; j < 2; j++) {
+                float p = x[j] == -INFINITY ? 0.0f : expf(x[j] - m_new);
+                sum += p;
+                prow_p[lane + 32 * j] = __float2bfloat16_rn(p);
+            }
+            sum = warp_sum(sum);
+            float *orow = O + row * L.ldo;
+            for (int d = lane; d < hs; d += 32)
+                orow[d] *= corr;
+            __syncwarp();
+            if (lane == 0) {
+                ms[row] = m_new;
+                ls[row] = ls[row] * corr + sum;
+            }
+        }
+        __syncwarp();
+
+        /* O (16 rows, hs) += P V */
+        for (int j = 0; j < hs / 16; j++) {
+            wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+            float *ot = O + warp * 16 * L.ldo + j * 16;
+            wmma::load_matrix_sync(acc, ot, L.ldo, wmma::mem_row_major);
+            for (int k = 0; k < BK / 16; k++) {
+                wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> a;
+                wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> bv;
+                wmma::load_matrix_sync(a, P + warp * 16 * L.ldp + k * 16, L.ldp);
+                wmma::load_matrix_sync(bv, vs + k * 16 * L.ldh + j * 16, L.ldh);
+                wmma::mma_sync(acc, a, bv, acc);
+            }
+            wmma::store_matrix_sync(ot, acc, L.ldo, wmma::mem_row_major);
+        }
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < BQ * hs; i += blockDim.x) {
+        int row = i / hs, d = i % hs, t = q0 + row;
+        if (t < T)
+            out[((size_t)b * T + t) * C + h * hs + d] = __float2bfloat16_rn(O[row * L.ldo + d] / ls[row]);
+    }
+    for (int row = threadIdx.x; row < BQ; row += blockDim.x)
+        if (q0 + row < T)
+            lse[((size_t)b * NH + h) * T + q0 + row] = ms[row] + logf(ls[row]);
+}
+
+/* -1: not decided yet (LLM_CUDA_ATTENTION is read at the first call). */
+static int use_wmma = -1;
+
+void llm_cuda_attention_use_wmma(int on) { use_wmma = on ? 1 : 0; }
+
+int llm_cuda_attention_wmma_wanted(int hs)
+{
+    if (use_wmma < 0) {
+        const char *e = getenv("LLM_CUDA_ATTENTION");
+        use_wmma = e && strcmp(e, "wmma") == 0;
+    }
+    return use_wmma == 1 && hs % 16 == 0 && hs <= MAX_HS_WMMA;
+}
+
+int llm_cuda_attention_forward_wmma(llm_bf16 *out, float *lse, const llm_bf16 *qkv, const int32_t *pos, int B, int T,
+                                    int C, int NH, llm_cu_stream s, llm_error *err)
+{
+    int hs = C / NH;
+    if (C % NH || hs % 16 || hs > MAX_HS_WMMA)
+        return llm_error_set(err, "tensor-core attention: head size %d is not a multiple of 16 up to %d", hs,
+                             MAX_HS_WMMA);
+    size_t shared = layout_for(hs).bytes;
+    CU_CHECK(cudaFuncSetAttribute(attention_forward_wmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                  (int)shared));
+    dim3 grid(cu_blocks((size_t)T, BQ), NH, B);
+    attention_forward_wmma_kernel<<<grid, QWARPS * 32, shared, s>>>(out, lse, qkv, pos, T, C, NH);
+    CU_LAUNCHED();
+    return 0;
+}

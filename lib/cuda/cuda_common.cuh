@@ -1,0 +1,62 @@
+/* What every file of the GPU backend shares: the check macros that turn a CUDA error into
+ * the llm_error of the call (file, line and CUDA's text), bf16 helpers, launch sizes. */
+#ifndef LLM_CUDA_COMMON_CUH
+#define LLM_CUDA_COMMON_CUH
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+
+typedef __nv_bfloat16 bf16;
+
+/* Records a failed CUDA call in err; returns -1 so callers can `return cu_fail(...)`. */
+int cu_fail(llm_error *err, cudaError_t e, const char *what, const char *file, int line);
+
+/* Evaluates a CUDA runtime call; on failure sets err (in scope) and returns -1. */
+#define CU_CHECK(call)                                                              \
+    do {                                                                            \
+        cudaError_t cu_e_ = (call);                                                 \
+        if (cu_e_ != cudaSuccess)                                                   \
+            return cu_fail(err, cu_e_, #call, __FILE__, __LINE__);                  \
+    } while (0)
+
+/* After a kernel launch: the launch's own error (bad configuration), not its completion. */
+#define CU_LAUNCHED() CU_CHECK(cudaGetLastError())
+
+static inline unsigned cu_blocks(size_t n, unsigned threads) { return (unsigned)((n + threads - 1) / threads); }
+
+__device__ __forceinline__ float bf(bf16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ bf16 to_bf(float x) { return __float2bfloat16_rn(x); }
+
+/* Sum and max over a warp; every lane gets the result. */
+__device__ __forceinline__ float warp_sum(float v)
+{
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+__device__ __forceinline__ float warp_max(float v)
+{
+    for (int o = 16; o > 0; o >>= 1)
+        v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+/* Sum over a block of blockDim.x threads (a multiple of 32, at most 1024); every thread gets
+ * it. `scratch` holds 32 floats of shared memory. */
+__device__ __forceinline__ float block_sum(float v, float *scratch)
+{
+    int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+    v = warp_sum(v);
+    __syncthreads();    /* scratch may still be read by a previous call */
+    if (lane == 0)
+        scratch[warp] = v;
+    __syncthreads();
+    v = lane < warps ? scratch[lane] : 0.0f;
+    return warp_sum(v);
+}
+
+#endif

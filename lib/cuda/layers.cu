@@ -1,0 +1,341 @@
+/* The elementwise and row-wise layers of lib/ops_cuda.h, each the twin of its CPU reference
+ * in lib/ops_cpu.c: embeddings, LayerNorm, GELU, bias gradients, cross-entropy. */
+#include <math.h>
+#include <string.h>
+
+#include "cuda_common.cuh"
+#include "ops_cuda.h"
+
+/* ---- embeddings ------------------------------------------------------------------------ */
+
+__global__ static void embed_forward_kernel(float *out, const int32_t *tokens, const int32_t *pos,
+                                            const float *wte, const float *wpe, int N, int C)
+{
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (size_t)N * C)
+        return;
+    int n = (int)(i / C), c = (int)(i % C);
+    out[i] = wte[(size_t)tokens[n] * C + c] + wpe[(size_t)pos[n] * C + c];
+}
+
+int llm_cuda_embed_forward(float *out, const int32_t *tokens, const int32_t *pos, const float *wte,
+                           const float *wpe, int N, int C, llm_cu_stream s, llm_error *err)
+{
+    embed_forward_kernel<<<cu_blocks((size_t)N * C, 256), 256, 0, s>>>(out, tokens, pos, wte, wpe, N, C);
+    CU_LAUNCHED();
+    return 0;
+}
+
+extern "C" void llm_cuda_group_rows(const int32_t *index, int N, int n_index, int32_t *count, int32_t *rows,
+                                    int32_t *start, int32_t *id, int *n_groups)
+{
+    memset(count, 0, ((size_t)n_index + 1) * sizeof *count);
+    for (int n = 0; n < N; n++)
+        count[index[n]]++;
+    int g = 0, at = 0;
+    for (int v = 0; v < n_index; v++)
+        if (count[v]) {
+            id[g] = v;
+            start[g] = at;
+            at += count[v];
+            count[v] = start[g];    /* from here on: where the next row of v goes */
+            g++;
+        }
+    start[g] = at;
+    *n_groups = g;
+    for (int n = 0; n < N; n++)    /* ascending rows within each group */
+        rows[count[index[n]]++] = n;
+}
+
+/* A block a group, a thread a column (blockIdx.y picks 256 of them). */
+__global__ static void embed_backward_kernel(float *dw, const float *dout, const int32_t *rows, const int32_t *start,
+                                             const int32_t *id, int C)
+{
+    int g = blockIdx.x, c = blockIdx.y * blockDim.x + threadIdx.x;
+    if (c >= C)
+        return;
+    float sum = 0.0f;
+    for (int r = start[g]; r < start[g + 1]; r++)
+        sum += dout[(size_t)rows[r] * C + c];
+    dw[(size_t)id[g] * C + c] += sum;
+}
+
+int llm_cuda_embed_backward(float *dw, const float *dout, const int32_t *rows, const int32_t *start,
+                            const int32_t *id, int n_groups, int C, llm_cu_stream s, llm_error *err)
+{
+    if (n_groups == 0)
+        return 0;
+    dim3 grid(n_groups, cu_blocks((size_t)C, 256));
+    embed_backward_kernel<<<grid, 256, 0, s>>>(dw, dout, rows, start, id, C);
+    CU_LAUNCHED();
+    return 0;
+}
+
+/* ---- LayerNorm ------------------------------------------------------------------------- */
+
+/* One warp a row: mean, then the variance around it (two passes, as the CPU), in fp32. */
+__global__ static void layernorm_forward_kernel(bf16 *out, float *mean, float *rstd, const float *inp,
+                                                const float *w, const float *b, int N, int C, float eps)
+{
+    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (row >= N)
+        return;
+    const float *x = inp + (size_t)row * C;
+    float m = 0.0f, v = 0.0f;
+    for (int c = lane; c < C; c += 32)
+        m += x[c];
+    m = warp_sum(m) / (float)C;
+    for (int c = lane; c < C; c += 32)
+        v += (x[c] - m) * (x[c] - m);
+    float s = rsqrtf(warp_sum(v) / (float)C + eps);
+    bf16 *o = out + (size_t)row * C;
+    for (int c = lane; c < C; c += 32)
+        o[c] = to_bf((x[c] - m) * s * w[c] + b[c]);
+    if (lane == 0) {
+        mean[row] = m;
+        rstd[row] = s;
+    }
+}
+
+int llm_cuda_layernorm_forward(llm_bf16 *out, float *mean, float *rstd, const float *inp, const float *w,
+                               const float *b, int N, int C, float eps, llm_cu_stream s, llm_error *err)
+{
+    layernorm_forward_kernel<<<cu_blocks((size_t)N, 8), 256, 0, s>>>(out, mean, rstd, inp, w, b, N, C, eps);
+    CU_LAUNCHED();
+    return 0;
+}
+
+__global__ static void layernorm_apply_kernel(bf16 *out, const float *mean, const float *rstd, const float *inp,
+                                              const float *w, const float *b, int N, int C)
+{
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (size_t)N * C)
+        return;
+    int n = (int)(i / C), c = (int)(i % C);
+    out[i] = to_bf((inp[i] - mean[n]) * rstd[n] * w[c] + b[c]);
+}
+
+int llm_cuda_layernorm_apply(llm_bf16 *out, const float *mean, const float *rstd, const float *inp,
+                             const float *w, const float *b, int N, int C, llm_cu_stream s, llm_error *err)
+{
+    layernorm_apply_kernel<<<cu_blocks((size_t)N * C, 256), 256, 0, s>>>(out, mean, rstd, inp, w, b, N, C);
+    CU_LAUNCHED();
+    return 0;
+}
+
+/* dx: a warp a row, rows in turn. */
+__global__ static void layernorm_backward_kernel(float *dinp, const float *dout, float scale, const float *inp,
+                                                 const float *mean, const float *rstd, const float *w, int N, int C)
+{
+    int lane = threadIdx.x % 32, warps = blockDim.x / 32;
+    for (int row = blockIdx.x * warps + threadIdx.x / 32; row < N; row += gridDim.x * warps) {
+        const float *x = inp + (size_t)row * C, *d = dout + (size_t)row * C;
+        float *dx = dinp + (size_t)row * C;
+        float m = mean[row], s = rstd[row], g_mean = 0.0f, gx_mean = 0.0f;
+        for (int c = lane; c < C; c += 32) {
+            float g = d[c] * scale * w[c];
+            g_mean += g;
+            gx_mean += g * (x[c] - m) * s;
+        }
+        g_mean = warp_sum(g_mean) / (float)C;
+        gx_mean = warp_sum(gx_mean) / (float)C;
+        for (int c = lane; c < C; c += 32) {
+            float xhat = (x[c] - m) * s;
+            dx[c] += s * (d[c] * scale * w[c] - g_mean - xhat * gx_mean);
+        }
+    }
+}
+
+/* dw and db: a block 32 columns x 32 row lanes over all the rows, then the lanes added in
+ * order: the same sums every run. */
+__global__ static void layernorm_param_grads_kernel(float *dw, float *db, const float *dout, float scale,
+                                                    const float *inp, const float *mean, const float *rstd, int N,
+                                                    int C)
+{
+    __shared__ float pw[32][33], pb[32][33];
+    int col = blockIdx.x * 32 + threadIdx.x;
+    float sw = 0.0f, sb = 0.0f;
+    if (col < C)
+        for (int r = threadIdx.y; r < N; r += 32) {
+            float d = dout[(size_t)r * C + col] * scale;
+            sw += d * (inp[(size_t)r * C + col] - mean[r]) * rstd[r];
+            sb += d;
+        }
+    pw[threadIdx.y][threadIdx.x] = sw;
+    pb[threadIdx.y][threadIdx.x] = sb;
+    __syncthreads();
+    if (threadIdx.y == 0 && col < C) {
+        for (int k = 1; k < 32; k++) {
+            sw += pw[k][threadIdx.x];
+            sb += pb[k][threadIdx.x];
+        }
+        dw[col] += sw;
+        db[col] += sb;
+    }
+}
+
+int llm_cuda_layernorm_backward(float *dinp, float *dw, float *db, const float *dout, float scale,
+                                const float *inp, const float *mean, const float *rstd, const float *w,
+                                int N, int C, llm_cu_stream s, llm_error *err)
+{
+    unsigned blocks = cu_blocks((size_t)N, 8);
+    if (blocks > 1024)    /* enough to fill a chip; the warps take rows in turn */
+        blocks = 1024;
+    layernorm_backward_kernel<<<blocks, 256, 0, s>>>(dinp, dout, scale, inp, mean, rstd, w, N, C);
+    CU_LAUNCHED();
+    layernorm_param_grads_kernel<<<cu_blocks((size_t)C, 32), dim3(32, 32), 0, s>>>(dw, db, dout, scale, inp, mean,
+                                                                                 rstd, N, C);
+    CU_LAUNCHED();
+    return 0;
+}
+
+/* ---- GELU ------------------------------------------------------------------------------ */
+
+#define GELU_K 0.7978845608028654f    /* sqrt(2 / pi) */
+
+__global__ static void gelu_forward_kernel(bf16 *out, const bf16 *inp, size_t n)
+{
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n)
+        return;
+    float x = bf(inp[i]);
+    out[i] = to_bf(0.5f * x * (1.0f + tanhf(GELU_K * (x + 0.044715f * x * x * x))));
+}
+
+int llm_cuda_gelu_forward(llm_bf16 *out, const llm_bf16 *inp, size_t n, llm_cu_stream s, llm_error *err)
+{
+    gelu_forward_kernel<<<cu_blocks(n, 256), 256, 0, s>>>(out, inp, n);
+    CU_LAUNCHED();
+    return 0;
+}
+
+__global__ static void gelu_backward_kernel(bf16 *dinp, const bf16 *inp, const bf16 *dout, size_t n)
+{
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n)
+        return;
+    float x = bf(inp[i]);
+    float t = tanhf(GELU_K * (x + 0.044715f * x * x * x));
+    float dt = (1.0f - t * t) * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
+    dinp[i] = to_bf(bf(dout[i]) * (0.5f * (1.0f + t) + 0.5f * x * dt));
+}
+
+int llm_cuda_gelu_backward(llm_bf16 *dinp, const llm_bf16 *inp, const llm_bf16 *dout, size_t n,
+                           llm_cu_stream s, llm_error *err)
+{
+    gelu_backward_kernel<<<cu_blocks(n, 256), 256, 0, s>>>(dinp, inp, dout, n);
+    CU_LAUNCHED();
+    return 0;
+}
+
+/* ---- bias gradients -------------------------------------------------------------------- */
+
+/* A block 32 columns x 32 row lanes over all the rows, the lanes then added in order: no
+ * atomics, the same sums every run. */
+template <typename T> __device__ __forceinline__ float as_float(T x);
+template <> __device__ __forceinline__ float as_float<float>(float x) { return x; }
+template <> __device__ __forceinline__ float as_float<bf16>(bf16 x) { return bf(x); }
+
+template <typename T>
+__global__ static void bias_backward_kernel(float *db, const T *dout, int N, int OC)
+{
+    __shared__ float part[32][33];
+    int col = blockIdx.x * 32 + threadIdx.x;
+    float sum = 0.0f;
+    if (col < OC)
+        for (int r = threadIdx.y; r < N; r += 32)
+            sum += as_float<T>(dout[(size_t)r * OC + col]);
+    part[threadIdx.y][threadIdx.x] = sum;
+    __syncthreads();
+    if (threadIdx.y == 0 && col < OC) {
+        for (int k = 1; k < 32; k++)
+            sum += part[k][threadIdx.x];
+        db[col] += sum;
+    }
+}
+
+template <typename T> static int bias_backward(float *db, const T *dout, int N, int OC, cudaStream_t s, llm_error *err)
+{
+    bias_backward_kernel<T><<<cu_blocks((size_t)OC, 32), dim3(32, 32), 0, s>>>(db, dout, N, OC);
+    CU_LAUNCHED();
+    return 0;
+}
+
+int llm_cuda_bias_backward(float *db, const llm_bf16 *dout, int N, int OC, llm_cu_stream s, llm_error *err)
+{
+    return bias_backward<bf16>(db, dout, N, OC, s, err);
+}
+
+int llm_cuda_bias_backward_f32(float *db, const float *dout, int N, int OC, llm_cu_stream s, llm_error *err)
+{
+    return bias_backward<float>(db, dout, N, OC, s, err);
+}
+
+/* ---- cross-entropy --------------------------------------------------------------------- */
+
+enum { CE_THREADS = 512 };
+
+/* One block a row: the maximum and its first index, the sum of the exponentials, then the
+ * loss and, when asked, softmax - onehot. */
+__global__ static void crossentropy_kernel(float *losses, float *lse, uint8_t *correct, bf16 *dlogits,
+                                           const float *logits, const int32_t *targets, int V, int ld)
+{
+    __shared__ float smax[32];
+    __shared__ int sarg[32];
+    __shared__ float scratch[32];
+    int row = blockIdx.x, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const float *l = logits + (size_t)row * ld;
+    float mx = -INFINITY;
+    int arg = V;
+    for (int v = threadIdx.x; v < V; v += blockDim.x)
+        if (l[v] > mx) {    /* strictly greater: each thread keeps its first maximum */
+            mx = l[v];
+            arg = v;
+        }
+    for (int o = 16; o > 0; o >>= 1) {
+        float om = __shfl_xor_sync(0xffffffffu, mx, o);
+        int oa = __shfl_xor_sync(0xffffffffu, arg, o);
+        if (om > mx || (om == mx && oa < arg)) {
+            mx = om;
+            arg = oa;
+        }
+    }
+    if (lane == 0) {
+        smax[warp] = mx;
+        sarg[warp] = arg;
+    }
+    __syncthreads();
+    mx = smax[0];
+    arg = sarg[0];
+    for (int k = 1; k < (int)blockDim.x / 32; k++)
+        if (smax[k] > mx || (smax[k] == mx && sarg[k] < arg)) {
+            mx = smax[k];
+            arg = sarg[k];
+        }
+    float sum = 0.0f;
+    for (int v = threadIdx.x; v < V; v += blockDim.x)
+        sum += expf(l[v] - mx);
+    sum = block_sum(sum, scratch);
+    float row_lse = mx + logf(sum);
+    int y = targets[row];
+    if (threadIdx.x == 0) {
+        lse[row] = row_lse;
+        losses[row] = y >= 0 ? row_lse - l[y] : 0.0f;
+        correct[row] = y >= 0 && arg == y;
+    }
+    if (!dlogits)
+        return;
+    bf16 *d = dlogits + (size_t)row * ld;
+    for (int v = threadIdx.x; v < V; v += blockDim.x)
+        d[v] = to_bf(y < 0 ? 0.0f : expf(l[v] - row_lse) - (v == y ? 1.0f : 0.0f));
+}
+
+int llm_cuda_crossentropy(float *losses, float *lse, uint8_t *correct, llm_bf16 *dlogits, const float *logits,
+                          const int32_t *targets, int N, int V, int ld, llm_cu_stream s, llm_error *err)
+{
+    if (N == 0)
+        return 0;
+    crossentropy_kernel<<<N, CE_THREADS, 0, s>>>(losses, lse, correct, dlogits, logits, targets, V, ld);
+    CU_LAUNCHED();
+    return 0;
+}
