@@ -148,6 +148,25 @@ for line in open(sys.argv[1]):
 sys.stdout.buffer.write(bytes(out))' "$1" "$2"
 }
 
+# learnable_blocks: 96 JSONL blocks over a vocabulary of 64 that a tiny model learns fast:
+# each record counts up from a random start by a random stride (mod 64), so the next token
+# follows from the two before it. Some records have a masked prompt and document starts,
+# some are shorter (padding). Only json and random: the GPU machines' python3 has them.
+learnable_blocks() {
+    "$PY" - <<'PYEOF'
+import json, random
+r = random.Random(7)
+for i in range(96):
+    n = 33 if i % 4 else r.randint(12, 33)
+    a, d = r.randrange(64), r.randrange(1, 8)
+    ids = [(a + d * k) % 64 for k in range(n)]
+    rec = {"input_ids": ids, "labels": [-100 if (i % 3 == 0 and k < 4) else t for k, t in enumerate(ids)]}
+    if i % 5 == 0:
+        rec["doc_starts"] = [0, n // 2]
+    print(json.dumps(rec, separators=(",", ":")))
+PYEOF
+}
+
 # stream_from_ids OUT.bin IN.jsonl VOCAB [OPTIONS...]: imports JSONL quietly.
 stream_from_ids() {
     local out=$1 in=$2 vocab=$3

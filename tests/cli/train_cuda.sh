@@ -18,19 +18,7 @@ done
 # The device machines keep their python3 elsewhere than /usr/bin (only json and random here).
 [ -x "$PY" ] || PY=python3
 
-# The learnable blocks of train_run.sh: counting by a stride, with masks and documents.
-"$PY" - <<'PYEOF' >blocks.jsonl
-import json, random
-r = random.Random(7)
-for i in range(96):
-    n = 33 if i % 4 else r.randint(12, 33)
-    a, d = r.randrange(64), r.randrange(1, 8)
-    ids = [(a + d * k) % 64 for k in range(n)]
-    rec = {"input_ids": ids, "labels": [-100 if (i % 3 == 0 and k < 4) else t for k, t in enumerate(ids)]}
-    if i % 5 == 0:
-        rec["doc_starts"] = [0, n // 2]
-    print(json.dumps(rec, separators=(",", ":")))
-PYEOF
+learnable_blocks >blocks.jsonl
 stream_from_ids train.bin blocks.jsonl 64 --kind=blocks --eos=63
 TINY=(--n-layer 2 --n-head 4 --n-embd 64 --block-size 40 --lr 3e-3 --warmup-steps 10 --schedule cosine
       --weight-decay 0.1 --save-every 0 -j2)

@@ -10,21 +10,7 @@ if ! [ -x "$LLM_BIN/llm-train" ]; then
     exit 0
 fi
 
-# Learnable blocks over a vocabulary of 64: each record counts up from a random start by a
-# random stride (mod 64), so the next token follows from the two before it. Some records
-# have a masked prompt and document starts, some are shorter (padding).
-"$PY" - <<'EOF' >blocks.jsonl
-import json, random
-r = random.Random(7)
-for i in range(96):
-    n = 33 if i % 4 else r.randint(12, 33)
-    a, d = r.randrange(64), r.randrange(1, 8)
-    ids = [(a + d * k) % 64 for k in range(n)]
-    rec = {"input_ids": ids, "labels": [-100 if (i % 3 == 0 and k < 4) else t for k, t in enumerate(ids)]}
-    if i % 5 == 0:
-        rec["doc_starts"] = [0, n // 2]
-    print(json.dumps(rec, separators=(",", ":")))
-EOF
+learnable_blocks >blocks.jsonl
 stream_from_ids train.bin blocks.jsonl 64 --kind=blocks --eos=63
 head -n 16 blocks.jsonl >val.jsonl
 stream_from_ids val.bin val.jsonl 64 --kind=blocks --eos=63
