@@ -120,10 +120,16 @@ int llm_cuda_attention_forward_wmma(llm_bf16 *out, float *lse, const llm_bf16 *q
                                     int T, int C, int NH, llm_cu_stream s, llm_error *err);
 void llm_cuda_attention_use_wmma(int on);
 int llm_cuda_attention_wmma_wanted(int hs);
-/* dqkv (B, T, 3C) overwritten; delta: B * NH * T floats of scratch. */
+/* dqkv (B, T, 3C) overwritten; delta: B * NH * T floats of scratch. With the tensor cores wanted
+ * (llm_cuda_attention_wmma_wanted) dQ, dK and dV come from llm_cuda_attention_backward_wmma. */
 int llm_cuda_attention_backward(llm_bf16 *dqkv, float *delta, const llm_bf16 *dout, const llm_bf16 *out,
                                 const float *lse, const llm_bf16 *qkv, const int32_t *pos, int B, int T,
                                 int C, int NH, llm_cu_stream s, llm_error *err);
+/* dQ, dK and dV on the tensor cores (same head sizes as the forward), from delta (B, NH, T)
+ * = rowsum(dO * O) per head, which llm_cuda_attention_backward computes first. */
+int llm_cuda_attention_backward_wmma(llm_bf16 *dqkv, const float *delta, const llm_bf16 *dout, const float *lse,
+                                     const llm_bf16 *qkv, const int32_t *pos, int B, int T, int C, int NH,
+                                     llm_cu_stream s, llm_error *err);
 
 /* Cross-entropy of fp32 logits (N, V; rows ld apart) as llm_crossentropy_forward; with
  * dlogits not NULL also its gradient for a unit scale, softmax - onehot (0 in rows with

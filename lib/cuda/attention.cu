@@ -267,6 +267,8 @@ int llm_cuda_attention_backward(llm_bf16 *dqkv, float *delta, const llm_bf16 *do
     int hs = C / NH;
     attention_delta_kernel<<<cu_blocks((size_t)B * T * NH, 8), 256, 0, s>>>(delta, dout, out, B, T, C, NH);
     CU_LAUNCHED();
+    if (llm_cuda_attention_wmma_wanted(hs))
+        return llm_cuda_attention_backward_wmma(dqkv, delta, dout, lse, qkv, pos, B, T, C, NH, s, err);
     dim3 grid(cu_blocks((size_t)T, WARPS), NH, B);
     size_t shared = (2 * TILE * (hs + 1) + 2 * WARPS * hs) * sizeof(float);
     attention_dq_kernel<<<grid, WARPS * 32, shared, s>>>(dqkv, delta, dout, lse, qkv, pos, T, C, NH);

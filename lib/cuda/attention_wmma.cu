@@ -1,7 +1,8 @@
 /* The attention forward on the tensor cores (WMMA, bf16 in, fp32 accumulators): the same
  * function as attention_forward_kernel in attention.cu, which stays the default and the
  * reference, until this one has been checked on a GPU (tests/unit/test_cuda_ops.c runs
- * both). Opt in with llm_cuda_attention_use_wmma(1) or LLM_CUDA_ATTENTION=wmma.
+ * both). Opt in with llm_cuda_attention_use_wmma(1) or LLM_CUDA_ATTENTION=wmma. Its
+ * backward (dQ, dK, dV) is at the end of the file, behind the same switch.
  *
  * A block takes 64 queries of one (row, head), a warp 16 of them; key tiles of 64 go
  * through shared memory: S = Q K^T on the tensor cores into shared fp32, the online softmax
@@ -185,4 +186,223 @@ int llm_cuda_attention_forward_wmma(llm_bf16 *out, float *lse, const llm_bf16 *q
     attention_forward_wmma_kernel<<<grid, QWARPS * 32, shared, s>>>(out, lse, qkv, pos, T, C, NH);
     CU_LAUNCHED();
     return 0;
+}
+
+/* ---- backward ---------------------------------------------------------------------------
+ * The same split as attention.cu, so no gradient needs atomics: one kernel owns 64 queries
+ * and streams the keys they see for dQ, the other owns 64 keys and streams the queries that
+ * see them for dK and dV. Per tile of 32 streamed rows a warp recomputes its 16 rows of
+ * scores and of dO V^T on the tensor cores, turns them into P and dS = P (dP - delta) with
+ * the forward's log-sum-exp (fp32, one lane a column, the mask applied there), rounds them
+ * to bf16 and multiplies them back on the tensor cores. The gradients accumulate in shared
+ * fp32 for the same reason as O in the forward. */
+
+enum { BR = 64, BN = 32, RWARPS = BR / 16 };
+
+struct wmma_bwd_layout {
+    int ldh, lds, ldp, ldo;    /* bf16 tile rows, fp32 score rows, bf16 P/dS rows, fp32 gradient rows */
+    size_t own, stream, s, dp, p, ds, acc, lse, delta, bytes;
+};
+
+/* own: the block's two R x hs operands (Q and dO, or K and V); stream: the two N x hs
+ * operands of the current tile; accs: 1 (dQ) or 2 (dK, dV) gradients. */
+__host__ __device__ static wmma_bwd_layout bwd_layout_for(int hs, int accs)
+{
+    wmma_bwd_layout L;
+    L.ldh = hs + 8;
+    L.lds = BN + 4;
+    L.ldp = BN + 8;
+    L.ldo = hs + 4;
+    size_t at = 0;
+    L.own = at, at += (size_t)2 * BR * L.ldh * sizeof(bf16);
+    L.stream = at, at += (size_t)2 * BN * L.ldh * sizeof(bf16);
+    L.s = at, at += (size_t)BR * L.lds * sizeof(float);
+    L.dp = at, at += (size_t)BR * L.lds * sizeof(float);
+    L.p = at, at += (size_t)BR * L.ldp * sizeof(bf16);
+    L.ds = at, at += (size_t)BR * L.ldp * sizeof(bf16);
+    L.acc = at, at += (size_t)accs * BR * L.ldo * sizeof(float);
+    L.lse = at, at += BR * sizeof(float);
+    L.delta = at, at += BR * sizeof(float);
+    L.bytes = at;
+    return L;
+}
+
+/* dst (16 x BN, fp32) = a (16 x hs) b^T, b the BN rows of a tile (hs wide) */
+__device__ static void warp_abt(float *dst, int ldd, const bf16 *a, const bf16 *b, int ld, int hs)
+{
+    for (int n = 0; n < BN / 16; n++) {
+        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+        wmma::fill_fragment(acc, 0.0f);
+        for (int k = 0; k < hs / 16; k++) {
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> fb;
+            wmma::load_matrix_sync(fa, a + k * 16, ld);
+            wmma::load_matrix_sync(fb, b + n * 16 * ld + k * 16, ld);
+            wmma::mma_sync(acc, fa, fb, acc);
+        }
+        wmma::store_matrix_sync(dst + n * 16, acc, ldd, wmma::mem_row_major);
+    }
+}
+
+/* acc (16 x hs, fp32 in shared memory) += a (16 x BN) b (BN x hs) */
+__device__ static void warp_acc_ab(float *acc_s, int ldo, const bf16 *a, int lda, const bf16 *b, int ldb, int hs)
+{
+    for (int j = 0; j < hs / 16; j++) {
+        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+        wmma::load_matrix_sync(acc, acc_s + j * 16, ldo, wmma::mem_row_major);
+        for (int k = 0; k < BN / 16; k++) {
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> fb;
+            wmma::load_matrix_sync(fa, a + k * 16, lda);
+            wmma::load_matrix_sync(fb, b + k * 16 * ldb + j * 16, ldb);
+            wmma::mma_sync(acc, fa, fb, acc);
+        }
+        wmma::store_matrix_sync(acc_s + j * 16, acc, ldo, wmma::mem_row_major);
+    }
+}
+
+/* lse and delta of rows first .. first + n (0 past T) */
+__device__ static void load_stats(float *lse_s, float *delta_s, const float *lse, const float *delta, size_t bh,
+                                  int first, int n, int T)
+{
+    for (int r = threadIdx.x; r < n; r += blockDim.x) {
+        lse_s[r] = first + r < T ? lse[bh + first + r] : 0.0f;
+        delta_s[r] = first + r < T ? delta[bh + first + r] : 0.0f;
+    }
+}
+
+/* rows first .. first + BR of one head's gradient (offset within the 3C) from shared fp32 */
+__device__ static void store_grad(bf16 *dqkv, const float *acc_s, int ldo, int b, int first, int T, int C3, int offset,
+                                  int hs)
+{
+    for (int i = threadIdx.x; i < BR * hs; i += blockDim.x) {
+        int r = i / hs, d = i % hs, t = first + r;
+        if (t < T)
+            dqkv[((size_t)b * T + t) * C3 + offset + d] = __float2bfloat16_rn(acc_s[r * ldo + d]);
+    }
+}
+
+__global__ static void attention_dq_wmma_kernel(bf16 *dqkv, const float *delta, const bf16 *dout, const float *lse,
+                                                const bf16 *qkv, const int32_t *pos, int T, int C, int NH)
+{
+    extern __shared__ __align__(128) unsigned char smem[];
+    int hs = C / NH, C3 = 3 * C, b = blockIdx.z, h = blockIdx.y, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    wmma_bwd_layout L = bwd_layout_for(hs, 1);
+    bf16 *qs = (bf16 *)(smem + L.own), *dos = qs + BR * L.ldh, *ks = (bf16 *)(smem + L.stream), *vs = ks + BN * L.ldh;
+    float *S = (float *)(smem + L.s), *DP = (float *)(smem + L.dp), *dQ = (float *)(smem + L.acc);
+    float *lse_s = (float *)(smem + L.lse), *delta_s = (float *)(smem + L.delta);
+    bf16 *dS = (bf16 *)(smem + L.ds);
+    int q0 = blockIdx.x * BR, q_last = min(q0 + BR, T) - 1;
+    float scale = 1.0f / sqrtf((float)hs);
+    const int32_t *prow = pos + (size_t)b * T;
+
+    load_tile(qs, L.ldh, qkv, b, q0, BR, T, C3, h * hs, hs);
+    load_tile(dos, L.ldh, dout, b, q0, BR, T, C, h * hs, hs);
+    load_stats(lse_s, delta_s, lse, delta, ((size_t)b * NH + h) * T, q0, BR, T);
+    for (int i = threadIdx.x; i < BR * L.ldo; i += blockDim.x)
+        dQ[i] = 0.0f;
+    /* start only grows along a row: no query of the block sees a key before q0's start */
+    for (int k0 = q0 - prow[q0]; k0 <= q_last; k0 += BN) {
+        __syncthreads();    /* the block's rows ready; the previous tile consumed */
+        load_tile(ks, L.ldh, qkv, b, k0, BN, T, C3, C + h * hs, hs);
+        load_tile(vs, L.ldh, qkv, b, k0, BN, T, C3, 2 * C + h * hs, hs);
+        __syncthreads();
+        int r0 = warp * 16;
+        warp_abt(S + r0 * L.lds, L.lds, qs + r0 * L.ldh, ks, L.ldh, hs);
+        warp_abt(DP + r0 * L.lds, L.lds, dos + r0 * L.ldh, vs, L.ldh, hs);
+        __syncwarp();
+        for (int r = r0; r < r0 + 16; r++) {
+            int t = q0 + r, s = k0 + lane;
+            float ds = 0.0f;
+            if (t < T && s >= t - prow[t] && s <= t) {
+                float p = expf(S[r * L.lds + lane] * scale - lse_s[r]);
+                ds = p * (DP[r * L.lds + lane] - delta_s[r]) * scale;
+            }
+            dS[r * L.ldp + lane] = __float2bfloat16_rn(ds);
+        }
+        __syncwarp();
+        warp_acc_ab(dQ + r0 * L.ldo, L.ldo, dS + r0 * L.ldp, L.ldp, ks, L.ldh, hs);
+    }
+    __syncthreads();
+    store_grad(dqkv, dQ, L.ldo, b, q0, T, C3, h * hs, hs);
+}
+
+__global__ static void attention_dkv_wmma_kernel(bf16 *dqkv, const float *delta, const bf16 *dout, const float *lse,
+                                                 const bf16 *qkv, const int32_t *pos, int T, int C, int NH)
+{
+    extern __shared__ __align__(128) unsigned char smem[];
+    int hs = C / NH, C3 = 3 * C, b = blockIdx.z, h = blockIdx.y, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    wmma_bwd_layout L = bwd_layout_for(hs, 2);
+    bf16 *ks = (bf16 *)(smem + L.own), *vs = ks + BR * L.ldh, *qs = (bf16 *)(smem + L.stream), *dos = qs + BN * L.ldh;
+    float *S = (float *)(smem + L.s), *DP = (float *)(smem + L.dp), *dK = (float *)(smem + L.acc), *dV = dK + BR * L.ldo;
+    float *lse_s = (float *)(smem + L.lse), *delta_s = (float *)(smem + L.delta);
+    bf16 *P = (bf16 *)(smem + L.p), *dS = (bf16 *)(smem + L.ds);
+    int s0 = blockIdx.x * BR, s_last = min(s0 + BR, T) - 1;
+    float scale = 1.0f / sqrtf((float)hs);
+    const int32_t *prow = pos + (size_t)b * T;
+    size_t bh = ((size_t)b * NH + h) * T;
+
+    load_tile(ks, L.ldh, qkv, b, s0, BR, T, C3, C + h * hs, hs);
+    load_tile(vs, L.ldh, qkv, b, s0, BR, T, C3, 2 * C + h * hs, hs);
+    for (int i = threadIdx.x; i < 2 * BR * L.ldo; i += blockDim.x)
+        dK[i] = 0.0f;
+    /* queries before s0 see none of the block's keys; once a query's document starts after
+     * the block's last key, so do all later ones' */
+    for (int q0 = s0; q0 < T && q0 - prow[q0] <= s_last; q0 += BN) {
+        __syncthreads();
+        load_tile(qs, L.ldh, qkv, b, q0, BN, T, C3, h * hs, hs);
+        load_tile(dos, L.ldh, dout, b, q0, BN, T, C, h * hs, hs);
+        load_stats(lse_s, delta_s, lse, delta, bh, q0, BN, T);
+        __syncthreads();
+        int r0 = warp * 16;
+        /* S^T and dP^T: the warp's 16 keys against the tile's queries */
+        warp_abt(S + r0 * L.lds, L.lds, ks + r0 * L.ldh, qs, L.ldh, hs);
+        warp_abt(DP + r0 * L.lds, L.lds, vs + r0 * L.ldh, dos, L.ldh, hs);
+        __syncwarp();
+        int t = q0 + lane, lo = t < T ? t - prow[t] : T;
+        for (int r = r0; r < r0 + 16; r++) {
+            int s = s0 + r;
+            float p = 0.0f, ds = 0.0f;
+            if (t < T && s <= t && s >= lo) {
+                p = expf(S[r * L.lds + lane] * scale - lse_s[lane]);
+                ds = p * (DP[r * L.lds + lane] - delta_s[lane]) * scale;
+            }
+            P[r * L.ldp + lane] = __float2bfloat16_rn(p);
+            dS[r * L.ldp + lane] = __float2bfloat16_rn(ds);
+        }
+        __syncwarp();
+        warp_acc_ab(dV + r0 * L.ldo, L.ldo, P + r0 * L.ldp, L.ldp, dos, L.ldh, hs);
+        warp_acc_ab(dK + r0 * L.ldo, L.ldo, dS + r0 * L.ldp, L.ldp, qs, L.ldh, hs);
+    }
+    __syncthreads();
+    store_grad(dqkv, dK, L.ldo, b, s0, T, C3, C + h * hs, hs);
+    store_grad(dqkv, dV, L.ldo, b, s0, T, C3, 2 * C + h * hs, hs);
+}
+
+/* One launch of a backward kernel with the shared memory its layout asks for (above the
+ * 48 KB a block gets without asking from head size 32 on). */
+static int launch_bwd(void (*kernel)(bf16 *, const float *, const bf16 *, const float *, const bf16 *,
+                                     const int32_t *, int, int, int),
+                      int accs, bf16 *dqkv, const float *delta, const bf16 *dout, const float *lse, const bf16 *qkv,
+                      const int32_t *pos, int B, int T, int C, int NH, cudaStream_t s, llm_error *err)
+{
+    size_t shared = bwd_layout_for(C / NH, accs).bytes;
+    CU_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared));
+    dim3 grid(cu_blocks((size_t)T, BR), NH, B);
+    kernel<<<grid, RWARPS * 32, shared, s>>>(dqkv, delta, dout, lse, qkv, pos, T, C, NH);
+    CU_LAUNCHED();
+    return 0;
+}
+
+int llm_cuda_attention_backward_wmma(llm_bf16 *dqkv, const float *delta, const llm_bf16 *dout, const float *lse,
+                                     const llm_bf16 *qkv, const int32_t *pos, int B, int T, int C, int NH,
+                                     llm_cu_stream s, llm_error *err)
+{
+    int hs = C / NH;
+    if (C % NH || hs % 16 || hs > MAX_HS_WMMA)
+        return llm_error_set(err, "tensor-core attention: head size %d is not a multiple of 16 up to %d", hs,
+                             MAX_HS_WMMA);
+    if (launch_bwd(attention_dq_wmma_kernel, 1, dqkv, delta, dout, lse, qkv, pos, B, T, C, NH, s, err) < 0)
+        return -1;
+    return launch_bwd(attention_dkv_wmma_kernel, 2, dqkv, delta, dout, lse, qkv, pos, B, T, C, NH, s, err);
 }

@@ -267,6 +267,7 @@ static void bias_backward(void)
 
 /* ---- attention ---- */
 
+/* documents: 0 one document a row, else a new one starts at each position with chance 1 / documents */
 static void attention_case(int B, int T, int C, int NH, int documents)
 {
     size_t n3 = (size_t)B * T * 3 * C, nc = (size_t)B * T * C;
@@ -276,7 +277,7 @@ static void attention_case(int B, int T, int C, int NH, int documents)
     int32_t *pos = malloc((size_t)B * T * 4);
     for (int b = 0; b < B; b++)
         for (int t = 0, p = 0; t < T; t++, p++) {
-            if (documents && t > 0 && llm_rng_below(&cuda_rng, 9) == 0)
+            if (documents && t > 0 && llm_rng_below(&cuda_rng, documents) == 0)
                 p = 0;    /* a new document */
             pos[b * T + t] = p;
         }
@@ -290,7 +291,7 @@ static void attention_case(int B, int T, int C, int NH, int documents)
     int32_t *d_pos = dev_i32(pos, (size_t)B * T);
     llm_attention_forward(ref, att, scratch, qkv, pos, B, T, C, NH);
     llm_attention_backward(dref, dout, qkv, att, scratch, B, T, C, NH);
-    /* the CUDA-core forward, then the tensor-core one where the head size allows it */
+    /* the CUDA-core forward and backward, then the tensor-core ones where the head size allows */
     for (int wmma = 0; wmma <= ((C / NH) % 16 == 0); wmma++) {
         llm_cuda_attention_use_wmma(wmma);
         CHECK(llm_cuda_attention_wmma_wanted(C / NH) == wmma);
@@ -301,7 +302,7 @@ static void attention_case(int B, int T, int C, int NH, int documents)
         OK(llm_cuda_attention_backward(d_dqkv, d_delta, d_dout, d_out, d_lse, d_qkv, d_pos, B, T, C, NH, NULL,
                                        &err));
         OK(llm_cu_get_bf16(dgot, d_dqkv, n3, &err));
-        CHECK_CLOSE(wmma ? "attention backward (after tensor cores)" : "attention backward", dgot, dref, n3,
+        CHECK_CLOSE(wmma ? "attention backward (tensor cores)" : "attention backward", dgot, dref, n3,
                     2 * TOL_BF16);
     }
     llm_cuda_attention_use_wmma(0);
@@ -311,9 +312,14 @@ static void attention_case(int B, int T, int C, int NH, int documents)
 }
 
 static void attention_causal(void) { attention_case(2, 70, 64, 4, 0); }          /* head size 16 */
-static void attention_documents(void) { attention_case(3, 100, 128, 2, 1); }    /* head size 64 */
-static void attention_wide_heads(void) { attention_case(1, 40, 256, 2, 1); }    /* head size 128 */
-static void attention_odd_heads(void) { attention_case(2, 150, 120, 5, 1); }    /* head size 24: no tensor cores */
+static void attention_documents(void) { attention_case(3, 100, 128, 2, 9); }    /* head size 64 */
+static void attention_wide_heads(void) { attention_case(1, 40, 256, 2, 9); }    /* head size 128 */
+static void attention_odd_heads(void) { attention_case(2, 150, 120, 5, 9); }    /* head size 24: no tensor cores */
+/* several 64-row blocks and 32-row tiles of the tensor-core backward, T a multiple of
+ * neither: short documents (many boundaries inside a tile, some of one position), then
+ * long ones (a key block's queries run over several tiles and stop at a boundary) */
+static void attention_short_documents(void) { attention_case(2, 333, 128, 2, 3); }    /* head size 64 */
+static void attention_long_documents(void) { attention_case(1, 301, 192, 6, 80); }    /* head size 32 */
 
 /* ---- cross-entropy ---- */
 
@@ -433,6 +439,8 @@ int main(void)
     RUN(attention_documents);
     RUN(attention_wide_heads);
     RUN(attention_odd_heads);
+    RUN(attention_short_documents);
+    RUN(attention_long_documents);
     RUN(crossentropy);
     RUN(adamw_clip);
 #endif
