@@ -195,7 +195,8 @@ int llm_cuda_attention_forward_wmma(llm_bf16 *out, float *lse, const llm_bf16 *q
  * scores and of dO V^T on the tensor cores, turns them into P and dS = P (dP - delta) with
  * the forward's log-sum-exp (fp32, one lane a column, the mask applied there), rounds them
  * to bf16 and multiplies them back on the tensor cores. The gradients accumulate in shared
- * fp32 for the same reason as O in the forward. */
+ * fp32: with the head size known only at run time, an array of accumulator fragments would
+ * not stay in registers. */
 
 enum { BR = 64, BN = 32, RWARPS = BR / 16 };
 
@@ -204,8 +205,8 @@ struct wmma_bwd_layout {
     size_t own, stream, s, dp, p, ds, acc, lse, delta, bytes;
 };
 
-/* own: the block's two R x hs operands (Q and dO, or K and V); stream: the two N x hs
- * operands of the current tile; accs: 1 (dQ) or 2 (dK, dV) gradients. */
+/* own: the block's two BR x hs operands (Q and dO, or K and V); stream: the two BN x hs
+ * operands of the current tile (the dQ kernel leaves p unused); accs: 1 (dQ) or 2 (dK, dV) gradients. */
 __host__ __device__ static wmma_bwd_layout bwd_layout_for(int hs, int accs)
 {
     wmma_bwd_layout L;
