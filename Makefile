@@ -85,7 +85,7 @@ SHIMS      := $(BUILD)/tests/inject_errors.so
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all features test check-gpu sanitize fuzz fuzz-build bench demo deps install uninstall clean
+.PHONY: all features test check-gpu check-emu sanitize fuzz fuzz-build bench demo deps install uninstall clean
 all: features $(PROGRAMS)
 
 features:
@@ -164,12 +164,59 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBLLM)
 	@mkdir -p $(@D)
 	$(CXX) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS_ALL) -o $@
 
+# The GPU code on the CPU: lib/cuda/*.cu built with the host compiler against the CUDA
+# emulator of tests/cuda_emu (one fiber per CUDA thread, cuBLASLt in C++), so the GPU tests
+# and llm-train --device cuda run on any x86-64 machine; make test runs them there.
+EMU          = $(BUILD)/emu
+EMU_ENABLED ?= $(if $(filter x86_64,$(shell uname -m)),1,0)
+EMU_CU_OBJS  = $(patsubst lib/cuda/%.cu,$(EMU)/lib/cuda/%.o,$(wildcard lib/cuda/*.cu)) $(EMU)/runtime.o
+EMU_HOST_OBJS = $(filter-out $(BUILD)/lib/model_cuda_none.o,$(LIB_C:%.c=$(BUILD)/%.o) $(LIB_CXX:%.cpp=$(BUILD)/%.o))
+EMU_BLAS     = $(EMU)/libcublasLt.so.13
+EMU_CUDA_TESTS = $(patsubst tests/unit/%.c,$(EMU)/tests/%,$(wildcard tests/unit/test_cuda_*.c))
+EMU_GPU_PROGRAMS = $(EMU)/bin/llm-train $(EMU)/bin/llm-eval
+EMU_FLAGS    = -std=c++17 -O2 -g $(CODEGEN) -D__CUDACC__ -D_GNU_SOURCE -Itests/cuda_emu/include -Ilib -Ilib/cuda \
+               $(WARNINGS) -Wno-unknown-pragmas
+EMU_LDLIBS   = $(PKG_LIBS) $(OPENMP) -lstdc++ -lm -lpthread -ldl -Wl,-rpath,$(abspath $(EMU))
+EMU_TARGETS  = $(EMU_CUDA_TESTS) $(EMU_GPU_PROGRAMS) $(EMU_BLAS) $(EMU)/bin/.linked
+
+$(EMU)/lib/cuda/%.cc: lib/cuda/%.cu tests/cuda_emu/cu2cc.py
+	@mkdir -p $(@D)
+	python3 tests/cuda_emu/cu2cc.py $< $@
+$(EMU)/lib/cuda/%.o: $(EMU)/lib/cuda/%.cc
+	$(CXX) $(EMU_FLAGS) -MMD -MP -c $< -o $@
+$(EMU)/runtime.o: tests/cuda_emu/runtime.cc
+	@mkdir -p $(@D)
+	$(CXX) $(EMU_FLAGS) -MMD -MP -c $< -o $@
+$(EMU_BLAS): tests/cuda_emu/cublaslt.cc tests/cuda_emu/include/cublasLt.h
+	@mkdir -p $(@D)
+	$(CXX) $(EMU_FLAGS) -fPIC -shared $< -o $@
+$(EMU)/tests/unit/%.o: tests/unit/%.c $(EMU_BLAS)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS_ALL) -ULLM_CUDA -DLLM_CUDA=1 $(WARNINGS) -std=c11 $(CODEGEN) $(CFLAGS) -MMD -MP -c $< -o $@
+$(EMU)/tests/%: $(EMU)/tests/unit/%.o $(EMU_CU_OBJS) $(EMU_HOST_OBJS)
+	$(CXX) $(CFLAGS) $(LDFLAGS) $^ $(EMU_LDLIBS) -o $@
+$(EMU)/bin/llm-%: $(BUILD)/%/main.o $(BUILD)/$$*/lib$$*.a $(EMU_CU_OBJS) $(EMU_HOST_OBJS)
+	@mkdir -p $(@D)
+	$(CXX) $(CFLAGS) $(LDFLAGS) $^ $(EMU_LDLIBS) -o $@
+# The other programs, so that $(EMU)/bin is a whole LLM_BIN for the end-to-end GPU test.
+$(EMU)/bin/.linked: $(PROGRAMS)
+	@mkdir -p $(@D)
+	@for p in $(PROGRAMS); do case $$p in */llm-train|*/llm-eval) ;; *) ln -sf $(abspath $$p) $(@D)/;; esac; done
+	@touch $@
+
+# The GPU tests on the emulator alone.
+check-emu: $(EMU_TARGETS)
+	@LLM_BIN=$(abspath $(BIN)) LLM_BUILD=$(abspath $(BUILD)) LLM_TESTS='emu/*' tests/run.sh
+
 # LD_PRELOAD shim that makes write/close fail on demand (see tests/unit/inject_errors.c).
 $(BUILD)/tests/inject_errors.so: tests/unit/inject_errors.c
 	@mkdir -p $(@D)
 	$(CC) -shared -fPIC -O2 $(WARNINGS) $< -o $@ -ldl
 
 TEST_DEPS = $(PROGRAMS) $(UNIT_TESTS) $(REPLAYS) $(SHIMS)
+ifeq ($(EMU_ENABLED),1)
+  TEST_DEPS += $(EMU_TARGETS)
+endif
 
 test: $(TEST_DEPS)
 	@LLM_BIN=$(abspath $(BIN)) LLM_BUILD=$(abspath $(BUILD)) FUZZ_SHORT=$(FUZZ_SHORT) \
@@ -185,7 +232,7 @@ SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-san
 # The I/O-error tests preload a shim; ASan then must not insist on being loaded first.
 sanitize:
 	ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	$(MAKE) CUDA=0 BUILD=$(BUILD)/san BIN=$(BUILD)/san/bin CFLAGS="$(SAN_FLAGS)" CXXFLAGS="$(SAN_FLAGS)" \
+	$(MAKE) CUDA=0 EMU_ENABLED=0 BUILD=$(BUILD)/san BIN=$(BUILD)/san/bin CFLAGS="$(SAN_FLAGS)" CXXFLAGS="$(SAN_FLAGS)" \
 	  LDFLAGS="-fsanitize=address,undefined" FUZZ_SHORT=0 test
 
 # libFuzzer needs clang; each target runs FUZZ_SECONDS on a corpus seeded from tests/fuzz/corpus.

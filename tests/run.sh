@@ -48,6 +48,28 @@ for t in "$LLM_BUILD"/tests/test_*; do
     "$t" >"$log/$name.out" 2>&1; tally "$name" "$log/$name.out" $?
 done
 
+# The GPU tests again on the CUDA emulator (tests/cuda_emu), where make built it: there a
+# "skipped" is a failure, since the emulator is always a device.
+emu_tally() {   # emu_tally NAME LOGFILE STATUS
+    if grep -q '^skipped: ' "$2"; then
+        echo "FAIL $1 (skipped on the emulator)" >>"$2"
+    fi
+    tally "$1" "$2" "$3"
+}
+if [ -d "$LLM_BUILD/emu/tests" ]; then
+    for t in "$LLM_BUILD"/emu/tests/test_*; do
+        [ -x "$t" ] || continue
+        name=emu/$(basename "$t")
+        wanted "$name" || continue
+        "$t" >"$log/emu_${name#emu/}.out" 2>&1; emu_tally "$name" "$log/emu_${name#emu/}.out" $?
+    done
+    if wanted emu/cli/train_cuda && [ -x "$LLM_BUILD/emu/bin/llm-train" ]; then
+        LLM_BIN=$LLM_BUILD/emu/bin PATH="$LLM_BUILD/emu/bin:$PATH" bash tests/cli/train_cuda.sh \
+            >"$log/emu_train_cuda.out" 2>&1
+        emu_tally emu/cli/train_cuda "$log/emu_train_cuda.out" $?
+    fi
+fi
+
 for t in tests/cli/*.sh; do
     [ "$(basename "$t")" = lib.sh ] && continue
     name=$(basename "$t" .sh)

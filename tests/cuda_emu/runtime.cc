@@ -1,0 +1,672 @@
+/* The CUDA emulator's runtime (see include/cuda_runtime.h): device memory, the runtime
+ * calls, and kernel launches that run every CUDA thread of a block as a fiber on one host
+ * thread, switching at __syncthreads and the warp-synchronous calls. Blocks of a launch
+ * are spread over host threads (LLM_CUDA_EMU_THREADS, default the CPU count, at most 16).
+ *
+ * Environment: LLM_CUDA_EMU_NO_DEVICE makes cudaGetDeviceCount fail (the no-GPU paths);
+ * LLM_CUDA_EMU_MEMORY_MIB sets the device's memory (default 8192). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "cuda_runtime.h"
+
+#if !defined(__x86_64__)
+#error "the CUDA emulator switches fibers with x86-64 code"
+#endif
+
+namespace emu {
+
+thread_local uint3 thread_idx, block_idx;
+thread_local dim3 block_dim, grid_dim;
+
+[[noreturn]] void fail(const char *fmt, ...);
+
+/* ---- the device ------------------------------------------------------------------------- */
+
+enum {
+    MAX_THREADS = 1024,
+    WARPS = MAX_THREADS / 32,
+    DEFAULT_SHARED = 48 << 10,    /* dynamic shared memory a kernel gets unless raised */
+    OPTIN_SHARED = 227 << 10,     /* the most it can be raised to on sm_90 */
+    SM_COUNT = 132,
+};
+
+static size_t device_memory(void)
+{
+    const char *s = getenv("LLM_CUDA_EMU_MEMORY_MIB");
+    long mib = s && *s ? atol(s) : 8192;
+    return (size_t)(mib > 0 ? mib : 8192) << 20;
+}
+
+static std::mutex state_lock;                 /* what follows, shared by the host threads */
+static cudaError_t last_error = cudaSuccess;
+static std::map<uintptr_t, size_t> allocations;    /* start -> bytes asked for */
+static size_t allocated;
+static std::map<const void *, int> shared_limit;   /* kernel -> dynamic shared bytes allowed */
+
+static cudaError_t record(cudaError_t e)
+{
+    if (e != cudaSuccess) {
+        std::lock_guard<std::mutex> g(state_lock);
+        last_error = e;
+    }
+    return e;
+}
+
+/* ---- fibers ----------------------------------------------------------------------------- */
+
+/* Saves the callee-saved registers on the current stack, stores its pointer in *from and
+ * resumes the stack `to` (a fiber's or the scheduler's). */
+extern "C" void emu_switch(void **from, void *to);
+asm(".text\n"
+    ".globl emu_switch\n"
+    ".type emu_switch,@function\n"
+    "emu_switch:\n"
+    "  pushq %rbp\n  pushq %rbx\n  pushq %r12\n  pushq %r13\n  pushq %r14\n  pushq %r15\n"
+    "  movq %rsp, (%rdi)\n"
+    "  movq %rsi, %rsp\n"
+    "  popq %r15\n  popq %r14\n  popq %r13\n  popq %r12\n  popq %rbx\n  popq %rbp\n"
+    "  ret\n"
+    ".size emu_switch,.-emu_switch\n");
+
+enum fiber_state { RUNNABLE, AT_BLOCK_BARRIER, AT_WARP_BARRIER, EXITED };
+
+struct fiber {
+    void *sp;
+    fiber_state state;
+    unsigned mask;    /* at a warp barrier: the lanes it waits for */
+    const char *what;
+    uint3 idx;
+};
+
+enum { STACK_BYTES = 256 << 10, GUARD_BYTES = 4096 };
+
+/* One host thread's share of a launch: its fibers, their stacks and the block's memory. */
+struct worker {
+    void *sched_sp;
+    fiber fibers[MAX_THREADS];
+    char *stacks;
+    int n_threads;
+    fiber *cur;
+    const std::function<void()> *body;
+    const char *kernel;
+    unsigned char *shared;    /* dynamic shared memory, OPTIN_SHARED bytes */
+    /* Two banks per warp, flipped each time the warp passes a barrier: a lane that has read
+     * a shuffle's values may write the next one's while slower lanes still read. */
+    uint64_t exchange[WARPS][2][32];
+    float stage[WARPS][2][3 * 256];
+    unsigned char bank[WARPS];
+
+    worker()
+    {
+        size_t per = STACK_BYTES + GUARD_BYTES, total = per * MAX_THREADS;
+        void *m = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m == MAP_FAILED)
+            fail("no memory for fiber stacks: %s", strerror(errno));
+        stacks = (char *)m;
+        for (int i = 0; i < MAX_THREADS; i++)    /* a stack overflow faults, not corrupts */
+            mprotect(stacks + i * per, GUARD_BYTES, PROT_NONE);
+        shared = (unsigned char *)aligned_alloc(1024, OPTIN_SHARED);
+    }
+};
+
+static thread_local worker *self;
+
+static worker *this_worker(void)
+{
+    if (!self)
+        self = new worker;    /* lives as long as its host thread; the pool's never end */
+    return self;
+}
+
+[[noreturn]] static void fiber_main(void)
+{
+    worker *w = self;
+    (*w->body)();
+    w->cur->state = EXITED;
+    emu_switch(&w->cur->sp, w->sched_sp);
+    __builtin_unreachable();
+}
+
+static void fiber_start(worker *w, int i)
+{
+    /* the stack as emu_switch leaves it: six saved registers, then fiber_main as the return
+     * address, with the stack 16-byte aligned at the call as the ABI wants */
+    char *top = w->stacks + (size_t)(i + 1) * (STACK_BYTES + GUARD_BYTES);
+    /* tops at the same offset in a page would share a handful of cache sets */
+    void **sp = (void **)(top - 64 - (i % 61) * 64);
+    memset(sp, 0, 64);
+    sp[6] = (void *)fiber_main;
+    w->fibers[i].sp = sp;
+    w->fibers[i].state = RUNNABLE;
+}
+
+static void park(fiber_state why, unsigned mask, const char *what)
+{
+    worker *w = self;
+    if (!w || !w->cur)
+        fail("%s called outside a kernel", what);
+    w->cur->state = why;
+    w->cur->mask = mask;
+    w->cur->what = what;
+    emu_switch(&w->cur->sp, w->sched_sp);
+}
+
+static int linear_id(const uint3 &t) { return (int)(t.x + block_dim.x * (t.y + block_dim.y * t.z)); }
+
+int lane_id(void) { return linear_id(thread_idx) % 32; }
+int warp_id(void) { return linear_id(thread_idx) / 32; }
+float *warp_stage(void) { return self->stage[warp_id()][self->bank[warp_id()]]; }
+
+void syncthreads(void) { park(AT_BLOCK_BARRIER, 0, "__syncthreads"); }
+
+void warp_barrier(unsigned mask, const char *what)
+{
+    if (!(mask >> lane_id() & 1u))
+        fail("kernel %s: %s from lane %d, which its mask 0x%08x leaves out", self->kernel, what, lane_id(), mask);
+    park(AT_WARP_BARRIER, mask, what);
+}
+
+uint64_t warp_exchange(unsigned mask, uint64_t value, int src_lane, const char *what)
+{
+    worker *w = self;
+    int warp = warp_id(), lane = lane_id(), bank = w->bank[warp];
+    if (src_lane < 0 || src_lane > 31 || !(mask >> src_lane & 1u))
+        fail("kernel %s: %s reads lane %d, outside the mask 0x%08x", w->kernel, what, src_lane, mask);
+    w->exchange[warp][bank][lane] = value;
+    warp_barrier(mask, what);
+    return w->exchange[warp][bank][src_lane];
+}
+
+void *dynamic_shared(void) { return self->shared; }
+
+/* After every fiber has run until it waits or ends: lets through the barriers all their
+ * threads have reached, listing the fibers it makes runnable in `run`. Returns how many. */
+static int release(worker *w, int *run)
+{
+    int n = w->n_threads, live = 0, at_block = 0, released = 0;
+    for (int i = 0; i < n; i++) {
+        live += w->fibers[i].state != EXITED;
+        at_block += w->fibers[i].state == AT_BLOCK_BARRIER;
+    }
+    if (live && at_block == live) {
+        for (int i = 0; i < n; i++)
+            if (w->fibers[i].state == AT_BLOCK_BARRIER) {
+                w->fibers[i].state = RUNNABLE;
+                run[released++] = i;
+            }
+        return released;
+    }
+    for (int base = 0; base < n; base += 32) {
+        fiber *f = &w->fibers[base];
+        int lanes = n - base < 32 ? n - base : 32, first = -1;
+        for (int l = 0; l < lanes && first < 0; l++)
+            if (f[l].state == AT_WARP_BARRIER)
+                first = l;
+        if (first < 0)
+            continue;
+        unsigned mask = f[first].mask;
+        bool all = true;
+        for (int l = 0; l < 32; l++) {
+            if (!(mask >> l & 1u))
+                continue;
+            if (l >= lanes || f[l].state == EXITED)
+                fail("kernel %s, block (%u,%u,%u): %s with mask 0x%08x in warp %d, whose lane %d %s", w->kernel,
+                     block_idx.x, block_idx.y, block_idx.z, f[first].what, mask, base / 32, l,
+                     l >= lanes ? "does not exist" : "has exited");
+            if (f[l].state != AT_WARP_BARRIER || f[l].mask != mask)
+                all = false;
+        }
+        if (!all)
+            continue;
+        for (int l = 0; l < 32; l++)
+            if (mask >> l & 1u) {
+                f[l].state = RUNNABLE;
+                run[released++] = base + l;
+            }
+        w->bank[base / 32] ^= 1;
+    }
+    return released;
+}
+
+/* The order threads run in between two barriers: shuffled, so that a thread reading what
+ * another writes without a barrier between them sees stale memory (or the NaN of fresh
+ * memory) and the result goes wrong, instead of lane 0 always writing first and hiding
+ * the race. Seeded by launch and block: a run repeats itself exactly.
+ * LLM_CUDA_EMU_ORDER=forward runs threads in index order. */
+static bool shuffled_order(void)
+{
+    static int on = -1;
+    if (on < 0) {
+        const char *s = getenv("LLM_CUDA_EMU_ORDER");
+        on = !(s && strcmp(s, "forward") == 0);
+    }
+    return on;
+}
+
+static uint64_t mix(uint64_t x)    /* splitmix64's finaliser */
+{
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+static void shuffle(int *run, int n, uint64_t *rng)
+{
+    for (int i = n - 1; i > 0; i--) {
+        *rng ^= *rng << 13;    /* xorshift64 */
+        *rng ^= *rng >> 7;
+        *rng ^= *rng << 17;
+        int j = (int)((*rng >> 32) * (uint64_t)(i + 1) >> 32), t = run[i];
+        run[i] = run[j];
+        run[j] = t;
+    }
+}
+
+static void run_block(worker *w, unsigned long long launch_no, unsigned bx, unsigned by, unsigned bz)
+{
+    int run[MAX_THREADS], n_run = w->n_threads;
+    block_idx = {bx, by, bz};
+    for (int i = 0; i < w->n_threads; i++) {
+        fiber_start(w, i);
+        w->fibers[i].idx = {i % block_dim.x, i / block_dim.x % block_dim.y, i / (block_dim.x * block_dim.y)};
+        run[i] = i;
+    }
+    uint64_t rng = mix(launch_no * 0x100000001b3ull ^ mix(((uint64_t)bz << 42) ^ ((uint64_t)by << 21) ^ bx)) | 1;
+    for (;;) {
+        if (shuffled_order())
+            shuffle(run, n_run, &rng);
+        for (int k = 0; k < n_run; k++) {
+            fiber *f = &w->fibers[run[k]];
+            w->cur = f;
+            thread_idx = f->idx;
+            emu_switch(&w->sched_sp, f->sp);
+        }
+        w->cur = NULL;
+        if ((n_run = release(w, run)) > 0)
+            continue;
+        int i = 0;
+        while (i < w->n_threads && w->fibers[i].state == EXITED)
+            i++;
+        if (i == w->n_threads)
+            return;
+        fail("kernel %s, block (%u,%u,%u): deadlock: thread (%u,%u,%u) waits at %s, and not every thread it "
+             "waits for can get there",
+             w->kernel, bx, by, bz, w->fibers[i].idx.x, w->fibers[i].idx.y, w->fibers[i].idx.z, w->fibers[i].what);
+    }
+}
+
+/* ---- launches ----------------------------------------------------------------------------- */
+
+struct launch {
+    const launch_config *cfg;
+    const char *name;
+    const std::function<void()> *body;
+    unsigned long long number;    /* launches so far: seeds the thread order */
+    unsigned long long blocks;
+    std::atomic<unsigned long long> next;
+    std::atomic<int> working;
+};
+
+/* Takes blocks of l until none are left. */
+static void work_on(launch *l)
+{
+    worker *w = this_worker();
+    w->body = l->body;
+    w->kernel = l->name;
+    block_dim = l->cfg->block;
+    grid_dim = l->cfg->grid;
+    w->n_threads = (int)(block_dim.x * block_dim.y * block_dim.z);
+    const dim3 &g = l->cfg->grid;
+    for (unsigned long long b; (b = l->next.fetch_add(1)) < l->blocks;) {
+        /* what a kernel reads of shared memory before it writes is a NaN */
+        memset(w->shared, 0xff, l->cfg->shared);
+        run_block(w, l->number, (unsigned)(b % g.x), (unsigned)(b / g.x % g.y), (unsigned)(b / ((unsigned long long)g.x * g.y)));
+    }
+}
+
+/* Host threads that help with the blocks of a launch; the launching thread works too. A
+ * launch offers `claims` places; a helper that wakes to find none left goes back to sleep. */
+struct helper_pool {
+    std::mutex lock;
+    std::condition_variable wake, done;
+    launch *job;
+    unsigned long long generation;
+    int claims, busy;
+    std::vector<std::thread> threads;
+};
+/* Never destroyed: at exit its helpers still wait on it. */
+static helper_pool &pool = *new helper_pool();
+
+static void helper_main(void)
+{
+    unsigned long long seen = 0;
+    std::unique_lock<std::mutex> g(pool.lock);
+    for (;;) {
+        pool.wake.wait(g, [&] { return pool.generation != seen; });
+        seen = pool.generation;
+        if (pool.claims == 0)
+            continue;
+        pool.claims--;
+        pool.busy++;
+        launch *l = pool.job;
+        g.unlock();
+        work_on(l);
+        g.lock();
+        if (--pool.busy == 0 && pool.claims == 0)
+            pool.done.notify_all();
+    }
+}
+
+static int helper_count(void)
+{
+    static int n = -1;
+    if (n < 0) {
+        const char *s = getenv("LLM_CUDA_EMU_THREADS");
+        long want = s && *s ? atol(s) : (long)std::thread::hardware_concurrency();
+        n = (int)(want < 1 ? 0 : want > 16 ? 15 : want - 1);
+    }
+    return n;
+}
+
+static cudaError_t check_config(const launch_config &c, const void *kernel, const char *name)
+{
+    unsigned long long threads = (unsigned long long)c.block.x * c.block.y * c.block.z;
+    if (!threads || threads > MAX_THREADS || c.block.z > 64 || !c.grid.x || !c.grid.y || !c.grid.z ||
+        c.grid.x > 0x7fffffffu || c.grid.y > 65535 || c.grid.z > 65535) {
+        fprintf(stderr, "cuda emulator: kernel %s launched with grid (%u,%u,%u) and block (%u,%u,%u)\n", name,
+                c.grid.x, c.grid.y, c.grid.z, c.block.x, c.block.y, c.block.z);
+        return cudaErrorInvalidConfiguration;
+    }
+    int limit = DEFAULT_SHARED;
+    {
+        std::lock_guard<std::mutex> g(state_lock);
+        auto it = shared_limit.find(kernel);
+        if (it != shared_limit.end())
+            limit = it->second;
+    }
+    if (c.shared > (size_t)limit) {
+        fprintf(stderr, "cuda emulator: kernel %s asks for %zu bytes of dynamic shared memory, above its %d\n", name,
+                c.shared, limit);
+        return cudaErrorInvalidValue;
+    }
+    return cudaSuccess;
+}
+
+void run_grid(const void *kernel, const char *name, const launch_config &cfg, const std::function<void()> &body)
+{
+    if (record(check_config(cfg, kernel, name)) != cudaSuccess)
+        return;
+    launch l;
+    l.cfg = &cfg;
+    l.name = name;
+    l.body = &body;
+    static std::atomic<unsigned long long> launches;
+    l.number = launches++;
+    l.blocks = (unsigned long long)cfg.grid.x * cfg.grid.y * cfg.grid.z;
+    l.next = 0;
+    int helpers = (int)(l.blocks - 1 < (unsigned long long)helper_count() ? l.blocks - 1 : helper_count());
+    std::unique_lock<std::mutex> g(pool.lock);
+    if (helpers > 0) {
+        while ((int)pool.threads.size() < helpers) {
+            pool.threads.emplace_back(helper_main);
+            pool.threads.back().detach();
+        }
+        pool.job = &l;
+        pool.claims = helpers;
+        pool.generation++;
+        pool.wake.notify_all();
+    }
+    g.unlock();
+    work_on(&l);
+    g.lock();
+    /* every helper that took l has finished with it before it goes out of scope */
+    pool.done.wait(g, [] { return pool.claims == 0 && pool.busy == 0; });
+    pool.job = NULL;
+}
+
+cudaError_t set_func_attribute(const void *kernel, cudaFuncAttribute attr, int value)
+{
+    if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0 || value > OPTIN_SHARED)
+        return record(cudaErrorInvalidValue);
+    std::lock_guard<std::mutex> g(state_lock);
+    shared_limit[kernel] = value;
+    return cudaSuccess;
+}
+
+void fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("cuda emulator: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    abort();
+}
+
+/* ---- memory --------------------------------------------------------------------------------- */
+
+/* Each allocation ends 256-aligned at an inaccessible page, so a kernel that runs off the
+ * end of one faults. */
+static const size_t PAGE = 4096;
+
+static size_t rounded(size_t n, size_t to) { return (n + to - 1) / to * to; }
+
+static void *device_alloc(size_t n)
+{
+    size_t body = rounded(n ? n : 1, 256), span = rounded(body, PAGE) + PAGE;
+    char *m = (char *)mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    mprotect(m + span - PAGE, PAGE, PROT_NONE);
+    char *p = m + span - PAGE - body;
+    memset(p, 0xff, body);    /* fresh device memory is not zeros: a read of it is a NaN */
+    return p;
+}
+
+static void device_release(void *p, size_t n)
+{
+    size_t body = rounded(n ? n : 1, 256), span = rounded(body, PAGE) + PAGE;
+    munmap((char *)p + body + PAGE - span, span);
+}
+
+/* Whether [p, p + n) lies inside one allocation. */
+static bool on_device(const void *p, size_t n)
+{
+    std::lock_guard<std::mutex> g(state_lock);
+    auto it = allocations.upper_bound((uintptr_t)p);
+    if (it == allocations.begin())
+        return false;
+    --it;
+    return (uintptr_t)p + n <= it->first + it->second;
+}
+
+} // namespace emu
+
+using namespace emu;
+
+cudaError_t cudaGetDeviceCount(int *count)
+{
+    *count = 0;
+    if (getenv("LLM_CUDA_EMU_NO_DEVICE"))
+        return record(cudaErrorNoDevice);
+    *count = 1;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGetDevice(int *device)
+{
+    *device = 0;
+    return cudaSuccess;
+}
+
+cudaError_t cudaSetDevice(int device) { return device == 0 ? cudaSuccess : record(cudaErrorInvalidDevice); }
+
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp *prop, int device)
+{
+    if (device != 0)
+        return record(cudaErrorInvalidDevice);
+    memset(prop, 0, sizeof *prop);
+    snprintf(prop->name, sizeof prop->name, "CUDA emulator (tests/cuda_emu, sm_90)");
+    prop->totalGlobalMem = device_memory();
+    prop->sharedMemPerBlock = DEFAULT_SHARED;
+    prop->sharedMemPerBlockOptin = OPTIN_SHARED;
+    prop->major = 9;
+    prop->minor = 0;
+    prop->multiProcessorCount = SM_COUNT;
+    prop->maxThreadsPerBlock = MAX_THREADS;
+    prop->warpSize = 32;
+    return cudaSuccess;
+}
+
+cudaError_t cudaDeviceGetAttribute(int *value, cudaDeviceAttr attr, int device)
+{
+    if (device != 0)
+        return record(cudaErrorInvalidDevice);
+    switch (attr) {
+    case cudaDevAttrMaxThreadsPerBlock: *value = MAX_THREADS; break;
+    case cudaDevAttrMultiProcessorCount: *value = SM_COUNT; break;
+    case cudaDevAttrComputeCapabilityMajor: *value = 9; break;
+    case cudaDevAttrComputeCapabilityMinor: *value = 0; break;
+    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *value = OPTIN_SHARED; break;
+    default: return record(cudaErrorInvalidValue);
+    }
+    return cudaSuccess;
+}
+
+cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes)
+{
+    std::lock_guard<std::mutex> g(state_lock);
+    *total_bytes = device_memory();
+    *free_bytes = allocated < *total_bytes ? *total_bytes - allocated : 0;
+    return cudaSuccess;
+}
+
+cudaError_t cudaMalloc(void **p, size_t n)
+{
+    *p = NULL;
+    {
+        std::lock_guard<std::mutex> g(state_lock);
+        if (n > device_memory() - allocated)
+            return last_error = cudaErrorMemoryAllocation;
+    }
+    void *m = device_alloc(n);
+    if (!m)
+        return record(cudaErrorMemoryAllocation);
+    std::lock_guard<std::mutex> g(state_lock);
+    allocations[(uintptr_t)m] = n;
+    allocated += n;
+    *p = m;
+    return cudaSuccess;
+}
+
+cudaError_t cudaFree(void *p)
+{
+    if (!p)
+        return cudaSuccess;
+    size_t n;
+    {
+        std::lock_guard<std::mutex> g(state_lock);
+        auto it = allocations.find((uintptr_t)p);
+        if (it == allocations.end()) {
+            fprintf(stderr, "cuda emulator: cudaFree(%p) of no allocation\n", p);
+            return last_error = cudaErrorInvalidValue;
+        }
+        n = it->second;
+        allocated -= n;
+        allocations.erase(it);
+    }
+    device_release(p, n);
+    return cudaSuccess;
+}
+
+static cudaError_t check_range(const void *p, size_t n, bool device, const char *call, const char *which)
+{
+    if (!n || on_device(p, n) == device)
+        return cudaSuccess;
+    fprintf(stderr, "cuda emulator: %s: %s [%p, +%zu) is %s\n", call, which, p, n,
+            device ? "not inside one device allocation" : "device memory where host memory is expected");
+    return record(cudaErrorInvalidValue);
+}
+
+cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, cudaMemcpyKind kind)
+{
+    bool dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
+    bool src_dev = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
+    if (kind == cudaMemcpyDefault) {
+        dst_dev = on_device(dst, n);
+        src_dev = on_device(src, n);
+    }
+    cudaError_t e = check_range(dst, n, dst_dev, "cudaMemcpy", "destination");
+    if (e == cudaSuccess)
+        e = check_range(src, n, src_dev, "cudaMemcpy", "source");
+    if (e == cudaSuccess && n)
+        memmove(dst, src, n);
+    return e;
+}
+
+cudaError_t cudaMemset(void *p, int value, size_t n)
+{
+    cudaError_t e = check_range(p, n, true, "cudaMemset", "destination");
+    if (e == cudaSuccess && n)
+        memset(p, value, n);
+    return e;
+}
+
+/* Launches run to completion, and a kernel's faults stop the program: nothing is left to
+ * report here (a bad launch is cudaGetLastError's). */
+cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
+
+cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaDeviceSynchronize(); }
+
+cudaError_t cudaGetLastError(void)
+{
+    std::lock_guard<std::mutex> g(state_lock);
+    cudaError_t e = last_error;
+    last_error = cudaSuccess;
+    return e;
+}
+
+cudaError_t cudaPeekAtLastError(void)
+{
+    std::lock_guard<std::mutex> g(state_lock);
+    return last_error;
+}
+
+const char *cudaGetErrorName(cudaError_t e)
+{
+    switch (e) {
+    case cudaSuccess: return "cudaSuccess";
+    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
+    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
+    case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
+    case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
+    case cudaErrorNoDevice: return "cudaErrorNoDevice";
+    }
+    return "cudaErrorUnknown";
+}
+
+const char *cudaGetErrorString(cudaError_t e)
+{
+    switch (e) {
+    case cudaSuccess: return "no error";
+    case cudaErrorInvalidValue: return "invalid argument";
+    case cudaErrorMemoryAllocation: return "out of memory";
+    case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+    case cudaErrorInvalidDevice: return "invalid device ordinal";
+    case cudaErrorNoDevice: return "no CUDA-capable device is detected";
+    }
+    return "unknown error";
+}
