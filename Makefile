@@ -177,13 +177,16 @@ EMU_GPU_PROGRAMS = $(EMU)/bin/llm-train $(EMU)/bin/llm-eval
 EMU_FLAGS    = -std=c++17 -O2 -g $(CODEGEN) -D__CUDACC__ -D_GNU_SOURCE -Itests/cuda_emu/include -Ilib -Ilib/cuda \
                $(WARNINGS) -Wno-unknown-pragmas
 EMU_LDLIBS   = $(PKG_LIBS) $(OPENMP) -lstdc++ -lm -lpthread -ldl -Wl,-rpath,$(abspath $(EMU))
-EMU_TARGETS  = $(EMU_CUDA_TESTS) $(EMU_GPU_PROGRAMS) $(EMU_BLAS) $(EMU)/bin/.linked
+EMU_TARGETS  = $(EMU)/tests/test_emu $(EMU_CUDA_TESTS) $(EMU_GPU_PROGRAMS) $(EMU_BLAS) $(EMU)/bin/.linked
 
-$(EMU)/lib/cuda/%.cc: lib/cuda/%.cu tests/cuda_emu/cu2cc.py
+$(EMU)/%.cc: %.cu tests/cuda_emu/cu2cc.py
 	@mkdir -p $(@D)
 	python3 tests/cuda_emu/cu2cc.py $< $@
-$(EMU)/lib/cuda/%.o: $(EMU)/lib/cuda/%.cc
+$(EMU)/%.o: $(EMU)/%.cc
 	$(CXX) $(EMU_FLAGS) -MMD -MP -c $< -o $@
+# The emulator's own test (tests/cuda_emu/selftest.cu).
+$(EMU)/tests/test_emu: $(EMU)/tests/cuda_emu/selftest.o $(EMU)/runtime.o
+	$(CXX) $(CFLAGS) $(LDFLAGS) $^ -lpthread -o $@
 $(EMU)/runtime.o: tests/cuda_emu/runtime.cc
 	@mkdir -p $(@D)
 	$(CXX) $(EMU_FLAGS) -MMD -MP -c $< -o $@

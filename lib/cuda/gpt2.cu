@@ -463,10 +463,9 @@ enum { LN1W, LN1B, QKVW, QKVB, PROJW, PROJB, LN2W, LN2B, FCW, FCB, FCPROJW, FCPR
 static size_t LNF(const llm_cuda *g, int k) { return 2 + (size_t)g->cfg.n_layer * LAYER_TENSORS + k; }
 
 /* Row-major products of the layers; see llm_cu_gemm. */
-static int mm(llm_cuda *g, void *D, int d_fp32, const bf16 *A, int ta, const bf16 *B, int tb, int M, int N, int K,
-              const void *bias, const float *Cadd, float beta, llm_error *err)
+static int mm(void *D, int d_fp32, const bf16 *A, int ta, const bf16 *B, int tb, int M, int N, int K, const void *bias,
+              const float *Cadd, float beta, llm_error *err)
 {
-    (void)g;
     llm_cu_gemm m = {};
     m.M = M;
     m.N = N;
@@ -500,15 +499,15 @@ static int layer_forward(llm_cuda *g, int l, int B, int T, llm_error *err)
     float *res_in = g->resid[l], *res_out = g->resid[l + 1];
     TRY(llm_cuda_layernorm_forward(A->ln1, A->ln1_mean, A->ln1_rstd, res_in, P(g, LT(l, LN1W)), P(g, LT(l, LN1B)),
                                    N, C, LN_EPS, NULL, err));
-    TRY(mm(g, A->qkv, 0, A->ln1, 0, PB(g, LT(l, QKVW)), 0, N, 3 * C, C, PB(g, LT(l, QKVB)), NULL, 0, err));
+    TRY(mm(A->qkv, 0, A->ln1, 0, PB(g, LT(l, QKVW)), 0, N, 3 * C, C, PB(g, LT(l, QKVB)), NULL, 0, err));
     TRY(llm_cuda_attention_forward(A->atty, A->lse, A->qkv, g->pos, B, T, C, c->n_head, NULL, err));
     /* the residual add rides in the product's epilogue: res_mid = res_in + atty W + b */
-    TRY(mm(g, A->res_mid, 1, A->atty, 0, PB(g, LT(l, PROJW)), 0, N, C, C, P(g, LT(l, PROJB)), res_in, 1.0f, err));
+    TRY(mm(A->res_mid, 1, A->atty, 0, PB(g, LT(l, PROJW)), 0, N, C, C, P(g, LT(l, PROJB)), res_in, 1.0f, err));
     TRY(llm_cuda_layernorm_forward(A->ln2, A->ln2_mean, A->ln2_rstd, A->res_mid, P(g, LT(l, LN2W)),
                                    P(g, LT(l, LN2B)), N, C, LN_EPS, NULL, err));
-    TRY(mm(g, A->fch, 0, A->ln2, 0, PB(g, LT(l, FCW)), 0, N, 4 * C, C, PB(g, LT(l, FCB)), NULL, 0, err));
+    TRY(mm(A->fch, 0, A->ln2, 0, PB(g, LT(l, FCW)), 0, N, 4 * C, C, PB(g, LT(l, FCB)), NULL, 0, err));
     TRY(llm_cuda_gelu_forward(A->fch_gelu, A->fch, (size_t)N * 4 * C, NULL, err));
-    TRY(mm(g, res_out, 1, A->fch_gelu, 0, PB(g, LT(l, FCPROJW)), 0, N, C, 4 * C, P(g, LT(l, FCPROJB)), A->res_mid,
+    TRY(mm(res_out, 1, A->fch_gelu, 0, PB(g, LT(l, FCPROJW)), 0, N, C, 4 * C, P(g, LT(l, FCPROJB)), A->res_mid,
            1.0f, err));
     return 0;
 }
@@ -649,25 +648,25 @@ static int layer_backward(llm_cuda *g, int l, int B, int T, llm_error *err)
     }
     /* dres is d res_out; the residual passes it to res_mid and res_in */
     TRY(llm_cuda_to_bf16(g->dres_bf, g->dres, 1.0f, (size_t)N * C, NULL, err));
-    TRY(mm(g, g->d4c, 0, g->dres_bf, 0, PB(g, LT(l, FCPROJW)), 1, N, 4 * C, C, NULL, NULL, 0, err));
-    TRY(mm(g, G(g, LT(l, FCPROJW)), 1, A->fch_gelu, 1, g->dres_bf, 0, 4 * C, C, N, NULL, G(g, LT(l, FCPROJW)), 1.0f,
+    TRY(mm(g->d4c, 0, g->dres_bf, 0, PB(g, LT(l, FCPROJW)), 1, N, 4 * C, C, NULL, NULL, 0, err));
+    TRY(mm(G(g, LT(l, FCPROJW)), 1, A->fch_gelu, 1, g->dres_bf, 0, 4 * C, C, N, NULL, G(g, LT(l, FCPROJW)), 1.0f,
            err));
     TRY(llm_cuda_bias_backward_f32(G(g, LT(l, FCPROJB)), g->dres, N, C, NULL, err));
     TRY(llm_cuda_gelu_backward(g->d4c, A->fch, g->d4c, n4, NULL, err));
-    TRY(mm(g, g->dc, 1, g->d4c, 0, PB(g, LT(l, FCW)), 1, N, C, 4 * C, NULL, NULL, 0, err));
-    TRY(mm(g, G(g, LT(l, FCW)), 1, A->ln2, 1, g->d4c, 0, C, 4 * C, N, NULL, G(g, LT(l, FCW)), 1.0f, err));
+    TRY(mm(g->dc, 1, g->d4c, 0, PB(g, LT(l, FCW)), 1, N, C, 4 * C, NULL, NULL, 0, err));
+    TRY(mm(G(g, LT(l, FCW)), 1, A->ln2, 1, g->d4c, 0, C, 4 * C, N, NULL, G(g, LT(l, FCW)), 1.0f, err));
     TRY(llm_cuda_bias_backward(G(g, LT(l, FCB)), g->d4c, N, 4 * C, NULL, err));
     TRY(llm_cuda_layernorm_backward(g->dres, G(g, LT(l, LN2W)), G(g, LT(l, LN2B)), g->dc, 1.0f, A->res_mid,
                                     A->ln2_mean, A->ln2_rstd, P(g, LT(l, LN2W)), N, C, NULL, err));
 
     TRY(llm_cuda_to_bf16(g->dres_bf, g->dres, 1.0f, (size_t)N * C, NULL, err));
-    TRY(mm(g, g->datty, 0, g->dres_bf, 0, PB(g, LT(l, PROJW)), 1, N, C, C, NULL, NULL, 0, err));
-    TRY(mm(g, G(g, LT(l, PROJW)), 1, A->atty, 1, g->dres_bf, 0, C, C, N, NULL, G(g, LT(l, PROJW)), 1.0f, err));
+    TRY(mm(g->datty, 0, g->dres_bf, 0, PB(g, LT(l, PROJW)), 1, N, C, C, NULL, NULL, 0, err));
+    TRY(mm(G(g, LT(l, PROJW)), 1, A->atty, 1, g->dres_bf, 0, C, C, N, NULL, G(g, LT(l, PROJW)), 1.0f, err));
     TRY(llm_cuda_bias_backward_f32(G(g, LT(l, PROJB)), g->dres, N, C, NULL, err));
     TRY(llm_cuda_attention_backward(g->dqkv, g->delta, g->datty, A->atty, A->lse, A->qkv, g->pos, B, T, C,
                                     c->n_head, NULL, err));
-    TRY(mm(g, g->dc, 1, g->dqkv, 0, PB(g, LT(l, QKVW)), 1, N, C, 3 * C, NULL, NULL, 0, err));
-    TRY(mm(g, G(g, LT(l, QKVW)), 1, A->ln1, 1, g->dqkv, 0, C, 3 * C, N, NULL, G(g, LT(l, QKVW)), 1.0f, err));
+    TRY(mm(g->dc, 1, g->dqkv, 0, PB(g, LT(l, QKVW)), 1, N, C, 3 * C, NULL, NULL, 0, err));
+    TRY(mm(G(g, LT(l, QKVW)), 1, A->ln1, 1, g->dqkv, 0, C, 3 * C, N, NULL, G(g, LT(l, QKVW)), 1.0f, err));
     TRY(llm_cuda_bias_backward(G(g, LT(l, QKVB)), g->dqkv, N, 3 * C, NULL, err));
     TRY(llm_cuda_layernorm_backward(g->dres, G(g, LT(l, LN1W)), G(g, LT(l, LN1B)), g->dc, 1.0f, res_in,
                                     A->ln1_mean, A->ln1_rstd, P(g, LT(l, LN1W)), N, C, NULL, err));

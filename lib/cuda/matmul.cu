@@ -13,6 +13,8 @@
 #include "ops_cuda.h"
 
 #define WORKSPACE_BYTES ((size_t)32 << 20)
+#define LT_SONAME_(major) "libcublasLt.so." #major
+#define LT_SONAME(major) LT_SONAME_(major)
 
 static struct {
     void *lib;
@@ -42,8 +44,9 @@ int llm_cuda_blas_open(llm_error *err)
 {
     if (lt.handle)
         return 0;
-    /* the loader's paths first, then the toolkit's usual places (not always in ld.so.conf) */
-    static const char *const names[] = {"libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so"};
+    /* the loader's paths first, then the toolkit's usual places (not always in ld.so.conf);
+     * the major version built against first, since another's ABI may differ */
+    static const char *const names[] = {LT_SONAME(CUBLAS_VER_MAJOR), "libcublasLt.so"};
     const char *env_home = getenv("CUDA_HOME");
     const char *dirs[] = {NULL, env_home && *env_home ? env_home : NULL, "/usr/local/cuda"};
     char path[4096];
@@ -201,7 +204,11 @@ static int plan_make(lt_plan *p, const plan_key *key, llm_error *err)
              "align C");
     LT_CHECK(lt.pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &key->align[3], sizeof(uint32_t)),
              "align D");
-    LT_CHECK(lt.heuristic(lt.handle, p->desc, p->la, p->lb, p->lc, p->lc, pref, 1, &algo, &found), "heuristic");
+    {    /* "no algorithm" comes as NOT_SUPPORTED */
+        cublasStatus_t st = lt.heuristic(lt.handle, p->desc, p->la, p->lb, p->lc, p->lc, pref, 1, &algo, &found);
+        if (st != CUBLAS_STATUS_NOT_SUPPORTED)
+            LT_CHECK(st, "heuristic");
+    }
     if (!found) {
         llm_error_set(err, "cuBLASLt has no algorithm for a %d x %d x %d product", key->M, key->N, key->K);
         goto out;

@@ -52,25 +52,31 @@ int llm_cu_get_bytes(void *host, const void *dev, size_t n, llm_error *err)
     return 0;
 }
 
-/* Host <-> bf16 through an fp32 staging buffer on the device, in pieces of at most 16M. */
+/* Host <-> bf16 goes through an fp32 staging buffer on the device, in pieces of at most 16M
+ * floats: piece(stage, at, k) moves floats [at, at + k). */
 static const size_t STAGE = (size_t)1 << 24;
 
-int llm_cu_put_bf16(llm_bf16 *dev, const float *host, size_t n, llm_error *err)
+template <typename F> static int staged(size_t n, llm_error *err, F piece)
 {
     float *stage = (float *)llm_cu_alloc((n < STAGE ? n : STAGE) * sizeof(float), err);
     if (!stage)
         return -1;
     int rc = 0;
-    for (size_t at = 0; at < n && rc == 0; at += STAGE) {
-        size_t k = n - at < STAGE ? n - at : STAGE;
-        rc = llm_cu_put_f32(stage, host + at, k, err);
-        if (rc == 0)
-            rc = llm_cuda_to_bf16(dev + at, stage, 1.0f, k, NULL, err);
-    }
+    for (size_t at = 0; at < n && rc == 0; at += STAGE)
+        rc = piece(stage, at, n - at < STAGE ? n - at : STAGE);
     if (rc == 0)
         rc = llm_cu_sync(err);
     llm_cu_free(stage);
     return rc;
+}
+
+int llm_cu_put_bf16(llm_bf16 *dev, const float *host, size_t n, llm_error *err)
+{
+    return staged(n, err, [&](float *stage, size_t at, size_t k) {
+        if (llm_cu_put_f32(stage, host + at, k, err) < 0)
+            return -1;
+        return llm_cuda_to_bf16(dev + at, stage, 1.0f, k, NULL, err);
+    });
 }
 
 __global__ static void bf16_to_f32_kernel(float *out, const bf16 *in, size_t n)
@@ -82,17 +88,11 @@ __global__ static void bf16_to_f32_kernel(float *out, const bf16 *in, size_t n)
 
 int llm_cu_get_bf16(float *host, const llm_bf16 *dev, size_t n, llm_error *err)
 {
-    float *stage = (float *)llm_cu_alloc((n < STAGE ? n : STAGE) * sizeof(float), err);
-    if (!stage)
-        return -1;
-    int rc = 0;
-    for (size_t at = 0; at < n && rc == 0; at += STAGE) {
-        size_t k = n - at < STAGE ? n - at : STAGE;
+    return staged(n, err, [&](float *stage, size_t at, size_t k) {
         bf16_to_f32_kernel<<<cu_blocks(k, 256), 256>>>(stage, dev + at, k);
-        rc = llm_cu_get_f32(host + at, stage, k, err);
-    }
-    llm_cu_free(stage);
-    return rc;
+        CU_LAUNCHED();
+        return llm_cu_get_f32(host + at, stage, k, err);
+    });
 }
 
 int llm_cu_sync(llm_error *err)

@@ -13,6 +13,9 @@
 
 #include "library_types.h"
 
+/* the library's major version, as cublas_api.h has it: its soname is libcublasLt.so.13 */
+#define CUBLAS_VER_MAJOR 13
+
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -1,0 +1,319 @@
+/* The CUDA emulator's own test: the device semantics lib/cuda relies on (indices, barriers,
+ * shuffles, wmma, shared memory, launch limits, fresh memory) come out as on a GPU, and the
+ * mistakes it exists to catch are caught: a race between lanes, a deadlock, a shuffle with
+ * an exited lane, a write past an allocation, a misaligned wmma pointer. Written in CUDA and
+ * built through cu2cc.py like lib/cuda; each mistake runs in a child process that must
+ * die with the emulator's message. */
+#include <mma.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+using namespace nvcuda;
+
+static int failures;
+
+static void check(bool ok, const char *name, const char *detail)
+{
+    printf("%s %s\n", ok ? "ok" : "FAIL", name);
+    if (!ok) {
+        printf("  %s\n", detail);
+        failures++;
+    }
+}
+
+template <typename T> static T *device(size_t n)
+{
+    void *p = NULL;
+    if (cudaMalloc(&p, n * sizeof(T)) != cudaSuccess) {
+        fprintf(stderr, "cudaMalloc failed\n");
+        exit(1);
+    }
+    return (T *)p;
+}
+
+/* ---- semantics -------------------------------------------------------------------------- */
+
+__global__ static void ids_kernel(int *out, int n)
+{
+    int block = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);
+    int thread = threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z);
+    int id = block * blockDim.x * blockDim.y * blockDim.z + thread;
+    if (id < n)
+        out[id] += id + 1;
+}
+
+static void test_indices(void)
+{
+    const int n = 3 * 2 * 2 * 64;
+    int *d = device<int>(n), h[n];
+    cudaMemset(d, 0, n * sizeof(int));
+    ids_kernel<<<dim3(3, 2, 2), dim3(8, 4, 2)>>>(d, n);
+    cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost);
+    bool ok = cudaGetLastError() == cudaSuccess;
+    for (int i = 0; i < n; i++)
+        ok = ok && h[i] == i + 1;    /* every thread once, none twice */
+    check(ok, "indices-3d", "some thread of a 3-D grid of 3-D blocks ran twice or not at all");
+    cudaFree(d);
+}
+
+__global__ static void shuffle_kernel(int *out)
+{
+    int lane = threadIdx.x % 32;
+    int sum = lane;
+    for (int o = 16; o > 0; o >>= 1)
+        sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    int from7 = __shfl_sync(0xffffffffu, lane * 10, 7);
+    int half = __shfl_xor_sync(0xffffffffu, lane, 8, 16);       /* within 16-lane segments */
+    int wrap = __shfl_sync(0xffffffffu, lane, 17, 16);          /* 17 % 16 = 1 of each segment */
+    int down = __shfl_down_sync(0xffffffffu, lane, 4);
+    out[threadIdx.x * 5 + 0] = sum;
+    out[threadIdx.x * 5 + 1] = from7;
+    out[threadIdx.x * 5 + 2] = half;
+    out[threadIdx.x * 5 + 3] = wrap;
+    out[threadIdx.x * 5 + 4] = down;
+}
+
+static void test_shuffles(void)
+{
+    int *d = device<int>(64 * 5), h[64 * 5];
+    shuffle_kernel<<<1, 64>>>(d);
+    cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost);
+    bool ok = true;
+    for (int t = 0; t < 64; t++) {
+        int lane = t % 32;
+        ok = ok && h[t * 5] == 496 && h[t * 5 + 1] == 70 && h[t * 5 + 2] == (lane ^ 8) &&
+             h[t * 5 + 3] == (lane & ~15) + 1 && h[t * 5 + 4] == (lane + 4 < 32 ? lane + 4 : lane);
+    }
+    check(ok, "shuffles", "xor, indexed, width 16 or down shuffles gave a wrong lane's value");
+    cudaFree(d);
+}
+
+__global__ static void block_sum_kernel(float *out, const float *in)
+{
+    __shared__ float part[8];
+    int t = threadIdx.x + blockDim.x * threadIdx.y, lane = t % 32, warp = t / 32;
+    float v = in[blockIdx.x * 256 + t];
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
+    if (lane == 0)
+        part[warp] = v;
+    __syncthreads();
+    if (t == 0) {
+        float s = 0.0f;
+        for (int w = 0; w < 8; w++)
+            s += part[w];
+        out[blockIdx.x] = s;
+    }
+}
+
+static void test_block_sum(void)
+{
+    float h_in[4 * 256], h_out[4];
+    for (int i = 0; i < 4 * 256; i++)
+        h_in[i] = (float)(i % 7);
+    float *in = device<float>(4 * 256), *out = device<float>(4);
+    cudaMemcpy(in, h_in, sizeof h_in, cudaMemcpyHostToDevice);
+    block_sum_kernel<<<4, dim3(32, 8)>>>(out, in);
+    cudaMemcpy(h_out, out, sizeof h_out, cudaMemcpyDeviceToHost);
+    bool ok = true;
+    for (int b = 0; b < 4; b++) {
+        float want = 0.0f;
+        for (int i = 0; i < 256; i++)
+            want += h_in[b * 256 + i];
+        ok = ok && h_out[b] == want;
+    }
+    check(ok, "block-sum", "a reduction over 8 warps through shared memory and __syncthreads went wrong");
+    cudaFree(in);
+    cudaFree(out);
+}
+
+/* c (16 x 16, column-major in memory) += a (row-major) b (column-major) */
+__global__ static void wmma_kernel(float *c, const __nv_bfloat16 *a, const __nv_bfloat16 *b)
+{
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa;
+    wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> fb;
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+    wmma::load_matrix_sync(acc, c, 16, wmma::mem_col_major);
+    wmma::load_matrix_sync(fa, a, 16);
+    wmma::load_matrix_sync(fb, b, 16);
+    wmma::mma_sync(acc, fa, fb, acc);
+    wmma::store_matrix_sync(c, acc, 16, wmma::mem_col_major);
+}
+
+static void test_wmma(void)
+{
+    __nv_bfloat16 ha[256], hb[256];
+    float hc[256], want[256];
+    for (int i = 0; i < 256; i++) {
+        ha[i] = __float2bfloat16_rn((float)(i % 13) - 6.0f);
+        hb[i] = __float2bfloat16_rn((float)(i % 5) * 0.5f);
+        hc[i] = (float)i;
+    }
+    for (int r = 0; r < 16; r++)
+        for (int col = 0; col < 16; col++) {
+            float s = hc[col * 16 + r];
+            for (int k = 0; k < 16; k++)
+                s += (float)ha[r * 16 + k] * (float)hb[col * 16 + k];
+            want[col * 16 + r] = s;
+        }
+    __nv_bfloat16 *a = device<__nv_bfloat16>(256), *b = device<__nv_bfloat16>(256);
+    float *c = device<float>(256);
+    cudaMemcpy(a, ha, sizeof ha, cudaMemcpyHostToDevice);
+    cudaMemcpy(b, hb, sizeof hb, cudaMemcpyHostToDevice);
+    cudaMemcpy(c, hc, sizeof hc, cudaMemcpyHostToDevice);
+    wmma_kernel<<<1, 32>>>(c, a, b);
+    cudaMemcpy(hc, c, sizeof hc, cudaMemcpyDeviceToHost);
+    check(memcmp(hc, want, sizeof want) == 0, "wmma", "a 16 x 16 x 16 product differs from the host's");
+    cudaFree(a);
+    cudaFree(b);
+    cudaFree(c);
+}
+
+__global__ static void big_shared_kernel(float *out)
+{
+    extern __shared__ float sh[];
+    sh[threadIdx.x * 512] = (float)threadIdx.x;
+    __syncthreads();
+    out[threadIdx.x] = sh[(31 - threadIdx.x) * 512];
+}
+
+static void test_launch_limits(void)
+{
+    float *d = device<float>(32), h[32];
+    big_shared_kernel<<<1, 32, 64 << 10>>>(d);
+    bool refused = cudaGetLastError() == cudaErrorInvalidValue;
+    cudaFuncSetAttribute(big_shared_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 64 << 10);
+    big_shared_kernel<<<1, 32, 64 << 10>>>(d);
+    bool ran = cudaGetLastError() == cudaSuccess;
+    cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost);
+    for (int i = 0; i < 32; i++)
+        ran = ran && h[i] == (float)(31 - i);
+    check(refused && ran, "dynamic-shared-limit", "64 KiB of dynamic shared memory: not refused by default, or "
+                                                  "not allowed once raised");
+    ids_kernel<<<1, 2048>>>((int *)d, 0);
+    check(cudaGetLastError() == cudaErrorInvalidConfiguration && cudaGetLastError() == cudaSuccess,
+          "bad-block-size", "a block of 2048 threads was not an invalid configuration (read once)");
+    cudaFree(d);
+}
+
+static void test_memory(void)
+{
+    unsigned char *d = device<unsigned char>(1000), h[1000];
+    cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost);
+    bool nan = true;
+    for (int i = 0; i < 1000; i++)
+        nan = nan && h[i] == 0xff;
+    check(nan, "fresh-memory-is-nan", "cudaMalloc's memory is not filled with 0xff");
+    check(cudaMemcpy(h, d + 1, sizeof h, cudaMemcpyDeviceToHost) == cudaErrorInvalidValue &&
+              cudaMemcpy(d, h, sizeof h, cudaMemcpyDeviceToHost) == cudaErrorInvalidValue,
+          "copy-bounds", "a copy past an allocation, or from host memory as device memory, was allowed");
+    cudaGetLastError();
+    cudaFree(d);
+}
+
+/* ---- mistakes it must catch ------------------------------------------------------------- */
+
+/* Each lane reads its neighbour's value from shared memory, with or without the barrier. */
+__global__ static void neighbour_kernel(int *out, int with_barrier)
+{
+    __shared__ int v[32];
+    v[threadIdx.x] = (int)threadIdx.x * 3;
+    if (with_barrier)
+        __syncwarp();
+    out[threadIdx.x] = v[(threadIdx.x + 1) % 32];
+}
+
+static void test_race_caught(void)
+{
+    int *d = device<int>(32), h[32];
+    int wrong[2] = {0, 0};
+    for (int with = 0; with <= 1; with++) {
+        neighbour_kernel<<<1, 32>>>(d, with);
+        cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost);
+        for (int i = 0; i < 32; i++)
+            wrong[with] += h[i] != (i + 1) % 32 * 3;
+    }
+    check(wrong[0] > 0 && wrong[1] == 0, "race-caught",
+          "the shuffled thread order did not expose a read of another lane's write without __syncwarp");
+    cudaFree(d);
+}
+
+__global__ static void deadlock_kernel(void)
+{
+    if (threadIdx.x < 16)
+        __syncwarp();
+    else
+        __syncthreads();
+}
+
+__global__ static void exited_lane_kernel(int *out)
+{
+    if (threadIdx.x >= 16)
+        return;
+    out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, (int)threadIdx.x, 1);
+}
+
+__global__ static void past_end_kernel(float *p, int n) { p[n + threadIdx.x] = 1.0f; }
+
+__global__ static void misaligned_wmma_kernel(const __nv_bfloat16 *a)
+{
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa;
+    wmma::load_matrix_sync(fa, a + 8, 16);
+}
+
+/* Runs what() in a child that must die of `sig` with `message` in its stderr. */
+static void expect_death(const char *name, void (*what)(void), int sig, const char *message)
+{
+    char path[] = "/tmp/llm-emu-selftest.XXXXXX";
+    int fd = mkstemp(path);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fd, 2);
+        alarm(20);    /* a hang is a failure too */
+        what();
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    char err[4096] = "";
+    ssize_t got = pread(fd, err, sizeof err - 1, 0);
+    err[got > 0 ? got : 0] = '\0';
+    close(fd);
+    unlink(path);
+    bool ok = WIFSIGNALED(status) && WTERMSIG(status) == sig && (!message || strstr(err, message));
+    char detail[4300];
+    snprintf(detail, sizeof detail, "wanted signal %d%s%s; got status 0x%x, stderr: %s", sig,
+             message ? " and " : "", message ? message : "", status, err);
+    check(ok, name, detail);
+}
+
+static void run_deadlock(void) { deadlock_kernel<<<1, 64>>>(); }
+static void run_exited_lane(void) { exited_lane_kernel<<<1, 32>>>(device<int>(32)); }
+static void run_past_end(void) { past_end_kernel<<<1, 32>>>(device<float>(1024), 1024); }
+static void run_misaligned(void) { misaligned_wmma_kernel<<<1, 32>>>(device<__nv_bfloat16>(512)); }
+
+int main(void)
+{
+    /* one host thread: the children of fork() have no helper threads */
+    setenv("LLM_CUDA_EMU_THREADS", "1", 1);
+    test_indices();
+    test_shuffles();
+    test_block_sum();
+    test_wmma();
+    test_launch_limits();
+    test_memory();
+    test_race_caught();
+    expect_death("deadlock-caught", run_deadlock, SIGABRT, "deadlock");
+    expect_death("exited-lane-caught", run_exited_lane, SIGABRT, "has exited");
+    expect_death("write-past-allocation-caught", run_past_end, SIGSEGV, NULL);
+    expect_death("misaligned-wmma-caught", run_misaligned, SIGABRT, "not 256-bit aligned");
+    return failures ? 1 : 0;
+}
