@@ -204,7 +204,7 @@ $(EMU)/bin/llm-%: $(BUILD)/%/main.o $(BUILD)/$$*/lib$$*.a $(EMU_CU_OBJS) $(EMU_H
 # The other programs, so that $(EMU)/bin is a whole LLM_BIN for the end-to-end GPU test.
 $(EMU)/bin/.linked: $(PROGRAMS)
 	@mkdir -p $(@D)
-	@for p in $(PROGRAMS); do case $$p in */llm-train|*/llm-eval) ;; *) ln -sf $(abspath $$p) $(@D)/;; esac; done
+	@for p in $(abspath $(PROGRAMS)); do case $$p in */llm-train|*/llm-eval) ;; *) ln -sf $$p $(@D)/;; esac; done
 	@touch $@
 
 # The GPU tests on the emulator alone.
