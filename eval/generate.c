@@ -404,7 +404,7 @@ int ev_run_generate(const ev_opts *o)
     llm_output out = {.fd = -1};
     double start = now_seconds();
     llm_model *m = ev_load_model(o, &hf, &dir);
-    if (!m)
+    if (!m || ev_choose_device(o, m) < 0)
         goto done;
     inited = 1;
     if (gen_init(&g, o, m, &hf, dir) < 0)

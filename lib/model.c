@@ -248,13 +248,16 @@ int llm_model_resize_vocab(llm_model *m, int new_vocab, llm_error *err)
 int llm_model_decode(llm_model *m, const int32_t *tokens, int n, int start, float *logits,
                      llm_error *err)
 {
-    if (n < 1 || start < 0 || start > llm_gpt2_kv_len(m->kv) || start + n > m->cfg.block_size)
+    int cached = m->cuda ? llm_cuda_decoded(m->cuda) : llm_gpt2_kv_len(m->kv);
+    if (n < 1 || start < 0 || start > cached || start + n > m->cfg.block_size)
         return llm_error_set(err, "decode: %d tokens at position %d: %d positions are cached and "
-                             "a sequence holds %d", n, start, llm_gpt2_kv_len(m->kv), m->cfg.block_size);
+                             "a sequence holds %d", n, start, cached, m->cfg.block_size);
     for (int i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= m->cfg.vocab_size)
             return llm_error_set(err, "decode: token %d outside the vocabulary (%d)", (int)tokens[i],
                                  m->cfg.vocab_size);
+    if (m->cuda)
+        return llm_cuda_decode(m->cuda, tokens, n, start, logits, err);
     if (!m->kv && !(m->kv = llm_gpt2_kv_new(&m->cfg, err)))
         return -1;
     llm_gpt2_decode(m, tokens, n, start, logits);

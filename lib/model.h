@@ -116,9 +116,9 @@ typedef struct llm_model {
     int threads;                  /* OpenMP threads of every pass */
     llm_acts *acts;               /* planned activation memory, private */
     llm_kv *kv;                   /* generation's key/value cache, private; see llm_model_decode */
-    /* The GPU backend when attached (lib/model_cuda.h), else NULL: plan, forward, backward
-     * and zero_grad then run there, and grads and the logits stay on the device (NULL
-     * here). Generation (llm_model_decode) stays on the CPU with params. */
+    /* The GPU backend when attached (lib/model_cuda.h), else NULL: plan, forward, backward,
+     * zero_grad and generation (llm_model_decode) then run there, and grads and the logits
+     * stay on the device (NULL here). */
     struct llm_cuda *cuda;
 } llm_model;
 

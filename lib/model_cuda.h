@@ -97,6 +97,10 @@ int llm_cuda_step(llm_cuda *g, const llm_adamw_config *c, int64_t step, double l
 /* Host copies of n_params floats each; a NULL pointer is skipped. */
 int llm_cuda_download(llm_cuda *g, float *params, float *m, float *v, float *grads, llm_error *err);
 int llm_cuda_upload(llm_cuda *g, const float *params, const float *m, const float *v, llm_error *err);
+/* As llm_model_decode, on the device with its own key/value cache; llm_cuda_decoded is the
+ * positions it holds. */
+int llm_cuda_decode(llm_cuda *g, const int32_t *tokens, int n, int start, float *logits, llm_error *err);
+int llm_cuda_decoded(const llm_cuda *g);
 size_t llm_cuda_peak_bytes(const llm_cuda *g);
 double llm_cuda_peak_flops(const llm_cuda *g);
 

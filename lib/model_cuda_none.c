@@ -72,6 +72,18 @@ int llm_cuda_upload(llm_cuda *g, const float *params, const float *m, const floa
     return llm_error_set(err, NO_CUDA);
 }
 
+int llm_cuda_decode(llm_cuda *g, const int32_t *tokens, int n, int start, float *logits, llm_error *err)
+{
+    (void)g, (void)tokens, (void)n, (void)start, (void)logits;
+    return llm_error_set(err, NO_CUDA);
+}
+
+int llm_cuda_decoded(const llm_cuda *g)
+{
+    (void)g;
+    return 0;
+}
+
 size_t llm_cuda_peak_bytes(const llm_cuda *g)
 {
     (void)g;

@@ -112,6 +112,11 @@ int llm_cuda_bias_backward_f32(float *db, const float *dout, int N, int OC, llm_
  * Head size at most 128. */
 int llm_cuda_attention_forward(llm_bf16 *out, float *lse, const llm_bf16 *qkv, const int32_t *pos, int B,
                                int T, int C, int NH, llm_cu_stream s, llm_error *err);
+/* Generation's attention, one sequence: the queries q_first .. T - 1 of qkv (T, 3C), whose
+ * rows before q_first are the cache of earlier positions, over keys as above; out
+ * (T - q_first, C) and lse (NH, T - q_first) hold those queries' rows. */
+int llm_cuda_attention_queries(llm_bf16 *out, float *lse, const llm_bf16 *qkv, const int32_t *pos, int T,
+                               int q_first, int C, int NH, llm_cu_stream s, llm_error *err);
 /* The same forward on the tensor cores (lib/cuda/attention_wmma.cu; head size a multiple of
  * 16 up to 128), not yet checked on a GPU: llm_cuda_attention_forward takes it only after
  * llm_cuda_attention_use_wmma(1), or with LLM_CUDA_ATTENTION=wmma in the environment;

@@ -31,13 +31,15 @@ __device__ __forceinline__ int doc_start(const int32_t *pos, int b, int T, int t
 
 /* ---- forward --------------------------------------------------------------------------- */
 
+/* Queries q_first .. T - 1 (all of them but in generation, where the earlier rows of qkv
+ * are the cache); out and lse hold the rows of those queries only. */
 __global__ static void attention_forward_kernel(bf16 *out, float *lse, const bf16 *qkv, const int32_t *pos, int T,
-                                                int C, int NH)
+                                                int q_first, int C, int NH)
 {
     extern __shared__ float sh[];
     int hs = C / NH, C3 = 3 * C, b = blockIdx.z, h = blockIdx.y, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     float *ks = sh, *vs = ks + TILE * (hs + 1), *qs = vs + TILE * (hs + 1);
-    int t0 = blockIdx.x * WARPS, t = t0 + warp, t_last = min(t0 + WARPS, T) - 1;
+    int t0 = q_first + blockIdx.x * WARPS, t = t0 + warp, t_last = min(t0 + WARPS, T) - 1, Tq = T - q_first;
     float scale = 1.0f / sqrtf((float)hs);    /* as the CPU */
     float *q = qs + warp * hs;
     for (int d = lane; d < hs; d += 32)
@@ -82,13 +84,13 @@ __global__ static void attention_forward_kernel(bf16 *out, float *lse, const bf1
     }
     if (t >= T)
         return;
-    bf16 *orow = out + ((size_t)b * T + t) * C + h * hs;
+    bf16 *orow = out + ((size_t)b * Tq + t - q_first) * C + h * hs;
 #pragma unroll
     for (int i = 0; i < DIMS; i++)
         if (lane + 32 * i < hs)
             orow[lane + 32 * i] = to_bf(o[i] / l);
     if (lane == 0)
-        lse[((size_t)b * NH + h) * T + t] = m + logf(l);
+        lse[((size_t)b * NH + h) * Tq + t - q_first] = m + logf(l);
 }
 
 static int check_heads(int C, int NH, llm_error *err)
@@ -96,6 +98,17 @@ static int check_heads(int C, int NH, llm_error *err)
     if (C % NH || C / NH > MAX_HS)
         return llm_error_set(err, "attention on the GPU: head size %d (width %d, %d heads) above %d", C / NH, C,
                              NH, MAX_HS);
+    return 0;
+}
+
+static int launch_forward(bf16 *out, float *lse, const bf16 *qkv, const int32_t *pos, int B, int T, int q_first,
+                          int C, int NH, cudaStream_t s, llm_error *err)
+{
+    int hs = C / NH;
+    size_t shared = (2 * TILE * (hs + 1) + WARPS * hs) * sizeof(float);
+    dim3 grid(cu_blocks((size_t)(T - q_first), WARPS), NH, B);
+    attention_forward_kernel<<<grid, WARPS * 32, shared, s>>>(out, lse, qkv, pos, T, q_first, C, NH);
+    CU_LAUNCHED();
     return 0;
 }
 
@@ -107,11 +120,17 @@ int llm_cuda_attention_forward(llm_bf16 *out, float *lse, const llm_bf16 *qkv, c
     int hs = C / NH;
     if (llm_cuda_attention_wmma_wanted(hs))
         return llm_cuda_attention_forward_wmma(out, lse, qkv, pos, B, T, C, NH, s, err);
-    size_t shared = (2 * TILE * (hs + 1) + WARPS * hs) * sizeof(float);
-    dim3 grid(cu_blocks((size_t)T, WARPS), NH, B);
-    attention_forward_kernel<<<grid, WARPS * 32, shared, s>>>(out, lse, qkv, pos, T, C, NH);
-    CU_LAUNCHED();
-    return 0;
+    return launch_forward(out, lse, qkv, pos, B, T, 0, C, NH, s, err);
+}
+
+int llm_cuda_attention_queries(llm_bf16 *out, float *lse, const llm_bf16 *qkv, const int32_t *pos, int T,
+                               int q_first, int C, int NH, llm_cu_stream s, llm_error *err)
+{
+    if (check_heads(C, NH, err) < 0)
+        return -1;
+    if (q_first < 0 || q_first >= T)
+        return llm_error_set(err, "attention: queries from %d of %d", q_first, T);
+    return launch_forward(out, lse, qkv, pos, 1, T, q_first, C, NH, s, err);
 }
 
 /* ---- backward -------------------------------------------------------------------------- */

@@ -73,6 +73,20 @@ struct llm_cuda {
     bf16 *dqkv;                        /* (N, 3C) */
     float *delta;                      /* (B, NH, T) */
 
+    /* generation (llm_cuda_decode), apart from the plan: each layer's qkv rows of the
+     * sequence so far (its key/value cache) and one block's scratch, made by the first call */
+    void *dec_mem;
+    size_t dec_bytes;
+    bf16 **dec_qkv;                    /* n_layer of (block_size, 3C) */
+    float *dec_res[2], *dec_mid;       /* (block_size, C) */
+    bf16 *dec_ln, *dec_atty;           /* (block_size, C) */
+    bf16 *dec_fch, *dec_gelu;          /* (block_size, 4C) */
+    float *dec_mean, *dec_rstd;        /* (block_size) */
+    float *dec_lse;                    /* (NH, block_size) */
+    float *dec_logits;                 /* (V) */
+    int32_t *dec_tokens, *dec_pos;     /* (block_size); dec_pos[i] = i */
+    int dec_len;                       /* positions cached */
+
     /* host side of the last forward */
     int B, T, has_targets;
     int32_t *h_targets, *h_pos;        /* (N) */
@@ -118,7 +132,7 @@ extern "C" int llm_cuda_available(char *name, size_t n, llm_error *err)
 
 static void note_bytes(llm_cuda *g)
 {
-    size_t now = g->fixed_bytes + g->mem_bytes;
+    size_t now = g->fixed_bytes + g->mem_bytes + g->dec_bytes;
     if (now > g->peak_bytes)
         g->peak_bytes = now;
 }
@@ -220,6 +234,8 @@ extern "C" void llm_cuda_free(llm_cuda *g)
     if (!g)
         return;
     free_plan(g);
+    llm_cu_free(g->dec_mem);
+    free(g->dec_qkv);
     llm_cu_free(g->params);
     llm_cu_free(g->params_bf);
     llm_cu_free(g->grads);
@@ -714,5 +730,101 @@ extern "C" int llm_cuda_step(llm_cuda *g, const llm_adamw_config *c, int64_t ste
     double sumsq = 0.0;
     CU_CHECK(cudaMemcpy(&sumsq, g->sumsq, sizeof sumsq, cudaMemcpyDeviceToHost));
     *grad_norm = (float)sqrt(sumsq);
+    return 0;
+}
+
+/* ---- generation ---------------------------------------------------------------------------- */
+
+/* Lays generation's memory out over base (NULL: count); returns its bytes. */
+static size_t decode_layout(llm_cuda *g, char *base)
+{
+    size_t T = (size_t)g->cfg.block_size, C = g->cfg.n_embd, used = 0;
+    for (int l = 0; l < g->cfg.n_layer; l++) {
+        bf16 *q = carve<bf16>(base, &used, T * 3 * C);
+        if (base)
+            g->dec_qkv[l] = q;
+    }
+    g->dec_res[0] = carve<float>(base, &used, T * C);
+    g->dec_res[1] = carve<float>(base, &used, T * C);
+    g->dec_mid = carve<float>(base, &used, T * C);
+    g->dec_ln = carve<bf16>(base, &used, T * C);
+    g->dec_atty = carve<bf16>(base, &used, T * C);
+    g->dec_fch = carve<bf16>(base, &used, T * 4 * C);
+    g->dec_gelu = carve<bf16>(base, &used, T * 4 * C);
+    g->dec_mean = carve<float>(base, &used, T);
+    g->dec_rstd = carve<float>(base, &used, T);
+    g->dec_lse = carve<float>(base, &used, (size_t)g->cfg.n_head * T);
+    g->dec_logits = carve<float>(base, &used, (size_t)g->cfg.vocab_size);
+    g->dec_tokens = carve<int32_t>(base, &used, T);
+    g->dec_pos = carve<int32_t>(base, &used, T);
+    return used;
+}
+
+static int decode_alloc(llm_cuda *g, llm_error *err)
+{
+    int T = g->cfg.block_size;
+    size_t bytes = decode_layout(g, NULL);
+    if (!g->dec_qkv && !(g->dec_qkv = (bf16 **)calloc((size_t)g->cfg.n_layer, sizeof *g->dec_qkv)))
+        return llm_error_set(err, "out of memory");
+    if (!(g->dec_mem = llm_cu_alloc(bytes, err)))
+        return -1;
+    decode_layout(g, (char *)g->dec_mem);
+    g->dec_bytes = bytes;
+    note_bytes(g);
+    int32_t *pos = (int32_t *)malloc((size_t)T * sizeof(int32_t));
+    if (!pos)
+        return llm_error_set(err, "out of memory");
+    for (int i = 0; i < T; i++)
+        pos[i] = i;
+    cudaError_t e = cudaMemcpy(g->dec_pos, pos, (size_t)T * sizeof(int32_t), cudaMemcpyHostToDevice);
+    free(pos);
+    CU_CHECK(e);
+    return 0;
+}
+
+extern "C" int llm_cuda_decoded(const llm_cuda *g) { return g ? g->dec_len : 0; }
+
+/* One layer over the n new rows: their qkv rows join the cache, their queries attend over
+ * it, and in becomes out as in layer_forward. */
+static int layer_decode(llm_cuda *g, int l, int n, int start, const float *in, float *out, llm_error *err)
+{
+    int C = g->cfg.n_embd;
+    bf16 *qkv = g->dec_qkv[l];
+    TRY(llm_cuda_layernorm_forward(g->dec_ln, g->dec_mean, g->dec_rstd, in, P(g, LT(l, LN1W)), P(g, LT(l, LN1B)), n,
+                                   C, LN_EPS, NULL, err));
+    TRY(mm(qkv + (size_t)start * 3 * C, 0, g->dec_ln, 0, PB(g, LT(l, QKVW)), 0, n, 3 * C, C, PB(g, LT(l, QKVB)), NULL,
+           0, err));
+    TRY(llm_cuda_attention_queries(g->dec_atty, g->dec_lse, qkv, g->dec_pos, start + n, start, C, g->cfg.n_head, NULL,
+                                   err));
+    TRY(mm(g->dec_mid, 1, g->dec_atty, 0, PB(g, LT(l, PROJW)), 0, n, C, C, P(g, LT(l, PROJB)), in, 1.0f, err));
+    TRY(llm_cuda_layernorm_forward(g->dec_ln, g->dec_mean, g->dec_rstd, g->dec_mid, P(g, LT(l, LN2W)),
+                                   P(g, LT(l, LN2B)), n, C, LN_EPS, NULL, err));
+    TRY(mm(g->dec_fch, 0, g->dec_ln, 0, PB(g, LT(l, FCW)), 0, n, 4 * C, C, PB(g, LT(l, FCB)), NULL, 0, err));
+    TRY(llm_cuda_gelu_forward(g->dec_gelu, g->dec_fch, (size_t)n * 4 * C, NULL, err));
+    TRY(mm(out, 1, g->dec_gelu, 0, PB(g, LT(l, FCPROJW)), 0, n, C, 4 * C, P(g, LT(l, FCPROJB)), g->dec_mid, 1.0f,
+           err));
+    return 0;
+}
+
+extern "C" int llm_cuda_decode(llm_cuda *g, const int32_t *tokens, int n, int start, float *logits, llm_error *err)
+{
+    int C = g->cfg.n_embd, V = g->cfg.vocab_size;
+    if (n < 1 || start < 0 || start > g->dec_len || start + n > g->cfg.block_size)
+        return llm_error_set(err, "decode: %d tokens at position %d: %d positions are cached and a sequence holds %d",
+                             n, start, g->dec_len, g->cfg.block_size);
+    if (!g->dec_mem && decode_alloc(g, err) < 0)
+        return -1;
+    g->dec_len = start;    /* what follows start is overwritten */
+    CU_CHECK(cudaMemcpy(g->dec_tokens, tokens, (size_t)n * sizeof(int32_t), cudaMemcpyHostToDevice));
+    TRY(llm_cuda_embed_forward(g->dec_res[0], g->dec_tokens, g->dec_pos + start, P(g, 0), P(g, 1), n, C, NULL, err));
+    for (int l = 0; l < g->cfg.n_layer; l++)
+        TRY(layer_decode(g, l, n, start, g->dec_res[l % 2], g->dec_res[(l + 1) % 2], err));
+    /* the logits of the last row only */
+    const float *last = g->dec_res[g->cfg.n_layer % 2] + (size_t)(n - 1) * C;
+    TRY(llm_cuda_layernorm_forward(g->dec_ln, g->dec_mean, g->dec_rstd, last, P(g, LNF(g, 0)), P(g, LNF(g, 1)), 1, C,
+                                   LN_EPS, NULL, err));
+    TRY(mm(g->dec_logits, 1, g->dec_ln, 0, PB(g, 0), 1, 1, V, C, NULL, NULL, 0, err));
+    CU_CHECK(cudaMemcpy(logits, g->dec_logits, (size_t)V * sizeof(float), cudaMemcpyDeviceToHost));
+    g->dec_len = start + n;
     return 0;
 }

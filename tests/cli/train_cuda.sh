@@ -113,3 +113,32 @@ if py 'import sys; a, b = map(float, sys.argv[1:3]); sys.exit(0 if abs(a - b) <=
 else
     fail cpu-to-gpu-same-run "CPU's loss at step 20: $a, after the handover to the GPU: $b"
 fi
+
+# generation on the GPU from a model that memorised its answers (trained on the CPU)
+unset LLM_TOKENIZER_DIR
+check memorise-collate llm-collate -q --template=alpaca "$ROOT/scripts/sample/sft.jsonl" -o sft.bin
+check memorise-train llm-train -q -j2 --data sft.bin --out mem --n-layer 2 --n-head 2 --n-embd 64 --block-size 256 \
+    --micro-batch 10 --max-steps 100 --lr 3e-3 --warmup-steps 10 --schedule constant --save-every 0 --device cpu
+llm-collate -q --template=alpaca --render "$ROOT/scripts/sample/sft.jsonl" | "$PY" -c '
+import json, sys
+for line in sys.stdin:
+    r = json.loads(line)
+    text = r["text"].encode()
+    start, end = r["trained"][-1]
+    print(json.dumps({"prompt": text[:start].decode(), "id": len(text),
+                      "answer": text[start:end].decode()[:-len("<|endoftext|>")]}))
+' >cases.jsonl
+check generate-gpu llm-eval -q -j2 --model mem --generate --tokenizer gpt2 --max-new-tokens 40 --prompts cases.jsonl \
+    --device cuda -o gen.jsonl
+if "$PY" - cases.jsonl gen.jsonl <<'PYEOF' >gen.txt; then pass gpu-generates-answers; else fail gpu-generates-answers "$(cat gen.txt)"; fi
+import json, sys
+want = [json.loads(l)["answer"] for l in open(sys.argv[1])]
+got = [json.loads(l) for l in open(sys.argv[2])]
+assert len(got) == len(want), (len(got), len(want))
+bad = [(w, g.get("completion", g)) for w, g in zip(want, got) if g.get("completion") != w]
+print(f"{len(want) - len(bad)} of {len(want)} answers", *bad[:3], sep="\n")
+sys.exit(1 if bad else 0)
+PYEOF
+expect_stderr_has generate-says-gpu "device: GPU" \
+    llm-eval -j2 --model mem --generate --tokenizer gpt2 --max-new-tokens 2 --prompt "Hi" --device cuda
+exit 0

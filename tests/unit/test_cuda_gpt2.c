@@ -2,7 +2,8 @@
  * lib/model_cuda.h): loss, every tensor's gradient, the gradient norm and the weights after
  * one AdamW step, with and without --recompute, a batch with padding, masked labels and
  * several documents per row; an inference plan gives the training plan's loss; weights
- * go to the device and back unchanged (checkpoints). Tolerances: bf16 products all along
+ * go to the device and back unchanged (checkpoints); generation's logits are the CPU's.
+ * Tolerances: bf16 products all along
  * the chain, so 2e-2 relative (loss), 5e-2 per gradient tensor; after one AdamW step (an
  * update of about lr times the gradient's sign) each weight within 2.5 lr of the CPU's and
  * the updates within 25%. Without a GPU: one "skipped: no GPU" line. */
@@ -160,6 +161,37 @@ static void upload_download_exact(void)
     llm_model_free(m);
 }
 
+/* Generation on the GPU (its own key/value cache) gives the CPU's logits within bf16's
+ * 2e-2: a prompt at once, then token by token, then a new sequence over the old cache;
+ * a start past the cached positions or the block is refused. */
+static void decode_matches_cpu(void)
+{
+    enum { STEPS = 8 };
+    static const int n_at[STEPS] = {10, 1, 1, 1, 1, 1, 3, 1}, start_at[STEPS] = {0, 10, 11, 12, 13, 14, 0, 3};
+    int32_t seq[32];
+    float *cpu = malloc((size_t)STEPS * CFG.vocab_size * sizeof(float));
+    float *gpu = malloc((size_t)CFG.vocab_size * sizeof(float));
+    llm_rng_seed(&cuda_rng, 5);
+    for (int i = 0; i < 32; i++)
+        seq[i] = (int32_t)llm_rng_below(&cuda_rng, CFG.vocab_size);
+    llm_model *m = random_model(21);
+    for (int k = 0; k < STEPS; k++)
+        OK(llm_model_decode(m, seq + start_at[k], n_at[k], start_at[k], cpu + (size_t)k * CFG.vocab_size, &err));
+    OK(llm_model_cuda_attach(m, 0, &err));
+    for (int k = 0; k < STEPS; k++) {
+        OK(llm_model_decode(m, seq + start_at[k], n_at[k], start_at[k], gpu, &err));
+        char what[64];
+        snprintf(what, sizeof what, "decode step %d (%d at %d)", k, n_at[k], start_at[k]);
+        CHECK_CLOSE(what, gpu, cpu + (size_t)k * CFG.vocab_size, (size_t)CFG.vocab_size, 2e-2);
+    }
+    CHECK(llm_model_decode(m, seq, 1, 5, gpu, &err) < 0 && strstr(err.msg, "4 positions are cached"));
+    CHECK(llm_model_decode(m, seq, 2, 31, gpu, &err) < 0);
+    OK(llm_model_decode(m, seq, 32, 0, gpu, &err));    /* a whole block at once */
+    free(cpu);
+    free(gpu);
+    llm_model_free(m);
+}
+
 /* --micro-batch auto: some rows fit, and the answer's plan can be made. */
 static void max_batch_plans(void)
 {
@@ -183,6 +215,7 @@ int main(void)
     RUN(inference_plan_same_loss);
     RUN(upload_download_exact);
     RUN(max_batch_plans);
+    RUN(decode_matches_cpu);
 #endif
     CHECK_EXIT();
 }
