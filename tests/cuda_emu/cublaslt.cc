@@ -12,6 +12,7 @@
  * with -ffp-contract=off, else the compiler may fuse some products and sums), and bf16
  * results are rounded to nearest even. Device pointers are host pointers. */
 #include <cublasLt.h>
+#include <cuda_bf16.h>
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -70,28 +71,6 @@ __attribute__((format(printf, 2, 3))) static cublasStatus_t fail(cublasStatus_t 
     return st;
 }
 
-/* ---- bf16 ---- */
-
-static float bf16_to_float(uint16_t h)
-{
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-/* Round to nearest even, as the GPU's conversion; a NaN stays a (quiet) NaN, which the
- * rounding carry would otherwise turn into an infinity. */
-static uint16_t float_to_bf16(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    if ((u & 0x7fffffffu) > 0x7f800000u)
-        return (uint16_t)((u >> 16) | 0x0040u);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
-
 /* ---- types and layouts ---- */
 
 static size_t type_size(cudaDataType_t t)
@@ -125,14 +104,14 @@ static const char *type_name(int t)
 static float load(const void *p, cudaDataType_t t, size_t i)
 {
     if (t == CUDA_R_16BF)
-        return bf16_to_float(((const uint16_t *)p)[i]);
+        return (float)((const __nv_bfloat16 *)p)[i];
     return ((const float *)p)[i];
 }
 
 static void store(void *p, cudaDataType_t t, size_t i, float v)
 {
     if (t == CUDA_R_16BF)
-        ((uint16_t *)p)[i] = float_to_bf16(v);
+        ((__nv_bfloat16 *)p)[i] = __nv_bfloat16(v);    /* nearest even, as the GPU */
     else
         ((float *)p)[i] = v;
 }

@@ -21,6 +21,12 @@
 
 #include "cuda_runtime.h"
 
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>    /* tells valgrind the fiber stacks are stacks; free outside it */
+#else
+#define VALGRIND_STACK_REGISTER(start, end) 0
+#endif
+
 #if !defined(__x86_64__)
 #error "the CUDA emulator switches fibers with x86-64 code"
 #endif
@@ -106,7 +112,7 @@ struct worker {
      * a shuffle's values may write the next one's while slower lanes still read. */
     uint64_t exchange[WARPS][2][32];
     float stage[WARPS][2][3 * 256];
-    unsigned char bank[WARPS];
+    unsigned char bank[WARPS] = {};
 
     worker()
     {
@@ -115,8 +121,10 @@ struct worker {
         if (m == MAP_FAILED)
             fail("no memory for fiber stacks: %s", strerror(errno));
         stacks = (char *)m;
-        for (int i = 0; i < MAX_THREADS; i++)    /* a stack overflow faults, not corrupts */
+        for (int i = 0; i < MAX_THREADS; i++) {    /* a stack overflow faults, not corrupts */
             mprotect(stacks + i * per, GUARD_BYTES, PROT_NONE);
+            (void)VALGRIND_STACK_REGISTER(stacks + i * per + GUARD_BYTES, stacks + (i + 1) * per);
+        }
         shared = (unsigned char *)aligned_alloc(1024, OPTIN_SHARED);
     }
 };
