@@ -127,6 +127,11 @@ struct worker {
         }
         shared = (unsigned char *)aligned_alloc(1024, OPTIN_SHARED);
     }
+    ~worker()
+    {
+        munmap(stacks, (size_t)(STACK_BYTES + GUARD_BYTES) * MAX_THREADS);
+        free(shared);
+    }
 };
 
 static thread_local worker *self;
@@ -134,7 +139,7 @@ static thread_local worker *self;
 static worker *this_worker(void)
 {
     if (!self)
-        self = new worker;    /* lives as long as its host thread; the pool's never end */
+        self = new worker;    /* a helper's is deleted when it ends; the launcher's lives on */
     return self;
 }
 
@@ -352,9 +357,10 @@ struct helper_pool {
     launch *job;
     unsigned long long generation;
     int claims, busy;
+    bool quit;
     std::vector<std::thread> threads;
 };
-/* Never destroyed: at exit its helpers still wait on it. */
+/* Never destroyed (a destructor at exit could run before stop_helpers). */
 static helper_pool &pool = *new helper_pool();
 
 static void helper_main(void)
@@ -362,7 +368,9 @@ static void helper_main(void)
     unsigned long long seen = 0;
     std::unique_lock<std::mutex> g(pool.lock);
     for (;;) {
-        pool.wake.wait(g, [&] { return pool.generation != seen; });
+        pool.wake.wait(g, [&] { return pool.generation != seen || pool.quit; });
+        if (pool.quit)
+            break;
         seen = pool.generation;
         if (pool.claims == 0)
             continue;
@@ -375,6 +383,22 @@ static void helper_main(void)
         if (--pool.busy == 0 && pool.claims == 0)
             pool.done.notify_all();
     }
+    g.unlock();
+    delete self;
+    self = NULL;
+}
+
+/* At exit: the helpers end and are joined, so nothing of theirs is left behind. */
+static void stop_helpers(void)
+{
+    {
+        std::lock_guard<std::mutex> g(pool.lock);
+        pool.quit = true;
+    }
+    pool.wake.notify_all();
+    for (std::thread &t : pool.threads)
+        t.join();
+    pool.threads.clear();
 }
 
 static int helper_count(void)
@@ -427,10 +451,10 @@ void run_grid(const void *kernel, const char *name, const launch_config &cfg, co
     int helpers = (int)(l.blocks - 1 < (unsigned long long)helper_count() ? l.blocks - 1 : helper_count());
     std::unique_lock<std::mutex> g(pool.lock);
     if (helpers > 0) {
-        while ((int)pool.threads.size() < helpers) {
+        if (pool.threads.empty())
+            atexit(stop_helpers);
+        while ((int)pool.threads.size() < helpers)
             pool.threads.emplace_back(helper_main);
-            pool.threads.back().detach();
-        }
         pool.job = &l;
         pool.claims = helpers;
         pool.generation++;
