@@ -59,6 +59,43 @@ __device__ static void load_tile(bf16 *dst, int ld, const bf16 *qkv, int b, int 
     }
 }
 
+/* A warp's products, for the forward and the backward. */
+
+/* dst (16 x cols, fp32) = a (16 x hs) b^T, b the cols rows of a tile (hs wide) */
+__device__ static void warp_abt(float *dst, int ldd, const bf16 *a, const bf16 *b, int ld, int hs, int cols)
+{
+    for (int n = 0; n < cols / 16; n++) {
+        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+        wmma::fill_fragment(acc, 0.0f);
+        for (int k = 0; k < hs / 16; k++) {
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> fb;
+            wmma::load_matrix_sync(fa, a + k * 16, ld);
+            wmma::load_matrix_sync(fb, b + n * 16 * ld + k * 16, ld);
+            wmma::mma_sync(acc, fa, fb, acc);
+        }
+        wmma::store_matrix_sync(dst + n * 16, acc, ldd, wmma::mem_row_major);
+    }
+}
+
+/* acc (16 x hs, fp32 in shared memory) += a (16 x inner) b (inner x hs) */
+__device__ static void warp_acc_ab(float *acc_s, int ldo, const bf16 *a, int lda, const bf16 *b, int ldb, int hs,
+                                   int inner)
+{
+    for (int j = 0; j < hs / 16; j++) {
+        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+        wmma::load_matrix_sync(acc, acc_s + j * 16, ldo, wmma::mem_row_major);
+        for (int k = 0; k < inner / 16; k++) {
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> fb;
+            wmma::load_matrix_sync(fa, a + k * 16, lda);
+            wmma::load_matrix_sync(fb, b + k * 16 * ldb + j * 16, ldb);
+            wmma::mma_sync(acc, fa, fb, acc);
+        }
+        wmma::store_matrix_sync(acc_s + j * 16, acc, ldo, wmma::mem_row_major);
+    }
+}
+
 __global__ static void attention_forward_wmma_kernel(bf16 *out, float *lse, const bf16 *qkv, const int32_t *pos,
                                                      int T, int C, int NH)
 {
@@ -86,18 +123,7 @@ __global__ static void attention_forward_wmma_kernel(bf16 *out, float *lse, cons
         __syncthreads();
 
         /* S (16 rows of this warp, 64 keys) = Q K^T */
-        for (int n = 0; n < BK / 16; n++) {
-            wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-            wmma::fill_fragment(acc, 0.0f);
-            for (int k = 0; k < hs / 16; k++) {
-                wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> a;
-                wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> bt;
-                wmma::load_matrix_sync(a, qs + warp * 16 * L.ldh + k * 16, L.ldh);
-                wmma::load_matrix_sync(bt, ks + n * 16 * L.ldh + k * 16, L.ldh);    /* K^T */
-                wmma::mma_sync(acc, a, bt, acc);
-            }
-            wmma::store_matrix_sync(S + warp * 16 * L.lds + n * 16, acc, L.lds, wmma::mem_row_major);
-        }
+        warp_abt(S + warp * 16 * L.lds, L.lds, qs + warp * 16 * L.ldh, ks, L.ldh, hs, BK);
         __syncwarp();
 
         /* the online softmax of the warp's 16 rows: each lane 2 of the 64 keys */
@@ -133,19 +159,7 @@ __global__ static void attention_forward_wmma_kernel(bf16 *out, float *lse, cons
         __syncwarp();
 
         /* O (16 rows, hs) += P V */
-        for (int j = 0; j < hs / 16; j++) {
-            wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-            float *ot = O + warp * 16 * L.ldo + j * 16;
-            wmma::load_matrix_sync(acc, ot, L.ldo, wmma::mem_row_major);
-            for (int k = 0; k < BK / 16; k++) {
-                wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> a;
-                wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> bv;
-                wmma::load_matrix_sync(a, P + warp * 16 * L.ldp + k * 16, L.ldp);
-                wmma::load_matrix_sync(bv, vs + k * 16 * L.ldh + j * 16, L.ldh);
-                wmma::mma_sync(acc, a, bv, acc);
-            }
-            wmma::store_matrix_sync(ot, acc, L.ldo, wmma::mem_row_major);
-        }
+        warp_acc_ab(O + warp * 16 * L.ldo, L.ldo, P + warp * 16 * L.ldp, L.ldp, vs, L.ldh, hs, BK);
     }
     __syncthreads();
     for (int i = threadIdx.x; i < BQ * hs; i += blockDim.x) {
@@ -228,40 +242,6 @@ __host__ __device__ static wmma_bwd_layout bwd_layout_for(int hs, int accs)
     return L;
 }
 
-/* dst (16 x BN, fp32) = a (16 x hs) b^T, b the BN rows of a tile (hs wide) */
-__device__ static void warp_abt(float *dst, int ldd, const bf16 *a, const bf16 *b, int ld, int hs)
-{
-    for (int n = 0; n < BN / 16; n++) {
-        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-        wmma::fill_fragment(acc, 0.0f);
-        for (int k = 0; k < hs / 16; k++) {
-            wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
-            wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> fb;
-            wmma::load_matrix_sync(fa, a + k * 16, ld);
-            wmma::load_matrix_sync(fb, b + n * 16 * ld + k * 16, ld);
-            wmma::mma_sync(acc, fa, fb, acc);
-        }
-        wmma::store_matrix_sync(dst + n * 16, acc, ldd, wmma::mem_row_major);
-    }
-}
-
-/* acc (16 x hs, fp32 in shared memory) += a (16 x BN) b (BN x hs) */
-__device__ static void warp_acc_ab(float *acc_s, int ldo, const bf16 *a, int lda, const bf16 *b, int ldb, int hs)
-{
-    for (int j = 0; j < hs / 16; j++) {
-        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-        wmma::load_matrix_sync(acc, acc_s + j * 16, ldo, wmma::mem_row_major);
-        for (int k = 0; k < BN / 16; k++) {
-            wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
-            wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> fb;
-            wmma::load_matrix_sync(fa, a + k * 16, lda);
-            wmma::load_matrix_sync(fb, b + k * 16 * ldb + j * 16, ldb);
-            wmma::mma_sync(acc, fa, fb, acc);
-        }
-        wmma::store_matrix_sync(acc_s + j * 16, acc, ldo, wmma::mem_row_major);
-    }
-}
-
 /* lse and delta of rows first .. first + n (0 past T) */
 __device__ static void load_stats(float *lse_s, float *delta_s, const float *lse, const float *delta, size_t bh,
                                   int first, int n, int T)
@@ -309,8 +289,8 @@ __global__ static void attention_dq_wmma_kernel(bf16 *dqkv, const float *delta, 
         load_tile(vs, L.ldh, qkv, b, k0, BN, T, C3, 2 * C + h * hs, hs);
         __syncthreads();
         int r0 = warp * 16;
-        warp_abt(S + r0 * L.lds, L.lds, qs + r0 * L.ldh, ks, L.ldh, hs);
-        warp_abt(DP + r0 * L.lds, L.lds, dos + r0 * L.ldh, vs, L.ldh, hs);
+        warp_abt(S + r0 * L.lds, L.lds, qs + r0 * L.ldh, ks, L.ldh, hs, BN);
+        warp_abt(DP + r0 * L.lds, L.lds, dos + r0 * L.ldh, vs, L.ldh, hs, BN);
         __syncwarp();
         for (int r = r0; r < r0 + 16; r++) {
             int t = q0 + r, s = k0 + lane;
@@ -322,7 +302,7 @@ __global__ static void attention_dq_wmma_kernel(bf16 *dqkv, const float *delta, 
             dS[r * L.ldp + lane] = __float2bfloat16_rn(ds);
         }
         __syncwarp();
-        warp_acc_ab(dQ + r0 * L.ldo, L.ldo, dS + r0 * L.ldp, L.ldp, ks, L.ldh, hs);
+        warp_acc_ab(dQ + r0 * L.ldo, L.ldo, dS + r0 * L.ldp, L.ldp, ks, L.ldh, hs, BN);
     }
     __syncthreads();
     store_grad(dqkv, dQ, L.ldo, b, q0, T, C3, h * hs, hs);
@@ -357,8 +337,8 @@ __global__ static void attention_dkv_wmma_kernel(bf16 *dqkv, const float *delta,
         __syncthreads();
         int r0 = warp * 16;
         /* S^T and dP^T: the warp's 16 keys against the tile's queries */
-        warp_abt(S + r0 * L.lds, L.lds, ks + r0 * L.ldh, qs, L.ldh, hs);
-        warp_abt(DP + r0 * L.lds, L.lds, vs + r0 * L.ldh, dos, L.ldh, hs);
+        warp_abt(S + r0 * L.lds, L.lds, ks + r0 * L.ldh, qs, L.ldh, hs, BN);
+        warp_abt(DP + r0 * L.lds, L.lds, vs + r0 * L.ldh, dos, L.ldh, hs, BN);
         __syncwarp();
         int t = q0 + lane, lo = t < T ? t - prow[t] : T;
         for (int r = r0; r < r0 + 16; r++) {
@@ -372,8 +352,8 @@ __global__ static void attention_dkv_wmma_kernel(bf16 *dqkv, const float *delta,
             dS[r * L.ldp + lane] = __float2bfloat16_rn(ds);
         }
         __syncwarp();
-        warp_acc_ab(dV + r0 * L.ldo, L.ldo, P + r0 * L.ldp, L.ldp, dos, L.ldh, hs);
-        warp_acc_ab(dK + r0 * L.ldo, L.ldo, dS + r0 * L.ldp, L.ldp, qs, L.ldh, hs);
+        warp_acc_ab(dV + r0 * L.ldo, L.ldo, P + r0 * L.ldp, L.ldp, dos, L.ldh, hs, BN);
+        warp_acc_ab(dK + r0 * L.ldo, L.ldo, dS + r0 * L.ldp, L.ldp, qs, L.ldh, hs, BN);
     }
     __syncthreads();
     store_grad(dqkv, dK, L.ldo, b, s0, T, C3, C + h * hs, hs);

@@ -78,11 +78,8 @@ struct llm_cuda {
     void *dec_mem;
     size_t dec_bytes;
     bf16 **dec_qkv;                    /* n_layer of (block_size, 3C) */
-    float *dec_res[2], *dec_mid;       /* (block_size, C) */
-    bf16 *dec_ln, *dec_atty;           /* (block_size, C) */
-    bf16 *dec_fch, *dec_gelu;          /* (block_size, 4C) */
-    float *dec_mean, *dec_rstd;        /* (block_size) */
-    float *dec_lse;                    /* (NH, block_size) */
+    layer_acts dec_acts;               /* one layer's buffers for block_size rows, shared */
+    float *dec_res[2];                 /* (block_size, C) */
     float *dec_logits;                 /* (V) */
     int32_t *dec_tokens, *dec_pos;     /* (block_size); dec_pos[i] = i */
     int dec_len;                       /* positions cached */
@@ -507,16 +504,22 @@ static int mm(void *D, int d_fp32, const bf16 *A, int ta, const bf16 *B, int tb,
             return -1;       \
     } while (0)
 
-static int layer_forward(llm_cuda *g, int l, int B, int T, llm_error *err)
+/* One layer over N = B x T rows, res_in to res_out through A's buffers. Attention: over the
+ * rows' own (B, T) when first == 0; in generation (B = 1) with first > 0, A->qkv continues
+ * the layer's cache, whose rows 0 .. first - 1 precede it, and its queries see those too. */
+static int layer_forward(llm_cuda *g, int l, const layer_acts *A, int B, int T, int first, const int32_t *pos,
+                         const float *res_in, float *res_out, llm_error *err)
 {
     const llm_model_config *c = &g->cfg;
     int N = B * T, C = c->n_embd;
-    layer_acts *A = &g->layer[l];
-    float *res_in = g->resid[l], *res_out = g->resid[l + 1];
     TRY(llm_cuda_layernorm_forward(A->ln1, A->ln1_mean, A->ln1_rstd, res_in, P(g, LT(l, LN1W)), P(g, LT(l, LN1B)),
                                    N, C, LN_EPS, NULL, err));
     TRY(mm(A->qkv, 0, A->ln1, 0, PB(g, LT(l, QKVW)), 0, N, 3 * C, C, PB(g, LT(l, QKVB)), NULL, 0, err));
-    TRY(llm_cuda_attention_forward(A->atty, A->lse, A->qkv, g->pos, B, T, C, c->n_head, NULL, err));
+    if (first == 0)
+        TRY(llm_cuda_attention_forward(A->atty, A->lse, A->qkv, pos, B, T, C, c->n_head, NULL, err));
+    else
+        TRY(llm_cuda_attention_queries(A->atty, A->lse, A->qkv - (size_t)first * 3 * C, pos, first + T, first, C,
+                                       c->n_head, NULL, err));
     /* the residual add rides in the product's epilogue: res_mid = res_in + atty W + b */
     TRY(mm(A->res_mid, 1, A->atty, 0, PB(g, LT(l, PROJW)), 0, N, C, C, P(g, LT(l, PROJB)), res_in, 1.0f, err));
     TRY(llm_cuda_layernorm_forward(A->ln2, A->ln2_mean, A->ln2_rstd, A->res_mid, P(g, LT(l, LN2W)),
@@ -625,7 +628,7 @@ extern "C" int llm_cuda_forward(llm_cuda *g, const llm_batch *batch, llm_loss_st
 
     TRY(llm_cuda_embed_forward(g->resid[0], g->tokens, g->pos, P(g, 0), P(g, 1), N, C, NULL, err));
     for (int l = 0; l < g->cfg.n_layer; l++)
-        TRY(layer_forward(g, l, B, T, err));
+        TRY(layer_forward(g, l, &g->layer[l], B, T, 0, g->pos, g->resid[l], g->resid[l + 1], err));
     float *last = g->resid[g->cfg.n_layer];
     TRY(llm_cuda_layernorm_forward(g->lnf, g->lnf_mean, g->lnf_rstd, last, P(g, LNF(g, 0)), P(g, LNF(g, 1)), N, C,
                                    LN_EPS, NULL, err));
@@ -744,16 +747,17 @@ static size_t decode_layout(llm_cuda *g, char *base)
         if (base)
             g->dec_qkv[l] = q;
     }
+    layer_acts *A = &g->dec_acts;
     g->dec_res[0] = carve<float>(base, &used, T * C);
     g->dec_res[1] = carve<float>(base, &used, T * C);
-    g->dec_mid = carve<float>(base, &used, T * C);
-    g->dec_ln = carve<bf16>(base, &used, T * C);
-    g->dec_atty = carve<bf16>(base, &used, T * C);
-    g->dec_fch = carve<bf16>(base, &used, T * 4 * C);
-    g->dec_gelu = carve<bf16>(base, &used, T * 4 * C);
-    g->dec_mean = carve<float>(base, &used, T);
-    g->dec_rstd = carve<float>(base, &used, T);
-    g->dec_lse = carve<float>(base, &used, (size_t)g->cfg.n_head * T);
+    A->res_mid = carve<float>(base, &used, T * C);
+    A->ln1 = A->ln2 = carve<bf16>(base, &used, T * C);
+    A->atty = carve<bf16>(base, &used, T * C);
+    A->fch = carve<bf16>(base, &used, T * 4 * C);
+    A->fch_gelu = carve<bf16>(base, &used, T * 4 * C);
+    A->ln1_mean = A->ln2_mean = carve<float>(base, &used, T);
+    A->ln1_rstd = A->ln2_rstd = carve<float>(base, &used, T);
+    A->lse = carve<float>(base, &used, (size_t)g->cfg.n_head * T);
     g->dec_logits = carve<float>(base, &used, (size_t)g->cfg.vocab_size);
     g->dec_tokens = carve<int32_t>(base, &used, T);
     g->dec_pos = carve<int32_t>(base, &used, T);
@@ -784,28 +788,6 @@ static int decode_alloc(llm_cuda *g, llm_error *err)
 
 extern "C" int llm_cuda_decoded(const llm_cuda *g) { return g ? g->dec_len : 0; }
 
-/* One layer over the n new rows: their qkv rows join the cache, their queries attend over
- * it, and in becomes out as in layer_forward. */
-static int layer_decode(llm_cuda *g, int l, int n, int start, const float *in, float *out, llm_error *err)
-{
-    int C = g->cfg.n_embd;
-    bf16 *qkv = g->dec_qkv[l];
-    TRY(llm_cuda_layernorm_forward(g->dec_ln, g->dec_mean, g->dec_rstd, in, P(g, LT(l, LN1W)), P(g, LT(l, LN1B)), n,
-                                   C, LN_EPS, NULL, err));
-    TRY(mm(qkv + (size_t)start * 3 * C, 0, g->dec_ln, 0, PB(g, LT(l, QKVW)), 0, n, 3 * C, C, PB(g, LT(l, QKVB)), NULL,
-           0, err));
-    TRY(llm_cuda_attention_queries(g->dec_atty, g->dec_lse, qkv, g->dec_pos, start + n, start, C, g->cfg.n_head, NULL,
-                                   err));
-    TRY(mm(g->dec_mid, 1, g->dec_atty, 0, PB(g, LT(l, PROJW)), 0, n, C, C, P(g, LT(l, PROJB)), in, 1.0f, err));
-    TRY(llm_cuda_layernorm_forward(g->dec_ln, g->dec_mean, g->dec_rstd, g->dec_mid, P(g, LT(l, LN2W)),
-                                   P(g, LT(l, LN2B)), n, C, LN_EPS, NULL, err));
-    TRY(mm(g->dec_fch, 0, g->dec_ln, 0, PB(g, LT(l, FCW)), 0, n, 4 * C, C, PB(g, LT(l, FCB)), NULL, 0, err));
-    TRY(llm_cuda_gelu_forward(g->dec_gelu, g->dec_fch, (size_t)n * 4 * C, NULL, err));
-    TRY(mm(out, 1, g->dec_gelu, 0, PB(g, LT(l, FCPROJW)), 0, n, C, 4 * C, P(g, LT(l, FCPROJB)), g->dec_mid, 1.0f,
-           err));
-    return 0;
-}
-
 extern "C" int llm_cuda_decode(llm_cuda *g, const int32_t *tokens, int n, int start, float *logits, llm_error *err)
 {
     int C = g->cfg.n_embd, V = g->cfg.vocab_size;
@@ -817,13 +799,16 @@ extern "C" int llm_cuda_decode(llm_cuda *g, const int32_t *tokens, int n, int st
     g->dec_len = start;    /* what follows start is overwritten */
     CU_CHECK(cudaMemcpy(g->dec_tokens, tokens, (size_t)n * sizeof(int32_t), cudaMemcpyHostToDevice));
     TRY(llm_cuda_embed_forward(g->dec_res[0], g->dec_tokens, g->dec_pos + start, P(g, 0), P(g, 1), n, C, NULL, err));
-    for (int l = 0; l < g->cfg.n_layer; l++)
-        TRY(layer_decode(g, l, n, start, g->dec_res[l % 2], g->dec_res[(l + 1) % 2], err));
+    layer_acts A = g->dec_acts;
+    for (int l = 0; l < g->cfg.n_layer; l++) {
+        A.qkv = g->dec_qkv[l] + (size_t)start * 3 * C;    /* the new rows join the cache */
+        TRY(layer_forward(g, l, &A, 1, n, start, g->dec_pos, g->dec_res[l % 2], g->dec_res[(l + 1) % 2], err));
+    }
     /* the logits of the last row only */
     const float *last = g->dec_res[g->cfg.n_layer % 2] + (size_t)(n - 1) * C;
-    TRY(llm_cuda_layernorm_forward(g->dec_ln, g->dec_mean, g->dec_rstd, last, P(g, LNF(g, 0)), P(g, LNF(g, 1)), 1, C,
-                                   LN_EPS, NULL, err));
-    TRY(mm(g->dec_logits, 1, g->dec_ln, 0, PB(g, 0), 1, 1, V, C, NULL, NULL, 0, err));
+    TRY(llm_cuda_layernorm_forward(A.ln1, A.ln1_mean, A.ln1_rstd, last, P(g, LNF(g, 0)), P(g, LNF(g, 1)), 1, C, LN_EPS,
+                                   NULL, err));
+    TRY(mm(g->dec_logits, 1, A.ln1, 0, PB(g, 0), 1, 1, V, C, NULL, NULL, 0, err));
     CU_CHECK(cudaMemcpy(logits, g->dec_logits, (size_t)V * sizeof(float), cudaMemcpyDeviceToHost));
     g->dec_len = start + n;
     return 0;
