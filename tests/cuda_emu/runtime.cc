@@ -544,8 +544,6 @@ cudaError_t cudaGetDevice(int *device)
     return cudaSuccess;
 }
 
-cudaError_t cudaSetDevice(int device) { return device == 0 ? cudaSuccess : record(cudaErrorInvalidDevice); }
-
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp *prop, int device)
 {
     if (device != 0)
@@ -637,10 +635,6 @@ cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, cudaMemcpyKind kind
 {
     bool dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
     bool src_dev = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
-    if (kind == cudaMemcpyDefault) {
-        dst_dev = on_device(dst, n);
-        src_dev = on_device(src, n);
-    }
     cudaError_t e = check_range(dst, n, dst_dev, "cudaMemcpy", "destination");
     if (e == cudaSuccess)
         e = check_range(src, n, src_dev, "cudaMemcpy", "source");
@@ -661,33 +655,12 @@ cudaError_t cudaMemset(void *p, int value, size_t n)
  * report here (a bad launch is cudaGetLastError's). */
 cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
 
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaDeviceSynchronize(); }
-
 cudaError_t cudaGetLastError(void)
 {
     std::lock_guard<std::mutex> g(state_lock);
     cudaError_t e = last_error;
     last_error = cudaSuccess;
     return e;
-}
-
-cudaError_t cudaPeekAtLastError(void)
-{
-    std::lock_guard<std::mutex> g(state_lock);
-    return last_error;
-}
-
-const char *cudaGetErrorName(cudaError_t e)
-{
-    switch (e) {
-    case cudaSuccess: return "cudaSuccess";
-    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
-    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
-    case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
-    case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
-    case cudaErrorNoDevice: return "cudaErrorNoDevice";
-    }
-    return "cudaErrorUnknown";
 }
 
 const char *cudaGetErrorString(cudaError_t e)

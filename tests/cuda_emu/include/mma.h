@@ -63,11 +63,6 @@ template <typename Use, typename T, typename L> void fill_fragment(fragment<Use,
     for (int i = 0; i < 8; i++)
         f.x[i] = v;
 }
-template <typename Use, typename L> void fill_fragment(fragment<Use, 16, 16, 16, __nv_bfloat16, L> &f, float v)
-{
-    for (int i = 0; i < 8; i++)
-        f.x[i] = __nv_bfloat16(v);
-}
 
 template <typename Use, typename T, typename L>
 void load_matrix_sync(fragment<Use, 16, 16, 16, T, L> &f, const T *p, unsigned ldm)
