@@ -50,8 +50,15 @@ int llm_cuda_axpy(float *y, float a, const float *x, size_t n, llm_cu_stream s, 
 
 /* ---- matrix products (cuBLASLt, bf16 operands, fp32 accumulation) ---- */
 
+/* What a product's epilogue does with the GELU that follows (or precedes) it. */
+enum {
+    LLM_CU_GELU_NONE,
+    LLM_CU_GELU_FORWARD,     /* aux = op(A) op(B) + bias, D = gelu(aux) */
+    LLM_CU_GELU_BACKWARD,    /* D = op(A) op(B) * gelu'(aux), no bias */
+};
+
 /* Row-major D (M, N) = op(A) (M, K) op(B) (K, N) [+ bias (N)] [+ beta C], the twin of
- * llm_gemm with the linear layers' bias fused in. */
+ * llm_gemm with the linear layers' bias, and the GELU after them, fused in. */
 typedef struct llm_cu_gemm {
     int M, N, K;
     int trans_a, trans_b;
@@ -62,13 +69,21 @@ typedef struct llm_cu_gemm {
     const float *C;       /* fp32, ldd apart, added times beta (may be D); NULL: none */
     float beta;
     const void *bias;     /* N values of D's type, or NULL */
+    int gelu;             /* LLM_CU_GELU_*: needs a bf16 D with ldd == N */
+    llm_bf16 *aux;        /* with gelu: GELU's input (M, N), written forward, read backward */
 } llm_cu_gemm;
 
 /* Loads libcublasLt.so (dlopen) and makes a handle with a workspace: 0, or -1 with err set
  * when the library or the device is missing. Idempotent; llm_cuda_blas_close undoes it. */
 int llm_cuda_blas_open(llm_error *err);
 void llm_cuda_blas_close(void);
+/* 0, or with err set -1 (or LLM_CU_NO_ALGORITHM: cuBLASLt has none for this product). */
+#define LLM_CU_NO_ALGORITHM (-2)
 int llm_cuda_matmul(const llm_cu_gemm *g, llm_cu_stream s, llm_error *err);
+/* GELU in cuBLASLt's epilogue (on by default), or the product and then the GELU kernel
+ * (off, or LLM_CUDA_GELU=kernel in the environment). Where cuBLASLt has no algorithm for
+ * the fused form, llm_cuda_matmul falls back to the kernel by itself. */
+void llm_cuda_gelu_fusion(int on);
 
 /* ---- the layers ---- */
 

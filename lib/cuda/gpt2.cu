@@ -475,9 +475,9 @@ static size_t LT(int l, int k) { return 2 + (size_t)l * LAYER_TENSORS + k; }
 enum { LN1W, LN1B, QKVW, QKVB, PROJW, PROJB, LN2W, LN2B, FCW, FCB, FCPROJW, FCPROJB };
 static size_t LNF(const llm_cuda *g, int k) { return 2 + (size_t)g->cfg.n_layer * LAYER_TENSORS + k; }
 
-/* Row-major products of the layers; see llm_cu_gemm. */
-static int mm(void *D, int d_fp32, const bf16 *A, int ta, const bf16 *B, int tb, int M, int N, int K, const void *bias,
-              const float *Cadd, float beta, llm_error *err)
+/* Row-major products of the layers; see llm_cu_gemm. mm_gelu's aux is GELU's input. */
+static int mm_gelu(void *D, int d_fp32, const bf16 *A, int ta, const bf16 *B, int tb, int M, int N, int K,
+                   const void *bias, const float *Cadd, float beta, int gelu, bf16 *aux, llm_error *err)
 {
     llm_cu_gemm m = {};
     m.M = M;
@@ -495,7 +495,15 @@ static int mm(void *D, int d_fp32, const bf16 *A, int ta, const bf16 *B, int tb,
     m.C = Cadd;
     m.beta = beta;
     m.bias = bias;
+    m.gelu = gelu;
+    m.aux = aux;
     return llm_cuda_matmul(&m, NULL, err);
+}
+
+static int mm(void *D, int d_fp32, const bf16 *A, int ta, const bf16 *B, int tb, int M, int N, int K, const void *bias,
+              const float *Cadd, float beta, llm_error *err)
+{
+    return mm_gelu(D, d_fp32, A, ta, B, tb, M, N, K, bias, Cadd, beta, LLM_CU_GELU_NONE, NULL, err);
 }
 
 #define TRY(call)            \
@@ -524,8 +532,8 @@ static int layer_forward(llm_cuda *g, int l, const layer_acts *A, int B, int T, 
     TRY(mm(A->res_mid, 1, A->atty, 0, PB(g, LT(l, PROJW)), 0, N, C, C, P(g, LT(l, PROJB)), res_in, 1.0f, err));
     TRY(llm_cuda_layernorm_forward(A->ln2, A->ln2_mean, A->ln2_rstd, A->res_mid, P(g, LT(l, LN2W)),
                                    P(g, LT(l, LN2B)), N, C, LN_EPS, NULL, err));
-    TRY(mm(A->fch, 0, A->ln2, 0, PB(g, LT(l, FCW)), 0, N, 4 * C, C, PB(g, LT(l, FCB)), NULL, 0, err));
-    TRY(llm_cuda_gelu_forward(A->fch_gelu, A->fch, (size_t)N * 4 * C, NULL, err));
+    TRY(mm_gelu(A->fch_gelu, 0, A->ln2, 0, PB(g, LT(l, FCW)), 0, N, 4 * C, C, PB(g, LT(l, FCB)), NULL, 0,
+                LLM_CU_GELU_FORWARD, A->fch, err));
     TRY(mm(res_out, 1, A->fch_gelu, 0, PB(g, LT(l, FCPROJW)), 0, N, C, 4 * C, P(g, LT(l, FCPROJB)), A->res_mid,
            1.0f, err));
     return 0;
@@ -667,11 +675,11 @@ static int layer_backward(llm_cuda *g, int l, int B, int T, llm_error *err)
     }
     /* dres is d res_out; the residual passes it to res_mid and res_in */
     TRY(llm_cuda_to_bf16(g->dres_bf, g->dres, 1.0f, (size_t)N * C, NULL, err));
-    TRY(mm(g->d4c, 0, g->dres_bf, 0, PB(g, LT(l, FCPROJW)), 1, N, 4 * C, C, NULL, NULL, 0, err));
+    TRY(mm_gelu(g->d4c, 0, g->dres_bf, 0, PB(g, LT(l, FCPROJW)), 1, N, 4 * C, C, NULL, NULL, 0, LLM_CU_GELU_BACKWARD,
+                A->fch, err));
     TRY(mm(G(g, LT(l, FCPROJW)), 1, A->fch_gelu, 1, g->dres_bf, 0, 4 * C, C, N, NULL, G(g, LT(l, FCPROJW)), 1.0f,
            err));
     TRY(llm_cuda_bias_backward_f32(G(g, LT(l, FCPROJB)), g->dres, N, C, NULL, err));
-    TRY(llm_cuda_gelu_backward(g->d4c, A->fch, g->d4c, n4, NULL, err));
     TRY(mm(g->dc, 1, g->d4c, 0, PB(g, LT(l, FCW)), 1, N, C, 4 * C, NULL, NULL, 0, err));
     TRY(mm(G(g, LT(l, FCW)), 1, A->ln2, 1, g->d4c, 0, C, 4 * C, N, NULL, G(g, LT(l, FCW)), 1.0f, err));
     TRY(llm_cuda_bias_backward(G(g, LT(l, FCB)), g->d4c, N, 4 * C, NULL, err));

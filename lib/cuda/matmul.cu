@@ -1,7 +1,7 @@
 /* Matrix products through cuBLASLt, opened with dlopen so that a binary linked here runs
  * on a machine without the CUDA libraries (the CPU path then): bf16 operands, fp32
- * accumulation, the bias of a linear layer fused in the epilogue, and C = A B + beta C for
- * the residual add and gradient accumulation. cuBLASLt is column-major; a row-major
+ * accumulation, the bias of a linear layer and the GELU after it fused in the epilogue,
+ * and C = A B + beta C for the residual add and gradient accumulation. cuBLASLt is column-major; a row-major
  * product D = op(A) op(B) is the column-major D^T = op(B)^T op(A)^T, so A and B swap. */
 #include <cublasLt.h>
 #include <dlfcn.h>
@@ -123,11 +123,12 @@ static uint32_t alignment(const void *p)
     } while (0)
 
 /* What a product's descriptors and algorithm depend on: a step repeats a few dozen shapes,
- * so each is described and given to the heuristic once (the bias pointer, which changes
- * from layer to layer, is set on every call). */
+ * so each is described and given to the heuristic once. The bias and aux pointers change
+ * from layer to layer and are set on every call; the heuristic reads their alignment from
+ * the first call's, so that is part of the key too. */
 typedef struct plan_key {
-    int M, N, K, trans_a, trans_b, lda, ldb, ldd, d_fp32, has_c, has_bias;
-    uint32_t align[4];
+    int M, N, K, trans_a, trans_b, lda, ldb, ldd, d_fp32, has_c, has_bias, gelu;
+    uint32_t align[6];    /* A, B, C, D as cuBLASLt names them, the bias, the aux */
 } plan_key;
 
 typedef struct lt_plan {
@@ -161,9 +162,32 @@ static void plans_clear(void)
     n_plans = next_evict = 0;
 }
 
-/* Describes the product of key into p and picks its algorithm. 0, or -1 with err set (p
- * then holds nothing). */
-static int plan_make(lt_plan *p, const plan_key *key, llm_error *err)
+static cublasLtEpilogue_t epilogue_of(const plan_key *key)
+{
+    if (key->gelu == LLM_CU_GELU_FORWARD)
+        return key->has_bias ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS : CUBLASLT_EPILOGUE_GELU_AUX;
+    if (key->gelu == LLM_CU_GELU_BACKWARD)
+        return CUBLASLT_EPILOGUE_DGELU;
+    return key->has_bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+}
+
+/* Sets the pointers of g's epilogue on p's descriptor. */
+static int plan_point(lt_plan *p, const llm_cu_gemm *g, llm_error *err)
+{
+    cublasStatus_t st = CUBLAS_STATUS_SUCCESS;
+    if (g->bias)
+        st = lt.desc_set(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g->bias, sizeof g->bias);
+    if (st == CUBLAS_STATUS_SUCCESS && p->key.gelu)
+        st = lt.desc_set(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &g->aux, sizeof g->aux);
+    if (st != CUBLAS_STATUS_SUCCESS)
+        return llm_error_set(err, "cuBLASLt epilogue pointers failed (status %d)", (int)st);
+    return 0;
+}
+
+/* Describes the product of key (g's, whose epilogue pointers the heuristic sees) into p and
+ * picks its algorithm. 0, or with err set (p then holds nothing) LLM_CU_NO_ALGORITHM when
+ * cuBLASLt has none for it, else -1. */
+static int plan_make(lt_plan *p, const plan_key *key, const llm_cu_gemm *g, llm_error *err)
 {
     cublasLtMatmulPreference_t pref = NULL;
     cublasLtMatmulHeuristicResult_t algo;
@@ -179,11 +203,18 @@ static int plan_make(lt_plan *p, const plan_key *key, llm_error *err)
     LT_CHECK(lt.desc_create(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "descriptor");
     LT_CHECK(lt.desc_set(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_first, sizeof op_first), "transa");
     LT_CHECK(lt.desc_set(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_second, sizeof op_second), "transb");
-    if (key->has_bias) {
-        cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+    {
+        cublasLtEpilogue_t epi = epilogue_of(key);
         LT_CHECK(lt.desc_set(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi), "epilogue");
-        LT_CHECK(lt.desc_set(p->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &dt, sizeof dt), "bias type");
     }
+    if (key->has_bias)
+        LT_CHECK(lt.desc_set(p->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &dt, sizeof dt), "bias type");
+    if (key->gelu) {    /* the aux matrix has D's shape, type and leading dimension */
+        int64_t ld = key->ldd;
+        LT_CHECK(lt.desc_set(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &ld, sizeof ld), "aux ld");
+    }
+    if (plan_point(p, g, err) < 0)
+        goto out;
     /* stored shapes (rows, cols, ld) of each column-major operand */
     LT_CHECK(lt.layout_create(&p->la, CUDA_R_16BF, key->trans_b ? k : m, key->trans_b ? m : k, key->ldb), "layout B");
     LT_CHECK(lt.layout_create(&p->lb, CUDA_R_16BF, key->trans_a ? n : k, key->trans_a ? k : n, key->lda), "layout A");
@@ -210,7 +241,9 @@ static int plan_make(lt_plan *p, const plan_key *key, llm_error *err)
             LT_CHECK(st, "heuristic");
     }
     if (!found) {
-        llm_error_set(err, "cuBLASLt has no algorithm for a %d x %d x %d product", key->M, key->N, key->K);
+        llm_error_set(err, "cuBLASLt has no algorithm for a %d x %d x %d product%s", key->M, key->N, key->K,
+                      key->gelu ? " with GELU" : "");
+        rc = LLM_CU_NO_ALGORITHM;
         goto out;
     }
     p->algo = algo.algo;
@@ -223,8 +256,9 @@ out:
     return rc;
 }
 
-/* The cached plan of key, made when new (the oldest evicted when the cache is full). */
-static lt_plan *plan_for(const plan_key *key, llm_error *err)
+/* The cached plan of key, made when new (the oldest evicted when the cache is full); NULL
+ * with *rc the error of plan_make. */
+static lt_plan *plan_for(const plan_key *key, const llm_cu_gemm *g, int *rc, llm_error *err)
 {
     for (int i = 0; i < n_plans; i++)
         if (memcmp(&plans[i].key, key, sizeof *key) == 0)
@@ -237,19 +271,30 @@ static lt_plan *plan_for(const plan_key *key, llm_error *err)
         next_evict = (next_evict + 1) % PLANS;
         plan_destroy(p);
     }
-    if (plan_make(p, key, err) < 0)
+    if ((*rc = plan_make(p, key, g, err)) < 0)
         return NULL;
     if (p == &plans[n_plans])
         n_plans++;
     return p;
 }
 
-int llm_cuda_matmul(const llm_cu_gemm *g, llm_cu_stream s, llm_error *err)
+/* -1: not decided yet (LLM_CUDA_GELU is read at the first product with GELU). */
+static int gelu_fused = -1;
+
+void llm_cuda_gelu_fusion(int on) { gelu_fused = on ? 1 : 0; }
+
+static int gelu_fusion_wanted(void)
 {
-    if (!lt.handle)
-        return llm_error_set(err, "cuBLASLt is not open");
-    if (g->C && !g->d_fp32)
-        return llm_error_set(err, "matmul: an added C needs an fp32 output");
+    if (gelu_fused < 0) {
+        const char *e = getenv("LLM_CUDA_GELU");
+        gelu_fused = !(e && strcmp(e, "kernel") == 0);
+    }
+    return gelu_fused;
+}
+
+/* The product of g through cuBLASLt as it is, epilogue and all. */
+static int lt_matmul(const llm_cu_gemm *g, llm_cu_stream s, llm_error *err)
+{
     float alpha = 1.0f, beta = g->C ? g->beta : 0.0f;
     const void *C = g->C ? (const void *)g->C : g->D;
     plan_key key;
@@ -265,20 +310,57 @@ int llm_cuda_matmul(const llm_cu_gemm *g, llm_cu_stream s, llm_error *err)
     key.d_fp32 = g->d_fp32;
     key.has_c = g->C != NULL;
     key.has_bias = g->bias != NULL;
+    key.gelu = g->gelu;
     key.align[0] = alignment(g->B);    /* cuBLASLt's A is our B (see the top) */
     key.align[1] = alignment(g->A);
     key.align[2] = alignment(C);
     key.align[3] = alignment(g->D);
-    lt_plan *p = plan_for(&key, err);
+    key.align[4] = g->bias ? alignment(g->bias) : 0;
+    key.align[5] = g->gelu ? alignment(g->aux) : 0;
+    int rc = -1;
+    lt_plan *p = plan_for(&key, g, &rc, err);
     if (!p)
+        return rc;
+    if (plan_point(p, g, err) < 0)
         return -1;
-    cublasStatus_t st;
-    if (g->bias && (st = lt.desc_set(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g->bias, sizeof g->bias)) !=
-                       CUBLAS_STATUS_SUCCESS)
-        return llm_error_set(err, "cuBLASLt bias pointer failed (status %d)", (int)st);
-    st = lt.matmul(lt.handle, p->desc, &alpha, g->B, p->la, g->A, p->lb, &beta, C, p->lc, g->D, p->lc, &p->algo,
-                   lt.workspace, WORKSPACE_BYTES, s);
+    cublasStatus_t st = lt.matmul(lt.handle, p->desc, &alpha, g->B, p->la, g->A, p->lb, &beta, C, p->lc, g->D,
+                                  p->lc, &p->algo, lt.workspace, WORKSPACE_BYTES, s);
     if (st != CUBLAS_STATUS_SUCCESS)
         return llm_error_set(err, "cuBLASLt matmul of %d x %d x %d failed (status %d)", g->M, g->N, g->K, (int)st);
     return 0;
+}
+
+/* The product without GELU in its epilogue, then the GELU kernel over D. */
+static int matmul_then_gelu(const llm_cu_gemm *g, llm_cu_stream s, llm_error *err)
+{
+    llm_cu_gemm plain = *g;
+    size_t n = (size_t)g->M * g->N;
+    plain.gelu = LLM_CU_GELU_NONE;
+    if (g->gelu == LLM_CU_GELU_FORWARD) {
+        plain.D = g->aux;
+        return lt_matmul(&plain, s, err) < 0 ? -1
+                                             : llm_cuda_gelu_forward((llm_bf16 *)g->D, g->aux, n, s, err);
+    }
+    return lt_matmul(&plain, s, err) < 0 ? -1
+                                         : llm_cuda_gelu_backward((llm_bf16 *)g->D, g->aux, (llm_bf16 *)g->D, n,
+                                                                  s, err);
+}
+
+int llm_cuda_matmul(const llm_cu_gemm *g, llm_cu_stream s, llm_error *err)
+{
+    if (!lt.handle)
+        return llm_error_set(err, "cuBLASLt is not open");
+    if (g->C && !g->d_fp32)
+        return llm_error_set(err, "matmul: an added C needs an fp32 output");
+    if (!g->gelu)
+        return lt_matmul(g, s, err);
+    if (g->d_fp32 || g->ldd != g->N || !g->aux || (g->gelu == LLM_CU_GELU_BACKWARD && (g->bias || g->C)))
+        return llm_error_set(err, "matmul: GELU needs a bf16 D of N columns, an aux, and backward no bias or C");
+    if (gelu_fusion_wanted()) {
+        int rc = lt_matmul(g, s, err);
+        if (rc != LLM_CU_NO_ALGORITHM)
+            return rc;
+        gelu_fused = 0;    /* this cuBLASLt cannot: the kernel from now on */
+    }
+    return matmul_then_gelu(g, s, err);
 }

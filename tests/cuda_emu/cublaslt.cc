@@ -7,13 +7,16 @@
  * unless checked). What is refused gets one line on stderr saying why.
  *
  * Everything is column-major as in cuBLASLt: D (m, n) = alpha op(A) (m, k) op(B) (k, n)
- * + beta C (m, n) [+ bias (m), one value per row of D]. Operands are bf16 or fp32, each
+ * + beta C (m, n) [+ bias (m), one value per row of D], then the epilogue's GELU (the tanh
+ * form, as cuBLASLt's) with its input kept in the aux matrix, or the product times the
+ * GELU's derivative at the aux matrix's values (DGELU). Operands are bf16 or fp32, each
  * sum is accumulated in fp32 in k order, so that results depend on the inputs alone (build
  * with -ffp-contract=off, else the compiler may fuse some products and sums), and bf16
  * results are rounded to nearest even. Device pointers are host pointers. */
 #include <cublasLt.h>
 #include <cuda_bf16.h>
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +36,8 @@ struct cublasLtMatmulDescOpaque_t {
     uint32_t epilogue;
     const void *bias;
     int32_t bias_type;    /* -1: the type of D */
+    void *aux;            /* GELU's input, of D's type and shape */
+    int64_t aux_ld;
 };
 
 struct cublasLtMatrixLayoutOpaque_t {
@@ -52,10 +57,15 @@ enum {
     ALGO_MAGIC_SLOT = 0,
     ALGO_ALIGN_SLOT = 1,    /* 1..4: the minimum alignments of A, B, C, D */
     ALGO_WORKSPACE_SLOT = 5,
+    ALGO_BIAS_ALIGN_SLOT = 6,    /* the alignments the bias and aux pointers had then */
+    ALGO_AUX_ALIGN_SLOT = 7,
 };
 static const uint64_t ALGO_MAGIC = 0x4c54454d55414c47ull;    /* "LTEMUALG" */
 static const uint32_t DEFAULT_ALIGNMENT = 256;    /* cuBLASLt's assumption when not told */
 static const uintptr_t WORKSPACE_ALIGNMENT = 256; /* documented for cublasLtMatmul */
+/* The widest load an epilogue vector is assumed to take: the heuristic reads the bias and
+ * aux pointers' alignment up to this (a NULL pointer promises all of it). */
+static const uintptr_t EPILOGUE_ALIGNMENT = 16;
 
 static const char *const operand_name[4] = {"A", "B", "C", "D"};
 
@@ -173,6 +183,8 @@ extern "C" cublasStatus_t cublasLtMatmulDescCreate(cublasLtMatmulDesc_t *matmulD
     d->epilogue = CUBLASLT_EPILOGUE_DEFAULT;
     d->bias = NULL;
     d->bias_type = -1;
+    d->aux = NULL;
+    d->aux_ld = 0;
     return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -217,6 +229,12 @@ extern "C" cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t ma
         break;
     case CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE:
         field = &matmulDesc->bias_type, size = sizeof matmulDesc->bias_type;
+        break;
+    case CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER:
+        field = &matmulDesc->aux, size = sizeof matmulDesc->aux;
+        break;
+    case CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD:
+        field = &matmulDesc->aux_ld, size = sizeof matmulDesc->aux_ld;
         break;
     default:
         return fail(CUBLAS_STATUS_NOT_SUPPORTED, "%s: attribute %d is not emulated", who, (int)attr);
@@ -312,7 +330,8 @@ struct problem {
     const cublasLtMatmulDescOpaque_t *op;
     const cublasLtMatrixLayoutOpaque_t *layout[4];    /* A, B, C, D */
     uint64_t m, n, k;
-    cudaDataType_t bias_type;                          /* when the epilogue is BIAS */
+    bool has_bias, gelu_aux, dgelu;                    /* what the epilogue does */
+    cudaDataType_t bias_type;                          /* with a bias */
 };
 
 static cublasStatus_t check_layout(const char *who, int which, const cublasLtMatrixLayoutOpaque_t *l)
@@ -373,15 +392,47 @@ static cublasStatus_t check_problem(const char *who, cublasLtMatmulDesc_t op, cu
         return fail(CUBLAS_STATUS_NOT_SUPPORTED, "%s: no algorithm for A %s, B %s, C %s, D %s", who,
                     type_name(A->type), type_name(B->type), type_name(C->type), type_name(D->type));
 
-    if (op->epilogue != CUBLASLT_EPILOGUE_DEFAULT && op->epilogue != CUBLASLT_EPILOGUE_BIAS)
-        return fail(CUBLAS_STATUS_NOT_SUPPORTED, "%s: epilogue %u is not emulated (only DEFAULT and BIAS)", who,
-                    (unsigned)op->epilogue);
+    switch (op->epilogue) {
+    case CUBLASLT_EPILOGUE_DEFAULT:
+    case CUBLASLT_EPILOGUE_BIAS:
+    case CUBLASLT_EPILOGUE_GELU_AUX:
+    case CUBLASLT_EPILOGUE_GELU_AUX_BIAS:
+    case CUBLASLT_EPILOGUE_DGELU:
+        break;
+    default:
+        return fail(CUBLAS_STATUS_NOT_SUPPORTED, "%s: epilogue %u is not emulated (only DEFAULT, BIAS, GELU_AUX, "
+                    "GELU_AUX_BIAS and DGELU)", who, (unsigned)op->epilogue);
+    }
+    pb->has_bias = op->epilogue & CUBLASLT_EPILOGUE_BIAS;
+    pb->gelu_aux = op->epilogue == CUBLASLT_EPILOGUE_GELU_AUX || op->epilogue == CUBLASLT_EPILOGUE_GELU_AUX_BIAS;
+    pb->dgelu = op->epilogue == CUBLASLT_EPILOGUE_DGELU;
     /* the bias is of D's type (the documented default; the exceptions are int8 and fp8) */
     pb->bias_type = op->bias_type == -1 ? D->type : (cudaDataType_t)op->bias_type;
-    if (op->epilogue == CUBLASLT_EPILOGUE_BIAS && pb->bias_type != D->type)
+    if (pb->has_bias && pb->bias_type != D->type)
         return fail(CUBLAS_STATUS_NOT_SUPPORTED, "%s: bias of type %s with D of type %s", who,
                     type_name(pb->bias_type), type_name(D->type));
+    /* the aux matrix: D's rows, in elements of D's type */
+    if ((pb->gelu_aux || pb->dgelu) && (op->aux_ld % 8 || op->aux_ld < (int64_t)pb->m))
+        return fail(CUBLAS_STATUS_INVALID_VALUE, "%s: EPILOGUE_AUX_LD is %lld: it must be a multiple of 8 and at "
+                    "least D's %llu rows", who, (long long)op->aux_ld, (unsigned long long)pb->m);
     return CUBLAS_STATUS_SUCCESS;
+}
+
+/* The alignment an epilogue pointer promises the heuristic, up to EPILOGUE_ALIGNMENT. */
+static uint64_t epilogue_alignment(const void *p)
+{
+    uintptr_t a = (uintptr_t)p, al = EPILOGUE_ALIGNMENT;
+    while (al > 1 && a % al)
+        al >>= 1;
+    return al;
+}
+
+/* Bytes of the aux matrix (D's type, aux_ld apart). */
+static uint64_t aux_extent(const problem *pb)
+{
+    if (pb->m == 0 || pb->n == 0)
+        return 0;
+    return ((pb->n - 1) * (uint64_t)pb->op->aux_ld + pb->m) * type_size(pb->layout[3]->type);
 }
 
 static bool power_of_two(uint32_t x) { return x && !(x & (x - 1)); }
@@ -422,6 +473,8 @@ extern "C" cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t lightH
     for (int i = 0; i < 4; i++)
         r->algo.data[ALGO_ALIGN_SLOT + i] = preference->min_align[i];
     r->algo.data[ALGO_WORKSPACE_SLOT] = 0;
+    r->algo.data[ALGO_BIAS_ALIGN_SLOT] = epilogue_alignment(pb.op->bias);
+    r->algo.data[ALGO_AUX_ALIGN_SLOT] = epilogue_alignment(pb.op->aux);
     r->workspaceSize = 0;
     r->state = CUBLAS_STATUS_SUCCESS;
     r->wavesCount = 1.0f;
@@ -460,16 +513,43 @@ static cublasStatus_t check_pointers(const char *who, const problem *pb, const v
     for (int i = 0; i < 3; i++)
         if ((i < 2 || ptr[2] != ptr[3]) && overlap(ptr[3], d_bytes, ptr[i], layout_extent(l[i])))
             return fail(CUBLAS_STATUS_INVALID_VALUE, "%s: D overlaps %s", who, operand_name[i]);
-    if (pb->op->epilogue == CUBLASLT_EPILOGUE_BIAS) {
+    if (pb->has_bias) {
         const void *bias = pb->op->bias;
         if (!bias)
-            return fail(CUBLAS_STATUS_INVALID_VALUE, "%s: epilogue BIAS without a BIAS_POINTER", who);
+            return fail(CUBLAS_STATUS_INVALID_VALUE, "%s: a bias epilogue without a BIAS_POINTER", who);
         if ((uintptr_t)bias % type_size(pb->bias_type))
             return fail(CUBLAS_STATUS_INVALID_VALUE, "%s: bias at %p is not aligned to its elements", who, bias);
+        if (algo && (uintptr_t)bias % algo->data[ALGO_BIAS_ALIGN_SLOT])
+            return fail(CUBLAS_STATUS_INVALID_VALUE, "%s: bias at %p is less aligned than the heuristic was told "
+                        "(%llu bytes: set BIAS_POINTER before it)", who, bias,
+                        (unsigned long long)algo->data[ALGO_BIAS_ALIGN_SLOT]);
         if (overlap(ptr[3], d_bytes, bias, pb->m * type_size(pb->bias_type)))
             return fail(CUBLAS_STATUS_INVALID_VALUE, "%s: D overlaps the bias", who);
     }
+    if (pb->gelu_aux || pb->dgelu) {
+        const void *aux = pb->op->aux;
+        if (!aux)
+            return fail(CUBLAS_STATUS_INVALID_VALUE, "%s: a GELU epilogue without an EPILOGUE_AUX_POINTER", who);
+        if ((uintptr_t)aux % type_size(l[3]->type))
+            return fail(CUBLAS_STATUS_INVALID_VALUE, "%s: aux at %p is not aligned to its elements", who, aux);
+        if (algo && (uintptr_t)aux % algo->data[ALGO_AUX_ALIGN_SLOT])
+            return fail(CUBLAS_STATUS_INVALID_VALUE, "%s: aux at %p is less aligned than the heuristic was told "
+                        "(%llu bytes: set EPILOGUE_AUX_POINTER before it)", who, aux,
+                        (unsigned long long)algo->data[ALGO_AUX_ALIGN_SLOT]);
+        for (int i = 0; i < 4; i++)
+            if ((i != 2 || beta != 0.0f) && overlap(aux, aux_extent(pb), ptr[i], layout_extent(l[i])))
+                return fail(CUBLAS_STATUS_INVALID_VALUE, "%s: the aux matrix overlaps %s", who, operand_name[i]);
+    }
     return CUBLAS_STATUS_SUCCESS;
+}
+
+/* GELU, tanh form, and its derivative. */
+static const float GELU_K = 0.7978845608028654f;    /* sqrt(2 / pi) */
+static float gelu(float x) { return 0.5f * x * (1.0f + tanhf(GELU_K * (x + 0.044715f * x * x * x))); }
+static float gelu_grad(float x)
+{
+    float t = tanhf(GELU_K * (x + 0.044715f * x * x * x));
+    return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
 }
 
 /* op(X) in floats, column after column: out[c op_rows + r] = op(X) (r, c), which is
@@ -491,13 +571,20 @@ static void finish_column(const problem *pb, uint64_t j, const float *s, float a
                           void *D)
 {
     const cublasLtMatrixLayoutOpaque_t *lc = pb->layout[2], *ld = pb->layout[3];
-    const void *bias = pb->op->epilogue == CUBLASLT_EPILOGUE_BIAS ? pb->op->bias : NULL;
+    const void *bias = pb->has_bias ? pb->op->bias : NULL;
+    uint64_t aux_at = j * (uint64_t)pb->op->aux_ld;
     for (uint64_t i = 0; i < pb->m; i++) {
         float v = alpha * s[i];
         if (beta != 0.0f)
             v += beta * load(C, lc->type, i + j * (uint64_t)lc->ld);
         if (bias)
             v += load(bias, pb->bias_type, i);
+        if (pb->gelu_aux) {
+            store(pb->op->aux, ld->type, aux_at + i, v);
+            v = gelu(v);
+        } else if (pb->dgelu) {
+            v *= gelu_grad(load(pb->op->aux, ld->type, aux_at + i));
+        }
         store(D, ld->type, i + j * (uint64_t)ld->ld, v);
     }
 }

@@ -92,6 +92,61 @@ static void matmul_transposes(void)
 static void matmul_bias_bf16(void) { matmul_case(0, 0, 0, 1, 0); }
 static void matmul_bias_residual(void) { matmul_case(0, 0, 1, 1, 1); }
 
+/* The MLP's products with GELU in the epilogue (fused) or after it (the kernel), against
+ * the CPU's product and GELU: forward D = gelu(A B + bias) keeping aux = A B + bias, twice,
+ * the second time with a bias less aligned than the first (a plan is chosen for the
+ * alignment the heuristic saw); backward D = A B * gelu'(aux). */
+static void matmul_gelu_case(int fused)
+{
+    int M = 37, N = 48, K = 64;
+    size_t na = (size_t)M * K, nb = (size_t)K * N, nd = (size_t)M * N;
+    float *A = malloc(na * sizeof *A), *B = malloc(nb * sizeof *B), *bias = malloc((N + 1) * sizeof *bias);
+    float *pre = malloc(nd * sizeof *pre), *ref = malloc(nd * sizeof *ref), *out = malloc(nd * sizeof *out);
+    float *aux = malloc(nd * sizeof *aux);
+    cuda_fill(A, na, 1.0);
+    cuda_fill(B, nb, 1.0);
+    cuda_fill(bias, N + 1, 1.0);
+    cuda_fill(aux, nd, 3.0);
+    bf16_round_all(A, na);
+    bf16_round_all(B, nb);
+    bf16_round_all(bias, N + 1);
+    bf16_round_all(aux, nd);
+    llm_cuda_gelu_fusion(fused);
+    llm_bf16 *dA = dev_bf16(A, na), *dB = dev_bf16(B, nb), *dbias = dev_bf16(bias, N + 1);
+    llm_bf16 *dD = llm_cu_alloc(nd * 2, &err), *daux = llm_cu_alloc(nd * 2, &err);
+    CHECK(llm_cuda_blas_open(&err) == 0);
+    for (int shift = 0; shift < 2; shift++) {
+        llm_cu_gemm g = {.M = M, .N = N, .K = K, .A = dA, .B = dB, .lda = K, .ldb = N, .D = dD, .ldd = N,
+                         .bias = dbias + shift, .gelu = LLM_CU_GELU_FORWARD, .aux = daux};
+        OK(llm_cuda_matmul(&g, NULL, &err));
+        OK(llm_cu_get_bf16(out, dD, nd, &err));
+        memset(pre, 0, nd * sizeof *pre);
+        llm_gemm(0, 0, M, N, K, A, K, B, N, 1.0f, pre, N);
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++)
+                pre[(size_t)i * N + j] += bias[shift + j];
+        llm_gelu_forward(ref, pre, (int)nd);
+        CHECK_CLOSE("matmul gelu forward", out, ref, nd, TOL_BF16);
+        OK(llm_cu_get_bf16(out, daux, nd, &err));
+        CHECK_CLOSE("matmul gelu forward aux", out, pre, nd, TOL_BF16);
+    }
+    OK(llm_cu_put_bf16(daux, aux, nd, &err));
+    llm_cu_gemm g = {.M = M, .N = N, .K = K, .A = dA, .B = dB, .lda = K, .ldb = N, .D = dD, .ldd = N,
+                     .gelu = LLM_CU_GELU_BACKWARD, .aux = daux};
+    OK(llm_cuda_matmul(&g, NULL, &err));
+    OK(llm_cu_get_bf16(out, dD, nd, &err));
+    memset(pre, 0, nd * sizeof *pre);
+    llm_gemm(0, 0, M, N, K, A, K, B, N, 1.0f, pre, N);
+    llm_gelu_backward(ref, aux, pre, (int)nd);
+    CHECK_CLOSE("matmul gelu backward", out, ref, nd, TOL_BF16);
+    llm_cuda_gelu_fusion(1);
+    llm_cu_free(dA), llm_cu_free(dB), llm_cu_free(dbias), llm_cu_free(dD), llm_cu_free(daux);
+    free(A), free(B), free(bias), free(pre), free(ref), free(out), free(aux);
+}
+
+static void matmul_gelu_fused(void) { matmul_gelu_case(1); }
+static void matmul_gelu_kernel(void) { matmul_gelu_case(0); }
+
 /* ---- embeddings ---- */
 
 static void embed(void)
@@ -431,6 +486,8 @@ int main(void)
     RUN(matmul_transposes);
     RUN(matmul_bias_bf16);
     RUN(matmul_bias_residual);
+    RUN(matmul_gelu_fused);
+    RUN(matmul_gelu_kernel);
     RUN(embed);
     RUN(layernorm);
     RUN(gelu);

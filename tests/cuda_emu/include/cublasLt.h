@@ -74,7 +74,8 @@ typedef struct {
     int reserved[4];
 } cublasLtMatmulHeuristicResult_t;
 
-/* Only DEFAULT and BIAS are emulated; the others are refused with NOT_SUPPORTED. */
+/* DEFAULT, BIAS, GELU_AUX, GELU_AUX_BIAS and DGELU are emulated; the others are refused
+ * with NOT_SUPPORTED. */
 typedef enum {
     CUBLASLT_EPILOGUE_DEFAULT = 1,
     CUBLASLT_EPILOGUE_RELU = 2,
@@ -82,6 +83,10 @@ typedef enum {
     CUBLASLT_EPILOGUE_RELU_BIAS = 6,
     CUBLASLT_EPILOGUE_GELU = 32,
     CUBLASLT_EPILOGUE_GELU_BIAS = 36,
+    CUBLASLT_EPILOGUE_GELU_AUX = 160,
+    CUBLASLT_EPILOGUE_GELU_AUX_BIAS = 164,
+    CUBLASLT_EPILOGUE_DGELU = 192,
+    CUBLASLT_EPILOGUE_DGELU_BGRAD = 208,
 } cublasLtEpilogue_t;
 
 /* The attributes that set something here; the others of the real API are refused. */
@@ -94,6 +99,8 @@ typedef enum {
     CUBLASLT_MATMUL_DESC_TRANSC = 5,
     CUBLASLT_MATMUL_DESC_EPILOGUE = 7,      /* uint32_t (cublasLtEpilogue_t), default DEFAULT */
     CUBLASLT_MATMUL_DESC_BIAS_POINTER = 8,  /* const void *, default NULL */
+    CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER = 11, /* void *, default NULL */
+    CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD = 12,      /* int64_t, default 0 */
     CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE = 26, /* int32_t (cudaDataType_t), default -1: D's */
 } cublasLtMatmulDescAttributes_t;
 
