@@ -10,6 +10,9 @@
 #   3. the peer: bench/gpu_peer.py (nanoGPT's model, torch.compile, SDPA, fused AdamW,
 #      bf16 autocast) at the same batch: tokens/s, torch.cuda.max_memory_allocated;
 #   4. llm-eval --device cuda over random blocks against the peer's inference loop.
+# Training and evaluation are also timed with the tensor-core attention (LLM_CUDA_ATTENTION=
+# wmma), and a few steps of each run with LLM_CUDA_PROFILE=1, whose table of GPU time by
+# stage says where the time goes.
 # Ratios printed last, with the issue's targets: >= 600K tokens/s, >= 1.3x torch.compile,
 # memory <= PyTorch's, evaluation >= 2x.
 #   BENCH_GPU_BATCH=16 (rows a micro-batch), BENCH_GPU_ACCUM=2, BENCH_GPU_STEPS=30,
@@ -78,23 +81,40 @@ import numpy as np, sys
 np.random.default_rng(1).integers(0, $V, size=($rows, $T), dtype=np.uint16).tofile(sys.argv[1])" "$work/train.raw"
 "$LLM_BIN/llm-cat" -q --from=raw --vocab-size=$V --kind=blocks --block-size=$T "$work/train.raw" \
     -o "$work/train.bin" || die "llm-cat could not import the random blocks"
-echo "-- ours: llm-train --device cuda"
-"$LLM_BIN/llm-train" --device cuda --data "$work/train.bin" --out "$work/run" \
-    --model gpt2 --micro-batch "$B" --grad-accum "$BENCH_GPU_ACCUM" --max-steps "$steps" --lr 6e-4 \
-    --beta2 0.95 --weight-decay 0.1 --save-every 0 --log-every 10 >"$work/train.out" 2>"$work/err" ||
-    { cat "$work/err"; die "llm-train failed"; }
-cat "$work/err"
-ours_tps=$("$PY" - "$work/run/log.jsonl" "$BENCH_GPU_WARMUP" <<'PYEOF'
+# train OUT STEPS [VAR=VALUE...]: llm-train on the random blocks with the environment given;
+# sets TPS, the median of log.jsonl's per-step rates after the warm-up steps (when STEPS
+# leaves some), and MEM, the peak GPU memory it reports.
+train() {
+    local out=$1 n=$2
+    shift 2
+    env "$@" "$LLM_BIN/llm-train" --device cuda --data "$work/train.bin" --out "$work/$out" \
+        --model gpt2 --micro-batch "$B" --grad-accum "$BENCH_GPU_ACCUM" --max-steps "$n" --lr 6e-4 \
+        --beta2 0.95 --weight-decay 0.1 --save-every 0 --log-every 10 >"$work/train.out" 2>"$work/err" ||
+        { cat "$work/err"; die "llm-train $* failed"; }
+    cat "$work/err"
+    TPS=$("$PY" - "$work/$out/log.jsonl" "$BENCH_GPU_WARMUP" <<'PYEOF'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if '"loss"' in l]
 el = [r["elapsed_s"] for r in rows]
 tok = [r["tokens"] for r in rows]
-w = int(sys.argv[2])
-rates = [(tok[i] - tok[i - 1]) / (el[i] - el[i - 1]) for i in range(w, len(rows)) if el[i] > el[i - 1]]
-print(f"{statistics.median(rates):.0f}")
+w = min(int(sys.argv[2]), len(rows) - 1)
+rates = [(tok[i] - tok[i - 1]) / (el[i] - el[i - 1]) for i in range(max(w, 1), len(rows)) if el[i] > el[i - 1]]
+print(f"{statistics.median(rates):.0f}" if rates else "0")
 PYEOF
 )
-ours_mem=$(sed -n 's/.*GPU memory: \([0-9.]*\) GiB.*/\1/p' "$work/err" | tail -n 1)
+    MEM=$(sed -n 's/.*GPU memory: \([0-9.]*\) GiB.*/\1/p' "$work/err" | tail -n 1)
+}
+echo "-- ours: llm-train --device cuda"
+train run "$steps"
+ours_tps=$TPS ours_mem=$MEM
+# the tensor-core attention (opt-in until checked), timed the same way
+echo "-- ours: llm-train --device cuda, LLM_CUDA_ATTENTION=wmma"
+train run_wmma "$steps" LLM_CUDA_ATTENTION=wmma
+ours_tps_wmma=$TPS
+# where the time goes: a few steps with the stages timed, for each attention
+echo "-- ours: time by stage (LLM_CUDA_PROFILE=1), $((BENCH_GPU_WARMUP + 3)) steps"
+train run_prof $((BENCH_GPU_WARMUP + 3)) LLM_CUDA_PROFILE=1
+train run_prof_wmma $((BENCH_GPU_WARMUP + 3)) LLM_CUDA_PROFILE=1 LLM_CUDA_ATTENTION=wmma
 n_params=$((V * C + T * C + L * (12 * C * C + 13 * C) + 2 * C))
 flops_tok=$((6 * n_params + 12 * L * T * C))
 ours_mfu=$(awk -v t="$ours_tps" -v f="$flops_tok" -v p="$PEAK_TFLOPS" 'BEGIN { printf "%.1f", 100 * t * f / (p * 1e12) }')
@@ -129,6 +149,8 @@ echo "losses: $(sed -n 's/.*"loss": *\([0-9.]*\).*/\1/p' "$work/eval.json") (CUD
 echo
 printf '%-28s %14s %14s %8s\n' "" ours pytorch ratio
 printf '%-28s %14s %14s %8s\n' "train tokens/s" "$ours_tps" "$peer_tps" "$(ratio "$ours_tps" "$peer_tps")"
+printf '%-28s %14s %14s %8s\n' "train tokens/s (wmma attn)" "$ours_tps_wmma" "$peer_tps" \
+    "$(ratio "${ours_tps_wmma:-0}" "$peer_tps")"
 printf '%-28s %14s %14s %8s\n' "train MFU % (H100 989 TF)" "$ours_mfu" "" ""
 printf '%-28s %14s %14s %8s\n' "train peak memory GiB" "$ours_mem" "$peer_mem" "$(ratio "${ours_mem:-0}" "$peer_mem")"
 printf '%-28s %14s %14s %8s\n' "eval tokens/s" "$ours_eval" "$peer_eval" "$(ratio "${ours_eval:-0}" "$peer_eval")"

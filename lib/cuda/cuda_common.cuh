@@ -26,6 +26,15 @@ int cu_fail(llm_error *err, cudaError_t e, const char *what, const char *file, i
 /* After a kernel launch: the launch's own error (bad configuration), not its completion. */
 #define CU_LAUNCHED() CU_CHECK(cudaGetLastError())
 
+/* The time of each stage of the passes on the GPU, with LLM_CUDA_PROFILE=1 (profile.cu):
+ * begin and end bracket one stage (name: a string literal); collect reads the finished
+ * stages after a synchronisation; report prints the table on stderr and frees the events. */
+int llm_cu_prof_on(void);
+void llm_cu_prof_begin(const char *name);
+void llm_cu_prof_end(void);
+void llm_cu_prof_collect(void);
+void llm_cu_prof_report(void);
+
 static inline unsigned cu_blocks(size_t n, unsigned threads) { return (unsigned)((n + threads - 1) / threads); }
 
 __device__ __forceinline__ float bf(bf16 x) { return __bfloat162float(x); }

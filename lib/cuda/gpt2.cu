@@ -230,6 +230,7 @@ extern "C" void llm_cuda_free(llm_cuda *g)
 {
     if (!g)
         return;
+    llm_cu_prof_report();
     free_plan(g);
     llm_cu_free(g->dec_mem);
     free(g->dec_qkv);
@@ -512,6 +513,16 @@ static int mm(void *D, int d_fp32, const bf16 *A, int ta, const bf16 *B, int tb,
             return -1;       \
     } while (0)
 
+/* TRY for one stage of the passes, timed under LLM_CUDA_PROFILE (profile.cu). */
+#define STAGE(name, call)                \
+    do {                                 \
+        llm_cu_prof_begin(name);         \
+        int stage_rc_ = (call);          \
+        llm_cu_prof_end();               \
+        if (stage_rc_ < 0)               \
+            return -1;                   \
+    } while (0)
+
 /* One layer over N = B x T rows, res_in to res_out through A's buffers. Attention: over the
  * rows' own (B, T) when first == 0; in generation (B = 1) with first > 0, A->qkv continues
  * the layer's cache, whose rows 0 .. first - 1 precede it, and its queries see those too. */
@@ -520,22 +531,25 @@ static int layer_forward(llm_cuda *g, int l, const layer_acts *A, int B, int T, 
 {
     const llm_model_config *c = &g->cfg;
     int N = B * T, C = c->n_embd;
-    TRY(llm_cuda_layernorm_forward(A->ln1, A->ln1_mean, A->ln1_rstd, res_in, P(g, LT(l, LN1W)), P(g, LT(l, LN1B)),
-                                   N, C, LN_EPS, NULL, err));
-    TRY(mm(A->qkv, 0, A->ln1, 0, PB(g, LT(l, QKVW)), 0, N, 3 * C, C, PB(g, LT(l, QKVB)), NULL, 0, err));
+    STAGE("fwd layernorm", llm_cuda_layernorm_forward(A->ln1, A->ln1_mean, A->ln1_rstd, res_in, P(g, LT(l, LN1W)),
+                                                      P(g, LT(l, LN1B)), N, C, LN_EPS, NULL, err));
+    STAGE("fwd matmul qkv", mm(A->qkv, 0, A->ln1, 0, PB(g, LT(l, QKVW)), 0, N, 3 * C, C, PB(g, LT(l, QKVB)), NULL, 0,
+                               err));
     if (first == 0)
-        TRY(llm_cuda_attention_forward(A->atty, A->lse, A->qkv, pos, B, T, C, c->n_head, NULL, err));
+        STAGE("fwd attention", llm_cuda_attention_forward(A->atty, A->lse, A->qkv, pos, B, T, C, c->n_head, NULL, err));
     else
-        TRY(llm_cuda_attention_queries(A->atty, A->lse, A->qkv - (size_t)first * 3 * C, pos, first + T, first, C,
-                                       c->n_head, NULL, err));
+        STAGE("fwd attention (decode)",
+              llm_cuda_attention_queries(A->atty, A->lse, A->qkv - (size_t)first * 3 * C, pos, first + T, first, C,
+                                         c->n_head, NULL, err));
     /* the residual add rides in the product's epilogue: res_mid = res_in + atty W + b */
-    TRY(mm(A->res_mid, 1, A->atty, 0, PB(g, LT(l, PROJW)), 0, N, C, C, P(g, LT(l, PROJB)), res_in, 1.0f, err));
-    TRY(llm_cuda_layernorm_forward(A->ln2, A->ln2_mean, A->ln2_rstd, A->res_mid, P(g, LT(l, LN2W)),
-                                   P(g, LT(l, LN2B)), N, C, LN_EPS, NULL, err));
-    TRY(mm_gelu(A->fch_gelu, 0, A->ln2, 0, PB(g, LT(l, FCW)), 0, N, 4 * C, C, PB(g, LT(l, FCB)), NULL, 0,
-                LLM_CU_GELU_FORWARD, A->fch, err));
-    TRY(mm(res_out, 1, A->fch_gelu, 0, PB(g, LT(l, FCPROJW)), 0, N, C, 4 * C, P(g, LT(l, FCPROJB)), A->res_mid,
-           1.0f, err));
+    STAGE("fwd matmul attn proj", mm(A->res_mid, 1, A->atty, 0, PB(g, LT(l, PROJW)), 0, N, C, C, P(g, LT(l, PROJB)),
+                                     res_in, 1.0f, err));
+    STAGE("fwd layernorm", llm_cuda_layernorm_forward(A->ln2, A->ln2_mean, A->ln2_rstd, A->res_mid, P(g, LT(l, LN2W)),
+                                                      P(g, LT(l, LN2B)), N, C, LN_EPS, NULL, err));
+    STAGE("fwd matmul fc + gelu", mm_gelu(A->fch_gelu, 0, A->ln2, 0, PB(g, LT(l, FCW)), 0, N, 4 * C, C,
+                                          PB(g, LT(l, FCB)), NULL, 0, LLM_CU_GELU_FORWARD, A->fch, err));
+    STAGE("fwd matmul fc proj", mm(res_out, 1, A->fch_gelu, 0, PB(g, LT(l, FCPROJW)), 0, N, C, 4 * C,
+                                   P(g, LT(l, FCPROJB)), A->res_mid, 1.0f, err));
     return 0;
 }
 
@@ -559,10 +573,10 @@ static int classifier(llm_cuda *g, int N, llm_error *err)
         m.D = g->logits;
         m.ldd = g->Vp;
         m.d_fp32 = 1;
-        TRY(llm_cuda_matmul(&m, NULL, err));
+        STAGE("fwd matmul classifier", llm_cuda_matmul(&m, NULL, err));
         bf16 *dl = g->train ? g->dlogits : NULL;
-        TRY(llm_cuda_crossentropy(g->losses + r0, g->lse + r0, g->correct + r0, dl, g->logits, g->targets + r0,
-                                  rows, V, g->Vp, NULL, err));
+        STAGE("fwd cross-entropy", llm_cuda_crossentropy(g->losses + r0, g->lse + r0, g->correct + r0, dl, g->logits,
+                                                         g->targets + r0, rows, V, g->Vp, NULL, err));
         if (!dl)
             continue;
         /* dlnf (rows, C) = dlogits wte; dwte_head (V, C) (+)= dlogits^T lnf */
@@ -577,7 +591,7 @@ static int classifier(llm_cuda *g, int N, llm_error *err)
         d.D = g->dlnf + (size_t)r0 * C;
         d.ldd = C;
         d.d_fp32 = 1;
-        TRY(llm_cuda_matmul(&d, NULL, err));
+        STAGE("bwd matmul classifier", llm_cuda_matmul(&d, NULL, err));
         llm_cu_gemm w = {};
         w.M = V;
         w.N = C;
@@ -592,7 +606,7 @@ static int classifier(llm_cuda *g, int N, llm_error *err)
         w.d_fp32 = 1;
         w.C = r0 ? g->dwte_head : NULL;
         w.beta = 1.0f;
-        TRY(llm_cuda_matmul(&w, NULL, err));
+        STAGE("bwd matmul classifier weight", llm_cuda_matmul(&w, NULL, err));
     }
     return 0;
 }
@@ -634,12 +648,12 @@ extern "C" int llm_cuda_forward(llm_cuda *g, const llm_batch *batch, llm_loss_st
     if (g->train && batch->targets && group_rows(g, batch->tokens, N, err) < 0)
         return -1;
 
-    TRY(llm_cuda_embed_forward(g->resid[0], g->tokens, g->pos, P(g, 0), P(g, 1), N, C, NULL, err));
+    STAGE("fwd embedding", llm_cuda_embed_forward(g->resid[0], g->tokens, g->pos, P(g, 0), P(g, 1), N, C, NULL, err));
     for (int l = 0; l < g->cfg.n_layer; l++)
         TRY(layer_forward(g, l, &g->layer[l], B, T, 0, g->pos, g->resid[l], g->resid[l + 1], err));
     float *last = g->resid[g->cfg.n_layer];
-    TRY(llm_cuda_layernorm_forward(g->lnf, g->lnf_mean, g->lnf_rstd, last, P(g, LNF(g, 0)), P(g, LNF(g, 1)), N, C,
-                                   LN_EPS, NULL, err));
+    STAGE("fwd layernorm", llm_cuda_layernorm_forward(g->lnf, g->lnf_mean, g->lnf_rstd, last, P(g, LNF(g, 0)),
+                                                      P(g, LNF(g, 1)), N, C, LN_EPS, NULL, err));
     if (!batch->targets)
         return llm_cu_sync(err);
     TRY(classifier(g, N, err));
@@ -667,36 +681,41 @@ static int layer_backward(llm_cuda *g, int l, int B, int T, llm_error *err)
     float *res_in = g->resid[l];
     size_t n4 = (size_t)N * 4 * C;
     if (g->recompute) {
-        TRY(llm_cuda_gelu_forward(A->fch_gelu, A->fch, n4, NULL, err));
-        TRY(llm_cuda_layernorm_apply(A->ln2, A->ln2_mean, A->ln2_rstd, A->res_mid, P(g, LT(l, LN2W)),
-                                     P(g, LT(l, LN2B)), N, C, NULL, err));
-        TRY(llm_cuda_layernorm_apply(A->ln1, A->ln1_mean, A->ln1_rstd, res_in, P(g, LT(l, LN1W)),
-                                     P(g, LT(l, LN1B)), N, C, NULL, err));
+        STAGE("bwd recompute", llm_cuda_gelu_forward(A->fch_gelu, A->fch, n4, NULL, err));
+        STAGE("bwd recompute", llm_cuda_layernorm_apply(A->ln2, A->ln2_mean, A->ln2_rstd, A->res_mid, P(g, LT(l, LN2W)),
+                                                        P(g, LT(l, LN2B)), N, C, NULL, err));
+        STAGE("bwd recompute", llm_cuda_layernorm_apply(A->ln1, A->ln1_mean, A->ln1_rstd, res_in, P(g, LT(l, LN1W)),
+                                                        P(g, LT(l, LN1B)), N, C, NULL, err));
     }
     /* dres is d res_out; the residual passes it to res_mid and res_in */
-    TRY(llm_cuda_to_bf16(g->dres_bf, g->dres, 1.0f, (size_t)N * C, NULL, err));
-    TRY(mm_gelu(g->d4c, 0, g->dres_bf, 0, PB(g, LT(l, FCPROJW)), 1, N, 4 * C, C, NULL, NULL, 0, LLM_CU_GELU_BACKWARD,
-                A->fch, err));
-    TRY(mm(G(g, LT(l, FCPROJW)), 1, A->fch_gelu, 1, g->dres_bf, 0, 4 * C, C, N, NULL, G(g, LT(l, FCPROJW)), 1.0f,
-           err));
-    TRY(llm_cuda_bias_backward_f32(G(g, LT(l, FCPROJB)), g->dres, N, C, NULL, err));
-    TRY(mm(g->dc, 1, g->d4c, 0, PB(g, LT(l, FCW)), 1, N, C, 4 * C, NULL, NULL, 0, err));
-    TRY(mm(G(g, LT(l, FCW)), 1, A->ln2, 1, g->d4c, 0, C, 4 * C, N, NULL, G(g, LT(l, FCW)), 1.0f, err));
-    TRY(llm_cuda_bias_backward(G(g, LT(l, FCB)), g->d4c, N, 4 * C, NULL, err));
-    TRY(llm_cuda_layernorm_backward(g->dres, G(g, LT(l, LN2W)), G(g, LT(l, LN2B)), g->dc, 1.0f, A->res_mid,
-                                    A->ln2_mean, A->ln2_rstd, P(g, LT(l, LN2W)), N, C, NULL, err));
+    STAGE("bwd to bf16", llm_cuda_to_bf16(g->dres_bf, g->dres, 1.0f, (size_t)N * C, NULL, err));
+    STAGE("bwd matmul fc proj + dgelu", mm_gelu(g->d4c, 0, g->dres_bf, 0, PB(g, LT(l, FCPROJW)), 1, N, 4 * C, C, NULL,
+                                                NULL, 0, LLM_CU_GELU_BACKWARD, A->fch, err));
+    STAGE("bwd matmul fc proj weight", mm(G(g, LT(l, FCPROJW)), 1, A->fch_gelu, 1, g->dres_bf, 0, 4 * C, C, N, NULL,
+                                          G(g, LT(l, FCPROJW)), 1.0f, err));
+    STAGE("bwd bias", llm_cuda_bias_backward_f32(G(g, LT(l, FCPROJB)), g->dres, N, C, NULL, err));
+    STAGE("bwd matmul fc", mm(g->dc, 1, g->d4c, 0, PB(g, LT(l, FCW)), 1, N, C, 4 * C, NULL, NULL, 0, err));
+    STAGE("bwd matmul fc weight",
+          mm(G(g, LT(l, FCW)), 1, A->ln2, 1, g->d4c, 0, C, 4 * C, N, NULL, G(g, LT(l, FCW)), 1.0f, err));
+    STAGE("bwd bias", llm_cuda_bias_backward(G(g, LT(l, FCB)), g->d4c, N, 4 * C, NULL, err));
+    STAGE("bwd layernorm",
+          llm_cuda_layernorm_backward(g->dres, G(g, LT(l, LN2W)), G(g, LT(l, LN2B)), g->dc, 1.0f, A->res_mid,
+                                      A->ln2_mean, A->ln2_rstd, P(g, LT(l, LN2W)), N, C, NULL, err));
 
-    TRY(llm_cuda_to_bf16(g->dres_bf, g->dres, 1.0f, (size_t)N * C, NULL, err));
-    TRY(mm(g->datty, 0, g->dres_bf, 0, PB(g, LT(l, PROJW)), 1, N, C, C, NULL, NULL, 0, err));
-    TRY(mm(G(g, LT(l, PROJW)), 1, A->atty, 1, g->dres_bf, 0, C, C, N, NULL, G(g, LT(l, PROJW)), 1.0f, err));
-    TRY(llm_cuda_bias_backward_f32(G(g, LT(l, PROJB)), g->dres, N, C, NULL, err));
-    TRY(llm_cuda_attention_backward(g->dqkv, g->delta, g->datty, A->atty, A->lse, A->qkv, g->pos, B, T, C,
-                                    c->n_head, NULL, err));
-    TRY(mm(g->dc, 1, g->dqkv, 0, PB(g, LT(l, QKVW)), 1, N, C, 3 * C, NULL, NULL, 0, err));
-    TRY(mm(G(g, LT(l, QKVW)), 1, A->ln1, 1, g->dqkv, 0, C, 3 * C, N, NULL, G(g, LT(l, QKVW)), 1.0f, err));
-    TRY(llm_cuda_bias_backward(G(g, LT(l, QKVB)), g->dqkv, N, 3 * C, NULL, err));
-    TRY(llm_cuda_layernorm_backward(g->dres, G(g, LT(l, LN1W)), G(g, LT(l, LN1B)), g->dc, 1.0f, res_in,
-                                    A->ln1_mean, A->ln1_rstd, P(g, LT(l, LN1W)), N, C, NULL, err));
+    STAGE("bwd to bf16", llm_cuda_to_bf16(g->dres_bf, g->dres, 1.0f, (size_t)N * C, NULL, err));
+    STAGE("bwd matmul attn proj", mm(g->datty, 0, g->dres_bf, 0, PB(g, LT(l, PROJW)), 1, N, C, C, NULL, NULL, 0, err));
+    STAGE("bwd matmul attn proj weight",
+          mm(G(g, LT(l, PROJW)), 1, A->atty, 1, g->dres_bf, 0, C, C, N, NULL, G(g, LT(l, PROJW)), 1.0f, err));
+    STAGE("bwd bias", llm_cuda_bias_backward_f32(G(g, LT(l, PROJB)), g->dres, N, C, NULL, err));
+    STAGE("bwd attention", llm_cuda_attention_backward(g->dqkv, g->delta, g->datty, A->atty, A->lse, A->qkv, g->pos, B,
+                                                       T, C, c->n_head, NULL, err));
+    STAGE("bwd matmul qkv", mm(g->dc, 1, g->dqkv, 0, PB(g, LT(l, QKVW)), 1, N, C, 3 * C, NULL, NULL, 0, err));
+    STAGE("bwd matmul qkv weight",
+          mm(G(g, LT(l, QKVW)), 1, A->ln1, 1, g->dqkv, 0, C, 3 * C, N, NULL, G(g, LT(l, QKVW)), 1.0f, err));
+    STAGE("bwd bias", llm_cuda_bias_backward(G(g, LT(l, QKVB)), g->dqkv, N, 3 * C, NULL, err));
+    STAGE("bwd layernorm",
+          llm_cuda_layernorm_backward(g->dres, G(g, LT(l, LN1W)), G(g, LT(l, LN1B)), g->dc, 1.0f, res_in, A->ln1_mean,
+                                      A->ln1_rstd, P(g, LT(l, LN1W)), N, C, NULL, err));
     return 0;
 }
 
@@ -706,14 +725,18 @@ extern "C" int llm_cuda_backward(llm_cuda *g, double normaliser, llm_error *err)
         return llm_error_set(err, "backward needs a training plan and a forward with targets");
     int B = g->B, T = g->T, N = B * T, C = g->cfg.n_embd, L = g->cfg.n_layer;
     float scale = (float)(1.0 / normaliser);
-    TRY(llm_cuda_axpy(G(g, 0), scale, g->dwte_head, (size_t)g->cfg.vocab_size * C, NULL, err));
+    STAGE("bwd embedding (head)",
+          llm_cuda_axpy(G(g, 0), scale, g->dwte_head, (size_t)g->cfg.vocab_size * C, NULL, err));
     CU_CHECK(cudaMemset(g->dres, 0, (size_t)N * C * sizeof(float)));
-    TRY(llm_cuda_layernorm_backward(g->dres, G(g, LNF(g, 0)), G(g, LNF(g, 1)), g->dlnf, scale, g->resid[L],
-                                    g->lnf_mean, g->lnf_rstd, P(g, LNF(g, 0)), N, C, NULL, err));
+    STAGE("bwd layernorm",
+          llm_cuda_layernorm_backward(g->dres, G(g, LNF(g, 0)), G(g, LNF(g, 1)), g->dlnf, scale, g->resid[L],
+                                      g->lnf_mean, g->lnf_rstd, P(g, LNF(g, 0)), N, C, NULL, err));
     for (int l = L - 1; l >= 0; l--)
         TRY(layer_backward(g, l, B, T, err));
-    TRY(llm_cuda_embed_backward(G(g, 0), g->dres, g->tok_rows, g->tok_start, g->tok_id, g->tok_groups, C, NULL, err));
-    TRY(llm_cuda_embed_backward(G(g, 1), g->dres, g->pos_rows, g->pos_start, g->pos_id, g->pos_groups, C, NULL, err));
+    STAGE("bwd embedding",
+          llm_cuda_embed_backward(G(g, 0), g->dres, g->tok_rows, g->tok_start, g->tok_id, g->tok_groups, C, NULL, err));
+    STAGE("bwd embedding",
+          llm_cuda_embed_backward(G(g, 1), g->dres, g->pos_rows, g->pos_start, g->pos_id, g->pos_groups, C, NULL, err));
     g->has_targets = 0;
     return llm_cu_sync(err);
 }
@@ -730,14 +753,14 @@ extern "C" int llm_cuda_step(llm_cuda *g, const llm_adamw_config *c, int64_t ste
 {
     if (!g->grads)
         return llm_error_set(err, "an optimizer step needs a training plan");
-    TRY(llm_cuda_grad_sumsq(g->sumsq, g->norm_parts, g->grads, g->n_params, NULL, err));
+    STAGE("step gradient norm", llm_cuda_grad_sumsq(g->sumsq, g->norm_parts, g->grads, g->n_params, NULL, err));
     /* as lib/adamw.c: the corrections in double, applied in float */
     double bc1 = 1.0 - pow(c->beta1, (double)step), bc2 = 1.0 - pow(c->beta2, (double)step);
     float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
     float decay = (float)(1.0 - lr * c->weight_decay);
-    TRY(llm_cuda_adamw(g->params, g->params_bf, g->grads, g->m, g->v, g->n_params, g->ranges, g->decays,
-                       (int)g->n_tensors, g->sumsq, (float)max_norm, c->beta1, c->beta2, c->eps, decay, step_size,
-                       bc2_sqrt, NULL, err));
+    STAGE("step adamw", llm_cuda_adamw(g->params, g->params_bf, g->grads, g->m, g->v, g->n_params, g->ranges, g->decays,
+                                       (int)g->n_tensors, g->sumsq, (float)max_norm, c->beta1, c->beta2, c->eps, decay,
+                                       step_size, bc2_sqrt, NULL, err));
     double sumsq = 0.0;
     CU_CHECK(cudaMemcpy(&sumsq, g->sumsq, sizeof sumsq, cudaMemcpyDeviceToHost));
     *grad_norm = (float)sqrt(sumsq);

@@ -99,6 +99,7 @@ int llm_cu_sync(llm_error *err)
 {
     CU_CHECK(cudaDeviceSynchronize());
     CU_CHECK(cudaGetLastError());
+    llm_cu_prof_collect();    /* every stage recorded so far has finished */
     return 0;
 }
 

@@ -5,7 +5,8 @@
 # GPU follow the CPU run's loss curve within 5% (windows of 20 steps; 0.02 nats where the
 # loss is below 0.4, where bf16 rounding weighs more); a GPU checkpoint
 # evaluates on the CPU to the GPU's own loss within 2%; --resume on the GPU continues the
-# run with the same bytes (the GPU code uses no atomics: a run repeats itself exactly).
+# run with the same bytes (the GPU code uses no atomics: a run repeats itself exactly);
+# LLM_CUDA_PROFILE=1 prints the GPU's time by stage.
 # Without a GPU that part is one "skipped: no GPU" line.
 . "$(dirname "$0")/lib.sh"
 for p in llm-train llm-eval; do
@@ -97,6 +98,22 @@ if [ "$(log_numbers straight/log.jsonl)" = "$(log_numbers resumed/log.jsonl)" ] 
 else
     fail gpu-resume-same-bytes "$(diff <(log_numbers straight/log.jsonl) <(log_numbers resumed/log.jsonl) | head)"
 fi
+
+# LLM_CUDA_PROFILE: the table of GPU time by stage, one row a stage, each counted as often
+# as the passes run it (2 layers, 3 steps of one micro-batch)
+LLM_CUDA_PROFILE=1 llm-train -q --data train.bin --out profiled "${TINY[@]}" --micro-batch 8 --max-steps 3 \
+    --device cuda 2>profile.err
+if "$PY" - profile.err <<'PYEOF' >profile.txt; then pass gpu-profile-table; else fail gpu-profile-table "$(cat profile.txt profile.err)"; fi
+import re, sys
+text = open(sys.argv[1]).read()
+assert "GPU time by stage (LLM_CUDA_PROFILE)" in text, "no table"
+calls = {m[1]: int(m[2]) for m in re.finditer(r"^  (\S.*?) +[0-9.]+ +[0-9.]+ +([0-9]+) +[0-9.]+$", text, re.M)}
+want = {"fwd attention": 6, "bwd attention": 6, "fwd matmul fc + gelu": 6, "fwd layernorm": 15,
+        "fwd cross-entropy": 3, "step adamw": 3, "step gradient norm": 3}
+bad = {k: (calls.get(k), v) for k, v in want.items() if calls.get(k) != v}
+print(calls, bad)
+sys.exit(1 if bad else 0)
+PYEOF
 
 # a CPU run's checkpoint resumed on the GPU: the same run, within bf16's reach
 check cpu-first-20 llm-train -q --data train.bin --out handover "${TINY[@]}" --micro-batch 8 --max-steps 20 \

@@ -13,9 +13,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <new>
 #include <thread>
 #include <vector>
 
@@ -655,6 +657,45 @@ cudaError_t cudaMemset(void *p, int value, size_t n)
  * report here (a bad launch is cudaGetLastError's). */
 cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
 
+struct CUevent_st {
+    bool recorded;
+    std::chrono::steady_clock::time_point at;
+};
+
+cudaError_t cudaEventCreate(cudaEvent_t *event)
+{
+    if (!event)
+        return cudaErrorInvalidValue;
+    *event = new (std::nothrow) CUevent_st();
+    return *event ? cudaSuccess : cudaErrorMemoryAllocation;
+}
+
+cudaError_t cudaEventDestroy(cudaEvent_t event)
+{
+    delete event;
+    return cudaSuccess;
+}
+
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream)
+{
+    (void)stream;
+    if (!event)
+        return cudaErrorInvalidResourceHandle;
+    event->recorded = true;
+    event->at = std::chrono::steady_clock::now();
+    return cudaSuccess;
+}
+
+cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end)
+{
+    if (!ms)
+        return cudaErrorInvalidValue;
+    if (!start || !end || !start->recorded || !end->recorded)
+        return cudaErrorInvalidResourceHandle;
+    *ms = std::chrono::duration<float, std::milli>(end->at - start->at).count();
+    return cudaSuccess;
+}
+
 cudaError_t cudaGetLastError(void)
 {
     std::lock_guard<std::mutex> g(state_lock);
@@ -672,6 +713,7 @@ const char *cudaGetErrorString(cudaError_t e)
     case cudaErrorInvalidConfiguration: return "invalid configuration argument";
     case cudaErrorInvalidDevice: return "invalid device ordinal";
     case cudaErrorNoDevice: return "no CUDA-capable device is detected";
+    case cudaErrorInvalidResourceHandle: return "invalid resource handle";
     }
     return "unknown error";
 }

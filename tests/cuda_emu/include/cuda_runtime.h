@@ -41,6 +41,7 @@ struct dim3 {
 };
 
 typedef struct CUstream_st *cudaStream_t;
+typedef struct CUevent_st *cudaEvent_t;
 
 typedef enum cudaError {
     cudaSuccess = 0,
@@ -49,6 +50,7 @@ typedef enum cudaError {
     cudaErrorInvalidConfiguration = 9,
     cudaErrorInvalidDevice = 101,
     cudaErrorNoDevice = 100,
+    cudaErrorInvalidResourceHandle = 400,
 } cudaError_t;
 
 enum cudaMemcpyKind {
@@ -92,6 +94,12 @@ cudaError_t cudaFree(void *p);
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, cudaMemcpyKind kind);
 cudaError_t cudaMemset(void *p, int value, size_t n);
 cudaError_t cudaDeviceSynchronize(void);
+/* Events hold the host's clock when recorded: launches are synchronous here, so an event
+ * recorded after a kernel is recorded after it finished. */
+cudaError_t cudaEventCreate(cudaEvent_t *event);
+cudaError_t cudaEventDestroy(cudaEvent_t event);
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream = 0);
+cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end);
 cudaError_t cudaGetLastError(void);
 const char *cudaGetErrorString(cudaError_t e);
 
