@@ -5,8 +5,8 @@
 # is short, so nothing should be built or fixed there). The archive unpacks to device/:
 #   device/bin/llm-*      wrappers that start device/real/llm-* through device/lib's loader
 #   device/tests/test_cuda_ops, test_cuda_gpt2   the same for the GPU unit tests
-#   device/lib/           the libraries (not the GPU driver's, nor cuBLASLt: those are the
-#                         machine's, found as on any machine)
+#   device/lib/           the libraries, the C library's whole (not the GPU driver's, nor
+#                         cuBLASLt: those are the machine's, found as on any machine)
 # so that LLM_BIN=device/bin LLM_BUILD=device bench/run.sh gpu (or tests/cli/train_cuda.sh)
 # runs there as here. Python's tarfile unpacks it (no xz or zstd tool needed there).
 # Usage: scripts/device-bundle.sh [ARCHIVE]   (default build/device.tar.xz)
@@ -51,6 +51,12 @@ EOF
     chmod +x "$d/$dir/$name"
 done
 [ -n "$loader" ] || { echo "scripts/device-bundle.sh: ldd named no dynamic loader" >&2; exit 1; }
+# The driver and cuBLASLt, loaded there with dlopen, may name these parts of the C library:
+# they must come from the same C library as the loader, never from the machine's.
+libc_dir=$(dirname "$(ldd "$LLM_BIN/llm-train" | awk '$1 == "libc.so.6" { print $3 }')")
+for lib in libdl.so.2 libpthread.so.0 librt.so.1 libutil.so.1; do
+    [ -e "$libc_dir/$lib" ] && cp -L "$libc_dir/$lib" "$d/lib/"
+done
 
 mkdir -p "$(dirname "$archive")"
 tar -C "$stage" -cJf "$archive.tmp" device
