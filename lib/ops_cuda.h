@@ -81,8 +81,8 @@ void llm_cuda_blas_close(void);
 #define LLM_CU_NO_ALGORITHM (-2)
 int llm_cuda_matmul(const llm_cu_gemm *g, llm_cu_stream s, llm_error *err);
 /* GELU in cuBLASLt's epilogue (on by default), or the product and then the GELU kernel
- * (off, or LLM_CUDA_GELU=kernel in the environment). Where cuBLASLt has no algorithm for
- * the fused form, llm_cuda_matmul falls back to the kernel by itself. */
+ * (off, or LLM_CUDA_GELU=kernel in the environment). Where cuBLASLt cannot fuse it (no
+ * algorithm, or N not a multiple of 8), llm_cuda_matmul uses the kernel by itself. */
 void llm_cuda_gelu_fusion(int on);
 
 /* ---- the layers ---- */

@@ -356,7 +356,7 @@ int llm_cuda_matmul(const llm_cu_gemm *g, llm_cu_stream s, llm_error *err)
         return lt_matmul(g, s, err);
     if (g->d_fp32 || g->ldd != g->N || !g->aux || (g->gelu == LLM_CU_GELU_BACKWARD && (g->bias || g->C)))
         return llm_error_set(err, "matmul: GELU needs a bf16 D of N columns, an aux, and backward no bias or C");
-    if (gelu_fusion_wanted()) {
+    if (gelu_fusion_wanted() && g->ldd % 8 == 0) {    /* cuBLASLt's aux rows: a multiple of 8 */
         int rc = lt_matmul(g, s, err);
         if (rc != LLM_CU_NO_ALGORITHM)
             return rc;

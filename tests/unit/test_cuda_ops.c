@@ -95,10 +95,10 @@ static void matmul_bias_residual(void) { matmul_case(0, 0, 1, 1, 1); }
 /* The MLP's products with GELU in the epilogue (fused) or after it (the kernel), against
  * the CPU's product and GELU: forward D = gelu(A B + bias) keeping aux = A B + bias, twice,
  * the second time with a bias less aligned than the first (a plan is chosen for the
- * alignment the heuristic saw); backward D = A B * gelu'(aux). */
-static void matmul_gelu_case(int fused)
+ * alignment the heuristic saw); backward D = A B * gelu'(aux). N: D's columns. */
+static void matmul_gelu_case(int fused, int N)
 {
-    int M = 37, N = 48, K = 64;
+    int M = 37, K = 64;
     size_t na = (size_t)M * K, nb = (size_t)K * N, nd = (size_t)M * N;
     float *A = malloc(na * sizeof *A), *B = malloc(nb * sizeof *B), *bias = malloc((N + 1) * sizeof *bias);
     float *pre = malloc(nd * sizeof *pre), *ref = malloc(nd * sizeof *ref), *out = malloc(nd * sizeof *out);
@@ -144,8 +144,10 @@ static void matmul_gelu_case(int fused)
     free(A), free(B), free(bias), free(pre), free(ref), free(out), free(aux);
 }
 
-static void matmul_gelu_fused(void) { matmul_gelu_case(1); }
-static void matmul_gelu_kernel(void) { matmul_gelu_case(0); }
+static void matmul_gelu_fused(void) { matmul_gelu_case(1, 48); }
+static void matmul_gelu_kernel(void) { matmul_gelu_case(0, 48); }
+/* rows of 44: too short for cuBLASLt's aux matrix (a multiple of 8), the kernel then */
+static void matmul_gelu_odd_width(void) { matmul_gelu_case(1, 44); }
 
 /* ---- embeddings ---- */
 
@@ -488,6 +490,7 @@ int main(void)
     RUN(matmul_bias_residual);
     RUN(matmul_gelu_fused);
     RUN(matmul_gelu_kernel);
+    RUN(matmul_gelu_odd_width);
     RUN(embed);
     RUN(layernorm);
     RUN(gelu);
