@@ -514,13 +514,13 @@ static int mm(void *D, int d_fp32, const bf16 *A, int ta, const bf16 *B, int tb,
     } while (0)
 
 /* TRY for one stage of the passes, timed under LLM_CUDA_PROFILE (profile.cu). */
-#define STAGE(name, call)                \
-    do {                                 \
-        llm_cu_prof_begin(name);         \
-        int stage_rc_ = (call);          \
-        llm_cu_prof_end();               \
-        if (stage_rc_ < 0)               \
-            return -1;                   \
+#define STAGE(name, call)            \
+    do {                             \
+        llm_cu_prof_begin(name);     \
+        int stage_rc_ = (call);      \
+        llm_cu_prof_end();           \
+        if (stage_rc_ < 0)           \
+            return -1;               \
     } while (0)
 
 /* One layer over N = B x T rows, res_in to res_out through A's buffers. Attention: over the

@@ -1,8 +1,9 @@
 /* Matrix products through cuBLASLt, opened with dlopen so that a binary linked here runs
  * on a machine without the CUDA libraries (the CPU path then): bf16 operands, fp32
  * accumulation, the bias of a linear layer and the GELU after it fused in the epilogue,
- * and C = A B + beta C for the residual add and gradient accumulation. cuBLASLt is column-major; a row-major
- * product D = op(A) op(B) is the column-major D^T = op(B)^T op(A)^T, so A and B swap. */
+ * and C = A B + beta C for the residual add and gradient accumulation. cuBLASLt is
+ * column-major; a row-major product D = op(A) op(B) is the column-major
+ * D^T = op(B)^T op(A)^T, so A and B swap. */
 #include <cublasLt.h>
 #include <dlfcn.h>
 #include <stdio.h>
@@ -334,16 +335,16 @@ static int lt_matmul(const llm_cu_gemm *g, llm_cu_stream s, llm_error *err)
 static int matmul_then_gelu(const llm_cu_gemm *g, llm_cu_stream s, llm_error *err)
 {
     llm_cu_gemm plain = *g;
+    llm_bf16 *D = (llm_bf16 *)g->D;
     size_t n = (size_t)g->M * g->N;
     plain.gelu = LLM_CU_GELU_NONE;
-    if (g->gelu == LLM_CU_GELU_FORWARD) {
-        plain.D = g->aux;
-        return lt_matmul(&plain, s, err) < 0 ? -1
-                                             : llm_cuda_gelu_forward((llm_bf16 *)g->D, g->aux, n, s, err);
-    }
-    return lt_matmul(&plain, s, err) < 0 ? -1
-                                         : llm_cuda_gelu_backward((llm_bf16 *)g->D, g->aux, (llm_bf16 *)g->D, n,
-                                                                  s, err);
+    if (g->gelu == LLM_CU_GELU_FORWARD)
+        plain.D = g->aux;    /* GELU's input, kept */
+    if (lt_matmul(&plain, s, err) < 0)
+        return -1;
+    if (g->gelu == LLM_CU_GELU_FORWARD)
+        return llm_cuda_gelu_forward(D, g->aux, n, s, err);
+    return llm_cuda_gelu_backward(D, g->aux, D, n, s, err);
 }
 
 int llm_cuda_matmul(const llm_cu_gemm *g, llm_cu_stream s, llm_error *err)
