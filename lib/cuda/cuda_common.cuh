@@ -29,7 +29,6 @@ int cu_fail(llm_error *err, cudaError_t e, const char *what, const char *file, i
 /* The time of each stage of the passes on the GPU, with LLM_CUDA_PROFILE=1 (profile.cu):
  * begin and end bracket one stage (name: a string literal); collect reads the finished
  * stages after a synchronisation; report prints the table on stderr and frees the events. */
-int llm_cu_prof_on(void);
 void llm_cu_prof_begin(const char *name);
 void llm_cu_prof_end(void);
 void llm_cu_prof_collect(void);

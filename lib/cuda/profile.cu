@@ -1,9 +1,10 @@
 /* Where the GPU's time goes, stage by stage (LLM_CUDA_PROFILE=1): a CUDA event before and
- * after each stage of the passes, read back at the host's next synchronisation
- * (llm_cu_sync), summed by stage name, and a table on stderr when the model is freed. It
- * measures the stages as they run in the step, launch gaps excluded, without adding a
- * synchronisation; for the one machine session a GPU is lent for, one run of llm-train
- * then says which kernel to work on. Off (the default), a stage costs one branch. */
+ * after each stage of the passes, read back where the host waits for the device anyway
+ * (llm_cu_sync, generation's copy of a token's logits), summed by stage name, and a table
+ * on stderr when the model is freed. It measures the stages as they run in the step,
+ * launch gaps excluded, without adding a synchronisation; for the one machine session a
+ * GPU is lent for, one run of llm-train then says which kernel to work on. Off (the
+ * default), a stage costs two calls that return at once. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,9 +57,7 @@ void add_time(const char *name, double ms)
     totals.push_back({name, ms, 1});
 }
 
-}    // namespace
-
-int llm_cu_prof_on(void)
+bool prof_on()
 {
     if (enabled < 0) {
         const char *e = getenv("LLM_CUDA_PROFILE");
@@ -67,9 +66,11 @@ int llm_cu_prof_on(void)
     return enabled && !broken;
 }
 
+}    // namespace
+
 void llm_cu_prof_begin(const char *name)
 {
-    if (!llm_cu_prof_on())
+    if (!prof_on())
         return;
     timed_stage s = {name, take_event(), take_event()};
     if (!broken && cudaEventRecord(s.start, 0) == cudaSuccess) {
@@ -84,7 +85,7 @@ void llm_cu_prof_begin(const char *name)
 
 void llm_cu_prof_end(void)
 {
-    if (!llm_cu_prof_on() || pending.empty())
+    if (!prof_on() || pending.empty())
         return;
     if (cudaEventRecord(pending.back().end, 0) != cudaSuccess)
         broken = true;

@@ -3,10 +3,10 @@
  * one AdamW step, with and without --recompute, a batch with padding, masked labels and
  * several documents per row; an inference plan gives the training plan's loss; weights
  * go to the device and back unchanged (checkpoints); generation's logits are the CPU's.
- * Tolerances: bf16 products all along
- * the chain, so 2e-2 relative (loss), 5e-2 per gradient tensor; after one AdamW step (an
- * update of about lr times the gradient's sign) each weight within 2.5 lr of the CPU's and
- * the updates within 25%. Without a GPU: one "skipped: no GPU" line. */
+ * Tolerances: bf16 products all along the chain, so 2e-2 relative (loss), 5e-2 per
+ * gradient tensor; after one AdamW step (an update of about lr times the gradient's sign)
+ * each weight within 2.5 lr of the CPU's and the updates within 25%. Without a GPU: one
+ * "skipped: no GPU" line. */
 #include <stdlib.h>
 #include <string.h>
 
