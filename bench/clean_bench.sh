@@ -4,16 +4,19 @@
 # scripts/make-clean-corpus.py and cached under $LLM_BUILD/bench). Prints MB/s, the ratios and
 # a verdict per target. `bench/run.sh clean` runs it alone; `make bench` runs it after the
 # stream benchmark.
-#   BENCH_CLEAN_SIZE=200M (corpus size, head -c units), BENCH_REPEAT=5 (runs of the Python
-#   loop and of the same job, the fastest kept), BENCH_THREADS_REPEAT=9 (runs of -j 1 and of
-#   -j 2: a fraction of a second each, and the ratio of two such times needs more runs to
-#   see past a shared machine's slow spells), CORPUS_SEED=1, PYTHON=python3 (the first on PATH)
+#   BENCH_CLEAN_SIZE=200M (corpus size, head -c units), BENCH_REPEAT=5 (rounds of one run of
+#   the Python loop and BENCH_SAME_RUNS=5 runs of the same job, the fastest of each kept: a
+#   run of llm-clean is a fraction of a second, so it gets about as many seconds of runs as
+#   the loop, as hyperfine's rule of several seconds a command has it),
+#   BENCH_THREADS_REPEAT=25 (runs of -j 1 and of -j 2, likewise: a -j 2 run needs both cores
+#   free at once, which a shared machine grants less often than one), CORPUS_SEED=1,
+#   PYTHON=python3 (the first on PATH)
 # Exit status: 0 when every run worked and -j 1 and -j 2 wrote the same bytes (whatever the
 # ratios), 1 on an error, 2 when something is missing.
 set -u
 cd "$(dirname "$0")/.." || exit 2
 : "${LLM_BUILD:=$PWD/build}" "${LLM_BIN:=$PWD/bin}"
-: "${BENCH_CLEAN_SIZE:=200M}" "${BENCH_REPEAT:=5}" "${BENCH_THREADS_REPEAT:=9}" "${CORPUS_SEED:=1}" "${PYTHON:=python3}"
+: "${BENCH_CLEAN_SIZE:=200M}" "${BENCH_REPEAT:=5}" "${BENCH_SAME_RUNS:=5}" "${BENCH_THREADS_REPEAT:=25}" "${CORPUS_SEED:=1}" "${PYTHON:=python3}"
 export CORPUS_SEED
 TARGET_PY_RATIO=20
 TARGET_MBS=200
@@ -48,7 +51,7 @@ bytes=$(stat -c %s "$corpus")
 lines=$(wc -l <"$corpus")
 SAME_JOB="--in=lines --out=lines --collapse-newlines --min-chars 11 --normalize=none"
 
-echo "== llm-clean vs a Python loop: clean $BENCH_CLEAN_SIZE of mixed text, best of $BENCH_REPEAT runs (-j 1 vs -j 2: of $BENCH_THREADS_REPEAT)"
+echo "== llm-clean vs a Python loop: clean $BENCH_CLEAN_SIZE of mixed text, best of $BENCH_REPEAT runs (same job: of $((BENCH_REPEAT * BENCH_SAME_RUNS)); -j 1 vs -j 2: of $BENCH_THREADS_REPEAT)"
 echo "date:    $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 echo "machine: $(uname -srm)"
 echo "cpu:     $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), nproc $(nproc)"
@@ -62,15 +65,17 @@ echo "same:    llm-clean $SAME_JOB -j 1 < CORPUS > OUT"
 echo "default: llm-clean --in=lines -j N < CORPUS > OUT  (N = 1, 2; NFC, markup stripped, line breaks kept)"
 echo
 
-# (a) the same job: each best of BENCH_REPEAT, alternating, so that a slow spell of a shared
-# machine does not decide the ratio. PYTHONUNBUFFERED (set in some CI images) would make
+# (a) the same job: rounds of one Python run and BENCH_SAME_RUNS llm-clean runs, so that a
+# slow spell of a shared machine does not decide the ratio. PYTHONUNBUFFERED (set in some CI images) would make
 # every write a system call.
 for ((rep = 1; rep <= BENCH_REPEAT; rep++)); do
     timed "$work/python.out" env -u PYTHONUNBUFFERED "$PYTHON" bench/clean_loop.py <"$corpus"
     best python
-    # shellcheck disable=SC2086
-    timed "$work/same.out" "$CLEAN" $SAME_JOB -j 1 <"$corpus"
-    best same
+    for ((k = 1; k <= BENCH_SAME_RUNS; k++)); do
+        # shellcheck disable=SC2086
+        timed "$work/same.out" "$CLEAN" $SAME_JOB -j 1 <"$corpus"
+        best same
+    done
     summary[same]=$(cat "$work/err")
 done
 py_kept=$(wc -l <"$work/python.out")
