@@ -151,10 +151,10 @@ int llm_cuda_attention_backward_wmma(llm_bf16 *dqkv, const float *delta, const l
                                      const llm_bf16 *qkv, const int32_t *pos, int B, int T, int C, int NH,
                                      llm_cu_stream s, llm_error *err);
 
-/* Cross-entropy of fp32 logits (N, V; rows ld apart) as llm_crossentropy_forward; with
- * dlogits not NULL also its gradient for a unit scale, softmax - onehot (0 in rows with
- * no target), in bf16 with rows ld apart. correct as 0/1 bytes. */
-int llm_cuda_crossentropy(float *losses, float *lse, uint8_t *correct, llm_bf16 *dlogits, const float *logits,
+/* Cross-entropy of bf16 logits (N, V; rows ld apart) as llm_crossentropy_forward, the
+ * softmax in fp32; with gradient nonzero, the gradient for a unit scale, softmax - onehot
+ * (0 in rows with no target), then replaces the logits in place. correct as 0/1 bytes. */
+int llm_cuda_crossentropy(float *losses, float *lse, uint8_t *correct, llm_bf16 *logits, int gradient,
                           const int32_t *targets, int N, int V, int ld, llm_cu_stream s, llm_error *err);
 
 /* ---- the optimizer ---- */

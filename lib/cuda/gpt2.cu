@@ -5,10 +5,11 @@
  *   - the residual stream, LayerNorm statistics, softmax, loss and the gradient flowing
  *     back through the residual stream in fp32; LayerNorm outputs, qkv, attention output
  *     and the MLP's hidden layer in bf16;
- *   - the classifier in chunks of rows: the fp32 logits of one chunk at a time, their
- *     cross-entropy and (training) their gradient, which the forward turns at once into the
- *     gradients of the final LayerNorm output and of the tied embedding for a unit scale;
- *     the backward scales those by 1 / normaliser (known only then, as on the CPU).
+ *   - the classifier in chunks of rows: the bf16 logits of one chunk at a time (as autocast
+ *     leaves them in PyTorch), their cross-entropy with the softmax in fp32 and (training)
+ *     their gradient written over them, which the forward turns at once into the gradients
+ *     of the final LayerNorm output and of the tied embedding for a unit scale; the
+ *     backward scales those by 1 / normaliser (known only then, as on the CPU).
  * All activation memory is planned once (llm_cuda_plan); a step allocates nothing. */
 #include <math.h>
 #include <stdio.h>
@@ -22,7 +23,7 @@
 #define LN_EPS 1e-5f
 
 enum { LAYER_TENSORS = 12 };
-/* Rows x padded vocabulary of one classifier chunk, at most (fp32 logits + bf16 gradient). */
+/* Rows x padded vocabulary of one classifier chunk, at most (bf16 logits, then their gradient). */
 static const size_t CHUNK_ELEMS = (size_t)32 << 20;
 
 typedef struct layer_acts {
@@ -56,8 +57,7 @@ struct llm_cuda {
     bf16 *lnf;
     float *lnf_mean, *lnf_rstd;
     int chunk_rows, Vp;                /* classifier chunk: rows, padded row length */
-    float *logits;                     /* (chunk_rows, Vp) */
-    bf16 *dlogits;                     /* (chunk_rows, Vp), training */
+    bf16 *logits;                      /* (chunk_rows, Vp); training: then their gradient */
     float *losses, *lse;               /* (N) */
     uint8_t *correct;                  /* (N) */
     int32_t *tokens, *targets, *pos;   /* (N) on the device */
@@ -373,7 +373,7 @@ static size_t layout(llm_cuda *g, int max_B, int max_T, int train, char *base)
     g->lnf = carve<bf16>(base, &used, N * C);
     g->lnf_mean = carve<float>(base, &used, N);
     g->lnf_rstd = carve<float>(base, &used, N);
-    g->logits = carve<float>(base, &used, rows * Vp);
+    g->logits = carve<bf16>(base, &used, rows * Vp);
     g->losses = carve<float>(base, &used, N);
     g->lse = carve<float>(base, &used, N);
     g->correct = carve<uint8_t>(base, &used, N);
@@ -387,7 +387,6 @@ static size_t layout(llm_cuda *g, int max_B, int max_T, int train, char *base)
     g->pos_start = carve<int32_t>(base, &used, N + 1);
     g->pos_id = carve<int32_t>(base, &used, N);
     if (train) {
-        g->dlogits = carve<bf16>(base, &used, rows * Vp);
         g->dlnf = carve<float>(base, &used, N * C);
         g->dwte_head = carve<float>(base, &used, V * C);
         g->dres = carve<float>(base, &used, N * C);
@@ -398,7 +397,6 @@ static size_t layout(llm_cuda *g, int max_B, int max_T, int train, char *base)
         g->dqkv = carve<bf16>(base, &used, N * 3 * C);
         g->delta = carve<float>(base, &used, heads);
     } else if (base) {
-        g->dlogits = NULL;
         g->dlnf = g->dwte_head = g->dres = g->dc = g->delta = NULL;
         g->dres_bf = g->datty = g->d4c = g->dqkv = NULL;
     }
@@ -572,19 +570,18 @@ static int classifier(llm_cuda *g, int N, llm_error *err)
         m.ldb = C;
         m.D = g->logits;
         m.ldd = g->Vp;
-        m.d_fp32 = 1;
         STAGE("fwd matmul classifier", llm_cuda_matmul(&m, NULL, err));
-        bf16 *dl = g->train ? g->dlogits : NULL;
-        STAGE("fwd cross-entropy", llm_cuda_crossentropy(g->losses + r0, g->lse + r0, g->correct + r0, dl, g->logits,
-                                                         g->targets + r0, rows, V, g->Vp, NULL, err));
-        if (!dl)
+        STAGE("fwd cross-entropy", llm_cuda_crossentropy(g->losses + r0, g->lse + r0, g->correct + r0, g->logits,
+                                                         g->train, g->targets + r0, rows, V, g->Vp, NULL, err));
+        if (!g->train)
             continue;
-        /* dlnf (rows, C) = dlogits wte; dwte_head (V, C) (+)= dlogits^T lnf */
+        /* The logits are now their gradient: dlnf (rows, C) = dlogits wte and
+         * dwte_head (V, C) (+)= dlogits^T lnf. */
         llm_cu_gemm d = {};
         d.M = rows;
         d.N = C;
         d.K = V;
-        d.A = dl;
+        d.A = g->logits;
         d.lda = g->Vp;
         d.B = PB(g, 0);
         d.ldb = C;
@@ -597,7 +594,7 @@ static int classifier(llm_cuda *g, int N, llm_error *err)
         w.N = C;
         w.K = rows;
         w.trans_a = 1;
-        w.A = dl;
+        w.A = g->logits;
         w.lda = g->Vp;
         w.B = x;
         w.ldb = C;

@@ -275,67 +275,83 @@ int llm_cuda_bias_backward_f32(float *db, const float *dout, int N, int OC, llm_
 
 enum { CE_THREADS = 512 };
 
-/* One block a row: the maximum and its first index, the sum of the exponentials, then the
- * loss and, when asked, softmax - onehot. */
-__global__ static void crossentropy_kernel(float *losses, float *lse, uint8_t *correct, bf16 *dlogits,
-                                           const float *logits, const int32_t *targets, int V, int ld)
+/* Softmax statistics of part of a row, gathered online: the maximum m with its first
+ * index, and the sum s of exp(x - m), rescaled whenever m grows. One read of the row gives
+ * what a pass for the maximum and a pass for the sum would. */
+struct ce_stats {
+    float m, s;
+    int arg;
+};
+
+__device__ __forceinline__ void ce_add(ce_stats &a, float x, int v)
 {
-    __shared__ float smax[32];
-    __shared__ int sarg[32];
-    __shared__ float scratch[32];
+    if (x > a.m) {    /* strictly greater: the first maximum stays */
+        a.s = a.s * expf(a.m - x) + 1.0f;
+        a.m = x;
+        a.arg = v;
+    } else {
+        a.s += expf(x - a.m);
+    }
+}
+
+/* Merges b into a; an empty part (m = -inf, nothing added) leaves the other as it is. */
+__device__ __forceinline__ void ce_merge(ce_stats &a, ce_stats b)
+{
+    if (b.m == -INFINITY)
+        return;
+    if (a.m == -INFINITY) {
+        a = b;
+        return;
+    }
+    float m = fmaxf(a.m, b.m);
+    a.s = a.s * expf(a.m - m) + b.s * expf(b.m - m);
+    if (b.m > a.m || (b.m == a.m && b.arg < a.arg))
+        a.arg = b.arg;
+    a.m = m;
+}
+
+/* One block a row of bf16 logits: the statistics in one read, then the loss and, when
+ * asked, softmax - onehot written over the row in a second. */
+__global__ static void crossentropy_kernel(float *losses, float *lse, uint8_t *correct, bf16 *logits,
+                                           int gradient, const int32_t *targets, int V, int ld)
+{
+    __shared__ ce_stats part[32];
     int row = blockIdx.x, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    const float *l = logits + (size_t)row * ld;
-    float mx = -INFINITY;
-    int arg = V;
+    bf16 *l = logits + (size_t)row * ld;
+    ce_stats st = {-INFINITY, 0.0f, V};
     for (int v = threadIdx.x; v < V; v += blockDim.x)
-        if (l[v] > mx) {    /* strictly greater: each thread keeps its first maximum */
-            mx = l[v];
-            arg = v;
-        }
+        ce_add(st, bf(l[v]), v);
     for (int o = 16; o > 0; o >>= 1) {
-        float om = __shfl_xor_sync(0xffffffffu, mx, o);
-        int oa = __shfl_xor_sync(0xffffffffu, arg, o);
-        if (om > mx || (om == mx && oa < arg)) {
-            mx = om;
-            arg = oa;
-        }
+        ce_stats other = {__shfl_xor_sync(0xffffffffu, st.m, o), __shfl_xor_sync(0xffffffffu, st.s, o),
+                          __shfl_xor_sync(0xffffffffu, st.arg, o)};
+        ce_merge(st, other);
     }
-    if (lane == 0) {
-        smax[warp] = mx;
-        sarg[warp] = arg;
-    }
+    if (lane == 0)
+        part[warp] = st;
     __syncthreads();
-    mx = smax[0];
-    arg = sarg[0];
+    st = part[0];    /* every thread merges the warps in the same order: the same result */
     for (int k = 1; k < (int)blockDim.x / 32; k++)
-        if (smax[k] > mx || (smax[k] == mx && sarg[k] < arg)) {
-            mx = smax[k];
-            arg = sarg[k];
-        }
-    float sum = 0.0f;
-    for (int v = threadIdx.x; v < V; v += blockDim.x)
-        sum += expf(l[v] - mx);
-    sum = block_sum(sum, scratch);
-    float row_lse = mx + logf(sum);
+        ce_merge(st, part[k]);
+    float row_lse = st.m + logf(st.s);
     int y = targets[row];
     if (threadIdx.x == 0) {
         lse[row] = row_lse;
-        losses[row] = y >= 0 ? row_lse - l[y] : 0.0f;
-        correct[row] = y >= 0 && arg == y;
+        losses[row] = y >= 0 ? row_lse - bf(l[y]) : 0.0f;
+        correct[row] = y >= 0 && st.arg == y;
     }
-    if (!dlogits)
+    if (!gradient)
         return;
-    bf16 *d = dlogits + (size_t)row * ld;
+    __syncthreads();    /* l[y] is read before the row is overwritten */
     for (int v = threadIdx.x; v < V; v += blockDim.x)
-        d[v] = to_bf(y < 0 ? 0.0f : expf(l[v] - row_lse) - (v == y ? 1.0f : 0.0f));
+        l[v] = to_bf(y < 0 ? 0.0f : expf(bf(l[v]) - row_lse) - (v == y ? 1.0f : 0.0f));
 }
 
-int llm_cuda_crossentropy(float *losses, float *lse, uint8_t *correct, llm_bf16 *dlogits, const float *logits,
+int llm_cuda_crossentropy(float *losses, float *lse, uint8_t *correct, llm_bf16 *logits, int gradient,
                           const int32_t *targets, int N, int V, int ld, llm_cu_stream s, llm_error *err)
 {
     if (N == 0)
         return 0;
-    crossentropy_kernel<<<N, CE_THREADS, 0, s>>>(losses, lse, correct, dlogits, logits, targets, V, ld);
+    crossentropy_kernel<<<N, CE_THREADS, 0, s>>>(losses, lse, correct, (bf16 *)logits, gradient, targets, V, ld);
     CU_LAUNCHED();
     return 0;
 }

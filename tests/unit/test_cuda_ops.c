@@ -382,38 +382,52 @@ static void attention_long_documents(void) { attention_case(1, 301, 192, 6, 80);
 
 static void crossentropy(void)
 {
-    int N = 20, V = 1000, ld = 1024;
+    /* Rows longer than the block's 512 threads, so that each thread's statistics grow over
+     * several elements; ties between maxima (the first index wins) in some rows. */
+    int N = 20, V = 5000, ld = 5056;
     float *logits = malloc((size_t)N * ld * 4), *ref = malloc((size_t)N * V * 4), *dl = malloc((size_t)N * ld * 4);
     float losses[20], lse[20], glosses[20], glse[20];
     uint8_t correct[20], gcorrect[20];
     int32_t targets[20];
     cuda_fill(logits, (size_t)N * ld, 5.0);
+    bf16_round_all(logits, (size_t)N * ld);    /* the device's logits are bf16 */
     for (int n = 0; n < N; n++) {
+        float *row = logits + (size_t)n * ld;
         targets[n] = n % 7 == 3 ? -1 : (int32_t)llm_rng_below(&cuda_rng, (uint64_t)V);
         if (n % 5 == 0 && targets[n] >= 0)
-            logits[(size_t)n * ld + targets[n]] = 9.0f;    /* some right answers */
-        memcpy(ref + (size_t)n * V, logits + (size_t)n * ld, (size_t)V * 4);
+            row[targets[n]] = 9.0f;    /* some right answers */
+        if (n % 4 == 1) {    /* a tie: the target loses to an earlier maximum, or wins */
+            row[n * 13] = 9.0f;
+            row[n * 13 + 1 + n % 3] = 9.0f;
+            targets[n] = n * 13 + (n % 8 == 1 ? 0 : 1 + n % 3);
+        }
+        memcpy(ref + (size_t)n * V, row, (size_t)V * 4);
     }
-    float *d_logits = dev_f32(logits, (size_t)N * ld), *d_losses = llm_cu_alloc(N * 4, &err);
-    float *d_lse = llm_cu_alloc(N * 4, &err);
+    llm_bf16 *d_logits = dev_bf16(logits, (size_t)N * ld);
+    float *d_losses = llm_cu_alloc(N * 4, &err), *d_lse = llm_cu_alloc(N * 4, &err);
     uint8_t *d_correct = llm_cu_alloc(N, &err);
-    llm_bf16 *d_dl = llm_cu_alloc((size_t)N * ld * 2, &err);
     int32_t *d_targets = dev_i32(targets, N);
-    OK(llm_cuda_crossentropy(d_losses, d_lse, d_correct, d_dl, d_logits, d_targets, N, V, ld, NULL, &err));
-    OK(llm_cu_get_f32(glosses, d_losses, N, &err));
-    OK(llm_cu_get_f32(glse, d_lse, N, &err));
-    OK(llm_cu_get_bf16(dl, d_dl, (size_t)N * ld, &err));
-    OK(llm_cu_sync(&err));
-    OK(llm_cu_get_bytes(gcorrect, d_correct, N, &err));
     llm_crossentropy_forward(losses, lse, correct, ref, targets, N, V);
-    CHECK_CLOSE("cross-entropy losses", glosses, losses, N, TOL_F32);
-    CHECK_CLOSE("cross-entropy lse", glse, lse, N, TOL_F32);
-    CHECK(memcmp(gcorrect, correct, N) == 0);
+    /* Without the gradient the logits stay; with it, it replaces them. */
+    for (int gradient = 0; gradient <= 1; gradient++) {
+        OK(llm_cuda_crossentropy(d_losses, d_lse, d_correct, d_logits, gradient, d_targets, N, V, ld, NULL, &err));
+        OK(llm_cu_get_f32(glosses, d_losses, N, &err));
+        OK(llm_cu_get_f32(glse, d_lse, N, &err));
+        OK(llm_cu_get_bf16(dl, d_logits, (size_t)N * ld, &err));
+        OK(llm_cu_sync(&err));
+        OK(llm_cu_get_bytes(gcorrect, d_correct, N, &err));
+        CHECK_CLOSE("cross-entropy losses", glosses, losses, N, TOL_F32);
+        CHECK_CLOSE("cross-entropy lse", glse, lse, N, TOL_F32);
+        CHECK(memcmp(gcorrect, correct, N) == 0);
+        if (!gradient)
+            CHECK(memcmp(dl, logits, (size_t)N * ld * 4) == 0);
+    }
+    CHECK(correct[1] == 1 && correct[5] == 0);    /* the ties went both ways */
     llm_crossentropy_backward(ref, lse, targets, 1.0f, N, V);
     for (int n = 0; n < N; n++)    /* compact the device's rows */
         memmove(dl + (size_t)n * V, dl + (size_t)n * ld, (size_t)V * 4);
     CHECK_CLOSE("cross-entropy gradient", dl, ref, (size_t)N * V, TOL_BF16);
-    llm_cu_free(d_logits), llm_cu_free(d_losses), llm_cu_free(d_lse), llm_cu_free(d_correct), llm_cu_free(d_dl);
+    llm_cu_free(d_logits), llm_cu_free(d_losses), llm_cu_free(d_lse), llm_cu_free(d_correct);
     llm_cu_free(d_targets);
     free(logits), free(ref), free(dl);
 }
