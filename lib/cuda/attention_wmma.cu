@@ -1,8 +1,9 @@
 /* The attention forward on the tensor cores (WMMA, bf16 in, fp32 accumulators): the same
- * function as attention_forward_kernel in attention.cu, which stays the default and the
- * reference, until this one has been checked on a GPU (tests/unit/test_cuda_ops.c runs
- * both). Opt in with llm_cuda_attention_use_wmma(1) or LLM_CUDA_ATTENTION=wmma. Its
- * backward (dQ, dK, dV) is at the end of the file, behind the same switch.
+ * function as attention_forward_kernel in attention.cu, which stays the reference
+ * (tests/unit/test_cuda_ops.c runs both against the CPU) and runs where these cannot: head
+ * sizes that are not a multiple of 16 up to 128, a device whose shared memory is too
+ * small, or LLM_CUDA_ATTENTION=fp32. Its backward (dQ, dK, dV) is at the end of the file,
+ * behind the same switch.
  *
  * A block takes 64 queries of one (row, head), a warp 16 of them; key tiles of 64 go
  * through shared memory: S = Q K^T on the tensor cores into shared fp32, the online softmax
@@ -172,18 +173,35 @@ __global__ static void attention_forward_wmma_kernel(bf16 *out, float *lse, cons
             lse[((size_t)b * NH + h) * T + q0 + row] = ms[row] + logf(ls[row]);
 }
 
-/* -1: not decided yet (LLM_CUDA_ATTENTION is read at the first call). */
+/* -1: not decided yet (LLM_CUDA_ATTENTION is read at the next call). */
 static int use_wmma = -1;
 
-void llm_cuda_attention_use_wmma(int on) { use_wmma = on ? 1 : 0; }
+void llm_cuda_attention_use_wmma(int on) { use_wmma = on < 0 ? -1 : on ? 1 : 0; }
+
+static size_t wmma_shared_bytes(int hs);
+
+/* Whether the kernels' shared memory for head size hs fits what the device lets a block
+ * have (227 KB on sm_90, 163 KB on sm_80, 99 KB on sm_86 and sm_89). */
+static int wmma_fits(int hs)
+{
+    static int optin = -1;
+    if (optin < 0) {
+        int dev = 0, v = 0;
+        if (cudaGetDevice(&dev) != cudaSuccess ||
+            cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess)
+            v = 0;
+        optin = v;
+    }
+    return wmma_shared_bytes(hs) <= (size_t)optin;
+}
 
 int llm_cuda_attention_wmma_wanted(int hs)
 {
     if (use_wmma < 0) {
         const char *e = getenv("LLM_CUDA_ATTENTION");
-        use_wmma = e && strcmp(e, "wmma") == 0;
+        use_wmma = !(e && strcmp(e, "fp32") == 0);
     }
-    return use_wmma == 1 && hs % 16 == 0 && hs <= MAX_HS_WMMA;
+    return use_wmma == 1 && hs % 16 == 0 && hs <= MAX_HS_WMMA && wmma_fits(hs);
 }
 
 int llm_cuda_attention_forward_wmma(llm_bf16 *out, float *lse, const llm_bf16 *qkv, const int32_t *pos, int B, int T,
@@ -240,6 +258,13 @@ __host__ __device__ static wmma_bwd_layout bwd_layout_for(int hs, int accs)
     L.delta = at, at += BR * sizeof(float);
     L.bytes = at;
     return L;
+}
+
+/* The most shared memory a block of the forward or the backward kernels takes. */
+static size_t wmma_shared_bytes(int hs)
+{
+    size_t f = layout_for(hs).bytes, b = bwd_layout_for(hs, 2).bytes;
+    return f > b ? f : b;
 }
 
 /* lse and delta of rows first .. first + n (0 past T) */

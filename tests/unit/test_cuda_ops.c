@@ -362,7 +362,12 @@ static void attention_case(int B, int T, int C, int NH, int documents)
         CHECK_CLOSE(wmma ? "attention backward (tensor cores)" : "attention backward", dgot, dref, n3,
                     2 * TOL_BF16);
     }
-    llm_cuda_attention_use_wmma(0);
+    /* Back to the default: the tensor cores where the head size allows, unless the
+     * environment asks for the reference. */
+    llm_cuda_attention_use_wmma(-1);
+    if (!getenv("LLM_CUDA_ATTENTION"))
+        CHECK(llm_cuda_attention_wmma_wanted(64) && !llm_cuda_attention_wmma_wanted(24) &&
+              !llm_cuda_attention_wmma_wanted(144));
     llm_cu_free(d_qkv), llm_cu_free(d_out), llm_cu_free(d_dout), llm_cu_free(d_dqkv), llm_cu_free(d_lse);
     llm_cu_free(d_delta), llm_cu_free(d_pos);
     free(qkv), free(dout), free(ref), free(out), free(att), free(scratch), free(dref), free(dgot), free(pos);
