@@ -53,18 +53,4 @@ __device__ __forceinline__ float warp_max(float v)
     return v;
 }
 
-/* Sum over a block of blockDim.x threads (a multiple of 32, at most 1024); every thread gets
- * it. `scratch` holds 32 floats of shared memory. */
-__device__ __forceinline__ float block_sum(float v, float *scratch)
-{
-    int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
-    v = warp_sum(v);
-    __syncthreads();    /* scratch may still be read by a previous call */
-    if (lane == 0)
-        scratch[warp] = v;
-    __syncthreads();
-    v = lane < warps ? scratch[lane] : 0.0f;
-    return warp_sum(v);
-}
-
 #endif
