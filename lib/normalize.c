@@ -125,7 +125,7 @@ int llm_normalize(llm_norm form, const char *s, size_t n, llm_buf *out)
     const unsigned char *u = (const unsigned char *)s;
     size_t copied = 0;      /* s[0..copied) is in out already */
     size_t boundary = 0;    /* start of the last inert character seen */
-    int changed = 0;
+    int changed = 0, tables = 0;
     size_t i = 0;
     while (i < n) {
         if (u[i] < 0x80) {
@@ -133,7 +133,18 @@ int llm_normalize(llm_norm form, const char *s, size_t n, llm_buf *out)
             boundary = i - 1;
             continue;
         }
-        pthread_once(&tables_once, build_tables);   /* ASCII never needs the tables */
+        if (!tables) {   /* ASCII never needs the tables */
+            pthread_once(&tables_once, build_tables);
+            tables = 1;
+        }
+        /* Three-byte characters (CJK, its punctuation, fullwidth forms) in a loop of
+         * their own: most such text is one inert character after another. */
+        while (n - i >= 3 && (u[i] & 0xF0) == 0xE0 && bit_get(inert, llm_utf8_decode(u + i, 3))) {
+            boundary = i;
+            i += 3;
+        }
+        if (i >= n || u[i] < 0x80)
+            continue;
         size_t len = llm_utf8_lead_len(u[i]);
         if (len > n - i)
             len = n - i;
