@@ -71,8 +71,8 @@ echo "default: llm-clean --in=lines -j N < CORPUS > OUT  (N = 1, 2; NFC, markup 
 echo
 
 # (a) the same job: rounds of one Python run and BENCH_SAME_RUNS llm-clean runs, so that a
-# slow spell of a shared machine does not decide the ratio. PYTHONUNBUFFERED (set in some CI images) would make
-# every write a system call.
+# slow spell of a shared machine does not decide the ratio. PYTHONUNBUFFERED (set in some
+# CI images) would make every write a system call.
 for ((rep = 1; rep <= BENCH_REPEAT; rep++)); do
     cached
     timed "$work/python.out" env -u PYTHONUNBUFFERED "$PYTHON" bench/clean_loop.py <"$corpus"

@@ -484,6 +484,21 @@ extern "C" cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t lightH
 
 /* ---- the product ---- */
 
+/* An epilogue's pointer (set by its attribute): present, aligned to its elements, and as
+ * aligned as it was when the heuristic chose the algorithm (slot: where that was kept). */
+static cublasStatus_t check_epilogue_pointer(const char *who, const char *name, const char *attr, const void *p,
+                                             uint64_t elem, const cublasLtMatmulAlgo_t *algo, int slot)
+{
+    if (!p)
+        return fail(CUBLAS_STATUS_INVALID_VALUE, "%s: the epilogue has no %s (%s)", who, name, attr);
+    if ((uintptr_t)p % elem)
+        return fail(CUBLAS_STATUS_INVALID_VALUE, "%s: %s at %p is not aligned to its elements", who, name, p);
+    if (algo && (uintptr_t)p % algo->data[slot])
+        return fail(CUBLAS_STATUS_INVALID_VALUE, "%s: %s at %p is less aligned than the heuristic was told "
+                    "(%llu bytes: set %s before it)", who, name, p, (unsigned long long)algo->data[slot], attr);
+    return CUBLAS_STATUS_SUCCESS;
+}
+
 /* The pointer checks of cublasLtMatmul: present, element-aligned, as aligned as the
  * algorithm was chosen for, and D overlapping no input but C itself (in place). */
 static cublasStatus_t check_pointers(const char *who, const problem *pb, const void *const ptr[4], float beta,
@@ -513,29 +528,20 @@ static cublasStatus_t check_pointers(const char *who, const problem *pb, const v
     for (int i = 0; i < 3; i++)
         if ((i < 2 || ptr[2] != ptr[3]) && overlap(ptr[3], d_bytes, ptr[i], layout_extent(l[i])))
             return fail(CUBLAS_STATUS_INVALID_VALUE, "%s: D overlaps %s", who, operand_name[i]);
+    cublasStatus_t st;
     if (pb->has_bias) {
         const void *bias = pb->op->bias;
-        if (!bias)
-            return fail(CUBLAS_STATUS_INVALID_VALUE, "%s: a bias epilogue without a BIAS_POINTER", who);
-        if ((uintptr_t)bias % type_size(pb->bias_type))
-            return fail(CUBLAS_STATUS_INVALID_VALUE, "%s: bias at %p is not aligned to its elements", who, bias);
-        if (algo && (uintptr_t)bias % algo->data[ALGO_BIAS_ALIGN_SLOT])
-            return fail(CUBLAS_STATUS_INVALID_VALUE, "%s: bias at %p is less aligned than the heuristic was told "
-                        "(%llu bytes: set BIAS_POINTER before it)", who, bias,
-                        (unsigned long long)algo->data[ALGO_BIAS_ALIGN_SLOT]);
+        if ((st = check_epilogue_pointer(who, "bias", "BIAS_POINTER", bias, type_size(pb->bias_type), algo,
+                                         ALGO_BIAS_ALIGN_SLOT)) != CUBLAS_STATUS_SUCCESS)
+            return st;
         if (overlap(ptr[3], d_bytes, bias, pb->m * type_size(pb->bias_type)))
             return fail(CUBLAS_STATUS_INVALID_VALUE, "%s: D overlaps the bias", who);
     }
     if (pb->gelu_aux || pb->dgelu) {
         const void *aux = pb->op->aux;
-        if (!aux)
-            return fail(CUBLAS_STATUS_INVALID_VALUE, "%s: a GELU epilogue without an EPILOGUE_AUX_POINTER", who);
-        if ((uintptr_t)aux % type_size(l[3]->type))
-            return fail(CUBLAS_STATUS_INVALID_VALUE, "%s: aux at %p is not aligned to its elements", who, aux);
-        if (algo && (uintptr_t)aux % algo->data[ALGO_AUX_ALIGN_SLOT])
-            return fail(CUBLAS_STATUS_INVALID_VALUE, "%s: aux at %p is less aligned than the heuristic was told "
-                        "(%llu bytes: set EPILOGUE_AUX_POINTER before it)", who, aux,
-                        (unsigned long long)algo->data[ALGO_AUX_ALIGN_SLOT]);
+        if ((st = check_epilogue_pointer(who, "aux", "EPILOGUE_AUX_POINTER", aux, type_size(l[3]->type), algo,
+                                         ALGO_AUX_ALIGN_SLOT)) != CUBLAS_STATUS_SUCCESS)
+            return st;
         for (int i = 0; i < 4; i++)
             if ((i != 2 || beta != 0.0f) && overlap(aux, aux_extent(pb), ptr[i], layout_extent(l[i])))
                 return fail(CUBLAS_STATUS_INVALID_VALUE, "%s: the aux matrix overlaps %s", who, operand_name[i]);
