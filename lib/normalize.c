@@ -6,6 +6,7 @@
  * normalizes on its own: only the stretch from the last inert character before a
  * non-inert one to the next inert one goes through utf8proc. */
 #include "normalize.h"
+#include "normalize_inert.h"
 #include "utf8.h"
 
 #include <pthread.h>
@@ -14,7 +15,7 @@
 #include <strings.h>
 #include <utf8proc.h>
 
-#define CODE_POINTS 0x110000u
+#define CODE_POINTS LLM_NORM_CODE_POINTS
 
 static uint8_t inert_nfc[CODE_POINTS / 8];
 static uint8_t inert_nfkc[CODE_POINTS / 8];
@@ -39,12 +40,16 @@ static int maps_to_itself(uint32_t cp, const utf8proc_int32_t *d, utf8proc_ssize
     return same;
 }
 
-static void build_tables(void)
+int llm_normalize_inert_compute(uint8_t *nfc_bits, uint8_t *nfkc_bits)
 {
+    memset(nfc_bits, 0, CODE_POINTS / 8);
+    memset(nfkc_bits, 0, CODE_POINTS / 8);
     const utf8proc_option_t nfc = UTF8PROC_STABLE | UTF8PROC_COMPOSE;
     const utf8proc_option_t nfkc = nfc | UTF8PROC_COMPAT;
     /* The second halves of compositions, found on the way and cleared at the end. */
-    static uint8_t seconds[CODE_POINTS / 8];
+    uint8_t *seconds = calloc(CODE_POINTS / 8, 1);
+    if (!seconds)
+        return -1;
     utf8proc_int32_t d[32];
     int boundclass;
     for (uint32_t cp = 0; cp < CODE_POINTS; cp++) {
@@ -53,8 +58,8 @@ static void build_tables(void)
         const utf8proc_property_t *p = utf8proc_get_property((utf8proc_int32_t)cp);
         /* Unassigned code points and private use never change; skip the slow checks. */
         if (p->category == UTF8PROC_CATEGORY_CN || p->category == UTF8PROC_CATEGORY_CO) {
-            bit_set(inert_nfc, cp);
-            bit_set(inert_nfkc, cp);
+            bit_set(nfc_bits, cp);
+            bit_set(nfkc_bits, cp);
             continue;
         }
         boundclass = 0;
@@ -66,16 +71,59 @@ static void build_tables(void)
             bit_set(seconds, (uint32_t)d[len - 1]);
         if (p->combining_class != 0 || len < 1 || len > 32 || !maps_to_itself(cp, d, len, nfc))
             continue;
-        bit_set(inert_nfc, cp);
+        bit_set(nfc_bits, cp);
         boundclass = 0;
         len = utf8proc_decompose_char((utf8proc_int32_t)cp, d, 32, UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT, &boundclass);
         if (len >= 1 && len <= 32 && maps_to_itself(cp, d, len, nfkc))
-            bit_set(inert_nfkc, cp);
+            bit_set(nfkc_bits, cp);
     }
-    for (size_t i = 0; i < sizeof seconds; i++) {
-        inert_nfc[i] &= (uint8_t)~seconds[i];
-        inert_nfkc[i] &= (uint8_t)~seconds[i];
+    for (size_t i = 0; i < CODE_POINTS / 8; i++) {
+        nfc_bits[i] &= (uint8_t)~seconds[i];
+        nfkc_bits[i] &= (uint8_t)~seconds[i];
     }
+    free(seconds);
+    return 0;
+}
+
+/* Sets the bits of every code point in the ranges: whole bytes at a time, since one
+ * range alone (unassigned planes 4 to 13) covers 655360 of them. */
+static void set_ranges(uint8_t *bits, const uint32_t (*ranges)[2], size_t n)
+{
+    for (size_t r = 0; r < n; r++) {
+        uint32_t cp = ranges[r][0], last = ranges[r][1];
+        for (; cp <= last && (cp & 7); cp++)
+            bit_set(bits, cp);
+        if (cp + 7 <= last) {
+            memset(bits + cp / 8, 0xFF, (last + 1 - cp) / 8);
+            cp += (last + 1 - cp) & ~7u;
+        }
+        for (; cp <= last; cp++)
+            bit_set(bits, cp);
+    }
+}
+
+/* Computing the tables takes 8 ms, a stall that every process would pay on its first
+ * non-ASCII character, and that its other threads would wait for; the committed ranges
+ * take microseconds. They are used only when made from the Unicode version utf8proc has.
+ * Out of memory computing them, no character is inert: utf8proc then sees all the text,
+ * which is slower and as correct. */
+static void build_tables(void)
+{
+    if (strcmp(utf8proc_unicode_version(), inert_unicode_version) != 0) {
+        if (llm_normalize_inert_compute(inert_nfc, inert_nfkc) < 0) {
+            memset(inert_nfc, 0, sizeof inert_nfc);
+            memset(inert_nfkc, 0, sizeof inert_nfkc);
+        }
+        return;
+    }
+    set_ranges(inert_nfc, inert_nfc_ranges, sizeof inert_nfc_ranges / sizeof inert_nfc_ranges[0]);
+    set_ranges(inert_nfkc, inert_nfkc_ranges, sizeof inert_nfkc_ranges / sizeof inert_nfkc_ranges[0]);
+}
+
+const uint8_t *llm_normalize_inert(llm_norm form)
+{
+    pthread_once(&tables_once, build_tables);
+    return form == LLM_NORM_NFKC ? inert_nfkc : inert_nfc;
 }
 
 int llm_norm_parse(const char *name, llm_norm *out)

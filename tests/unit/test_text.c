@@ -139,11 +139,38 @@ static void test_normalize_every_char(void)
     }
 }
 
+/* The tables llm_normalize loads from lib/normalize_inert.h are the ones utf8proc gives,
+ * bit for bit; with another Unicode version it computes them instead, the same way. */
+static void test_inert_tables(void)
+{
+    uint8_t *nfc = malloc(LLM_NORM_CODE_POINTS / 8), *nfkc = malloc(LLM_NORM_CODE_POINTS / 8);
+    CHECK(nfc && nfkc && llm_normalize_inert_compute(nfc, nfkc) == 0);
+    if (nfc && nfkc) {
+        const uint8_t *forms[2] = {nfc, nfkc};
+        for (int f = 0; f < 2; f++) {
+            const uint8_t *loaded = llm_normalize_inert(f ? LLM_NORM_NFKC : LLM_NORM_NFC);
+            size_t k = 0;
+            while (k < LLM_NORM_CODE_POINTS / 8 && loaded[k] == forms[f][k])
+                k++;
+            CHECKF(k == LLM_NORM_CODE_POINTS / 8, "%s: code points U+%04zX.. differ (make normalize-inert)",
+                   f ? "NFKC" : "NFC", k * 8);
+        }
+        /* Spot checks that the computation itself can be trusted. */
+        CHECK(nfc[0x4E2D >> 3] >> (0x4E2D & 7) & 1);          /* 中 */
+        CHECK(!(nfc[0x0301 >> 3] >> (0x0301 & 7) & 1));      /* combining acute */
+        CHECK(nfc[0xFF21 >> 3] >> (0xFF21 & 7) & 1);          /* Ａ: NFC keeps it */
+        CHECK(!(nfkc[0xFF21 >> 3] >> (0xFF21 & 7) & 1));      /* NFKC makes it A */
+    }
+    free(nfc);
+    free(nfkc);
+}
+
 int main(void)
 {
     RUN(test_seq_len);
     RUN(test_invalid_len);
     RUN(test_count_and_encode);
+    RUN(test_inert_tables);
     RUN(test_normalize_table);
     RUN(test_normalize_random);
     RUN(test_normalize_every_char);
