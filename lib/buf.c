@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "simd.h"
 #include "utf8.h"
 
 #define BUF_MIN_CAP 64
@@ -254,6 +255,43 @@ static void json_put_escape(llm_buf *b, unsigned char c)
     llm_buf_append(b, esc, 2);
 }
 
+#ifdef LLM_SIMD
+/* The bits of the bytes of v that json_byte_is_plain rejects. */
+static uint64_t json_special(llm_vec v, int valid_utf8)
+{
+    llm_vec m = llm_vec_or(llm_vec_le_u8(v, 0x1F), llm_vec_or(llm_vec_eq_byte(v, '"'), llm_vec_eq_byte(v, '\\')));
+    return llm_vec_mask(m) | (valid_utf8 ? 0 : llm_vec_mask(v));
+}
+#endif
+
+/* Appends the leading run of plain bytes of s[0..n) and returns its length. Where there
+ * is room, a vector at a time is stored whole and counted up to its first special byte:
+ * one pass that scans and copies, where scanning first and copying the run after read
+ * the text twice (the default output of llm-clean is all such runs). The bytes stored
+ * past the run, NUL's place among them, are overwritten by what json_string appends
+ * next, which always ends with the closing quote. */
+static size_t json_copy_plain(llm_buf *b, const unsigned char *s, size_t n, int valid_utf8)
+{
+    size_t i = 0;
+#ifdef LLM_SIMD
+    if (n >= LLM_VEC_BYTES && buf_fits(b, LLM_VEC_BYTES)) {
+        do {
+            llm_vec v = llm_vec_load(s + i);
+            llm_vec_store(b->data + b->len, v);
+            uint64_t special = json_special(v, valid_utf8);
+            size_t k = special ? (size_t)__builtin_ctzll(special) : LLM_VEC_BYTES;
+            b->len += k;
+            i += k;
+            if (special)
+                return i;
+        } while (n - i >= LLM_VEC_BYTES && buf_fits(b, LLM_VEC_BYTES));
+    }
+#endif
+    size_t k = json_plain_prefix(s + i, n - i, valid_utf8);
+    llm_buf_append(b, s + i, k);
+    return i + k;
+}
+
 static void json_string(llm_buf *b, const char *str, size_t n, int valid_utf8)
 {
     const unsigned char *s = (const unsigned char *)str;
@@ -263,26 +301,22 @@ static void json_string(llm_buf *b, const char *str, size_t n, int valid_utf8)
     llm_buf_putc(b, '"');
     size_t i = 0;
     while (i < n) {
-        size_t run = i;
-        for (;;) {
-            run += json_plain_prefix(s + run, n - run, valid_utf8);
-            if (run == n || s[run] < 0x80)
-                break;
-            size_t k = llm_utf8_seq_len(s + run, n - run);
-            if (k == 0)
-                break;
-            run += k;
-        }
-        llm_buf_append(b, s + i, run - i);
-        i = run;
+        i += json_copy_plain(b, s + i, n - i, valid_utf8);
         if (i == n)
             break;
-        if (s[i] >= 0x80)
-            /* One replacement per byte: the next bytes of a broken sequence are
-             * then lone continuation bytes and get their own. */
+        if (s[i] >= 0x80) {    /* text not known to be valid */
+            size_t k = llm_utf8_seq_len(s + i, n - i);
+            if (k) {
+                llm_buf_append(b, s + i, k);
+                i += k;
+                continue;
+            }
+            /* One replacement per byte: the next bytes of a broken sequence are then
+             * lone continuation bytes and get their own. */
             llm_buf_append(b, "\\ufffd", 6);
-        else
+        } else {
             json_put_escape(b, s[i]);
+        }
         i++;
     }
     llm_buf_putc(b, '"');

@@ -299,33 +299,69 @@ static void ref_json_string(llm_buf *b, const unsigned char *s, size_t n)
     llm_buf_putc(b, '"');
 }
 
+/* Every byte of ref_json_string's input is valid UTF-8 or not: llm_buf_json_utf8 may be
+ * given the first kind only. */
+static int ref_utf8_valid(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        if (s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t k = ref_utf8_len(s + i, n - i);
+        if (k == 0)
+            return 0;
+        i += k;
+    }
+    return 1;
+}
+
 static void test_json_string_random(void)
 {
     /* Bytes drawn mostly from a pool of interesting ones so that valid and broken
-     * sequences both occur often. */
+     * sequences both occur often; lengths past two vectors, appended after a prefix of
+     * varying length, so that the vector path meets every alignment and buffer end. */
     static const unsigned char pool[] = {'a', 'b', ' ', '"', '\\', '\n', 0, 0x1f, 0x7f,
                                          0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc2,
                                          0xdf, 0xe0, 0xe2, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff};
     uint64_t seed = 12345;
-    unsigned char in[64];
-    for (int iter = 0; iter < 100000; iter++) {
+    unsigned char in[160];
+    size_t valid_cases = 0;
+    for (int iter = 0; iter < 200000; iter++) {
         size_t n = rng_next(&seed) % sizeof in;
+        uint64_t shape = rng_next(&seed);
+        int plain = shape & 1;    /* mostly plain text, as real documents are */
         for (size_t i = 0; i < n; i++) {
             uint64_t r = rng_next(&seed);
-            in[i] = (r & 0x100) ? (unsigned char)r : pool[(r >> 16) % sizeof pool];
+            if (plain && r % 16)
+                in[i] = (unsigned char)('a' + r % 26);
+            else
+                in[i] = (r & 0x100) ? (unsigned char)r : pool[(r >> 16) % sizeof pool];
         }
-        llm_buf got, want;
-        llm_buf_init(&got);
-        llm_buf_init(&want);
-        llm_buf_json_string(&got, (const char *)in, n);
-        ref_json_string(&want, in, n);
-        CHECKF(got.len == want.len && memcmp(got.data, want.data, got.len) == 0,
-               "iteration %d: want %s got %s", iter, want.data, got.data);
-        llm_buf_free(&got);
-        llm_buf_free(&want);
+        size_t prefix = (shape >> 1) % 40;
+        int valid = ref_utf8_valid(in, n);
+        valid_cases += (size_t)valid;
+        for (int utf8 = 0; utf8 <= valid; utf8++) {
+            llm_buf got, want;
+            llm_buf_init(&got);
+            llm_buf_init(&want);
+            for (size_t k = 0; k < prefix; k++)
+                llm_buf_putc(&got, 'p');
+            llm_buf_append(&want, got.data, got.len);
+            if (utf8)
+                llm_buf_json_utf8(&got, (const char *)in, n);
+            else
+                llm_buf_json_string(&got, (const char *)in, n);
+            ref_json_string(&want, in, n);
+            CHECKF(got.len == want.len && memcmp(got.data, want.data, got.len) == 0 && got.data[got.len] == 0,
+                   "iteration %d (%s): want %s got %s", iter, utf8 ? "utf8" : "string", want.data, got.data);
+            llm_buf_free(&got);
+            llm_buf_free(&want);
+        }
         if (check_case_failed)
             break;
     }
+    CHECKF(valid_cases > 10000, "only %zu valid inputs", valid_cases);
 }
 
 int main(void)
