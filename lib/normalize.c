@@ -169,11 +169,11 @@ int llm_normalize(llm_norm form, const char *s, size_t n, llm_buf *out)
         llm_buf_append(out, s, n);
         return llm_buf_failed(out) ? -1 : 0;
     }
-    const uint8_t *inert = form == LLM_NORM_NFKC ? inert_nfkc : inert_nfc;
+    const uint8_t *inert = NULL;    /* ASCII never needs the tables */
     const unsigned char *u = (const unsigned char *)s;
     size_t copied = 0;      /* s[0..copied) is in out already */
     size_t boundary = 0;    /* start of the last inert character seen */
-    int changed = 0, tables = 0;
+    int changed = 0;
     size_t i = 0;
     while (i < n) {
         if (u[i] < 0x80) {
@@ -181,10 +181,8 @@ int llm_normalize(llm_norm form, const char *s, size_t n, llm_buf *out)
             boundary = i - 1;
             continue;
         }
-        if (!tables) {   /* ASCII never needs the tables */
-            pthread_once(&tables_once, build_tables);
-            tables = 1;
-        }
+        if (!inert)
+            inert = llm_normalize_inert(form);
         /* Three-byte characters (CJK, its punctuation, fullwidth forms) in a loop of
          * their own: most such text is one inert character after another. */
         while (n - i >= 3 && (u[i] & 0xF0) == 0xE0 && bit_get(inert, llm_utf8_decode(u + i, 3))) {
