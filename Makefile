@@ -165,7 +165,7 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBLLM)
 	@mkdir -p $(@D)
 	$(CXX) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS_ALL) -o $@
 
-# Generators of committed tables (a test checks that the tables are what they write).
+# The generator of lib/normalize_inert.h (tests/cli/normalize_inert.sh checks the file is what it writes).
 GEN_NORMALIZE = $(BUILD)/scripts/gen-normalize-inert
 $(GEN_NORMALIZE): $(BUILD)/scripts/gen-normalize-inert.o $(LIBLLM)
 	@mkdir -p $(@D)

@@ -274,17 +274,15 @@ static size_t json_copy_plain(llm_buf *b, const unsigned char *s, size_t n, int 
 {
     size_t i = 0;
 #ifdef LLM_SIMD
-    if (n >= LLM_VEC_BYTES && buf_fits(b, LLM_VEC_BYTES)) {
-        do {
-            llm_vec v = llm_vec_load(s + i);
-            llm_vec_store(b->data + b->len, v);
-            uint64_t special = json_special(v, valid_utf8);
-            size_t k = special ? (size_t)__builtin_ctzll(special) : LLM_VEC_BYTES;
-            b->len += k;
-            i += k;
-            if (special)
-                return i;
-        } while (n - i >= LLM_VEC_BYTES && buf_fits(b, LLM_VEC_BYTES));
+    while (n - i >= LLM_VEC_BYTES && buf_fits(b, LLM_VEC_BYTES)) {
+        llm_vec v = llm_vec_load(s + i);
+        llm_vec_store(b->data + b->len, v);
+        uint64_t special = json_special(v, valid_utf8);
+        size_t k = special ? (size_t)__builtin_ctzll(special) : LLM_VEC_BYTES;
+        b->len += k;
+        i += k;
+        if (special)
+            return i;
     }
 #endif
     size_t k = json_plain_prefix(s + i, n - i, valid_utf8);

@@ -110,10 +110,7 @@ static void set_ranges(uint8_t *bits, const uint32_t (*ranges)[2], size_t n)
 static void build_tables(void)
 {
     if (strcmp(utf8proc_unicode_version(), inert_unicode_version) != 0) {
-        if (llm_normalize_inert_compute(inert_nfc, inert_nfkc) < 0) {
-            memset(inert_nfc, 0, sizeof inert_nfc);
-            memset(inert_nfkc, 0, sizeof inert_nfkc);
-        }
+        (void)llm_normalize_inert_compute(inert_nfc, inert_nfkc);
         return;
     }
     set_ranges(inert_nfc, inert_nfc_ranges, sizeof inert_nfc_ranges / sizeof inert_nfc_ranges[0]);

@@ -31,7 +31,7 @@ int llm_normalize(llm_norm form, const char *s, size_t n, llm_buf *out);
 const uint8_t *llm_normalize_inert(llm_norm form);    /* NFC or NFKC */
 /* Computes both tables from utf8proc itself, which takes milliseconds: what
  * scripts/gen-normalize-inert.c writes the ranges from, and what the tests compare the
- * loaded tables with. 0, or -1 when out of memory. */
+ * loaded tables with. 0, or -1 when out of memory, with both tables all zeros. */
 int llm_normalize_inert_compute(uint8_t *nfc_bits, uint8_t *nfkc_bits);
 
 #ifdef __cplusplus
