@@ -199,9 +199,10 @@ static int may_have_markup(const char *s, size_t n)
     return 0;
 }
 
-/* Steps up to whitespace: never drop anything except for invalid UTF-8 on request. */
+/* Steps up to whitespace: never drop anything except for invalid UTF-8 on request. The
+ * whitespace step appends its text to ws_out. */
 static const char *clean_characters(const clean_opts *o, clean_worker *w, const char **text, size_t *n,
-                                    int valid_utf8)
+                                    int valid_utf8, llm_buf *ws_out)
 {
     size_t invalid;
     int markup;
@@ -231,11 +232,11 @@ static const char *clean_characters(const clean_opts *o, clean_worker *w, const 
             *n = b->len;
         }
     }
-    b = &w->tmp[BUF_WHITESPACE];
-    llm_buf_clear(b);
-    if (clean_whitespace(*text, *n, o->collapse_newlines, o->max_blank_lines, *text == original ? &hint : NULL, b)) {
-        *text = b->data;
-        *n = b->len;
+    size_t at = ws_out->len;
+    if (clean_whitespace(*text, *n, o->collapse_newlines, o->max_blank_lines, *text == original ? &hint : NULL,
+                         ws_out)) {
+        *text = ws_out->data + at;
+        *n = ws_out->len - at;
     }
     return NULL;
 }
@@ -287,12 +288,21 @@ void clean_document_utf8(const clean_opts *o, clean_worker *w, const char *doc, 
     long index = -1;
     if (o->in == CLEAN_IN_JSONL && (index = record_text(o, w, doc, len, &text, &n, res)) < 0)
         return;
-    res->reason = clean_characters(o, w, &text, &n, valid_utf8 && index < 0);
+    /* Plain lines out, and no later step that rewrites the text: whitespace writes it where
+     * it goes in out, which spares a copy of every byte kept. A dropped one is cut off. */
+    size_t start = out->len;
+    int in_place = o->out == CLEAN_OUT_LINES && !o->n_rules && o->quality != CLEAN_QUALITY_C4;
+    llm_buf *ws_out = in_place ? out : &w->tmp[BUF_WHITESPACE];
+    if (!in_place)
+        llm_buf_clear(ws_out);
+    res->reason = clean_characters(o, w, &text, &n, valid_utf8 && index < 0, ws_out);
     if (!res->reason)
         res->reason = clean_filters(o, w, &text, &n, res);
-    int out_of_memory = res->reason && strcmp(res->reason, CLEAN_REASON_NO_MEMORY) == 0;
+    int out_of_memory = out->failed || (res->reason && strcmp(res->reason, CLEAN_REASON_NO_MEMORY) == 0);
     for (int i = 0; i < CLEAN_TMP_BUFS; i++)
         out_of_memory |= w->tmp[i].failed;
+    if (out_of_memory || res->reason)
+        out->len = start;
     if (out_of_memory) {
         set_error(res, CLEAN_REASON_NO_MEMORY, "out of memory");
         return;
@@ -304,9 +314,10 @@ void clean_document_utf8(const clean_opts *o, clean_worker *w, const char *doc, 
         res->hash[0] = h.low64;
         res->hash[1] = h.high64;
     }
-    res->out_off = out->len;
+    res->out_off = start;
     if (o->out == CLEAN_OUT_LINES) {
-        llm_buf_append(out, text, n);
+        if (text != out->data + start)
+            llm_buf_append(out, text, n);
         llm_buf_putc(out, '\n');
     } else if (index >= 0) {
         put_record(doc, len, index, text, n, out);
