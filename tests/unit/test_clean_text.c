@@ -3,7 +3,8 @@
  * characters those scanners must tell apart (ASCII spaces and controls, the Unicode
  * spaces, CJK punctuation and curly quotes that share their lead bytes, BOM, LS/PS, C1
  * controls, invalid bytes), at every length around the vector widths and at every offset
- * of the end of the text. */
+ * of the end of the text; and one document through clean/document.c's steps into plain
+ * lines. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -357,11 +358,50 @@ static void test_hint_matches_reference(void)
     llm_buf_free(&san);
 }
 
+/* A document's steps with plain lines out: whitespace writes its text straight into the
+ * output, so a document dropped after it must leave the output as it found it, and an
+ * output buffer that ran out of memory makes every later document an error. */
+static void test_document_lines_out(void)
+{
+    clean_opts o = {.in = CLEAN_IN_LINES, .out = CLEAN_OUT_LINES, .norm = LLM_NORM_NONE, .markup = 1,
+                    .collapse_newlines = 1, .max_blank_lines = 1, .min_chars = 11};
+    clean_worker w;
+    CHECK(clean_worker_init(&w, &o) == 0);
+    llm_buf out;
+    llm_buf_init(&out);
+    llm_buf_puts(&out, "before\n");
+    clean_result res;
+
+    static const char short_doc[] = "a  <b>short</b>  tx";    /* 10 characters once cleaned */
+    clean_document(&o, &w, short_doc, strlen(short_doc), &out, &res);
+    CHECK(res.reason && strcmp(res.reason, "min-chars") == 0);
+    CHECK(out.len == 7 && memcmp(out.data, "before\n", 7) == 0);
+
+    static const char kept[] = "  a <i>longer</i>\ttext here ";
+    clean_document(&o, &w, kept, strlen(kept), &out, &res);
+    CHECK(res.reason == NULL);
+    CHECK(res.out_off == 7 && res.out_len == 19);
+    CHECK(out.len == 26 && memcmp(out.data, "before\na longer text here\n", 26) == 0);
+
+    static const char plain[] = "one run of words already";    /* no step changes it */
+    clean_document(&o, &w, plain, strlen(plain), &out, &res);
+    CHECK(res.reason == NULL && res.out_off == 26 && res.out_len == 25);
+    CHECK(out.len == 51 && memcmp(out.data + 26, "one run of words already\n", 25) == 0);
+
+    out.failed = 1;
+    clean_document(&o, &w, kept, strlen(kept), &out, &res);
+    CHECK(res.reason == CLEAN_REASON_NO_MEMORY && res.error);
+    free(res.error);
+    llm_buf_free(&out);
+    clean_worker_free(&w);
+}
+
 int main(void)
 {
     RUN(test_whitespace_matches_reference);
     RUN(test_collapse_at_chunk_edges);
     RUN(test_sanitize_matches_reference);
     RUN(test_hint_matches_reference);
+    RUN(test_document_lines_out);
     CHECK_EXIT();
 }
