@@ -288,12 +288,11 @@ void clean_document_utf8(const clean_opts *o, clean_worker *w, const char *doc, 
     long index = -1;
     if (o->in == CLEAN_IN_JSONL && (index = record_text(o, w, doc, len, &text, &n, res)) < 0)
         return;
-    /* Plain lines out, and no later step that rewrites the text: whitespace writes it where
-     * it goes in out, which spares a copy of every byte kept. A dropped one is cut off. */
+    /* With plain lines out, whitespace writes the text where its line goes in out, which
+     * spares a copy of every byte kept; a dropped document is cut off again. */
     size_t start = out->len;
-    int in_place = o->out == CLEAN_OUT_LINES && !o->n_rules && o->quality != CLEAN_QUALITY_C4;
-    llm_buf *ws_out = in_place ? out : &w->tmp[BUF_WHITESPACE];
-    if (!in_place)
+    llm_buf *ws_out = o->out == CLEAN_OUT_LINES ? out : &w->tmp[BUF_WHITESPACE];
+    if (ws_out != out)
         llm_buf_clear(ws_out);
     res->reason = clean_characters(o, w, &text, &n, valid_utf8 && index < 0, ws_out);
     if (!res->reason)
@@ -316,8 +315,10 @@ void clean_document_utf8(const clean_opts *o, clean_worker *w, const char *doc, 
     }
     res->out_off = start;
     if (o->out == CLEAN_OUT_LINES) {
-        if (text != out->data + start)
+        if (text != out->data + start) {    /* no step wrote it there, or a later one rewrote it */
+            out->len = start;
             llm_buf_append(out, text, n);
+        }
         llm_buf_putc(out, '\n');
     } else if (index >= 0) {
         put_record(doc, len, index, text, n, out);

@@ -359,8 +359,9 @@ static void test_hint_matches_reference(void)
 }
 
 /* A document's steps with plain lines out: whitespace writes its text straight into the
- * output, so a document dropped after it must leave the output as it found it, and an
- * output buffer that ran out of memory makes every later document an error. */
+ * output, so a document dropped after it must leave the output as it found it, a step
+ * that rewrites the text after it must leave its text alone in the line, and an output
+ * buffer that ran out of memory makes every later document an error. */
 static void test_document_lines_out(void)
 {
     clean_opts o = {.in = CLEAN_IN_LINES, .out = CLEAN_OUT_LINES, .norm = LLM_NORM_NONE, .markup = 1,
@@ -387,6 +388,22 @@ static void test_document_lines_out(void)
     clean_document(&o, &w, plain, strlen(plain), &out, &res);
     CHECK(res.reason == NULL && res.out_off == 26 && res.out_len == 25);
     CHECK(out.len == 51 && memcmp(out.data + 26, "one run of words already\n", 25) == 0);
+
+    /* A rule that rewrites the text after whitespace wrote it into out: the line holds
+     * the rewritten text alone. */
+    clean_rule rule;
+    llm_error err;
+    CHECK(clean_rule_compile(&rule, CLEAN_RULE_REPLACE, "longer=much longer", &err) == 0);
+    clean_opts with_rule = o;
+    with_rule.rules = &rule;
+    with_rule.n_rules = 1;
+    clean_worker wr;
+    CHECK(clean_worker_init(&wr, &with_rule) == 0);
+    clean_document(&with_rule, &wr, kept, strlen(kept), &out, &res);
+    CHECK(res.reason == NULL && res.out_off == 51 && res.out_len == 24);
+    CHECK(out.len == 75 && memcmp(out.data + 51, "a much longer text here\n", 24) == 0);
+    clean_worker_free(&wr);
+    clean_rule_free(&rule);
 
     out.failed = 1;
     clean_document(&o, &w, kept, strlen(kept), &out, &res);
