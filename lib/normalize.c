@@ -15,10 +15,8 @@
 #include <strings.h>
 #include <utf8proc.h>
 
-#define CODE_POINTS LLM_NORM_CODE_POINTS
-
-static uint8_t inert_nfc[CODE_POINTS / 8];
-static uint8_t inert_nfkc[CODE_POINTS / 8];
+static uint8_t inert_nfc[LLM_NORM_CODE_POINTS / 8];
+static uint8_t inert_nfkc[LLM_NORM_CODE_POINTS / 8];
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
 static int bit_get(const uint8_t *bits, uint32_t cp) { return bits[cp >> 3] >> (cp & 7) & 1; }
@@ -42,17 +40,17 @@ static int maps_to_itself(uint32_t cp, const utf8proc_int32_t *d, utf8proc_ssize
 
 int llm_normalize_inert_compute(uint8_t *nfc_bits, uint8_t *nfkc_bits)
 {
-    memset(nfc_bits, 0, CODE_POINTS / 8);
-    memset(nfkc_bits, 0, CODE_POINTS / 8);
+    memset(nfc_bits, 0, LLM_NORM_CODE_POINTS / 8);
+    memset(nfkc_bits, 0, LLM_NORM_CODE_POINTS / 8);
     const utf8proc_option_t nfc = UTF8PROC_STABLE | UTF8PROC_COMPOSE;
     const utf8proc_option_t nfkc = nfc | UTF8PROC_COMPAT;
     /* The second halves of compositions, found on the way and cleared at the end. */
-    uint8_t *seconds = calloc(CODE_POINTS / 8, 1);
+    uint8_t *seconds = calloc(LLM_NORM_CODE_POINTS / 8, 1);
     if (!seconds)
         return -1;
     utf8proc_int32_t d[32];
     int boundclass;
-    for (uint32_t cp = 0; cp < CODE_POINTS; cp++) {
+    for (uint32_t cp = 0; cp < LLM_NORM_CODE_POINTS; cp++) {
         if (cp >= 0xD800 && cp <= 0xDFFF)
             continue;
         const utf8proc_property_t *p = utf8proc_get_property((utf8proc_int32_t)cp);
@@ -77,7 +75,7 @@ int llm_normalize_inert_compute(uint8_t *nfc_bits, uint8_t *nfkc_bits)
         if (len >= 1 && len <= 32 && maps_to_itself(cp, d, len, nfkc))
             bit_set(nfkc_bits, cp);
     }
-    for (size_t i = 0; i < CODE_POINTS / 8; i++) {
+    for (size_t i = 0; i < LLM_NORM_CODE_POINTS / 8; i++) {
         nfc_bits[i] &= (uint8_t)~seconds[i];
         nfkc_bits[i] &= (uint8_t)~seconds[i];
     }
