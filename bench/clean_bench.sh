@@ -50,16 +50,19 @@ trap 'exit 130' INT TERM
 # Every timed run finds the whole corpus in the page cache: this VM's memory reclaim (DAMON
 # pageout) was seen to evict 16 of its 200 MB within 20 idle seconds, and a run that reads
 # them back from disk waits on I/O that has nothing to do with cleaning. Pages read back a
-# few at a time into the holes eviction left lie scattered in small folios, and llm-clean
-# ran 10% slower on a corpus laid out so (alternating runs on the same bytes, 2026-11-24:
-# 209 vs 189 ms; Python's loop: no change): when any page is missing, the whole corpus is
-# dropped and read back in one go, so that no run depends on what the machine did with the
-# file before. fincore (util-linux) counts the resident pages; without it, cat reads the
-# missing ones.
+# few at a time into the holes eviction left end up scattered in small folios, and llm-clean
+# is slower on a corpus laid out so (alternating runs on the same bytes, 2026-11-24: 185.3
+# vs 175.2 ms on 4 KiB pages all apart vs 64 KiB folios; Python's loop: no difference beyond
+# its noise): when any page is missing, the whole corpus is dropped and read back in one go,
+# so that no run depends on what the machine did with the file before. fincore (util-linux)
+# counts the resident pages; without it, cat reads the missing ones.
+reloads=0
 cached() {
     local resident
-    resident=$(fincore --noheadings --bytes --output RES "$corpus" 2>/dev/null) &&
-        [ "$resident" -lt "$bytes" ] && dd if="$corpus" iflag=nocache count=0 status=none
+    if resident=$(fincore --noheadings --bytes --output RES "$corpus" 2>/dev/null) &&
+        [ "$resident" -lt "$bytes" ] && dd if="$corpus" iflag=nocache count=0 status=none; then
+        reloads=$((reloads + 1))
+    fi
     cat "$corpus" >/dev/null
 }
 
@@ -167,3 +170,4 @@ echo "default rules -j2/-j1 >= ${TARGET_J2}x: $(atleast "$r_j2" "$TARGET_J2") ($
 echo "peak RSS: python $((max_rss[python] / 1024)) MiB; llm-clean same job $((max_rss[same] / 1024))," \
      "-j1 $((max_rss[j1] / 1024)), -j2 $((max_rss[j2] / 1024)) MiB"
 echo "determinism: -j1 and -j2 wrote the same $out_bytes bytes in every run"
+echo "page cache: the corpus was read back whole $reloads times, after memory reclaim took some of its pages"
