@@ -49,13 +49,13 @@ trap 'exit 130' INT TERM
 
 # Every timed run finds the whole corpus in the page cache: this VM's memory reclaim (DAMON
 # pageout) was seen to evict 16 of its 200 MB within 20 idle seconds, and a run that reads
-# them back from disk waits on I/O that has nothing to do with cleaning. Pages read back a
-# few at a time into the holes eviction left end up scattered in small folios, and llm-clean
-# is slower on a corpus laid out so (alternating runs on the same bytes, 2026-11-24: 185.3
-# vs 175.2 ms on 4 KiB pages all apart vs 64 KiB folios; Python's loop: no difference beyond
-# its noise): when any page is missing, the whole corpus is dropped and read back in one go,
-# so that no run depends on what the machine did with the file before. fincore (util-linux)
-# counts the resident pages; without it, cat reads the missing ones.
+# them back from disk waits on I/O that has nothing to do with cleaning. How the pages lie
+# matters too: llm-clean is slower on the same bytes in scattered 4 KiB pages than in 64 KiB
+# folios (alternating runs, 2026-11-24: 185.3 vs 175.2 ms; Python's loop: no difference
+# beyond its noise). So when any page is missing, the whole corpus is dropped and read back
+# in one go rather than hole by hole, and the run counts how often. That lets readahead
+# take large folios; it cannot promise them, which depends on the machine's free memory.
+# fincore (util-linux) counts the resident pages; without it, cat reads the missing ones.
 reloads=0
 cached() {
     local resident
