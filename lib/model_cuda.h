@@ -103,6 +103,9 @@ int llm_cuda_decode(llm_cuda *g, const int32_t *tokens, int n, int start, float 
 int llm_cuda_decoded(const llm_cuda *g);
 size_t llm_cuda_peak_bytes(const llm_cuda *g);
 double llm_cuda_peak_flops(const llm_cuda *g);
+/* Rows of the classifier's chunks in the plans made from now on, at most (0: as many as
+ * 512 MiB of bf16 logits hold); for the tests, which need several chunks of a tiny batch. */
+void llm_cuda_classifier_rows(int rows);
 
 #ifdef __cplusplus
 }

@@ -106,20 +106,27 @@ int llm_cuda_layernorm_forward(llm_bf16 *out, float *mean, float *rstd, const fl
 /* The same output from the kept statistics (--recompute). */
 int llm_cuda_layernorm_apply(llm_bf16 *out, const float *mean, const float *rstd, const float *inp,
                              const float *w, const float *b, int N, int C, llm_cu_stream s, llm_error *err);
-/* dinp += ..., dw += ..., db += ... as llm_layernorm_backward_acc, for dout * scale; the
- * weight and bias sums run down the columns in a fixed order (no atomics). */
-int llm_cuda_layernorm_backward(float *dinp, float *dw, float *db, const float *dout, float scale,
-                                const float *inp, const float *mean, const float *rstd, const float *w,
-                                int N, int C, llm_cu_stream s, llm_error *err);
+/* dinp += ..., dw += ..., db += ... as llm_layernorm_backward_acc, for dout * scale; with
+ * dinp_bf (may be NULL), the new dinp rounded to bf16 too. The weight and bias sums run
+ * down the columns in a fixed order (no atomics) through scratch, which holds
+ * llm_cuda_colsum_scratch(N, 2 * C) floats. */
+int llm_cuda_layernorm_backward(float *dinp, llm_bf16 *dinp_bf, float *dw, float *db, const float *dout, float scale,
+                                const float *inp, const float *mean, const float *rstd, const float *w, int N,
+                                int C, float *scratch, llm_cu_stream s, llm_error *err);
 
 /* GELU (tanh) and its backward (dinp may be dout). */
 int llm_cuda_gelu_forward(llm_bf16 *out, const llm_bf16 *inp, size_t n, llm_cu_stream s, llm_error *err);
 int llm_cuda_gelu_backward(llm_bf16 *dinp, const llm_bf16 *inp, const llm_bf16 *dout, size_t n,
                            llm_cu_stream s, llm_error *err);
 
-/* db (OC) += the sum of dout's N rows, in a fixed order. */
-int llm_cuda_bias_backward(float *db, const llm_bf16 *dout, int N, int OC, llm_cu_stream s, llm_error *err);
-int llm_cuda_bias_backward_f32(float *db, const float *dout, int N, int OC, llm_cu_stream s, llm_error *err);
+/* Floats of scratch for summing the columns of N rows of OC (bias and LayerNorm gradients):
+ * the rows go in slabs to spread the sums over the chip, the slabs then added in order. */
+size_t llm_cuda_colsum_scratch(int N, int OC);
+/* db (OC) += the sum of dout's N rows, in a fixed order; scratch as above. */
+int llm_cuda_bias_backward(float *db, const llm_bf16 *dout, int N, int OC, float *scratch, llm_cu_stream s,
+                           llm_error *err);
+int llm_cuda_bias_backward_f32(float *db, const float *dout, int N, int OC, float *scratch, llm_cu_stream s,
+                               llm_error *err);
 
 /* Causal attention inside documents from the packed qkv (B, T, 3C), as
  * llm_attention_forward, without the (T, T) probabilities: out (B, T, C) and each query's

@@ -23,8 +23,14 @@
 #define LN_EPS 1e-5f
 
 enum { LAYER_TENSORS = 12 };
-/* Rows x padded vocabulary of one classifier chunk, at most (bf16 logits, then their gradient). */
-static const size_t CHUNK_ELEMS = (size_t)32 << 20;
+/* Rows x padded vocabulary of one classifier chunk, at most (bf16 logits, then their
+ * gradient): 512 MiB, 4 chunks of 4096 rows for GPT-2 at 16 x 1024. Each chunk reads the
+ * tied embedding twice and adds its gradient into the fp32 (V, C) sum once, 0.45 GB for
+ * GPT-2 whatever its rows, so small chunks would cost more than their products. */
+static const size_t CHUNK_ELEMS = (size_t)256 << 20;
+static int chunk_rows_wanted;    /* llm_cuda_classifier_rows; 0: from CHUNK_ELEMS */
+
+extern "C" void llm_cuda_classifier_rows(int rows) { chunk_rows_wanted = rows > 0 ? rows : 0; }
 
 typedef struct layer_acts {
     float *res_mid;                    /* (N, C) fp32 */
@@ -72,6 +78,7 @@ struct llm_cuda {
     bf16 *d4c;                         /* (N, 4C) */
     bf16 *dqkv;                        /* (N, 3C) */
     float *delta;                      /* (B, NH, T) */
+    float *colsum;                     /* scratch of the bias and LayerNorm gradients */
 
     /* generation (llm_cuda_decode), apart from the plan: each layer's qkv rows of the
      * sequence so far (its key/value cache) and one block's scratch, made by the first call */
@@ -332,8 +339,9 @@ static size_t layout(llm_cuda *g, int max_B, int max_T, int train, char *base)
     size_t N = (size_t)max_B * max_T, C = c->n_embd, V = c->vocab_size, L = c->n_layer, used = 0;
     size_t heads = (size_t)max_B * c->n_head * max_T;
     int Vp = (int)((V + 63) & ~(size_t)63);
-    size_t rows = CHUNK_ELEMS / (size_t)Vp;
-    rows = rows < 1 ? 1 : rows > N ? N : rows;
+    size_t most = chunk_rows_wanted ? (size_t)chunk_rows_wanted : CHUNK_ELEMS / (size_t)Vp;
+    most = most < 1 ? 1 : most > N ? N : most;
+    size_t chunks = (N + most - 1) / most, rows = (N + chunks - 1) / chunks;    /* no small last chunk */
     if (base) {
         g->Vp = Vp;
         g->chunk_rows = (int)rows;
@@ -396,8 +404,9 @@ static size_t layout(llm_cuda *g, int max_B, int max_T, int train, char *base)
         g->d4c = carve<bf16>(base, &used, N * 4 * C);
         g->dqkv = carve<bf16>(base, &used, N * 3 * C);
         g->delta = carve<float>(base, &used, heads);
+        g->colsum = carve<float>(base, &used, llm_cuda_colsum_scratch((int)N, 4 * (int)C));    /* the widest */
     } else if (base) {
-        g->dlnf = g->dwte_head = g->dres = g->dc = g->delta = NULL;
+        g->dlnf = g->dwte_head = g->dres = g->dc = g->delta = g->colsum = NULL;
         g->dres_bf = g->datty = g->d4c = g->dqkv = NULL;
     }
     return used;
@@ -684,35 +693,35 @@ static int layer_backward(llm_cuda *g, int l, int B, int T, llm_error *err)
         STAGE("bwd recompute", llm_cuda_layernorm_apply(A->ln1, A->ln1_mean, A->ln1_rstd, res_in, P(g, LT(l, LN1W)),
                                                         P(g, LT(l, LN1B)), N, C, NULL, err));
     }
-    /* dres is d res_out; the residual passes it to res_mid and res_in */
-    STAGE("bwd to bf16", llm_cuda_to_bf16(g->dres_bf, g->dres, 1.0f, (size_t)N * C, NULL, err));
+    /* dres is d res_out, the residual passes it to res_mid and res_in; dres_bf, its bf16
+     * copy, comes with it from each LayerNorm's backward */
     STAGE("bwd matmul fc proj + dgelu", mm_gelu(g->d4c, 0, g->dres_bf, 0, PB(g, LT(l, FCPROJW)), 1, N, 4 * C, C, NULL,
                                                 NULL, 0, LLM_CU_GELU_BACKWARD, A->fch, err));
     STAGE("bwd matmul fc proj weight", mm(G(g, LT(l, FCPROJW)), 1, A->fch_gelu, 1, g->dres_bf, 0, 4 * C, C, N, NULL,
                                           G(g, LT(l, FCPROJW)), 1.0f, err));
-    STAGE("bwd bias", llm_cuda_bias_backward_f32(G(g, LT(l, FCPROJB)), g->dres, N, C, NULL, err));
+    STAGE("bwd bias", llm_cuda_bias_backward_f32(G(g, LT(l, FCPROJB)), g->dres, N, C, g->colsum, NULL, err));
     STAGE("bwd matmul fc", mm(g->dc, 1, g->d4c, 0, PB(g, LT(l, FCW)), 1, N, C, 4 * C, NULL, NULL, 0, err));
     STAGE("bwd matmul fc weight",
           mm(G(g, LT(l, FCW)), 1, A->ln2, 1, g->d4c, 0, C, 4 * C, N, NULL, G(g, LT(l, FCW)), 1.0f, err));
-    STAGE("bwd bias", llm_cuda_bias_backward(G(g, LT(l, FCB)), g->d4c, N, 4 * C, NULL, err));
+    STAGE("bwd bias", llm_cuda_bias_backward(G(g, LT(l, FCB)), g->d4c, N, 4 * C, g->colsum, NULL, err));
     STAGE("bwd layernorm",
-          llm_cuda_layernorm_backward(g->dres, G(g, LT(l, LN2W)), G(g, LT(l, LN2B)), g->dc, 1.0f, A->res_mid,
-                                      A->ln2_mean, A->ln2_rstd, P(g, LT(l, LN2W)), N, C, NULL, err));
+          llm_cuda_layernorm_backward(g->dres, g->dres_bf, G(g, LT(l, LN2W)), G(g, LT(l, LN2B)), g->dc, 1.0f,
+                                      A->res_mid, A->ln2_mean, A->ln2_rstd, P(g, LT(l, LN2W)), N, C, g->colsum, NULL,
+                                      err));
 
-    STAGE("bwd to bf16", llm_cuda_to_bf16(g->dres_bf, g->dres, 1.0f, (size_t)N * C, NULL, err));
     STAGE("bwd matmul attn proj", mm(g->datty, 0, g->dres_bf, 0, PB(g, LT(l, PROJW)), 1, N, C, C, NULL, NULL, 0, err));
     STAGE("bwd matmul attn proj weight",
           mm(G(g, LT(l, PROJW)), 1, A->atty, 1, g->dres_bf, 0, C, C, N, NULL, G(g, LT(l, PROJW)), 1.0f, err));
-    STAGE("bwd bias", llm_cuda_bias_backward_f32(G(g, LT(l, PROJB)), g->dres, N, C, NULL, err));
+    STAGE("bwd bias", llm_cuda_bias_backward_f32(G(g, LT(l, PROJB)), g->dres, N, C, g->colsum, NULL, err));
     STAGE("bwd attention", llm_cuda_attention_backward(g->dqkv, g->delta, g->datty, A->atty, A->lse, A->qkv, g->pos, B,
                                                        T, C, c->n_head, NULL, err));
     STAGE("bwd matmul qkv", mm(g->dc, 1, g->dqkv, 0, PB(g, LT(l, QKVW)), 1, N, C, 3 * C, NULL, NULL, 0, err));
     STAGE("bwd matmul qkv weight",
           mm(G(g, LT(l, QKVW)), 1, A->ln1, 1, g->dqkv, 0, C, 3 * C, N, NULL, G(g, LT(l, QKVW)), 1.0f, err));
-    STAGE("bwd bias", llm_cuda_bias_backward(G(g, LT(l, QKVB)), g->dqkv, N, 3 * C, NULL, err));
-    STAGE("bwd layernorm",
-          llm_cuda_layernorm_backward(g->dres, G(g, LT(l, LN1W)), G(g, LT(l, LN1B)), g->dc, 1.0f, res_in, A->ln1_mean,
-                                      A->ln1_rstd, P(g, LT(l, LN1W)), N, C, NULL, err));
+    STAGE("bwd bias", llm_cuda_bias_backward(G(g, LT(l, QKVB)), g->dqkv, N, 3 * C, g->colsum, NULL, err));
+    STAGE("bwd layernorm", llm_cuda_layernorm_backward(g->dres, l > 0 ? g->dres_bf : NULL, G(g, LT(l, LN1W)),
+                                                       G(g, LT(l, LN1B)), g->dc, 1.0f, res_in, A->ln1_mean,
+                                                       A->ln1_rstd, P(g, LT(l, LN1W)), N, C, g->colsum, NULL, err));
     return 0;
 }
 
@@ -726,8 +735,9 @@ extern "C" int llm_cuda_backward(llm_cuda *g, double normaliser, llm_error *err)
           llm_cuda_axpy(G(g, 0), scale, g->dwte_head, (size_t)g->cfg.vocab_size * C, NULL, err));
     CU_CHECK(cudaMemset(g->dres, 0, (size_t)N * C * sizeof(float)));
     STAGE("bwd layernorm",
-          llm_cuda_layernorm_backward(g->dres, G(g, LNF(g, 0)), G(g, LNF(g, 1)), g->dlnf, scale, g->resid[L],
-                                      g->lnf_mean, g->lnf_rstd, P(g, LNF(g, 0)), N, C, NULL, err));
+          llm_cuda_layernorm_backward(g->dres, g->dres_bf, G(g, LNF(g, 0)), G(g, LNF(g, 1)), g->dlnf, scale,
+                                      g->resid[L], g->lnf_mean, g->lnf_rstd, P(g, LNF(g, 0)), N, C, g->colsum, NULL,
+                                      err));
     for (int l = L - 1; l >= 0; l--)
         TRY(layer_backward(g, l, B, T, err));
     STAGE("bwd embedding",

@@ -123,9 +123,11 @@ int llm_cuda_layernorm_apply(llm_bf16 *out, const float *mean, const float *rstd
     return 0;
 }
 
-/* dx: a warp a row, rows in turn. */
-__global__ static void layernorm_backward_kernel(float *dinp, const float *dout, float scale, const float *inp,
-                                                 const float *mean, const float *rstd, const float *w, int N, int C)
+/* dx: a warp a row, rows in turn; with dinp_bf, its bf16 copy too (the operand of the
+ * products that come next), which saves a pass over dx. */
+__global__ static void layernorm_backward_kernel(float *dinp, bf16 *dinp_bf, const float *dout, float scale,
+                                                 const float *inp, const float *mean, const float *rstd,
+                                                 const float *w, int N, int C)
 {
     int lane = threadIdx.x % 32, warps = blockDim.x / 32;
     for (int row = blockIdx.x * warps + threadIdx.x / 32; row < N; row += gridDim.x * warps) {
@@ -141,52 +143,109 @@ __global__ static void layernorm_backward_kernel(float *dinp, const float *dout,
         gx_mean = warp_sum(gx_mean) / (float)C;
         for (int c = lane; c < C; c += 32) {
             float xhat = (x[c] - m) * s;
-            dx[c] += s * (d[c] * scale * w[c] - g_mean - xhat * gx_mean);
+            float v = dx[c] + s * (d[c] * scale * w[c] - g_mean - xhat * gx_mean);
+            dx[c] = v;
+            if (dinp_bf)
+                dinp_bf[(size_t)row * C + c] = to_bf(v);
         }
     }
 }
 
-/* dw and db: a block 32 columns x 32 row lanes over all the rows, then the lanes added in
- * order: the same sums every run. */
-__global__ static void layernorm_param_grads_kernel(float *dw, float *db, const float *dout, float scale,
-                                                    const float *inp, const float *mean, const float *rstd, int N,
-                                                    int C)
+/* ---- column sums: the bias and LayerNorm parameter gradients ----------------------------- */
+
+/* A gradient of a bias or a LayerNorm parameter sums a column over all N rows. A block for
+ * each 32 columns would leave most of a large chip idle (24 blocks for 768 columns), so the
+ * rows are cut into slabs of COLSUM_ROWS: a block sums 32 columns of one slab into scratch,
+ * then one thread a column adds the slabs in order. No atomics: the same sums every run, on
+ * any device (the slabs depend on N only). */
+enum { COLSUM_ROWS = 256, COLSUM_LANES = 8 };
+
+static int colsum_slabs(int N) { return (N + COLSUM_ROWS - 1) / COLSUM_ROWS; }
+
+size_t llm_cuda_colsum_scratch(int N, int OC) { return (size_t)colsum_slabs(N) * (size_t)OC; }
+
+/* The COLSUM_LANES row lanes of a block's column added in order, by lane 0; others get 0. */
+__device__ __forceinline__ float colsum_lanes(float (*part)[33], float v)
 {
-    __shared__ float pw[32][33], pb[32][33];
+    part[threadIdx.y][threadIdx.x] = v;
+    __syncthreads();
+    if (threadIdx.y != 0)
+        return 0.0f;
+    for (int k = 1; k < COLSUM_LANES; k++)
+        v += part[k][threadIdx.x];
+    return v;
+}
+
+/* dst[col] += the slabs' sums of column col of parts (slabs x width, row-major), with
+ * columns from split on going to dst2[col - split]. */
+__global__ static void colsum_finish_kernel(float *dst, float *dst2, int split, const float *parts, int slabs,
+                                            int width)
+{
+    int col = blockIdx.x * blockDim.x + threadIdx.x;
+    if (col >= width)
+        return;
+    float sum = 0.0f;
+    for (int k = 0; k < slabs; k++)
+        sum += parts[(size_t)k * width + col];
+    if (col < split)
+        dst[col] += sum;
+    else
+        dst2[col - split] += sum;
+}
+
+static int colsum_finish(float *dst, float *dst2, int split, const float *parts, int N, int width,
+                         cudaStream_t s, llm_error *err)
+{
+    colsum_finish_kernel<<<cu_blocks((size_t)width, 256), 256, 0, s>>>(dst, dst2, split, parts, colsum_slabs(N),
+                                                                     width);
+    CU_LAUNCHED();
+    return 0;
+}
+
+static dim3 colsum_grid(int N, int OC) { return dim3(cu_blocks((size_t)OC, 32), (unsigned)colsum_slabs(N)); }
+
+/* The rows of the block's slab that row lane threadIdx.y visits: r0, r0 + LANES, ... < r1. */
+#define FOR_SLAB_ROWS(r, N)                                                                      \
+    for (int r = blockIdx.y * COLSUM_ROWS + threadIdx.y,                                         \
+             r_end_ = min((N), (int)(blockIdx.y + 1) * COLSUM_ROWS); r < r_end_; r += COLSUM_LANES)
+
+/* parts (slabs, 2C): the slab's sums of dout * scale * xhat (dw), then of dout * scale (db). */
+__global__ static void layernorm_param_parts_kernel(float *parts, const float *dout, float scale, const float *inp,
+                                                    const float *mean, const float *rstd, int N, int C)
+{
+    __shared__ float pw[COLSUM_LANES][33], pb[COLSUM_LANES][33];
     int col = blockIdx.x * 32 + threadIdx.x;
     float sw = 0.0f, sb = 0.0f;
     if (col < C)
-        for (int r = threadIdx.y; r < N; r += 32) {
+        FOR_SLAB_ROWS(r, N) {
             float d = dout[(size_t)r * C + col] * scale;
             sw += d * (inp[(size_t)r * C + col] - mean[r]) * rstd[r];
             sb += d;
         }
-    pw[threadIdx.y][threadIdx.x] = sw;
-    pb[threadIdx.y][threadIdx.x] = sb;
-    __syncthreads();
+    sw = colsum_lanes(pw, sw);
+    sb = colsum_lanes(pb, sb);
     if (threadIdx.y == 0 && col < C) {
-        for (int k = 1; k < 32; k++) {
-            sw += pw[k][threadIdx.x];
-            sb += pb[k][threadIdx.x];
-        }
-        dw[col] += sw;
-        db[col] += sb;
+        float *p = parts + (size_t)blockIdx.y * 2 * C;
+        p[col] = sw;
+        p[C + col] = sb;
     }
 }
 
-int llm_cuda_layernorm_backward(float *dinp, float *dw, float *db, const float *dout, float scale,
-                                const float *inp, const float *mean, const float *rstd, const float *w,
-                                int N, int C, llm_cu_stream s, llm_error *err)
+int llm_cuda_layernorm_backward(float *dinp, llm_bf16 *dinp_bf, float *dw, float *db, const float *dout, float scale,
+                                const float *inp, const float *mean, const float *rstd, const float *w, int N,
+                                int C, float *scratch, llm_cu_stream s, llm_error *err)
 {
+    if (N == 0)
+        return 0;
     unsigned blocks = cu_blocks((size_t)N, 8);
     if (blocks > 1024)    /* enough to fill a chip; the warps take rows in turn */
         blocks = 1024;
-    layernorm_backward_kernel<<<blocks, 256, 0, s>>>(dinp, dout, scale, inp, mean, rstd, w, N, C);
+    layernorm_backward_kernel<<<blocks, 256, 0, s>>>(dinp, dinp_bf, dout, scale, inp, mean, rstd, w, N, C);
     CU_LAUNCHED();
-    layernorm_param_grads_kernel<<<cu_blocks((size_t)C, 32), dim3(32, 32), 0, s>>>(dw, db, dout, scale, inp, mean,
-                                                                                 rstd, N, C);
+    layernorm_param_parts_kernel<<<colsum_grid(N, C), dim3(32, COLSUM_LANES), 0, s>>>(scratch, dout, scale, inp,
+                                                                                      mean, rstd, N, C);
     CU_LAUNCHED();
-    return 0;
+    return colsum_finish(dw, db, C, scratch, N, 2 * C, s, err);
 }
 
 /* ---- GELU ------------------------------------------------------------------------------ */
@@ -230,45 +289,44 @@ int llm_cuda_gelu_backward(llm_bf16 *dinp, const llm_bf16 *inp, const llm_bf16 *
 
 /* ---- bias gradients -------------------------------------------------------------------- */
 
-/* A block 32 columns x 32 row lanes over all the rows, the lanes then added in order: no
- * atomics, the same sums every run. */
 template <typename T> __device__ __forceinline__ float as_float(T x);
 template <> __device__ __forceinline__ float as_float<float>(float x) { return x; }
 template <> __device__ __forceinline__ float as_float<bf16>(bf16 x) { return bf(x); }
 
-template <typename T>
-__global__ static void bias_backward_kernel(float *db, const T *dout, int N, int OC)
+/* parts (slabs, OC): the slab's sums of dout's columns. */
+template <typename T> __global__ static void bias_parts_kernel(float *parts, const T *dout, int N, int OC)
 {
-    __shared__ float part[32][33];
+    __shared__ float part[COLSUM_LANES][33];
     int col = blockIdx.x * 32 + threadIdx.x;
     float sum = 0.0f;
     if (col < OC)
-        for (int r = threadIdx.y; r < N; r += 32)
+        FOR_SLAB_ROWS(r, N)
             sum += as_float<T>(dout[(size_t)r * OC + col]);
-    part[threadIdx.y][threadIdx.x] = sum;
-    __syncthreads();
-    if (threadIdx.y == 0 && col < OC) {
-        for (int k = 1; k < 32; k++)
-            sum += part[k][threadIdx.x];
-        db[col] += sum;
-    }
+    sum = colsum_lanes(part, sum);
+    if (threadIdx.y == 0 && col < OC)
+        parts[(size_t)blockIdx.y * OC + col] = sum;
 }
 
-template <typename T> static int bias_backward(float *db, const T *dout, int N, int OC, cudaStream_t s, llm_error *err)
+template <typename T>
+static int bias_backward(float *db, const T *dout, int N, int OC, float *scratch, cudaStream_t s, llm_error *err)
 {
-    bias_backward_kernel<T><<<cu_blocks((size_t)OC, 32), dim3(32, 32), 0, s>>>(db, dout, N, OC);
+    if (N == 0)
+        return 0;
+    bias_parts_kernel<T><<<colsum_grid(N, OC), dim3(32, COLSUM_LANES), 0, s>>>(scratch, dout, N, OC);
     CU_LAUNCHED();
-    return 0;
+    return colsum_finish(db, NULL, OC, scratch, N, OC, s, err);
 }
 
-int llm_cuda_bias_backward(float *db, const llm_bf16 *dout, int N, int OC, llm_cu_stream s, llm_error *err)
+int llm_cuda_bias_backward(float *db, const llm_bf16 *dout, int N, int OC, float *scratch, llm_cu_stream s,
+                           llm_error *err)
 {
-    return bias_backward<bf16>(db, dout, N, OC, s, err);
+    return bias_backward<bf16>(db, dout, N, OC, scratch, s, err);
 }
 
-int llm_cuda_bias_backward_f32(float *db, const float *dout, int N, int OC, llm_cu_stream s, llm_error *err)
+int llm_cuda_bias_backward_f32(float *db, const float *dout, int N, int OC, float *scratch, llm_cu_stream s,
+                               llm_error *err)
 {
-    return bias_backward<float>(db, dout, N, OC, s, err);
+    return bias_backward<float>(db, dout, N, OC, scratch, s, err);
 }
 
 /* ---- cross-entropy --------------------------------------------------------------------- */

@@ -1,8 +1,9 @@
 /* The whole GPT-2 step on the GPU against the CPU's fp32 reference (lib/model.h through
  * lib/model_cuda.h): loss, every tensor's gradient, the gradient norm and the weights after
- * one AdamW step, with and without --recompute, a batch with padding, masked labels and
- * several documents per row; an inference plan gives the training plan's loss; weights
- * go to the device and back unchanged (checkpoints); generation's logits are the CPU's.
+ * one AdamW step, with and without --recompute (that one with the classifier in five
+ * chunks), a batch with padding, masked labels and several documents per row; an inference
+ * plan gives the training plan's loss; weights go to the device and back unchanged
+ * (checkpoints); generation's logits are the CPU's.
  * Tolerances: bf16 products all along the chain, so 2e-2 relative (loss), 5e-2 per
  * gradient tensor; after one AdamW step (an update of about lr times the gradient's sign)
  * each weight within 2.5 lr of the CPU's and the updates within 25%. Without a GPU: one
@@ -55,8 +56,9 @@ static void random_batch(llm_batch *b)
     *b = (llm_batch){B, T, tokens, targets, pos};
 }
 
-static void step_against_cpu(int recompute)
+static void step_against_cpu(int recompute, int chunk_rows)
 {
+    llm_cuda_classifier_rows(chunk_rows);
     llm_batch b;
     random_batch(&b);
     llm_model *cpu = random_model(5), *gpu = random_model(5);
@@ -118,10 +120,12 @@ static void step_against_cpu(int recompute)
     free(grads);
     llm_model_free(cpu);
     llm_model_free(gpu);
+    llm_cuda_classifier_rows(0);
 }
 
-static void step_matches_cpu(void) { step_against_cpu(0); }
-static void step_matches_cpu_recompute(void) { step_against_cpu(1); }
+static void step_matches_cpu(void) { step_against_cpu(0, 0); }
+/* the classifier in chunks of 20, 20, 20, 20 and 16 rows */
+static void step_matches_cpu_recompute_chunks(void) { step_against_cpu(1, 20); }
 
 /* An inference plan (evaluation) computes the training plan's loss. */
 static void inference_plan_same_loss(void)
@@ -211,7 +215,7 @@ int main(void)
         return 0;
 #if LLM_CUDA
     RUN(step_matches_cpu);
-    RUN(step_matches_cpu_recompute);
+    RUN(step_matches_cpu_recompute_chunks);
     RUN(inference_plan_same_loss);
     RUN(upload_download_exact);
     RUN(max_batch_plans);

@@ -229,12 +229,12 @@ static void group_rows(void)
 
 static void layernorm(void)
 {
-    int N = 50, C = 72;
+    enum { N = 600, C = 72 };    /* N: the column sums' slabs, the last one partial */
     size_t nc = (size_t)N * C;
     float *x = malloc(nc * 4), *w = malloc(C * 4), *b = malloc(C * 4), *ref = malloc(nc * 4), *out = malloc(nc * 4);
-    float mean[50], rstd[50], gmean[50], grstd[50];
+    float mean[N], rstd[N], gmean[N], grstd[N];
     float *dout = malloc(nc * 4), *dx = malloc(nc * 4), *gdx = malloc(nc * 4);
-    float dw[72], db[72], gdw[72], gdb[72];
+    float dw[C], db[C], gdw[C], gdb[C];
     cuda_fill(x, nc, 2.0);
     for (size_t i = 0; i < nc; i++)
         x[i] += 0.5f;    /* a mean away from 0 */
@@ -261,18 +261,24 @@ static void layernorm(void)
     CHECK_CLOSE("layernorm apply", out, ref, nc, TOL_BF16);
     /* backward, with a scale of 0.5 on dout */
     float *d_dout = dev_f32(dout, nc), *d_dx = dev_f32(dx, nc), *d_dw = dev_f32(dw, C), *d_db = dev_f32(db, C);
-    OK(llm_cuda_layernorm_backward(d_dx, d_dw, d_db, d_dout, 0.5f, d_x, d_mean, d_rstd, d_w, N, C, NULL, &err));
+    float *d_scratch = llm_cu_alloc(llm_cuda_colsum_scratch(N, 2 * C) * 4, &err);
+    llm_bf16 *d_dx_bf = llm_cu_alloc(nc * 2, &err);
+    OK(llm_cuda_layernorm_backward(d_dx, d_dx_bf, d_dw, d_db, d_dout, 0.5f, d_x, d_mean, d_rstd, d_w, N, C, d_scratch,
+                                   NULL, &err));
     OK(llm_cu_get_f32(gdx, d_dx, nc, &err));
+    OK(llm_cu_get_bf16(out, d_dx_bf, nc, &err));
     OK(llm_cu_get_f32(gdw, d_dw, C, &err));
     OK(llm_cu_get_f32(gdb, d_db, C, &err));
     for (size_t i = 0; i < nc; i++)
         dout[i] *= 0.5f;
     llm_layernorm_backward_acc(dx, dw, db, dout, x, mean, rstd, w, N, C);
     CHECK_CLOSE("layernorm dx", gdx, dx, nc, 1e-4);
+    CHECK_CLOSE("layernorm dx in bf16", out, dx, nc, TOL_BF16);
     CHECK_CLOSE("layernorm dw", gdw, dw, C, 1e-4);
     CHECK_CLOSE("layernorm db", gdb, db, C, 1e-4);
     llm_cu_free(d_x), llm_cu_free(d_w), llm_cu_free(d_b), llm_cu_free(d_mean), llm_cu_free(d_rstd);
     llm_cu_free(d_out), llm_cu_free(d_dout), llm_cu_free(d_dx), llm_cu_free(d_dw), llm_cu_free(d_db);
+    llm_cu_free(d_scratch), llm_cu_free(d_dx_bf);
     free(x), free(w), free(b), free(ref), free(out), free(dout), free(dx), free(gdx);
 }
 
@@ -301,16 +307,17 @@ static void gelu(void)
 
 static void bias_backward(void)
 {
-    int N = 300, OC = 70;
+    enum { N = 600, OC = 70 };    /* N: three slabs, the last one partial */
     size_t n = (size_t)N * OC;
-    float *d = malloc(n * 4), db[70], gdb[70], gdb32[70];
+    float *d = malloc(n * 4), db[OC], gdb[OC], gdb32[OC];
     cuda_fill(d, n, 1.0);
     bf16_round_all(d, n);
     cuda_fill(db, OC, 1.0);
     llm_bf16 *d_d = dev_bf16(d, n);
     float *d_d32 = dev_f32(d, n), *d_db = dev_f32(db, OC), *d_db32 = dev_f32(db, OC);
-    OK(llm_cuda_bias_backward(d_db, d_d, N, OC, NULL, &err));
-    OK(llm_cuda_bias_backward_f32(d_db32, d_d32, N, OC, NULL, &err));
+    float *d_scratch = llm_cu_alloc(llm_cuda_colsum_scratch(N, OC) * 4, &err);
+    OK(llm_cuda_bias_backward(d_db, d_d, N, OC, d_scratch, NULL, &err));
+    OK(llm_cuda_bias_backward_f32(d_db32, d_d32, N, OC, d_scratch, NULL, &err));
     OK(llm_cu_get_f32(gdb, d_db, OC, &err));
     OK(llm_cu_get_f32(gdb32, d_db32, OC, &err));
     for (int r = 0; r < N; r++)
@@ -318,7 +325,7 @@ static void bias_backward(void)
             db[o] += d[(size_t)r * OC + o];
     CHECK_CLOSE("bias backward (bf16 rows)", gdb, db, OC, 1e-5);
     CHECK_CLOSE("bias backward (fp32 rows)", gdb32, db, OC, 1e-5);
-    llm_cu_free(d_d), llm_cu_free(d_d32), llm_cu_free(d_db), llm_cu_free(d_db32);
+    llm_cu_free(d_d), llm_cu_free(d_d32), llm_cu_free(d_db), llm_cu_free(d_db32), llm_cu_free(d_scratch);
     free(d);
 }
 
