@@ -184,8 +184,9 @@ EMU_HOST_OBJS = $(filter-out $(BUILD)/lib/model_cuda_none.o,$(LIB_C:%.c=$(BUILD)
 EMU_BLAS     = $(EMU)/libcublasLt.so.13
 EMU_CUDA_TESTS = $(patsubst tests/unit/%.c,$(EMU)/tests/%,$(wildcard tests/unit/test_cuda_*.c))
 EMU_GPU_PROGRAMS = $(EMU)/bin/llm-train $(EMU)/bin/llm-eval
+# -fno-strict-aliasing: device code reads bf16 arrays as 16-byte vectors (load8), as CUDA allows.
 EMU_FLAGS    = -std=c++17 -O2 -g $(CODEGEN) -D__CUDACC__ -D_GNU_SOURCE -Itests/cuda_emu/include -Ilib -Ilib/cuda \
-               $(WARNINGS) -Wno-unknown-pragmas
+               -fno-strict-aliasing $(WARNINGS) -Wno-unknown-pragmas
 EMU_LDLIBS   = $(PKG_LIBS) $(OPENMP) -lstdc++ -lm -lpthread -ldl -Wl,-rpath,$(abspath $(EMU))
 EMU_TARGETS  = $(EMU)/tests/test_emu $(EMU_CUDA_TESTS) $(EMU_GPU_PROGRAMS) $(EMU_BLAS) $(EMU)/bin/.linked
 

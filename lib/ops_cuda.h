@@ -140,7 +140,8 @@ int llm_cuda_attention_forward(llm_bf16 *out, float *lse, const llm_bf16 *qkv, c
 int llm_cuda_attention_queries(llm_bf16 *out, float *lse, const llm_bf16 *qkv, const int32_t *pos, int T,
                                int q_first, int C, int NH, llm_cu_stream s, llm_error *err);
 /* The same forward on the tensor cores (lib/cuda/attention_wmma.cu; head size a multiple of
- * 16 up to 128, and a device that gives a block the shared memory it needs), which
+ * 16 up to 128, a device that gives a block the shared memory it needs, and bf16 tensors
+ * on 16-byte boundaries, as llm_cu_alloc and the plan give them), which
  * llm_cuda_attention_forward takes where it can unless LLM_CUDA_ATTENTION=fp32 is in the
  * environment or llm_cuda_attention_use_wmma(0) was called (1 turns it back on, -1 leaves
  * it to the environment again); llm_cuda_attention_wmma_wanted says whether it will for

@@ -50,13 +50,33 @@ __host__ __device__ static wmma_layout layout_for(int hs)
     return L;
 }
 
-/* rows first .. first + n of one head's q, k or v (offset within the 3C) into dst, 0 past T */
+/* rows first .. first + n of one head's q, k or v (offset within the 3C) into dst, 0 past
+ * T, 8 elements a load: hs, ld, C3 and offset are multiples of 8 (hs of 16, the rows
+ * of dst 8 elements longer), so every access is 16-byte aligned */
 __device__ static void load_tile(bf16 *dst, int ld, const bf16 *qkv, int b, int first, int n, int T, int C3, int offset,
                                  int hs)
 {
-    for (int i = threadIdx.x; i < n * hs; i += blockDim.x) {
-        int r = i / hs, d = i % hs, t = first + r;
-        dst[r * ld + d] = t < T ? qkv[((size_t)b * T + t) * C3 + offset + d] : __float2bfloat16_rn(0.0f);
+    int per_row = hs / 8;
+    for (int i = threadIdx.x; i < n * per_row; i += blockDim.x) {
+        int r = i / per_row, d = i % per_row * 8, t = first + r;
+        store8(dst + r * ld + d, t < T ? load8(qkv + ((size_t)b * T + t) * C3 + offset + d) : make_uint4(0, 0, 0, 0));
+    }
+}
+
+/* rows first .. first + n of one head's output (offset within the row of ld) from shared
+ * fp32 (ldo apart), each row times inv[row] when inv is not NULL; 8 elements a store */
+__device__ static void store_rows(bf16 *dst, int ld, const float *src, int ldo, const float *inv, int b, int first,
+                                  int n, int T, int offset, int hs)
+{
+    int per_row = hs / 8;
+    for (int i = threadIdx.x; i < n * per_row; i += blockDim.x) {
+        int r = i / per_row, d = i % per_row * 8, t = first + r;
+        if (t >= T)
+            continue;
+        float x[8], f = inv ? inv[r] : 1.0f;
+        for (int j = 0; j < 8; j++)
+            x[j] = src[r * ldo + d + j] * f;
+        store8(dst + ((size_t)b * T + t) * ld + offset + d, pack8(x));
     }
 }
 
@@ -163,14 +183,13 @@ __global__ static void attention_forward_wmma_kernel(bf16 *out, float *lse, cons
         warp_acc_ab(O + warp * 16 * L.ldo, L.ldo, P + warp * 16 * L.ldp, L.ldp, vs, L.ldh, hs, BK);
     }
     __syncthreads();
-    for (int i = threadIdx.x; i < BQ * hs; i += blockDim.x) {
-        int row = i / hs, d = i % hs, t = q0 + row;
-        if (t < T)
-            out[((size_t)b * T + t) * C + h * hs + d] = __float2bfloat16_rn(O[row * L.ldo + d] / ls[row]);
-    }
-    for (int row = threadIdx.x; row < BQ; row += blockDim.x)
+    for (int row = threadIdx.x; row < BQ; row += blockDim.x) {
         if (q0 + row < T)
             lse[((size_t)b * NH + h) * T + q0 + row] = ms[row] + logf(ls[row]);
+        ls[row] = 1.0f / ls[row];    /* the rows are scaled by a product, not a division */
+    }
+    __syncthreads();
+    store_rows(out, C, O, L.ldo, ls, b, q0, BQ, T, h * hs, hs);
 }
 
 /* -1: not decided yet (LLM_CUDA_ATTENTION is read at the next call). */
@@ -204,13 +223,24 @@ int llm_cuda_attention_wmma_wanted(int hs)
     return use_wmma == 1 && hs % 16 == 0 && hs <= MAX_HS_WMMA && wmma_fits(hs);
 }
 
-int llm_cuda_attention_forward_wmma(llm_bf16 *out, float *lse, const llm_bf16 *qkv, const int32_t *pos, int B, int T,
-                                    int C, int NH, llm_cu_stream s, llm_error *err)
+/* The head sizes the kernels take, and the 16-byte alignment of their loads and stores. */
+static int wmma_args_ok(int C, int NH, const void *a, const void *b, const void *c, llm_error *err)
 {
     int hs = C / NH;
     if (C % NH || hs % 16 || hs > MAX_HS_WMMA)
         return llm_error_set(err, "tensor-core attention: head size %d is not a multiple of 16 up to %d", hs,
                              MAX_HS_WMMA);
+    if (((uintptr_t)a | (uintptr_t)b | (uintptr_t)c) % 16)
+        return llm_error_set(err, "tensor-core attention: its bf16 tensors must start on 16-byte boundaries");
+    return 0;
+}
+
+int llm_cuda_attention_forward_wmma(llm_bf16 *out, float *lse, const llm_bf16 *qkv, const int32_t *pos, int B, int T,
+                                    int C, int NH, llm_cu_stream s, llm_error *err)
+{
+    if (wmma_args_ok(C, NH, out, qkv, qkv, err) < 0)
+        return -1;
+    int hs = C / NH;
     size_t shared = layout_for(hs).bytes;
     CU_CHECK(cudaFuncSetAttribute(attention_forward_wmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                   (int)shared));
@@ -277,17 +307,6 @@ __device__ static void load_stats(float *lse_s, float *delta_s, const float *lse
     }
 }
 
-/* rows first .. first + BR of one head's gradient (offset within the 3C) from shared fp32 */
-__device__ static void store_grad(bf16 *dqkv, const float *acc_s, int ldo, int b, int first, int T, int C3, int offset,
-                                  int hs)
-{
-    for (int i = threadIdx.x; i < BR * hs; i += blockDim.x) {
-        int r = i / hs, d = i % hs, t = first + r;
-        if (t < T)
-            dqkv[((size_t)b * T + t) * C3 + offset + d] = __float2bfloat16_rn(acc_s[r * ldo + d]);
-    }
-}
-
 __global__ static void attention_dq_wmma_kernel(bf16 *dqkv, const float *delta, const bf16 *dout, const float *lse,
                                                 const bf16 *qkv, const int32_t *pos, int T, int C, int NH)
 {
@@ -330,7 +349,7 @@ __global__ static void attention_dq_wmma_kernel(bf16 *dqkv, const float *delta, 
         warp_acc_ab(dQ + r0 * L.ldo, L.ldo, dS + r0 * L.ldp, L.ldp, ks, L.ldh, hs, BN);
     }
     __syncthreads();
-    store_grad(dqkv, dQ, L.ldo, b, q0, T, C3, h * hs, hs);
+    store_rows(dqkv, C3, dQ, L.ldo, NULL, b, q0, BR, T, h * hs, hs);
 }
 
 __global__ static void attention_dkv_wmma_kernel(bf16 *dqkv, const float *delta, const bf16 *dout, const float *lse,
@@ -381,8 +400,8 @@ __global__ static void attention_dkv_wmma_kernel(bf16 *dqkv, const float *delta,
         warp_acc_ab(dK + r0 * L.ldo, L.ldo, dS + r0 * L.ldp, L.ldp, qs, L.ldh, hs, BN);
     }
     __syncthreads();
-    store_grad(dqkv, dK, L.ldo, b, s0, T, C3, C + h * hs, hs);
-    store_grad(dqkv, dV, L.ldo, b, s0, T, C3, 2 * C + h * hs, hs);
+    store_rows(dqkv, C3, dK, L.ldo, NULL, b, s0, BR, T, C + h * hs, hs);
+    store_rows(dqkv, C3, dV, L.ldo, NULL, b, s0, BR, T, 2 * C + h * hs, hs);
 }
 
 /* One launch of a backward kernel with the shared memory its layout asks for (above the
@@ -404,10 +423,8 @@ int llm_cuda_attention_backward_wmma(llm_bf16 *dqkv, const float *delta, const l
                                      const llm_bf16 *qkv, const int32_t *pos, int B, int T, int C, int NH,
                                      llm_cu_stream s, llm_error *err)
 {
-    int hs = C / NH;
-    if (C % NH || hs % 16 || hs > MAX_HS_WMMA)
-        return llm_error_set(err, "tensor-core attention: head size %d is not a multiple of 16 up to %d", hs,
-                             MAX_HS_WMMA);
+    if (wmma_args_ok(C, NH, dqkv, dout, qkv, err) < 0)
+        return -1;
     if (launch_bwd(attention_dq_wmma_kernel, 1, dqkv, delta, dout, lse, qkv, pos, B, T, C, NH, s, err) < 0)
         return -1;
     return launch_bwd(attention_dkv_wmma_kernel, 2, dqkv, delta, dout, lse, qkv, pos, B, T, C, NH, s, err);

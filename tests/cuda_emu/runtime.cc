@@ -186,6 +186,13 @@ float *warp_stage(void) { return self->stage[warp_id()][self->bank[warp_id()]]; 
 
 void syncthreads(void) { park(AT_BLOCK_BARRIER, 0, "__syncthreads"); }
 
+void check_aligned16(const void *p, const char *what)
+{
+    if ((uintptr_t)p % 16)
+        fail("kernel %s: a 16-byte access to %s at %p, off a 16-byte boundary (the device faults: misaligned "
+             "address)", self && self->kernel ? self->kernel : "?", what, p);
+}
+
 void warp_barrier(unsigned mask, const char *what)
 {
     if (!(mask >> lane_id() & 1u))

@@ -1,7 +1,8 @@
 /* The CUDA emulator's own test: the device semantics lib/cuda relies on (indices, barriers,
  * shuffles, wmma, shared memory, launch limits, fresh memory) come out as on a GPU, and the
  * mistakes it exists to catch are caught: a race between lanes, a deadlock, a shuffle with
- * an exited lane, a write past an allocation, a misaligned wmma pointer. Written in CUDA and
+ * an exited lane, a write past an allocation, a misaligned wmma pointer or 16-byte access
+ * (load8 of lib/cuda/cuda_common.cuh). Written in CUDA and
  * built through cu2cc.py like lib/cuda; each mistake runs in a child process that must
  * die with the emulator's message. */
 #include <mma.h>
@@ -14,6 +15,8 @@
 
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
+
+#include "cuda_common.cuh"
 
 using namespace nvcuda;
 
@@ -268,6 +271,8 @@ __global__ static void misaligned_wmma_kernel(const __nv_bfloat16 *a)
     wmma::load_matrix_sync(fa, a + 8, 16);
 }
 
+__global__ static void misaligned_vector_kernel(const __nv_bfloat16 *a, __nv_bfloat16 *out) { store8(out, load8(a + 4)); }
+
 /* Runs what() in a child that must die of `sig` with `message` in its stderr. */
 static void expect_death(const char *name, void (*what)(void), int sig, const char *message)
 {
@@ -299,6 +304,10 @@ static void run_deadlock(void) { deadlock_kernel<<<1, 64>>>(); }
 static void run_exited_lane(void) { exited_lane_kernel<<<1, 32>>>(device<int>(32)); }
 static void run_past_end(void) { past_end_kernel<<<1, 32>>>(device<float>(1024), 1024); }
 static void run_misaligned(void) { misaligned_wmma_kernel<<<1, 32>>>(device<__nv_bfloat16>(512)); }
+static void run_misaligned_vector(void)
+{
+    misaligned_vector_kernel<<<1, 1>>>(device<__nv_bfloat16>(64), device<__nv_bfloat16>(64));
+}
 
 int main(void)
 {
@@ -315,5 +324,6 @@ int main(void)
     expect_death("exited-lane-caught", run_exited_lane, SIGABRT, "has exited");
     expect_death("write-past-allocation-caught", run_past_end, SIGSEGV, NULL);
     expect_death("misaligned-wmma-caught", run_misaligned, SIGABRT, "not 256-bit aligned");
+    expect_death("misaligned-16-byte-access-caught", run_misaligned_vector, SIGABRT, "off a 16-byte boundary");
     return failures ? 1 : 0;
 }

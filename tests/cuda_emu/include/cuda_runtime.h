@@ -7,7 +7,8 @@
  * call (__shfl_*_sync, __syncwarp, wmma::*_sync) whose mask names an exited lane, a
  * __syncthreads that not every live thread reaches, a launch outside the limits of an
  * sm_90 device, dynamic shared memory over the kernel's limit, and a copy that runs off its
- * allocation stop the program with a message that names the kernel or the call. */
+ * allocation, and a 16-byte access (load8/store8 of lib/cuda/cuda_common.cuh) off a 16-byte
+ * boundary, stop the program with a message that names the kernel or the call. */
 #ifndef LLM_CUDA_EMU_CUDA_RUNTIME_H
 #define LLM_CUDA_EMU_CUDA_RUNTIME_H
 
@@ -35,6 +36,10 @@
 struct uint3 {
     unsigned x, y, z;
 };
+struct __align__(16) uint4 {
+    unsigned x, y, z, w;
+};
+static inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return uint4{x, y, z, w}; }
 struct dim3 {
     unsigned x, y, z;
     constexpr dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
@@ -127,6 +132,8 @@ int lane_id(void);
 int warp_id(void);
 float *warp_stage(void);    /* 3 x 256 floats of the warp's current bank, for the wmma emulation */
 [[noreturn]] void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Stops the program unless p is 16-byte aligned, as the device would fault. */
+void check_aligned16(const void *p, const char *what);
 
 /* `kernel<<<grid, block, shared, stream>>>(args)` becomes `launcher(grid, block, shared,
  * stream)(kernel, "kernel", args)` (tests/cuda_emu/cu2cc.py). */
@@ -168,6 +175,8 @@ template <typename F> cudaError_t cudaFuncSetAttribute(F *kernel, cudaFuncAttrib
 {
     return emu::set_func_attribute(reinterpret_cast<const void *>(kernel), attr, value);
 }
+
+#define LLM_CU_CHECK_ALIGNED16(p) ::emu::check_aligned16(p, #p)
 
 static inline void __syncthreads(void) { emu::syncthreads(); }
 static inline void __syncwarp(unsigned mask = 0xffffffffu) { emu::warp_barrier(mask, "__syncwarp"); }
