@@ -85,7 +85,8 @@ typedef struct llm_cuda llm_cuda;
 llm_cuda *llm_cuda_new(const llm_model_config *cfg, const llm_tensor_desc *tensors, size_t n_tensors,
                        size_t n_params, const float *params, int recompute, llm_error *err);
 void llm_cuda_free(llm_cuda *g);    /* NULL-safe */
-/* As llm_model_plan, llm_model_forward, llm_model_backward, llm_model_zero_grad. */
+/* As llm_model_plan, llm_model_forward, llm_model_backward, llm_model_zero_grad; the
+ * backward returns once its kernels are queued (what reads its gradients waits for them). */
 int llm_cuda_plan(llm_cuda *g, int max_B, int max_T, int train, llm_error *err);
 int llm_cuda_forward(llm_cuda *g, const llm_batch *batch, llm_loss_stats *stats, llm_error *err);
 int llm_cuda_backward(llm_cuda *g, double normaliser, llm_error *err);

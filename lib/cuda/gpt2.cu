@@ -617,22 +617,26 @@ static int classifier(llm_cuda *g, int N, llm_error *err)
     return 0;
 }
 
-/* Groups the rows by token and by position on the host (a counting sort) and sends the
- * groups over, for the embeddings' backward. */
-static int group_rows(llm_cuda *g, const int32_t *tokens, int N, llm_error *err)
+/* The rows grouped by token and by position on the host (a counting sort), for the
+ * embeddings' backward: group_rows fills h_groups, send_groups copies them over. */
+static void group_rows(llm_cuda *g, const int32_t *tokens, int N)
 {
-    int32_t *h = g->h_groups, *rows = h, *start = h + N, *id = h + 2 * N + 1, *count = h + 6 * N + 2;
-    llm_cuda_group_rows(tokens, N, g->cfg.vocab_size, count, rows, start, id, &g->tok_groups);
-    CU_CHECK(cudaMemcpy(g->tok_rows, rows, (size_t)N * sizeof(int32_t), cudaMemcpyHostToDevice));
-    CU_CHECK(cudaMemcpy(g->tok_start, start, ((size_t)g->tok_groups + 1) * sizeof(int32_t), cudaMemcpyHostToDevice));
-    CU_CHECK(cudaMemcpy(g->tok_id, id, (size_t)g->tok_groups * sizeof(int32_t), cudaMemcpyHostToDevice));
-    rows = h + 3 * N + 1;
-    start = h + 4 * N + 1;
-    id = h + 5 * N + 2;
-    llm_cuda_group_rows(g->h_pos, N, g->cfg.block_size, count, rows, start, id, &g->pos_groups);
-    CU_CHECK(cudaMemcpy(g->pos_rows, rows, (size_t)N * sizeof(int32_t), cudaMemcpyHostToDevice));
-    CU_CHECK(cudaMemcpy(g->pos_start, start, ((size_t)g->pos_groups + 1) * sizeof(int32_t), cudaMemcpyHostToDevice));
-    CU_CHECK(cudaMemcpy(g->pos_id, id, (size_t)g->pos_groups * sizeof(int32_t), cudaMemcpyHostToDevice));
+    int32_t *h = g->h_groups, *count = h + 6 * N + 2;
+    llm_cuda_group_rows(tokens, N, g->cfg.vocab_size, count, h, h + N, h + 2 * N + 1, &g->tok_groups);
+    llm_cuda_group_rows(g->h_pos, N, g->cfg.block_size, count, h + 3 * N + 1, h + 4 * N + 1, h + 5 * N + 2,
+                        &g->pos_groups);
+}
+
+static int send_groups(llm_cuda *g, int N, llm_error *err)
+{
+    const int32_t *h = g->h_groups;
+    size_t n = (size_t)N * sizeof(int32_t), one = sizeof(int32_t);
+    CU_CHECK(cudaMemcpy(g->tok_rows, h, n, cudaMemcpyHostToDevice));
+    CU_CHECK(cudaMemcpy(g->tok_start, h + N, ((size_t)g->tok_groups + 1) * one, cudaMemcpyHostToDevice));
+    CU_CHECK(cudaMemcpy(g->tok_id, h + 2 * N + 1, (size_t)g->tok_groups * one, cudaMemcpyHostToDevice));
+    CU_CHECK(cudaMemcpy(g->pos_rows, h + 3 * N + 1, n, cudaMemcpyHostToDevice));
+    CU_CHECK(cudaMemcpy(g->pos_start, h + 4 * N + 1, ((size_t)g->pos_groups + 1) * one, cudaMemcpyHostToDevice));
+    CU_CHECK(cudaMemcpy(g->pos_id, h + 5 * N + 2, (size_t)g->pos_groups * one, cudaMemcpyHostToDevice));
     return 0;
 }
 
@@ -644,14 +648,19 @@ extern "C" int llm_cuda_forward(llm_cuda *g, const llm_batch *batch, llm_loss_st
     g->B = B;
     g->T = T;
     g->has_targets = 0;
+    /* the host's share first: it overlaps the previous backward, which does not wait for
+     * the device; the copies below queue behind it */
     for (int n = 0; n < N; n++) {
         g->h_pos[n] = batch->pos ? batch->pos[n] : n % T;
         g->h_targets[n] = batch->targets ? batch->targets[n] : -1;
     }
+    int grouped = g->train && batch->targets;
+    if (grouped)
+        group_rows(g, batch->tokens, N);
     CU_CHECK(cudaMemcpy(g->tokens, batch->tokens, (size_t)N * sizeof(int32_t), cudaMemcpyHostToDevice));
     CU_CHECK(cudaMemcpy(g->pos, g->h_pos, (size_t)N * sizeof(int32_t), cudaMemcpyHostToDevice));
     CU_CHECK(cudaMemcpy(g->targets, g->h_targets, (size_t)N * sizeof(int32_t), cudaMemcpyHostToDevice));
-    if (g->train && batch->targets && group_rows(g, batch->tokens, N, err) < 0)
+    if (grouped && send_groups(g, N, err) < 0)
         return -1;
 
     STAGE("fwd embedding", llm_cuda_embed_forward(g->resid[0], g->tokens, g->pos, P(g, 0), P(g, 1), N, C, NULL, err));
@@ -745,7 +754,10 @@ extern "C" int llm_cuda_backward(llm_cuda *g, double normaliser, llm_error *err)
     STAGE("bwd embedding",
           llm_cuda_embed_backward(G(g, 1), g->dres, g->pos_rows, g->pos_start, g->pos_id, g->pos_groups, C, NULL, err));
     g->has_targets = 0;
-    return llm_cu_sync(err);
+    /* no wait for the device here: the host goes on to the next micro-batch while the
+     * kernels run, and an error of theirs shows at the next copy or synchronisation */
+    CU_LAUNCHED();
+    return 0;
 }
 
 extern "C" int llm_cuda_zero_grad(llm_cuda *g, llm_error *err)
