@@ -22,6 +22,8 @@
 using namespace nvcuda;
 
 enum { BQ = 64, BK = 64, QWARPS = BQ / 16, MAX_HS_WMMA = 128 };
+#define LOG2E 1.4426950408889634f
+#define LN2 0.6931471805599453f
 
 /* Shared memory layout, in elements: rows padded so that WMMA's ldm stays a multiple of 8
  * (bf16) or 4 (fp32) and rows start on different banks. */
@@ -127,7 +129,7 @@ __global__ static void attention_forward_wmma_kernel(bf16 *out, float *lse, cons
     float *S = (float *)(smem + L.s), *O = (float *)(smem + L.o), *ms = (float *)(smem + L.m), *ls = (float *)(smem + L.l);
     bf16 *P = (bf16 *)(smem + L.p);
     int q0 = blockIdx.x * BQ, q_last = min(q0 + BQ, T) - 1;
-    float scale = 1.0f / sqrtf((float)hs);
+    float scale2 = 1.0f / sqrtf((float)hs) * LOG2E;    /* scores to base 2 */
     const int32_t *prow = pos + (size_t)b * T;
 
     load_tile(qs, L.ldh, qkv, b, q0, BQ, T, C3, h * hs, hs);
@@ -147,34 +149,45 @@ __global__ static void attention_forward_wmma_kernel(bf16 *out, float *lse, cons
         warp_abt(S + warp * 16 * L.lds, L.lds, qs + warp * 16 * L.ldh, ks, L.ldh, hs, BK);
         __syncwarp();
 
-        /* the online softmax of the warp's 16 rows: each lane 2 of the 64 keys */
-        for (int r = 0; r < 16; r++) {
-            int row = warp * 16 + r, t = q0 + row;
-            float *srow = S + row * L.lds;
-            bf16 *prow_p = P + row * L.ldp;
-            int lo = t < T ? t - prow[t] : 0;
-            float x[2], mx = -INFINITY;
-            for (int j = 0; j < 2; j++) {
-                int c = lane + 32 * j, s = k0 + c;
-                x[j] = t < T && s >= lo && s <= t ? srow[c] * scale : -INFINITY;
-                mx = fmaxf(mx, x[j]);
+        /* the online softmax of the warp's 16 rows, two lanes a row, 32 keys each: one
+         * shuffle joins a row's halves, where a lane a key took ten. In base 2 (scores
+         * times log2 e, then exp2: one instruction, as FlashAttention does). Each lane
+         * starts its walk at its own key so that the 32 lanes read 32 different banks. */
+        {
+            int r = lane / 2, half = lane % 2, row = warp * 16 + r, t = q0 + row;
+            const float *srow = S + row * L.lds + half * 32;
+            bf16 *prow_p = P + row * L.ldp + half * 32;
+            int c0 = k0 + half * 32, j_lo = 0, j_hi = -1, rot = half + 2 * (r / 8);
+            if (t < T) {    /* the keys c0 + j this row sees: j_lo <= j <= j_hi */
+                j_lo = max(t - prow[t] - c0, 0);
+                j_hi = min(t - c0, 31);
             }
-            mx = warp_max(mx);
+            float mx = -INFINITY;
+            for (int i = 0; i < 32; i++) {
+                int j = (i + rot) & 31;
+                if (j >= j_lo && j <= j_hi)
+                    mx = fmaxf(mx, srow[j]);
+            }
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1)) * scale2;
             float m_old = ms[row], m_new = fmaxf(m_old, mx);
-            float corr = m_new == -INFINITY ? 1.0f : expf(m_old - m_new), sum = 0.0f;
-            for (int j = 0; j < 2; j++) {
-                float p = x[j] == -INFINITY ? 0.0f : expf(x[j] - m_new);
+            float corr = m_new == -INFINITY ? 1.0f : exp2f(m_old - m_new), sum = 0.0f;
+            for (int i = 0; i < 32; i++) {
+                int j = (i + rot) & 31;
+                float p = j >= j_lo && j <= j_hi ? exp2f(srow[j] * scale2 - m_new) : 0.0f;
                 sum += p;
-                prow_p[lane + 32 * j] = __float2bfloat16_rn(p);
+                prow_p[j] = __float2bfloat16_rn(p);
             }
-            sum = warp_sum(sum);
-            float *orow = O + row * L.ldo;
-            for (int d = lane; d < hs; d += 32)
-                orow[d] *= corr;
-            __syncwarp();
-            if (lane == 0) {
+            sum += __shfl_xor_sync(0xffffffffu, sum, 1);    /* both lanes have read ms[row] */
+            if (half == 0) {
                 ms[row] = m_new;
                 ls[row] = ls[row] * corr + sum;
+            }
+            /* O's rows times their corrections, a row across the lanes at a time */
+            for (int k = 0; k < 16; k++) {
+                float c = __shfl_sync(0xffffffffu, corr, 2 * k);
+                float *orow = O + (warp * 16 + k) * L.ldo;
+                for (int d = lane; d < hs; d += 32)
+                    orow[d] *= c;
             }
         }
         __syncwarp();
@@ -185,7 +198,7 @@ __global__ static void attention_forward_wmma_kernel(bf16 *out, float *lse, cons
     __syncthreads();
     for (int row = threadIdx.x; row < BQ; row += blockDim.x) {
         if (q0 + row < T)
-            lse[((size_t)b * NH + h) * T + q0 + row] = ms[row] + logf(ls[row]);
+            lse[((size_t)b * NH + h) * T + q0 + row] = (ms[row] + log2f(ls[row])) * LN2;    /* base e again */
         ls[row] = 1.0f / ls[row];    /* the rows are scaled by a product, not a division */
     }
     __syncthreads();
@@ -297,12 +310,12 @@ static size_t wmma_shared_bytes(int hs)
     return f > b ? f : b;
 }
 
-/* lse and delta of rows first .. first + n (0 past T) */
+/* lse (in base 2) and delta of rows first .. first + n (0 past T) */
 __device__ static void load_stats(float *lse_s, float *delta_s, const float *lse, const float *delta, size_t bh,
                                   int first, int n, int T)
 {
     for (int r = threadIdx.x; r < n; r += blockDim.x) {
-        lse_s[r] = first + r < T ? lse[bh + first + r] : 0.0f;
+        lse_s[r] = first + r < T ? lse[bh + first + r] * LOG2E : 0.0f;    /* base 2, as the scores */
         delta_s[r] = first + r < T ? delta[bh + first + r] : 0.0f;
     }
 }
@@ -318,7 +331,7 @@ __global__ static void attention_dq_wmma_kernel(bf16 *dqkv, const float *delta, 
     float *lse_s = (float *)(smem + L.lse), *delta_s = (float *)(smem + L.delta);
     bf16 *dS = (bf16 *)(smem + L.ds);
     int q0 = blockIdx.x * BR, q_last = min(q0 + BR, T) - 1;
-    float scale = 1.0f / sqrtf((float)hs);
+    float scale = 1.0f / sqrtf((float)hs), scale2 = scale * LOG2E;
     const int32_t *prow = pos + (size_t)b * T;
 
     load_tile(qs, L.ldh, qkv, b, q0, BR, T, C3, h * hs, hs);
@@ -340,7 +353,7 @@ __global__ static void attention_dq_wmma_kernel(bf16 *dqkv, const float *delta, 
             int t = q0 + r, s = k0 + lane;
             float ds = 0.0f;
             if (t < T && s >= t - prow[t] && s <= t) {
-                float p = expf(S[r * L.lds + lane] * scale - lse_s[r]);
+                float p = exp2f(S[r * L.lds + lane] * scale2 - lse_s[r]);
                 ds = p * (DP[r * L.lds + lane] - delta_s[r]) * scale;
             }
             dS[r * L.ldp + lane] = __float2bfloat16_rn(ds);
@@ -363,7 +376,7 @@ __global__ static void attention_dkv_wmma_kernel(bf16 *dqkv, const float *delta,
     float *lse_s = (float *)(smem + L.lse), *delta_s = (float *)(smem + L.delta);
     bf16 *P = (bf16 *)(smem + L.p), *dS = (bf16 *)(smem + L.ds);
     int s0 = blockIdx.x * BR, s_last = min(s0 + BR, T) - 1;
-    float scale = 1.0f / sqrtf((float)hs);
+    float scale = 1.0f / sqrtf((float)hs), scale2 = scale * LOG2E;
     const int32_t *prow = pos + (size_t)b * T;
     size_t bh = ((size_t)b * NH + h) * T;
 
@@ -389,7 +402,7 @@ __global__ static void attention_dkv_wmma_kernel(bf16 *dqkv, const float *delta,
             int s = s0 + r;
             float p = 0.0f, ds = 0.0f;
             if (t < T && s <= t && s >= lo) {
-                p = expf(S[r * L.lds + lane] * scale - lse_s[lane]);
+                p = exp2f(S[r * L.lds + lane] * scale2 - lse_s[lane]);
                 ds = p * (DP[r * L.lds + lane] - delta_s[lane]) * scale;
             }
             P[r * L.ldp + lane] = __float2bfloat16_rn(p);

@@ -200,7 +200,8 @@ template <typename T> T __shfl_down_sync(unsigned mask, T v, unsigned delta, int
 }
 
 static inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
-/* The device's integer min, as lib/cuda uses it. */
+/* The device's integer min and max, as lib/cuda uses them. */
 static inline int min(int a, int b) { return a < b ? a : b; }
+static inline int max(int a, int b) { return a > b ? a : b; }
 
 #endif
