@@ -315,7 +315,8 @@ void clean_document_utf8(const clean_opts *o, clean_worker *w, const char *doc, 
     }
     res->out_off = start;
     if (o->out == CLEAN_OUT_LINES) {
-        if (text != out->data + start) {    /* no step wrote it there, or a later one rewrote it */
+        /* no step wrote it there, or a later one rewrote or shortened it */
+        if (text != out->data + start || n != out->len - start) {
             out->len = start;
             llm_buf_append(out, text, n);
         }

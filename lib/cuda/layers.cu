@@ -133,6 +133,7 @@ __global__ static void layernorm_backward_kernel(float *dinp, bf16 *dinp_bf, con
     for (int row = blockIdx.x * warps + threadIdx.x / 32; row < N; row += gridDim.x * warps) {
         const float *x = inp + (size_t)row * C, *d = dout + (size_t)row * C;
         float *dx = dinp + (size_t)row * C;
+        bf16 *dx_bf = dinp_bf ? dinp_bf + (size_t)row * C : NULL;
         float m = mean[row], s = rstd[row], g_mean = 0.0f, gx_mean = 0.0f;
         for (int c = lane; c < C; c += 32) {
             float g = d[c] * scale * w[c];
@@ -145,8 +146,8 @@ __global__ static void layernorm_backward_kernel(float *dinp, bf16 *dinp_bf, con
             float xhat = (x[c] - m) * s;
             float v = dx[c] + s * (d[c] * scale * w[c] - g_mean - xhat * gx_mean);
             dx[c] = v;
-            if (dinp_bf)
-                dinp_bf[(size_t)row * C + c] = to_bf(v);
+            if (dx_bf)
+                dx_bf[c] = to_bf(v);
         }
     }
 }
