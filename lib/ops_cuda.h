@@ -139,27 +139,27 @@ int llm_cuda_attention_forward(llm_bf16 *out, float *lse, const llm_bf16 *qkv, c
  * (T - q_first, C) and lse (NH, T - q_first) hold those queries' rows. */
 int llm_cuda_attention_queries(llm_bf16 *out, float *lse, const llm_bf16 *qkv, const int32_t *pos, int T,
                                int q_first, int C, int NH, llm_cu_stream s, llm_error *err);
-/* The same forward on the tensor cores (lib/cuda/attention_wmma.cu; head size a multiple of
+/* The same forward on the tensor cores (lib/cuda/attention_mma.cu; head size a multiple of
  * 16 up to 128, a device that gives a block the shared memory it needs, and bf16 tensors
  * on 16-byte boundaries, as llm_cu_alloc and the plan give them), which
  * llm_cuda_attention_forward takes where it can unless LLM_CUDA_ATTENTION=fp32 is in the
- * environment or llm_cuda_attention_use_wmma(0) was called (1 turns it back on, -1 leaves
- * it to the environment again); llm_cuda_attention_wmma_wanted says whether it will for
+ * environment or llm_cuda_attention_use_mma(0) was called (1 turns it back on, -1 leaves
+ * it to the environment again); llm_cuda_attention_mma_wanted says whether it will for
  * head size hs. */
-int llm_cuda_attention_forward_wmma(llm_bf16 *out, float *lse, const llm_bf16 *qkv, const int32_t *pos, int B,
-                                    int T, int C, int NH, llm_cu_stream s, llm_error *err);
-void llm_cuda_attention_use_wmma(int on);
-int llm_cuda_attention_wmma_wanted(int hs);
+int llm_cuda_attention_forward_mma(llm_bf16 *out, float *lse, const llm_bf16 *qkv, const int32_t *pos, int B,
+                                   int T, int C, int NH, llm_cu_stream s, llm_error *err);
+void llm_cuda_attention_use_mma(int on);
+int llm_cuda_attention_mma_wanted(int hs);
 /* dqkv (B, T, 3C) overwritten; delta: B * NH * T floats of scratch. With the tensor cores wanted
- * (llm_cuda_attention_wmma_wanted) dQ, dK and dV come from llm_cuda_attention_backward_wmma. */
+ * (llm_cuda_attention_mma_wanted) dQ, dK and dV come from llm_cuda_attention_backward_mma. */
 int llm_cuda_attention_backward(llm_bf16 *dqkv, float *delta, const llm_bf16 *dout, const llm_bf16 *out,
                                 const float *lse, const llm_bf16 *qkv, const int32_t *pos, int B, int T,
                                 int C, int NH, llm_cu_stream s, llm_error *err);
 /* dQ, dK and dV on the tensor cores (same head sizes as the forward), from delta (B, NH, T)
  * = rowsum(dO * O) per head, which llm_cuda_attention_backward computes first. */
-int llm_cuda_attention_backward_wmma(llm_bf16 *dqkv, const float *delta, const llm_bf16 *dout, const float *lse,
-                                     const llm_bf16 *qkv, const int32_t *pos, int B, int T, int C, int NH,
-                                     llm_cu_stream s, llm_error *err);
+int llm_cuda_attention_backward_mma(llm_bf16 *dqkv, const float *delta, const llm_bf16 *dout, const float *lse,
+                                    const llm_bf16 *qkv, const int32_t *pos, int B, int T, int C, int NH,
+                                    llm_cu_stream s, llm_error *err);
 
 /* Cross-entropy of bf16 logits (N, V; rows ld apart) as llm_crossentropy_forward, the
  * softmax in fp32; with gradient nonzero, the gradient for a unit scale, softmax - onehot

@@ -118,8 +118,8 @@ int llm_cuda_attention_forward(llm_bf16 *out, float *lse, const llm_bf16 *qkv, c
     if (check_heads(C, NH, err) < 0)
         return -1;
     int hs = C / NH;
-    if (llm_cuda_attention_wmma_wanted(hs))
-        return llm_cuda_attention_forward_wmma(out, lse, qkv, pos, B, T, C, NH, s, err);
+    if (llm_cuda_attention_mma_wanted(hs))
+        return llm_cuda_attention_forward_mma(out, lse, qkv, pos, B, T, C, NH, s, err);
     return launch_forward(out, lse, qkv, pos, B, T, 0, C, NH, s, err);
 }
 
@@ -286,8 +286,8 @@ int llm_cuda_attention_backward(llm_bf16 *dqkv, float *delta, const llm_bf16 *do
     int hs = C / NH;
     attention_delta_kernel<<<cu_blocks((size_t)B * T * NH, 8), 256, 0, s>>>(delta, dout, out, B, T, C, NH);
     CU_LAUNCHED();
-    if (llm_cuda_attention_wmma_wanted(hs))
-        return llm_cuda_attention_backward_wmma(dqkv, delta, dout, lse, qkv, pos, B, T, C, NH, s, err);
+    if (llm_cuda_attention_mma_wanted(hs))
+        return llm_cuda_attention_backward_mma(dqkv, delta, dout, lse, qkv, pos, B, T, C, NH, s, err);
     dim3 grid(cu_blocks((size_t)T, WARPS), NH, B);
     size_t shared = (2 * TILE * (hs + 1) + 2 * WARPS * hs) * sizeof(float);
     attention_dq_kernel<<<grid, WARPS * 32, shared, s>>>(dqkv, delta, dout, lse, qkv, pos, T, C, NH);

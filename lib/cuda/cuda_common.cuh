@@ -67,6 +67,39 @@ __device__ __forceinline__ uint4 pack8(const float *x)
     return u.v;
 }
 
+/* d (16 x 8, fp32) += a (16 x 16) b (16 x 8), bf16 operands: one warp-wide mma.sync, each
+ * lane holding its elements in the layout the PTX ISA fixes for m16n8k16 (groupID g =
+ * lane / 4, t = lane % 4): a's registers hold rows g, g + 8, g, g + 8 at columns 2t, 2t + 1
+ * (+ 8 for the last two), b's hold rows 2t, 2t + 1 (+ 8 for the second) of column g, and
+ * d's four are rows g, g, g + 8, g + 8 at columns 2t, 2t + 1. A register's lower half is
+ * the element of lower index. The emulator (tests/cuda_emu) supplies its own. */
+__device__ __forceinline__ void mma_m16n8k16(float d[4], const uint32_t a[4], const uint32_t b[2])
+{
+#ifdef LLM_CU_MMA_M16N8K16
+    LLM_CU_MMA_M16N8K16(d, a, b);
+#else
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+                 "{%8, %9}, {%0, %1, %2, %3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#endif
+}
+
+/* Two bf16 of shared memory as one operand register (p 4-byte aligned). */
+__device__ __forceinline__ uint32_t load2(const bf16 *p) { return *(const uint32_t *)p; }
+__device__ __forceinline__ void store2(bf16 *p, uint32_t v) { *(uint32_t *)p = v; }
+/* Two floats rounded to bf16 in one register, lo in the lower half. */
+__device__ __forceinline__ uint32_t pack2(float lo, float hi)
+{
+    union {
+        bf16 h[2];
+        uint32_t u;
+    } v;
+    v.h[0] = to_bf(lo);
+    v.h[1] = to_bf(hi);
+    return v.u;
+}
+
 /* Sum and max over a warp; every lane gets the result. */
 __device__ __forceinline__ float warp_sum(float v)
 {

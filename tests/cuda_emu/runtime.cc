@@ -193,6 +193,40 @@ void check_aligned16(const void *p, const char *what)
              "address)", self && self->kernel ? self->kernel : "?", what, p);
 }
 
+/* The element of a register holding two bf16: the lower index in the lower half. */
+static float bf16_half(uint32_t reg, int upper)
+{
+    uint32_t u = (upper ? reg >> 16 : reg & 0xffffu) << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* Each lane puts its elements of a and b where the PTX ISA's layout places them (groupID =
+ * lane / 4, threadID_in_group = lane % 4), then computes its own four of d from the whole
+ * warp's operands. */
+void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2])
+{
+    float *sa = warp_stage(), *sb = sa + 16 * 16;    /* a row-major 16 x 16, b row-major 16 x 8 */
+    int lane = lane_id(), group = lane / 4, tig = lane % 4;
+    for (int i = 0; i < 8; i++) {    /* a0 .. a7: rows group and group + 8, columns 2 tig (+ 8) */
+        int row = group + ((i >> 1) & 1) * 8, col = tig * 2 + (i & 1) + (i >= 4) * 8;
+        sa[row * 16 + col] = bf16_half(a[i / 2], i & 1);
+    }
+    for (int i = 0; i < 4; i++) {    /* b0 .. b3: rows 2 tig (+ 8), column group */
+        int row = tig * 2 + (i & 1) + (i >= 2) * 8;
+        sb[row * 8 + group] = bf16_half(b[i / 2], i & 1);
+    }
+    warp_barrier(0xffffffffu, "mma.sync.m16n8k16");
+    for (int i = 0; i < 4; i++) {    /* c0 .. c3: rows group and group + 8, columns 2 tig */
+        int row = group + (i >= 2) * 8, col = tig * 2 + (i & 1);
+        float acc = d[i];
+        for (int k = 0; k < 16; k++)
+            acc += sa[row * 16 + k] * sb[k * 8 + col];
+        d[i] = acc;
+    }
+}
+
 void warp_barrier(unsigned mask, const char *what)
 {
     if (!(mask >> lane_id() & 1u))

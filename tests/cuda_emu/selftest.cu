@@ -1,11 +1,10 @@
 /* The CUDA emulator's own test: the device semantics lib/cuda relies on (indices, barriers,
- * shuffles, wmma, shared memory, launch limits, fresh memory) come out as on a GPU, and the
- * mistakes it exists to catch are caught: a race between lanes, a deadlock, a shuffle with
- * an exited lane, a write past an allocation, a misaligned wmma pointer or 16-byte access
- * (load8 of lib/cuda/cuda_common.cuh). Written in CUDA and
+ * shuffles, mma.sync, shared memory, launch limits, fresh memory) come out as on a GPU, and
+ * the mistakes it exists to catch are caught: a race between lanes, a deadlock, a shuffle
+ * with an exited lane, a write past an allocation, a misaligned 16-byte access (load8 of
+ * lib/cuda/cuda_common.cuh). Written in CUDA and
  * built through cu2cc.py like lib/cuda; each mistake runs in a child process that must
  * die with the emulator's message. */
-#include <mma.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,8 +16,6 @@
 #include <cuda_runtime.h>
 
 #include "cuda_common.cuh"
-
-using namespace nvcuda;
 
 static int failures;
 
@@ -137,46 +134,61 @@ static void test_block_sum(void)
     cudaFree(out);
 }
 
-/* c (16 x 16, column-major in memory) += a (row-major) b (column-major) */
-__global__ static void wmma_kernel(float *c, const __nv_bfloat16 *a, const __nv_bfloat16 *b)
+/* d (16 x 8) += a (16 x 16) b (16 x 8), all row-major in memory, each lane taking its
+ * elements where the PTX ISA's formulas for mma.m16n8k16 put them, element by element
+ * (lib/cuda packs them two at a time from shared memory instead). */
+__global__ static void mma_kernel(float *d, const __nv_bfloat16 *a, const __nv_bfloat16 *b)
 {
-    wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa;
-    wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> fb;
-    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-    wmma::load_matrix_sync(acc, c, 16, wmma::mem_col_major);
-    wmma::load_matrix_sync(fa, a, 16);
-    wmma::load_matrix_sync(fb, b, 16);
-    wmma::mma_sync(acc, fa, fb, acc);
-    wmma::store_matrix_sync(c, acc, 16, wmma::mem_col_major);
+    int group = threadIdx.x >> 2, tig = threadIdx.x % 4;
+    __nv_bfloat16 ea[8], eb[4];
+    float ed[4];
+    for (int i = 0; i < 8; i++) {
+        int row = (i < 2 || (i >= 4 && i < 6)) ? group : group + 8;
+        int col = tig * 2 + (i & 1) + (i >= 4 ? 8 : 0);
+        ea[i] = a[row * 16 + col];
+    }
+    for (int i = 0; i < 4; i++) {
+        int row = tig * 2 + (i & 1) + (i >= 2 ? 8 : 0);
+        eb[i] = b[row * 8 + group];
+    }
+    for (int i = 0; i < 4; i++)
+        ed[i] = d[(i < 2 ? group : group + 8) * 8 + tig * 2 + (i & 1)];
+    uint32_t ra[4], rb[2];
+    memcpy(ra, ea, sizeof ra);    /* elements low to high: the lower index in the lower half */
+    memcpy(rb, eb, sizeof rb);
+    mma_m16n8k16(ed, ra, rb);
+    for (int i = 0; i < 4; i++)
+        d[(i < 2 ? group : group + 8) * 8 + tig * 2 + (i & 1)] = ed[i];
 }
 
-static void test_wmma(void)
+static void test_mma(void)
 {
-    __nv_bfloat16 ha[256], hb[256];
-    float hc[256], want[256];
-    for (int i = 0; i < 256; i++) {
+    __nv_bfloat16 ha[256], hb[128];
+    float hd[128], want[128];
+    for (int i = 0; i < 256; i++)
         ha[i] = __float2bfloat16_rn((float)(i % 13) - 6.0f);
-        hb[i] = __float2bfloat16_rn((float)(i % 5) * 0.5f);
-        hc[i] = (float)i;
+    for (int i = 0; i < 128; i++) {
+        hb[i] = __float2bfloat16_rn((float)(i % 7) * 0.5f - 1.0f);
+        hd[i] = (float)i;
     }
     for (int r = 0; r < 16; r++)
-        for (int col = 0; col < 16; col++) {
-            float s = hc[col * 16 + r];
+        for (int col = 0; col < 8; col++) {
+            float s = hd[r * 8 + col];
             for (int k = 0; k < 16; k++)
-                s += (float)ha[r * 16 + k] * (float)hb[col * 16 + k];
-            want[col * 16 + r] = s;
+                s += (float)ha[r * 16 + k] * (float)hb[k * 8 + col];
+            want[r * 8 + col] = s;
         }
-    __nv_bfloat16 *a = device<__nv_bfloat16>(256), *b = device<__nv_bfloat16>(256);
-    float *c = device<float>(256);
+    __nv_bfloat16 *a = device<__nv_bfloat16>(256), *b = device<__nv_bfloat16>(128);
+    float *d = device<float>(128);
     cudaMemcpy(a, ha, sizeof ha, cudaMemcpyHostToDevice);
     cudaMemcpy(b, hb, sizeof hb, cudaMemcpyHostToDevice);
-    cudaMemcpy(c, hc, sizeof hc, cudaMemcpyHostToDevice);
-    wmma_kernel<<<1, 32>>>(c, a, b);
-    cudaMemcpy(hc, c, sizeof hc, cudaMemcpyDeviceToHost);
-    check(memcmp(hc, want, sizeof want) == 0, "wmma", "a 16 x 16 x 16 product differs from the host's");
+    cudaMemcpy(d, hd, sizeof hd, cudaMemcpyHostToDevice);
+    mma_kernel<<<1, 32>>>(d, a, b);
+    cudaMemcpy(hd, d, sizeof hd, cudaMemcpyDeviceToHost);
+    check(memcmp(hd, want, sizeof want) == 0, "mma.sync.m16n8k16", "a 16 x 8 x 16 product differs from the host's");
     cudaFree(a);
     cudaFree(b);
-    cudaFree(c);
+    cudaFree(d);
 }
 
 __global__ static void big_shared_kernel(float *out)
@@ -265,12 +277,6 @@ __global__ static void exited_lane_kernel(int *out)
 
 __global__ static void past_end_kernel(float *p, int n) { p[n + threadIdx.x] = 1.0f; }
 
-__global__ static void misaligned_wmma_kernel(const __nv_bfloat16 *a)
-{
-    wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa;
-    wmma::load_matrix_sync(fa, a + 8, 16);
-}
-
 __global__ static void misaligned_vector_kernel(const __nv_bfloat16 *a, __nv_bfloat16 *out) { store8(out, load8(a + 4)); }
 
 /* Runs what() in a child that must die of `sig` with `message` in its stderr. */
@@ -303,7 +309,6 @@ static void expect_death(const char *name, void (*what)(void), int sig, const ch
 static void run_deadlock(void) { deadlock_kernel<<<1, 64>>>(); }
 static void run_exited_lane(void) { exited_lane_kernel<<<1, 32>>>(device<int>(32)); }
 static void run_past_end(void) { past_end_kernel<<<1, 32>>>(device<float>(1024), 1024); }
-static void run_misaligned(void) { misaligned_wmma_kernel<<<1, 32>>>(device<__nv_bfloat16>(512)); }
 static void run_misaligned_vector(void)
 {
     misaligned_vector_kernel<<<1, 1>>>(device<__nv_bfloat16>(64), device<__nv_bfloat16>(64));
@@ -316,14 +321,13 @@ int main(void)
     test_indices();
     test_shuffles();
     test_block_sum();
-    test_wmma();
+    test_mma();
     test_launch_limits();
     test_memory();
     test_race_caught();
     expect_death("deadlock-caught", run_deadlock, SIGABRT, "deadlock");
     expect_death("exited-lane-caught", run_exited_lane, SIGABRT, "has exited");
     expect_death("write-past-allocation-caught", run_past_end, SIGSEGV, NULL);
-    expect_death("misaligned-wmma-caught", run_misaligned, SIGABRT, "not 256-bit aligned");
     expect_death("misaligned-16-byte-access-caught", run_misaligned_vector, SIGABRT, "off a 16-byte boundary");
     return failures ? 1 : 0;
 }

@@ -3,6 +3,7 @@
  * rounded to bf16 on the host first, so the reference computes on the very same numbers
  * and only the device's own roundings remain. Without a GPU: one "skipped: no GPU" line. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "cuda_check.h"
 #if LLM_CUDA
@@ -38,6 +39,16 @@ static int32_t *dev_i32(const int32_t *h, size_t n)
 }
 
 #define OK(call) CHECKF((call) == 0, "%s", err.msg)
+
+/* Fills n bytes of device memory with ones: NaN as bf16 and as fp32, so that an output a
+ * kernel fails to write shows as an infinite error, not as the previous case's result. */
+static void poison(void *dev, size_t n)
+{
+    unsigned char *ones = malloc(n);
+    memset(ones, 0xff, n);
+    OK(llm_cu_put_bytes(dev, ones, n, &err));
+    free(ones);
+}
 
 /* ---- matrix products ---- */
 
@@ -356,25 +367,26 @@ static void attention_case(int B, int T, int C, int NH, int documents)
     llm_attention_forward(ref, att, scratch, qkv, pos, B, T, C, NH);
     llm_attention_backward(dref, dout, qkv, att, scratch, B, T, C, NH);
     /* the CUDA-core forward and backward, then the tensor-core ones where the head size allows */
-    for (int wmma = 0; wmma <= ((C / NH) % 16 == 0); wmma++) {
-        llm_cuda_attention_use_wmma(wmma);
-        CHECK(llm_cuda_attention_wmma_wanted(C / NH) == wmma);
+    for (int mma = 0; mma <= ((C / NH) % 16 == 0); mma++) {
+        llm_cuda_attention_use_mma(mma);
+        CHECK(llm_cuda_attention_mma_wanted(C / NH) == mma);
+        poison(d_out, nc * 2), poison(d_lse, (size_t)B * NH * T * 4), poison(d_dqkv, n3 * 2);
         OK(llm_cuda_attention_forward(d_out, d_lse, d_qkv, d_pos, B, T, C, NH, NULL, &err));
         OK(llm_cu_get_bf16(out, d_out, nc, &err));
-        CHECK_CLOSE(wmma ? "attention forward (tensor cores)" : "attention forward", out, ref, nc, TOL_BF16);
+        CHECK_CLOSE(mma ? "attention forward (tensor cores)" : "attention forward", out, ref, nc, TOL_BF16);
         /* the backward from the device's own (bf16) output and log-sum-exp, as in training */
         OK(llm_cuda_attention_backward(d_dqkv, d_delta, d_dout, d_out, d_lse, d_qkv, d_pos, B, T, C, NH, NULL,
                                        &err));
         OK(llm_cu_get_bf16(dgot, d_dqkv, n3, &err));
-        CHECK_CLOSE(wmma ? "attention backward (tensor cores)" : "attention backward", dgot, dref, n3,
+        CHECK_CLOSE(mma ? "attention backward (tensor cores)" : "attention backward", dgot, dref, n3,
                     2 * TOL_BF16);
     }
     /* Back to the default: the tensor cores where the head size allows, unless the
      * environment asks for the reference. */
-    llm_cuda_attention_use_wmma(-1);
+    llm_cuda_attention_use_mma(-1);
     if (!getenv("LLM_CUDA_ATTENTION"))
-        CHECK(llm_cuda_attention_wmma_wanted(64) && !llm_cuda_attention_wmma_wanted(24) &&
-              !llm_cuda_attention_wmma_wanted(144));
+        CHECK(llm_cuda_attention_mma_wanted(64) && !llm_cuda_attention_mma_wanted(24) &&
+              !llm_cuda_attention_mma_wanted(144));
     llm_cu_free(d_qkv), llm_cu_free(d_out), llm_cu_free(d_dout), llm_cu_free(d_dqkv), llm_cu_free(d_lse);
     llm_cu_free(d_delta), llm_cu_free(d_pos);
     free(qkv), free(dout), free(ref), free(out), free(att), free(scratch), free(dref), free(dgot), free(pos);

@@ -4,7 +4,7 @@
  * is host memory; kernels run when launched (a launch is synchronous).
  *
  * The emulator is strict where the hardware's behaviour is undefined: a warp-synchronous
- * call (__shfl_*_sync, __syncwarp, wmma::*_sync) whose mask names an exited lane, a
+ * call (__shfl_*_sync, __syncwarp, mma.sync) whose mask names an exited lane, a
  * __syncthreads that not every live thread reaches, a launch outside the limits of an
  * sm_90 device, dynamic shared memory over the kernel's limit, and a copy that runs off its
  * allocation, and a 16-byte access (load8/store8 of lib/cuda/cuda_common.cuh) off a 16-byte
@@ -29,6 +29,7 @@
 #define __host__
 #define __forceinline__ inline __attribute__((always_inline))
 #define __align__(n) __attribute__((aligned(n)))
+#define __launch_bounds__(...)
 /* Blocks of a launch may run at once on several host threads, one block per host thread
  * at a time: shared memory is a per-host-thread static. */
 #define __shared__ static thread_local
@@ -130,10 +131,14 @@ void warp_barrier(unsigned mask, const char *what);
 uint64_t warp_exchange(unsigned mask, uint64_t value, int src_lane, const char *what);
 int lane_id(void);
 int warp_id(void);
-float *warp_stage(void);    /* 3 x 256 floats of the warp's current bank, for the wmma emulation */
+float *warp_stage(void);    /* 3 x 256 floats of the warp's current bank, for mma.sync's operands */
 [[noreturn]] void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Stops the program unless p is 16-byte aligned, as the device would fault. */
 void check_aligned16(const void *p, const char *what);
+/* mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 of the whole warp: d (16 x 8) +=
+ * a (16 x 16) b (16 x 8), each lane holding its part of each operand in the fragment
+ * layout the PTX ISA gives for that shape (lib/cuda/cuda_common.cuh, mma_m16n8k16). */
+void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2]);
 
 /* `kernel<<<grid, block, shared, stream>>>(args)` becomes `launcher(grid, block, shared,
  * stream)(kernel, "kernel", args)` (tests/cuda_emu/cu2cc.py). */
@@ -177,6 +182,7 @@ template <typename F> cudaError_t cudaFuncSetAttribute(F *kernel, cudaFuncAttrib
 }
 
 #define LLM_CU_CHECK_ALIGNED16(p) ::emu::check_aligned16(p, #p)
+#define LLM_CU_MMA_M16N8K16(d, a, b) ::emu::mma_m16n8k16_bf16(d, a, b)
 
 static inline void __syncthreads(void) { emu::syncthreads(); }
 static inline void __syncwarp(unsigned mask = 0xffffffffu) { emu::warp_barrier(mask, "__syncwarp"); }

@@ -1,0 +1,542 @@
+/* Attention on the tensor cores, forward and backward, as FlashAttention-2 does it: mma.sync
+ * m16n8k16 (bf16 operands, fp32 accumulators) with every accumulator in registers, whose
+ * layout the PTX ISA fixes (cuda_common.cuh, mma_m16n8k16). That is what lets a warp rescale
+ * its output rows in the online softmax and hand P (or dS) from one product's accumulators
+ * to the next product as an operand, with no trip through shared memory. The CUDA-core
+ * kernels of attention.cu stay the reference (tests/unit/test_cuda_ops.c runs both against
+ * the CPU) and run where these cannot: head sizes that are not a multiple of 16 up to 128,
+ * or LLM_CUDA_ATTENTION=fp32.
+ *
+ * A block is 4 warps and owns 64 rows (queries, or keys for dK and dV), 16 a warp; the rows
+ * it streams go through shared memory in tiles, each tile once as it is in memory (an
+ * operand whose pairs of adjacent elements run along the head) and, where a product needs
+ * the other direction, once transposed. Head sizes are template parameters so that the
+ * accumulator arrays are registers. The backward splits as attention.cu does, so that no
+ * gradient needs atomics and the sums do not depend on scheduling: one kernel owns queries
+ * and streams keys for dQ, the other owns keys and streams queries for dK and dV. */
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda_common.cuh"
+#include "ops_cuda.h"
+
+enum { ROWS = 64, WARPS = ROWS / 16, MAX_HS_MMA = 128 };
+#define LOG2E 1.4426950408889634f
+#define LN2 0.6931471805599453f
+
+/* Rows are padded by 8 elements (16 bytes): the 8 rows x 4 words a fragment load touches
+ * then fall in 32 different banks, and 16-byte accesses stay aligned. */
+__host__ __device__ constexpr int padded(int n) { return n + 8; }
+
+/* The query tile of the dK/dV kernel: 64 at head sizes up to 64, 32 above (its two
+ * gradients of 16 x hs a warp already take hs / 2 registers a lane). */
+__host__ __device__ constexpr int dkv_tile(int hs) { return hs <= 64 ? 64 : 32; }
+
+/* Shared memory of each kernel, in bytes. */
+__host__ __device__ constexpr size_t forward_bytes(int hs)    /* Q, K, V^T */
+{
+    return (2 * (size_t)ROWS * padded(hs) + (size_t)hs * padded(ROWS)) * sizeof(bf16);
+}
+__host__ __device__ constexpr size_t dq_bytes(int hs)    /* Q, dO; K, V, K^T */
+{
+    return (4 * (size_t)ROWS * padded(hs) + (size_t)hs * padded(ROWS)) * sizeof(bf16);
+}
+__host__ __device__ constexpr size_t dkv_bytes(int hs)    /* K, V; Q, dO, Q^T, dO^T; lse, delta, start */
+{
+    return (2 * (size_t)ROWS * padded(hs) + 2 * (size_t)dkv_tile(hs) * padded(hs) +
+            2 * (size_t)hs * padded(dkv_tile(hs))) * sizeof(bf16) +
+           3 * (size_t)dkv_tile(hs) * sizeof(float);
+}
+
+/* ---- tiles and fragments ---------------------------------------------------------------- */
+
+/* Rows first .. first + n - 1 of one head's slice (at offset, hs wide) of a (B, T, ld)
+ * tensor into dst (rows lds apart), zeros past T; 8 elements a 16-byte access. */
+__device__ static void load_rows(bf16 *dst, int lds, const bf16 *src, int ld, int b, int first, int n, int T,
+                                 int offset, int hs)
+{
+    int per_row = hs / 8;
+    for (int i = threadIdx.x; i < n * per_row; i += blockDim.x) {
+        int r = i / per_row, d = i % per_row * 8, t = first + r;
+        store8(dst + r * lds + d, t < T ? load8(src + ((size_t)b * T + t) * ld + offset + d) : make_uint4(0, 0, 0, 0));
+    }
+}
+
+/* The same rows transposed: dst[d * lds + r]. A thread takes two rows, so that it writes
+ * its pairs as 32-bit words and the 32 lanes of a warp write 32 consecutive words. */
+__device__ static void load_rows_transposed(bf16 *dst, int lds, const bf16 *src, int ld, int b, int first, int n,
+                                            int T, int offset, int hs)
+{
+    int pairs = n / 2;
+    for (int i = threadIdx.x; i < pairs * (hs / 8); i += blockDim.x) {
+        int r = i % pairs * 2, d = i / pairs * 8, t = first + r;
+        union {
+            uint4 v;
+            bf16 h[8];
+        } x0, x1;
+        x0.v = t < T ? load8(src + ((size_t)b * T + t) * ld + offset + d) : make_uint4(0, 0, 0, 0);
+        x1.v = t + 1 < T ? load8(src + ((size_t)b * T + t + 1) * ld + offset + d) : make_uint4(0, 0, 0, 0);
+        for (int j = 0; j < 8; j++) {
+            union {
+                bf16 h[2];
+                uint32_t u;
+            } w;
+            w.h[0] = x0.h[j];
+            w.h[1] = x1.h[j];
+            store2(dst + (d + j) * lds + r, w.u);
+        }
+    }
+}
+
+/* The a operand (16 x 16) at p, rows ld apart. */
+__device__ __forceinline__ void load_a(uint32_t a[4], const bf16 *p, int ld)
+{
+    int lane = threadIdx.x % 32;
+    const bf16 *x = p + (lane / 4) * ld + lane % 4 * 2;
+    a[0] = load2(x);
+    a[1] = load2(x + 8 * ld);
+    a[2] = load2(x + 8);
+    a[3] = load2(x + 8 * ld + 8);
+}
+
+/* The b operand (16 x 8) whose column n is row n of p (16 elements of it): K for Q K^T,
+ * V^T for P V, and so on. */
+__device__ __forceinline__ void load_b(uint32_t b[2], const bf16 *p, int ld)
+{
+    int lane = threadIdx.x % 32;
+    const bf16 *x = p + (lane / 4) * ld + lane % 4 * 2;
+    b[0] = load2(x);
+    b[1] = load2(x + 8);
+}
+
+/* Two accumulators side by side (columns 0-7 and 8-15 of a 16 x 16) are, rounded to bf16,
+ * exactly the a operand of a product over those 16 columns: P and dS go from one product
+ * into the next without leaving the registers. */
+__device__ __forceinline__ void acc_to_a(uint32_t a[4], const float lo[4], const float hi[4])
+{
+    a[0] = pack2(lo[0], lo[1]);
+    a[1] = pack2(lo[2], lo[3]);
+    a[2] = pack2(hi[0], hi[1]);
+    a[3] = pack2(hi[2], hi[3]);
+}
+
+/* A warp's 16 x HS accumulators, row g times f0 and row g + 8 times f1, rounded to bf16
+ * into the warp's own 16 rows of stage, then out to rows first .. first + 15 of dst (only
+ * those before T) 8 elements a store. */
+template <int HS>
+__device__ __forceinline__ void warp_store(bf16 *dst, int ld, int b, int first, int T, int offset,
+                                           const float (*acc)[4], float f0, float f1, bf16 *stage, int lds)
+{
+    int lane = threadIdx.x % 32, g = lane / 4, c = lane % 4 * 2;
+#pragma unroll
+    for (int n = 0; n < HS / 8; n++) {
+        store2(stage + g * lds + n * 8 + c, pack2(acc[n][0] * f0, acc[n][1] * f0));
+        store2(stage + (g + 8) * lds + n * 8 + c, pack2(acc[n][2] * f1, acc[n][3] * f1));
+    }
+    __syncwarp();
+    for (int i = lane; i < 16 * (HS / 8); i += 32) {
+        int r = i / (HS / 8), d = i % (HS / 8) * 8;
+        if (first + r < T)
+            store8(dst + ((size_t)b * T + first + r) * ld + offset + d, load8(stage + r * lds + d));
+    }
+}
+
+/* Where the rows of a sequence start their documents: key s is seen by query t when
+ * start(t) <= s <= t, start(t) = t - pos[t], which only grows along a row. INT_MAX past
+ * T, so that nothing is seen there. */
+__device__ __forceinline__ int doc_start(const int32_t *prow, int t, int T) { return t < T ? t - prow[t] : INT_MAX; }
+
+/* ---- forward ------------------------------------------------------------------------------ */
+
+template <int HS>
+__global__ static void __launch_bounds__(WARPS * 32)
+    attention_forward_mma_kernel(bf16 *out, float *lse, const bf16 *qkv, const int32_t *pos, int T, int C, int NH)
+{
+    constexpr int LDH = padded(HS), LDT = padded(ROWS);
+    extern __shared__ __align__(128) unsigned char smem[];
+    bf16 *qs = (bf16 *)smem, *ks = qs + ROWS * LDH, *vt = ks + ROWS * LDH;
+    int C3 = 3 * C, b = blockIdx.z, h = blockIdx.y, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    int q0 = blockIdx.x * ROWS, q_last = min(q0 + ROWS, T) - 1, w0 = q0 + warp * 16;
+    const int32_t *prow = pos + (size_t)b * T;
+    const float scale2 = 1.0f / sqrtf((float)HS) * LOG2E; /* scores to base 2: exp2 is one instruction */
+
+    load_rows(qs, LDH, qkv, C3, b, q0, ROWS, T, h * HS, HS);
+    __syncthreads();
+    uint32_t qa[HS / 16][4];    /* the warp's queries stay in registers */
+#pragma unroll
+    for (int k = 0; k < HS / 16; k++)
+        load_a(qa[k], qs + warp * 16 * LDH + k * 16, LDH);
+
+    /* this lane's two rows, g and g + 8 of the warp's 16, and the keys the warp sees */
+    int row[2] = {w0 + lane / 4, w0 + lane / 4 + 8};
+    int lo[2] = {doc_start(prow, row[0], T), doc_start(prow, row[1], T)};
+    int w_lo = doc_start(prow, w0, T), w_hi = min(w0 + 15, T - 1);
+    float o[HS / 8][4] = {}, m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+
+    for (int k0 = q0 - prow[q0]; k0 <= q_last; k0 += ROWS) {
+        __syncthreads();    /* the previous tile consumed */
+        load_rows(ks, LDH, qkv, C3, b, k0, ROWS, T, C + h * HS, HS);
+        load_rows_transposed(vt, LDT, qkv, C3, b, k0, ROWS, T, 2 * C + h * HS, HS);
+        __syncthreads();
+        if (k0 > w_hi || k0 + ROWS - 1 < w_lo)
+            continue;    /* none of the warp's rows sees a key of this tile */
+
+        float s[ROWS / 8][4] = {};    /* S = Q K^T, 16 x 64 */
+#pragma unroll
+        for (int k = 0; k < HS / 16; k++)
+#pragma unroll
+            for (int j = 0; j < ROWS / 8; j++) {
+                uint32_t kb[2];
+                load_b(kb, ks + j * 8 * LDH + k * 16, LDH);
+                mma_m16n8k16(s[j], qa[k], kb);
+            }
+
+        /* the online softmax: a row's 64 scores are spread over the 4 lanes of its group */
+        float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+        for (int j = 0; j < ROWS / 8; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                int r = e / 2, key = k0 + j * 8 + lane % 4 * 2 + e % 2;
+                s[j][e] = key >= lo[r] && key <= row[r] ? s[j][e] * scale2 : -INFINITY;
+                mx[r] = fmaxf(mx[r], s[j][e]);
+            }
+        float corr[2];
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+            float m_new = fmaxf(m[r], mx[r]);
+            corr[r] = m_new == -INFINITY ? 1.0f : exp2f(m[r] - m_new);
+            m[r] = m_new;
+            l[r] *= corr[r];    /* a lane's share of the row sum; the shares join at the end */
+        }
+#pragma unroll
+        for (int j = 0; j < ROWS / 8; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                float p = m[e / 2] == -INFINITY ? 0.0f : exp2f(s[j][e] - m[e / 2]);
+                l[e / 2] += p;
+                s[j][e] = p;
+            }
+#pragma unroll
+        for (int n = 0; n < HS / 8; n++) {
+            o[n][0] *= corr[0], o[n][1] *= corr[0];
+            o[n][2] *= corr[1], o[n][3] *= corr[1];
+        }
+
+        /* O += P V, P in bf16 straight from the scores' registers */
+#pragma unroll
+        for (int k = 0; k < ROWS / 16; k++) {
+            uint32_t pa[4];
+            acc_to_a(pa, s[2 * k], s[2 * k + 1]);
+#pragma unroll
+            for (int n = 0; n < HS / 8; n++) {
+                uint32_t vb[2];
+                load_b(vb, vt + n * 8 * LDT + k * 16, LDT);
+                mma_m16n8k16(o[n], pa, vb);
+            }
+        }
+    }
+
+    size_t bh = ((size_t)b * NH + h) * T;
+    float inv[2];
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+        if (lane % 4 == 0 && row[r] < T)
+            lse[bh + row[r]] = (m[r] + log2f(l[r])) * LN2;    /* base e again */
+        inv[r] = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
+    }
+    /* the warp's rows of qs are free: its queries have been in registers since the start */
+    warp_store<HS>(out, C, b, w0, T, h * HS, o, inv[0], inv[1], qs + warp * 16 * LDH, LDH);
+}
+
+/* ---- backward: dQ ------------------------------------------------------------------------- */
+
+template <int HS>
+__global__ static void __launch_bounds__(WARPS * 32)
+    attention_dq_mma_kernel(bf16 *dqkv, const float *delta, const bf16 *dout, const float *lse, const bf16 *qkv,
+                            const int32_t *pos, int T, int C, int NH)
+{
+    constexpr int LDH = padded(HS), LDT = padded(ROWS);
+    extern __shared__ __align__(128) unsigned char smem[];
+    bf16 *qs = (bf16 *)smem, *dos = qs + ROWS * LDH, *ks = dos + ROWS * LDH, *vs = ks + ROWS * LDH;
+    bf16 *kt = vs + ROWS * LDH;
+    int C3 = 3 * C, b = blockIdx.z, h = blockIdx.y, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    int q0 = blockIdx.x * ROWS, q_last = min(q0 + ROWS, T) - 1, w0 = q0 + warp * 16;
+    const int32_t *prow = pos + (size_t)b * T;
+    const float scale = 1.0f / sqrtf((float)HS), scale2 = scale * LOG2E;
+    size_t bh = ((size_t)b * NH + h) * T;
+
+    load_rows(qs, LDH, qkv, C3, b, q0, ROWS, T, h * HS, HS);
+    load_rows(dos, LDH, dout, C, b, q0, ROWS, T, h * HS, HS);
+    int row[2] = {w0 + lane / 4, w0 + lane / 4 + 8};
+    int lo[2] = {doc_start(prow, row[0], T), doc_start(prow, row[1], T)};
+    float lse2[2], dl[2];    /* the rows' log-sum-exp in base 2, as the scores, and delta */
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        lse2[r] = row[r] < T ? lse[bh + row[r]] * LOG2E : 0.0f;
+        dl[r] = row[r] < T ? delta[bh + row[r]] : 0.0f;
+    }
+    int w_lo = doc_start(prow, w0, T), w_hi = min(w0 + 15, T - 1);
+    float dq[HS / 8][4] = {};
+
+    for (int k0 = q0 - prow[q0]; k0 <= q_last; k0 += ROWS) {
+        __syncthreads();    /* the block's rows ready; the previous tile consumed */
+        load_rows(ks, LDH, qkv, C3, b, k0, ROWS, T, C + h * HS, HS);
+        load_rows(vs, LDH, qkv, C3, b, k0, ROWS, T, 2 * C + h * HS, HS);
+        load_rows_transposed(kt, LDT, qkv, C3, b, k0, ROWS, T, C + h * HS, HS);
+        __syncthreads();
+        if (k0 > w_hi || k0 + ROWS - 1 < w_lo)
+            continue;
+
+        float s[ROWS / 8][4] = {}, dp[ROWS / 8][4] = {};    /* S = Q K^T, dP = dO V^T */
+#pragma unroll
+        for (int k = 0; k < HS / 16; k++) {
+            uint32_t qa[4], da[4];
+            load_a(qa, qs + warp * 16 * LDH + k * 16, LDH);
+            load_a(da, dos + warp * 16 * LDH + k * 16, LDH);
+#pragma unroll
+            for (int j = 0; j < ROWS / 8; j++) {
+                uint32_t kb[2], vb[2];
+                load_b(kb, ks + j * 8 * LDH + k * 16, LDH);
+                load_b(vb, vs + j * 8 * LDH + k * 16, LDH);
+                mma_m16n8k16(s[j], qa, kb);
+                mma_m16n8k16(dp[j], da, vb);
+            }
+        }
+        /* dS = P (dP - delta), P from the forward's log-sum-exp; into s */
+#pragma unroll
+        for (int j = 0; j < ROWS / 8; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                int r = e / 2, key = k0 + j * 8 + lane % 4 * 2 + e % 2;
+                float p = key >= lo[r] && key <= row[r] ? exp2f(s[j][e] * scale2 - lse2[r]) : 0.0f;
+                s[j][e] = p * (dp[j][e] - dl[r]) * scale;
+            }
+        /* dQ += dS K */
+#pragma unroll
+        for (int k = 0; k < ROWS / 16; k++) {
+            uint32_t sa[4];
+            acc_to_a(sa, s[2 * k], s[2 * k + 1]);
+#pragma unroll
+            for (int n = 0; n < HS / 8; n++) {
+                uint32_t kb[2];
+                load_b(kb, kt + n * 8 * LDT + k * 16, LDT);
+                mma_m16n8k16(dq[n], sa, kb);
+            }
+        }
+    }
+    /* only this warp reads its rows of qs */
+    warp_store<HS>(dqkv, C3, b, w0, T, h * HS, dq, 1.0f, 1.0f, qs + warp * 16 * LDH, LDH);
+}
+
+/* ---- backward: dK and dV ------------------------------------------------------------------- */
+
+template <int HS>
+__global__ static void __launch_bounds__(WARPS * 32)
+    attention_dkv_mma_kernel(bf16 *dqkv, const float *delta, const bf16 *dout, const float *lse, const bf16 *qkv,
+                             const int32_t *pos, int T, int C, int NH)
+{
+    constexpr int BN = dkv_tile(HS), LDH = padded(HS), LDN = padded(BN);
+    extern __shared__ __align__(128) unsigned char smem[];
+    bf16 *ks = (bf16 *)smem, *vs = ks + ROWS * LDH, *qs = vs + ROWS * LDH, *dos = qs + BN * LDH;
+    bf16 *qt = dos + BN * LDH, *dot = qt + HS * LDN;
+    float *lse_s = (float *)(dot + HS * LDN), *delta_s = lse_s + BN;
+    int *start_s = (int *)(delta_s + BN);
+    int C3 = 3 * C, b = blockIdx.z, h = blockIdx.y, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    int s0 = blockIdx.x * ROWS, s_last = min(s0 + ROWS, T) - 1, w0 = s0 + warp * 16;
+    const int32_t *prow = pos + (size_t)b * T;
+    const float scale = 1.0f / sqrtf((float)HS), scale2 = scale * LOG2E;
+    size_t bh = ((size_t)b * NH + h) * T;
+
+    load_rows(ks, LDH, qkv, C3, b, s0, ROWS, T, C + h * HS, HS);
+    load_rows(vs, LDH, qkv, C3, b, s0, ROWS, T, 2 * C + h * HS, HS);
+    int key[2] = {w0 + lane / 4, w0 + lane / 4 + 8};
+    int w_hi = min(w0 + 15, T - 1);
+    float dk[HS / 8][4] = {}, dv[HS / 8][4] = {};
+
+    /* queries before s0 see none of the block's keys; once a query's document starts after
+     * the block's last key, so do all later ones' */
+    for (int q0 = s0; q0 < T && q0 - prow[q0] <= s_last; q0 += BN) {
+        __syncthreads();
+        load_rows(qs, LDH, qkv, C3, b, q0, BN, T, h * HS, HS);
+        load_rows(dos, LDH, dout, C, b, q0, BN, T, h * HS, HS);
+        load_rows_transposed(qt, LDN, qkv, C3, b, q0, BN, T, h * HS, HS);
+        load_rows_transposed(dot, LDN, dout, C, b, q0, BN, T, h * HS, HS);
+        for (int i = threadIdx.x; i < BN; i += blockDim.x) {
+            int t = q0 + i;
+            lse_s[i] = t < T ? lse[bh + t] * LOG2E : 0.0f;
+            delta_s[i] = t < T ? delta[bh + t] : 0.0f;
+            start_s[i] = doc_start(prow, t, T);
+        }
+        __syncthreads();
+        if (w0 >= T || q0 + BN - 1 < w0 || start_s[0] > w_hi)
+            continue;    /* the tile's queries all come before the warp's keys, or all after their documents */
+
+        float st[BN / 8][4] = {}, dpt[BN / 8][4] = {};    /* S^T = K Q^T, dP^T = V dO^T: keys x queries */
+#pragma unroll
+        for (int k = 0; k < HS / 16; k++) {
+            uint32_t ka[4], va[4];
+            load_a(ka, ks + warp * 16 * LDH + k * 16, LDH);
+            load_a(va, vs + warp * 16 * LDH + k * 16, LDH);
+#pragma unroll
+            for (int j = 0; j < BN / 8; j++) {
+                uint32_t qb[2], db[2];
+                load_b(qb, qs + j * 8 * LDH + k * 16, LDH);
+                load_b(db, dos + j * 8 * LDH + k * 16, LDH);
+                mma_m16n8k16(st[j], ka, qb);
+                mma_m16n8k16(dpt[j], va, db);
+            }
+        }
+        /* P^T into st, dS^T into dpt; a column is a query, its statistics from shared memory */
+#pragma unroll
+        for (int j = 0; j < BN / 8; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                int i = j * 8 + lane % 4 * 2 + e % 2, s = key[e / 2];
+                float p = s >= start_s[i] && s <= q0 + i ? exp2f(st[j][e] * scale2 - lse_s[i]) : 0.0f;
+                st[j][e] = p;
+                dpt[j][e] = p * (dpt[j][e] - delta_s[i]) * scale;
+            }
+        /* dV += P^T dO, dK += dS^T Q */
+#pragma unroll
+        for (int k = 0; k < BN / 16; k++) {
+            uint32_t pa[4], sa[4];
+            acc_to_a(pa, st[2 * k], st[2 * k + 1]);
+            acc_to_a(sa, dpt[2 * k], dpt[2 * k + 1]);
+#pragma unroll
+            for (int n = 0; n < HS / 8; n++) {
+                uint32_t db[2], qb[2];
+                load_b(db, dot + n * 8 * LDN + k * 16, LDN);
+                load_b(qb, qt + n * 8 * LDN + k * 16, LDN);
+                mma_m16n8k16(dv[n], pa, db);
+                mma_m16n8k16(dk[n], sa, qb);
+            }
+        }
+    }
+    /* only this warp reads its rows of ks and vs */
+    warp_store<HS>(dqkv, C3, b, w0, T, C + h * HS, dk, 1.0f, 1.0f, ks + warp * 16 * LDH, LDH);
+    warp_store<HS>(dqkv, C3, b, w0, T, 2 * C + h * HS, dv, 1.0f, 1.0f, vs + warp * 16 * LDH, LDH);
+}
+
+/* ---- the host side -------------------------------------------------------------------------- */
+
+/* -1: not decided yet (LLM_CUDA_ATTENTION is read at the next call). */
+static int use_mma = -1;
+
+void llm_cuda_attention_use_mma(int on) { use_mma = on < 0 ? -1 : on ? 1 : 0; }
+
+static size_t max_shared_bytes(int hs)
+{
+    size_t f = forward_bytes(hs), q = dq_bytes(hs), kv = dkv_bytes(hs);
+    return f > q ? (f > kv ? f : kv) : (q > kv ? q : kv);
+}
+
+/* Whether the kernels' shared memory for head size hs fits what the device lets a block
+ * have (227 KB on sm_90, 163 KB on sm_80, 99 KB on sm_86 and sm_89: at most 88 KB here). */
+static int mma_fits(int hs)
+{
+    static int optin = -1;
+    if (optin < 0) {
+        int dev = 0, v = 0;
+        if (cudaGetDevice(&dev) != cudaSuccess ||
+            cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess)
+            v = 0;
+        optin = v;
+    }
+    return max_shared_bytes(hs) <= (size_t)optin;
+}
+
+int llm_cuda_attention_mma_wanted(int hs)
+{
+    if (use_mma < 0) {
+        const char *e = getenv("LLM_CUDA_ATTENTION");
+        use_mma = !(e && strcmp(e, "fp32") == 0);
+    }
+    return use_mma == 1 && hs % 16 == 0 && hs > 0 && hs <= MAX_HS_MMA && mma_fits(hs);
+}
+
+/* What a launch of either direction needs; the backward's fields are unused forward. */
+struct mma_call {
+    bf16 *out, *dqkv;
+    float *lse;
+    const float *lse_in, *delta;
+    const bf16 *qkv, *dout;
+    const int32_t *pos;
+    int B, T, C, NH, backward;
+};
+
+/* Lets kernel have more than the 48 KB of shared memory a block gets without asking. */
+template <typename K> static int allow_shared(K kernel, size_t bytes, llm_error *err)
+{
+    CU_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+    return 0;
+}
+
+template <int HS> static int run_head_size(const mma_call *c, cudaStream_t s, llm_error *err)
+{
+    dim3 grid(cu_blocks((size_t)c->T, ROWS), c->NH, c->B);
+    if (!c->backward) {
+        if (allow_shared(attention_forward_mma_kernel<HS>, forward_bytes(HS), err) < 0)
+            return -1;
+        attention_forward_mma_kernel<HS><<<grid, WARPS * 32, forward_bytes(HS), s>>>(c->out, c->lse, c->qkv, c->pos,
+                                                                                      c->T, c->C, c->NH);
+        CU_LAUNCHED();
+        return 0;
+    }
+    if (allow_shared(attention_dq_mma_kernel<HS>, dq_bytes(HS), err) < 0 ||
+        allow_shared(attention_dkv_mma_kernel<HS>, dkv_bytes(HS), err) < 0)
+        return -1;
+    attention_dq_mma_kernel<HS><<<grid, WARPS * 32, dq_bytes(HS), s>>>(c->dqkv, c->delta, c->dout, c->lse_in,
+                                                                        c->qkv, c->pos, c->T, c->C, c->NH);
+    CU_LAUNCHED();
+    attention_dkv_mma_kernel<HS><<<grid, WARPS * 32, dkv_bytes(HS), s>>>(c->dqkv, c->delta, c->dout, c->lse_in,
+                                                                          c->qkv, c->pos, c->T, c->C, c->NH);
+    CU_LAUNCHED();
+    return 0;
+}
+
+/* The head sizes the kernels take, and the 16-byte alignment of their loads and stores. */
+static int run(const mma_call *c, const void *a, const void *b, cudaStream_t s, llm_error *err)
+{
+    int hs = c->C / c->NH;
+    if (c->C % c->NH || hs % 16 || hs <= 0 || hs > MAX_HS_MMA)
+        return llm_error_set(err, "tensor-core attention: head size %d is not a multiple of 16 up to %d", hs,
+                             MAX_HS_MMA);
+    if (((uintptr_t)a | (uintptr_t)b | (uintptr_t)c->qkv) % 16)
+        return llm_error_set(err, "tensor-core attention: its bf16 tensors must start on 16-byte boundaries");
+    switch (hs / 16) {
+    case 1: return run_head_size<16>(c, s, err);
+    case 2: return run_head_size<32>(c, s, err);
+    case 3: return run_head_size<48>(c, s, err);
+    case 4: return run_head_size<64>(c, s, err);
+    case 5: return run_head_size<80>(c, s, err);
+    case 6: return run_head_size<96>(c, s, err);
+    case 7: return run_head_size<112>(c, s, err);
+    default: return run_head_size<128>(c, s, err);
+    }
+}
+
+int llm_cuda_attention_forward_mma(llm_bf16 *out, float *lse, const llm_bf16 *qkv, const int32_t *pos, int B, int T,
+                                   int C, int NH, llm_cu_stream s, llm_error *err)
+{
+    mma_call c = {};
+    c.out = out, c.lse = lse, c.qkv = qkv, c.pos = pos;
+    c.B = B, c.T = T, c.C = C, c.NH = NH;
+    return run(&c, out, qkv, s, err);
+}
+
+int llm_cuda_attention_backward_mma(llm_bf16 *dqkv, const float *delta, const llm_bf16 *dout, const float *lse,
+                                    const llm_bf16 *qkv, const int32_t *pos, int B, int T, int C, int NH,
+                                    llm_cu_stream s, llm_error *err)
+{
+    mma_call c = {};
+    c.dqkv = dqkv, c.delta = delta, c.dout = dout, c.lse_in = lse, c.qkv = qkv, c.pos = pos;
+    c.B = B, c.T = T, c.C = C, c.NH = NH, c.backward = 1;
+    return run(&c, dqkv, dout, s, err);
+}
