@@ -122,6 +122,52 @@ __device__ __forceinline__ void acc_to_a(uint32_t a[4], const float lo[4], const
     a[3] = pack2(hi[2], hi[3]);
 }
 
+/* acc (16 x HS) += a (16 x N) b (N x HS): a from N / 8 accumulators (P or dS), b given
+ * transposed in shared memory (bt: HS rows of N, ldt apart). */
+template <int HS, int N>
+__device__ __forceinline__ void warp_acc_ab(float (*acc)[4], const float (*a)[4], const bf16 *bt, int ldt)
+{
+#pragma unroll
+    for (int k = 0; k < N / 16; k++) {
+        uint32_t fa[4];
+        acc_to_a(fa, a[2 * k], a[2 * k + 1]);
+#pragma unroll
+        for (int n = 0; n < HS / 8; n++) {
+            uint32_t fb[2];
+            load_b(fb, bt + n * 8 * ldt + k * 16, ldt);
+            mma_m16n8k16(acc[n], fa, fb);
+        }
+    }
+}
+
+/* x = a1 b1^T and y = a2 b2^T (16 x N each) over the head: a1 and a2 the warp's 16 rows,
+ * b1 and b2 the tile's N rows, all ld apart. The scores and dP both backward kernels
+ * recompute. */
+template <int HS, int N>
+__device__ __forceinline__ void warp_abt_pair(float (*x)[4], float (*y)[4], const bf16 *a1, const bf16 *a2,
+                                              const bf16 *b1, const bf16 *b2, int ld)
+{
+#pragma unroll
+    for (int j = 0; j < N / 8; j++)
+#pragma unroll
+        for (int e = 0; e < 4; e++)
+            x[j][e] = y[j][e] = 0.0f;
+#pragma unroll
+    for (int k = 0; k < HS / 16; k++) {
+        uint32_t f1[4], f2[4];
+        load_a(f1, a1 + k * 16, ld);
+        load_a(f2, a2 + k * 16, ld);
+#pragma unroll
+        for (int j = 0; j < N / 8; j++) {
+            uint32_t g1[2], g2[2];
+            load_b(g1, b1 + j * 8 * ld + k * 16, ld);
+            load_b(g2, b2 + j * 8 * ld + k * 16, ld);
+            mma_m16n8k16(x[j], f1, g1);
+            mma_m16n8k16(y[j], f2, g2);
+        }
+    }
+}
+
 /* A warp's 16 x HS accumulators, row g times f0 and row g + 8 times f1, rounded to bf16
  * into the warp's own 16 rows of stage, then out to rows first .. first + 15 of dst (only
  * those before T) 8 elements a store. */
@@ -227,18 +273,7 @@ __global__ static void __launch_bounds__(WARPS * 32)
             o[n][2] *= corr[1], o[n][3] *= corr[1];
         }
 
-        /* O += P V, P in bf16 straight from the scores' registers */
-#pragma unroll
-        for (int k = 0; k < ROWS / 16; k++) {
-            uint32_t pa[4];
-            acc_to_a(pa, s[2 * k], s[2 * k + 1]);
-#pragma unroll
-            for (int n = 0; n < HS / 8; n++) {
-                uint32_t vb[2];
-                load_b(vb, vt + n * 8 * LDT + k * 16, LDT);
-                mma_m16n8k16(o[n], pa, vb);
-            }
-        }
+        warp_acc_ab<HS, ROWS>(o, s, vt, LDT);    /* O += P V, P in bf16 straight from the scores' registers */
     }
 
     size_t bh = ((size_t)b * NH + h) * T;
@@ -294,21 +329,8 @@ __global__ static void __launch_bounds__(WARPS * 32)
         if (k0 > w_hi || k0 + ROWS - 1 < w_lo)
             continue;
 
-        float s[ROWS / 8][4] = {}, dp[ROWS / 8][4] = {};    /* S = Q K^T, dP = dO V^T */
-#pragma unroll
-        for (int k = 0; k < HS / 16; k++) {
-            uint32_t qa[4], da[4];
-            load_a(qa, qs + warp * 16 * LDH + k * 16, LDH);
-            load_a(da, dos + warp * 16 * LDH + k * 16, LDH);
-#pragma unroll
-            for (int j = 0; j < ROWS / 8; j++) {
-                uint32_t kb[2], vb[2];
-                load_b(kb, ks + j * 8 * LDH + k * 16, LDH);
-                load_b(vb, vs + j * 8 * LDH + k * 16, LDH);
-                mma_m16n8k16(s[j], qa, kb);
-                mma_m16n8k16(dp[j], da, vb);
-            }
-        }
+        float s[ROWS / 8][4], dp[ROWS / 8][4];    /* S = Q K^T, dP = dO V^T */
+        warp_abt_pair<HS, ROWS>(s, dp, qs + warp * 16 * LDH, dos + warp * 16 * LDH, ks, vs, LDH);
         /* dS = P (dP - delta), P from the forward's log-sum-exp; into s */
 #pragma unroll
         for (int j = 0; j < ROWS / 8; j++)
@@ -318,18 +340,7 @@ __global__ static void __launch_bounds__(WARPS * 32)
                 float p = key >= lo[r] && key <= row[r] ? exp2f(s[j][e] * scale2 - lse2[r]) : 0.0f;
                 s[j][e] = p * (dp[j][e] - dl[r]) * scale;
             }
-        /* dQ += dS K */
-#pragma unroll
-        for (int k = 0; k < ROWS / 16; k++) {
-            uint32_t sa[4];
-            acc_to_a(sa, s[2 * k], s[2 * k + 1]);
-#pragma unroll
-            for (int n = 0; n < HS / 8; n++) {
-                uint32_t kb[2];
-                load_b(kb, kt + n * 8 * LDT + k * 16, LDT);
-                mma_m16n8k16(dq[n], sa, kb);
-            }
-        }
+        warp_acc_ab<HS, ROWS>(dq, s, kt, LDT);    /* dQ += dS K */
     }
     /* only this warp reads its rows of qs */
     warp_store<HS>(dqkv, C3, b, w0, T, h * HS, dq, 1.0f, 1.0f, qs + warp * 16 * LDH, LDH);
@@ -378,21 +389,8 @@ __global__ static void __launch_bounds__(WARPS * 32)
         if (w0 >= T || q0 + BN - 1 < w0 || start_s[0] > w_hi)
             continue;    /* the tile's queries all come before the warp's keys, or all after their documents */
 
-        float st[BN / 8][4] = {}, dpt[BN / 8][4] = {};    /* S^T = K Q^T, dP^T = V dO^T: keys x queries */
-#pragma unroll
-        for (int k = 0; k < HS / 16; k++) {
-            uint32_t ka[4], va[4];
-            load_a(ka, ks + warp * 16 * LDH + k * 16, LDH);
-            load_a(va, vs + warp * 16 * LDH + k * 16, LDH);
-#pragma unroll
-            for (int j = 0; j < BN / 8; j++) {
-                uint32_t qb[2], db[2];
-                load_b(qb, qs + j * 8 * LDH + k * 16, LDH);
-                load_b(db, dos + j * 8 * LDH + k * 16, LDH);
-                mma_m16n8k16(st[j], ka, qb);
-                mma_m16n8k16(dpt[j], va, db);
-            }
-        }
+        float st[BN / 8][4], dpt[BN / 8][4];    /* S^T = K Q^T, dP^T = V dO^T: keys x queries */
+        warp_abt_pair<HS, BN>(st, dpt, ks + warp * 16 * LDH, vs + warp * 16 * LDH, qs, dos, LDH);
         /* P^T into st, dS^T into dpt; a column is a query, its statistics from shared memory */
 #pragma unroll
         for (int j = 0; j < BN / 8; j++)
@@ -403,21 +401,8 @@ __global__ static void __launch_bounds__(WARPS * 32)
                 st[j][e] = p;
                 dpt[j][e] = p * (dpt[j][e] - delta_s[i]) * scale;
             }
-        /* dV += P^T dO, dK += dS^T Q */
-#pragma unroll
-        for (int k = 0; k < BN / 16; k++) {
-            uint32_t pa[4], sa[4];
-            acc_to_a(pa, st[2 * k], st[2 * k + 1]);
-            acc_to_a(sa, dpt[2 * k], dpt[2 * k + 1]);
-#pragma unroll
-            for (int n = 0; n < HS / 8; n++) {
-                uint32_t db[2], qb[2];
-                load_b(db, dot + n * 8 * LDN + k * 16, LDN);
-                load_b(qb, qt + n * 8 * LDN + k * 16, LDN);
-                mma_m16n8k16(dv[n], pa, db);
-                mma_m16n8k16(dk[n], sa, qb);
-            }
-        }
+        warp_acc_ab<HS, BN>(dv, st, dot, LDN);    /* dV += P^T dO */
+        warp_acc_ab<HS, BN>(dk, dpt, qt, LDN);    /* dK += dS^T Q */
     }
     /* only this warp reads its rows of ks and vs */
     warp_store<HS>(dqkv, C3, b, w0, T, C + h * HS, dk, 1.0f, 1.0f, ks + warp * 16 * LDH, LDH);
