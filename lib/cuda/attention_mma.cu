@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <algorithm>
+
 #include "cuda_common.cuh"
 #include "ops_cuda.h"
 
@@ -51,6 +53,21 @@ __host__ __device__ constexpr size_t dkv_bytes(int hs)    /* K, V; Q, dO, Q^T, d
 }
 
 /* ---- tiles and fragments ---------------------------------------------------------------- */
+
+/* Two bf16 of shared memory as one operand register (p 4-byte aligned). */
+__device__ __forceinline__ uint32_t load2(const bf16 *p) { return *(const uint32_t *)p; }
+__device__ __forceinline__ void store2(bf16 *p, uint32_t v) { *(uint32_t *)p = v; }
+/* Two floats rounded to bf16 in one register, lo in the lower half. */
+__device__ __forceinline__ uint32_t pack2(float lo, float hi)
+{
+    union {
+        bf16 h[2];
+        uint32_t u;
+    } v;
+    v.h[0] = to_bf(lo);
+    v.h[1] = to_bf(hi);
+    return v.u;
+}
 
 /* Rows first .. first + n - 1 of one head's slice (at offset, hs wide) of a (B, T, ld)
  * tensor into dst (rows lds apart), zeros past T; 8 elements a 16-byte access. */
@@ -416,11 +433,7 @@ static int use_mma = -1;
 
 void llm_cuda_attention_use_mma(int on) { use_mma = on < 0 ? -1 : on ? 1 : 0; }
 
-static size_t max_shared_bytes(int hs)
-{
-    size_t f = forward_bytes(hs), q = dq_bytes(hs), kv = dkv_bytes(hs);
-    return f > q ? (f > kv ? f : kv) : (q > kv ? q : kv);
-}
+static size_t max_shared_bytes(int hs) { return std::max({forward_bytes(hs), dq_bytes(hs), dkv_bytes(hs)}); }
 
 /* Whether the kernels' shared memory for head size hs fits what the device lets a block
  * have (227 KB on sm_90, 163 KB on sm_80, 99 KB on sm_86 and sm_89: at most 88 KB here). */
@@ -446,16 +459,6 @@ int llm_cuda_attention_mma_wanted(int hs)
     return use_mma == 1 && hs % 16 == 0 && hs > 0 && hs <= MAX_HS_MMA && mma_fits(hs);
 }
 
-/* What a launch of either direction needs; the backward's fields are unused forward. */
-struct mma_call {
-    bf16 *out, *dqkv;
-    float *lse;
-    const float *lse_in, *delta;
-    const bf16 *qkv, *dout;
-    const int32_t *pos;
-    int B, T, C, NH, backward;
-};
-
 /* Lets kernel have more than the 48 KB of shared memory a block gets without asking. */
 template <typename K> static int allow_shared(K kernel, size_t bytes, llm_error *err)
 {
@@ -463,65 +466,63 @@ template <typename K> static int allow_shared(K kernel, size_t bytes, llm_error 
     return 0;
 }
 
-template <int HS> static int run_head_size(const mma_call *c, cudaStream_t s, llm_error *err)
+template <int HS>
+static int forward_hs(bf16 *out, float *lse, const bf16 *qkv, const int32_t *pos, int B, int T, int C, int NH,
+                      cudaStream_t s, llm_error *err)
 {
-    dim3 grid(cu_blocks((size_t)c->T, ROWS), c->NH, c->B);
-    if (!c->backward) {
-        if (allow_shared(attention_forward_mma_kernel<HS>, forward_bytes(HS), err) < 0)
-            return -1;
-        attention_forward_mma_kernel<HS><<<grid, WARPS * 32, forward_bytes(HS), s>>>(c->out, c->lse, c->qkv, c->pos,
-                                                                                      c->T, c->C, c->NH);
-        CU_LAUNCHED();
-        return 0;
-    }
-    if (allow_shared(attention_dq_mma_kernel<HS>, dq_bytes(HS), err) < 0 ||
-        allow_shared(attention_dkv_mma_kernel<HS>, dkv_bytes(HS), err) < 0)
+    if (allow_shared(attention_forward_mma_kernel<HS>, forward_bytes(HS), err) < 0)
         return -1;
-    attention_dq_mma_kernel<HS><<<grid, WARPS * 32, dq_bytes(HS), s>>>(c->dqkv, c->delta, c->dout, c->lse_in,
-                                                                        c->qkv, c->pos, c->T, c->C, c->NH);
-    CU_LAUNCHED();
-    attention_dkv_mma_kernel<HS><<<grid, WARPS * 32, dkv_bytes(HS), s>>>(c->dqkv, c->delta, c->dout, c->lse_in,
-                                                                          c->qkv, c->pos, c->T, c->C, c->NH);
+    dim3 grid(cu_blocks((size_t)T, ROWS), NH, B);
+    attention_forward_mma_kernel<HS><<<grid, WARPS * 32, forward_bytes(HS), s>>>(out, lse, qkv, pos, T, C, NH);
     CU_LAUNCHED();
     return 0;
 }
 
-/* The head sizes the kernels take, and the 16-byte alignment of their loads and stores. */
-static int run(const mma_call *c, const void *a, const void *b, cudaStream_t s, llm_error *err)
+template <int HS>
+static int backward_hs(bf16 *dqkv, const float *delta, const bf16 *dout, const float *lse, const bf16 *qkv,
+                       const int32_t *pos, int B, int T, int C, int NH, cudaStream_t s, llm_error *err)
 {
-    int hs = c->C / c->NH;
-    if (c->C % c->NH || hs % 16 || hs <= 0 || hs > MAX_HS_MMA)
+    if (allow_shared(attention_dq_mma_kernel<HS>, dq_bytes(HS), err) < 0 ||
+        allow_shared(attention_dkv_mma_kernel<HS>, dkv_bytes(HS), err) < 0)
+        return -1;
+    dim3 grid(cu_blocks((size_t)T, ROWS), NH, B);
+    attention_dq_mma_kernel<HS><<<grid, WARPS * 32, dq_bytes(HS), s>>>(dqkv, delta, dout, lse, qkv, pos, T, C, NH);
+    CU_LAUNCHED();
+    attention_dkv_mma_kernel<HS><<<grid, WARPS * 32, dkv_bytes(HS), s>>>(dqkv, delta, dout, lse, qkv, pos, T, C, NH);
+    CU_LAUNCHED();
+    return 0;
+}
+
+/* The instances for head sizes 16, 32, ..., 128, in that order. */
+#define EACH_HEAD_SIZE(f) f<16>, f<32>, f<48>, f<64>, f<80>, f<96>, f<112>, f<128>
+
+/* Which instance serves C / NH (hs / 16 - 1), after checking the head size and the 16-byte
+ * alignment of the bf16 tensors the kernels read and write 8 elements at a time; -1 with
+ * err set if they cannot. */
+static int instance_for(int C, int NH, const void *a, const void *b, const void *c, llm_error *err)
+{
+    int hs = C / NH;
+    if (C % NH || hs % 16 || hs <= 0 || hs > MAX_HS_MMA)
         return llm_error_set(err, "tensor-core attention: head size %d is not a multiple of 16 up to %d", hs,
                              MAX_HS_MMA);
-    if (((uintptr_t)a | (uintptr_t)b | (uintptr_t)c->qkv) % 16)
+    if (((uintptr_t)a | (uintptr_t)b | (uintptr_t)c) % 16)
         return llm_error_set(err, "tensor-core attention: its bf16 tensors must start on 16-byte boundaries");
-    switch (hs / 16) {
-    case 1: return run_head_size<16>(c, s, err);
-    case 2: return run_head_size<32>(c, s, err);
-    case 3: return run_head_size<48>(c, s, err);
-    case 4: return run_head_size<64>(c, s, err);
-    case 5: return run_head_size<80>(c, s, err);
-    case 6: return run_head_size<96>(c, s, err);
-    case 7: return run_head_size<112>(c, s, err);
-    default: return run_head_size<128>(c, s, err);
-    }
+    return hs / 16 - 1;
 }
 
 int llm_cuda_attention_forward_mma(llm_bf16 *out, float *lse, const llm_bf16 *qkv, const int32_t *pos, int B, int T,
                                    int C, int NH, llm_cu_stream s, llm_error *err)
 {
-    mma_call c = {};
-    c.out = out, c.lse = lse, c.qkv = qkv, c.pos = pos;
-    c.B = B, c.T = T, c.C = C, c.NH = NH;
-    return run(&c, out, qkv, s, err);
+    static decltype(&forward_hs<16>) const by_head_size[] = {EACH_HEAD_SIZE(forward_hs)};
+    int i = instance_for(C, NH, out, qkv, qkv, err);
+    return i < 0 ? -1 : by_head_size[i](out, lse, qkv, pos, B, T, C, NH, s, err);
 }
 
 int llm_cuda_attention_backward_mma(llm_bf16 *dqkv, const float *delta, const llm_bf16 *dout, const float *lse,
                                     const llm_bf16 *qkv, const int32_t *pos, int B, int T, int C, int NH,
                                     llm_cu_stream s, llm_error *err)
 {
-    mma_call c = {};
-    c.dqkv = dqkv, c.delta = delta, c.dout = dout, c.lse_in = lse, c.qkv = qkv, c.pos = pos;
-    c.B = B, c.T = T, c.C = C, c.NH = NH, c.backward = 1;
-    return run(&c, dqkv, dout, s, err);
+    static decltype(&backward_hs<16>) const by_head_size[] = {EACH_HEAD_SIZE(backward_hs)};
+    int i = instance_for(C, NH, dqkv, dout, qkv, err);
+    return i < 0 ? -1 : by_head_size[i](dqkv, delta, dout, lse, qkv, pos, B, T, C, NH, s, err);
 }

@@ -55,18 +55,6 @@ __device__ __forceinline__ void store8(bf16 *p, uint4 v)
     LLM_CU_CHECK_ALIGNED16(p);
     *(uint4 *)p = v;
 }
-/* Eight floats rounded to bf16, as one 16-byte vector for store8. */
-__device__ __forceinline__ uint4 pack8(const float *x)
-{
-    union {
-        bf16 h[8];
-        uint4 v;
-    } u;
-    for (int i = 0; i < 8; i++)
-        u.h[i] = to_bf(x[i]);
-    return u.v;
-}
-
 /* d (16 x 8, fp32) += a (16 x 16) b (16 x 8), bf16 operands: one warp-wide mma.sync, each
  * lane holding its elements in the layout the PTX ISA fixes for m16n8k16 (groupID g =
  * lane / 4, t = lane % 4): a's registers hold rows g, g + 8, g, g + 8 at columns 2t, 2t + 1
@@ -83,21 +71,6 @@ __device__ __forceinline__ void mma_m16n8k16(float d[4], const uint32_t a[4], co
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 #endif
-}
-
-/* Two bf16 of shared memory as one operand register (p 4-byte aligned). */
-__device__ __forceinline__ uint32_t load2(const bf16 *p) { return *(const uint32_t *)p; }
-__device__ __forceinline__ void store2(bf16 *p, uint32_t v) { *(uint32_t *)p = v; }
-/* Two floats rounded to bf16 in one register, lo in the lower half. */
-__device__ __forceinline__ uint32_t pack2(float lo, float hi)
-{
-    union {
-        bf16 h[2];
-        uint32_t u;
-    } v;
-    v.h[0] = to_bf(lo);
-    v.h[1] = to_bf(hi);
-    return v.u;
 }
 
 /* Sum and max over a warp; every lane gets the result. */
