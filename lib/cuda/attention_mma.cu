@@ -8,12 +8,14 @@
  * or LLM_CUDA_ATTENTION=fp32.
  *
  * A block is 4 warps and owns 64 rows (queries, or keys for dK and dV), 16 a warp; the rows
- * it streams go through shared memory in tiles, each tile once as it is in memory (an
- * operand whose pairs of adjacent elements run along the head) and, where a product needs
- * the other direction, once transposed. Head sizes are template parameters so that the
- * accumulator arrays are registers. The backward splits as attention.cu does, so that no
- * gradient needs atomics and the sums do not depend on scheduling: one kernel owns queries
- * and streams keys for dQ, the other owns keys and streams queries for dK and dV. */
+ * it streams come into shared memory a tile at a time by cp.async, two tiles in turn, so
+ * that the next tile's copies run while the warps work on this one. Tiles sit in shared
+ * memory as they are in the tensor; ldmatrix reads the operands, transposing where a
+ * product runs across a tile's rows (V in P V, K in dS K, Q and dO in dK and dV). Head
+ * sizes are template parameters so that the accumulator arrays are registers. The backward
+ * splits as attention.cu does, so that no gradient needs atomics and the sums do not depend
+ * on scheduling: one kernel owns queries and streams keys for dQ, the other owns keys and
+ * streams queries for dK and dV. */
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -28,34 +30,34 @@ enum { ROWS = 64, WARPS = ROWS / 16, MAX_HS_MMA = 128 };
 #define LOG2E 1.4426950408889634f
 #define LN2 0.6931471805599453f
 
-/* Rows are padded by 8 elements (16 bytes): the 8 rows x 4 words a fragment load touches
- * then fall in 32 different banks, and 16-byte accesses stay aligned. */
+/* Rows are padded by 8 elements (16 bytes): the 8 rows of 16 bytes an ldmatrix phase reads
+ * then fall in 32 different banks, and every row starts on a 16-byte boundary. */
 __host__ __device__ constexpr int padded(int n) { return n + 8; }
 
-/* The query tile of the dK/dV kernel: 64 at head sizes up to 64, 32 above (its two
- * gradients of 16 x hs a warp already take hs / 2 registers a lane). */
-__host__ __device__ constexpr int dkv_tile(int hs) { return hs <= 64 ? 64 : 32; }
+/* The tile the backward kernels stream (keys for dQ, queries for dK and dV): 64 rows at head
+ * sizes up to 64, 32 above, where a warp's gradients of 16 x hs already take hs / 2 or hs
+ * registers a lane. */
+__host__ __device__ constexpr int stream_tile(int hs) { return hs <= 64 ? 64 : 32; }
 
-/* Shared memory of each kernel, in bytes. */
-__host__ __device__ constexpr size_t forward_bytes(int hs)    /* Q, K, V^T */
+/* Shared memory of each kernel, in bytes: the rows the block owns, then two of each
+ * streamed tile. */
+__host__ __device__ constexpr size_t tile_bytes(int rows, int hs) { return (size_t)rows * padded(hs) * sizeof(bf16); }
+__host__ __device__ constexpr size_t forward_bytes(int hs)    /* Q; K, V twice */
 {
-    return (2 * (size_t)ROWS * padded(hs) + (size_t)hs * padded(ROWS)) * sizeof(bf16);
+    return tile_bytes(ROWS, hs) + 4 * tile_bytes(ROWS, hs);
 }
-__host__ __device__ constexpr size_t dq_bytes(int hs)    /* Q, dO; K, V, K^T */
+__host__ __device__ constexpr size_t dq_bytes(int hs)    /* Q, dO; K, V twice */
 {
-    return (4 * (size_t)ROWS * padded(hs) + (size_t)hs * padded(ROWS)) * sizeof(bf16);
+    return 2 * tile_bytes(ROWS, hs) + 4 * tile_bytes(stream_tile(hs), hs);
 }
-__host__ __device__ constexpr size_t dkv_bytes(int hs)    /* K, V; Q, dO, Q^T, dO^T; lse, delta, start */
+__host__ __device__ constexpr size_t dkv_bytes(int hs)    /* K, V; Q, dO and lse, delta, pos twice */
 {
-    return (2 * (size_t)ROWS * padded(hs) + 2 * (size_t)dkv_tile(hs) * padded(hs) +
-            2 * (size_t)hs * padded(dkv_tile(hs))) * sizeof(bf16) +
-           3 * (size_t)dkv_tile(hs) * sizeof(float);
+    return dq_bytes(hs) + 2 * 3 * (size_t)stream_tile(hs) * sizeof(float);
 }
 
 /* ---- tiles and fragments ---------------------------------------------------------------- */
 
-/* Two bf16 of shared memory as one operand register (p 4-byte aligned). */
-__device__ __forceinline__ uint32_t load2(const bf16 *p) { return *(const uint32_t *)p; }
+/* Two bf16 of shared memory as one 32-bit word (p 4-byte aligned). */
 __device__ __forceinline__ void store2(bf16 *p, uint32_t v) { *(uint32_t *)p = v; }
 /* Two floats rounded to bf16 in one register, lo in the lower half. */
 __device__ __forceinline__ uint32_t pack2(float lo, float hi)
@@ -69,41 +71,16 @@ __device__ __forceinline__ uint32_t pack2(float lo, float hi)
     return v.u;
 }
 
-/* Rows first .. first + n - 1 of one head's slice (at offset, hs wide) of a (B, T, ld)
- * tensor into dst (rows lds apart), zeros past T; 8 elements a 16-byte access. */
-__device__ static void load_rows(bf16 *dst, int lds, const bf16 *src, int ld, int b, int first, int n, int T,
-                                 int offset, int hs)
+/* Starts the copies of rows first .. first + n - 1 of one head's slice (at offset, hs wide)
+ * of a (B, T, ld) tensor into dst (rows lds apart), 16 bytes a cp.async; rows past T
+ * become zeros (their copies name row 0, which is there to read). */
+__device__ static void copy_rows_async(bf16 *dst, int lds, const bf16 *src, int ld, int b, int first, int n, int T,
+                                       int offset, int hs)
 {
     int per_row = hs / 8;
     for (int i = threadIdx.x; i < n * per_row; i += blockDim.x) {
         int r = i / per_row, d = i % per_row * 8, t = first + r;
-        store8(dst + r * lds + d, t < T ? load8(src + ((size_t)b * T + t) * ld + offset + d) : make_uint4(0, 0, 0, 0));
-    }
-}
-
-/* The same rows transposed: dst[d * lds + r]. A thread takes two rows, so that it writes
- * its pairs as 32-bit words and the 32 lanes of a warp write 32 consecutive words. */
-__device__ static void load_rows_transposed(bf16 *dst, int lds, const bf16 *src, int ld, int b, int first, int n,
-                                            int T, int offset, int hs)
-{
-    int pairs = n / 2;
-    for (int i = threadIdx.x; i < pairs * (hs / 8); i += blockDim.x) {
-        int r = i % pairs * 2, d = i / pairs * 8, t = first + r;
-        union {
-            uint4 v;
-            bf16 h[8];
-        } x0, x1;
-        x0.v = t < T ? load8(src + ((size_t)b * T + t) * ld + offset + d) : make_uint4(0, 0, 0, 0);
-        x1.v = t + 1 < T ? load8(src + ((size_t)b * T + t + 1) * ld + offset + d) : make_uint4(0, 0, 0, 0);
-        for (int j = 0; j < 8; j++) {
-            union {
-                bf16 h[2];
-                uint32_t u;
-            } w;
-            w.h[0] = x0.h[j];
-            w.h[1] = x1.h[j];
-            store2(dst + (d + j) * lds + r, w.u);
-        }
+        copy_async16(dst + r * lds + d, src + ((size_t)b * T + (t < T ? t : 0)) * ld + offset + d, t < T);
     }
 }
 
@@ -111,21 +88,24 @@ __device__ static void load_rows_transposed(bf16 *dst, int lds, const bf16 *src,
 __device__ __forceinline__ void load_a(uint32_t a[4], const bf16 *p, int ld)
 {
     int lane = threadIdx.x % 32;
-    const bf16 *x = p + (lane / 4) * ld + lane % 4 * 2;
-    a[0] = load2(x);
-    a[1] = load2(x + 8 * ld);
-    a[2] = load2(x + 8);
-    a[3] = load2(x + 8 * ld + 8);
+    ldmatrix_x4(a, p + (lane % 16) * ld + lane / 16 * 8);
 }
 
-/* The b operand (16 x 8) whose column n is row n of p (16 elements of it): K for Q K^T,
- * V^T for P V, and so on. */
-__device__ __forceinline__ void load_b(uint32_t b[2], const bf16 *p, int ld)
+/* The b operands (16 x 8) of two neighbouring column tiles, b[0..1] and b[2..3], whose
+ * column n is row n of p (16 elements of it): K for Q K^T, V for dO V^T, Q and dO for
+ * K Q^T and V dO^T. */
+__device__ __forceinline__ void load_b_pair(uint32_t b[4], const bf16 *p, int ld)
 {
     int lane = threadIdx.x % 32;
-    const bf16 *x = p + (lane / 4) * ld + lane % 4 * 2;
-    b[0] = load2(x);
-    b[1] = load2(x + 8);
+    ldmatrix_x4(b, p + (lane / 16 * 8 + lane % 8) * ld + lane / 8 % 2 * 8);
+}
+
+/* The same read across p's rows: the b operands of two column tiles whose column n is
+ * column n of p's 16 rows. V for P V, K for dS K, dO and Q for P^T dO and dS^T Q. */
+__device__ __forceinline__ void load_b_pair_trans(uint32_t b[4], const bf16 *p, int ld)
+{
+    int lane = threadIdx.x % 32;
+    ldmatrix_x4_trans(b, p + (lane % 16) * ld + lane / 16 * 8);
 }
 
 /* Two accumulators side by side (columns 0-7 and 8-15 of a 16 x 16) are, rounded to bf16,
@@ -139,20 +119,21 @@ __device__ __forceinline__ void acc_to_a(uint32_t a[4], const float lo[4], const
     a[3] = pack2(hi[2], hi[3]);
 }
 
-/* acc (16 x HS) += a (16 x N) b (N x HS): a from N / 8 accumulators (P or dS), b given
- * transposed in shared memory (bt: HS rows of N, ldt apart). */
+/* acc (16 x HS) += a (16 x N) b (N x HS): a from N / 8 accumulators (P or dS), b the
+ * tile's N rows as they are in shared memory (ld apart). */
 template <int HS, int N>
-__device__ __forceinline__ void warp_acc_ab(float (*acc)[4], const float (*a)[4], const bf16 *bt, int ldt)
+__device__ __forceinline__ void warp_acc_ab(float (*acc)[4], const float (*a)[4], const bf16 *b, int ld)
 {
 #pragma unroll
     for (int k = 0; k < N / 16; k++) {
         uint32_t fa[4];
         acc_to_a(fa, a[2 * k], a[2 * k + 1]);
 #pragma unroll
-        for (int n = 0; n < HS / 8; n++) {
-            uint32_t fb[2];
-            load_b(fb, bt + n * 8 * ldt + k * 16, ldt);
-            mma_m16n8k16(acc[n], fa, fb);
+        for (int n = 0; n < HS / 16; n++) {
+            uint32_t fb[4];
+            load_b_pair_trans(fb, b + k * 16 * ld + n * 16, ld);
+            mma_m16n8k16(acc[2 * n], fa, fb);
+            mma_m16n8k16(acc[2 * n + 1], fa, fb + 2);
         }
     }
 }
@@ -175,12 +156,14 @@ __device__ __forceinline__ void warp_abt_pair(float (*x)[4], float (*y)[4], cons
         load_a(f1, a1 + k * 16, ld);
         load_a(f2, a2 + k * 16, ld);
 #pragma unroll
-        for (int j = 0; j < N / 8; j++) {
-            uint32_t g1[2], g2[2];
-            load_b(g1, b1 + j * 8 * ld + k * 16, ld);
-            load_b(g2, b2 + j * 8 * ld + k * 16, ld);
-            mma_m16n8k16(x[j], f1, g1);
-            mma_m16n8k16(y[j], f2, g2);
+        for (int j = 0; j < N / 16; j++) {
+            uint32_t g1[4], g2[4];
+            load_b_pair(g1, b1 + j * 16 * ld + k * 16, ld);
+            load_b_pair(g2, b2 + j * 16 * ld + k * 16, ld);
+            mma_m16n8k16(x[2 * j], f1, g1);
+            mma_m16n8k16(x[2 * j + 1], f1, g1 + 2);
+            mma_m16n8k16(y[2 * j], f2, g2);
+            mma_m16n8k16(y[2 * j + 1], f2, g2 + 2);
         }
     }
 }
@@ -211,21 +194,35 @@ __device__ __forceinline__ void warp_store(bf16 *dst, int ld, int b, int first, 
  * T, so that nothing is seen there. */
 __device__ __forceinline__ int doc_start(const int32_t *prow, int t, int T) { return t < T ? t - prow[t] : INT_MAX; }
 
+/* The streamed tiles take turns in two buffers (stage 0 and 1). Each round, the block
+ * starts the copies of the next tile into the other buffer, then waits for all but that
+ * newest group (an empty group where there is no next tile, so that the wait is always
+ * the same): the current tile is in, the next one in flight while the warps compute. */
+
 /* ---- forward ------------------------------------------------------------------------------ */
 
 template <int HS>
 __global__ static void __launch_bounds__(WARPS * 32)
     attention_forward_mma_kernel(bf16 *out, float *lse, const bf16 *qkv, const int32_t *pos, int T, int C, int NH)
 {
-    constexpr int LDH = padded(HS), LDT = padded(ROWS);
+    constexpr int LDH = padded(HS), TILE = ROWS * LDH;
     extern __shared__ __align__(128) unsigned char smem[];
-    bf16 *qs = (bf16 *)smem, *ks = qs + ROWS * LDH, *vt = ks + ROWS * LDH;
+    bf16 *qs = (bf16 *)smem, *kv = qs + TILE;    /* buffer i: K at kv + 2 i TILE, V after it */
     int C3 = 3 * C, b = blockIdx.z, h = blockIdx.y, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     int q0 = blockIdx.x * ROWS, q_last = min(q0 + ROWS, T) - 1, w0 = q0 + warp * 16;
     const int32_t *prow = pos + (size_t)b * T;
+    int k_first = q0 - prow[q0];
     const float scale2 = 1.0f / sqrtf((float)HS) * LOG2E; /* scores to base 2: exp2 is one instruction */
+    auto fetch = [&](int k0, int buf) {
+        copy_rows_async(kv + 2 * buf * TILE, LDH, qkv, C3, b, k0, ROWS, T, C + h * HS, HS);
+        copy_rows_async(kv + (2 * buf + 1) * TILE, LDH, qkv, C3, b, k0, ROWS, T, 2 * C + h * HS, HS);
+    };
 
-    load_rows(qs, LDH, qkv, C3, b, q0, ROWS, T, h * HS, HS);
+    copy_rows_async(qs, LDH, qkv, C3, b, q0, ROWS, T, h * HS, HS);
+    copy_async_commit();
+    fetch(k_first, 0);
+    copy_async_commit();
+    copy_async_wait<1>();    /* the queries; the first keys may still be on their way */
     __syncthreads();
     uint32_t qa[HS / 16][4];    /* the warp's queries stay in registers */
 #pragma unroll
@@ -238,22 +235,26 @@ __global__ static void __launch_bounds__(WARPS * 32)
     int w_lo = doc_start(prow, w0, T), w_hi = min(w0 + 15, T - 1);
     float o[HS / 8][4] = {}, m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
 
-    for (int k0 = q0 - prow[q0]; k0 <= q_last; k0 += ROWS) {
-        __syncthreads();    /* the previous tile consumed */
-        load_rows(ks, LDH, qkv, C3, b, k0, ROWS, T, C + h * HS, HS);
-        load_rows_transposed(vt, LDT, qkv, C3, b, k0, ROWS, T, 2 * C + h * HS, HS);
+    for (int k0 = k_first, buf = 0; k0 <= q_last; k0 += ROWS, buf ^= 1) {
+        __syncthreads();    /* the other buffer consumed, last round */
+        if (k0 + ROWS <= q_last)
+            fetch(k0 + ROWS, buf ^ 1);
+        copy_async_commit();
+        copy_async_wait<1>();
         __syncthreads();
         if (k0 > w_hi || k0 + ROWS - 1 < w_lo)
             continue;    /* none of the warp's rows sees a key of this tile */
+        const bf16 *ks = kv + 2 * buf * TILE, *vs = ks + TILE;
 
         float s[ROWS / 8][4] = {};    /* S = Q K^T, 16 x 64 */
 #pragma unroll
         for (int k = 0; k < HS / 16; k++)
 #pragma unroll
-            for (int j = 0; j < ROWS / 8; j++) {
-                uint32_t kb[2];
-                load_b(kb, ks + j * 8 * LDH + k * 16, LDH);
-                mma_m16n8k16(s[j], qa[k], kb);
+            for (int j = 0; j < ROWS / 16; j++) {
+                uint32_t kb[4];
+                load_b_pair(kb, ks + j * 16 * LDH + k * 16, LDH);
+                mma_m16n8k16(s[2 * j], qa[k], kb);
+                mma_m16n8k16(s[2 * j + 1], qa[k], kb + 2);
             }
 
         /* the online softmax: a row's 64 scores are spread over the 4 lanes of its group */
@@ -290,7 +291,7 @@ __global__ static void __launch_bounds__(WARPS * 32)
             o[n][2] *= corr[1], o[n][3] *= corr[1];
         }
 
-        warp_acc_ab<HS, ROWS>(o, s, vt, LDT);    /* O += P V, P in bf16 straight from the scores' registers */
+        warp_acc_ab<HS, ROWS>(o, s, vs, LDH);    /* O += P V, P in bf16 straight from the scores' registers */
     }
 
     size_t bh = ((size_t)b * NH + h) * T;
@@ -314,18 +315,24 @@ __global__ static void __launch_bounds__(WARPS * 32)
     attention_dq_mma_kernel(bf16 *dqkv, const float *delta, const bf16 *dout, const float *lse, const bf16 *qkv,
                             const int32_t *pos, int T, int C, int NH)
 {
-    constexpr int LDH = padded(HS), LDT = padded(ROWS);
+    constexpr int BN = stream_tile(HS), LDH = padded(HS), TILE = BN * LDH;
     extern __shared__ __align__(128) unsigned char smem[];
-    bf16 *qs = (bf16 *)smem, *dos = qs + ROWS * LDH, *ks = dos + ROWS * LDH, *vs = ks + ROWS * LDH;
-    bf16 *kt = vs + ROWS * LDH;
+    bf16 *qs = (bf16 *)smem, *dos = qs + ROWS * LDH, *kv = dos + ROWS * LDH;    /* buffer i: K, V at kv + 2 i TILE */
     int C3 = 3 * C, b = blockIdx.z, h = blockIdx.y, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     int q0 = blockIdx.x * ROWS, q_last = min(q0 + ROWS, T) - 1, w0 = q0 + warp * 16;
     const int32_t *prow = pos + (size_t)b * T;
     const float scale = 1.0f / sqrtf((float)HS), scale2 = scale * LOG2E;
     size_t bh = ((size_t)b * NH + h) * T;
+    auto fetch = [&](int k0, int buf) {
+        copy_rows_async(kv + 2 * buf * TILE, LDH, qkv, C3, b, k0, BN, T, C + h * HS, HS);
+        copy_rows_async(kv + (2 * buf + 1) * TILE, LDH, qkv, C3, b, k0, BN, T, 2 * C + h * HS, HS);
+    };
 
-    load_rows(qs, LDH, qkv, C3, b, q0, ROWS, T, h * HS, HS);
-    load_rows(dos, LDH, dout, C, b, q0, ROWS, T, h * HS, HS);
+    int k_first = q0 - prow[q0];
+    copy_rows_async(qs, LDH, qkv, C3, b, q0, ROWS, T, h * HS, HS);
+    copy_rows_async(dos, LDH, dout, C, b, q0, ROWS, T, h * HS, HS);
+    fetch(k_first, 0);    /* one group with the block's rows */
+    copy_async_commit();
     int row[2] = {w0 + lane / 4, w0 + lane / 4 + 8};
     int lo[2] = {doc_start(prow, row[0], T), doc_start(prow, row[1], T)};
     float lse2[2], dl[2];    /* the rows' log-sum-exp in base 2, as the scores, and delta */
@@ -337,27 +344,29 @@ __global__ static void __launch_bounds__(WARPS * 32)
     int w_lo = doc_start(prow, w0, T), w_hi = min(w0 + 15, T - 1);
     float dq[HS / 8][4] = {};
 
-    for (int k0 = q0 - prow[q0]; k0 <= q_last; k0 += ROWS) {
-        __syncthreads();    /* the block's rows ready; the previous tile consumed */
-        load_rows(ks, LDH, qkv, C3, b, k0, ROWS, T, C + h * HS, HS);
-        load_rows(vs, LDH, qkv, C3, b, k0, ROWS, T, 2 * C + h * HS, HS);
-        load_rows_transposed(kt, LDT, qkv, C3, b, k0, ROWS, T, C + h * HS, HS);
+    for (int k0 = k_first, buf = 0; k0 <= q_last; k0 += BN, buf ^= 1) {
         __syncthreads();
-        if (k0 > w_hi || k0 + ROWS - 1 < w_lo)
+        if (k0 + BN <= q_last)
+            fetch(k0 + BN, buf ^ 1);
+        copy_async_commit();
+        copy_async_wait<1>();
+        __syncthreads();
+        if (k0 > w_hi || k0 + BN - 1 < w_lo)
             continue;
+        const bf16 *ks = kv + 2 * buf * TILE, *vs = ks + TILE;
 
-        float s[ROWS / 8][4], dp[ROWS / 8][4];    /* S = Q K^T, dP = dO V^T */
-        warp_abt_pair<HS, ROWS>(s, dp, qs + warp * 16 * LDH, dos + warp * 16 * LDH, ks, vs, LDH);
+        float s[BN / 8][4], dp[BN / 8][4];    /* S = Q K^T, dP = dO V^T */
+        warp_abt_pair<HS, BN>(s, dp, qs + warp * 16 * LDH, dos + warp * 16 * LDH, ks, vs, LDH);
         /* dS = P (dP - delta), P from the forward's log-sum-exp; into s */
 #pragma unroll
-        for (int j = 0; j < ROWS / 8; j++)
+        for (int j = 0; j < BN / 8; j++)
 #pragma unroll
             for (int e = 0; e < 4; e++) {
                 int r = e / 2, key = k0 + j * 8 + lane % 4 * 2 + e % 2;
                 float p = key >= lo[r] && key <= row[r] ? exp2f(s[j][e] * scale2 - lse2[r]) : 0.0f;
                 s[j][e] = p * (dp[j][e] - dl[r]) * scale;
             }
-        warp_acc_ab<HS, ROWS>(dq, s, kt, LDT);    /* dQ += dS K */
+        warp_acc_ab<HS, BN>(dq, s, ks, LDH);    /* dQ += dS K */
     }
     /* only this warp reads its rows of qs */
     warp_store<HS>(dqkv, C3, b, w0, T, h * HS, dq, 1.0f, 1.0f, qs + warp * 16 * LDH, LDH);
@@ -370,40 +379,49 @@ __global__ static void __launch_bounds__(WARPS * 32)
     attention_dkv_mma_kernel(bf16 *dqkv, const float *delta, const bf16 *dout, const float *lse, const bf16 *qkv,
                              const int32_t *pos, int T, int C, int NH)
 {
-    constexpr int BN = dkv_tile(HS), LDH = padded(HS), LDN = padded(BN);
+    constexpr int BN = stream_tile(HS), LDH = padded(HS), TILE = BN * LDH;
     extern __shared__ __align__(128) unsigned char smem[];
-    bf16 *ks = (bf16 *)smem, *vs = ks + ROWS * LDH, *qs = vs + ROWS * LDH, *dos = qs + BN * LDH;
-    bf16 *qt = dos + BN * LDH, *dot = qt + HS * LDN;
-    float *lse_s = (float *)(dot + HS * LDN), *delta_s = lse_s + BN;
-    int *start_s = (int *)(delta_s + BN);
+    bf16 *ks = (bf16 *)smem, *vs = ks + ROWS * LDH, *qd = vs + ROWS * LDH;    /* buffer i: Q, dO at qd + 2 i TILE */
+    float *stats = (float *)(qd + 4 * TILE);    /* buffer i: lse, delta, pos of the tile's queries at stats + 3 i BN */
     int C3 = 3 * C, b = blockIdx.z, h = blockIdx.y, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     int s0 = blockIdx.x * ROWS, s_last = min(s0 + ROWS, T) - 1, w0 = s0 + warp * 16;
     const int32_t *prow = pos + (size_t)b * T;
     const float scale = 1.0f / sqrtf((float)HS), scale2 = scale * LOG2E;
     size_t bh = ((size_t)b * NH + h) * T;
+    auto fetch = [&](int q0, int buf) {
+        copy_rows_async(qd + 2 * buf * TILE, LDH, qkv, C3, b, q0, BN, T, h * HS, HS);
+        copy_rows_async(qd + (2 * buf + 1) * TILE, LDH, dout, C, b, q0, BN, T, h * HS, HS);
+        float *st = stats + 3 * buf * BN;
+        for (int i = threadIdx.x; i < BN; i += blockDim.x) {
+            int t = q0 + i < T ? q0 + i : 0;
+            copy_async4(st + i, lse + bh + t, q0 + i < T);
+            copy_async4(st + BN + i, delta + bh + t, q0 + i < T);
+            copy_async4(st + 2 * BN + i, prow + t, q0 + i < T);
+        }
+    };
+    /* queries before s0 see none of the block's keys; once a query's document starts after
+     * the block's last key, so do all later ones' */
+    auto sees_block = [&](int q0) { return q0 < T && q0 - prow[q0] <= s_last; };
 
-    load_rows(ks, LDH, qkv, C3, b, s0, ROWS, T, C + h * HS, HS);
-    load_rows(vs, LDH, qkv, C3, b, s0, ROWS, T, 2 * C + h * HS, HS);
+    copy_rows_async(ks, LDH, qkv, C3, b, s0, ROWS, T, C + h * HS, HS);
+    copy_rows_async(vs, LDH, qkv, C3, b, s0, ROWS, T, 2 * C + h * HS, HS);
+    fetch(s0, 0);    /* one group with the block's rows */
+    copy_async_commit();
     int key[2] = {w0 + lane / 4, w0 + lane / 4 + 8};
     int w_hi = min(w0 + 15, T - 1);
     float dk[HS / 8][4] = {}, dv[HS / 8][4] = {};
 
-    /* queries before s0 see none of the block's keys; once a query's document starts after
-     * the block's last key, so do all later ones' */
-    for (int q0 = s0; q0 < T && q0 - prow[q0] <= s_last; q0 += BN) {
+    for (int q0 = s0, buf = 0; sees_block(q0); q0 += BN, buf ^= 1) {
         __syncthreads();
-        load_rows(qs, LDH, qkv, C3, b, q0, BN, T, h * HS, HS);
-        load_rows(dos, LDH, dout, C, b, q0, BN, T, h * HS, HS);
-        load_rows_transposed(qt, LDN, qkv, C3, b, q0, BN, T, h * HS, HS);
-        load_rows_transposed(dot, LDN, dout, C, b, q0, BN, T, h * HS, HS);
-        for (int i = threadIdx.x; i < BN; i += blockDim.x) {
-            int t = q0 + i;
-            lse_s[i] = t < T ? lse[bh + t] * LOG2E : 0.0f;
-            delta_s[i] = t < T ? delta[bh + t] : 0.0f;
-            start_s[i] = doc_start(prow, t, T);
-        }
+        if (sees_block(q0 + BN))
+            fetch(q0 + BN, buf ^ 1);
+        copy_async_commit();
+        copy_async_wait<1>();
         __syncthreads();
-        if (w0 >= T || q0 + BN - 1 < w0 || start_s[0] > w_hi)
+        const bf16 *qs = qd + 2 * buf * TILE, *dos = qs + TILE;
+        const float *lse_s = stats + 3 * buf * BN, *delta_s = lse_s + BN;
+        const int32_t *pos_s = (const int32_t *)(delta_s + BN);
+        if (w0 >= T || q0 + BN - 1 < w0 || q0 - pos_s[0] > w_hi)
             continue;    /* the tile's queries all come before the warp's keys, or all after their documents */
 
         float st[BN / 8][4], dpt[BN / 8][4];    /* S^T = K Q^T, dP^T = V dO^T: keys x queries */
@@ -413,13 +431,14 @@ __global__ static void __launch_bounds__(WARPS * 32)
         for (int j = 0; j < BN / 8; j++)
 #pragma unroll
             for (int e = 0; e < 4; e++) {
-                int i = j * 8 + lane % 4 * 2 + e % 2, s = key[e / 2];
-                float p = s >= start_s[i] && s <= q0 + i ? exp2f(st[j][e] * scale2 - lse_s[i]) : 0.0f;
+                int i = j * 8 + lane % 4 * 2 + e % 2, t = q0 + i, s = key[e / 2];
+                bool seen = t < T && s >= t - pos_s[i] && s <= t;
+                float p = seen ? exp2f(st[j][e] * scale2 - lse_s[i] * LOG2E) : 0.0f;
                 st[j][e] = p;
                 dpt[j][e] = p * (dpt[j][e] - delta_s[i]) * scale;
             }
-        warp_acc_ab<HS, BN>(dv, st, dot, LDN);    /* dV += P^T dO */
-        warp_acc_ab<HS, BN>(dk, dpt, qt, LDN);    /* dK += dS^T Q */
+        warp_acc_ab<HS, BN>(dv, st, dos, LDH);    /* dV += P^T dO */
+        warp_acc_ab<HS, BN>(dk, dpt, qs, LDH);    /* dK += dS^T Q */
     }
     /* only this warp reads its rows of ks and vs */
     warp_store<HS>(dqkv, C3, b, w0, T, C + h * HS, dk, 1.0f, 1.0f, ks + warp * 16 * LDH, LDH);

@@ -73,6 +73,76 @@ __device__ __forceinline__ void mma_m16n8k16(float d[4], const uint32_t a[4], co
 #endif
 }
 
+/* Four 8 x 8 matrices of bf16 from shared memory in one warp-wide ldmatrix: lane l gives
+ * the address of row l % 8 of matrix l / 8 (16 bytes, 16-byte aligned) and gets in r[i]
+ * row l / 4, columns 2 (l % 4) and 2 (l % 4) + 1 of matrix i: the layout of mma_m16n8k16's
+ * operands, one instruction where four 32-bit loads were. The _trans form gets column
+ * l / 4, rows 2 (l % 4) and 2 (l % 4) + 1 instead: an operand read across the rows it is
+ * stored in, with no transposed copy. The emulator supplies its own. */
+__device__ __forceinline__ void ldmatrix_x4(uint32_t r[4], const bf16 *row)
+{
+#ifdef LLM_CU_LDMATRIX_X4
+    LLM_CU_LDMATRIX_X4(r, row, false);
+#else
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"((unsigned)__cvta_generic_to_shared(row)));
+#endif
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t r[4], const bf16 *row)
+{
+#ifdef LLM_CU_LDMATRIX_X4
+    LLM_CU_LDMATRIX_X4(r, row, true);
+#else
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"((unsigned)__cvta_generic_to_shared(row)));
+#endif
+}
+
+/* Copies from global to shared memory that run while the thread goes on (cp.async, sm_80
+ * on): bytes of src to dst, or zeros where valid is false (src must still be a readable
+ * address). They land in groups: copy_async_commit closes the group of the copies issued
+ * since the last one, copy_async_wait<n> returns once at most n groups are still in
+ * flight. Other threads see the data after a barrier that follows the wait. The emulator
+ * performs a thread's copies at its wait, so that a read before it sees the old bytes. */
+__device__ __forceinline__ void copy_async16(void *dst, const void *src, bool valid)
+{
+#ifdef LLM_CU_CP_ASYNC
+    LLM_CU_CP_ASYNC(dst, src, 16, valid);
+#else
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"((unsigned)__cvta_generic_to_shared(dst)),
+                 "l"(src), "r"(valid ? 16 : 0)
+                 : "memory");
+#endif
+}
+__device__ __forceinline__ void copy_async4(void *dst, const void *src, bool valid)
+{
+#ifdef LLM_CU_CP_ASYNC
+    LLM_CU_CP_ASYNC(dst, src, 4, valid);
+#else
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"((unsigned)__cvta_generic_to_shared(dst)),
+                 "l"(src), "r"(valid ? 4 : 0)
+                 : "memory");
+#endif
+}
+__device__ __forceinline__ void copy_async_commit(void)
+{
+#ifdef LLM_CU_CP_ASYNC_COMMIT
+    LLM_CU_CP_ASYNC_COMMIT();
+#else
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+template <int N> __device__ __forceinline__ void copy_async_wait(void)
+{
+#ifdef LLM_CU_CP_ASYNC_WAIT
+    LLM_CU_CP_ASYNC_WAIT(N);
+#else
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+#endif
+}
+
 /* Sum and max over a warp; every lane gets the result. */
 __device__ __forceinline__ float warp_sum(float v)
 {

@@ -90,12 +90,22 @@ asm(".text\n"
 
 enum fiber_state { RUNNABLE, AT_BLOCK_BARRIER, AT_WARP_BARRIER, EXITED };
 
+/* A cp.async not yet performed: it belongs to the group-th group the thread commits. */
+struct async_copy {
+    void *dst;
+    const void *src;
+    int bytes, src_bytes;
+    unsigned group;
+};
+
 struct fiber {
     void *sp;
     fiber_state state;
     unsigned mask;    /* at a warp barrier: the lanes it waits for */
     const char *what;
     uint3 idx;
+    std::vector<async_copy> copies;
+    unsigned committed;    /* cp.async groups committed */
 };
 
 enum { STACK_BYTES = 256 << 10, GUARD_BYTES = 4096 };
@@ -149,6 +159,9 @@ static worker *this_worker(void)
 {
     worker *w = self;
     (*w->body)();
+    if (!w->cur->copies.empty())
+        fail("kernel %s: a thread ended with %zu cp.async copies it never waited for", w->kernel,
+             w->cur->copies.size());
     w->cur->state = EXITED;
     emu_switch(&w->cur->sp, w->sched_sp);
     __builtin_unreachable();
@@ -165,6 +178,8 @@ static void fiber_start(worker *w, int i)
     sp[6] = (void *)fiber_main;
     w->fibers[i].sp = sp;
     w->fibers[i].state = RUNNABLE;
+    w->fibers[i].copies.clear();
+    w->fibers[i].committed = 0;
 }
 
 static void park(fiber_state why, unsigned mask, const char *what)
@@ -225,6 +240,64 @@ void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2])
             acc += sa[row * 16 + k] * sb[k * 8 + col];
         d[i] = acc;
     }
+}
+
+/* Stops the program unless p..p + bytes lies in the block's dynamic shared memory,
+ * aligned to align. */
+static void check_shared(const void *p, size_t bytes, size_t align, const char *what)
+{
+    const unsigned char *s = self->shared, *q = (const unsigned char *)p;
+    if (q < s || q + bytes > s + OPTIN_SHARED || (uintptr_t)q % align)
+        fail("kernel %s: %s at %p: not %zu bytes of shared memory on a %zu-byte boundary", self->kernel, what, p,
+             bytes, align);
+}
+
+void ldmatrix_x4(uint32_t r[4], const void *row, bool trans)
+{
+    const char *what = trans ? "ldmatrix.x4.trans" : "ldmatrix.x4";
+    check_shared(row, 16, 16, what);
+    worker *w = self;
+    int warp = warp_id(), lane = lane_id(), bank = w->bank[warp];
+    w->exchange[warp][bank][lane] = (uintptr_t)row;
+    warp_barrier(0xffffffffu, what);
+    const uint64_t *rows = w->exchange[warp][bank];    /* row j of matrix i: lane 8 i + j's */
+    for (int i = 0; i < 4; i++) {
+        uint16_t lo, hi;
+        if (trans) {    /* column lane / 4 of rows 2 (lane % 4) and the next */
+            memcpy(&lo, (const uint16_t *)rows[8 * i + lane % 4 * 2] + lane / 4, 2);
+            memcpy(&hi, (const uint16_t *)rows[8 * i + lane % 4 * 2 + 1] + lane / 4, 2);
+        } else {    /* row lane / 4, columns 2 (lane % 4) and the next */
+            memcpy(&lo, (const uint16_t *)rows[8 * i + lane / 4] + lane % 4 * 2, 2);
+            memcpy(&hi, (const uint16_t *)rows[8 * i + lane / 4] + lane % 4 * 2 + 1, 2);
+        }
+        r[i] = (uint32_t)lo | (uint32_t)hi << 16;
+    }
+}
+
+void copy_async(void *dst, const void *src, int bytes, int src_bytes)
+{
+    check_shared(dst, (size_t)bytes, (size_t)bytes, "cp.async's destination");
+    if ((uintptr_t)src % (uintptr_t)bytes)
+        fail("kernel %s: cp.async of %d bytes from %p, off a %d-byte boundary", self->kernel, bytes, src, bytes);
+    fiber *f = self->cur;
+    f->copies.push_back({dst, src, bytes, src_bytes, f->committed});
+}
+
+void copy_async_commit(void) { self->cur->committed++; }
+
+void copy_async_wait(int groups_in_flight)
+{
+    fiber *f = self->cur;
+    size_t kept = 0;
+    for (const async_copy &c : f->copies) {
+        if (c.group + (unsigned)groups_in_flight >= f->committed) {    /* still in flight, or not committed */
+            f->copies[kept++] = c;
+            continue;
+        }
+        memcpy(c.dst, c.src, (size_t)c.src_bytes);
+        memset((char *)c.dst + c.src_bytes, 0, (size_t)(c.bytes - c.src_bytes));
+    }
+    f->copies.resize(kept);
 }
 
 void warp_barrier(unsigned mask, const char *what)

@@ -1,8 +1,8 @@
 /* The CUDA emulator's own test: the device semantics lib/cuda relies on (indices, barriers,
- * shuffles, mma.sync, shared memory, launch limits, fresh memory) come out as on a GPU, and
- * the mistakes it exists to catch are caught: a race between lanes, a deadlock, a shuffle
- * with an exited lane, a write past an allocation, a misaligned 16-byte access (load8 of
- * lib/cuda/cuda_common.cuh). Written in CUDA and
+ * shuffles, mma.sync, ldmatrix, cp.async, shared memory, launch limits, fresh memory) come
+ * out as on a GPU, and the mistakes it exists to catch are caught: a race between lanes, a
+ * deadlock, a shuffle with an exited lane, a write past an allocation, a misaligned 16-byte
+ * access (load8 of lib/cuda/cuda_common.cuh), a cp.async never waited for. Written in CUDA and
  * built through cu2cc.py like lib/cuda; each mistake runs in a child process that must
  * die with the emulator's message. */
 #include <signal.h>
@@ -191,6 +191,86 @@ static void test_mma(void)
     cudaFree(d);
 }
 
+/* Each lane reads a 16 x 16 matrix of bf16 (row-major in shared memory, rows 24 apart)
+ * with ldmatrix.x4, plain and transposed, pointing at rows as mma's a operand wants them;
+ * out gets every lane's registers, element by element. */
+__global__ static void ldmatrix_kernel(uint16_t *out, const uint16_t *m)
+{
+    extern __shared__ __align__(16) uint16_t tile[];
+    int lane = threadIdx.x;
+    for (int i = lane; i < 256; i += 32)
+        tile[i / 16 * 24 + i % 16] = m[i];
+    __syncwarp();
+    uint32_t r[4], t[4];
+    const __nv_bfloat16 *row = (const __nv_bfloat16 *)tile + (lane % 16) * 24 + lane / 16 * 8;
+    ldmatrix_x4(r, row);
+    ldmatrix_x4_trans(t, row);
+    for (int i = 0; i < 4; i++) {
+        out[(lane * 4 + i) * 2] = (uint16_t)r[i], out[(lane * 4 + i) * 2 + 1] = (uint16_t)(r[i] >> 16);
+        out[256 + (lane * 4 + i) * 2] = (uint16_t)t[i], out[256 + (lane * 4 + i) * 2 + 1] = (uint16_t)(t[i] >> 16);
+    }
+}
+
+static void test_ldmatrix(void)
+{
+    uint16_t hm[256], got[512];
+    for (int i = 0; i < 256; i++)
+        hm[i] = (uint16_t)(i * 7 + 3);
+    uint16_t *m = device<uint16_t>(256), *out = device<uint16_t>(512);
+    cudaMemcpy(m, hm, sizeof hm, cudaMemcpyHostToDevice);
+    ldmatrix_kernel<<<1, 32, 16 * 24 * 2>>>(out, m);
+    cudaMemcpy(got, out, sizeof got, cudaMemcpyDeviceToHost);
+    bool plain = true, trans = true;
+    for (int lane = 0; lane < 32; lane++)    /* register i: matrix i, rows (i & 1) 8, columns (i >> 1) 8 on */
+        for (int i = 0; i < 4; i++)
+            for (int h = 0; h < 2; h++) {
+                int r0 = (i & 1) * 8, c0 = (i >> 1) * 8, g = lane / 4, t = lane % 4 * 2 + h;
+                plain = plain && got[(lane * 4 + i) * 2 + h] == hm[(r0 + g) * 16 + c0 + t];
+                trans = trans && got[256 + (lane * 4 + i) * 2 + h] == hm[(r0 + t) * 16 + c0 + g];
+            }
+    check(plain, "ldmatrix.x4", "a lane's registers are not row lane / 4, columns 2 (lane % 4) on");
+    check(trans, "ldmatrix.x4.trans", "a lane's registers are not column lane / 4, rows 2 (lane % 4) on");
+    cudaFree(m);
+    cudaFree(out);
+}
+
+/* cp.async: 16 bytes of src (or zeros) into shared memory per thread, in two groups; what
+ * the thread reads before and after each wait goes to out. */
+__global__ static void copy_async_kernel(uint32_t *out, const uint32_t *src)
+{
+    extern __shared__ __align__(16) uint32_t sh[];
+    int i = threadIdx.x;
+    sh[8 * i] = sh[8 * i + 4] = 0xdeadbeefu;
+    copy_async16(sh + 8 * i, src + 4 * i, true);
+    copy_async_commit();
+    copy_async16(sh + 8 * i + 4, src, false);
+    copy_async_commit();
+    out[4 * i] = sh[8 * i];    /* before any wait: the old word */
+    copy_async_wait<1>();
+    out[4 * i + 1] = sh[8 * i];        /* the first group has landed */
+    out[4 * i + 2] = sh[8 * i + 4];    /* the second may not have */
+    copy_async_wait<0>();
+    out[4 * i + 3] = sh[8 * i + 4 + 3];    /* zeros, src_size 0 */
+}
+
+static void test_copy_async(void)
+{
+    uint32_t hs[128], got[128];
+    for (int i = 0; i < 128; i++)
+        hs[i] = (uint32_t)i * 2654435761u;
+    uint32_t *src = device<uint32_t>(128), *out = device<uint32_t>(128);
+    cudaMemcpy(src, hs, sizeof hs, cudaMemcpyHostToDevice);
+    copy_async_kernel<<<1, 32, 32 * 32>>>(out, src);
+    cudaMemcpy(got, out, sizeof got, cudaMemcpyDeviceToHost);
+    bool ok = cudaGetLastError() == cudaSuccess;
+    for (int i = 0; i < 32; i++)
+        ok = ok && got[4 * i] == 0xdeadbeefu && got[4 * i + 1] == hs[4 * i] && got[4 * i + 2] == 0xdeadbeefu &&
+             got[4 * i + 3] == 0;
+    check(ok, "cp.async", "a copy landed before its wait_group, not by it, or src_size 0 did not write zeros");
+    cudaFree(src);
+    cudaFree(out);
+}
+
 __global__ static void big_shared_kernel(float *out)
 {
     extern __shared__ float sh[];
@@ -309,6 +389,13 @@ static void expect_death(const char *name, void (*what)(void), int sig, const ch
 static void run_deadlock(void) { deadlock_kernel<<<1, 64>>>(); }
 static void run_exited_lane(void) { exited_lane_kernel<<<1, 32>>>(device<int>(32)); }
 static void run_past_end(void) { past_end_kernel<<<1, 32>>>(device<float>(1024), 1024); }
+__global__ static void unwaited_copy_kernel(const float *src)
+{
+    extern __shared__ __align__(16) float sh[];
+    copy_async16(sh, src, true);
+    copy_async_commit();
+}
+static void run_unwaited_copy(void) { unwaited_copy_kernel<<<1, 1, 16>>>(device<float>(4)); }
 static void run_misaligned_vector(void)
 {
     misaligned_vector_kernel<<<1, 1>>>(device<__nv_bfloat16>(64), device<__nv_bfloat16>(64));
@@ -322,6 +409,8 @@ int main(void)
     test_shuffles();
     test_block_sum();
     test_mma();
+    test_ldmatrix();
+    test_copy_async();
     test_launch_limits();
     test_memory();
     test_race_caught();
@@ -329,5 +418,6 @@ int main(void)
     expect_death("exited-lane-caught", run_exited_lane, SIGABRT, "has exited");
     expect_death("write-past-allocation-caught", run_past_end, SIGSEGV, NULL);
     expect_death("misaligned-16-byte-access-caught", run_misaligned_vector, SIGABRT, "off a 16-byte boundary");
+    expect_death("unwaited-cp.async-caught", run_unwaited_copy, SIGABRT, "never waited for");
     return failures ? 1 : 0;
 }

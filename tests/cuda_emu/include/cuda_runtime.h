@@ -4,7 +4,7 @@
  * is host memory; kernels run when launched (a launch is synchronous).
  *
  * The emulator is strict where the hardware's behaviour is undefined: a warp-synchronous
- * call (__shfl_*_sync, __syncwarp, mma.sync) whose mask names an exited lane, a
+ * call (__shfl_*_sync, __syncwarp, mma.sync, ldmatrix) whose mask names an exited lane, a
  * __syncthreads that not every live thread reaches, a launch outside the limits of an
  * sm_90 device, dynamic shared memory over the kernel's limit, and a copy that runs off its
  * allocation, and a 16-byte access (load8/store8 of lib/cuda/cuda_common.cuh) off a 16-byte
@@ -139,6 +139,16 @@ void check_aligned16(const void *p, const char *what);
  * a (16 x 16) b (16 x 8), each lane holding its part of each operand in the fragment
  * layout the PTX ISA gives for that shape (lib/cuda/cuda_common.cuh, mma_m16n8k16). */
 void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2]);
+/* ldmatrix.sync.aligned.m8n8.x4(.trans).shared.b16 of the whole warp: each lane gives the
+ * shared-memory address of one 16-byte row and gets its four registers (cuda_common.cuh,
+ * ldmatrix_x4). */
+void ldmatrix_x4(uint32_t r[4], const void *row, bool trans);
+/* cp.async: the copy waits in the thread's list until a copy_async_wait lets fewer groups
+ * than it be in flight; bytes past src_bytes are zeros. A thread that ends with copies
+ * still waiting stops the program. */
+void copy_async(void *dst, const void *src, int bytes, int src_bytes);
+void copy_async_commit(void);
+void copy_async_wait(int groups_in_flight);
 
 /* `kernel<<<grid, block, shared, stream>>>(args)` becomes `launcher(grid, block, shared,
  * stream)(kernel, "kernel", args)` (tests/cuda_emu/cu2cc.py). */
@@ -183,6 +193,10 @@ template <typename F> cudaError_t cudaFuncSetAttribute(F *kernel, cudaFuncAttrib
 
 #define LLM_CU_CHECK_ALIGNED16(p) ::emu::check_aligned16(p, #p)
 #define LLM_CU_MMA_M16N8K16(d, a, b) ::emu::mma_m16n8k16_bf16(d, a, b)
+#define LLM_CU_LDMATRIX_X4(r, row, trans) ::emu::ldmatrix_x4(r, row, trans)
+#define LLM_CU_CP_ASYNC(dst, src, bytes, valid) ::emu::copy_async(dst, src, bytes, (valid) ? (bytes) : 0)
+#define LLM_CU_CP_ASYNC_COMMIT() ::emu::copy_async_commit()
+#define LLM_CU_CP_ASYNC_WAIT(n) ::emu::copy_async_wait(n)
 
 static inline void __syncthreads(void) { emu::syncthreads(); }
 static inline void __syncwarp(unsigned mask = 0xffffffffu) { emu::warp_barrier(mask, "__syncwarp"); }
