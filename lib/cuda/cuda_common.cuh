@@ -105,7 +105,8 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t r[4], const bf16 *row
  * address). They land in groups: copy_async_commit closes the group of the copies issued
  * since the last one, copy_async_wait<n> returns once at most n groups are still in
  * flight. Other threads see the data after a barrier that follows the wait. The emulator
- * performs a thread's copies at its wait, so that a read before it sees the old bytes. */
+ * lands each copy at once or at the wait, at random, so that a read before the wait, or a
+ * refill of a buffer with no barrier after its last reads, goes wrong there too. */
 __device__ __forceinline__ void copy_async16(void *dst, const void *src, bool valid)
 {
 #ifdef LLM_CU_CP_ASYNC

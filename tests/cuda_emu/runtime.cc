@@ -125,6 +125,7 @@ struct worker {
     uint64_t exchange[WARPS][2][32];
     float stage[WARPS][2][3 * 256];
     unsigned char bank[WARPS] = {};
+    uint64_t copy_rng;    /* when each cp.async lands (copy_async) */
 
     worker()
     {
@@ -274,13 +275,31 @@ void ldmatrix_x4(uint32_t r[4], const void *row, bool trans)
     }
 }
 
+static void perform(const async_copy &c)
+{
+    memcpy(c.dst, c.src, (size_t)c.src_bytes);
+    memset((char *)c.dst + c.src_bytes, 0, (size_t)(c.bytes - c.src_bytes));
+}
+
+/* A copy lands at once or at the wait that covers it, at random (seeded by launch and
+ * block, so a run repeats itself): a read before the wait sees the old bytes, and a copy
+ * into a buffer that other threads still read, for want of a barrier before it, spoils
+ * what they read. Either way the kernel's results go wrong. */
 void copy_async(void *dst, const void *src, int bytes, int src_bytes)
 {
+    worker *w = self;
     check_shared(dst, (size_t)bytes, (size_t)bytes, "cp.async's destination");
     if ((uintptr_t)src % (uintptr_t)bytes)
-        fail("kernel %s: cp.async of %d bytes from %p, off a %d-byte boundary", self->kernel, bytes, src, bytes);
-    fiber *f = self->cur;
-    f->copies.push_back({dst, src, bytes, src_bytes, f->committed});
+        fail("kernel %s: cp.async of %d bytes from %p, off a %d-byte boundary", w->kernel, bytes, src, bytes);
+    fiber *f = w->cur;
+    async_copy c = {dst, src, bytes, src_bytes, f->committed};
+    w->copy_rng ^= w->copy_rng << 13;
+    w->copy_rng ^= w->copy_rng >> 7;
+    w->copy_rng ^= w->copy_rng << 17;
+    if (w->copy_rng >> 63)
+        perform(c);
+    else
+        f->copies.push_back(c);
 }
 
 void copy_async_commit(void) { self->cur->committed++; }
@@ -294,8 +313,7 @@ void copy_async_wait(int groups_in_flight)
             f->copies[kept++] = c;
             continue;
         }
-        memcpy(c.dst, c.src, (size_t)c.src_bytes);
-        memset((char *)c.dst + c.src_bytes, 0, (size_t)(c.bytes - c.src_bytes));
+        perform(c);
     }
     f->copies.resize(kept);
 }
@@ -320,60 +338,54 @@ uint64_t warp_exchange(unsigned mask, uint64_t value, int src_lane, const char *
 
 void *dynamic_shared(void) { return self->shared; }
 
-/* After every fiber has run until it waits or ends: lets through the barriers all their
- * threads have reached, listing the fibers it makes runnable in `run`. Returns how many. */
-static int release(worker *w, int *run)
+/* Fiber i has just stopped at a warp barrier: if that was its last lane to get there, all
+ * its lanes become runnable, listed in out. Returns how many. */
+static int release_warp(worker *w, int i, int *out)
 {
-    int n = w->n_threads, live = 0, at_block = 0, released = 0;
-    for (int i = 0; i < n; i++) {
-        live += w->fibers[i].state != EXITED;
-        at_block += w->fibers[i].state == AT_BLOCK_BARRIER;
-    }
-    if (live && at_block == live) {
-        for (int i = 0; i < n; i++)
-            if (w->fibers[i].state == AT_BLOCK_BARRIER) {
-                w->fibers[i].state = RUNNABLE;
-                run[released++] = i;
-            }
-        return released;
-    }
-    for (int base = 0; base < n; base += 32) {
-        fiber *f = &w->fibers[base];
-        int lanes = n - base < 32 ? n - base : 32, first = -1;
-        for (int l = 0; l < lanes && first < 0; l++)
-            if (f[l].state == AT_WARP_BARRIER)
-                first = l;
-        if (first < 0)
-            continue;
-        unsigned mask = f[first].mask;
-        bool all = true;
-        for (int l = 0; l < 32; l++) {
-            if (!(mask >> l & 1u))
-                continue;
-            if (l >= lanes || f[l].state == EXITED)
-                fail("kernel %s, block (%u,%u,%u): %s with mask 0x%08x in warp %d, whose lane %d %s", w->kernel,
-                     block_idx.x, block_idx.y, block_idx.z, f[first].what, mask, base / 32, l,
-                     l >= lanes ? "does not exist" : "has exited");
-            if (f[l].state != AT_WARP_BARRIER || f[l].mask != mask)
-                all = false;
+    int base = i / 32 * 32, lanes = w->n_threads - base < 32 ? w->n_threads - base : 32, n = 0;
+    fiber *f = &w->fibers[base];
+    unsigned mask = w->fibers[i].mask;
+    for (int l = 0; l < 32; l++)
+        if (mask >> l & 1u && (l >= lanes || f[l].state != AT_WARP_BARRIER || f[l].mask != mask))
+            return 0;
+    for (int l = 0; l < 32; l++)
+        if (mask >> l & 1u) {
+            f[l].state = RUNNABLE;
+            out[n++] = base + l;
         }
-        if (!all)
-            continue;
-        for (int l = 0; l < 32; l++)
-            if (mask >> l & 1u) {
-                f[l].state = RUNNABLE;
-                run[released++] = base + l;
-            }
-        w->bank[base / 32] ^= 1;
-    }
-    return released;
+    w->bank[base / 32] ^= 1;
+    return n;
 }
 
-/* The order threads run in between two barriers: shuffled, so that a thread reading what
+/* With nothing left to run: stops the program if a warp barrier waits for a lane that does
+ * not exist or has exited (the deadlock that follows would hide why). */
+static void check_warp_barriers(worker *w)
+{
+    for (int i = 0; i < w->n_threads; i++) {
+        const fiber &f = w->fibers[i];
+        if (f.state != AT_WARP_BARRIER)
+            continue;
+        int base = i / 32 * 32;
+        for (int l = 0; l < 32; l++) {
+            if (!(f.mask >> l & 1u))
+                continue;
+            bool missing = base + l >= w->n_threads;
+            if (missing || w->fibers[base + l].state == EXITED)
+                fail("kernel %s, block (%u,%u,%u): %s with mask 0x%08x in warp %d, whose lane %d %s", w->kernel,
+                     block_idx.x, block_idx.y, block_idx.z, f.what, f.mask, base / 32, l,
+                     missing ? "does not exist" : "has exited");
+        }
+    }
+}
+
+/* The order threads run in: shuffled between two barriers, so that a thread reading what
  * another writes without a barrier between them sees stale memory (or the NaN of fresh
  * memory) and the result goes wrong, instead of lane 0 always writing first and hiding
- * the race. Seeded by launch and block: a run repeats itself exactly.
- * LLM_CUDA_EMU_ORDER=forward runs threads in index order. */
+ * the race. A warp whose lanes all reach a warp barrier (a shuffle, __syncwarp, mma.sync,
+ * ldmatrix) goes on at once or after the threads waiting to run, at random: at once, it
+ * runs ahead of warps that have not yet done what a missing __syncthreads would have
+ * waited for. Seeded by launch and block: a run repeats itself exactly.
+ * LLM_CUDA_EMU_ORDER=forward runs threads in index order, warps taking turns. */
 static bool shuffled_order(void)
 {
     static int on = -1;
@@ -391,45 +403,97 @@ static uint64_t mix(uint64_t x)    /* splitmix64's finaliser */
     return x ^ (x >> 31);
 }
 
+static uint64_t next_random(uint64_t *rng)    /* xorshift64 */
+{
+    *rng ^= *rng << 13;
+    *rng ^= *rng >> 7;
+    *rng ^= *rng << 17;
+    return *rng;
+}
+
 static void shuffle(int *run, int n, uint64_t *rng)
 {
     for (int i = n - 1; i > 0; i--) {
-        *rng ^= *rng << 13;    /* xorshift64 */
-        *rng ^= *rng >> 7;
-        *rng ^= *rng << 17;
-        int j = (int)((*rng >> 32) * (uint64_t)(i + 1) >> 32), t = run[i];
+        int j = (int)((next_random(rng) >> 32) * (uint64_t)(i + 1) >> 32), t = run[i];
         run[i] = run[j];
         run[j] = t;
     }
 }
 
+/* The fibers waiting to run, first to run at head; each is in it at most once. */
+struct run_queue {
+    int slot[MAX_THREADS];
+    int head = 0, count = 0;
+    void push_back(int i) { slot[(head + count++) % MAX_THREADS] = i; }
+    void push_front(int i)
+    {
+        head = (head + MAX_THREADS - 1) % MAX_THREADS;
+        slot[head] = i;
+        count++;
+    }
+    int pop_front(void)
+    {
+        int i = slot[head];
+        head = (head + 1) % MAX_THREADS;
+        count--;
+        return i;
+    }
+};
+
+/* Makes the n fibers of ids runnable: shuffled, and (for a warp, ahead) before the rest. */
+static void enqueue(run_queue *q, int *ids, int n, bool ahead, uint64_t *rng)
+{
+    if (shuffled_order())
+        shuffle(ids, n, rng);
+    for (int k = 0; k < n; k++)
+        if (ahead)
+            q->push_front(ids[n - 1 - k]);
+        else
+            q->push_back(ids[k]);
+}
+
 static void run_block(worker *w, unsigned long long launch_no, unsigned bx, unsigned by, unsigned bz)
 {
-    int run[MAX_THREADS], n_run = w->n_threads;
+    int ids[MAX_THREADS], n = w->n_threads;
+    run_queue q;
     block_idx = {bx, by, bz};
-    for (int i = 0; i < w->n_threads; i++) {
+    for (int i = 0; i < n; i++) {
         fiber_start(w, i);
         w->fibers[i].idx = {i % block_dim.x, i / block_dim.x % block_dim.y, i / (block_dim.x * block_dim.y)};
-        run[i] = i;
+        ids[i] = i;
     }
     uint64_t rng = mix(launch_no * 0x100000001b3ull ^ mix(((uint64_t)bz << 42) ^ ((uint64_t)by << 21) ^ bx)) | 1;
+    w->copy_rng = mix(rng) | 1;
+    enqueue(&q, ids, n, false, &rng);
     for (;;) {
-        if (shuffled_order())
-            shuffle(run, n_run, &rng);
-        for (int k = 0; k < n_run; k++) {
-            fiber *f = &w->fibers[run[k]];
+        while (q.count) {
+            fiber *f = &w->fibers[q.pop_front()];
             w->cur = f;
             thread_idx = f->idx;
             emu_switch(&w->sched_sp, f->sp);
+            int released;
+            if (f->state == AT_WARP_BARRIER && (released = release_warp(w, (int)(f - w->fibers), ids)) > 0)
+                enqueue(&q, ids, released, shuffled_order() && next_random(&rng) >> 63, &rng);
         }
         w->cur = NULL;
-        if ((n_run = release(w, run)) > 0)
-            continue;
-        int i = 0;
-        while (i < w->n_threads && w->fibers[i].state == EXITED)
-            i++;
-        if (i == w->n_threads)
+        int live = 0, at_block = 0;
+        for (int i = 0; i < n; i++) {
+            live += w->fibers[i].state != EXITED;
+            if (w->fibers[i].state == AT_BLOCK_BARRIER)
+                ids[at_block++] = i;
+        }
+        if (!live)
             return;
+        if (at_block == live) {
+            for (int k = 0; k < at_block; k++)
+                w->fibers[ids[k]].state = RUNNABLE;
+            enqueue(&q, ids, at_block, false, &rng);
+            continue;
+        }
+        check_warp_barriers(w);
+        int i = 0;
+        while (w->fibers[i].state == EXITED)
+            i++;
         fail("kernel %s, block (%u,%u,%u): deadlock: thread (%u,%u,%u) waits at %s, and not every thread it "
              "waits for can get there",
              w->kernel, bx, by, bz, w->fibers[i].idx.x, w->fibers[i].idx.y, w->fibers[i].idx.z, w->fibers[i].what);

@@ -1,10 +1,11 @@
 /* The CUDA emulator's own test: the device semantics lib/cuda relies on (indices, barriers,
  * shuffles, mma.sync, ldmatrix, cp.async, shared memory, launch limits, fresh memory) come
- * out as on a GPU, and the mistakes it exists to catch are caught: a race between lanes, a
- * deadlock, a shuffle with an exited lane, a write past an allocation, a misaligned 16-byte
- * access (load8 of lib/cuda/cuda_common.cuh), a cp.async never waited for. Written in CUDA and
- * built through cu2cc.py like lib/cuda; each mistake runs in a child process that must
- * die with the emulator's message. */
+ * out as on a GPU, and the mistakes it exists to catch are caught: a race between lanes or
+ * between warps (a warp runs ahead past its own barrier), a deadlock, a shuffle with an
+ * exited lane, a write past an allocation, a misaligned 16-byte access (load8 of
+ * lib/cuda/cuda_common.cuh), a cp.async never waited for. Written in CUDA and built
+ * through cu2cc.py like lib/cuda; each mistake runs in a child process that must die with
+ * the emulator's message. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -245,28 +246,33 @@ __global__ static void copy_async_kernel(uint32_t *out, const uint32_t *src)
     copy_async_commit();
     copy_async16(sh + 8 * i + 4, src, false);
     copy_async_commit();
-    out[4 * i] = sh[8 * i];    /* before any wait: the old word */
+    out[3 * i] = sh[8 * i];    /* before any wait: the old word or the new */
     copy_async_wait<1>();
-    out[4 * i + 1] = sh[8 * i];        /* the first group has landed */
-    out[4 * i + 2] = sh[8 * i + 4];    /* the second may not have */
+    out[3 * i + 1] = sh[8 * i];    /* the first group has landed */
     copy_async_wait<0>();
-    out[4 * i + 3] = sh[8 * i + 4 + 3];    /* zeros, src_size 0 */
+    out[3 * i + 2] = sh[8 * i + 4 + 3];    /* zeros, src_size 0 */
 }
 
 static void test_copy_async(void)
 {
-    uint32_t hs[128], got[128];
+    uint32_t hs[128], got[96];
     for (int i = 0; i < 128; i++)
         hs[i] = (uint32_t)i * 2654435761u;
-    uint32_t *src = device<uint32_t>(128), *out = device<uint32_t>(128);
+    uint32_t *src = device<uint32_t>(128), *out = device<uint32_t>(96);
     cudaMemcpy(src, hs, sizeof hs, cudaMemcpyHostToDevice);
     copy_async_kernel<<<1, 32, 32 * 32>>>(out, src);
     cudaMemcpy(got, out, sizeof got, cudaMemcpyDeviceToHost);
     bool ok = cudaGetLastError() == cudaSuccess;
-    for (int i = 0; i < 32; i++)
-        ok = ok && got[4 * i] == 0xdeadbeefu && got[4 * i + 1] == hs[4 * i] && got[4 * i + 2] == 0xdeadbeefu &&
-             got[4 * i + 3] == 0;
-    check(ok, "cp.async", "a copy landed before its wait_group, not by it, or src_size 0 did not write zeros");
+    int early = 0, late = 0;
+    for (int i = 0; i < 32; i++) {
+        early += got[3 * i] == hs[4 * i];
+        late += got[3 * i] == 0xdeadbeefu;
+        ok = ok && got[3 * i + 1] == hs[4 * i] && got[3 * i + 2] == 0;
+    }
+    check(ok && early + late == 32, "cp.async", "a copy had not landed by its wait_group, or src_size 0 did not "
+                                                "write zeros");
+    check(early > 0 && late > 0, "cp.async-lands-early-or-late",
+          "of 32 copies, not some landed before the wait and some at it");
     cudaFree(src);
     cudaFree(out);
 }
@@ -340,6 +346,34 @@ static void test_race_caught(void)
     cudaFree(d);
 }
 
+/* Each thread reads the value of its lane in the other warp, after __syncthreads or after
+ * only __syncwarp, which orders nothing between warps. */
+__global__ static void other_warp_kernel(int *out, int with_barrier)
+{
+    extern __shared__ int v[];
+    v[threadIdx.x] = (int)threadIdx.x * 3;
+    if (with_barrier)
+        __syncthreads();
+    else
+        __syncwarp();
+    out[blockIdx.x * 64 + threadIdx.x] = v[(threadIdx.x + 32) % 64];
+}
+
+static void test_race_between_warps_caught(void)
+{
+    int *d = device<int>(8 * 64), h[8 * 64];
+    int wrong[2] = {0, 0};
+    for (int with = 0; with <= 1; with++) {
+        other_warp_kernel<<<8, 64, 64 * sizeof(int)>>>(d, with);
+        cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost);
+        for (int i = 0; i < 8 * 64; i++)
+            wrong[with] += h[i] != (i % 64 + 32) % 64 * 3;
+    }
+    check(wrong[0] > 0 && wrong[1] == 0, "race-between-warps-caught",
+          "a warp through __syncwarp never ran ahead of the other warp's writes");
+    cudaFree(d);
+}
+
 __global__ static void deadlock_kernel(void)
 {
     if (threadIdx.x < 16)
@@ -389,13 +423,15 @@ static void expect_death(const char *name, void (*what)(void), int sig, const ch
 static void run_deadlock(void) { deadlock_kernel<<<1, 64>>>(); }
 static void run_exited_lane(void) { exited_lane_kernel<<<1, 32>>>(device<int>(32)); }
 static void run_past_end(void) { past_end_kernel<<<1, 32>>>(device<float>(1024), 1024); }
+/* 32 copies, so that some are still waiting whichever way each lands */
 __global__ static void unwaited_copy_kernel(const float *src)
 {
     extern __shared__ __align__(16) float sh[];
-    copy_async16(sh, src, true);
+    for (int i = 0; i < 32; i++)
+        copy_async16(sh + 4 * i, src + 4 * i, true);
     copy_async_commit();
 }
-static void run_unwaited_copy(void) { unwaited_copy_kernel<<<1, 1, 16>>>(device<float>(4)); }
+static void run_unwaited_copy(void) { unwaited_copy_kernel<<<1, 1, 512>>>(device<float>(128)); }
 static void run_misaligned_vector(void)
 {
     misaligned_vector_kernel<<<1, 1>>>(device<__nv_bfloat16>(64), device<__nv_bfloat16>(64));
@@ -414,6 +450,7 @@ int main(void)
     test_launch_limits();
     test_memory();
     test_race_caught();
+    test_race_between_warps_caught();
     expect_death("deadlock-caught", run_deadlock, SIGABRT, "deadlock");
     expect_death("exited-lane-caught", run_exited_lane, SIGABRT, "has exited");
     expect_death("write-past-allocation-caught", run_past_end, SIGSEGV, NULL);

@@ -404,6 +404,13 @@ static void attention_long_documents(void) { attention_case(1, 301, 192, 6, 80);
 /* head size 80: an odd number of 16-wide steps along the head, and the 32-query tiles the
  * dK/dV kernel takes above head size 64, over three blocks */
 static void attention_head_size_80(void) { attention_case(1, 150, 160, 2, 20); }
+/* one document a row, long enough for a block to stream five tiles or more: each tile's
+ * buffer is refilled while the next is in use (head size 64, then 128 with 32-row tiles) */
+static void attention_many_tiles(void)
+{
+    attention_case(1, 280, 128, 2, 0);
+    attention_case(1, 200, 256, 2, 0);
+}
 
 /* ---- cross-entropy ---- */
 
@@ -543,6 +550,7 @@ int main(void)
     RUN(attention_short_documents);
     RUN(attention_long_documents);
     RUN(attention_head_size_80);
+    RUN(attention_many_tiles);
     RUN(crossentropy);
     RUN(adamw_clip);
 #endif

@@ -143,9 +143,9 @@ void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2]);
  * shared-memory address of one 16-byte row and gets its four registers (cuda_common.cuh,
  * ldmatrix_x4). */
 void ldmatrix_x4(uint32_t r[4], const void *row, bool trans);
-/* cp.async: the copy waits in the thread's list until a copy_async_wait lets fewer groups
- * than it be in flight; bytes past src_bytes are zeros. A thread that ends with copies
- * still waiting stops the program. */
+/* cp.async: the copy lands at once or waits in the thread's list until a copy_async_wait
+ * lets fewer groups than it be in flight, at random; bytes past src_bytes are zeros. A
+ * thread that ends with copies still waiting stops the program. */
 void copy_async(void *dst, const void *src, int bytes, int src_bytes);
 void copy_async_commit(void);
 void copy_async_wait(int groups_in_flight);
