@@ -6,9 +6,13 @@
  * The emulator is strict where the hardware's behaviour is undefined: a warp-synchronous
  * call (__shfl_*_sync, __syncwarp, mma.sync, ldmatrix) whose mask names an exited lane, a
  * __syncthreads that not every live thread reaches, a launch outside the limits of an
- * sm_90 device, dynamic shared memory over the kernel's limit, and a copy that runs off its
- * allocation, and a 16-byte access (load8/store8 of lib/cuda/cuda_common.cuh) off a 16-byte
- * boundary, stop the program with a message that names the kernel or the call. */
+ * sm_90 device, dynamic shared memory over the kernel's limit, a copy that runs off its
+ * allocation, a 16-byte access (load8/store8 of lib/cuda/cuda_common.cuh) off a 16-byte
+ * boundary, an ldmatrix or cp.async outside shared memory or off its alignment, and a
+ * thread that ends with cp.async copies it never waited for, stop the program with a
+ * message that names the kernel or the call. Where timing is free on the device, the
+ * emulator picks at random (seeded, so runs repeat): the order threads run in, whether a
+ * warp through a warp barrier runs ahead of the block, when a cp.async lands. */
 #ifndef LLM_CUDA_EMU_CUDA_RUNTIME_H
 #define LLM_CUDA_EMU_CUDA_RUNTIME_H
 
