@@ -194,10 +194,19 @@ __device__ __forceinline__ void warp_store(bf16 *dst, int ld, int b, int first, 
  * T, so that nothing is seen there. */
 __device__ __forceinline__ int doc_start(const int32_t *prow, int t, int T) { return t < T ? t - prow[t] : INT_MAX; }
 
-/* The streamed tiles take turns in two buffers (stage 0 and 1). Each round, the block
- * starts the copies of the next tile into the other buffer, then waits for all but that
- * newest group (an empty group where there is no next tile, so that the wait is always
- * the same): the current tile is in, the next one in flight while the warps compute. */
+/* The streamed tiles take turns in two buffers. A round begins by starting the copies of
+ * the next tile, if there is one, into the buffer the last round used, then waits for all
+ * groups but that newest one (empty where there is no next tile, so that the wait is
+ * always the same): the current tile is in, the next in flight while the warps compute. */
+template <typename F> __device__ __forceinline__ void begin_round(bool more, F fetch_next)
+{
+    __syncthreads();    /* the last round's buffer consumed by every warp */
+    if (more)
+        fetch_next();
+    copy_async_commit();
+    copy_async_wait<1>();
+    __syncthreads();    /* every thread's copies of the current tile in */
+}
 
 /* ---- forward ------------------------------------------------------------------------------ */
 
@@ -236,12 +245,7 @@ __global__ static void __launch_bounds__(WARPS * 32)
     float o[HS / 8][4] = {}, m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
 
     for (int k0 = k_first, buf = 0; k0 <= q_last; k0 += ROWS, buf ^= 1) {
-        __syncthreads();    /* the other buffer consumed, last round */
-        if (k0 + ROWS <= q_last)
-            fetch(k0 + ROWS, buf ^ 1);
-        copy_async_commit();
-        copy_async_wait<1>();
-        __syncthreads();
+        begin_round(k0 + ROWS <= q_last, [&] { fetch(k0 + ROWS, buf ^ 1); });
         if (k0 > w_hi || k0 + ROWS - 1 < w_lo)
             continue;    /* none of the warp's rows sees a key of this tile */
         const bf16 *ks = kv + 2 * buf * TILE, *vs = ks + TILE;
@@ -345,12 +349,7 @@ __global__ static void __launch_bounds__(WARPS * 32)
     float dq[HS / 8][4] = {};
 
     for (int k0 = k_first, buf = 0; k0 <= q_last; k0 += BN, buf ^= 1) {
-        __syncthreads();
-        if (k0 + BN <= q_last)
-            fetch(k0 + BN, buf ^ 1);
-        copy_async_commit();
-        copy_async_wait<1>();
-        __syncthreads();
+        begin_round(k0 + BN <= q_last, [&] { fetch(k0 + BN, buf ^ 1); });
         if (k0 > w_hi || k0 + BN - 1 < w_lo)
             continue;
         const bf16 *ks = kv + 2 * buf * TILE, *vs = ks + TILE;
@@ -412,12 +411,7 @@ __global__ static void __launch_bounds__(WARPS * 32)
     float dk[HS / 8][4] = {}, dv[HS / 8][4] = {};
 
     for (int q0 = s0, buf = 0; sees_block(q0); q0 += BN, buf ^= 1) {
-        __syncthreads();
-        if (sees_block(q0 + BN))
-            fetch(q0 + BN, buf ^ 1);
-        copy_async_commit();
-        copy_async_wait<1>();
-        __syncthreads();
+        begin_round(sees_block(q0 + BN), [&] { fetch(q0 + BN, buf ^ 1); });
         const bf16 *qs = qd + 2 * buf * TILE, *dos = qs + TILE;
         const float *lse_s = stats + 3 * buf * BN, *delta_s = lse_s + BN;
         const int32_t *pos_s = (const int32_t *)(delta_s + BN);
