@@ -84,6 +84,14 @@ __device__ static void copy_rows_async(bf16 *dst, int lds, const bf16 *src, int 
     }
 }
 
+/* The same for the keys and values of head h: K at dst, V n rows after it. */
+__device__ static void copy_kv_async(bf16 *dst, int lds, const bf16 *qkv, int C, int b, int first, int n, int T, int h,
+                                     int hs)
+{
+    copy_rows_async(dst, lds, qkv, 3 * C, b, first, n, T, C + h * hs, hs);
+    copy_rows_async(dst + n * lds, lds, qkv, 3 * C, b, first, n, T, 2 * C + h * hs, hs);
+}
+
 /* The a operand (16 x 16) at p, rows ld apart. */
 __device__ __forceinline__ void load_a(uint32_t a[4], const bf16 *p, int ld)
 {
@@ -222,10 +230,7 @@ __global__ static void __launch_bounds__(WARPS * 32)
     const int32_t *prow = pos + (size_t)b * T;
     int k_first = q0 - prow[q0];
     const float scale2 = 1.0f / sqrtf((float)HS) * LOG2E; /* scores to base 2: exp2 is one instruction */
-    auto fetch = [&](int k0, int buf) {
-        copy_rows_async(kv + 2 * buf * TILE, LDH, qkv, C3, b, k0, ROWS, T, C + h * HS, HS);
-        copy_rows_async(kv + (2 * buf + 1) * TILE, LDH, qkv, C3, b, k0, ROWS, T, 2 * C + h * HS, HS);
-    };
+    auto fetch = [&](int k0, int buf) { copy_kv_async(kv + 2 * buf * TILE, LDH, qkv, C, b, k0, ROWS, T, h, HS); };
 
     copy_rows_async(qs, LDH, qkv, C3, b, q0, ROWS, T, h * HS, HS);
     copy_async_commit();
@@ -327,10 +332,7 @@ __global__ static void __launch_bounds__(WARPS * 32)
     const int32_t *prow = pos + (size_t)b * T;
     const float scale = 1.0f / sqrtf((float)HS), scale2 = scale * LOG2E;
     size_t bh = ((size_t)b * NH + h) * T;
-    auto fetch = [&](int k0, int buf) {
-        copy_rows_async(kv + 2 * buf * TILE, LDH, qkv, C3, b, k0, BN, T, C + h * HS, HS);
-        copy_rows_async(kv + (2 * buf + 1) * TILE, LDH, qkv, C3, b, k0, BN, T, 2 * C + h * HS, HS);
-    };
+    auto fetch = [&](int k0, int buf) { copy_kv_async(kv + 2 * buf * TILE, LDH, qkv, C, b, k0, BN, T, h, HS); };
 
     int k_first = q0 - prow[q0];
     copy_rows_async(qs, LDH, qkv, C3, b, q0, ROWS, T, h * HS, HS);
@@ -402,8 +404,7 @@ __global__ static void __launch_bounds__(WARPS * 32)
      * the block's last key, so do all later ones' */
     auto sees_block = [&](int q0) { return q0 < T && q0 - prow[q0] <= s_last; };
 
-    copy_rows_async(ks, LDH, qkv, C3, b, s0, ROWS, T, C + h * HS, HS);
-    copy_rows_async(vs, LDH, qkv, C3, b, s0, ROWS, T, 2 * C + h * HS, HS);
+    copy_kv_async(ks, LDH, qkv, C, b, s0, ROWS, T, h, HS);    /* vs follows ks */
     fetch(s0, 0);    /* one group with the block's rows */
     copy_async_commit();
     int key[2] = {w0 + lane / 4, w0 + lane / 4 + 8};

@@ -618,25 +618,37 @@ static int classifier(llm_cuda *g, int N, llm_error *err)
 }
 
 /* The rows grouped by token and by position on the host (a counting sort), for the
- * embeddings' backward: group_rows fills h_groups, send_groups copies them over. */
+ * embeddings' backward: group_rows fills h_groups, send_groups copies them over. h_groups
+ * holds, for tokens (which 0) and then positions (1), the rows (N), each group's start
+ * (groups + 1) and id (groups), then the sort's counts. */
+struct host_groups {
+    int32_t *rows, *start, *id;
+};
+
+static host_groups groups_of(const llm_cuda *g, int N, int which)
+{
+    int32_t *h = g->h_groups + (size_t)which * (3 * N + 1);
+    return host_groups{h, h + N, h + 2 * N + 1};
+}
+
 static void group_rows(llm_cuda *g, const int32_t *tokens, int N)
 {
-    int32_t *h = g->h_groups, *count = h + 6 * N + 2;
-    llm_cuda_group_rows(tokens, N, g->cfg.vocab_size, count, h, h + N, h + 2 * N + 1, &g->tok_groups);
-    llm_cuda_group_rows(g->h_pos, N, g->cfg.block_size, count, h + 3 * N + 1, h + 4 * N + 1, h + 5 * N + 2,
-                        &g->pos_groups);
+    int32_t *count = g->h_groups + 2 * (3 * N + 1);
+    host_groups t = groups_of(g, N, 0), p = groups_of(g, N, 1);
+    llm_cuda_group_rows(tokens, N, g->cfg.vocab_size, count, t.rows, t.start, t.id, &g->tok_groups);
+    llm_cuda_group_rows(g->h_pos, N, g->cfg.block_size, count, p.rows, p.start, p.id, &g->pos_groups);
 }
 
 static int send_groups(llm_cuda *g, int N, llm_error *err)
 {
-    const int32_t *h = g->h_groups;
+    host_groups t = groups_of(g, N, 0), p = groups_of(g, N, 1);
     size_t n = (size_t)N * sizeof(int32_t), one = sizeof(int32_t);
-    CU_CHECK(cudaMemcpy(g->tok_rows, h, n, cudaMemcpyHostToDevice));
-    CU_CHECK(cudaMemcpy(g->tok_start, h + N, ((size_t)g->tok_groups + 1) * one, cudaMemcpyHostToDevice));
-    CU_CHECK(cudaMemcpy(g->tok_id, h + 2 * N + 1, (size_t)g->tok_groups * one, cudaMemcpyHostToDevice));
-    CU_CHECK(cudaMemcpy(g->pos_rows, h + 3 * N + 1, n, cudaMemcpyHostToDevice));
-    CU_CHECK(cudaMemcpy(g->pos_start, h + 4 * N + 1, ((size_t)g->pos_groups + 1) * one, cudaMemcpyHostToDevice));
-    CU_CHECK(cudaMemcpy(g->pos_id, h + 5 * N + 2, (size_t)g->pos_groups * one, cudaMemcpyHostToDevice));
+    CU_CHECK(cudaMemcpy(g->tok_rows, t.rows, n, cudaMemcpyHostToDevice));
+    CU_CHECK(cudaMemcpy(g->tok_start, t.start, ((size_t)g->tok_groups + 1) * one, cudaMemcpyHostToDevice));
+    CU_CHECK(cudaMemcpy(g->tok_id, t.id, (size_t)g->tok_groups * one, cudaMemcpyHostToDevice));
+    CU_CHECK(cudaMemcpy(g->pos_rows, p.rows, n, cudaMemcpyHostToDevice));
+    CU_CHECK(cudaMemcpy(g->pos_start, p.start, ((size_t)g->pos_groups + 1) * one, cudaMemcpyHostToDevice));
+    CU_CHECK(cudaMemcpy(g->pos_id, p.id, (size_t)g->pos_groups * one, cudaMemcpyHostToDevice));
     return 0;
 }
 

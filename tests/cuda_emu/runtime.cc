@@ -275,6 +275,21 @@ void ldmatrix_x4(uint32_t r[4], const void *row, bool trans)
     }
 }
 
+static uint64_t mix(uint64_t x)    /* splitmix64's finaliser */
+{
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+static uint64_t next_random(uint64_t *rng)    /* xorshift64 */
+{
+    *rng ^= *rng << 13;
+    *rng ^= *rng >> 7;
+    *rng ^= *rng << 17;
+    return *rng;
+}
+
 static void perform(const async_copy &c)
 {
     memcpy(c.dst, c.src, (size_t)c.src_bytes);
@@ -293,10 +308,7 @@ void copy_async(void *dst, const void *src, int bytes, int src_bytes)
         fail("kernel %s: cp.async of %d bytes from %p, off a %d-byte boundary", w->kernel, bytes, src, bytes);
     fiber *f = w->cur;
     async_copy c = {dst, src, bytes, src_bytes, f->committed};
-    w->copy_rng ^= w->copy_rng << 13;
-    w->copy_rng ^= w->copy_rng >> 7;
-    w->copy_rng ^= w->copy_rng << 17;
-    if (w->copy_rng >> 63)
+    if (next_random(&w->copy_rng) >> 63)
         perform(c);
     else
         f->copies.push_back(c);
@@ -394,21 +406,6 @@ static bool shuffled_order(void)
         on = !(s && strcmp(s, "forward") == 0);
     }
     return on;
-}
-
-static uint64_t mix(uint64_t x)    /* splitmix64's finaliser */
-{
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
-static uint64_t next_random(uint64_t *rng)    /* xorshift64 */
-{
-    *rng ^= *rng << 13;
-    *rng ^= *rng >> 7;
-    *rng ^= *rng << 17;
-    return *rng;
 }
 
 static void shuffle(int *run, int n, uint64_t *rng)
