@@ -7,9 +7,10 @@
  * the CPU) and run where these cannot: head sizes that are not a multiple of 16 up to 128,
  * or LLM_CUDA_ATTENTION=fp32.
  *
- * A block is 4 warps and owns 64 rows (queries, or keys for dK and dV), 16 a warp; the rows
- * it streams come into shared memory a tile at a time by cp.async, two tiles in turn, so
- * that the next tile's copies run while the warps work on this one. Tiles sit in shared
+ * A block is 4 warps and owns 64 rows (queries, or keys for dK and dV), 16 a warp (the
+ * forward up to head size 64: 128 queries, 32 a warp). The tiles it streams come into
+ * shared memory by cp.async, two tiles in turn, so that the next tile's copies run while
+ * the warps work on this one. Tiles sit in shared
  * memory as they are in the tensor; ldmatrix reads the operands, transposing where a
  * product runs across a tile's rows (V in P V, K in dS K, Q and dO in dK and dV). Head
  * sizes are template parameters so that the accumulator arrays are registers. The backward
@@ -39,12 +40,18 @@ __host__ __device__ constexpr int padded(int n) { return n + 8; }
  * registers a lane. */
 __host__ __device__ constexpr int stream_tile(int hs) { return hs <= 64 ? 64 : 32; }
 
+/* The forward's warps own 32 queries each up to head size 64, two m16 tiles that share every
+ * K and V fragment they read: half the shared-memory reads a product, which bound a warp
+ * with 16 rows. Above 64 the accumulators of 32 rows would not fit the registers. */
+__host__ __device__ constexpr int forward_mtiles(int hs) { return hs <= 64 ? 2 : 1; }
+__host__ __device__ constexpr int forward_rows(int hs) { return WARPS * 16 * forward_mtiles(hs); }
+
 /* Shared memory of each kernel, in bytes: the rows the block owns, then two of each
  * streamed tile. */
 __host__ __device__ constexpr size_t tile_bytes(int rows, int hs) { return (size_t)rows * padded(hs) * sizeof(bf16); }
 __host__ __device__ constexpr size_t forward_bytes(int hs)    /* Q; K, V twice */
 {
-    return tile_bytes(ROWS, hs) + 4 * tile_bytes(ROWS, hs);
+    return tile_bytes(forward_rows(hs), hs) + 4 * tile_bytes(ROWS, hs);
 }
 __host__ __device__ constexpr size_t dq_bytes(int hs)    /* Q, dO; K, V twice */
 {
@@ -127,21 +134,28 @@ __device__ __forceinline__ void acc_to_a(uint32_t a[4], const float lo[4], const
     a[3] = pack2(hi[2], hi[3]);
 }
 
-/* acc (16 x HS) += a (16 x N) b (N x HS): a from N / 8 accumulators (P or dS), b the
- * tile's N rows as they are in shared memory (ld apart). */
-template <int HS, int N>
-__device__ __forceinline__ void warp_acc_ab(float (*acc)[4], const float (*a)[4], const bf16 *b, int ld)
+/* acc (MT x 16 x HS) += a (MT x 16 x N) b (N x HS): a from N / 8 accumulators an m16 tile
+ * (P or dS), b the tile's N rows as they are in shared memory (ld apart), each of its
+ * fragments read once for the MT row tiles. */
+template <int HS, int N, int MT>
+__device__ __forceinline__ void warp_acc_ab(float (*acc)[HS / 8][4], const float (*a)[N / 8][4], const bf16 *b,
+                                            int ld)
 {
 #pragma unroll
     for (int k = 0; k < N / 16; k++) {
-        uint32_t fa[4];
-        acc_to_a(fa, a[2 * k], a[2 * k + 1]);
+        uint32_t fa[MT][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++)
+            acc_to_a(fa[mt], a[mt][2 * k], a[mt][2 * k + 1]);
 #pragma unroll
         for (int n = 0; n < HS / 16; n++) {
             uint32_t fb[4];
             load_b_pair_trans(fb, b + k * 16 * ld + n * 16, ld);
-            mma_m16n8k16(acc[2 * n], fa, fb);
-            mma_m16n8k16(acc[2 * n + 1], fa, fb + 2);
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                mma_m16n8k16(acc[mt][2 * n], fa[mt], fb);
+                mma_m16n8k16(acc[mt][2 * n + 1], fa[mt], fb + 2);
+            }
         }
     }
 }
@@ -218,36 +232,91 @@ template <typename F> __device__ __forceinline__ void begin_round(bool more, F f
 
 /* ---- forward ------------------------------------------------------------------------------ */
 
+/* One m16 tile's step of the online softmax over a 64-key tile from key k0: s (its scores,
+ * masked and in base 2) becomes P, the running maxima m and this lane's shares of the row
+ * sums l move on, and the output rows o are rescaled. A row's scores are spread over the 4
+ * lanes of its group; row and lo are this lane's two rows (g and g + 8) and their documents'
+ * first keys. */
+template <int HS>
+__device__ __forceinline__ void online_softmax(float (*s)[4], float m[2], float l[2], float (*o)[4], const int row[2],
+                                               const int lo[2], int k0, float scale2)
+{
+    int lane = threadIdx.x % 32;
+    float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int j = 0; j < ROWS / 8; j++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            int r = e / 2, key = k0 + j * 8 + lane % 4 * 2 + e % 2;
+            s[j][e] = key >= lo[r] && key <= row[r] ? s[j][e] * scale2 : -INFINITY;
+            mx[r] = fmaxf(mx[r], s[j][e]);
+        }
+    float corr[2];
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+        float m_new = fmaxf(m[r], mx[r]);
+        corr[r] = m_new == -INFINITY ? 1.0f : exp2f(m[r] - m_new);
+        m[r] = m_new;
+        l[r] *= corr[r];    /* a lane's share of the row sum; the shares join at the end */
+    }
+#pragma unroll
+    for (int j = 0; j < ROWS / 8; j++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            float p = m[e / 2] == -INFINITY ? 0.0f : exp2f(s[j][e] - m[e / 2]);
+            l[e / 2] += p;
+            s[j][e] = p;
+        }
+#pragma unroll
+    for (int n = 0; n < HS / 8; n++) {
+        o[n][0] *= corr[0], o[n][1] *= corr[0];
+        o[n][2] *= corr[1], o[n][3] *= corr[1];
+    }
+}
+
 template <int HS>
 __global__ static void __launch_bounds__(WARPS * 32)
     attention_forward_mma_kernel(bf16 *out, float *lse, const bf16 *qkv, const int32_t *pos, int T, int C, int NH)
 {
-    constexpr int LDH = padded(HS), TILE = ROWS * LDH;
+    constexpr int MT = forward_mtiles(HS), QROWS = forward_rows(HS), LDH = padded(HS), TILE = ROWS * LDH;
     extern __shared__ __align__(128) unsigned char smem[];
-    bf16 *qs = (bf16 *)smem, *kv = qs + TILE;    /* buffer i: K at kv + 2 i TILE, V after it */
+    bf16 *qs = (bf16 *)smem, *kv = qs + QROWS * LDH;    /* buffer i: K at kv + 2 i TILE, V after it */
     int C3 = 3 * C, b = blockIdx.z, h = blockIdx.y, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    int q0 = blockIdx.x * ROWS, q_last = min(q0 + ROWS, T) - 1, w0 = q0 + warp * 16;
+    int q0 = blockIdx.x * QROWS, q_last = min(q0 + QROWS, T) - 1, w0 = q0 + warp * 16 * MT;
+    bf16 *wq = qs + warp * 16 * MT * LDH;    /* the warp's rows of qs */
     const int32_t *prow = pos + (size_t)b * T;
     int k_first = q0 - prow[q0];
     const float scale2 = 1.0f / sqrtf((float)HS) * LOG2E; /* scores to base 2: exp2 is one instruction */
     auto fetch = [&](int k0, int buf) { copy_kv_async(kv + 2 * buf * TILE, LDH, qkv, C, b, k0, ROWS, T, h, HS); };
 
-    copy_rows_async(qs, LDH, qkv, C3, b, q0, ROWS, T, h * HS, HS);
+    copy_rows_async(qs, LDH, qkv, C3, b, q0, QROWS, T, h * HS, HS);
     copy_async_commit();
     fetch(k_first, 0);
     copy_async_commit();
     copy_async_wait<1>();    /* the queries; the first keys may still be on their way */
     __syncthreads();
-    uint32_t qa[HS / 16][4];    /* the warp's queries stay in registers */
+    uint32_t qa[MT][HS / 16][4];    /* the warp's queries stay in registers */
+    /* this lane's two rows of each m16 tile, g and g + 8, and their documents' first keys */
+    int row[MT][2], lo[MT][2];
 #pragma unroll
-    for (int k = 0; k < HS / 16; k++)
-        load_a(qa[k], qs + warp * 16 * LDH + k * 16, LDH);
-
-    /* this lane's two rows, g and g + 8 of the warp's 16, and the keys the warp sees */
-    int row[2] = {w0 + lane / 4, w0 + lane / 4 + 8};
-    int lo[2] = {doc_start(prow, row[0], T), doc_start(prow, row[1], T)};
-    int w_lo = doc_start(prow, w0, T), w_hi = min(w0 + 15, T - 1);
-    float o[HS / 8][4] = {}, m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+    for (int mt = 0; mt < MT; mt++) {
+#pragma unroll
+        for (int k = 0; k < HS / 16; k++)
+            load_a(qa[mt][k], wq + mt * 16 * LDH + k * 16, LDH);
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            row[mt][r] = w0 + mt * 16 + r * 8 + lane / 4;
+            lo[mt][r] = doc_start(prow, row[mt][r], T);
+        }
+    }
+    /* the keys the warp's rows see lie between these */
+    int w_lo = doc_start(prow, w0, T), w_hi = min(w0 + 16 * MT - 1, T - 1);
+    float o[MT][HS / 8][4] = {}, m[MT][2], l[MT][2] = {};
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+        m[mt][0] = m[mt][1] = -INFINITY;
 
     for (int k0 = k_first, buf = 0; k0 <= q_last; k0 += ROWS, buf ^= 1) {
         begin_round(k0 + ROWS <= q_last, [&] { fetch(k0 + ROWS, buf ^ 1); });
@@ -255,66 +324,41 @@ __global__ static void __launch_bounds__(WARPS * 32)
             continue;    /* none of the warp's rows sees a key of this tile */
         const bf16 *ks = kv + 2 * buf * TILE, *vs = ks + TILE;
 
-        float s[ROWS / 8][4] = {};    /* S = Q K^T, 16 x 64 */
+        float s[MT][ROWS / 8][4] = {};    /* S = Q K^T, 16 x 64 an m16 tile */
 #pragma unroll
         for (int k = 0; k < HS / 16; k++)
 #pragma unroll
             for (int j = 0; j < ROWS / 16; j++) {
                 uint32_t kb[4];
                 load_b_pair(kb, ks + j * 16 * LDH + k * 16, LDH);
-                mma_m16n8k16(s[2 * j], qa[k], kb);
-                mma_m16n8k16(s[2 * j + 1], qa[k], kb + 2);
-            }
-
-        /* the online softmax: a row's 64 scores are spread over the 4 lanes of its group */
-        float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
-        for (int j = 0; j < ROWS / 8; j++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                int r = e / 2, key = k0 + j * 8 + lane % 4 * 2 + e % 2;
-                s[j][e] = key >= lo[r] && key <= row[r] ? s[j][e] * scale2 : -INFINITY;
-                mx[r] = fmaxf(mx[r], s[j][e]);
-            }
-        float corr[2];
-#pragma unroll
-        for (int r = 0; r < 2; r++) {
-            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-            float m_new = fmaxf(m[r], mx[r]);
-            corr[r] = m_new == -INFINITY ? 1.0f : exp2f(m[r] - m_new);
-            m[r] = m_new;
-            l[r] *= corr[r];    /* a lane's share of the row sum; the shares join at the end */
-        }
-#pragma unroll
-        for (int j = 0; j < ROWS / 8; j++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                float p = m[e / 2] == -INFINITY ? 0.0f : exp2f(s[j][e] - m[e / 2]);
-                l[e / 2] += p;
-                s[j][e] = p;
+                for (int mt = 0; mt < MT; mt++) {
+                    mma_m16n8k16(s[mt][2 * j], qa[mt][k], kb);
+                    mma_m16n8k16(s[mt][2 * j + 1], qa[mt][k], kb + 2);
+                }
             }
 #pragma unroll
-        for (int n = 0; n < HS / 8; n++) {
-            o[n][0] *= corr[0], o[n][1] *= corr[0];
-            o[n][2] *= corr[1], o[n][3] *= corr[1];
-        }
-
-        warp_acc_ab<HS, ROWS>(o, s, vs, LDH);    /* O += P V, P in bf16 straight from the scores' registers */
+        for (int mt = 0; mt < MT; mt++)
+            online_softmax<HS>(s[mt], m[mt], l[mt], o[mt], row[mt], lo[mt], k0, scale2);
+        warp_acc_ab<HS, ROWS, MT>(o, s, vs, LDH);    /* O += P V, P in bf16 straight from the scores' registers */
     }
 
     size_t bh = ((size_t)b * NH + h) * T;
-    float inv[2];
 #pragma unroll
-    for (int r = 0; r < 2; r++) {
-        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
-        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
-        if (lane % 4 == 0 && row[r] < T)
-            lse[bh + row[r]] = (m[r] + log2f(l[r])) * LN2;    /* base e again */
-        inv[r] = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
+    for (int mt = 0; mt < MT; mt++) {
+        float inv[2];
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            float sum = l[mt][r];
+            sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+            sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+            if (lane % 4 == 0 && row[mt][r] < T)
+                lse[bh + row[mt][r]] = (m[mt][r] + log2f(sum)) * LN2;    /* base e again */
+            inv[r] = sum > 0.0f ? 1.0f / sum : 0.0f;
+        }
+        /* the warp's rows of qs are free: its queries have been in registers since the start */
+        warp_store<HS>(out, C, b, w0 + mt * 16, T, h * HS, o[mt], inv[0], inv[1], wq + mt * 16 * LDH, LDH);
     }
-    /* the warp's rows of qs are free: its queries have been in registers since the start */
-    warp_store<HS>(out, C, b, w0, T, h * HS, o, inv[0], inv[1], qs + warp * 16 * LDH, LDH);
 }
 
 /* ---- backward: dQ ------------------------------------------------------------------------- */
@@ -367,7 +411,7 @@ __global__ static void __launch_bounds__(WARPS * 32)
                 float p = key >= lo[r] && key <= row[r] ? exp2f(s[j][e] * scale2 - lse2[r]) : 0.0f;
                 s[j][e] = p * (dp[j][e] - dl[r]) * scale;
             }
-        warp_acc_ab<HS, BN>(dq, s, ks, LDH);    /* dQ += dS K */
+        warp_acc_ab<HS, BN, 1>(&dq, &s, ks, LDH);    /* dQ += dS K */
     }
     /* only this warp reads its rows of qs */
     warp_store<HS>(dqkv, C3, b, w0, T, h * HS, dq, 1.0f, 1.0f, qs + warp * 16 * LDH, LDH);
@@ -432,8 +476,8 @@ __global__ static void __launch_bounds__(WARPS * 32)
                 st[j][e] = p;
                 dpt[j][e] = p * (dpt[j][e] - delta_s[i]) * scale;
             }
-        warp_acc_ab<HS, BN>(dv, st, dos, LDH);    /* dV += P^T dO */
-        warp_acc_ab<HS, BN>(dk, dpt, qs, LDH);    /* dK += dS^T Q */
+        warp_acc_ab<HS, BN, 1>(&dv, &st, dos, LDH);    /* dV += P^T dO */
+        warp_acc_ab<HS, BN, 1>(&dk, &dpt, qs, LDH);    /* dK += dS^T Q */
     }
     /* only this warp reads its rows of ks and vs */
     warp_store<HS>(dqkv, C3, b, w0, T, C + h * HS, dk, 1.0f, 1.0f, ks + warp * 16 * LDH, LDH);
@@ -486,7 +530,7 @@ static int forward_hs(bf16 *out, float *lse, const bf16 *qkv, const int32_t *pos
 {
     if (allow_shared(attention_forward_mma_kernel<HS>, forward_bytes(HS), err) < 0)
         return -1;
-    dim3 grid(cu_blocks((size_t)T, ROWS), NH, B);
+    dim3 grid(cu_blocks((size_t)T, forward_rows(HS)), NH, B);
     attention_forward_mma_kernel<HS><<<grid, WARPS * 32, forward_bytes(HS), s>>>(out, lse, qkv, pos, T, C, NH);
     CU_LAUNCHED();
     return 0;
