@@ -27,7 +27,7 @@
 #include "cuda_common.cuh"
 #include "ops_cuda.h"
 
-enum { ROWS = 64, WARPS = ROWS / 16, MAX_HS_MMA = 128 };
+enum { WARPS = 4, FWD_TILE = 64, BWD_TILE = 32, MAX_HS_MMA = 128 };
 #define LOG2E 1.4426950408889634f
 #define LN2 0.6931471805599453f
 
@@ -35,31 +35,27 @@ enum { ROWS = 64, WARPS = ROWS / 16, MAX_HS_MMA = 128 };
  * then fall in 32 different banks, and every row starts on a 16-byte boundary. */
 __host__ __device__ constexpr int padded(int n) { return n + 8; }
 
-/* The tile the backward kernels stream (keys for dQ, queries for dK and dV): 64 rows at head
- * sizes up to 64, 32 above, where a warp's gradients of 16 x hs already take hs / 2 or hs
- * registers a lane. */
-__host__ __device__ constexpr int stream_tile(int hs) { return hs <= 64 ? 64 : 32; }
+/* Up to head size 64 a warp owns 32 rows, two m16 tiles that share every fragment of the
+ * streamed tile they read: half the shared-memory reads a product, which bound a warp of
+ * 16 rows. Above 64 the accumulators of 32 rows would not fit the registers. */
+__host__ __device__ constexpr int mtiles(int hs) { return hs <= 64 ? 2 : 1; }
+__host__ __device__ constexpr int block_rows(int hs) { return WARPS * 16 * mtiles(hs); }
 
-/* The forward's warps own 32 queries each up to head size 64, two m16 tiles that share every
- * K and V fragment they read: half the shared-memory reads a product, which bound a warp
- * with 16 rows. Above 64 the accumulators of 32 rows would not fit the registers. */
-__host__ __device__ constexpr int forward_mtiles(int hs) { return hs <= 64 ? 2 : 1; }
-__host__ __device__ constexpr int forward_rows(int hs) { return WARPS * 16 * forward_mtiles(hs); }
-
-/* Shared memory of each kernel, in bytes: the rows the block owns, then two of each
- * streamed tile. */
+/* The tiles streamed are 64 keys in the forward, and 32 rows (keys for dQ, queries for dK
+ * and dV) in the backward, whose gradients take most of a warp's registers. Shared memory
+ * of each kernel, in bytes: the rows the block owns, then two of each streamed tile. */
 __host__ __device__ constexpr size_t tile_bytes(int rows, int hs) { return (size_t)rows * padded(hs) * sizeof(bf16); }
 __host__ __device__ constexpr size_t forward_bytes(int hs)    /* Q; K, V twice */
 {
-    return tile_bytes(forward_rows(hs), hs) + 4 * tile_bytes(ROWS, hs);
+    return tile_bytes(block_rows(hs), hs) + 4 * tile_bytes(FWD_TILE, hs);
 }
 __host__ __device__ constexpr size_t dq_bytes(int hs)    /* Q, dO; K, V twice */
 {
-    return 2 * tile_bytes(ROWS, hs) + 4 * tile_bytes(stream_tile(hs), hs);
+    return 2 * tile_bytes(block_rows(hs), hs) + 4 * tile_bytes(BWD_TILE, hs);
 }
 __host__ __device__ constexpr size_t dkv_bytes(int hs)    /* K, V; Q, dO and lse, delta, pos twice */
 {
-    return dq_bytes(hs) + 2 * 3 * (size_t)stream_tile(hs) * sizeof(float);
+    return dq_bytes(hs) + 2 * 3 * (size_t)BWD_TILE * sizeof(float);
 }
 
 /* ---- tiles and fragments ---------------------------------------------------------------- */
@@ -160,32 +156,40 @@ __device__ __forceinline__ void warp_acc_ab(float (*acc)[HS / 8][4], const float
     }
 }
 
-/* x = a1 b1^T and y = a2 b2^T (16 x N each) over the head: a1 and a2 the warp's 16 rows,
- * b1 and b2 the tile's N rows, all ld apart. The scores and dP both backward kernels
+/* x = a1 b1^T and y = a2 b2^T (MT x 16 x N each) over the head: a1 and a2 the warp's 16 MT
+ * rows, b1 and b2 the tile's N rows, all ld apart. The scores and dP both backward kernels
  * recompute. */
-template <int HS, int N>
-__device__ __forceinline__ void warp_abt_pair(float (*x)[4], float (*y)[4], const bf16 *a1, const bf16 *a2,
-                                              const bf16 *b1, const bf16 *b2, int ld)
+template <int HS, int N, int MT>
+__device__ __forceinline__ void warp_abt_pair(float (*x)[N / 8][4], float (*y)[N / 8][4], const bf16 *a1,
+                                              const bf16 *a2, const bf16 *b1, const bf16 *b2, int ld)
 {
 #pragma unroll
-    for (int j = 0; j < N / 8; j++)
+    for (int mt = 0; mt < MT; mt++)
 #pragma unroll
-        for (int e = 0; e < 4; e++)
-            x[j][e] = y[j][e] = 0.0f;
+        for (int j = 0; j < N / 8; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++)
+                x[mt][j][e] = y[mt][j][e] = 0.0f;
 #pragma unroll
     for (int k = 0; k < HS / 16; k++) {
-        uint32_t f1[4], f2[4];
-        load_a(f1, a1 + k * 16, ld);
-        load_a(f2, a2 + k * 16, ld);
+        uint32_t f1[MT][4], f2[MT][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++) {
+            load_a(f1[mt], a1 + mt * 16 * ld + k * 16, ld);
+            load_a(f2[mt], a2 + mt * 16 * ld + k * 16, ld);
+        }
 #pragma unroll
         for (int j = 0; j < N / 16; j++) {
             uint32_t g1[4], g2[4];
             load_b_pair(g1, b1 + j * 16 * ld + k * 16, ld);
             load_b_pair(g2, b2 + j * 16 * ld + k * 16, ld);
-            mma_m16n8k16(x[2 * j], f1, g1);
-            mma_m16n8k16(x[2 * j + 1], f1, g1 + 2);
-            mma_m16n8k16(y[2 * j], f2, g2);
-            mma_m16n8k16(y[2 * j + 1], f2, g2 + 2);
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                mma_m16n8k16(x[mt][2 * j], f1[mt], g1);
+                mma_m16n8k16(x[mt][2 * j + 1], f1[mt], g1 + 2);
+                mma_m16n8k16(y[mt][2 * j], f2[mt], g2);
+                mma_m16n8k16(y[mt][2 * j + 1], f2[mt], g2 + 2);
+            }
         }
     }
 }
@@ -244,7 +248,7 @@ __device__ __forceinline__ void online_softmax(float (*s)[4], float m[2], float 
     int lane = threadIdx.x % 32;
     float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
-    for (int j = 0; j < ROWS / 8; j++)
+    for (int j = 0; j < FWD_TILE / 8; j++)
 #pragma unroll
         for (int e = 0; e < 4; e++) {
             int r = e / 2, key = k0 + j * 8 + lane % 4 * 2 + e % 2;
@@ -262,7 +266,7 @@ __device__ __forceinline__ void online_softmax(float (*s)[4], float m[2], float 
         l[r] *= corr[r];    /* a lane's share of the row sum; the shares join at the end */
     }
 #pragma unroll
-    for (int j = 0; j < ROWS / 8; j++)
+    for (int j = 0; j < FWD_TILE / 8; j++)
 #pragma unroll
         for (int e = 0; e < 4; e++) {
             float p = m[e / 2] == -INFINITY ? 0.0f : exp2f(s[j][e] - m[e / 2]);
@@ -280,7 +284,7 @@ template <int HS>
 __global__ static void __launch_bounds__(WARPS * 32)
     attention_forward_mma_kernel(bf16 *out, float *lse, const bf16 *qkv, const int32_t *pos, int T, int C, int NH)
 {
-    constexpr int MT = forward_mtiles(HS), QROWS = forward_rows(HS), LDH = padded(HS), TILE = ROWS * LDH;
+    constexpr int MT = mtiles(HS), QROWS = block_rows(HS), BN = FWD_TILE, LDH = padded(HS), TILE = BN * LDH;
     extern __shared__ __align__(128) unsigned char smem[];
     bf16 *qs = (bf16 *)smem, *kv = qs + QROWS * LDH;    /* buffer i: K at kv + 2 i TILE, V after it */
     int C3 = 3 * C, b = blockIdx.z, h = blockIdx.y, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
@@ -289,7 +293,7 @@ __global__ static void __launch_bounds__(WARPS * 32)
     const int32_t *prow = pos + (size_t)b * T;
     int k_first = q0 - prow[q0];
     const float scale2 = 1.0f / sqrtf((float)HS) * LOG2E; /* scores to base 2: exp2 is one instruction */
-    auto fetch = [&](int k0, int buf) { copy_kv_async(kv + 2 * buf * TILE, LDH, qkv, C, b, k0, ROWS, T, h, HS); };
+    auto fetch = [&](int k0, int buf) { copy_kv_async(kv + 2 * buf * TILE, LDH, qkv, C, b, k0, BN, T, h, HS); };
 
     copy_rows_async(qs, LDH, qkv, C3, b, q0, QROWS, T, h * HS, HS);
     copy_async_commit();
@@ -318,17 +322,17 @@ __global__ static void __launch_bounds__(WARPS * 32)
     for (int mt = 0; mt < MT; mt++)
         m[mt][0] = m[mt][1] = -INFINITY;
 
-    for (int k0 = k_first, buf = 0; k0 <= q_last; k0 += ROWS, buf ^= 1) {
-        begin_round(k0 + ROWS <= q_last, [&] { fetch(k0 + ROWS, buf ^ 1); });
-        if (k0 > w_hi || k0 + ROWS - 1 < w_lo)
+    for (int k0 = k_first, buf = 0; k0 <= q_last; k0 += BN, buf ^= 1) {
+        begin_round(k0 + BN <= q_last, [&] { fetch(k0 + BN, buf ^ 1); });
+        if (k0 > w_hi || k0 + BN - 1 < w_lo)
             continue;    /* none of the warp's rows sees a key of this tile */
         const bf16 *ks = kv + 2 * buf * TILE, *vs = ks + TILE;
 
-        float s[MT][ROWS / 8][4] = {};    /* S = Q K^T, 16 x 64 an m16 tile */
+        float s[MT][BN / 8][4] = {};    /* S = Q K^T, 16 x 64 an m16 tile */
 #pragma unroll
         for (int k = 0; k < HS / 16; k++)
 #pragma unroll
-            for (int j = 0; j < ROWS / 16; j++) {
+            for (int j = 0; j < BN / 16; j++) {
                 uint32_t kb[4];
                 load_b_pair(kb, ks + j * 16 * LDH + k * 16, LDH);
 #pragma unroll
@@ -340,7 +344,7 @@ __global__ static void __launch_bounds__(WARPS * 32)
 #pragma unroll
         for (int mt = 0; mt < MT; mt++)
             online_softmax<HS>(s[mt], m[mt], l[mt], o[mt], row[mt], lo[mt], k0, scale2);
-        warp_acc_ab<HS, ROWS, MT>(o, s, vs, LDH);    /* O += P V, P in bf16 straight from the scores' registers */
+        warp_acc_ab<HS, BN, MT>(o, s, vs, LDH);    /* O += P V, P in bf16 straight from the scores' registers */
     }
 
     size_t bh = ((size_t)b * NH + h) * T;
@@ -368,31 +372,37 @@ __global__ static void __launch_bounds__(WARPS * 32)
     attention_dq_mma_kernel(bf16 *dqkv, const float *delta, const bf16 *dout, const float *lse, const bf16 *qkv,
                             const int32_t *pos, int T, int C, int NH)
 {
-    constexpr int BN = stream_tile(HS), LDH = padded(HS), TILE = BN * LDH;
+    constexpr int MT = mtiles(HS), QROWS = block_rows(HS), BN = BWD_TILE, LDH = padded(HS), TILE = BN * LDH;
     extern __shared__ __align__(128) unsigned char smem[];
-    bf16 *qs = (bf16 *)smem, *dos = qs + ROWS * LDH, *kv = dos + ROWS * LDH;    /* buffer i: K, V at kv + 2 i TILE */
+    bf16 *qs = (bf16 *)smem, *dos = qs + QROWS * LDH, *kv = dos + QROWS * LDH;    /* buffer i: K, V at kv + 2 i TILE */
     int C3 = 3 * C, b = blockIdx.z, h = blockIdx.y, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    int q0 = blockIdx.x * ROWS, q_last = min(q0 + ROWS, T) - 1, w0 = q0 + warp * 16;
+    int q0 = blockIdx.x * QROWS, q_last = min(q0 + QROWS, T) - 1, w0 = q0 + warp * 16 * MT;
+    bf16 *wq = qs + warp * 16 * MT * LDH, *wdo = dos + warp * 16 * MT * LDH;    /* the warp's rows */
     const int32_t *prow = pos + (size_t)b * T;
     const float scale = 1.0f / sqrtf((float)HS), scale2 = scale * LOG2E;
     size_t bh = ((size_t)b * NH + h) * T;
     auto fetch = [&](int k0, int buf) { copy_kv_async(kv + 2 * buf * TILE, LDH, qkv, C, b, k0, BN, T, h, HS); };
 
     int k_first = q0 - prow[q0];
-    copy_rows_async(qs, LDH, qkv, C3, b, q0, ROWS, T, h * HS, HS);
-    copy_rows_async(dos, LDH, dout, C, b, q0, ROWS, T, h * HS, HS);
+    copy_rows_async(qs, LDH, qkv, C3, b, q0, QROWS, T, h * HS, HS);
+    copy_rows_async(dos, LDH, dout, C, b, q0, QROWS, T, h * HS, HS);
     fetch(k_first, 0);    /* one group with the block's rows */
     copy_async_commit();
-    int row[2] = {w0 + lane / 4, w0 + lane / 4 + 8};
-    int lo[2] = {doc_start(prow, row[0], T), doc_start(prow, row[1], T)};
-    float lse2[2], dl[2];    /* the rows' log-sum-exp in base 2, as the scores, and delta */
+    /* this lane's rows, their documents' first keys, their log-sum-exp in base 2 (as the
+     * scores) and delta */
+    int row[MT][2], lo[MT][2];
+    float lse2[MT][2], dl[MT][2];
 #pragma unroll
-    for (int r = 0; r < 2; r++) {
-        lse2[r] = row[r] < T ? lse[bh + row[r]] * LOG2E : 0.0f;
-        dl[r] = row[r] < T ? delta[bh + row[r]] : 0.0f;
-    }
-    int w_lo = doc_start(prow, w0, T), w_hi = min(w0 + 15, T - 1);
-    float dq[HS / 8][4] = {};
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            int t = row[mt][r] = w0 + mt * 16 + r * 8 + lane / 4;
+            lo[mt][r] = doc_start(prow, t, T);
+            lse2[mt][r] = t < T ? lse[bh + t] * LOG2E : 0.0f;
+            dl[mt][r] = t < T ? delta[bh + t] : 0.0f;
+        }
+    int w_lo = doc_start(prow, w0, T), w_hi = min(w0 + 16 * MT - 1, T - 1);
+    float dq[MT][HS / 8][4] = {};
 
     for (int k0 = k_first, buf = 0; k0 <= q_last; k0 += BN, buf ^= 1) {
         begin_round(k0 + BN <= q_last, [&] { fetch(k0 + BN, buf ^ 1); });
@@ -400,21 +410,26 @@ __global__ static void __launch_bounds__(WARPS * 32)
             continue;
         const bf16 *ks = kv + 2 * buf * TILE, *vs = ks + TILE;
 
-        float s[BN / 8][4], dp[BN / 8][4];    /* S = Q K^T, dP = dO V^T */
-        warp_abt_pair<HS, BN>(s, dp, qs + warp * 16 * LDH, dos + warp * 16 * LDH, ks, vs, LDH);
+        float s[MT][BN / 8][4], dp[MT][BN / 8][4];    /* S = Q K^T, dP = dO V^T */
+        warp_abt_pair<HS, BN, MT>(s, dp, wq, wdo, ks, vs, LDH);
         /* dS = P (dP - delta), P from the forward's log-sum-exp; into s */
 #pragma unroll
-        for (int j = 0; j < BN / 8; j++)
+        for (int mt = 0; mt < MT; mt++)
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                int r = e / 2, key = k0 + j * 8 + lane % 4 * 2 + e % 2;
-                float p = key >= lo[r] && key <= row[r] ? exp2f(s[j][e] * scale2 - lse2[r]) : 0.0f;
-                s[j][e] = p * (dp[j][e] - dl[r]) * scale;
-            }
-        warp_acc_ab<HS, BN, 1>(&dq, &s, ks, LDH);    /* dQ += dS K */
+            for (int j = 0; j < BN / 8; j++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    int r = e / 2, key = k0 + j * 8 + lane % 4 * 2 + e % 2;
+                    bool seen = key >= lo[mt][r] && key <= row[mt][r];
+                    float p = seen ? exp2f(s[mt][j][e] * scale2 - lse2[mt][r]) : 0.0f;
+                    s[mt][j][e] = p * (dp[mt][j][e] - dl[mt][r]) * scale;
+                }
+        warp_acc_ab<HS, BN, MT>(dq, s, ks, LDH);    /* dQ += dS K */
     }
     /* only this warp reads its rows of qs */
-    warp_store<HS>(dqkv, C3, b, w0, T, h * HS, dq, 1.0f, 1.0f, qs + warp * 16 * LDH, LDH);
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+        warp_store<HS>(dqkv, C3, b, w0 + mt * 16, T, h * HS, dq[mt], 1.0f, 1.0f, wq + mt * 16 * LDH, LDH);
 }
 
 /* ---- backward: dK and dV ------------------------------------------------------------------- */
@@ -424,12 +439,13 @@ __global__ static void __launch_bounds__(WARPS * 32)
     attention_dkv_mma_kernel(bf16 *dqkv, const float *delta, const bf16 *dout, const float *lse, const bf16 *qkv,
                              const int32_t *pos, int T, int C, int NH)
 {
-    constexpr int BN = stream_tile(HS), LDH = padded(HS), TILE = BN * LDH;
+    constexpr int MT = mtiles(HS), KROWS = block_rows(HS), BN = BWD_TILE, LDH = padded(HS), TILE = BN * LDH;
     extern __shared__ __align__(128) unsigned char smem[];
-    bf16 *ks = (bf16 *)smem, *vs = ks + ROWS * LDH, *qd = vs + ROWS * LDH;    /* buffer i: Q, dO at qd + 2 i TILE */
+    bf16 *ks = (bf16 *)smem, *vs = ks + KROWS * LDH, *qd = vs + KROWS * LDH;    /* buffer i: Q, dO at qd + 2 i TILE */
     float *stats = (float *)(qd + 4 * TILE);    /* buffer i: lse, delta, pos of the tile's queries at stats + 3 i BN */
     int C3 = 3 * C, b = blockIdx.z, h = blockIdx.y, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    int s0 = blockIdx.x * ROWS, s_last = min(s0 + ROWS, T) - 1, w0 = s0 + warp * 16;
+    int s0 = blockIdx.x * KROWS, s_last = min(s0 + KROWS, T) - 1, w0 = s0 + warp * 16 * MT;
+    bf16 *wk = ks + warp * 16 * MT * LDH, *wv = vs + warp * 16 * MT * LDH;    /* the warp's rows */
     const int32_t *prow = pos + (size_t)b * T;
     const float scale = 1.0f / sqrtf((float)HS), scale2 = scale * LOG2E;
     size_t bh = ((size_t)b * NH + h) * T;
@@ -448,12 +464,15 @@ __global__ static void __launch_bounds__(WARPS * 32)
      * the block's last key, so do all later ones' */
     auto sees_block = [&](int q0) { return q0 < T && q0 - prow[q0] <= s_last; };
 
-    copy_kv_async(ks, LDH, qkv, C, b, s0, ROWS, T, h, HS);    /* vs follows ks */
+    copy_kv_async(ks, LDH, qkv, C, b, s0, KROWS, T, h, HS);    /* vs follows ks */
     fetch(s0, 0);    /* one group with the block's rows */
     copy_async_commit();
-    int key[2] = {w0 + lane / 4, w0 + lane / 4 + 8};
-    int w_hi = min(w0 + 15, T - 1);
-    float dk[HS / 8][4] = {}, dv[HS / 8][4] = {};
+    int key[MT][2];    /* this lane's keys */
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+        key[mt][0] = w0 + mt * 16 + lane / 4, key[mt][1] = key[mt][0] + 8;
+    int w_hi = min(w0 + 16 * MT - 1, T - 1);
+    float dk[MT][HS / 8][4] = {}, dv[MT][HS / 8][4] = {};
 
     for (int q0 = s0, buf = 0; sees_block(q0); q0 += BN, buf ^= 1) {
         begin_round(sees_block(q0 + BN), [&] { fetch(q0 + BN, buf ^ 1); });
@@ -463,25 +482,30 @@ __global__ static void __launch_bounds__(WARPS * 32)
         if (w0 >= T || q0 + BN - 1 < w0 || q0 - pos_s[0] > w_hi)
             continue;    /* the tile's queries all come before the warp's keys, or all after their documents */
 
-        float st[BN / 8][4], dpt[BN / 8][4];    /* S^T = K Q^T, dP^T = V dO^T: keys x queries */
-        warp_abt_pair<HS, BN>(st, dpt, ks + warp * 16 * LDH, vs + warp * 16 * LDH, qs, dos, LDH);
+        float st[MT][BN / 8][4], dpt[MT][BN / 8][4];    /* S^T = K Q^T, dP^T = V dO^T: keys x queries */
+        warp_abt_pair<HS, BN, MT>(st, dpt, wk, wv, qs, dos, LDH);
         /* P^T into st, dS^T into dpt; a column is a query, its statistics from shared memory */
 #pragma unroll
-        for (int j = 0; j < BN / 8; j++)
+        for (int mt = 0; mt < MT; mt++)
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                int i = j * 8 + lane % 4 * 2 + e % 2, t = q0 + i, s = key[e / 2];
-                bool seen = t < T && s >= t - pos_s[i] && s <= t;
-                float p = seen ? exp2f(st[j][e] * scale2 - lse_s[i] * LOG2E) : 0.0f;
-                st[j][e] = p;
-                dpt[j][e] = p * (dpt[j][e] - delta_s[i]) * scale;
-            }
-        warp_acc_ab<HS, BN, 1>(&dv, &st, dos, LDH);    /* dV += P^T dO */
-        warp_acc_ab<HS, BN, 1>(&dk, &dpt, qs, LDH);    /* dK += dS^T Q */
+            for (int j = 0; j < BN / 8; j++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    int i = j * 8 + lane % 4 * 2 + e % 2, t = q0 + i, s = key[mt][e / 2];
+                    bool seen = t < T && s >= t - pos_s[i] && s <= t;
+                    float p = seen ? exp2f(st[mt][j][e] * scale2 - lse_s[i] * LOG2E) : 0.0f;
+                    st[mt][j][e] = p;
+                    dpt[mt][j][e] = p * (dpt[mt][j][e] - delta_s[i]) * scale;
+                }
+        warp_acc_ab<HS, BN, MT>(dv, st, dos, LDH);    /* dV += P^T dO */
+        warp_acc_ab<HS, BN, MT>(dk, dpt, qs, LDH);    /* dK += dS^T Q */
     }
     /* only this warp reads its rows of ks and vs */
-    warp_store<HS>(dqkv, C3, b, w0, T, C + h * HS, dk, 1.0f, 1.0f, ks + warp * 16 * LDH, LDH);
-    warp_store<HS>(dqkv, C3, b, w0, T, 2 * C + h * HS, dv, 1.0f, 1.0f, vs + warp * 16 * LDH, LDH);
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) {
+        warp_store<HS>(dqkv, C3, b, w0 + mt * 16, T, C + h * HS, dk[mt], 1.0f, 1.0f, wk + mt * 16 * LDH, LDH);
+        warp_store<HS>(dqkv, C3, b, w0 + mt * 16, T, 2 * C + h * HS, dv[mt], 1.0f, 1.0f, wv + mt * 16 * LDH, LDH);
+    }
 }
 
 /* ---- the host side -------------------------------------------------------------------------- */
@@ -530,7 +554,7 @@ static int forward_hs(bf16 *out, float *lse, const bf16 *qkv, const int32_t *pos
 {
     if (allow_shared(attention_forward_mma_kernel<HS>, forward_bytes(HS), err) < 0)
         return -1;
-    dim3 grid(cu_blocks((size_t)T, forward_rows(HS)), NH, B);
+    dim3 grid(cu_blocks((size_t)T, block_rows(HS)), NH, B);
     attention_forward_mma_kernel<HS><<<grid, WARPS * 32, forward_bytes(HS), s>>>(out, lse, qkv, pos, T, C, NH);
     CU_LAUNCHED();
     return 0;
@@ -543,7 +567,7 @@ static int backward_hs(bf16 *dqkv, const float *delta, const bf16 *dout, const f
     if (allow_shared(attention_dq_mma_kernel<HS>, dq_bytes(HS), err) < 0 ||
         allow_shared(attention_dkv_mma_kernel<HS>, dkv_bytes(HS), err) < 0)
         return -1;
-    dim3 grid(cu_blocks((size_t)T, ROWS), NH, B);
+    dim3 grid(cu_blocks((size_t)T, block_rows(HS)), NH, B);
     attention_dq_mma_kernel<HS><<<grid, WARPS * 32, dq_bytes(HS), s>>>(dqkv, delta, dout, lse, qkv, pos, T, C, NH);
     CU_LAUNCHED();
     attention_dkv_mma_kernel<HS><<<grid, WARPS * 32, dkv_bytes(HS), s>>>(dqkv, delta, dout, lse, qkv, pos, T, C, NH);
