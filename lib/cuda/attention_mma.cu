@@ -220,6 +220,12 @@ __device__ __forceinline__ void warp_store(bf16 *dst, int ld, int b, int first, 
  * T, so that nothing is seen there. */
 __device__ __forceinline__ int doc_start(const int32_t *prow, int t, int T) { return t < T ? t - prow[t] : INT_MAX; }
 
+/* Which block of queries this one owns. Blocks start in the order of their index, x
+ * first, and a block's work under the causal mask grows with its first query: taken last
+ * to first, the heaviest start first and the lightest fill the grid's tail. (The key
+ * blocks of dK and dV are heaviest first as they are.) */
+__device__ __forceinline__ int query_block(void) { return gridDim.x - 1 - blockIdx.x; }
+
 /* The streamed tiles take turns in two buffers. A round begins by starting the copies of
  * the next tile, if there is one, into the buffer the last round used, then waits for all
  * groups but that newest one (empty where there is no next tile, so that the wait is
@@ -288,7 +294,7 @@ __global__ static void __launch_bounds__(WARPS * 32)
     extern __shared__ __align__(128) unsigned char smem[];
     bf16 *qs = (bf16 *)smem, *kv = qs + QROWS * LDH;    /* buffer i: K at kv + 2 i TILE, V after it */
     int C3 = 3 * C, b = blockIdx.z, h = blockIdx.y, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    int q0 = blockIdx.x * QROWS, q_last = min(q0 + QROWS, T) - 1, w0 = q0 + warp * 16 * MT;
+    int q0 = query_block() * QROWS, q_last = min(q0 + QROWS, T) - 1, w0 = q0 + warp * 16 * MT;
     bf16 *wq = qs + warp * 16 * MT * LDH;    /* the warp's rows of qs */
     const int32_t *prow = pos + (size_t)b * T;
     int k_first = q0 - prow[q0];
@@ -376,7 +382,7 @@ __global__ static void __launch_bounds__(WARPS * 32)
     extern __shared__ __align__(128) unsigned char smem[];
     bf16 *qs = (bf16 *)smem, *dos = qs + QROWS * LDH, *kv = dos + QROWS * LDH;    /* buffer i: K, V at kv + 2 i TILE */
     int C3 = 3 * C, b = blockIdx.z, h = blockIdx.y, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    int q0 = blockIdx.x * QROWS, q_last = min(q0 + QROWS, T) - 1, w0 = q0 + warp * 16 * MT;
+    int q0 = query_block() * QROWS, q_last = min(q0 + QROWS, T) - 1, w0 = q0 + warp * 16 * MT;
     bf16 *wq = qs + warp * 16 * MT * LDH, *wdo = dos + warp * 16 * MT * LDH;    /* the warp's rows */
     const int32_t *prow = pos + (size_t)b * T;
     const float scale = 1.0f / sqrtf((float)HS), scale2 = scale * LOG2E;
