@@ -8,7 +8,8 @@
 #      of log.jsonl's per-step rates after the warm-up steps, MFU at the H100's 989 dense bf16
 #      TFLOP/s (6 N + 12 L T C flops a token), and its peak memory;
 #   3. the peer: bench/gpu_peer.py (nanoGPT's model, torch.compile, SDPA, fused AdamW,
-#      bf16 autocast) at the same batch: tokens/s, torch.cuda.max_memory_allocated;
+#      bf16 autocast) at the same micro-batch and accumulation: tokens/s,
+#      torch.cuda.max_memory_allocated;
 #   4. llm-eval --device cuda over random blocks against the peer's inference loop.
 # Training and evaluation are also timed with the CUDA-core reference attention
 # (LLM_CUDA_ATTENTION=fp32), and a few steps of each run with LLM_CUDA_PROFILE=1, whose table of GPU time by
@@ -122,6 +123,7 @@ ours_mfu=$(awk -v t="$ours_tps" -v f="$flops_tok" -v p="$PEAK_TFLOPS" 'BEGIN { p
 # ---- 3. the peer ----
 echo "-- peer: bench/gpu_peer.py (torch.compile)"
 "$PY" bench/gpu_peer.py "$B" "$T" $L $H $C $V "$BENCH_GPU_STEPS" "$BENCH_GPU_WARMUP" "$BENCH_GPU_EVAL_BATCHES" \
+    "$BENCH_GPU_ACCUM" \
     >"$work/peer.out" 2>"$work/peer.err" || { tail -n 30 "$work/peer.err"; die "the peer failed"; }
 cat "$work/peer.out"
 peer_tps=$(sed -n 's/^train_tokens_per_s=//p' "$work/peer.out")

@@ -3,9 +3,11 @@ tanh, SDPA causal attention through F.scaled_dot_product_attention), bf16 autoca
 torch.compile, fused torch.optim.AdamW and clip_grad_norm_(1.0): the fastest plain-PyTorch
 recipe for this model. Trains STEPS steps on random tokens after WARMUP untimed ones (timed
 with CUDA events), then an inference loop (no_grad, autocast, the mean cross-entropy) over
-EVAL_BATCHES batches. Prints key=value lines:
+EVAL_BATCHES batches. A step is ACCUM micro-batches of B rows, their gradients summed
+(each loss divided by ACCUM, as Trainer's gradient accumulation does) before one clip and
+one AdamW step, as llm-train --grad-accum does. Prints key=value lines:
     train_tokens_per_s, train_peak_bytes, eval_tokens_per_s, eval_peak_bytes, loss_first
-    /usr/bin/python3 bench/gpu_peer.py B T LAYERS HEADS WIDTH VOCAB STEPS WARMUP EVAL_BATCHES
+    /usr/bin/python3 bench/gpu_peer.py B T LAYERS HEADS WIDTH VOCAB STEPS WARMUP EVAL_BATCHES ACCUM
 The device machine has no network: nothing is downloaded.
 """
 import math
@@ -59,7 +61,7 @@ class GPT(nn.Module):
 
 
 def main():
-    B, T, L, H, C, V, steps, warmup, eval_batches = map(int, sys.argv[1:10])
+    B, T, L, H, C, V, steps, warmup, eval_batches, accum = map(int, sys.argv[1:11])
     torch.manual_seed(0)
     torch.backends.cuda.matmul.allow_tf32 = True
     dev = "cuda"
@@ -76,10 +78,11 @@ def main():
         return x[:, :-1].contiguous(), x[:, 1:].contiguous()
 
     def step():
-        x, y = batch()
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            loss = cmodel(x, y)
-        loss.backward()
+        for _ in range(accum):
+            x, y = batch()
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                loss = cmodel(x, y)
+            (loss / accum).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -98,7 +101,7 @@ def main():
     torch.cuda.synchronize()
     train_s = start.elapsed_time(end) / 1e3
     print(f"loss_first={first:.6f}")
-    print(f"train_tokens_per_s={B * T * steps / train_s:.0f}")
+    print(f"train_tokens_per_s={B * T * accum * steps / train_s:.0f}")
     print(f"train_peak_bytes={torch.cuda.max_memory_allocated()}")
 
     del opt
