@@ -7,11 +7,10 @@
  * the CPU) and run where these cannot: head sizes that are not a multiple of 16 up to 128,
  * or LLM_CUDA_ATTENTION=fp32.
  *
- * A block is 4 warps and owns 64 rows (queries, or keys for dK and dV), 16 a warp (the
- * forward up to head size 64: 128 queries, 32 a warp). The tiles it streams come into
- * shared memory by cp.async, two tiles in turn, so that the next tile's copies run while
- * the warps work on this one. Tiles sit in shared
- * memory as they are in the tensor; ldmatrix reads the operands, transposing where a
+ * A block is 4 warps, each owning 32 rows (queries, or keys for dK and dV) up to head size
+ * 64 and 16 above. The tiles it streams come into shared memory by cp.async, two tiles in
+ * turn, so that the next tile's copies run while the warps work on this one. Tiles sit in
+ * shared memory as they are in the tensor; ldmatrix reads the operands, transposing where a
  * product runs across a tile's rows (V in P V, K in dS K, Q and dO in dK and dV). Head
  * sizes are template parameters so that the accumulator arrays are registers. The backward
  * splits as attention.cu does, so that no gradient needs atomics and the sums do not depend
