@@ -396,16 +396,20 @@ static void attention_causal(void) { attention_case(2, 70, 64, 4, 0); }         
 static void attention_documents(void) { attention_case(3, 100, 128, 2, 9); }    /* head size 64 */
 static void attention_wide_heads(void) { attention_case(1, 40, 256, 2, 9); }    /* head size 128 */
 static void attention_odd_heads(void) { attention_case(2, 150, 120, 5, 9); }    /* head size 24: no tensor cores */
-/* several 64-row blocks and tiles of the tensor-core kernels, T a multiple of neither:
+/* several blocks and tiles of the tensor-core kernels, T a multiple of neither:
  * short documents (many boundaries inside a tile, some of one position), then
  * long ones (a key block's queries run over several tiles and stop at a boundary) */
 static void attention_short_documents(void) { attention_case(2, 333, 128, 2, 3); }    /* head size 64 */
 static void attention_long_documents(void) { attention_case(1, 301, 192, 6, 80); }    /* head size 32 */
-/* head size 80: an odd number of 16-wide steps along the head, and the 32-query tiles the
- * dK/dV kernel takes above head size 64, over three blocks */
-static void attention_head_size_80(void) { attention_case(1, 150, 160, 2, 20); }
+/* an odd number of 16-wide steps along the head: head size 80 (16 rows a warp, over three
+ * blocks), then 48 (32 rows a warp, two blocks a row, B = 2) */
+static void attention_odd_head_steps(void)
+{
+    attention_case(1, 150, 160, 2, 20);
+    attention_case(2, 170, 96, 2, 13);
+}
 /* one document a row, long enough for a block to stream five tiles or more: each tile's
- * buffer is refilled while the next is in use (head size 64, then 128 with 32-row tiles) */
+ * buffer is refilled while the next is in use (head size 64, 32 rows a warp, then 128, 16) */
 static void attention_many_tiles(void)
 {
     attention_case(1, 280, 128, 2, 0);
@@ -549,7 +553,7 @@ int main(void)
     RUN(attention_odd_heads);
     RUN(attention_short_documents);
     RUN(attention_long_documents);
-    RUN(attention_head_size_80);
+    RUN(attention_odd_head_steps);
     RUN(attention_many_tiles);
     RUN(crossentropy);
     RUN(adamw_clip);
