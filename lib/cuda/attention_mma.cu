@@ -193,26 +193,32 @@ __device__ __forceinline__ void warp_abt_pair(float (*x)[N / 8][4], float (*y)[N
     }
 }
 
-/* A warp's 16 x HS accumulators, row g times f0 and row g + 8 times f1, rounded to bf16
- * into the warp's own 16 rows of stage, then out to rows first .. first + 15 of dst (only
- * those before T) 8 elements a store. */
-template <int HS>
+/* A warp's 16 MT x HS accumulators rounded to bf16 into the warp's own 16 MT rows of
+ * stage, then out to rows first .. first + 16 MT - 1 of dst (only those before T) 8
+ * elements a store. */
+template <int HS, int MT>
 __device__ __forceinline__ void warp_store(bf16 *dst, int ld, int b, int first, int T, int offset,
-                                           const float (*acc)[4], float f0, float f1, bf16 *stage, int lds)
+                                           const float (*acc)[HS / 8][4], bf16 *stage, int lds)
 {
     int lane = threadIdx.x % 32, g = lane / 4, c = lane % 4 * 2;
 #pragma unroll
-    for (int n = 0; n < HS / 8; n++) {
-        store2(stage + g * lds + n * 8 + c, pack2(acc[n][0] * f0, acc[n][1] * f0));
-        store2(stage + (g + 8) * lds + n * 8 + c, pack2(acc[n][2] * f1, acc[n][3] * f1));
-    }
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int n = 0; n < HS / 8; n++) {
+            store2(stage + (mt * 16 + g) * lds + n * 8 + c, pack2(acc[mt][n][0], acc[mt][n][1]));
+            store2(stage + (mt * 16 + g + 8) * lds + n * 8 + c, pack2(acc[mt][n][2], acc[mt][n][3]));
+        }
     __syncwarp();
-    for (int i = lane; i < 16 * (HS / 8); i += 32) {
+    for (int i = lane; i < 16 * MT * (HS / 8); i += 32) {
         int r = i / (HS / 8), d = i % (HS / 8) * 8;
         if (first + r < T)
             store8(dst + ((size_t)b * T + first + r) * ld + offset + d, load8(stage + r * lds + d));
     }
 }
+
+/* The rows of this lane's accumulators in a warp whose rows start at w0: rows g and g + 8
+ * (r = 0, 1) of each m16 tile mt. */
+__device__ __forceinline__ int lane_row(int w0, int mt, int r) { return w0 + mt * 16 + r * 8 + threadIdx.x % 32 / 4; }
 
 /* Where the rows of a sequence start their documents: key s is seen by query t when
  * start(t) <= s <= t, start(t) = t - pos[t], which only grows along a row. INT_MAX past
@@ -316,7 +322,7 @@ __global__ static void __launch_bounds__(WARPS * 32)
             load_a(qa[mt][k], wq + mt * 16 * LDH + k * 16, LDH);
 #pragma unroll
         for (int r = 0; r < 2; r++) {
-            row[mt][r] = w0 + mt * 16 + r * 8 + lane / 4;
+            row[mt][r] = lane_row(w0, mt, r);
             lo[mt][r] = doc_start(prow, row[mt][r], T);
         }
     }
@@ -354,8 +360,7 @@ __global__ static void __launch_bounds__(WARPS * 32)
 
     size_t bh = ((size_t)b * NH + h) * T;
 #pragma unroll
-    for (int mt = 0; mt < MT; mt++) {
-        float inv[2];
+    for (int mt = 0; mt < MT; mt++)
 #pragma unroll
         for (int r = 0; r < 2; r++) {
             float sum = l[mt][r];
@@ -363,11 +368,13 @@ __global__ static void __launch_bounds__(WARPS * 32)
             sum += __shfl_xor_sync(0xffffffffu, sum, 2);
             if (lane % 4 == 0 && row[mt][r] < T)
                 lse[bh + row[mt][r]] = (m[mt][r] + log2f(sum)) * LN2;    /* base e again */
-            inv[r] = sum > 0.0f ? 1.0f / sum : 0.0f;
+            float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+#pragma unroll
+            for (int n = 0; n < HS / 8; n++)
+                o[mt][n][2 * r] *= inv, o[mt][n][2 * r + 1] *= inv;
         }
-        /* the warp's rows of qs are free: its queries have been in registers since the start */
-        warp_store<HS>(out, C, b, w0 + mt * 16, T, h * HS, o[mt], inv[0], inv[1], wq + mt * 16 * LDH, LDH);
-    }
+    /* the warp's rows of qs are free: its queries have been in registers since the start */
+    warp_store<HS, MT>(out, C, b, w0, T, h * HS, o, wq, LDH);
 }
 
 /* ---- backward: dQ ------------------------------------------------------------------------- */
@@ -401,7 +408,7 @@ __global__ static void __launch_bounds__(WARPS * 32)
     for (int mt = 0; mt < MT; mt++)
 #pragma unroll
         for (int r = 0; r < 2; r++) {
-            int t = row[mt][r] = w0 + mt * 16 + r * 8 + lane / 4;
+            int t = row[mt][r] = lane_row(w0, mt, r);
             lo[mt][r] = doc_start(prow, t, T);
             lse2[mt][r] = t < T ? lse[bh + t] * LOG2E : 0.0f;
             dl[mt][r] = t < T ? delta[bh + t] : 0.0f;
@@ -432,9 +439,7 @@ __global__ static void __launch_bounds__(WARPS * 32)
         warp_acc_ab<HS, BN, MT>(dq, s, ks, LDH);    /* dQ += dS K */
     }
     /* only this warp reads its rows of qs */
-#pragma unroll
-    for (int mt = 0; mt < MT; mt++)
-        warp_store<HS>(dqkv, C3, b, w0 + mt * 16, T, h * HS, dq[mt], 1.0f, 1.0f, wq + mt * 16 * LDH, LDH);
+    warp_store<HS, MT>(dqkv, C3, b, w0, T, h * HS, dq, wq, LDH);
 }
 
 /* ---- backward: dK and dV ------------------------------------------------------------------- */
@@ -472,10 +477,6 @@ __global__ static void __launch_bounds__(WARPS * 32)
     copy_kv_async(ks, LDH, qkv, C, b, s0, KROWS, T, h, HS);    /* vs follows ks */
     fetch(s0, 0);    /* one group with the block's rows */
     copy_async_commit();
-    int key[MT][2];    /* this lane's keys */
-#pragma unroll
-    for (int mt = 0; mt < MT; mt++)
-        key[mt][0] = w0 + mt * 16 + lane / 4, key[mt][1] = key[mt][0] + 8;
     int w_hi = min(w0 + 16 * MT - 1, T - 1);
     float dk[MT][HS / 8][4] = {}, dv[MT][HS / 8][4] = {};
 
@@ -496,7 +497,7 @@ __global__ static void __launch_bounds__(WARPS * 32)
             for (int j = 0; j < BN / 8; j++)
 #pragma unroll
                 for (int e = 0; e < 4; e++) {
-                    int i = j * 8 + lane % 4 * 2 + e % 2, t = q0 + i, s = key[mt][e / 2];
+                    int i = j * 8 + lane % 4 * 2 + e % 2, t = q0 + i, s = lane_row(w0, mt, e / 2);
                     bool seen = t < T && s >= t - pos_s[i] && s <= t;
                     float p = seen ? exp2f(st[mt][j][e] * scale2 - lse_s[i] * LOG2E) : 0.0f;
                     st[mt][j][e] = p;
@@ -506,11 +507,8 @@ __global__ static void __launch_bounds__(WARPS * 32)
         warp_acc_ab<HS, BN, MT>(dk, dpt, qs, LDH);    /* dK += dS^T Q */
     }
     /* only this warp reads its rows of ks and vs */
-#pragma unroll
-    for (int mt = 0; mt < MT; mt++) {
-        warp_store<HS>(dqkv, C3, b, w0 + mt * 16, T, C + h * HS, dk[mt], 1.0f, 1.0f, wk + mt * 16 * LDH, LDH);
-        warp_store<HS>(dqkv, C3, b, w0 + mt * 16, T, 2 * C + h * HS, dv[mt], 1.0f, 1.0f, wv + mt * 16 * LDH, LDH);
-    }
+    warp_store<HS, MT>(dqkv, C3, b, w0, T, C + h * HS, dk, wk, LDH);
+    warp_store<HS, MT>(dqkv, C3, b, w0, T, 2 * C + h * HS, dv, wv, LDH);
 }
 
 /* ---- the host side -------------------------------------------------------------------------- */
