@@ -248,47 +248,61 @@ template <typename F> __device__ __forceinline__ void begin_round(bool more, F f
 /* ---- forward ------------------------------------------------------------------------------ */
 
 /* One m16 tile's step of the online softmax over a 64-key tile from key k0: s (its scores,
- * masked and in base 2) becomes P, the running maxima m and this lane's shares of the row
+ * unscaled) becomes P, the running maxima m (unscaled too) and this lane's shares of the row
  * sums l move on, and the output rows o are rescaled. A row's scores are spread over the 4
  * lanes of its group; row and lo are this lane's two rows (g and g + 8) and their documents'
- * first keys. */
-template <int HS>
+ * first keys. MASKED where some row of the m16 tile does not see some key of the tile (the
+ * diagonal, a document's start); the other tiles, most of a long sequence's, skip those
+ * comparisons. The scale and the maximum meet the score in one fma in the exponent, as in
+ * FlashAttention-2: an element then costs a max, an fma, an ex2, an add and half a
+ * conversion to bf16, instructions that share the issue slots with the tensor cores'. */
+template <int HS, bool MASKED>
 __device__ __forceinline__ void online_softmax(float (*s)[4], float m[2], float l[2], float (*o)[4], const int row[2],
                                                const int lo[2], int k0, float scale2)
 {
     int lane = threadIdx.x % 32;
-    float mx[2] = {-INFINITY, -INFINITY};
+    float mx[2] = {m[0], m[1]};
 #pragma unroll
     for (int j = 0; j < FWD_TILE / 8; j++)
 #pragma unroll
         for (int e = 0; e < 4; e++) {
-            int r = e / 2, key = k0 + j * 8 + lane % 4 * 2 + e % 2;
-            s[j][e] = key >= lo[r] && key <= row[r] ? s[j][e] * scale2 : -INFINITY;
+            int r = e / 2;
+            if (MASKED) {
+                int key = k0 + j * 8 + lane % 4 * 2 + e % 2;
+                if (key < lo[r] || key > row[r])
+                    s[j][e] = -INFINITY;
+            }
             mx[r] = fmaxf(mx[r], s[j][e]);
         }
-    float corr[2];
+    float base[2]; /* the new maxima, scaled; 0 while a row has seen no key, whose exponents then stay -inf */
 #pragma unroll
     for (int r = 0; r < 2; r++) {
         mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
         mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-        float m_new = fmaxf(m[r], mx[r]);
-        corr[r] = m_new == -INFINITY ? 1.0f : exp2f(m[r] - m_new);
-        m[r] = m_new;
-        l[r] *= corr[r];    /* a lane's share of the row sum; the shares join at the end */
+        base[r] = mx[r] == -INFINITY ? 0.0f : mx[r] * scale2;
+        float corr = exp2_fast(fmaf(m[r], scale2, -base[r]));
+        m[r] = mx[r];
+        l[r] *= corr;    /* a lane's share of the row sum; the shares join at the end */
+#pragma unroll
+        for (int n = 0; n < HS / 8; n++)
+            o[n][2 * r] *= corr, o[n][2 * r + 1] *= corr;
     }
 #pragma unroll
     for (int j = 0; j < FWD_TILE / 8; j++)
 #pragma unroll
         for (int e = 0; e < 4; e++) {
-            float p = m[e / 2] == -INFINITY ? 0.0f : exp2f(s[j][e] - m[e / 2]);
+            float p = exp2_fast(fmaf(s[j][e], scale2, -base[e / 2]));
             l[e / 2] += p;
             s[j][e] = p;
         }
-#pragma unroll
-    for (int n = 0; n < HS / 8; n++) {
-        o[n][0] *= corr[0], o[n][1] *= corr[0];
-        o[n][2] *= corr[1], o[n][3] *= corr[1];
-    }
+}
+
+/* The first key that every row of the m16 tile from row f sees: its last row's document
+ * start (rows past T aside, whose results nobody stores). The keys from there to f are seen
+ * by all 16 rows, so a tile of them needs no mask. */
+__device__ __forceinline__ int all_rows_see_from(const int32_t *prow, int f, int T)
+{
+    return doc_start(prow, min(f + 15, T - 1), T);
 }
 
 template <int HS>
@@ -303,7 +317,7 @@ __global__ static void __launch_bounds__(WARPS * 32)
     bf16 *wq = qs + warp * 16 * MT * LDH;    /* the warp's rows of qs */
     const int32_t *prow = pos + (size_t)b * T;
     int k_first = q0 - prow[q0];
-    const float scale2 = 1.0f / sqrtf((float)HS) * LOG2E; /* scores to base 2: exp2 is one instruction */
+    const float scale2 = 1.0f / sqrtf((float)HS) * LOG2E; /* scores to base 2: ex2 is one instruction */
     auto fetch = [&](int k0, int buf) { copy_kv_async(kv + 2 * buf * TILE, LDH, qkv, C, b, k0, BN, T, h, HS); };
 
     copy_rows_async(qs, LDH, qkv, C3, b, q0, QROWS, T, h * HS, HS);
@@ -326,8 +340,12 @@ __global__ static void __launch_bounds__(WARPS * 32)
             lo[mt][r] = doc_start(prow, row[mt][r], T);
         }
     }
-    /* the keys the warp's rows see lie between these */
-    int w_lo = doc_start(prow, w0, T), w_hi = min(w0 + 16 * MT - 1, T - 1);
+    /* the keys the warp's rows see lie between these; each m16 tile's rows all see keys
+     * from all_lo[mt] to its first row */
+    int w_lo = doc_start(prow, w0, T), w_hi = min(w0 + 16 * MT - 1, T - 1), all_lo[MT];
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+        all_lo[mt] = all_rows_see_from(prow, w0 + mt * 16, T);
     float o[MT][HS / 8][4] = {}, m[MT][2], l[MT][2] = {};
 #pragma unroll
     for (int mt = 0; mt < MT; mt++)
@@ -354,7 +372,10 @@ __global__ static void __launch_bounds__(WARPS * 32)
             }
 #pragma unroll
         for (int mt = 0; mt < MT; mt++)
-            online_softmax<HS>(s[mt], m[mt], l[mt], o[mt], row[mt], lo[mt], k0, scale2);
+            if (k0 >= all_lo[mt] && k0 + BN - 1 <= w0 + mt * 16)
+                online_softmax<HS, false>(s[mt], m[mt], l[mt], o[mt], row[mt], lo[mt], k0, scale2);
+            else
+                online_softmax<HS, true>(s[mt], m[mt], l[mt], o[mt], row[mt], lo[mt], k0, scale2);
         warp_acc_ab<HS, BN, MT>(o, s, vs, LDH);    /* O += P V, P in bf16 straight from the scores' registers */
     }
 
@@ -367,7 +388,7 @@ __global__ static void __launch_bounds__(WARPS * 32)
             sum += __shfl_xor_sync(0xffffffffu, sum, 1);
             sum += __shfl_xor_sync(0xffffffffu, sum, 2);
             if (lane % 4 == 0 && row[mt][r] < T)
-                lse[bh + row[mt][r]] = (m[mt][r] + log2f(sum)) * LN2;    /* base e again */
+                lse[bh + row[mt][r]] = (m[mt][r] * scale2 + log2f(sum)) * LN2;    /* base e again */
             float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
 #pragma unroll
             for (int n = 0; n < HS / 8; n++)
@@ -379,6 +400,38 @@ __global__ static void __launch_bounds__(WARPS * 32)
 
 /* ---- backward: dQ ------------------------------------------------------------------------- */
 
+/* dS = P (dP - delta) of one m16 tile over a tile of N keys from k0, into s (the scores,
+ * unscaled), P from the forward's log-sum-exp (lse2, in base 2, as exp2 takes it). row, lo
+ * and dl are this lane's two rows, their documents' first keys and their delta; MASKED as
+ * in online_softmax. The softmax's scale, which dS also carries, is left to the sum dQ. */
+template <int N, bool MASKED>
+__device__ __forceinline__ void ds_rows(float (*s)[4], const float (*dp)[4], const int row[2], const int lo[2],
+                                        const float lse2[2], const float dl[2], int k0, float scale2)
+{
+    int lane = threadIdx.x % 32;
+#pragma unroll
+    for (int j = 0; j < N / 8; j++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            int r = e / 2, key = k0 + j * 8 + lane % 4 * 2 + e % 2;
+            float x = MASKED && (key < lo[r] || key > row[r]) ? -INFINITY : s[j][e];
+            s[j][e] = exp2_fast(fmaf(x, scale2, -lse2[r])) * (dp[j][e] - dl[r]);
+        }
+}
+
+/* acc *= f: the scale of the scores, applied to a gradient once at the end instead of to
+ * every dS. */
+template <int HS, int MT> __device__ __forceinline__ void scale_acc(float (*acc)[HS / 8][4], float f)
+{
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int n = 0; n < HS / 8; n++)
+#pragma unroll
+            for (int e = 0; e < 4; e++)
+                acc[mt][n][e] *= f;
+}
+
 template <int HS>
 __global__ static void __launch_bounds__(WARPS * 32)
     attention_dq_mma_kernel(bf16 *dqkv, const float *delta, const bf16 *dout, const float *lse, const bf16 *qkv,
@@ -387,7 +440,7 @@ __global__ static void __launch_bounds__(WARPS * 32)
     constexpr int MT = mtiles(HS), QROWS = block_rows(HS), BN = BWD_TILE, LDH = padded(HS), TILE = BN * LDH;
     extern __shared__ __align__(128) unsigned char smem[];
     bf16 *qs = (bf16 *)smem, *dos = qs + QROWS * LDH, *kv = dos + QROWS * LDH;    /* buffer i: K, V at kv + 2 i TILE */
-    int C3 = 3 * C, b = blockIdx.z, h = blockIdx.y, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    int C3 = 3 * C, b = blockIdx.z, h = blockIdx.y, warp = threadIdx.x / 32;
     int q0 = query_block() * QROWS, q_last = min(q0 + QROWS, T) - 1, w0 = q0 + warp * 16 * MT;
     bf16 *wq = qs + warp * 16 * MT * LDH, *wdo = dos + warp * 16 * MT * LDH;    /* the warp's rows */
     const int32_t *prow = pos + (size_t)b * T;
@@ -413,7 +466,10 @@ __global__ static void __launch_bounds__(WARPS * 32)
             lse2[mt][r] = t < T ? lse[bh + t] * LOG2E : 0.0f;
             dl[mt][r] = t < T ? delta[bh + t] : 0.0f;
         }
-    int w_lo = doc_start(prow, w0, T), w_hi = min(w0 + 16 * MT - 1, T - 1);
+    int w_lo = doc_start(prow, w0, T), w_hi = min(w0 + 16 * MT - 1, T - 1), all_lo[MT];
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+        all_lo[mt] = all_rows_see_from(prow, w0 + mt * 16, T);
     float dq[MT][HS / 8][4] = {};
 
     for (int k0 = k_first, buf = 0; k0 <= q_last; k0 += BN, buf ^= 1) {
@@ -424,25 +480,41 @@ __global__ static void __launch_bounds__(WARPS * 32)
 
         float s[MT][BN / 8][4], dp[MT][BN / 8][4];    /* S = Q K^T, dP = dO V^T */
         warp_abt_pair<HS, BN, MT>(s, dp, wq, wdo, ks, vs, LDH);
-        /* dS = P (dP - delta), P from the forward's log-sum-exp; into s */
 #pragma unroll
         for (int mt = 0; mt < MT; mt++)
-#pragma unroll
-            for (int j = 0; j < BN / 8; j++)
-#pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    int r = e / 2, key = k0 + j * 8 + lane % 4 * 2 + e % 2;
-                    bool seen = key >= lo[mt][r] && key <= row[mt][r];
-                    float p = seen ? exp2f(s[mt][j][e] * scale2 - lse2[mt][r]) : 0.0f;
-                    s[mt][j][e] = p * (dp[mt][j][e] - dl[mt][r]) * scale;
-                }
+            if (k0 >= all_lo[mt] && k0 + BN - 1 <= w0 + mt * 16)
+                ds_rows<BN, false>(s[mt], dp[mt], row[mt], lo[mt], lse2[mt], dl[mt], k0, scale2);
+            else
+                ds_rows<BN, true>(s[mt], dp[mt], row[mt], lo[mt], lse2[mt], dl[mt], k0, scale2);
         warp_acc_ab<HS, BN, MT>(dq, s, ks, LDH);    /* dQ += dS K */
     }
+    scale_acc<HS, MT>(dq, scale);
     /* only this warp reads its rows of qs */
     warp_store<HS, MT>(dqkv, C3, b, w0, T, h * HS, dq, wq, LDH);
 }
 
 /* ---- backward: dK and dV ------------------------------------------------------------------- */
+
+/* P^T into st and dS^T = P^T (dP^T - delta) into dpt, for one m16 tile of keys (rows, from
+ * key f) over a tile of N queries from q0 (columns), whose log-sum-exp, delta and positions
+ * are in lse_s, delta_s and pos_s; MASKED where some key of the m16 tile is hidden from some
+ * query of the tile. As in ds_rows, the scale is left to dK. */
+template <int N, bool MASKED>
+__device__ __forceinline__ void pt_dst_cols(float (*st)[4], float (*dpt)[4], const float *lse_s, const float *delta_s,
+                                            const int32_t *pos_s, int q0, int f, int T, float scale2)
+{
+    int lane = threadIdx.x % 32;
+#pragma unroll
+    for (int j = 0; j < N / 8; j++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            int i = j * 8 + lane % 4 * 2 + e % 2, t = q0 + i, key = lane_row(f, 0, e / 2);
+            float x = MASKED && !(t < T && key >= t - pos_s[i] && key <= t) ? -INFINITY : st[j][e];
+            float p = exp2_fast(fmaf(x, scale2, -lse_s[i] * LOG2E));
+            st[j][e] = p;
+            dpt[j][e] = p * (dpt[j][e] - delta_s[i]);
+        }
+}
 
 template <int HS>
 __global__ static void __launch_bounds__(WARPS * 32)
@@ -453,7 +525,7 @@ __global__ static void __launch_bounds__(WARPS * 32)
     extern __shared__ __align__(128) unsigned char smem[];
     bf16 *ks = (bf16 *)smem, *vs = ks + KROWS * LDH, *qd = vs + KROWS * LDH;    /* buffer i: Q, dO at qd + 2 i TILE */
     float *stats = (float *)(qd + 4 * TILE);    /* buffer i: lse, delta, pos of the tile's queries at stats + 3 i BN */
-    int C3 = 3 * C, b = blockIdx.z, h = blockIdx.y, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    int C3 = 3 * C, b = blockIdx.z, h = blockIdx.y, warp = threadIdx.x / 32;
     int s0 = blockIdx.x * KROWS, s_last = min(s0 + KROWS, T) - 1, w0 = s0 + warp * 16 * MT;
     bf16 *wk = ks + warp * 16 * MT * LDH, *wv = vs + warp * 16 * MT * LDH;    /* the warp's rows */
     const int32_t *prow = pos + (size_t)b * T;
@@ -490,22 +562,22 @@ __global__ static void __launch_bounds__(WARPS * 32)
 
         float st[MT][BN / 8][4], dpt[MT][BN / 8][4];    /* S^T = K Q^T, dP^T = V dO^T: keys x queries */
         warp_abt_pair<HS, BN, MT>(st, dpt, wk, wv, qs, dos, LDH);
-        /* P^T into st, dS^T into dpt; a column is a query, its statistics from shared memory */
+        /* every query of the tile sees every key of an m16 tile from f when the tile lies
+         * within T, starts after f's last key and its last query's document starts by f */
+        bool tile_in = q0 + BN - 1 < T;
+        int last_start = tile_in ? q0 + BN - 1 - pos_s[BN - 1] : INT_MAX;
 #pragma unroll
-        for (int mt = 0; mt < MT; mt++)
-#pragma unroll
-            for (int j = 0; j < BN / 8; j++)
-#pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    int i = j * 8 + lane % 4 * 2 + e % 2, t = q0 + i, s = lane_row(w0, mt, e / 2);
-                    bool seen = t < T && s >= t - pos_s[i] && s <= t;
-                    float p = seen ? exp2f(st[mt][j][e] * scale2 - lse_s[i] * LOG2E) : 0.0f;
-                    st[mt][j][e] = p;
-                    dpt[mt][j][e] = p * (dpt[mt][j][e] - delta_s[i]) * scale;
-                }
+        for (int mt = 0; mt < MT; mt++) {
+            int f = w0 + mt * 16;
+            if (q0 >= f + 15 && last_start <= f)
+                pt_dst_cols<BN, false>(st[mt], dpt[mt], lse_s, delta_s, pos_s, q0, f, T, scale2);
+            else
+                pt_dst_cols<BN, true>(st[mt], dpt[mt], lse_s, delta_s, pos_s, q0, f, T, scale2);
+        }
         warp_acc_ab<HS, BN, MT>(dv, st, dos, LDH);    /* dV += P^T dO */
         warp_acc_ab<HS, BN, MT>(dk, dpt, qs, LDH);    /* dK += dS^T Q */
     }
+    scale_acc<HS, MT>(dk, scale);
     /* only this warp reads its rows of ks and vs */
     warp_store<HS, MT>(dqkv, C3, b, w0, T, C + h * HS, dk, wk, LDH);
     warp_store<HS, MT>(dqkv, C3, b, w0, T, 2 * C + h * HS, dv, wv, LDH);

@@ -144,6 +144,22 @@ template <int N> __device__ __forceinline__ void copy_async_wait(void)
 #endif
 }
 
+/* 2^x in one instruction of the special-function unit (ex2.approx.ftz: within 2 ulp, and
+ * results below FLT_MIN flushed to zero), what exp2f becomes under --use_fast_math. exp2f
+ * itself spends several more instructions keeping subnormal results, which a softmax,
+ * whose exponents are at most 0, has no use for; in attention's inner loops those
+ * instructions compete with the tensor cores' for issue slots. */
+__device__ __forceinline__ float exp2_fast(float x)
+{
+#ifdef LLM_CU_EX2_APPROX
+    return LLM_CU_EX2_APPROX(x);
+#else
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+#endif
+}
+
 /* Sum and max over a warp; every lane gets the result. */
 __device__ __forceinline__ float warp_sum(float v)
 {

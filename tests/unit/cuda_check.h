@@ -67,10 +67,40 @@ static inline double rel_err(const float *out, const float *ref, size_t n)
     return den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
+/* The largest error of the n / width rows of width values each: ||out - ref|| of a row over
+ * its ||ref||, or over a tenth of the rows' root-mean-square norm where that is more (a row
+ * whose reference is near zero, as dQ of a document's first query, counts by its absolute
+ * error). rel_err spreads one wrong row over all of them; this one does not. */
+static inline double max_row_err(const float *out, const float *ref, size_t n, size_t width)
+{
+    double total = 0.0, worst = 0.0;
+    for (size_t i = 0; i < n; i++)
+        total += (double)ref[i] * ref[i];
+    double floor2 = 0.01 * total / (double)(n / width);
+    for (size_t r = 0; r + width <= n; r += width) {
+        double num = 0.0, den = 0.0;
+        for (size_t i = r; i < r + width; i++) {
+            double d = (double)out[i] - ref[i];
+            num += d * d;
+            den += (double)ref[i] * ref[i];
+            if (isnan(out[i]))
+                return INFINITY;
+        }
+        worst = fmax(worst, sqrt(num / fmax(den, floor2)));
+    }
+    return worst;
+}
+
 #define CHECK_CLOSE(what, out, ref, n, tol)                                                  \
     do {                                                                                     \
         double e_ = rel_err(out, ref, n);                                                    \
         CHECKF(e_ <= (tol), "%s: relative error %.3g above %.3g", what, e_, (double)(tol)); \
+    } while (0)
+
+#define CHECK_ROWS_CLOSE(what, out, ref, n, width, tol)                                                 \
+    do {                                                                                                \
+        double e_ = max_row_err(out, ref, n, width);                                                    \
+        CHECKF(e_ <= (tol), "%s: relative error of a row %.3g above %.3g", what, e_, (double)(tol)); \
     } while (0)
 
 #endif

@@ -16,6 +16,7 @@
 #ifndef LLM_CUDA_EMU_CUDA_RUNTIME_H
 #define LLM_CUDA_EMU_CUDA_RUNTIME_H
 
+#include <float.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -147,6 +148,13 @@ void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2]);
  * shared-memory address of one 16-byte row and gets its four registers (cuda_common.cuh,
  * ldmatrix_x4). */
 void ldmatrix_x4(uint32_t r[4], const void *row, bool trans);
+/* ex2.approx.ftz.f32: 2^x with results below FLT_MIN flushed to zero, as the device does
+ * (its result is within 2 ulp of exp2f's where that is normal). */
+static inline float ex2_approx_ftz(float x)
+{
+    float y = exp2f(x);
+    return y < FLT_MIN ? 0.0f : y;
+}
 /* cp.async: the copy lands at once or waits in the thread's list until a copy_async_wait
  * lets fewer groups than it be in flight, at random; bytes past src_bytes are zeros. A
  * thread that ends with copies still waiting stops the program. */
@@ -198,6 +206,7 @@ template <typename F> cudaError_t cudaFuncSetAttribute(F *kernel, cudaFuncAttrib
 #define LLM_CU_CHECK_ALIGNED16(p) ::emu::check_aligned16(p, #p)
 #define LLM_CU_MMA_M16N8K16(d, a, b) ::emu::mma_m16n8k16_bf16(d, a, b)
 #define LLM_CU_LDMATRIX_X4(r, row, trans) ::emu::ldmatrix_x4(r, row, trans)
+#define LLM_CU_EX2_APPROX(x) ::emu::ex2_approx_ftz(x)
 #define LLM_CU_CP_ASYNC(dst, src, bytes, valid) ::emu::copy_async(dst, src, bytes, (valid) ? (bytes) : 0)
 #define LLM_CU_CP_ASYNC_COMMIT() ::emu::copy_async_commit()
 #define LLM_CU_CP_ASYNC_WAIT(n) ::emu::copy_async_wait(n)
