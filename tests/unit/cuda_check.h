@@ -1,5 +1,6 @@
 /* What the GPU tests share: the skip where there is no GPU, random inputs, bf16 rounding on
- * the host, and the error measure ||out - ref|| / ||ref|| with its tolerances:
+ * the host, and the error measure ||out - ref|| / ||ref||, over a whole tensor (CHECK_CLOSE)
+ * and row by row (CHECK_ROWS_CLOSE, which one wrong row cannot hide in), with its tolerances:
  *   TOL_F32  fp32 on both sides, only the order of the additions differs;
  *   TOL_BF16 a bf16 output, or a chain of bf16 products (8 bits of mantissa: 2^-8 = 4e-3
  *            per rounding, a few of them). */

@@ -89,6 +89,7 @@ static void matmul_case(int ta, int tb, int d_fp32, int with_bias, int with_c)
             for (int j = 0; j < N; j++)
                 ref[(size_t)i * N + j] += bias[j];
     CHECK_CLOSE("matmul", out, ref, nd, d_fp32 ? TOL_F32 * 10 : TOL_BF16);
+    CHECK_ROWS_CLOSE("matmul", out, ref, nd, N, d_fp32 ? TOL_F32 * 10 : TOL_BF16);
     llm_cu_free(dA), llm_cu_free(dB), llm_cu_free(dbias), llm_cu_free(dC), llm_cu_free(dD);
     free(A), free(B), free(bias), free(ref), free(out);
 }
@@ -138,6 +139,7 @@ static void matmul_gelu_case(int fused, int N)
                 pre[(size_t)i * N + j] += bias[shift + j];
         llm_gelu_forward(ref, pre, (int)nd);
         CHECK_CLOSE("matmul gelu forward", out, ref, nd, TOL_BF16);
+        CHECK_ROWS_CLOSE("matmul gelu forward", out, ref, nd, N, TOL_BF16);
         OK(llm_cu_get_bf16(out, daux, nd, &err));
         CHECK_CLOSE("matmul gelu forward aux", out, pre, nd, TOL_BF16);
     }
@@ -150,6 +152,7 @@ static void matmul_gelu_case(int fused, int N)
     llm_gemm(0, 0, M, N, K, A, K, B, N, 1.0f, pre, N);
     llm_gelu_backward(ref, aux, pre, (int)nd);
     CHECK_CLOSE("matmul gelu backward", out, ref, nd, TOL_BF16);
+    CHECK_ROWS_CLOSE("matmul gelu backward", out, ref, nd, N, TOL_BF16);
     llm_cuda_gelu_fusion(1);
     llm_cu_free(dA), llm_cu_free(dB), llm_cu_free(dbias), llm_cu_free(dD), llm_cu_free(daux);
     free(A), free(B), free(bias), free(pre), free(ref), free(out), free(aux);
@@ -264,6 +267,7 @@ static void layernorm(void)
     OK(llm_cu_get_f32(grstd, d_rstd, N, &err));
     llm_layernorm_forward(ref, mean, rstd, x, w, b, N, C, 1e-5f);
     CHECK_CLOSE("layernorm out", out, ref, nc, TOL_BF16);
+    CHECK_ROWS_CLOSE("layernorm out", out, ref, nc, C, TOL_BF16);
     CHECK_CLOSE("layernorm mean", gmean, mean, N, TOL_F32);
     CHECK_CLOSE("layernorm rstd", grstd, rstd, N, TOL_F32);
     /* recompute from the statistics gives the same output */
@@ -284,6 +288,7 @@ static void layernorm(void)
         dout[i] *= 0.5f;
     llm_layernorm_backward_acc(dx, dw, db, dout, x, mean, rstd, w, N, C);
     CHECK_CLOSE("layernorm dx", gdx, dx, nc, 1e-4);
+    CHECK_ROWS_CLOSE("layernorm dx", gdx, dx, nc, C, 1e-4);
     CHECK_CLOSE("layernorm dx in bf16", out, dx, nc, TOL_BF16);
     CHECK_CLOSE("layernorm dw", gdw, dw, C, 1e-4);
     CHECK_CLOSE("layernorm db", gdb, db, C, 1e-4);
@@ -513,6 +518,7 @@ static void crossentropy(void)
     for (int n = 0; n < N; n++)    /* compact the device's rows */
         memmove(dl + (size_t)n * V, dl + (size_t)n * ld, (size_t)V * 4);
     CHECK_CLOSE("cross-entropy gradient", dl, ref, (size_t)N * V, TOL_BF16);
+    CHECK_ROWS_CLOSE("cross-entropy gradient", dl, ref, (size_t)N * V, V, TOL_BF16);
     llm_cu_free(d_logits), llm_cu_free(d_losses), llm_cu_free(d_lse), llm_cu_free(d_correct);
     llm_cu_free(d_targets);
     free(logits), free(ref), free(dl);
