@@ -458,7 +458,7 @@ static void attention_many_tiles(void)
 static void attention_mask_edges(void)
 {
     enum { B = 3, T = 400 };
-    static const int starts[B][4] = {{0, 2, 259, T}, {0, 17, 207, T}, {0, 127, T}};
+    static const int starts[B][4] = {{0, 2, 259, T}, {0, 17, 207, T}, {0, 127, T, T}};
     int32_t pos[B * T];
     for (int b = 0; b < B; b++)
         for (int t = 0, d = 0; t < T; t++) {
