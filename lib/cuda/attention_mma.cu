@@ -129,6 +129,18 @@ __device__ __forceinline__ void acc_to_a(uint32_t a[4], const float lo[4], const
     a[3] = pack2(hi[2], hi[3]);
 }
 
+/* acc[mt][2 j] and acc[mt][2 j + 1] += a[mt] b for each of a warp's MT m16 tiles: b, the
+ * fragments of two neighbouring column tiles, read once for all of them. */
+template <int MT, int NC>
+__device__ __forceinline__ void mma_tiles(float (*acc)[NC][4], int j, const uint32_t (*a)[4], const uint32_t b[4])
+{
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) {
+        mma_m16n8k16(acc[mt][2 * j], a[mt], b);
+        mma_m16n8k16(acc[mt][2 * j + 1], a[mt], b + 2);
+    }
+}
+
 /* acc (MT x 16 x HS) += a (MT x 16 x N) b (N x HS): a from N / 8 accumulators an m16 tile
  * (P or dS), b the tile's N rows as they are in shared memory (ld apart), each of its
  * fragments read once for the MT row tiles. */
@@ -146,11 +158,7 @@ __device__ __forceinline__ void warp_acc_ab(float (*acc)[HS / 8][4], const float
         for (int n = 0; n < HS / 16; n++) {
             uint32_t fb[4];
             load_b_pair_trans(fb, b + k * 16 * ld + n * 16, ld);
-#pragma unroll
-            for (int mt = 0; mt < MT; mt++) {
-                mma_m16n8k16(acc[mt][2 * n], fa[mt], fb);
-                mma_m16n8k16(acc[mt][2 * n + 1], fa[mt], fb + 2);
-            }
+            mma_tiles<MT>(acc, n, fa, fb);
         }
     }
 }
@@ -182,13 +190,8 @@ __device__ __forceinline__ void warp_abt_pair(float (*x)[N / 8][4], float (*y)[N
             uint32_t g1[4], g2[4];
             load_b_pair(g1, b1 + j * 16 * ld + k * 16, ld);
             load_b_pair(g2, b2 + j * 16 * ld + k * 16, ld);
-#pragma unroll
-            for (int mt = 0; mt < MT; mt++) {
-                mma_m16n8k16(x[mt][2 * j], f1[mt], g1);
-                mma_m16n8k16(x[mt][2 * j + 1], f1[mt], g1 + 2);
-                mma_m16n8k16(y[mt][2 * j], f2[mt], g2);
-                mma_m16n8k16(y[mt][2 * j + 1], f2[mt], g2 + 2);
-            }
+            mma_tiles<MT>(x, j, f1, g1);
+            mma_tiles<MT>(y, j, f2, g2);
         }
     }
 }
@@ -326,14 +329,14 @@ __global__ static void __launch_bounds__(WARPS * 32)
     copy_async_commit();
     copy_async_wait<1>();    /* the queries; the first keys may still be on their way */
     __syncthreads();
-    uint32_t qa[MT][HS / 16][4];    /* the warp's queries stay in registers */
+    uint32_t qa[HS / 16][MT][4];    /* the warp's queries stay in registers, by head step */
     /* this lane's two rows of each m16 tile, g and g + 8, and their documents' first keys */
     int row[MT][2], lo[MT][2];
 #pragma unroll
     for (int mt = 0; mt < MT; mt++) {
 #pragma unroll
         for (int k = 0; k < HS / 16; k++)
-            load_a(qa[mt][k], wq + mt * 16 * LDH + k * 16, LDH);
+            load_a(qa[k][mt], wq + mt * 16 * LDH + k * 16, LDH);
 #pragma unroll
         for (int r = 0; r < 2; r++) {
             row[mt][r] = lane_row(w0, mt, r);
@@ -364,11 +367,7 @@ __global__ static void __launch_bounds__(WARPS * 32)
             for (int j = 0; j < BN / 16; j++) {
                 uint32_t kb[4];
                 load_b_pair(kb, ks + j * 16 * LDH + k * 16, LDH);
-#pragma unroll
-                for (int mt = 0; mt < MT; mt++) {
-                    mma_m16n8k16(s[mt][2 * j], qa[mt][k], kb);
-                    mma_m16n8k16(s[mt][2 * j + 1], qa[mt][k], kb + 2);
-                }
+                mma_tiles<MT>(s, j, qa[k], kb);
             }
 #pragma unroll
         for (int mt = 0; mt < MT; mt++)
