@@ -296,6 +296,13 @@ int llm_sampler_next(llm_sampler *s, llm_record *rec, llm_error *err)
     return 1;
 }
 
+int llm_sampler_epoch_done(const llm_sampler *s)
+{
+    if (!s->have_order || s->order_epoch != s->epoch)
+        return 0;    /* nothing taken from this epoch yet */
+    return s->group + 1 == s->n_groups && s->next == s->records_before[s->n_groups] - s->records_before[s->group];
+}
+
 double llm_sampler_epoch(const llm_sampler *s)
 {
     uint64_t before = s->have_order && s->order_epoch == s->epoch ? s->records_before[s->group] : 0;

@@ -49,6 +49,8 @@ void llm_sampler_free(llm_sampler *s);        /* NULL-safe */
 /* The next record (valid until the next call); after the last record of an epoch the next
  * epoch begins. 1, or -1 with err set. */
 int llm_sampler_next(llm_sampler *s, llm_record *rec, llm_error *err);
+/* 1 when the record last taken was its epoch's last: the next one begins another epoch. */
+int llm_sampler_epoch_done(const llm_sampler *s);
 /* Epochs done, with the share of the current one, as Hugging Face logs "epoch". */
 double llm_sampler_epoch(const llm_sampler *s);
 /* The position, to save; and to go back to it (-1 with err set when the words do not fit

@@ -227,10 +227,10 @@ static int64_t plan_steps(run *r)
     const train_opts *o = r->o;
     if (o->max_steps)
         return o->max_steps;
+    /* as Trainer's set_initial_training_values counts them: an epoch's last step takes
+     * the micro-batches left, fewer when they do not divide (fill_micro) */
     uint64_t forwards = (llm_dataset_records(r->data) + (uint64_t)r->micro_batch - 1) / (uint64_t)r->micro_batch;
-    uint64_t per_epoch = forwards / (uint64_t)r->grad_accum;
-    if (per_epoch == 0)
-        per_epoch = 1;
+    uint64_t per_epoch = (forwards + (uint64_t)r->grad_accum - 1) / (uint64_t)r->grad_accum;
     return (int64_t)ceil(o->epochs * (double)per_epoch);
 }
 
@@ -490,17 +490,22 @@ static void fmt_duration(char *out, size_t n, double s)
         snprintf(out, n, "%ldm%02lds", t / 60, t % 60);
 }
 
-/* Fills the step's micro-batches from the sampler. */
+/* Fills the step's micro-batches from the sampler as Trainer's loop cuts an epoch: each
+ * takes --micro-batch records, but none goes past the epoch's last record, so the epoch's
+ * last micro-batch may be short and its last step have fewer micro-batches (the rest stay
+ * empty). */
 static int fill_micro(run *r)
 {
+    int epoch_done = 0;
     for (int i = 0; i < r->grad_accum; i++) {
         llm_batcher *b = &r->micro[i];
         llm_batcher_clear(b);
-        while (b->rows < b->max_B) {
+        for (int taken = 0; taken < r->micro_batch && !epoch_done; taken++) {
             llm_record rec;
             if (llm_sampler_next(r->sampler, &rec, &r->err) < 0)
                 return -1;
             llm_batcher_add(b, &rec);
+            epoch_done = llm_sampler_epoch_done(r->sampler);
         }
     }
     return 0;
@@ -525,6 +530,8 @@ static int step(run *r, double lr, float *loss, float *grad_norm)
     double loss_sum = 0;
     for (int i = 0; i < r->grad_accum; i++) {
         llm_loss_stats st;
+        if (mb[i].B == 0)
+            continue;    /* past the epoch's end, or only empty records */
         if (llm_model_forward(r->m, &mb[i], &st, &r->err) < 0)
             return -1;
         loss_sum += st.loss_sum;

@@ -88,6 +88,26 @@ expect_eq config-vocab '"vocab_size": 64' "$(grep -o '"vocab_size": [0-9]*' stra
 check keep-run llm-train --data train.bin --out kept "${TINY[@]}" --max-steps 12 --save-every 3 --keep 2
 expect_eq keep "checkpoint-12 checkpoint-9 latest log.jsonl loss.svg" "$(ls kept | tr '\n' ' ' | sed 's/ $//')"
 
+# ---- --epochs as Trainer's loop: 10 records in micro-batches of 4, 2 a step, are the steps
+# [4 4] [2] an epoch (never a micro-batch across two epochs), so 3 epochs are 6 steps that
+# end at epoch 3 having seen every token 3 times; 1.5 epochs are ceil(1.5 x 2) = 3 steps ----
+head -n 10 blocks.jsonl >ten.jsonl
+stream_from_ids ten.bin ten.jsonl 64 --kind=blocks --eos=63
+ten_tokens=$("$PY" -c 'import json, sys; print(sum(len(json.loads(l)["input_ids"]) for l in open(sys.argv[1])))' ten.jsonl)
+# epoch_walk LOG: each step's epoch and tokens, as "1:0.8:N ..."
+epoch_walk() { "$PY" -c '
+import json, sys
+print(" ".join("%d:%g:%d" % (l["step"], l["epoch"], l["tokens"]) for l in map(json.loads, open(sys.argv[1])) if "loss" in l))' "$1"; }
+check epochs-run llm-train --data ten.bin --out ep3 "${TINY[@]}" --epochs 3
+walk=$(epoch_walk ep3/log.jsonl)
+expect_eq epochs-steps "6 3 $((3 * ten_tokens))" "$(echo "$walk" | awk '{ n = split($NF, a, ":"); print NF, a[2], a[3] }')"
+expect_eq epochs-boundaries "2:1 4:2 6:3" "$(echo "$walk" | tr ' ' '\n' | awk -F: '$2 == int($2) { printf "%s%d:%d", sep, $1, $2; sep = " " }')"
+check epochs-one-pass llm-train --data ten.bin --out ep8 "${TINY[@]}" --micro-batch 8 --grad-accum 1 --epochs 3
+expect_eq epochs-same-tokens "$(echo "$walk" | tr ' ' '\n' | cut -d: -f2,3 | sed -n '2p;4p;6p')" \
+    "$(epoch_walk ep8/log.jsonl | tr ' ' '\n' | cut -d: -f2,3 | sed -n '2p;4p;6p')"
+check epochs-fraction llm-train --data ten.bin --out ep15 "${TINY[@]}" --epochs 1.5
+expect_eq epochs-fraction-steps 3 "$(grep -c '"loss"' ep15/log.jsonl)"
+
 # ---- the loss falls: 150 steps on the counting data end far below ln 64 = 4.16 ----
 check learn-run llm-train --data train.bin --val val.bin --out learn "${TINY[@]}" --max-steps 150 --eval-every 150
 got=$("$PY" -c '
