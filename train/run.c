@@ -149,6 +149,7 @@ static int init_model(run *r, const llm_header *h)
 
 #define SLOT_DATA "data"       /* the sampler's words, then the data's records and tokens */
 #define SLOT_BATCH "batch"     /* micro_batch, grad_accum, max_T */
+#define SLOT_ATTENTION "doc_attention"    /* 1 when rows attend inside their documents */
 
 /* The settings a checkpoint was made with must be the ones given now: anything else would
  * not continue the same run. */
@@ -174,6 +175,10 @@ static int same_settings(run *r, const llm_train_state *s)
     if (llm_train_state_get(s, SLOT_BATCH, batch, 3) < 0 || memcmp(batch, want, sizeof batch) != 0)
         return llm_error_set(&r->err, "--resume: the batch (--micro-batch, --grad-accum or --batch-tokens) "
                              "differs from the checkpoint's");
+    uint64_t attention;    /* checkpoints before 2026-11-24 do not say */
+    if (llm_train_state_get(s, SLOT_ATTENTION, &attention, 1) == 0 && attention != (uint64_t)r->doc_attention)
+        return llm_error_set(&r->err, "--resume: --doc-attention is %s now but %s in the checkpoint",
+                             r->doc_attention ? "on" : "off", attention ? "on" : "off");
     return 0;
 }
 
@@ -426,6 +431,8 @@ static int setup(run *r)
 
     /* No document attention: bounds are ignored. On or auto: rows with bounds use them. */
     r->doc_attention = o->doc_attention != TRAIN_DOC_OFF;
+    uint64_t attention = (uint64_t)r->doc_attention;
+    llm_train_state_put(&r->st, SLOT_ATTENTION, &attention, 1);
     int32_t pad = h->pad_id >= 0 ? (int32_t)h->pad_id : h->eos_id >= 0 ? (int32_t)h->eos_id : 0;
     if (!(r->micro = calloc((size_t)r->grad_accum, sizeof *r->micro)) ||
         !(r->batches = calloc((size_t)r->grad_accum, sizeof *r->batches)))

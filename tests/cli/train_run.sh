@@ -143,6 +143,8 @@ expect_fail run-exists 1 "holds a run already" llm-train --data train.bin --out 
 expect_fail resume-nothing 1 "holds no checkpoint" llm-train --data train.bin --out empty --resume
 expect_fail resume-changed 1 "--lr is 0.001 now but 0.003" llm-train --data train.bin --out killed \
     "${TINY[@]}" --max-steps 20 --lr 1e-3 --resume
+expect_fail resume-doc-attention 1 "--doc-attention is off now but on in the checkpoint" llm-train \
+    --data train.bin --out killed "${TINY[@]}" --max-steps 20 --doc-attention off --resume
 expect_fail resume-other-data 1 "not the data this run was trained on" llm-train --data val.bin --out killed \
     "${TINY[@]}" --max-steps 20 --resume
 expect_fail usage-no-out 2 "--out DIR is required" llm-train --data train.bin
