@@ -1,5 +1,6 @@
 /* Models and their Hugging Face folders (see model_io.h). */
 #include "model_io.h"
+#include "tiktoken.h"
 
 #include <errno.h>
 #include <math.h>
@@ -86,5 +87,16 @@ int llm_model_check_data(const llm_hf_config *hf, const llm_header *h, const cha
     if (h->vocab_size > (uint32_t)hf->vocab_size)
         return llm_error_set(err, "%s: vocabulary of %u tokens, more than the model's %d", data_name,
                              h->vocab_size, hf->vocab_size);
+    return 0;
+}
+
+int llm_model_check_growth(const llm_hf_config *hf, const llm_header *h, const char *data_name,
+                           llm_error *err)
+{
+    if (hf->tokenizer_name[0] && h->tokenizer_name[0] && strcmp(hf->tokenizer_name, h->tokenizer_name) != 0 &&
+        llm_tiktoken_find(h->tokenizer_name))
+        return llm_error_set(err, "%s: tokenized with %s, but the model was trained on %s; a larger vocabulary "
+                             "is taken only from the model's tokenizer with tokens added (llm-tokenize "
+                             "--add-tokens)", data_name, h->tokenizer_name, hf->tokenizer_name);
     return 0;
 }

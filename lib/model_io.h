@@ -28,6 +28,12 @@ llm_model *llm_model_load(const char *path, llm_hf_config *hf, char **dir, llm_e
  * one, and every id of the data below the model's vocabulary. 0, or -1 with err set. */
 int llm_model_check_data(const llm_hf_config *hf, const llm_header *h, const char *data_name,
                          llm_error *err);
+/* Checks that the data of header h, whose vocabulary is larger than the model's, can grow
+ * it: its tokenizer is the model's with tokens added. llm-tokenize --add-tokens keeps the
+ * name (--save-tokenizer gives its file's), so another tiktoken encoding's name (cl100k_base
+ * data for a gpt2 model) is another tokenizer. 0, or -1 with err set. */
+int llm_model_check_growth(const llm_hf_config *hf, const llm_header *h, const char *data_name,
+                           llm_error *err);
 
 #ifdef __cplusplus
 }

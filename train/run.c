@@ -136,6 +136,8 @@ static int init_model(run *r, const llm_header *h)
         return -1;
     if (h->vocab_size <= (uint32_t)hf.vocab_size)
         return llm_model_check_data(&hf, h, r->o->data, &r->err);
+    if (llm_model_check_growth(&hf, h, r->o->data, &r->err) < 0)
+        return -1;
     if (!r->o->quiet)
         llm_msg("growing the vocabulary from %d to %u tokens (new rows start at the mean)", hf.vocab_size,
                 h->vocab_size);

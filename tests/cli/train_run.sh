@@ -129,6 +129,15 @@ stream_from_ids grown.bin grown.jsonl 72 --kind=blocks --eos=63
 expect_stderr_has init-grow "growing the vocabulary from 64 to 72 tokens" \
     llm-train --data grown.bin --init straight --out grown --max-steps 2 --micro-batch 4
 expect_eq init-vocab '"vocab_size": 72' "$(grep -o '"vocab_size": [0-9]*' grown/checkpoint-2/config.json)"
+# another encoding's stream is not growth, whatever its vocabulary (here named gpt2 vs cl100k_base)
+stream_from_ids named.bin blocks.jsonl 64 --kind=blocks --eos=63 --tokenizer=gpt2 --tokenizer-hash=xxh3:1
+check init-named llm-train --data named.bin --out named "${TINY[@]}" --max-steps 1
+stream_from_ids other.bin grown.jsonl 72 --kind=blocks --eos=63 --tokenizer=cl100k_base --tokenizer-hash=xxh3:2
+expect_fail init-other-encoding 1 "tokenized with cl100k_base, but the model was trained on gpt2; a larger" \
+    llm-train --data other.bin --init named --out other --max-steps 1
+stream_from_ids added.bin grown.jsonl 72 --kind=blocks --eos=63 --tokenizer=gpt2 --tokenizer-hash=xxh3:3
+expect_stderr_has init-added "growing the vocabulary from 64 to 72 tokens" \
+    llm-train --data added.bin --init named --out added --max-steps 1
 expect_fail init-sizes 1 "--n-layer 3, but the model of straight has 2" llm-train --data train.bin --init straight --out x --n-layer 3
 
 # ---- refusals ----
