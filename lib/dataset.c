@@ -380,8 +380,10 @@ int llm_batcher_add(llm_batcher *b, const llm_record *rec)
     if (rec->n_tokens == 0)
         return 0;
     int n = rec->n_tokens > (uint32_t)b->max_T ? b->max_T : (int)rec->n_tokens;
-    if ((uint32_t)n < rec->n_tokens)
+    if ((uint32_t)n < rec->n_tokens) {
         b->truncated++;
+        b->tokens_cut += rec->n_tokens - (uint32_t)n;
+    }
     size_t row = (size_t)b->rows * (size_t)b->max_T;
     int32_t *tok = b->tokens + row, *tgt = b->targets + row, *pos = b->pos + row;
     for (int t = 0; t < n; t++)
@@ -470,7 +472,7 @@ int llm_dataset_evaluate(llm_dataset *d, llm_model *m, llm_batcher *b, const llm
     llm_batcher_clear(b);
     if (llm_dataset_rewind(d, err) < 0)
         return -1;
-    uint64_t batches = 0, truncated = b->truncated, added = b->tokens_added;
+    uint64_t batches = 0, truncated = b->truncated, cut = b->tokens_cut;
     int planned_T = 0, rc = 0;
     llm_record rec;
     while ((o->max_batches == 0 || batches < o->max_batches) && (rc = llm_dataset_next(d, &rec, err)) == 1) {
@@ -492,6 +494,6 @@ int llm_dataset_evaluate(llm_dataset *d, llm_model *m, llm_batcher *b, const llm
         return -1;
     llm_batcher_clear(b);
     out->truncated = b->truncated - truncated;
-    out->tokens_cut = out->tokens_in - (b->tokens_added - added);
+    out->tokens_cut = b->tokens_cut - cut;
     return 0;
 }

@@ -74,6 +74,7 @@ typedef struct llm_batcher {
     int rows, width;                 /* rows added; the longest row */
     int32_t *tokens, *targets, *pos; /* max_B x max_T, rows at stride max_T until built */
     uint64_t truncated;              /* records cut to max_T tokens */
+    uint64_t tokens_cut;             /* their tokens past max_T */
     uint64_t tokens_added;           /* tokens of the rows (after cutting) */
 } llm_batcher;
 

@@ -47,6 +47,8 @@ typedef struct run {
     int64_t total_steps, last_saved, log_every, first_step;
     double start, window_start;
     uint64_t window_tokens;
+    uint64_t steps_uncounted;     /* steps whose every label was masked: no loss */
+    int cut_noted;                /* the first record cut to the context was reported */
     llm_error err;
 } run;
 
@@ -520,8 +522,9 @@ static int fill_micro(run *r)
     return 0;
 }
 
-/* One optimizer step: returns 0 with the step's loss and gradient norm. */
-static int step(run *r, double lr, float *loss, float *grad_norm)
+/* One optimizer step: returns 0 with the step's loss (NAN when no label counted, *counted
+ * 0) and gradient norm. */
+static int step(run *r, double lr, float *loss, float *grad_norm, int64_t *counted)
 {
     llm_batch *mb = r->batches;
     int64_t total = 0;
@@ -548,6 +551,7 @@ static int step(run *r, double lr, float *loss, float *grad_norm)
             return -1;
     }
     *loss = total ? (float)(loss_sum / (double)total) : NAN;
+    *counted = total;
     if (r->on_gpu) {
         if (llm_model_cuda_step(r->m, r->opt, lr, r->o->max_grad_norm, grad_norm, &r->err) < 0)
             return -1;
@@ -637,6 +641,39 @@ static double mfu(const run *r, double tokens_per_s)
     return tokens_per_s * per_token / peak;
 }
 
+/* Records cut to the context so far, and their tokens past it. */
+static uint64_t cut_records(const run *r, uint64_t *tokens)
+{
+    uint64_t records = 0;
+    *tokens = 0;
+    for (int i = 0; i < r->grad_accum; i++) {
+        records += r->micro[i].truncated;
+        *tokens += r->micro[i].tokens_cut;
+    }
+    return records;
+}
+
+/* After a step: a non-finite loss or gradient ends the run (nothing it trains from then on
+ * means anything, and a cron job should not spend hours finding out); a step without a
+ * counted label is counted; the first record cut to the context is said at once. */
+static int check_step(run *r, float loss, float grad_norm, int64_t counted)
+{
+    int bad_loss = counted && !isfinite(loss);
+    if (bad_loss || !isfinite(grad_norm))
+        return llm_error_set(&r->err, "step %" PRIu64 ": the %s is %g, so training stops (a lower --lr or "
+                             "--max-grad-norm may help)", r->st.step, bad_loss ? "loss" : "gradient norm",
+                             bad_loss ? (double)loss : (double)grad_norm);
+    r->steps_uncounted += !counted;
+    uint64_t tokens;
+    if (!r->cut_noted && cut_records(r, &tokens)) {
+        r->cut_noted = 1;
+        if (!r->o->quiet)
+            llm_msg("note: records longer than the model's context of %d tokens are cut to it (the first in step "
+                    "%" PRIu64 "); the count comes at the end", r->max_T, r->st.step);
+    }
+    return 0;
+}
+
 static int loop(run *r)
 {
     const train_opts *o = r->o;
@@ -645,7 +682,8 @@ static int loop(run *r)
     while ((int64_t)r->st.step < r->total_steps && !stop_requested) {
         double lr = llm_lr_at(&r->sched, (int64_t)r->st.step);
         float loss, grad_norm;
-        if (step(r, lr, &loss, &grad_norm) < 0)
+        int64_t counted;
+        if (step(r, lr, &loss, &grad_norm, &counted) < 0)
             return -1;
         double t = now();
         double tokens_per_s = r->window_tokens / (t - r->window_start > 1e-9 ? t - r->window_start : 1e-9);
@@ -654,7 +692,7 @@ static int loop(run *r)
             .grad_norm = grad_norm, .tokens_per_s = tokens_per_s, .elapsed_s = t - r->start,
             .mfu = mfu(r, tokens_per_s),
         };
-        if (llm_trainlog_step(r->log, &ls, &r->err) < 0)
+        if (llm_trainlog_step(r->log, &ls, &r->err) < 0 || check_step(r, loss, grad_norm, counted) < 0)
             return -1;
         int64_t s = (int64_t)r->st.step;
         int last = s == r->total_steps;
@@ -694,6 +732,19 @@ static void announce(const run *r)
             o->lr, r->sched.warmup_steps, o->threads);
 }
 
+/* What this run left out of the loss: records cut to the context, and steps that had no
+ * label to count (their loss is null in the log). */
+static void report_skips(const run *r)
+{
+    uint64_t tokens, records = cut_records(r, &tokens);
+    if (records)
+        llm_msg("%" PRIu64 " records taken were longer than the model's context of %d tokens and cut to it: "
+                "%" PRIu64 " tokens not trained on", records, r->max_T, tokens);
+    if (r->steps_uncounted)
+        llm_msg("%" PRIu64 " of %" PRIu64 " steps had no counted label (every one masked): no loss", r->steps_uncounted,
+                r->st.step - (uint64_t)r->first_step);
+}
+
 int train_run(const train_opts *o)
 {
     run r;
@@ -716,6 +767,7 @@ int train_run(const train_opts *o)
     if (r.on_gpu && !o->quiet)
         llm_msg("GPU memory: %.2f GiB at most (weights, gradients, moments and activations)",
                 (double)llm_model_cuda_peak_bytes(r.m) / (1 << 30));
+    report_skips(&r);
     if (stop_requested) {
         llm_msg("stopped at step %" PRIu64 "; --resume continues", r.st.step);
         status = 130;

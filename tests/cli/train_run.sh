@@ -140,6 +140,33 @@ expect_stderr_has init-added "growing the vocabulary from 64 to 72 tokens" \
     llm-train --data added.bin --init named --out added --max-steps 1
 expect_fail init-sizes 1 "--n-layer 3, but the model of straight has 2" llm-train --data train.bin --init straight --out x --n-layer 3
 
+# ---- nothing lost silently: records cut to the context are counted (here 48 tokens for 40
+# positions, 8 records a step); steps whose every label is masked are counted; a loss that
+# is not finite ends the run ----
+"$PY" -c '
+import json
+for i in range(8):
+    ids = [(i + k) % 64 for k in range(48)]
+    print(json.dumps({"input_ids": ids, "labels": ids if i < 4 else [-100] * 48}))' >long.jsonl
+stream_from_ids long.bin long.jsonl 64 --kind=blocks --eos=63
+expect_stderr_has cut-counted "16 records taken were longer than the model's context of 40 tokens and cut to it: 128 tokens not trained on" \
+    llm-train --data long.bin --out long "${TINY[@]}" --micro-batch 8 --grad-accum 1 --max-steps 2 --seed 1
+"$PY" -c 'import json; print(json.dumps({"input_ids": list(range(30)), "labels": [-100] * 30}))' >masked.jsonl
+stream_from_ids masked.bin masked.jsonl 64 --kind=blocks --eos=63
+expect_stderr_has uncounted-steps "3 of 3 steps had no counted label" \
+    llm-train --data masked.bin --out masked "${TINY[@]}" --max-steps 3
+expect_eq uncounted-log-null 3 "$(grep -c '"loss":null' masked/log.jsonl)"
+cp -r straight/checkpoint-20 nan
+"$PY" -c '
+import json, struct, sys
+f = open(sys.argv[1], "r+b")
+n = struct.unpack("<Q", f.read(8))[0]
+f.seek(8 + n + json.loads(f.read(n))["transformer.wte.weight"]["data_offsets"][0])
+f.write(struct.pack("<f", float("nan")))' nan/model.safetensors
+expect_fail nan-stops 1 "step 1: the loss is nan, so training stops" llm-train --data train.bin --init nan \
+    --out nanrun --max-steps 3
+expect_eq nan-no-checkpoint "" "$(ls nanrun 2>/dev/null | grep checkpoint)"
+
 # ---- refusals ----
 llm-cat -q --from=ids --vocab-size=64 -o docs.bin blocks.jsonl
 expect_fail docs-stream 1 "a docs stream; training data is blocks" llm-train --data docs.bin --out x
