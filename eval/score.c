@@ -74,7 +74,8 @@ int ev_score_dataset(llm_model *m, llm_dataset *data, int batch_size, ev_doc_att
     return rc;
 }
 
-/* A double for JSON: null when it is not a finite number (no counted position). */
+/* A double for JSON: null when it is not a finite number (no counted position, or a
+ * perplexity past a double's range). */
 static void put_number(llm_buf *b, double v)
 {
     if (isfinite(v))
@@ -145,6 +146,11 @@ int ev_run_score(const ev_opts *o)
     ev_score sc;
     if (ev_score_dataset(m, data, o->batch_size, o->doc_attention, o->quiet, &sc, &err) < 0) {
         llm_msg("%s", err.msg);
+        goto done;
+    }
+    if (sc.sums.stats.count && !isfinite(sc.sums.stats.loss_sum)) {
+        llm_msg("%s: the loss is %g: the model's outputs are not finite numbers (a diverged or damaged "
+                "checkpoint)", dir, sc.sums.stats.loss_sum);
         goto done;
     }
     score_json(&sc, dir, o->data, &json);

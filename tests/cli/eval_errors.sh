@@ -25,6 +25,16 @@ expect_fail corrupt-weights 1 "garbage/model.safetensors: header length" llm-eva
 cp -r m noweights
 rm noweights/model.safetensors
 expect_fail missing-weights 1 "noweights/model.safetensors" llm-eval -m noweights -d sft.bin
+cp -r m nan
+"$PY" -c '
+import json, struct, sys
+f = open(sys.argv[1], "r+b")
+n = struct.unpack("<Q", f.read(8))[0]
+f.seek(8 + n + json.loads(f.read(n))["transformer.wte.weight"]["data_offsets"][0])
+f.write(struct.pack("<f", float("nan")))' nan/model.safetensors
+expect_fail nan-weights 1 "nan: the loss is nan: the model's outputs are not finite" llm-eval -m nan -d sft.bin \
+    -o nan.json
+expect_eq nan-no-output "" "$(ls nan.json 2>/dev/null)"
 cp -r m badconfig
 echo '{"model_type": "gpt2", "n_embd": 30, "n_head": 4}' >badconfig/config.json
 expect_fail bad-config 1 "badconfig/config.json" llm-eval -m badconfig -d sft.bin
