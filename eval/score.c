@@ -59,6 +59,17 @@ int ev_score_dataset(llm_model *m, llm_dataset *data, int batch_size, ev_doc_att
     /* Padding is never counted; any valid id does. */
     int32_t pad = h->pad_id >= 0 && h->pad_id < V ? (int32_t)h->pad_id
                   : h->eos_id >= 0 && h->eos_id < V ? (int32_t)h->eos_id : 0;
+    /* Any -b gives the same numbers: no more rows than records, nor than a pass can take. */
+    uint64_t records = llm_dataset_records(data);
+    int given = batch_size, most = llm_model_max_rows(m, m->cfg.block_size);
+    if (records && (uint64_t)batch_size > records)
+        batch_size = (int)records;
+    if (batch_size > most && most > 0) {
+        if (!quiet)
+            llm_msg("-b %d: on the CPU a pass takes at most %d rows of %d tokens; taking %d", given, most,
+                    m->cfg.block_size, most);
+        batch_size = most;
+    }
     llm_batcher b;
     if (llm_batcher_init(&b, batch_size, m->cfg.block_size, pad, doc != EV_DOC_OFF, err) < 0)
         return -1;

@@ -2,6 +2,7 @@
  * planning, checking a batch before a family's passes run on it, vocabulary growth. */
 #include "model.h"
 
+#include <limits.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,17 +120,27 @@ void llm_model_init(llm_model *m, uint64_t seed) { llm_gpt2_init(m, seed); }
 
 void llm_model_set_threads(llm_model *m, int threads) { m->threads = threads > 0 ? threads : 1; }
 
+int llm_model_max_rows(const llm_model *m, int T)
+{
+    /* the GPU never holds (N, V) logits nor (T, T) scores: those limits are the CPU's */
+    if (m->cuda || T < 1)
+        return INT_MAX;
+    int64_t by_logits = INT32_MAX / ((int64_t)T * m->cfg.vocab_size);
+    int64_t by_scores = INT32_MAX / ((int64_t)m->cfg.n_head * T * T);
+    return (int)(by_logits < by_scores ? by_logits : by_scores);
+}
+
 int llm_model_plan(llm_model *m, int max_B, int max_T, int train, llm_error *err)
 {
     if (max_B < 1 || max_T < 1 || max_T > m->cfg.block_size)
         return llm_error_set(err, "batch of %d x %d tokens: rows must be 1 to %d tokens long",
                              max_B, max_T, m->cfg.block_size);
-    /* the GPU never holds (N, V) logits nor (T, T) scores: those limits are the CPU's */
     if (m->cuda)
         return llm_cuda_plan(m->cuda, max_B, max_T, train, err);
-    if ((int64_t)max_B * max_T * m->cfg.vocab_size > INT32_MAX ||
-        (int64_t)max_B * m->cfg.n_head * max_T * max_T > INT32_MAX)
-        return llm_error_set(err, "batch of %d x %d tokens is too large for one pass", max_B, max_T);
+    if (max_B > llm_model_max_rows(m, max_T))
+        return llm_error_set(err, "batch of %d x %d tokens: on the CPU a pass takes at most %d rows of %d tokens "
+                             "(its logits are indexed in 32 bits)", max_B, max_T, llm_model_max_rows(m, max_T),
+                             max_T);
     if (train && !m->grads) {
         m->grads = calloc(m->n_params, sizeof *m->grads);
         if (!m->grads)

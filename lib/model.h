@@ -137,6 +137,10 @@ void llm_model_init(llm_model *m, uint64_t seed);
  * it before llm_model_plan: a backward uses at most the threads of its plan. */
 void llm_model_set_threads(llm_model *m, int threads);
 
+/* The most rows of T tokens one pass can take: on the CPU its (rows x T x V) logits and
+ * (rows x heads x T x T) scores are indexed in 32 bits; on the GPU no such bound (INT_MAX). */
+int llm_model_max_rows(const llm_model *m, int T);
+
 /* Plans activation memory for batches up to max_B x max_T (max_T <= block_size), once;
  * `train` also keeps every layer's activations for the backward and allocates grads
  * (zeroed). Planning again frees the old plan (grads are kept). Returns 0, or -1 with err

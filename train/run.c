@@ -447,7 +447,19 @@ static int setup(run *r)
     if (r->val && llm_batcher_init(&r->eval_rows, r->micro_batch, val_T, pad, r->doc_attention, &r->err) < 0)
         goto out;
     llm_model_set_threads(r->m, (int)o->threads);
-    if (llm_model_plan(r->m, r->micro_batch, train_T > val_T ? train_T : val_T, 1, &r->err) < 0)
+    /* a micro-batch holds no more rows than the data has records (fill_micro, evaluate) */
+    int plan_T = train_T > val_T ? train_T : val_T;
+    uint64_t most_records = llm_dataset_records(r->data);
+    if (r->val && llm_dataset_records(r->val) > most_records)
+        most_records = llm_dataset_records(r->val);
+    int plan_B = most_records < (uint64_t)r->micro_batch ? (int)most_records : r->micro_batch;
+    if (plan_B > llm_model_max_rows(r->m, plan_T)) {
+        llm_error_set(&r->err, "--micro-batch %d: on the CPU a pass takes at most %d rows of %d tokens (its logits "
+                      "are indexed in 32 bits); a smaller one with --grad-accum makes the same step",
+                      r->micro_batch, llm_model_max_rows(r->m, plan_T), plan_T);
+        goto out;
+    }
+    if (llm_model_plan(r->m, plan_B, plan_T, 1, &r->err) < 0)
         goto out;
 
     llm_adamw_config ac = {(float)o->beta1, (float)o->beta2, (float)o->eps, (float)o->weight_decay};

@@ -183,6 +183,11 @@ expect_fail resume-doc-attention 1 "--doc-attention is off now but on in the che
     --data train.bin --out killed "${TINY[@]}" --max-steps 20 --doc-attention off --resume
 expect_fail resume-other-data 1 "not the data this run was trained on" llm-train --data val.bin --out killed \
     "${TINY[@]}" --max-steps 20 --resume
+"$PY" -c 'import numpy as np, sys; (np.arange(64 * 1024) % 50257).astype(np.uint16).tofile(sys.argv[1])' wide.raw
+llm-cat -q --from=raw --vocab-size=50257 --kind=blocks --block-size=1024 wide.raw -o wide.bin
+expect_fail cpu-rows 1 "--micro-batch 64: on the CPU a pass takes at most 41 rows of 1024 tokens" \
+    llm-train --device cpu --data wide.bin --out wide --n-layer 1 --n-head 1 --n-embd 8 --block-size 1024 \
+    --micro-batch 64 --max-steps 1
 expect_fail usage-no-out 2 "--out DIR is required" llm-train --data train.bin
 expect_fail usage-both-warmups 2 "not both" llm-train --data train.bin --out x --warmup-steps 2 --warmup-ratio 0.1
 expect_fail usage-bad-lr 2 "--lr" llm-train --data train.bin --out x --lr fast
