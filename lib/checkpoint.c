@@ -703,6 +703,22 @@ static int move_into_place(const char *tmp, const char *dir, llm_error *err)
     return rc;
 }
 
+/* Creates a new folder named after the first n bytes of dir into out. Not mkdtemp: its
+ * 0700 would stay on the checkpoint, which other users' evaluation or serving jobs must
+ * read; mkdir's mode follows the umask, as the rest of the run folder does. */
+static int make_temp_dir(char *out, size_t size, const char *dir, int n)
+{
+    static unsigned counter;
+    for (int tries = 0; tries < 100; tries++) {
+        snprintf(out, size, "%.*s.tmp-%ld-%u", n, dir, (long)getpid(), counter++);
+        if (mkdir(out, 0777) == 0)
+            return 0;
+        if (errno != EEXIST)
+            return -1;
+    }
+    return -1;
+}
+
 int llm_checkpoint_save(const char *dir, const llm_checkpoint *c, llm_error *err)
 {
     llm_error cerr;
@@ -711,11 +727,10 @@ int llm_checkpoint_save(const char *dir, const llm_checkpoint *c, llm_error *err
     size_t n = strlen(dir);
     while (n > 1 && dir[n - 1] == '/')
         n--;
-    char *tmp = malloc(n + 16);
+    char *tmp = malloc(n + 32);
     if (!tmp)
         return llm_error_set(err, "%s: out of memory", dir);
-    snprintf(tmp, n + 16, "%.*s.tmp-XXXXXX", (int)n, dir);
-    if (!mkdtemp(tmp)) {
+    if (make_temp_dir(tmp, n + 32, dir, (int)n) < 0) {
         llm_error_set(err, "%s: cannot create: %s", tmp, strerror(errno));
         free(tmp);
         return -1;

@@ -85,6 +85,8 @@ expect_file_has loss-chart '<svg' straight/loss.svg
 expect_eq checkpoint-files "config.json ledger.json model.safetensors optimizer.safetensors trainer_state.json" \
     "$(ls straight/checkpoint-20 | tr '\n' ' ' | sed 's/ $//')"
 expect_eq config-vocab '"vocab_size": 64' "$(grep -o '"vocab_size": [0-9]*' straight/checkpoint-20/config.json)"
+(umask 027 && llm-train --data train.bin --out modes "${TINY[@]}" --max-steps 1 2>/dev/null)
+expect_eq checkpoint-mode "750 640" "$(stat -c %a modes/checkpoint-1) $(stat -c %a modes/checkpoint-1/config.json)"
 check keep-run llm-train --data train.bin --out kept "${TINY[@]}" --max-steps 12 --save-every 3 --keep 2
 expect_eq keep "checkpoint-12 checkpoint-9 latest log.jsonl loss.svg" "$(ls kept | tr '\n' ' ' | sed 's/ $//')"
 
