@@ -42,8 +42,8 @@ static const char usage[] =
     "  -n, --max-new-tokens=N  tokens to generate at most (default 128); generation stops\n"
     "                          earlier at the end-of-text token or an end-of-turn token\n"
     "                          (<|im_end|>, <|eot_id|>, <|end|>, <end_of_turn>)\n"
-    "      --temperature=T     sample, the logits divided by T (default 0: greedy; 1 when\n"
-    "                          --top-k or --top-p is given)\n"
+    "      --temperature=T     sample, the logits divided by T (0 to 1e6; default 0: greedy;\n"
+    "                          1 when --top-k or --top-p is given)\n"
     "      --top-k=K           sample from the K most likely tokens only (1: greedy)\n"
     "      --top-p=P           sample from the fewest most likely tokens whose probability\n"
     "                          adds up to P (0 < P <= 1)\n"
@@ -160,7 +160,7 @@ static int parse_args(ev_opts *o, int argc, char **argv)
             break;
         case OPT_TEMPERATURE:
             if (parse_real(optarg, 0, 0, 1e6, &o->sample.temperature) < 0)
-                return llm_usage_error("--temperature: expected a number 0 or above, got '%s'", optarg);
+                return llm_usage_error("--temperature: expected a number from 0 to 1e6, got '%s'", optarg);
             sampling_seen = temperature_seen = 1;
             break;
         case OPT_TOP_K:

@@ -163,6 +163,8 @@ static int check_args(const train_opts *o)
         return llm_usage_error("give --warmup-steps or --warmup-ratio, not both");
     if (o->min_lr > o->lr)
         return llm_usage_error("--min-lr %g is above --lr %g", o->min_lr, o->lr);
+    if (!o->val && (o->eval_every || o->eval_batches))
+        return llm_usage_error("--eval-every and --eval-batches evaluate --val FILE, which is not given");
     if (o->max_steps == 0 && !(o->epochs > 0))
         return llm_usage_error("--epochs must be above 0 (or give --max-steps)");
     return -1;

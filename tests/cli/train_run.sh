@@ -193,6 +193,8 @@ expect_fail cpu-rows 1 "--micro-batch 64: on the CPU a pass takes at most 41 row
 expect_fail usage-no-out 2 "--out DIR is required" llm-train --data train.bin
 expect_fail usage-both-warmups 2 "not both" llm-train --data train.bin --out x --warmup-steps 2 --warmup-ratio 0.1
 expect_fail usage-bad-lr 2 "--lr" llm-train --data train.bin --out x --lr fast
+expect_fail usage-eval-no-val 2 "evaluate --val FILE, which is not given" llm-train --data train.bin --out x \
+    --eval-every 5
 
 cp -r straight broken
 head -c 1000 straight/checkpoint-20/model.safetensors >broken/checkpoint-20/model.safetensors
