@@ -453,22 +453,22 @@ static int run_input(runner *rn, int input)
     return status;
 }
 
-/* The pad id: --pad-id, else the tokenizer's pad token, else its end-of-text token. -1 with a
- * message when a layout that pads has none. */
-static int64_t pad_id(const col_opts *o, const llm_tokenizer *t)
+/* The pad id into *id: --pad-id, else the tokenizer's pad token, else its end-of-text token
+ * (-1: none, fine for a layout that does not pad). 0, or a status with a message. */
+static int pad_id(const col_opts *o, const llm_tokenizer *t, int64_t *id)
 {
-    int64_t id = o->pad_id >= 0 ? o->pad_id : llm_tokenizer_pad(t);
-    if (id < 0)
-        id = llm_tokenizer_eos(t);
-    if (id >= (int64_t)llm_tokenizer_vocab_size(t)) {
-        llm_msg("--pad-id %" PRId64 ": not below the vocabulary size %" PRIu32, id, llm_tokenizer_vocab_size(t));
-        return -1;
+    *id = o->pad_id >= 0 ? o->pad_id : llm_tokenizer_pad(t);
+    if (*id < 0)
+        *id = llm_tokenizer_eos(t);
+    if (*id >= (int64_t)llm_tokenizer_vocab_size(t)) {
+        llm_msg("--pad-id %" PRId64 ": not below the vocabulary size %" PRIu32, *id, llm_tokenizer_vocab_size(t));
+        return LLM_EXIT_FAILURE;
     }
-    if (id < 0 && o->layout != COL_LAYOUT_NONE) {
+    if (*id < 0 && o->layout != COL_LAYOUT_NONE) {
         llm_msg("%s has no pad or end-of-text token to pad with: give --pad-id", llm_tokenizer_name(t));
-        return -1;
+        return LLM_EXIT_FAILURE;
     }
-    return id;
+    return 0;
 }
 
 /* A blocks stream: fixed-length records (--pad=max, --pack) or examples as they are. */
@@ -606,10 +606,10 @@ int col_run(const col_opts *o)
 {
     llm_tokenizer *t = NULL;
     col_template *tmpl = NULL;
+    int64_t pad = -1;
     int status = load(o, &t, &tmpl);
-    int64_t pad = status == 0 ? pad_id(o, t) : -1;
-    if (status == 0 && pad < 0 && o->layout != COL_LAYOUT_NONE)
-        status = LLM_EXIT_FAILURE;
+    if (status == 0)
+        status = pad_id(o, t, &pad);
     col_plan plan = {.opts = o, .tok = t, .render = {.tmpl = tmpl, .train_on_inputs = o->train_on_inputs,
                                                      .last_turn_only = o->last_turn_only}};
     runner rn;

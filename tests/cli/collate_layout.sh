@@ -28,6 +28,10 @@ expect_eq pad-header '"kind":"blocks" "pad":50256 "block_size":7' \
     "$(llm-cat --header pad.bin | grep -o '"pad":[0-9]*\|"block_size":[0-9]*\|"kind":"[a-z]*"' | tr '\n' ' ' | sed 's/ $//')"
 run llm-collate -q --template=plain --pad=max -b 5 --pad-id=0 two.jsonl -o pad0.bin
 expect_eq pad-id '{"input_ids":[80,257,257,50256,0],"labels":[-100,257,257,50256,-100]}' "$(rows pad0.bin)"
+# an id past the vocabulary is refused whatever the layout, also one that never pads
+expect_fail pad-id-range 1 "--pad-id 50257: not below the vocabulary size 50257" \
+    llm-collate -q --template=plain --pad-id=50257 two.jsonl -o nopad.bin
+expect_eq pad-id-range-no-output "" "$(ls nopad.bin 2>/dev/null)"
 run llm-collate -q --template=plain two.jsonl -o none.bin
 expect_eq pad-none '{"input_ids":[80,257,257,50256],"labels":[-100,257,257,50256]}' "$(rows none.bin)"
 expect_eq pad-none-header '"block_size":0' "$(llm-cat --header none.bin | grep -o '"block_size":[0-9]*')"
