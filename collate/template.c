@@ -28,7 +28,8 @@ static const char *const key_names[COL_KEY_COUNT] = {
 
 static const char chatml_src[] =
     "# ChatML: how Qwen2, Qwen2.5 and Qwen3 render a conversation (Qwen3 adds a think block\n"
-    "# to the final answer: see qwen3).\n" CHATML_TURNS
+    "# to the final answer: see qwen3; Qwen2 and Qwen2.5 add a default system message when\n"
+    "# the conversation has none, which this does not).\n" CHATML_TURNS
     "assistant_end   = \"\\n\"\n";
 
 static const char qwen3_src[] =
