@@ -1,7 +1,11 @@
 /* The C face of simdjson's DOM parser (json.h). Handles are simdjson elements and
  * iterators copied into opaque words; no C++ exception ever crosses into C. */
+#include <cctype>
+#include <cerrno>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 #include <string>
@@ -139,6 +143,64 @@ static size_t replace_lone_surrogates(char *s, size_t n)
     return count;
 }
 
+/* The end of the number that starts at s[i], as JSON spells one. */
+static size_t number_end(const char *s, size_t i, size_t n)
+{
+    while (i < n && (std::isdigit((unsigned char)s[i]) || s[i] == '-' || s[i] == '+' || s[i] == '.' ||
+                     s[i] == 'e' || s[i] == 'E'))
+        i++;
+    return i;
+}
+
+/* Whether a number token is past what simdjson holds: an integer outside int64 and uint64,
+ * or a value past a double's range. */
+static bool number_too_wide(const char *tok, size_t len)
+{
+    char copy[64];
+    if (len >= sizeof copy)
+        return true;
+    std::memcpy(copy, tok, len);
+    copy[len] = '\0';
+    errno = 0;
+    bool integer = std::strpbrk(copy, ".eE") == NULL;
+    if (integer && copy[0] == '-')
+        (void)std::strtoll(copy, NULL, 10);
+    else if (integer)
+        (void)std::strtoull(copy, NULL, 10);
+    else
+        return std::isinf(std::strtod(copy, NULL));
+    return errno == ERANGE;
+}
+
+/* Makes each number simdjson cannot hold (12345678901234567890123, 1e309) a string of the
+ * same length ("234567890123456789012"): valid JSON allows them, and a record's other
+ * members must not stop it; a member that is read as a number then says it is a string.
+ * Returns how many. Outside strings, every quote starts or ends one (escaped quotes only
+ * occur inside). */
+static size_t replace_wide_numbers(char *s, size_t n)
+{
+    size_t count = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < n; i++) {
+        if (in_string) {
+            if (s[i] == '\\')
+                i++;
+            else if (s[i] == '"')
+                in_string = false;
+        } else if (s[i] == '"') {
+            in_string = true;
+        } else if (s[i] == '-' || std::isdigit((unsigned char)s[i])) {
+            size_t end = number_end(s, i, n);
+            if (end - i >= 2 && number_too_wide(s + i, end - i)) {
+                s[i] = s[end - 1] = '"';
+                count++;
+            }
+            i = end - 1;
+        }
+    }
+    return count;
+}
+
 static simdjson::error_code parse_dom(llm_json_parser *p, const char *buf, size_t len, bool copy,
                                       element *e)
 {
@@ -158,11 +220,11 @@ int llm_json_parse(llm_json_parser *p, const char *buf, size_t len, int padded, 
     /* simdjson refuses a lone surrogate escape ("\ud800"); JSON.parse takes it, and node's
      * conversion of the string to UTF-8, which the npm tiktoken and tokenizers packages get
      * their text through, makes each one U+FFFD. The same here, on a repaired copy: only a
-     * document that failed pays for it. */
-    if (code == simdjson::STRING_ERROR) {
+     * document that failed pays for it. Numbers too wide for simdjson become strings there. */
+    if (code == simdjson::STRING_ERROR || code == simdjson::NUMBER_ERROR) {
         try {
             p->repaired.assign(buf, buf + len);
-            if (replace_lone_surrogates(p->repaired.data(), len) > 0) {
+            if (replace_lone_surrogates(p->repaired.data(), len) + replace_wide_numbers(p->repaired.data(), len) > 0) {
                 p->repaired.resize(len + LLM_JSON_PADDING);
                 code = parse_dom(p, p->repaired.data(), len, false, &e);
             }
