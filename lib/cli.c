@@ -211,6 +211,27 @@ static void forget_temp(const char *tmp)
             temps[i] = NULL;
 }
 
+/* Where the symbolic link path ends up (malloc'd): its resolved path, or for a link to a
+ * file not made yet, the link's own target (beside the link when relative). NULL with
+ * errno set. */
+static char *link_target(const char *path)
+{
+    char *real = realpath(path, NULL);
+    if (real || errno != ENOENT)
+        return real;
+    char to[PATH_MAX];
+    ssize_t n = readlink(path, to, sizeof to - 1);
+    if (n < 0)
+        return NULL;
+    to[n] = '\0';
+    const char *slash = strrchr(path, '/');
+    int dirlen = to[0] != '/' && slash ? (int)(slash - path) + 1 : 0;
+    char *out = malloc((size_t)dirlen + (size_t)n + 1);
+    if (out)
+        sprintf(out, "%.*s%s", dirlen, path, to);
+    return out;
+}
+
 int llm_output_open(llm_output *o, const char *path, int binary, int force, llm_error *err)
 {
     memset(o, 0, sizeof *o);
@@ -234,10 +255,21 @@ int llm_output_open(llm_output *o, const char *path, int binary, int force, llm_
         o->path = strdup(path);
         return 0;
     }
+    /* A symbolic link is written through, as a plain open would: the temporary file goes
+     * beside its target and is renamed onto that, leaving the link a link. */
+    char *target = NULL;
+    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode) && !(target = link_target(path))) {
+        llm_output_abort(o);
+        return llm_error_set(err, "%s: cannot follow the link: %s", path, strerror(errno));
+    }
+    if (target)
+        path = target;
     const char *slash = strrchr(path, '/');
     size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
     o->path = strdup(path);
     o->tmp = malloc(strlen(path) + 16);
+    free(target);
+    path = o->path;
     if (!o->path || !o->tmp) {
         llm_output_abort(o);
         return llm_error_set(err, "out of memory");

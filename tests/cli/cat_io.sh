@@ -236,4 +236,16 @@ else
     skip shim-write-errors "$SHIM not built (tests/unit/inject_errors.c missing or failing)"
 fi
 
+# ---- -o through a symbolic link: the target gets the stream, the link stays a link; a link
+# to a file not made yet creates it ----
+mkdir -p real
+echo old >real/target.bin
+ln -s real/target.bin link.bin
+ln -s real/new.bin dangling.bin
+check symlink-out llm-cat -q in.bin -o link.bin
+check symlink-dangling-out llm-cat -q in.bin -o dangling.bin
+expect_eq symlink-kept "link link" "$([ -L link.bin ] && echo link) $([ -L dangling.bin ] && echo link)"
+expect_eq symlink-target "$(cat in.jsonl)" "$(llm-cat -q --to=ids real/target.bin)"
+expect_eq symlink-new "$(cat in.jsonl)" "$(llm-cat -q --to=ids real/new.bin)"
+
 exit 0
