@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -102,7 +103,9 @@ static int is_seekable_file(int fd, uint64_t *at)
 {
     struct stat st;
     off_t pos = lseek(fd, 0, SEEK_CUR);
-    if (pos < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+    int flags = fcntl(fd, F_GETFL);
+    /* appending (>>) sends the shape's rewrite to the end instead of over the header */
+    if (pos < 0 || flags < 0 || (flags & O_APPEND) || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
         return 0;
     *at = (uint64_t)pos;
     return 1;
@@ -126,7 +129,7 @@ static int sink_open(sink *k, const cat_opts *o, const llm_header *h)
         return k->writer ? 0 : -1;
     }
     if (o->to == CAT_TO_NPY && !is_seekable_file(k->out.fd, &k->npy_start)) {
-        llm_msg("--to=npy writes its shape last, so it needs a regular file: use -o FILE");
+        llm_msg("--to=npy writes its shape last, so it needs a regular file not opened to append: use -o FILE");
         return -1;
     }
     k->fp = llm_output_file(&k->out);

@@ -166,6 +166,12 @@ expect_eq to-npy-selection ok "$(npy_check sel.npy sel.jsonl uint16 "(7, 32)")"
 llm-cat -q blocks.bin --to=npy >stdout.npy
 expect_same_file to-npy-stdout-file blocks.npy stdout.npy
 
+# Appending (>>) would put the shape's rewrite at the end: refused, and nothing written.
+: >append.npy
+llm-cat -q blocks.bin --to=npy >>append.npy 2>append.err
+expect_eq to-npy-append-refused "1 0" "$? $(stat -c %s append.npy)"
+expect_file_has to-npy-append-says "not opened to append" append.err
+
 npy_to_pipe() {
     llm-cat blocks.bin --to=npy | cat >/dev/null
     return "${PIPESTATUS[0]}"
