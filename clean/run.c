@@ -755,6 +755,16 @@ static int runner_drain(runner *rn)
     return status;
 }
 
+/* After an error: waits for every batch in flight and recycles it unwritten. The workers
+ * may still be splitting or cleaning lines that lie in the input's mapping, so this comes
+ * before the input is closed and unmapped. */
+static void runner_discard(runner *rn)
+{
+    batch *b;
+    while (rn->pool && (b = llm_pool_take(rn->pool, 1)) != NULL)
+        runner_recycle(rn, b);
+}
+
 static int runner_submit(runner *rn, batch *b)
 {
     int status = 0;
@@ -850,6 +860,8 @@ static int run_input(runner *rn, int input, llm_json_parser **parser)
     }
     if (status == 0)
         status = runner_drain(rn);
+    if (status != 0)
+        runner_discard(rn);
     if (r.lines)
         rn->bytes_before += llm_lines_bytes(r.lines);
     llm_lines_close(r.lines);
@@ -937,10 +949,7 @@ int clean_run(const clean_opts *o)
     for (int i = 0; i < o->n_inputs && status == 0; i++)
         status = run_input(&rn, i, &parser);
     llm_progress_end(&rn.wr.progress);
-    batch *b;
-    while (rn.pool && (b = llm_pool_take(rn.pool, 1)) != NULL)    /* after an error */
-        runner_recycle(&rn, b);
-    llm_pool_free(rn.pool);
+    llm_pool_free(rn.pool);    /* run_input left no batch in flight */
     llm_ledger ledger;
     llm_ledger_init(&ledger);
     if (status == 0 && (o->ledger_inline || o->ledger || o->max_drop >= 0))
@@ -952,6 +961,7 @@ int clean_run(const clean_opts *o)
         status = LLM_EXIT_FAILURE;
     llm_ledger_free(&ledger);
     llm_json_parser_free(parser);
+    batch *b;
     while ((b = rn.free_list) != NULL) {
         rn.free_list = b->next;
         batch_free(b);
