@@ -364,7 +364,10 @@ static int write_reject(writer *wr, const batch *b, size_t i, const char *reason
         while (len && strchr(" \t\r\n", doc[len - 1]))
             len--;
         llm_buf_puts(l, ",\"record\":");
-        llm_buf_append(l, doc, len);
+        if (llm_utf8_valid(doc, len))
+            llm_buf_append(l, doc, len);
+        else    /* as it was parsed: the rejects file is JSONL too */
+            clean_repair_utf8(doc, len, l);
     }
     llm_buf_puts(l, "}\n");
     if (llm_buf_failed(l))
@@ -541,9 +544,31 @@ static int reader_next(reader *r, const char **line, size_t *len, uint64_t *numb
     return 1;
 }
 
-/* --in=auto: JSONL when the first line that is not blank is a JSON object. Blank lines
- * before it become empty documents if the input turns out to be text. */
-static int detect_format(reader *r, llm_json_parser **parser, uint64_t *blank_before, llm_error *err)
+/* Whether line[0..len) has the shape of a JSON object: '{', a member's quoted key (or
+ * '}' at once) and a closing '}', with JSON's whitespace around; every object on one line
+ * has it. The first record of JSONL is told by its shape, not by whether it parses, so
+ * that a bad first record (ill-formed UTF-8, a raw tab in a string) is a JSONL error like
+ * any later one, not the sign of a text file; a text line such as "{not json}" has no key
+ * and stays text. */
+static int looks_like_object(const char *line, size_t len)
+{
+    static const char ws[] = " \t\r";
+    size_t i = 0, end = len;
+    while (i < len && strchr(ws, line[i]))
+        i++;
+    while (end > i && strchr(ws, line[end - 1]))
+        end--;
+    if (end - i < 2 || line[i] != '{' || line[end - 1] != '}')
+        return 0;
+    i++;
+    while (i < end && strchr(ws, line[i]))
+        i++;
+    return line[i] == '"' || i == end - 1;
+}
+
+/* --in=auto: JSONL when the first line that is not blank has the shape of a JSON object.
+ * Blank lines before it become empty documents if the input turns out to be text. */
+static int detect_format(reader *r, uint64_t *blank_before, llm_error *err)
 {
     const char *line;
     size_t len;
@@ -561,18 +586,8 @@ static int detect_format(reader *r, llm_json_parser **parser, uint64_t *blank_be
     r->held_len = len;
     r->held_number = number;
     r->held_stable = r->stable;
-    size_t i = 0;
-    while (i < len && strchr(" \t", line[i]))
-        i++;
-    if (i < len && line[i] == '{') {
-        llm_json root;
-        if (!*parser && !(*parser = llm_json_parser_new()))
-            return llm_error_set(err, "out of memory");
-        /* The line sits in the reader's buffer with the padding simdjson wants after it,
-         * but a stripped '\r' leaves one byte of it; copying is not needed either way. */
-        if (llm_json_parse(*parser, line, len, 1, &root, NULL) == 0 && llm_json_type_of(root) == LLM_JSON_OBJECT)
-            r->format = CLEAN_IN_JSONL;
-    }
+    if (looks_like_object(line, len))
+        r->format = CLEAN_IN_JSONL;
     return 0;
 }
 
@@ -792,7 +807,7 @@ static int open_input(const char *path, int *fd)
 }
 
 /* Reads one input to its end. Returns 0 or an exit status. */
-static int run_input(runner *rn, int input, llm_json_parser **parser)
+static int run_input(runner *rn, int input)
 {
     const clean_opts *o = rn->opts;
     reader r = {.name = input_name(o, input), .at_start = 1, .format = o->in};
@@ -807,7 +822,7 @@ static int run_input(runner *rn, int input, llm_json_parser **parser)
     if (!r.lines) {
         llm_msg("out of memory");
         status = LLM_EXIT_FAILURE;
-    } else if (o->in == CLEAN_IN_AUTO && detect_format(&r, parser, &blank_before, &err) < 0) {
+    } else if (o->in == CLEAN_IN_AUTO && detect_format(&r, &blank_before, &err) < 0) {
         llm_msg("%s: %s", r.name, err.msg);
         status = LLM_EXIT_FAILURE;
     }
@@ -945,9 +960,8 @@ int clean_run(const clean_opts *o)
         status = LLM_EXIT_FAILURE;
     }
     llm_progress_start(&rn.wr.progress, o->quiet, llm_inputs_size(o->inputs, o->n_inputs));
-    llm_json_parser *parser = NULL;
     for (int i = 0; i < o->n_inputs && status == 0; i++)
-        status = run_input(&rn, i, &parser);
+        status = run_input(&rn, i);
     llm_progress_end(&rn.wr.progress);
     llm_pool_free(rn.pool);    /* run_input left no batch in flight */
     llm_ledger ledger;
@@ -960,7 +974,6 @@ int clean_run(const clean_opts *o)
     if (status == 0 && ledger.len && llm_stage_max_drop(&ledger.stages[0], o->max_drop))
         status = LLM_EXIT_FAILURE;
     llm_ledger_free(&ledger);
-    llm_json_parser_free(parser);
     batch *b;
     while ((b = rn.free_list) != NULL) {
         rn.free_list = b->next;

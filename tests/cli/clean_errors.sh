@@ -29,3 +29,38 @@ expect_eq write-error-closed-stdout "1" "$RC"
 run bash -c "trap '' PIPE; llm-clean -q -j2 big.txt | head -c 10 >/dev/null; exit \${PIPESTATUS[0]}"
 expect_eq write-error-broken-pipe "1" "$RC"
 expect_file_has write-error-broken-pipe-message "llm-clean: (stdout): write error: Broken pipe" "$LAST_ERR"
+
+# ---- --in=auto: JSONL by the shape of the first line ----
+# A first record that does not parse is a JSONL error like any later one, not the sign of
+# a text file; ill-formed UTF-8 in a record is repaired as in text (U+FFFD).
+printf '{"text":"caf\xe9"}\n{"text":"second"}\n' >bad-utf8-first.jsonl
+run llm-clean -j1 bad-utf8-first.jsonl
+expect_eq auto-first-record-invalid-utf8 "$(printf '{"text":"caf\xef\xbf\xbd"}\n{"text":"second"}')" "$(cat "$LAST_OUT")"
+expect_eq auto-first-record-invalid-utf8-summary "llm-clean: 2 in, 2 kept, 0 dropped" "$(head -n 1 "$LAST_ERR")"
+printf '{"text":"a\tb"}\n{"text":"c"}\n' >raw-tab-first.jsonl
+expect_fail auto-first-record-raw-tab 1 "raw-tab-first.jsonl:1: malformed JSON" llm-clean -j1 raw-tab-first.jsonl
+expect_eq auto-first-record-raw-tab-no-output "" "$(cat "$LAST_OUT")"
+run llm-clean -j1 --on-error=skip raw-tab-first.jsonl
+expect_eq auto-first-record-raw-tab-skipped '{"text":"c"}
+llm-clean: 2 in, 1 kept, 1 dropped (malformed-json 1)' "$(cat "$LAST_OUT"; head -n 1 "$LAST_ERR")"
+printf '{"id":1,"text":1e999}\n{"text":"b"}\n' >big-number-first.jsonl
+expect_fail auto-first-record-big-number 1 "big-number-first.jsonl:1: malformed JSON" llm-clean -j1 big-number-first.jsonl
+printf '  { }\n{"text":"b"}\n' >empty-object-first.jsonl
+expect_fail auto-first-record-empty-object 1 "empty-object-first.jsonl:1: missing-field" llm-clean -j1 empty-object-first.jsonl
+# What has no object's shape stays text: no quoted key, or no closing brace.
+printf '{not json}\n{"text" and more\n' >brace-text.txt
+run llm-clean -j1 --out=lines brace-text.txt
+expect_eq auto-brace-text-is-text '{not json}
+{"text" and more' "$(cat "$LAST_OUT")"
+
+# Ill-formed UTF-8 anywhere in a record is repaired before it is parsed, other members
+# too, or drops the record with --invalid=drop; the rejects file holds it repaired.
+printf '{"id":"\xff","text":"caf\xe9  ok"}\n{"text":"x"}\n' >bad-utf8.jsonl
+run llm-clean -j1 --in=jsonl --min-chars=2 --rejects=rej-utf8.jsonl bad-utf8.jsonl
+expect_eq jsonl-invalid-utf8-repaired "$(printf '{"id":"\xef\xbf\xbd","text":"caf\xef\xbf\xbd ok"}')" "$(cat "$LAST_OUT")"
+run llm-clean -j1 --in=jsonl --invalid=drop --rejects=rej-utf8.jsonl bad-utf8.jsonl
+expect_eq jsonl-invalid-utf8-dropped '{"text":"x"}
+llm-clean: 2 in, 1 kept, 1 dropped (invalid-utf8 1)' "$(cat "$LAST_OUT"; head -n 1 "$LAST_ERR")"
+expect_eq jsonl-invalid-utf8-rejects-repaired \
+    "$(printf '{"reason":"invalid-utf8","file":"bad-utf8.jsonl","line":1,"record":{"id":"\xef\xbf\xbd","text":"caf\xef\xbf\xbd  ok"}}')" \
+    "$(cat rej-utf8.jsonl)"
