@@ -117,6 +117,29 @@ static int add_rule(clean_opts *o, clean_rule_kind kind, const char *option, con
     return -1;
 }
 
+static int is_stdout(const char *path) { return !path || strcmp(path, "-") == 0; }
+
+/* The output, the rejects file and the ledger each need a file of their own: two on one
+ * (standard output included) would interleave, and the first closed would cut the other
+ * off. Checked here, as the clash would otherwise show only at the end, after the work. */
+static int check_outputs(const clean_opts *o)
+{
+    const char *names[] = {"output", "rejects", "ledger"};
+    const char *paths[] = {o->output, o->rejects, o->ledger};
+    for (int i = 1; i < 3; i++) {
+        if (!paths[i])
+            continue;
+        if (is_stdout(paths[i]) && is_stdout(o->output))
+            return llm_usage_error("--%s: give a file name: standard output has the cleaned documents "
+                                   "(or give -o FILE)", names[i]);
+        for (int j = 0; j < i; j++)
+            if (paths[j] && strcmp(paths[i], paths[j]) == 0)
+                return llm_usage_error("--%s and --%s %s", names[j], names[i],
+                                       is_stdout(paths[i]) ? "both name standard output" : "name the same file");
+    }
+    return -1;
+}
+
 /* Parses argv into o. Returns -1 to go on, else the exit status to return at once. */
 static int parse_args(clean_opts *o, int argc, char **argv)
 {
@@ -132,7 +155,7 @@ static int parse_args(clean_opts *o, int argc, char **argv)
     while ((c = getopt_long(argc, argv, "o:j:qh", long_options, NULL)) != -1) {
         status = -1;
         switch (c) {
-        case 'o': o->output = optarg; break;
+        case 'o': status = llm_output_option("output", optarg, &o->output); break;
         case 'q': o->quiet = 1; break;
         case 'h': fputs(usage, stdout); return llm_flush_stdout();
         case OPT_VERSION: puts("llm-clean (llm-tools) " LLM_VERSION); return llm_flush_stdout();
@@ -140,7 +163,7 @@ static int parse_args(clean_opts *o, int argc, char **argv)
         case OPT_IN: status = llm_choice_option("in", optarg, in_names, 4, &k); o->in = (clean_in)k; break;
         case OPT_OUT: status = llm_choice_option("out", optarg, out_names, 2, &k); o->out = (clean_out)k; break;
         case OPT_FIELD: o->field = optarg; break;
-        case OPT_REJECTS: o->rejects = optarg; break;
+        case OPT_REJECTS: status = llm_output_option("rejects", optarg, &o->rejects); break;
         case OPT_ON_ERROR: status = llm_choice_option("on-error", optarg, on_error_names, 2, &o->on_error_skip); break;
         case OPT_INVALID: status = llm_choice_option("invalid", optarg, invalid_names, 2, &o->invalid_drop); break;
         case OPT_MARKUP: status = llm_choice_option("markup", optarg, markup_names, 2, &o->markup); break;
@@ -173,7 +196,7 @@ static int parse_args(clean_opts *o, int argc, char **argv)
             break;
         }
         case OPT_DEDUP: o->dedup = 1; break;
-        case OPT_LEDGER: o->ledger = optarg; break;
+        case OPT_LEDGER: status = llm_output_option("ledger", optarg, &o->ledger); break;
         case OPT_LEDGER_INLINE: o->ledger_inline = 1; break;
         case OPT_MAX_DROP: status = llm_max_drop_option(optarg, &o->max_drop); break;
         default: return llm_usage_error("unknown option, or one missing its value: '%s'", argv[optind - 1]);
@@ -185,6 +208,8 @@ static int parse_args(clean_opts *o, int argc, char **argv)
         return llm_usage_error("--max-chars is below --min-chars");
     if (o->ledger_inline && o->out != CLEAN_OUT_JSONL)
         return llm_usage_error("--ledger-inline goes with JSONL output: use --ledger FILE with --out=lines");
+    if ((status = check_outputs(o)) >= 0)
+        return status;
     return llm_input_args(argv + optind, argc - optind, &o->inputs, &o->n_inputs);
 }
 
