@@ -62,7 +62,8 @@ static const char usage[] =
     "  -h, --help              print this help and exit\n"
     "      --version           print the version and exit\n"
     "\n"
-    "A summary on standard error accounts for every document: in = kept + dropped.\n"
+    "A summary on standard error accounts for every document: in = kept + dropped\n"
+    "(+ failed: the record that stopped the run, if one did).\n"
     "Exit status: 0 ok, 1 bad input or I/O error, 2 usage error. See llm-clean(1).\n";
 
 enum {

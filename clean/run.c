@@ -300,6 +300,7 @@ typedef struct writer {
     llm_buf line;                 /* a rejects line being built */
     hash_set seen;
     uint64_t docs_in, kept, bytes_out;
+    uint64_t failed;              /* the record that stopped the run: neither kept nor dropped */
     reason_count reasons[MAX_REASONS];
     size_t n_reasons;
     llm_progress progress;
@@ -395,6 +396,8 @@ static int write_batch(writer *wr, const batch *b)
         const clean_result *r = &b->res[i];
         const char *reason = r->reason;
         if (r->error && (!o->on_error_skip || reason == CLEAN_REASON_NO_MEMORY)) {
+            wr->docs_in++;    /* read, so the summary counts it, as failed */
+            wr->failed++;
             llm_msg("%s:%" PRIu64 ": %s: %s%s", input_name(o, b->input), b->docs[i].line + wr->line_offset,
                     reason == CLEAN_REASON_MALFORMED ? "malformed JSON" : reason, r->error,
                     o->on_error_skip ? "" : " (--on-error=skip counts and skips such lines)");
@@ -405,6 +408,7 @@ static int write_batch(writer *wr, const batch *b)
         if (!reason && o->dedup) {
             int seen = hash_set_add(&wr->seen, r->hash);
             if (seen < 0) {
+                wr->failed++;
                 llm_msg("out of memory for --dedup");
                 return LLM_EXIT_FAILURE;
             }
@@ -453,6 +457,8 @@ static void print_summary(writer *wr)
     }
     if (wr->n_reasons)
         llm_buf_putc(&s, ')');
+    if (wr->failed)
+        llm_buf_printf(&s, ", %" PRIu64 " failed", wr->failed);
     llm_msg("%" PRIu64 " in, %" PRIu64 " kept, %" PRIu64 " dropped%s", wr->docs_in, wr->kept, dropped,
             s.data ? s.data : "");
     llm_msg("bytes: %" PRIu64 " in, %" PRIu64 " out, %" PRIu64 " in dropped documents", wr->bytes_read,

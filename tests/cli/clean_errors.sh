@@ -64,3 +64,12 @@ llm-clean: 2 in, 1 kept, 1 dropped (invalid-utf8 1)' "$(cat "$LAST_OUT"; head -n
 expect_eq jsonl-invalid-utf8-rejects-repaired \
     "$(printf '{"reason":"invalid-utf8","file":"bad-utf8.jsonl","line":1,"record":{"id":"\xef\xbf\xbd","text":"caf\xef\xbf\xbd  ok"}}')" \
     "$(cat rej-utf8.jsonl)"
+
+# ---- the record that stops a run is counted ----
+# in = kept + dropped + failed: the malformed record read and refused is in the summary.
+printf '{"text":"a"}\n{bad\n' >stops.jsonl
+expect_fail failed-record-stops 1 "stops.jsonl:2: malformed JSON" llm-clean -j1 --in=jsonl stops.jsonl
+expect_eq failed-record-counted "llm-clean: 2 in, 1 kept, 0 dropped, 1 failed" "$(sed -n 2p "$LAST_ERR")"
+printf '{"text":"a"}\n{"text":"b"}\n{"id":3}\n{"text":"c"}\n' >stops2.jsonl
+run llm-clean -j2 --drop-if=b stops2.jsonl
+expect_eq failed-record-counted-with-drops "1 llm-clean: 3 in, 1 kept, 1 dropped (drop-if 1), 1 failed" "$RC $(sed -n 2p "$LAST_ERR")"
