@@ -154,6 +154,9 @@ void clean_document_utf8(const clean_opts *o, clean_worker *w, const char *doc, 
 extern const char CLEAN_REASON_MALFORMED[];
 extern const char CLEAN_REASON_NO_FIELD[];
 extern const char CLEAN_REASON_NO_MEMORY[];    /* always fatal */
+/* Not a document: a JSONL ledger line ({"llm_ledger":[...]}, llm-clean --ledger-inline's),
+ * which the writer carries into this run's ledger instead of counting it. */
+extern const char CLEAN_REASON_LEDGER[];
 
 /* ---- run.c ---- */
 

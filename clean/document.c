@@ -3,6 +3,7 @@
  * quality preset, then the output line. Each step reads the previous one's buffer, and
  * a step with nothing to do passes its input on without a copy. */
 #include "clean.h"
+#include "ledger.h"
 #include "markup.h"
 #include "quality.h"
 #include "simd.h"
@@ -15,6 +16,7 @@
 const char CLEAN_REASON_MALFORMED[] = "malformed-json";
 const char CLEAN_REASON_NO_FIELD[] = "missing-field";
 const char CLEAN_REASON_NO_MEMORY[] = "out-of-memory";
+const char CLEAN_REASON_LEDGER[] = "ledger-line";
 
 /* The scratch buffers: each step writes its own, so its input stays intact. */
 enum { BUF_RECORD, BUF_SANITIZE, BUF_MARKUP, BUF_NORMALIZE, BUF_WHITESPACE, BUF_RULES, BUF_RULES_2, BUF_QUALITY };
@@ -313,6 +315,10 @@ void clean_document_utf8(const clean_opts *o, clean_worker *w, const char *doc, 
     size_t n = len;
     long index = -1;
     if (o->in == CLEAN_IN_JSONL) {
+        if (llm_ledger_from_line(NULL, doc, len, NULL) == 1) {
+            res->reason = CLEAN_REASON_LEDGER;    /* the writer reads it, in input order */
+            return;
+        }
         size_t invalid;
         if ((index = record_text(o, w, &doc, &len, &text, &n, &invalid, res)) < 0)
             return;

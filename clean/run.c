@@ -306,6 +306,7 @@ typedef struct writer {
     llm_progress progress;
     uint64_t bytes_read;
     uint64_t line_offset;         /* lines of this input's chunks written so far */
+    llm_ledger carried;           /* the stages before, from the input's ledger lines */
 } writer;
 
 static void count_drop(writer *wr, const char *reason, size_t bytes)
@@ -376,6 +377,19 @@ static int write_reject(writer *wr, const batch *b, size_t i, const char *reason
     return fwrite(l->data, 1, l->len, wr->rejects) == l->len ? 0 : -1;
 }
 
+/* Sums the ledger line of document i into the ledger carried from the input. 0, or an
+ * exit status after a message. */
+static int carry_ledger(writer *wr, const batch *b, size_t i)
+{
+    llm_error err;
+    if (llm_ledger_from_line(&wr->carried, doc_text(b, i), b->docs[i].len, &err) < 0) {
+        llm_msg("%s:%" PRIu64 ": a ledger line that does not parse: %s", input_name(b->opts, b->input),
+                b->docs[i].line + wr->line_offset, err.msg);
+        return LLM_EXIT_FAILURE;
+    }
+    return 0;
+}
+
 /* Writes out[from..to): the output lines of consecutive kept documents, in one call. */
 static int write_span(writer *wr, const batch *b, size_t from, size_t to)
 {
@@ -395,6 +409,14 @@ static int write_batch(writer *wr, const batch *b)
     for (size_t i = 0; i < b->n; i++) {
         const clean_result *r = &b->res[i];
         const char *reason = r->reason;
+        if (reason == CLEAN_REASON_LEDGER) {    /* not a document: neither in nor out */
+            int status = carry_ledger(wr, b, i);
+            if (status) {
+                write_span(wr, b, span, kept_end);
+                return status;
+            }
+            continue;
+        }
         if (r->error && (!o->on_error_skip || reason == CLEAN_REASON_NO_MEMORY)) {
             wr->docs_in++;    /* read, so the summary counts it, as failed */
             wr->failed++;
@@ -466,7 +488,7 @@ static void print_summary(writer *wr)
     llm_buf_free(&s);
 }
 
-/* This run's stage: the first of a ledger. */
+/* This run's stage, appended to the stages before it. */
 static int account(const writer *wr, llm_ledger *l)
 {
     const clean_opts *o = wr->opts;
@@ -481,19 +503,30 @@ static int account(const writer *wr, llm_ledger *l)
     return 0;
 }
 
-/* --ledger-inline's last line and --ledger FILE. 0, or an exit status after a message. */
-static int write_ledger(const writer *wr, llm_ledger *l)
+/* Whether the output ends with a ledger line: with --ledger-inline, and for JSONL output
+ * of an input that carried one, so that its history goes on down the pipeline as
+ * llm-tokenize and llm-collate carry it. */
+static int ledger_inline(const writer *wr)
+{
+    return wr->opts->ledger_inline || (wr->carried.len && wr->opts->out == CLEAN_OUT_JSONL);
+}
+
+/* Appends this run's stage to the ledger carried from the input and writes it: the last
+ * line of the output (ledger_inline) and --ledger FILE. 0, or an exit status after a
+ * message. */
+static int write_ledger(writer *wr)
 {
     const clean_opts *o = wr->opts;
     llm_error err;
-    if (account(wr, l) < 0) {
+    int line = ledger_inline(wr);
+    if (account(wr, &wr->carried) < 0) {
         llm_msg("out of memory");
         return LLM_EXIT_FAILURE;
     }
-    if (o->ledger_inline) {
+    if (line) {
         llm_buf b;
         llm_buf_init(&b);
-        llm_ledger_to_line(l, &b);
+        llm_ledger_to_line(&wr->carried, &b);
         int failed = llm_buf_failed(&b) || fwrite(b.data, 1, b.len, wr->out) != b.len;
         llm_buf_free(&b);
         if (failed) {
@@ -501,7 +534,7 @@ static int write_ledger(const writer *wr, llm_ledger *l)
             return LLM_EXIT_FAILURE;
         }
     }
-    if (o->ledger && llm_ledger_save_file(l, o->ledger, &err) < 0) {
+    if (o->ledger && llm_ledger_save_file(&wr->carried, o->ledger, &err) < 0) {
         llm_msg("%s", err.msg);
         return LLM_EXIT_FAILURE;
     }
@@ -947,6 +980,7 @@ int clean_run(const clean_opts *o)
     rn.opts = o;
     rn.wr.opts = o;
     llm_buf_init(&rn.wr.line);
+    llm_ledger_init(&rn.wr.carried);
     llm_output out, rej;
     memset(&rej, 0, sizeof rej);
     rej.fd = -1;
@@ -970,16 +1004,19 @@ int clean_run(const clean_opts *o)
         status = run_input(&rn, i);
     llm_progress_end(&rn.wr.progress);
     llm_pool_free(rn.pool);    /* run_input left no batch in flight */
-    llm_ledger ledger;
-    llm_ledger_init(&ledger);
-    if (status == 0 && (o->ledger_inline || o->ledger || o->max_drop >= 0))
-        status = write_ledger(&rn.wr, &ledger);
+    llm_ledger *ledger = &rn.wr.carried;
+    int carried = ledger->len > 0;
+    if (status == 0 && (o->ledger_inline || o->ledger || o->max_drop >= 0 || carried))
+        status = write_ledger(&rn.wr);
+    if (status == 0 && carried && !ledger_inline(&rn.wr) && !o->ledger)
+        llm_msg("note: the input's ledger goes no further: --out=lines has no ledger line (give --ledger FILE)");
     status = close_outputs(o, &out, &rej, status);
     if (!o->quiet)
         print_summary(&rn.wr);
-    if (status == 0 && ledger.len && llm_stage_max_drop(&ledger.stages[0], o->max_drop))
+    /* This run's stage is the last, once write_ledger added it. */
+    if (status == 0 && o->max_drop >= 0 && llm_stage_max_drop(&ledger->stages[ledger->len - 1], o->max_drop))
         status = LLM_EXIT_FAILURE;
-    llm_ledger_free(&ledger);
+    llm_ledger_free(ledger);
     batch *b;
     while ((b = rn.free_list) != NULL) {
         rn.free_list = b->next;

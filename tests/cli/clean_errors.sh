@@ -73,3 +73,43 @@ expect_eq failed-record-counted "llm-clean: 2 in, 1 kept, 0 dropped, 1 failed" "
 printf '{"text":"a"}\n{"text":"b"}\n{"id":3}\n{"text":"c"}\n' >stops2.jsonl
 run llm-clean -j2 --drop-if=b stops2.jsonl
 expect_eq failed-record-counted-with-drops "1 llm-clean: 3 in, 1 kept, 1 dropped (drop-if 1), 1 failed" "$RC $(sed -n 2p "$LAST_ERR")"
+
+# ---- ledger lines in JSONL input are carried forward ----
+# llm-clean --ledger-inline | llm-clean: the first stage's ledger line is no document; the
+# second run sums such lines, adds its own stage and ends its JSONL output with the whole
+# history, as llm-tokenize and llm-collate carry it.
+ledger_stages() { $PY -c '
+import json, sys
+lines = [l for l in open(sys.argv[1]) if l.strip()]
+for l in lines[:-1]:
+    assert "llm_ledger" not in json.loads(l), l
+for s in json.loads(lines[-1])["llm_ledger"]:
+    print(s["program"], s["runs"], s["in"]["records"], s["out"]["records"], sorted(s["dropped"]))' "$1"; }
+printf 'hello world\nhi\nanother line\n' >three.txt
+llm-clean -q -j1 --min-chars=3 --ledger-inline three.txt >stage1.jsonl
+run llm-clean -j2 --ledger-inline --max-chars=11 stage1.jsonl
+cp "$LAST_OUT" stage2.jsonl
+expect_eq ledger-line-carried "0 {\"text\":\"hello world\"}
+llm-clean 1 3 2 ['min-chars']
+llm-clean 1 2 1 ['max-chars']
+llm-clean: 2 in, 1 kept, 1 dropped (max-chars 1)" "$RC $(head -n 1 stage2.jsonl)
+$(ledger_stages stage2.jsonl)
+$(head -n 1 "$LAST_ERR")"
+# Without --ledger-inline the history still goes on in JSONL output; --ledger FILE has it too.
+run llm-clean -q -j1 --ledger=stage2.ledger stage1.jsonl
+expect_eq ledger-line-carried-without-option "llm-clean 1 3 2 ['min-chars']
+llm-clean 1 2 2 []" "$(ledger_stages "$LAST_OUT")"
+expect_eq ledger-file-carries-stages "2" "$($PY -c 'import json, sys; print(len(json.load(open(sys.argv[1]))))' stage2.ledger)"
+# Two inputs' ledger lines are summed stage by stage.
+run llm-clean -q -j1 stage1.jsonl stage1.jsonl
+expect_eq ledger-lines-summed "llm-clean 2 6 4 ['min-chars']
+llm-clean 1 4 4 []" "$(ledger_stages "$LAST_OUT")"
+expect_fail ledger-line-lines-out-note 0 "note: the input's ledger goes no further: --out=lines" \
+    llm-clean -q --out=lines stage1.jsonl
+expect_eq ledger-line-lines-out "hello world
+another line" "$(cat "$LAST_OUT")"
+{ head -n 1 stage1.jsonl; echo '{"llm_ledger":[{"program":1}]}'; } >badledger.jsonl
+expect_fail ledger-line-bad 1 "badledger.jsonl:2: a ledger line that does not parse" llm-clean -q --on-error=skip badledger.jsonl
+# --max-drop judges this run's stage, not the first one's.
+expect_fail ledger-max-drop-own-stage 1 "dropped 50.00% of its input" llm-clean -q --max-chars=11 --max-drop=40 stage1.jsonl
+check ledger-max-drop-own-stage-within llm-clean -q --max-drop=0 stage1.jsonl
