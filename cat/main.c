@@ -101,7 +101,12 @@ static int parse_args(cat_opts *o, int argc, char **argv)
         if (c >= OPT_VOCAB && c <= OPT_ON_ERROR && c != OPT_TOKENIZER)
             import_option = long_options[which].name;
         switch (c) {
-        case 'o': o->output = optarg; break;
+        case 'o': {
+            int status = llm_output_option("output", optarg, &o->output);
+            if (status >= 0)
+                return status;
+            break;
+        }
         case 'f': o->force = 1; break;
         case 'q': o->quiet = 1; break;
         case 'h': fputs(usage, stdout); return llm_flush_stdout();

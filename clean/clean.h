@@ -75,6 +75,11 @@ typedef struct clean_ws_hint {
 int clean_sanitize(const char *s, size_t n, int valid_utf8, llm_buf *out, size_t *invalid, int *markup,
                    clean_ws_hint *hint);
 
+/* Appends s[0..n) to out with each ill-formed UTF-8 sequence replaced by U+FFFD, one for
+ * each maximal subpart as clean_sanitize replaces them, and nothing else changed: for a
+ * JSONL record, whose controls are JSON's to judge. Returns the replacements made. */
+size_t clean_repair_utf8(const char *s, size_t n, llm_buf *out);
+
 /* Cleans the whitespace of s[0..n) (valid UTF-8, only tab and newline as controls): runs
  * of spaces, tabs and Unicode spaces become one space, lines are trimmed, at most
  * max_blank blank lines are kept between paragraphs and none at either end; with
@@ -115,8 +120,9 @@ const char *clean_rules_apply(const clean_rule *rules, size_t n_rules, clean_mat
 
 /* A worker's scratch space, reused from document to document: a buffer for each step
  * that rewrites the text (two for the rules, which alternate), since a step that changes
- * nothing passes its input on and that may still lie in an earlier step's buffer. */
-#define CLEAN_TMP_BUFS 7
+ * nothing passes its input on and that may still lie in an earlier step's buffer, and
+ * one for a JSONL record with its ill-formed UTF-8 repaired. */
+#define CLEAN_TMP_BUFS 8
 typedef struct clean_worker {
     llm_buf tmp[CLEAN_TMP_BUFS];
     llm_json_parser *json;
@@ -148,6 +154,9 @@ void clean_document_utf8(const clean_opts *o, clean_worker *w, const char *doc, 
 extern const char CLEAN_REASON_MALFORMED[];
 extern const char CLEAN_REASON_NO_FIELD[];
 extern const char CLEAN_REASON_NO_MEMORY[];    /* always fatal */
+/* Not a document: a JSONL ledger line ({"llm_ledger":[...]}, llm-clean --ledger-inline's),
+ * which the writer carries into this run's ledger instead of counting it. */
+extern const char CLEAN_REASON_LEDGER[];
 
 /* ---- run.c ---- */
 

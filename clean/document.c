@@ -3,6 +3,7 @@
  * quality preset, then the output line. Each step reads the previous one's buffer, and
  * a step with nothing to do passes its input on without a copy. */
 #include "clean.h"
+#include "ledger.h"
 #include "markup.h"
 #include "quality.h"
 #include "simd.h"
@@ -15,9 +16,10 @@
 const char CLEAN_REASON_MALFORMED[] = "malformed-json";
 const char CLEAN_REASON_NO_FIELD[] = "missing-field";
 const char CLEAN_REASON_NO_MEMORY[] = "out-of-memory";
+const char CLEAN_REASON_LEDGER[] = "ledger-line";
 
 /* The scratch buffers: each step writes its own, so its input stays intact. */
-enum { BUF_SANITIZE, BUF_MARKUP, BUF_NORMALIZE, BUF_WHITESPACE, BUF_RULES, BUF_RULES_2, BUF_QUALITY };
+enum { BUF_RECORD, BUF_SANITIZE, BUF_MARKUP, BUF_NORMALIZE, BUF_WHITESPACE, BUF_RULES, BUF_RULES_2, BUF_QUALITY };
 _Static_assert(BUF_QUALITY + 1 == CLEAN_TMP_BUFS, "one scratch buffer per step");
 
 int clean_worker_init(clean_worker *w, const clean_opts *o)
@@ -50,15 +52,41 @@ static void set_error(clean_result *res, const char *reason, const char *msg)
     res->error = strdup(msg);
 }
 
-/* Finds the string member `field` of the record; returns its position among the
- * members, or -1 with res set to the error. */
-static long record_text(const clean_opts *o, clean_worker *w, const char *doc, size_t len, const char **text,
-                        size_t *n, clean_result *res)
+/* Parses the record at *doc. simdjson refuses ill-formed UTF-8 anywhere in a record; the
+ * UTF-8 step repairs it in text (U+FFFD), so such a record is parsed again with it
+ * repaired the same way, and *doc and *len then point at the repair, which is what the
+ * output is made of. *invalid counts the repairs. 0, or -1 with e set. */
+static int parse_record(clean_worker *w, const char **doc, size_t *len, llm_json *root, size_t *invalid,
+                        llm_error *e)
+{
+    static const char padding[LLM_JSON_PADDING];
+    *invalid = 0;
+    if (llm_json_parse(w->json, *doc, *len, 1, root, e) == 0)
+        return 0;
+    if (llm_utf8_valid(*doc, *len))
+        return -1;
+    llm_buf *b = &w->tmp[BUF_RECORD];
+    llm_buf_clear(b);
+    *invalid = clean_repair_utf8(*doc, *len, b);
+    size_t n = b->len;
+    llm_buf_append(b, padding, sizeof padding);
+    if (llm_buf_failed(b))
+        return llm_error_set(e, "out of memory");
+    *doc = b->data;
+    *len = n;
+    return llm_json_parse(w->json, *doc, *len, 1, root, e);
+}
+
+/* Finds the string member `field` of the record (*doc and *len may move to its repair:
+ * see parse_record); returns its position among the members, or -1 with res set to the
+ * error. */
+static long record_text(const clean_opts *o, clean_worker *w, const char **doc, size_t *len, const char **text,
+                        size_t *n, size_t *invalid, clean_result *res)
 {
     llm_json root, val;
     llm_error e;
-    if (llm_json_parse(w->json, doc, len, 1, &root, &e) < 0) {
-        set_error(res, CLEAN_REASON_MALFORMED, e.msg);
+    if (parse_record(w, doc, len, &root, invalid, &e) < 0) {
+        set_error(res, w->tmp[BUF_RECORD].failed ? CLEAN_REASON_NO_MEMORY : CLEAN_REASON_MALFORMED, e.msg);
         return -1;
     }
     if (llm_json_type_of(root) != LLM_JSON_OBJECT) {
@@ -286,8 +314,19 @@ void clean_document_utf8(const clean_opts *o, clean_worker *w, const char *doc, 
     const char *text = doc;
     size_t n = len;
     long index = -1;
-    if (o->in == CLEAN_IN_JSONL && (index = record_text(o, w, doc, len, &text, &n, res)) < 0)
-        return;
+    if (o->in == CLEAN_IN_JSONL) {
+        if (llm_ledger_from_line(NULL, doc, len, NULL) == 1) {
+            res->reason = CLEAN_REASON_LEDGER;    /* the writer reads it, in input order */
+            return;
+        }
+        size_t invalid;
+        if ((index = record_text(o, w, &doc, &len, &text, &n, &invalid, res)) < 0)
+            return;
+        if (invalid && o->invalid_drop) {
+            res->reason = "invalid-utf8";
+            return;
+        }
+    }
     /* With plain lines out, whitespace writes the text where its line goes in out, which
      * spares a copy of every byte kept; a dropped document is cut off again. */
     size_t start = out->len;

@@ -18,8 +18,9 @@ static const char usage[] =
     "\n"
     "Input and output:\n"
     "      --in=FORMAT         auto (default: jsonl when the first line that is not blank\n"
-    "                          is a JSON object, else lines), lines (a document a line),\n"
-    "                          paragraphs (documents between blank lines), jsonl\n"
+    "                          is a JSON object, or has the shape of one ({\"...}), else\n"
+    "                          lines), lines (a document a line), paragraphs (documents\n"
+    "                          between blank lines), jsonl\n"
     "      --field=NAME        JSONL member holding the text (default text); the other\n"
     "                          members pass through unchanged\n"
     "      --out=FORMAT        jsonl (default) or lines (the cleaned text and a newline)\n"
@@ -29,13 +30,16 @@ static const char usage[] =
     "      --ledger=FILE       write this run's account (documents in, kept, dropped by\n"
     "                          reason) to FILE as a ledger, for llm-tokenize --ledger\n"
     "      --ledger-inline     end the JSONL output with the same account as a ledger line\n"
-    "                          {\"llm_ledger\": [...]}, which llm-tokenize reads and carries\n"
+    "                          {\"llm_ledger\": [...]}, which llm-tokenize reads and carries;\n"
+    "                          ledger lines in JSONL input are carried into both ledgers\n"
+    "                          (and into such a last line of JSONL output even without it)\n"
     "      --max-drop=PCT      exit 1, after writing everything, when more than PCT percent\n"
     "                          of the documents were dropped\n"
     "\n"
     "Cleaning, in this order:\n"
-    "      --invalid=WHAT      ill-formed UTF-8: replace with U+FFFD (default) or drop the\n"
-    "                          document; BOM, NUL and control characters are always removed\n"
+    "      --invalid=WHAT      ill-formed UTF-8 (in a JSONL record: anywhere in it): replace\n"
+    "                          with U+FFFD (default) or drop the document; BOM, NUL and\n"
+    "                          control characters are always removed\n"
     "      --markup=WHAT       strip (default: HTML/XML tags removed, script and style\n"
     "                          dropped, entities decoded) or keep\n"
     "      --normalize=FORM    nfc (default), nfkc or none\n"
@@ -60,7 +64,8 @@ static const char usage[] =
     "  -h, --help              print this help and exit\n"
     "      --version           print the version and exit\n"
     "\n"
-    "A summary on standard error accounts for every document: in = kept + dropped.\n"
+    "A summary on standard error accounts for every document: in = kept + dropped\n"
+    "(+ failed: the record that stopped the run, if one did).\n"
     "Exit status: 0 ok, 1 bad input or I/O error, 2 usage error. See llm-clean(1).\n";
 
 enum {
@@ -115,6 +120,29 @@ static int add_rule(clean_opts *o, clean_rule_kind kind, const char *option, con
     return -1;
 }
 
+static int is_stdout(const char *path) { return !path || strcmp(path, "-") == 0; }
+
+/* The output, the rejects file and the ledger each need a file of their own: two on one
+ * (standard output included) would interleave, and the first closed would cut the other
+ * off. Checked here, as the clash would otherwise show only at the end, after the work. */
+static int check_outputs(const clean_opts *o)
+{
+    const char *names[] = {"output", "rejects", "ledger"};
+    const char *paths[] = {o->output, o->rejects, o->ledger};
+    for (int i = 1; i < 3; i++) {
+        if (!paths[i])
+            continue;
+        if (is_stdout(paths[i]) && is_stdout(o->output))
+            return llm_usage_error("--%s: give a file name: standard output has the cleaned documents "
+                                   "(or give -o FILE)", names[i]);
+        for (int j = 0; j < i; j++)
+            if (paths[j] && strcmp(paths[i], paths[j]) == 0)
+                return llm_usage_error("--%s and --%s %s", names[j], names[i],
+                                       is_stdout(paths[i]) ? "both name standard output" : "name the same file");
+    }
+    return -1;
+}
+
 /* Parses argv into o. Returns -1 to go on, else the exit status to return at once. */
 static int parse_args(clean_opts *o, int argc, char **argv)
 {
@@ -130,7 +158,7 @@ static int parse_args(clean_opts *o, int argc, char **argv)
     while ((c = getopt_long(argc, argv, "o:j:qh", long_options, NULL)) != -1) {
         status = -1;
         switch (c) {
-        case 'o': o->output = optarg; break;
+        case 'o': status = llm_output_option("output", optarg, &o->output); break;
         case 'q': o->quiet = 1; break;
         case 'h': fputs(usage, stdout); return llm_flush_stdout();
         case OPT_VERSION: puts("llm-clean (llm-tools) " LLM_VERSION); return llm_flush_stdout();
@@ -138,7 +166,7 @@ static int parse_args(clean_opts *o, int argc, char **argv)
         case OPT_IN: status = llm_choice_option("in", optarg, in_names, 4, &k); o->in = (clean_in)k; break;
         case OPT_OUT: status = llm_choice_option("out", optarg, out_names, 2, &k); o->out = (clean_out)k; break;
         case OPT_FIELD: o->field = optarg; break;
-        case OPT_REJECTS: o->rejects = optarg; break;
+        case OPT_REJECTS: status = llm_output_option("rejects", optarg, &o->rejects); break;
         case OPT_ON_ERROR: status = llm_choice_option("on-error", optarg, on_error_names, 2, &o->on_error_skip); break;
         case OPT_INVALID: status = llm_choice_option("invalid", optarg, invalid_names, 2, &o->invalid_drop); break;
         case OPT_MARKUP: status = llm_choice_option("markup", optarg, markup_names, 2, &o->markup); break;
@@ -171,7 +199,7 @@ static int parse_args(clean_opts *o, int argc, char **argv)
             break;
         }
         case OPT_DEDUP: o->dedup = 1; break;
-        case OPT_LEDGER: o->ledger = optarg; break;
+        case OPT_LEDGER: status = llm_output_option("ledger", optarg, &o->ledger); break;
         case OPT_LEDGER_INLINE: o->ledger_inline = 1; break;
         case OPT_MAX_DROP: status = llm_max_drop_option(optarg, &o->max_drop); break;
         default: return llm_usage_error("unknown option, or one missing its value: '%s'", argv[optind - 1]);
@@ -183,6 +211,8 @@ static int parse_args(clean_opts *o, int argc, char **argv)
         return llm_usage_error("--max-chars is below --min-chars");
     if (o->ledger_inline && o->out != CLEAN_OUT_JSONL)
         return llm_usage_error("--ledger-inline goes with JSONL output: use --ledger FILE with --out=lines");
+    if ((status = check_outputs(o)) >= 0)
+        return status;
     return llm_input_args(argv + optind, argc - optind, &o->inputs, &o->n_inputs);
 }
 

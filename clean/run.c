@@ -300,11 +300,13 @@ typedef struct writer {
     llm_buf line;                 /* a rejects line being built */
     hash_set seen;
     uint64_t docs_in, kept, bytes_out;
+    uint64_t failed;              /* the record that stopped the run: neither kept nor dropped */
     reason_count reasons[MAX_REASONS];
     size_t n_reasons;
     llm_progress progress;
     uint64_t bytes_read;
     uint64_t line_offset;         /* lines of this input's chunks written so far */
+    llm_ledger carried;           /* the stages before, from the input's ledger lines */
 } writer;
 
 static void count_drop(writer *wr, const char *reason, size_t bytes)
@@ -364,12 +366,28 @@ static int write_reject(writer *wr, const batch *b, size_t i, const char *reason
         while (len && strchr(" \t\r\n", doc[len - 1]))
             len--;
         llm_buf_puts(l, ",\"record\":");
-        llm_buf_append(l, doc, len);
+        if (llm_utf8_valid(doc, len))
+            llm_buf_append(l, doc, len);
+        else    /* as it was parsed: the rejects file is JSONL too */
+            clean_repair_utf8(doc, len, l);
     }
     llm_buf_puts(l, "}\n");
     if (llm_buf_failed(l))
         return -1;
     return fwrite(l->data, 1, l->len, wr->rejects) == l->len ? 0 : -1;
+}
+
+/* Sums the ledger line of document i into the ledger carried from the input. 0, or an
+ * exit status after a message. */
+static int carry_ledger(writer *wr, const batch *b, size_t i)
+{
+    llm_error err;
+    if (llm_ledger_from_line(&wr->carried, doc_text(b, i), b->docs[i].len, &err) < 0) {
+        llm_msg("%s:%" PRIu64 ": a ledger line that does not parse: %s", input_name(b->opts, b->input),
+                b->docs[i].line + wr->line_offset, err.msg);
+        return LLM_EXIT_FAILURE;
+    }
+    return 0;
 }
 
 /* Writes out[from..to): the output lines of consecutive kept documents, in one call. */
@@ -391,7 +409,17 @@ static int write_batch(writer *wr, const batch *b)
     for (size_t i = 0; i < b->n; i++) {
         const clean_result *r = &b->res[i];
         const char *reason = r->reason;
+        if (reason == CLEAN_REASON_LEDGER) {    /* not a document: neither in nor out */
+            int status = carry_ledger(wr, b, i);
+            if (status) {
+                write_span(wr, b, span, kept_end);
+                return status;
+            }
+            continue;
+        }
         if (r->error && (!o->on_error_skip || reason == CLEAN_REASON_NO_MEMORY)) {
+            wr->docs_in++;    /* read, so the summary counts it, as failed */
+            wr->failed++;
             llm_msg("%s:%" PRIu64 ": %s: %s%s", input_name(o, b->input), b->docs[i].line + wr->line_offset,
                     reason == CLEAN_REASON_MALFORMED ? "malformed JSON" : reason, r->error,
                     o->on_error_skip ? "" : " (--on-error=skip counts and skips such lines)");
@@ -402,6 +430,7 @@ static int write_batch(writer *wr, const batch *b)
         if (!reason && o->dedup) {
             int seen = hash_set_add(&wr->seen, r->hash);
             if (seen < 0) {
+                wr->failed++;
                 llm_msg("out of memory for --dedup");
                 return LLM_EXIT_FAILURE;
             }
@@ -450,6 +479,8 @@ static void print_summary(writer *wr)
     }
     if (wr->n_reasons)
         llm_buf_putc(&s, ')');
+    if (wr->failed)
+        llm_buf_printf(&s, ", %" PRIu64 " failed", wr->failed);
     llm_msg("%" PRIu64 " in, %" PRIu64 " kept, %" PRIu64 " dropped%s", wr->docs_in, wr->kept, dropped,
             s.data ? s.data : "");
     llm_msg("bytes: %" PRIu64 " in, %" PRIu64 " out, %" PRIu64 " in dropped documents", wr->bytes_read,
@@ -457,7 +488,7 @@ static void print_summary(writer *wr)
     llm_buf_free(&s);
 }
 
-/* This run's stage: the first of a ledger. */
+/* This run's stage, appended to the stages before it. */
 static int account(const writer *wr, llm_ledger *l)
 {
     const clean_opts *o = wr->opts;
@@ -472,19 +503,30 @@ static int account(const writer *wr, llm_ledger *l)
     return 0;
 }
 
-/* --ledger-inline's last line and --ledger FILE. 0, or an exit status after a message. */
-static int write_ledger(const writer *wr, llm_ledger *l)
+/* Whether the output ends with a ledger line: with --ledger-inline, and for JSONL output
+ * of an input that carried one, so that its history goes on down the pipeline as
+ * llm-tokenize and llm-collate carry it. */
+static int ledger_inline(const writer *wr)
+{
+    return wr->opts->ledger_inline || (wr->carried.len && wr->opts->out == CLEAN_OUT_JSONL);
+}
+
+/* Appends this run's stage to the ledger carried from the input and writes it: the last
+ * line of the output (ledger_inline) and --ledger FILE. 0, or an exit status after a
+ * message. */
+static int write_ledger(writer *wr)
 {
     const clean_opts *o = wr->opts;
     llm_error err;
-    if (account(wr, l) < 0) {
+    int line = ledger_inline(wr);
+    if (account(wr, &wr->carried) < 0) {
         llm_msg("out of memory");
         return LLM_EXIT_FAILURE;
     }
-    if (o->ledger_inline) {
+    if (line) {
         llm_buf b;
         llm_buf_init(&b);
-        llm_ledger_to_line(l, &b);
+        llm_ledger_to_line(&wr->carried, &b);
         int failed = llm_buf_failed(&b) || fwrite(b.data, 1, b.len, wr->out) != b.len;
         llm_buf_free(&b);
         if (failed) {
@@ -492,7 +534,7 @@ static int write_ledger(const writer *wr, llm_ledger *l)
             return LLM_EXIT_FAILURE;
         }
     }
-    if (o->ledger && llm_ledger_save_file(l, o->ledger, &err) < 0) {
+    if (o->ledger && llm_ledger_save_file(&wr->carried, o->ledger, &err) < 0) {
         llm_msg("%s", err.msg);
         return LLM_EXIT_FAILURE;
     }
@@ -541,9 +583,31 @@ static int reader_next(reader *r, const char **line, size_t *len, uint64_t *numb
     return 1;
 }
 
-/* --in=auto: JSONL when the first line that is not blank is a JSON object. Blank lines
- * before it become empty documents if the input turns out to be text. */
-static int detect_format(reader *r, llm_json_parser **parser, uint64_t *blank_before, llm_error *err)
+/* Whether line[0..len) has the shape of a JSON object: '{', a member's quoted key (or
+ * '}' at once) and a closing '}', with JSON's whitespace around; every object on one line
+ * has it. The first record of JSONL is told by its shape, not by whether it parses, so
+ * that a bad first record (ill-formed UTF-8, a raw tab in a string) is a JSONL error like
+ * any later one, not the sign of a text file; a text line such as "{not json}" has no key
+ * and stays text. */
+static int looks_like_object(const char *line, size_t len)
+{
+    static const char ws[] = " \t\r";
+    size_t i = 0, end = len;
+    while (i < len && strchr(ws, line[i]))
+        i++;
+    while (end > i && strchr(ws, line[end - 1]))
+        end--;
+    if (end - i < 2 || line[i] != '{' || line[end - 1] != '}')
+        return 0;
+    i++;
+    while (i < end && strchr(ws, line[i]))
+        i++;
+    return line[i] == '"' || i == end - 1;
+}
+
+/* --in=auto: JSONL when the first line that is not blank has the shape of a JSON object.
+ * Blank lines before it become empty documents if the input turns out to be text. */
+static int detect_format(reader *r, uint64_t *blank_before, llm_error *err)
 {
     const char *line;
     size_t len;
@@ -561,18 +625,8 @@ static int detect_format(reader *r, llm_json_parser **parser, uint64_t *blank_be
     r->held_len = len;
     r->held_number = number;
     r->held_stable = r->stable;
-    size_t i = 0;
-    while (i < len && strchr(" \t", line[i]))
-        i++;
-    if (i < len && line[i] == '{') {
-        llm_json root;
-        if (!*parser && !(*parser = llm_json_parser_new()))
-            return llm_error_set(err, "out of memory");
-        /* The line sits in the reader's buffer with the padding simdjson wants after it,
-         * but a stripped '\r' leaves one byte of it; copying is not needed either way. */
-        if (llm_json_parse(*parser, line, len, 1, &root, NULL) == 0 && llm_json_type_of(root) == LLM_JSON_OBJECT)
-            r->format = CLEAN_IN_JSONL;
-    }
+    if (looks_like_object(line, len))
+        r->format = CLEAN_IN_JSONL;
     return 0;
 }
 
@@ -755,6 +809,16 @@ static int runner_drain(runner *rn)
     return status;
 }
 
+/* After an error: waits for every batch in flight and recycles it unwritten. The workers
+ * may still be splitting or cleaning lines that lie in the input's mapping, so this comes
+ * before the input is closed and unmapped. */
+static void runner_discard(runner *rn)
+{
+    batch *b;
+    while (rn->pool && (b = llm_pool_take(rn->pool, 1)) != NULL)
+        runner_recycle(rn, b);
+}
+
 static int runner_submit(runner *rn, batch *b)
 {
     int status = 0;
@@ -782,7 +846,7 @@ static int open_input(const char *path, int *fd)
 }
 
 /* Reads one input to its end. Returns 0 or an exit status. */
-static int run_input(runner *rn, int input, llm_json_parser **parser)
+static int run_input(runner *rn, int input)
 {
     const clean_opts *o = rn->opts;
     reader r = {.name = input_name(o, input), .at_start = 1, .format = o->in};
@@ -797,7 +861,7 @@ static int run_input(runner *rn, int input, llm_json_parser **parser)
     if (!r.lines) {
         llm_msg("out of memory");
         status = LLM_EXIT_FAILURE;
-    } else if (o->in == CLEAN_IN_AUTO && detect_format(&r, parser, &blank_before, &err) < 0) {
+    } else if (o->in == CLEAN_IN_AUTO && detect_format(&r, &blank_before, &err) < 0) {
         llm_msg("%s: %s", r.name, err.msg);
         status = LLM_EXIT_FAILURE;
     }
@@ -850,6 +914,8 @@ static int run_input(runner *rn, int input, llm_json_parser **parser)
     }
     if (status == 0)
         status = runner_drain(rn);
+    if (status != 0)
+        runner_discard(rn);
     if (r.lines)
         rn->bytes_before += llm_lines_bytes(r.lines);
     llm_lines_close(r.lines);
@@ -914,6 +980,7 @@ int clean_run(const clean_opts *o)
     rn.opts = o;
     rn.wr.opts = o;
     llm_buf_init(&rn.wr.line);
+    llm_ledger_init(&rn.wr.carried);
     llm_output out, rej;
     memset(&rej, 0, sizeof rej);
     rej.fd = -1;
@@ -933,25 +1000,24 @@ int clean_run(const clean_opts *o)
         status = LLM_EXIT_FAILURE;
     }
     llm_progress_start(&rn.wr.progress, o->quiet, llm_inputs_size(o->inputs, o->n_inputs));
-    llm_json_parser *parser = NULL;
     for (int i = 0; i < o->n_inputs && status == 0; i++)
-        status = run_input(&rn, i, &parser);
+        status = run_input(&rn, i);
     llm_progress_end(&rn.wr.progress);
-    batch *b;
-    while (rn.pool && (b = llm_pool_take(rn.pool, 1)) != NULL)    /* after an error */
-        runner_recycle(&rn, b);
-    llm_pool_free(rn.pool);
-    llm_ledger ledger;
-    llm_ledger_init(&ledger);
-    if (status == 0 && (o->ledger_inline || o->ledger || o->max_drop >= 0))
-        status = write_ledger(&rn.wr, &ledger);
+    llm_pool_free(rn.pool);    /* run_input left no batch in flight */
+    llm_ledger *ledger = &rn.wr.carried;
+    int carried = ledger->len > 0;
+    if (status == 0 && (o->ledger_inline || o->ledger || o->max_drop >= 0 || carried))
+        status = write_ledger(&rn.wr);
+    if (status == 0 && carried && !ledger_inline(&rn.wr) && !o->ledger)
+        llm_msg("note: the input's ledger goes no further: --out=lines has no ledger line (give --ledger FILE)");
     status = close_outputs(o, &out, &rej, status);
     if (!o->quiet)
         print_summary(&rn.wr);
-    if (status == 0 && ledger.len && llm_stage_max_drop(&ledger.stages[0], o->max_drop))
+    /* This run's stage is the last, once write_ledger added it. */
+    if (status == 0 && o->max_drop >= 0 && llm_stage_max_drop(&ledger->stages[ledger->len - 1], o->max_drop))
         status = LLM_EXIT_FAILURE;
-    llm_ledger_free(&ledger);
-    llm_json_parser_free(parser);
+    llm_ledger_free(ledger);
+    batch *b;
     while ((b = rn.free_list) != NULL) {
         rn.free_list = b->next;
         batch_free(b);

@@ -349,6 +349,29 @@ int clean_sanitize(const char *str, size_t n, int valid_utf8, llm_buf *out, size
     return 1;
 }
 
+size_t clean_repair_utf8(const char *str, size_t n, llm_buf *out)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t copied = 0, i = 0, invalid = 0;    /* s[0..copied) is in out */
+    while (i < n) {
+        i += llm_utf8_ascii_prefix(str + i, n - i);
+        if (i == n)
+            break;
+        size_t len = llm_utf8_seq_len(s + i, n - i);
+        if (len) {
+            i += len;
+            continue;
+        }
+        llm_buf_append(out, str + copied, i - copied);
+        llm_buf_puts(out, LLM_UTF8_REPLACEMENT);
+        i += llm_utf8_invalid_len(s + i, n - i);
+        copied = i;
+        invalid++;
+    }
+    llm_buf_append(out, str + copied, n - copied);
+    return invalid;
+}
+
 /* ---- whitespace ---- */
 
 /* Byte length of the horizontal space at s, or 0: space, tab, and the Unicode spaces

@@ -147,6 +147,9 @@ static int check_args(col_opts *o, int pad_max)
         return llm_usage_error("--train-on-inputs and --last-turn-only: choose one");
     if (o->rejects && o->output && strcmp(o->rejects, o->output) == 0)
         return llm_usage_error("--rejects: the same file as --output");
+    /* Both on standard output would interleave, and the first closed cuts the other off. */
+    if (o->rejects && strcmp(o->rejects, "-") == 0 && (!o->output || strcmp(o->output, "-") == 0))
+        return llm_usage_error("--rejects: give a file name: standard output has the stream (or give -o FILE)");
     return -1;
 }
 
@@ -164,7 +167,7 @@ static int parse_args(col_opts *o, int argc, char **argv)
     while ((c = getopt_long(argc, argv, "b:o:l:fj:qh", long_options, NULL)) != -1) {
         status = -1;
         switch (c) {
-        case 'o': o->output = optarg; break;
+        case 'o': status = llm_output_option("output", optarg, &o->output); break;
         case 'f': o->force = 1; break;
         case 'q': o->quiet = 1; break;
         case 'h': fputs(usage, stdout); return llm_flush_stdout();
@@ -188,7 +191,7 @@ static int parse_args(col_opts *o, int argc, char **argv)
         case OPT_OVERFLOW: status = llm_choice_option("overflow", optarg, overflow_names, 2, &k); o->overflow = (col_overflow)k; break;
         case OPT_PAD: status = llm_choice_option("pad", optarg, pad_names, 2, &pad_max); break;
         case OPT_SYSTEM: o->system = optarg; break;
-        case OPT_REJECTS: o->rejects = optarg; break;
+        case OPT_REJECTS: status = llm_output_option("rejects", optarg, &o->rejects); break;
         case OPT_TOKENIZER: o->tokenizer = optarg; break;
         case OPT_TEMPLATE: o->template_arg = optarg; break;
         case OPT_SHOW_TEMPLATE: show = 1; break;

@@ -183,7 +183,7 @@ static int parse_args(ev_opts *o, int argc, char **argv)
             status = llm_choice_option("device", optarg, device_names, 3, &k);
             o->device = (llm_device)k;
             break;
-        case 'o': o->output = optarg; break;
+        case 'o': status = llm_output_option("output", optarg, &o->output); break;
         case 'j': status = llm_threads_option(optarg, &o->threads); break;
         case 'q': o->quiet = 1; break;
         case 'h': fputs(usage, stdout); return llm_flush_stdout();

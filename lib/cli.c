@@ -459,6 +459,14 @@ int llm_max_drop_option(const char *arg, double *out)
     return -1;
 }
 
+int llm_output_option(const char *option, const char *arg, const char **out)
+{
+    if (!*arg)
+        return llm_usage_error("--%s: the file name is empty", option);
+    *out = arg;
+    return -1;
+}
+
 unsigned llm_default_threads(void)
 {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);

@@ -49,6 +49,10 @@ int llm_level_option(const char *arg, int *out);
 int llm_threads_option(const char *arg, unsigned *out);
 /* --max-drop PCT (0 to 100) the same way. */
 int llm_max_drop_option(const char *arg, double *out);
+/* -o/--output FILE and the other options naming a file to write (--rejects, --ledger):
+ * -1 to go on with *out = arg, or a usage error as an exit status when the name is empty,
+ * which would otherwise be found only when the file is written, after all the work. */
+int llm_output_option(const char *option, const char *arg, const char **out);
 /* The default of -j: every online core. */
 unsigned llm_default_threads(void);
 /* The inputs' total size when every one is a regular file, else 0 (unknown): for the

@@ -189,7 +189,7 @@ static int parse_args(pack_opts *o, int argc, char **argv)
             break;
         case OPT_TMP_DIR: o->tmp_dir = optarg; break;
         case OPT_MAX_DROP: status = llm_max_drop_option(optarg, &o->max_drop); break;
-        case 'o': o->output = optarg; break;
+        case 'o': status = llm_output_option("output", optarg, &o->output); break;
         case 'f': o->force = 1; break;
         case 'q': o->quiet = 1; break;
         case 'h': fputs(usage, stdout); return llm_flush_stdout();

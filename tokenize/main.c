@@ -102,7 +102,7 @@ static int parse_args(tok_opts *o, int argc, char **argv)
     while ((c = getopt_long(argc, argv, "o:l:fj:qh", long_options, NULL)) != -1) {
         status = -1;
         switch (c) {
-        case 'o': o->output = optarg; break;
+        case 'o': status = llm_output_option("output", optarg, &o->output); break;
         case 'f': o->force = 1; break;
         case 'q': o->quiet = 1; break;
         case 'h': fputs(usage, stdout); return llm_flush_stdout();

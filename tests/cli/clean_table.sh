@@ -95,7 +95,7 @@ printf '{"id":1,"text":"ok"}\n{"id":2,"text":"x","n":1}\n{"id":3}\n{"id":4,"text
 expect_fail malformed-fails 1 "recs.jsonl:3: missing-field: no field \"text\"" llm-clean -j1 recs.jsonl
 expect_eq malformed-fails-output '{"id":1,"text":"ok"}
 {"id":2,"text":"x","n":1}' "$(cat "$LAST_OUT")"
-expect_eq malformed-fails-summary "llm-clean: 2 in, 2 kept, 0 dropped" "$(sed -n 2p "$LAST_ERR")"
+expect_eq malformed-fails-summary "llm-clean: 3 in, 2 kept, 0 dropped, 1 failed" "$(sed -n 2p "$LAST_ERR")"
 run llm-clean -j2 --on-error=skip --min-chars=2 --rejects=rej2.jsonl <recs.jsonl
 expect_eq malformed-skipped "llm-clean: 7 in, 2 kept, 5 dropped (malformed-json 2, missing-field 2, min-chars 1)" \
     "$(head -n1 "$LAST_ERR")"

@@ -413,6 +413,35 @@ static void test_document_lines_out(void)
     clean_worker_free(&w);
 }
 
+/* clean_repair_utf8, for JSONL records: ill-formed UTF-8 becomes U+FFFD, one for each
+ * maximal subpart, exactly where clean_sanitize puts them; controls and everything else
+ * stay, since a record's raw controls are JSON's to judge. */
+static void test_repair_utf8(void)
+{
+    static const struct {
+        const char *in, *want;
+        size_t invalid;
+    } cases[] = {
+        {"{\"text\":\"caf\xe9\"}", "{\"text\":\"caf\xef\xbf\xbd\"}", 1},
+        {"plain \t\x01 ascii", "plain \t\x01 ascii", 0},
+        {"\xe4\xb8\xad ok", "\xe4\xb8\xad ok", 0},
+        {"a\xf0\x9f\x98" "b\xed\xa0\x80" "c", "a\xef\xbf\xbd" "b\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" "c", 4},
+        {"\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd", 2},
+        {"end\xe4\xb8", "end\xef\xbf\xbd", 1},
+        {"", "", 0},
+    };
+    llm_buf out;
+    llm_buf_init(&out);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        llm_buf_clear(&out);
+        size_t invalid = clean_repair_utf8(cases[i].in, strlen(cases[i].in), &out);
+        CHECKF(invalid == cases[i].invalid, "case %zu: %zu replacements", i, invalid);
+        CHECKF(out.len == strlen(cases[i].want) && memcmp(out.data, cases[i].want, out.len) == 0, "case %zu", i);
+        CHECK(llm_utf8_valid(out.data, out.len));
+    }
+    llm_buf_free(&out);
+}
+
 int main(void)
 {
     RUN(test_whitespace_matches_reference);
@@ -420,5 +449,6 @@ int main(void)
     RUN(test_sanitize_matches_reference);
     RUN(test_hint_matches_reference);
     RUN(test_document_lines_out);
+    RUN(test_repair_utf8);
     CHECK_EXIT();
 }

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Output file names that can only fail are refused as usage errors (status 2) before any
+# work: an empty -o in every program, and in llm-clean and llm-collate an empty or clashing
+# --rejects or --ledger, or one of them on standard output when the output is there.
+. "$(dirname "$0")/lib.sh"
+
+printf '{"text":"a"}\n{"bad":1}\n' >in.jsonl
+for p in clean tokenize pack collate cat eval; do
+    expect_fail "output-empty-name-$p" 2 "llm-$p: --output: the file name is empty" "llm-$p" -o '' in.jsonl
+done
+
+expect_fail clean-rejects-empty-name 2 "llm-clean: --rejects: the file name is empty" llm-clean --rejects= in.jsonl
+expect_fail clean-ledger-empty-name 2 "llm-clean: --ledger: the file name is empty" llm-clean --ledger= in.jsonl
+expect_fail clean-rejects-stdout 2 "llm-clean: --rejects: give a file name: standard output has the cleaned documents" \
+    llm-clean --on-error=skip --rejects=- in.jsonl
+expect_eq clean-rejects-stdout-no-output "" "$(cat "$LAST_OUT")"
+expect_fail clean-ledger-stdout 2 "llm-clean: --ledger: give a file name: standard output has the cleaned documents" \
+    llm-clean --ledger=- -o - in.jsonl
+expect_fail clean-rejects-ledger-stdout 2 "llm-clean: --rejects and --ledger both name standard output" \
+    llm-clean --rejects=- --ledger=- -o out.jsonl in.jsonl
+expect_fail clean-output-ledger-same 2 "llm-clean: --output and --ledger name the same file" \
+    llm-clean --ledger=out.jsonl -o out.jsonl in.jsonl
+# With -o FILE standard output is free for one of them.
+run llm-clean -q --on-error=skip --rejects=- -o out.jsonl in.jsonl
+expect_eq clean-rejects-stdout-with-output "0 {\"text\":\"a\"}
+{\"reason\":\"missing-field\",\"file\":\"in.jsonl\",\"line\":2,\"error\":\"no field \\\"text\\\"\",\"record\":{\"bad\":1}}" \
+    "$RC $(cat out.jsonl; cat "$LAST_OUT")"
+
+printf '{"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"yo"}]}\n{"x":1}\n' >sft.jsonl
+expect_fail collate-rejects-empty-name 2 "llm-collate: --rejects: the file name is empty" llm-collate --rejects= sft.jsonl
+expect_fail collate-rejects-stdout 2 "llm-collate: --rejects: give a file name: standard output has the stream" \
+    llm-collate --on-error=skip --rejects=- sft.jsonl
+run llm-collate -q --on-error=skip --rejects=- -o sft.bin sft.jsonl
+expect_eq collate-rejects-stdout-with-output "0 missing-field" "$RC $($PY -c '
+import json, sys
+print(json.loads(sys.stdin.readline())["reason"])' <"$LAST_OUT")"
