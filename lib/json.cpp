@@ -172,11 +172,11 @@ static bool number_too_wide(const char *tok, size_t len)
     return errno == ERANGE;
 }
 
-/* Makes each number simdjson cannot hold (12345678901234567890123, 1e309) a string of the
- * same length ("234567890123456789012"): valid JSON allows them, and a record's other
- * members must not stop it; a member that is read as a number then says it is a string.
- * Returns how many. Outside strings, every quote starts or ends one (escaped quotes only
- * occur inside). */
+/* Makes each number simdjson cannot hold (12345678901234567890123, 1e309) a null padded to
+ * the same length: valid JSON allows them, and a record's other members must not stop it,
+ * while a member that is read (as a number, a string, anything) finds no value there and
+ * says so. Returns how many. Outside strings, every quote starts or ends one (escaped
+ * quotes only occur inside). */
 static size_t replace_wide_numbers(char *s, size_t n)
 {
     size_t count = 0;
@@ -191,8 +191,9 @@ static size_t replace_wide_numbers(char *s, size_t n)
             in_string = true;
         } else if (s[i] == '-' || std::isdigit((unsigned char)s[i])) {
             size_t end = number_end(s, i, n);
-            if (end - i >= 2 && number_too_wide(s + i, end - i)) {
-                s[i] = s[end - 1] = '"';
+            if (end - i >= 4 && number_too_wide(s + i, end - i)) {
+                std::memcpy(s + i, "null", 4);
+                std::memset(s + i + 4, ' ', end - i - 4);
                 count++;
             }
             i = end - 1;
@@ -220,7 +221,7 @@ int llm_json_parse(llm_json_parser *p, const char *buf, size_t len, int padded, 
     /* simdjson refuses a lone surrogate escape ("\ud800"); JSON.parse takes it, and node's
      * conversion of the string to UTF-8, which the npm tiktoken and tokenizers packages get
      * their text through, makes each one U+FFFD. The same here, on a repaired copy: only a
-     * document that failed pays for it. Numbers too wide for simdjson become strings there. */
+     * document that failed pays for it. Numbers too wide for simdjson become nulls there. */
     if (code == simdjson::STRING_ERROR || code == simdjson::NUMBER_ERROR) {
         try {
             p->repaired.assign(buf, buf + len);

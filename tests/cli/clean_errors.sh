@@ -44,7 +44,8 @@ run llm-clean -j1 --on-error=skip raw-tab-first.jsonl
 expect_eq auto-first-record-raw-tab-skipped '{"text":"c"}
 llm-clean: 2 in, 1 kept, 1 dropped (malformed-json 1)' "$(cat "$LAST_OUT"; head -n 1 "$LAST_ERR")"
 printf '{"id":1,"text":1e999}\n{"text":"b"}\n' >big-number-first.jsonl
-expect_fail auto-first-record-big-number 1 "big-number-first.jsonl:1: malformed JSON" llm-clean -j1 big-number-first.jsonl
+# valid JSON, but its text is no string (1e999 reads as no value): an error, never "e99"
+expect_fail auto-first-record-big-number 1 "big-number-first.jsonl:1:" llm-clean -j1 big-number-first.jsonl
 printf '  { }\n{"text":"b"}\n' >empty-object-first.jsonl
 expect_fail auto-first-record-empty-object 1 "empty-object-first.jsonl:1: missing-field" llm-clean -j1 empty-object-first.jsonl
 # What has no object's shape stays text: no quoted key, or no closing brace.
