@@ -499,7 +499,8 @@ static int encode_valid(encode_ctx *c, const char *s, size_t n)
 }
 
 /* Any bytes between raw added tokens: valid runs as the crate would see them, and each
- * ill-formed subsequence (which a Rust string cannot hold) as a piece of its own. */
+ * ill-formed subsequence (which a Rust string cannot hold) as a piece of its own. Linear:
+ * llm_utf8_valid_prefix reads about as far as the run it returns, not to the end. */
 static int gap_raw(encode_ctx *c, const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;

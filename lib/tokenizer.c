@@ -854,7 +854,8 @@ static int encode_valid(llm_encoder *e, const char *s, size_t n, llm_ids *out, l
     return 0;
 }
 
-/* Any bytes: valid runs through the regex, each ill-formed subsequence a piece of its own. */
+/* Any bytes: valid runs through the regex, each ill-formed subsequence a piece of its own.
+ * Linear: llm_utf8_valid_prefix reads about as far as the run it returns, not to the end. */
 static int encode_ordinary(llm_encoder *e, const char *s, size_t n, llm_ids *out, llm_error *err)
 {
     const unsigned char *u = (const unsigned char *)s;

@@ -57,12 +57,11 @@ size_t llm_utf8_ascii_prefix(const char *s, size_t n)
     return i;
 }
 
-size_t llm_utf8_valid_prefix(const char *s, size_t n)
+/* The first ill-formed byte at or after i in text whose prefix s[0..i) is well-formed, or n:
+ * a byte at a time, ASCII eight at a time. */
+static size_t scan_valid(const char *s, size_t n, size_t i)
 {
-    if (llm_utf8_valid(s, n))
-        return n;   /* the common case, checked by SIMD */
     const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0;
     while (i < n) {
         i += llm_utf8_ascii_prefix(s + i, n - i);
         while (i < n && u[i] >= 0x80) {
@@ -73,6 +72,38 @@ size_t llm_utf8_valid_prefix(const char *s, size_t n)
         }
     }
     return i;
+}
+
+/* The end of a block of about len bytes from i (i + len < n), moved back to the start of the
+ * character that straddles it, so that the block and the text after it are well-formed
+ * together exactly when each is. A longer run of continuation bytes is ill-formed anyway. */
+static size_t block_end(const unsigned char *u, size_t i, size_t len)
+{
+    size_t e = i + len;
+    for (int back = 0; back < 3 && (u[e] & 0xC0) == 0x80; back++)
+        e--;
+    return e;
+}
+
+/* The SIMD validator reads all it is given, past the first error too: handed the rest of a
+ * document at each ill-formed sequence, it made encoding quadratic in the length of the
+ * document (seconds for a megabyte of Latin-1). So it checks blocks that start small and
+ * double while they are valid, and the first block that is not is walked a byte at a time
+ * to its error: what is read is a few times the prefix returned, plus the first block. */
+#define VALID_BLOCK_START 64
+
+size_t llm_utf8_valid_prefix(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, len = VALID_BLOCK_START;
+    while (n - i > len) {
+        size_t e = block_end(u, i, len);
+        if (!llm_utf8_valid(s + i, e - i))
+            return scan_valid(s, n, i);
+        i = e;
+        len *= 2;
+    }
+    return llm_utf8_valid(s + i, n - i) ? n : scan_valid(s, n, i);
 }
 
 size_t llm_utf8_encode(uint32_t cp, char *out)

@@ -48,7 +48,9 @@ int llm_utf8_valid(const char *s, size_t n);
 /* Length of the leading run of ASCII bytes, eight at a time. */
 size_t llm_utf8_ascii_prefix(const char *s, size_t n);
 
-/* Length of the longest well-formed prefix of s[0..n) (n when it is all valid). */
+/* Length of the longest well-formed prefix of s[0..n) (n when it is all valid). It reads a
+ * few times that length plus a few dozen bytes, not all of s: the encoders call it for the
+ * rest of the document at each ill-formed sequence, and must stay linear. */
 size_t llm_utf8_valid_prefix(const char *s, size_t n);
 
 /* Decodes the well-formed sequence at s (length from llm_utf8_seq_len). */

@@ -145,6 +145,26 @@ else
     skip template-bos "no $SP"
 fi
 
+# Ill-formed UTF-8 takes linear time: each ill-formed sequence is a piece of its own, and the
+# text after each one was once validated again to the end (a megabyte of continuation bytes
+# took 44 s, of Latin-1 9 s). 4 MB now take a fraction of a second; the limit is generous.
+# The embedded GPT-2 and a tokenizer.json (the Hugging Face encoder) each; the bytes come back.
+py 'import sys
+open("latin1.txt", "wb").write(b" caf\xe9" * 800000)   # a space first: bl_tiny adds none
+open("cont.txt", "wb").write(bytes(0x80 + i % 64 for i in range(4 << 20)))'
+for tok in "" "$ROOT/tests/tokenizers/bl_tiny.json"; do
+    for f in latin1 cont; do
+        name=ill-formed-linear-$f${tok:+-$(basename "$tok" .json)}
+        run timeout 20 llm-tokenize -q -j1 --no-eos --in=whole ${tok:+--tokenizer="$tok"} "$f.txt" -o "$f.bin"
+        if [ "$RC" -ne 0 ]; then
+            fail "$name" "$([ "$RC" -eq 124 ] && echo "over 20 s for 4 MB")" "$(last_diag)"
+            continue
+        fi
+        run llm-cat -q --decode=raw ${tok:+--tokenizer="$tok"} "$f.bin" -o "$f.back"
+        expect_same_file "$name" "$f.txt" "$f.back"
+    done
+done
+
 # A full disk is an error, never a silently short stream.
 if [ -w /dev/full ]; then
     expect_fail full-disk 1 "No space left on device" llm-tokenize -q known.jsonl -o /dev/full

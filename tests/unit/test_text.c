@@ -1,7 +1,11 @@
 /* Unit tests for lib/utf8.c and lib/normalize.c: UTF-8 rules against Unicode's tables,
  * and the normalization fast path against utf8proc run on the whole text. */
+#include <setjmp.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <utf8proc.h>
 
 #include "check.h"
@@ -53,6 +57,84 @@ static void test_count_and_encode(void)
         CHECK(llm_utf8_decode((unsigned char *)out, len) == cp);
     }
     CHECK(llm_utf8_ascii_prefix("abcdefghij\xC3\xA9", 12) == 10);
+}
+
+/* The longest well-formed prefix, a character at a time. */
+static size_t ref_valid_prefix(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    for (size_t k; i < n && (k = llm_utf8_seq_len(s + i, n - i)) != 0;)
+        i += k;
+    return i;
+}
+
+/* Texts past several of the validator's doubling blocks (64, 128, 256... bytes), characters
+ * of every length straddling their ends, and an error (or none) anywhere. */
+static void test_valid_prefix_random(void)
+{
+    static const char *const pieces[] = {"a", " ", "\xC3\xA9", "\xE4\xB8\xAD", "\xF0\x9F\x98\x80"};
+    static const char *const errors[] = {"\x80", "\xBF\xBF\xBF\xBF", "\xC3", "\xE4\xB8", "\xF0\x9F\x98",
+                                         "\xC0\x80", "\xED\xA0\x80", "\xF4\x90\x80\x80", "\xFF"};
+    uint64_t seed = 777;
+    char s[3000];
+    for (int iter = 0; iter < 20000 && !check_case_failed; iter++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        size_t n = 0, want = (seed >> 33) % 2500, bad = (seed >> 20) % 3 ? (seed >> 8) % 9 : 9;
+        while (n < want) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            const char *p = pieces[(seed >> 40) % 5];
+            memcpy(s + n, p, strlen(p));
+            n += strlen(p);
+        }
+        if (bad < 9) {   /* an error at the end or in the middle, then more text */
+            size_t at = (seed >> 45) % (n + 1), len = strlen(errors[bad]);
+            memmove(s + at + len, s + at, n - at);
+            memcpy(s + at, errors[bad], len);
+            n += len;
+        }
+        size_t got = llm_utf8_valid_prefix(s, n), ref = ref_valid_prefix((unsigned char *)s, n);
+        CHECKF(got == ref, "iteration %d: %zu bytes, prefix %zu, got %zu", iter, n, ref, got);
+    }
+}
+
+static sigjmp_buf fault_jump;
+
+static void on_fault(int sig)
+{
+    (void)sig;
+    siglongjmp(fault_jump, 1);
+}
+
+/* What llm_utf8_valid_prefix reads stays near the prefix it returns: the encoders call it for
+ * the rest of a document at every ill-formed sequence, and it once validated all of that each
+ * time (quadratic: 44 s for a megabyte of continuation bytes). The text here is readable for a
+ * few pages and then a long unreadable reservation, counted in n: reading that far faults. */
+static void test_valid_prefix_reads_little(void)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), readable = 4 * page, n = readable + (64u << 20);
+    char *s = mmap(NULL, n, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    CHECK(s != MAP_FAILED && mprotect(s, readable, PROT_READ | PROT_WRITE) == 0);
+    if (s == MAP_FAILED)
+        return;
+    struct sigaction fault = {.sa_handler = on_fault}, old_segv, old_bus;
+    sigemptyset(&fault.sa_mask);
+    sigaction(SIGSEGV, &fault, &old_segv);
+    sigaction(SIGBUS, &fault, &old_bus);
+    /* Prefixes of ASCII and of 3-byte characters, up to a third of the readable part. */
+    for (size_t k = 0; k <= readable / 3 && !check_case_failed; k += 1 + k / 8) {
+        for (size_t i = 0; i < k; i++)
+            s[i] = k % 2 ? "\xE4\xB8\xAD"[i % 3] : (char)('a' + i % 26);
+        size_t prefix = k % 2 ? k - k % 3 : k;
+        memset(s + prefix, 0x80, readable - prefix);   /* continuation bytes to the end */
+        volatile size_t got = SIZE_MAX;
+        if (sigsetjmp(fault_jump, 1) == 0)
+            got = llm_utf8_valid_prefix(s, n);
+        CHECKF(got == prefix, "a prefix of %zu bytes: %s", prefix,
+               got == SIZE_MAX ? "read past the readable pages" : "wrong length");
+    }
+    sigaction(SIGSEGV, &old_segv, NULL);
+    sigaction(SIGBUS, &old_bus, NULL);
+    munmap(s, n);
 }
 
 /* The reference: utf8proc on the whole text. */
@@ -170,6 +252,8 @@ int main(void)
     RUN(test_seq_len);
     RUN(test_invalid_len);
     RUN(test_count_and_encode);
+    RUN(test_valid_prefix_random);
+    RUN(test_valid_prefix_reads_little);
     RUN(test_inert_tables);
     RUN(test_normalize_table);
     RUN(test_normalize_random);
