@@ -2,6 +2,7 @@
 #   make            build every program into bin/
 #   make test       unit, end-to-end and short fuzz tests (GPU-free); ends "N passed, N failed"
 #   make sanitize   the same tests on an ASan + UBSan build
+#   make valgrind   unit and end-to-end tests under valgrind's memcheck (tests/valgrind.sh)
 #   make fuzz       libFuzzer targets for FUZZ_SECONDS each (needs clang)
 #   make bench      benchmarks against the named peers, printing ratios
 #   make demo       the README's main job on the embedded sample
@@ -86,7 +87,7 @@ SHIMS      := $(BUILD)/tests/inject_errors.so
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all features test check-gpu check-emu sanitize fuzz fuzz-build bench demo deps install uninstall clean
+.PHONY: all features test check-gpu check-emu sanitize valgrind fuzz fuzz-build bench demo deps install uninstall clean
 all: features $(PROGRAMS)
 
 features:
@@ -248,6 +249,10 @@ sanitize:
 	ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	$(MAKE) CUDA=0 EMU_ENABLED=0 BUILD=$(BUILD)/san BIN=$(BUILD)/san/bin CFLAGS="$(SAN_FLAGS)" CXXFLAGS="$(SAN_FLAGS)" \
 	  LDFLAGS="-fsanitize=address,undefined" FUZZ_SHORT=0 test
+
+# Uninitialised reads, which ASan does not see; slow, so a chosen set (VALGRIND_TESTS).
+valgrind: $(TEST_DEPS)
+	@LLM_BIN=$(abspath $(BIN)) LLM_BUILD=$(abspath $(BUILD)) tests/valgrind.sh
 
 # libFuzzer needs clang; each target runs FUZZ_SECONDS on a corpus seeded from tests/fuzz/corpus.
 FUZZ_CC      ?= clang

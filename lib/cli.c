@@ -278,11 +278,11 @@ int llm_output_open(llm_output *o, const char *path, int binary, int force, llm_
     sprintf(o->tmp, "%.*s.%s.XXXXXX", (int)dirlen, path, path + dirlen);
     o->fd = mkstemp(o->tmp);
     if (o->fd < 0) {
-        int e = errno;
+        llm_error_set(err, "%s: cannot create: %s", path, strerror(errno));    /* path is o->path */
         free(o->tmp);
         o->tmp = NULL;
         llm_output_abort(o);
-        return llm_error_set(err, "%s: cannot create: %s", path, strerror(e));
+        return -1;
     }
     mode_t mask = umask(0);
     umask(mask);

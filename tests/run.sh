@@ -6,6 +6,8 @@
 set -u
 cd "$(dirname "$0")/.."
 : "${LLM_BIN:=$PWD/bin}" "${LLM_BUILD:=$PWD/build}" "${FUZZ_SHORT:=10}"
+# LLM_WRAP: a command the unit tests and fuzz replays run under (tests/valgrind.sh)
+: "${LLM_WRAP:=}"
 export LLM_BIN LLM_BUILD
 export PATH="$LLM_BIN:$PATH"
 log=$(mktemp -d "${TMPDIR:-/tmp}/llm-tests.XXXXXX")
@@ -45,7 +47,7 @@ for t in "$LLM_BUILD"/tests/test_*; do
     [ -x "$t" ] || continue
     name=$(basename "$t")
     wanted "$name" || continue
-    "$t" >"$log/$name.out" 2>&1; tally "$name" "$log/$name.out" $?
+    $LLM_WRAP "$t" >"$log/$name.out" 2>&1; tally "$name" "$log/$name.out" $?
 done
 
 # The GPU tests again on the CUDA emulator (tests/cuda_emu), where make built it: there a
@@ -89,7 +91,7 @@ for r in "$LLM_BUILD"/tests/replay_fuzz_*; do
     [ -x "$r" ] || continue
     name=${r##*/replay_fuzz_}
     wanted "replay/$name" || continue
-    "$r" tests/fuzz/corpus/"$name" >"$log/replay_$name.out" 2>&1; tally "replay/$name" "$log/replay_$name.out" $?
+    $LLM_WRAP "$r" tests/fuzz/corpus/"$name" >"$log/replay_$name.out" 2>&1; tally "replay/$name" "$log/replay_$name.out" $?
 done
 
 if [ "$FUZZ_SHORT" != 0 ] && [ -z "${LLM_TESTS:-}" ]; then
