@@ -18,8 +18,12 @@
  * loops below run 8 at a time where libm's expf would go one by one. */
 static inline float vexpf(float x)
 {
-    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
-    float k = floorf(x * 1.44269504088896341f + 0.5f);
+    /* k comes from a clamp that takes NaN to -87, so that it is always a small integer (a
+     * NaN or an out-of-range k would make the exponent's conversion and shift undefined);
+     * r keeps a NaN, so that NaN in gives NaN out, which the loss checks rely on. */
+    float clamped = fminf(fmaxf(x, -87.0f), 88.0f);
+    x = isnan(x) ? x : clamped;
+    float k = floorf(clamped * 1.44269504088896341f + 0.5f);
     float r = x - k * 0.693359375f - k * -2.12194440e-4f;
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
