@@ -86,7 +86,7 @@ static long record_text(const clean_opts *o, clean_worker *w, const char **doc, 
     llm_json root, val;
     llm_error e;
     if (parse_record(w, doc, len, &root, invalid, &e) < 0) {
-        set_error(res, w->tmp[BUF_RECORD].failed ? CLEAN_REASON_NO_MEMORY : CLEAN_REASON_MALFORMED, e.msg);
+        set_error(res, llm_buf_failed(&w->tmp[BUF_RECORD]) ? CLEAN_REASON_NO_MEMORY : CLEAN_REASON_MALFORMED, e.msg);
         return -1;
     }
     if (llm_json_type_of(root) != LLM_JSON_OBJECT) {

@@ -120,27 +120,12 @@ static int add_rule(clean_opts *o, clean_rule_kind kind, const char *option, con
     return -1;
 }
 
-static int is_stdout(const char *path) { return !path || strcmp(path, "-") == 0; }
-
-/* The output, the rejects file and the ledger each need a file of their own: two on one
- * (standard output included) would interleave, and the first closed would cut the other
- * off. Checked here, as the clash would otherwise show only at the end, after the work. */
+/* The output, the rejects file and the ledger each need a file of their own. */
 static int check_outputs(const clean_opts *o)
 {
-    const char *names[] = {"output", "rejects", "ledger"};
-    const char *paths[] = {o->output, o->rejects, o->ledger};
-    for (int i = 1; i < 3; i++) {
-        if (!paths[i])
-            continue;
-        if (is_stdout(paths[i]) && is_stdout(o->output))
-            return llm_usage_error("--%s: give a file name: standard output has the cleaned documents "
-                                   "(or give -o FILE)", names[i]);
-        for (int j = 0; j < i; j++)
-            if (paths[j] && strcmp(paths[i], paths[j]) == 0)
-                return llm_usage_error("--%s and --%s %s", names[j], names[i],
-                                       is_stdout(paths[i]) ? "both name standard output" : "name the same file");
-    }
-    return -1;
+    const char *const names[] = {"output", "rejects", "ledger"};
+    const char *const paths[] = {o->output, o->rejects, o->ledger};
+    return llm_outputs_apart(names, paths, 3, "cleaned documents");
 }
 
 /* Parses argv into o. Returns -1 to go on, else the exit status to return at once. */

@@ -417,16 +417,15 @@ static int write_batch(writer *wr, const batch *b)
             }
             continue;
         }
+        wr->docs_in++;
         if (r->error && (!o->on_error_skip || reason == CLEAN_REASON_NO_MEMORY)) {
-            wr->docs_in++;    /* read, so the summary counts it, as failed */
-            wr->failed++;
+            wr->failed++;    /* read, so the summary counts it, as failed */
             llm_msg("%s:%" PRIu64 ": %s: %s%s", input_name(o, b->input), b->docs[i].line + wr->line_offset,
                     reason == CLEAN_REASON_MALFORMED ? "malformed JSON" : reason, r->error,
                     o->on_error_skip ? "" : " (--on-error=skip counts and skips such lines)");
             write_span(wr, b, span, kept_end);    /* what came before the error is out */
             return LLM_EXIT_FAILURE;
         }
-        wr->docs_in++;
         if (!reason && o->dedup) {
             int seen = hash_set_add(&wr->seen, r->hash);
             if (seen < 0) {

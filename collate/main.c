@@ -145,12 +145,9 @@ static int check_args(col_opts *o, int pad_max)
         return llm_usage_error("--render writes text: --max-len, --pad and --pack have no meaning with it");
     if (o->train_on_inputs && o->last_turn_only)
         return llm_usage_error("--train-on-inputs and --last-turn-only: choose one");
-    if (o->rejects && o->output && strcmp(o->rejects, o->output) == 0)
-        return llm_usage_error("--rejects: the same file as --output");
-    /* Both on standard output would interleave, and the first closed cuts the other off. */
-    if (o->rejects && strcmp(o->rejects, "-") == 0 && (!o->output || strcmp(o->output, "-") == 0))
-        return llm_usage_error("--rejects: give a file name: standard output has the stream (or give -o FILE)");
-    return -1;
+    const char *const names[] = {"output", "rejects"};
+    const char *const paths[] = {o->output, o->rejects};
+    return llm_outputs_apart(names, paths, 2, "stream");
 }
 
 /* Parses argv into o. Returns -1 to go on, else the exit status to return at once. */

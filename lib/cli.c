@@ -262,14 +262,11 @@ int llm_output_open(llm_output *o, const char *path, int binary, int force, llm_
         llm_output_abort(o);
         return llm_error_set(err, "%s: cannot follow the link: %s", path, strerror(errno));
     }
-    if (target)
-        path = target;
+    o->path = target ? target : strdup(path);
+    path = o->path ? o->path : path;
     const char *slash = strrchr(path, '/');
     size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
-    o->path = strdup(path);
     o->tmp = malloc(strlen(path) + 16);
-    free(target);
-    path = o->path;
     if (!o->path || !o->tmp) {
         llm_output_abort(o);
         return llm_error_set(err, "out of memory");
@@ -278,7 +275,7 @@ int llm_output_open(llm_output *o, const char *path, int binary, int force, llm_
     sprintf(o->tmp, "%.*s.%s.XXXXXX", (int)dirlen, path, path + dirlen);
     o->fd = mkstemp(o->tmp);
     if (o->fd < 0) {
-        llm_error_set(err, "%s: cannot create: %s", path, strerror(errno));    /* path is o->path */
+        llm_error_set(err, "%s: cannot create: %s", path, strerror(errno));    /* before o->path is freed */
         free(o->tmp);
         o->tmp = NULL;
         llm_output_abort(o);
@@ -464,6 +461,24 @@ int llm_output_option(const char *option, const char *arg, const char **out)
     if (!*arg)
         return llm_usage_error("--%s: the file name is empty", option);
     *out = arg;
+    return -1;
+}
+
+static int is_stdout(const char *path) { return !path || strcmp(path, "-") == 0; }
+
+int llm_outputs_apart(const char *const names[], const char *const paths[], int n, const char *stdout_has)
+{
+    for (int i = 1; i < n; i++) {
+        if (!paths[i])
+            continue;
+        if (is_stdout(paths[i]) && is_stdout(paths[0]))
+            return llm_usage_error("--%s: give a file name: standard output has the %s (or give -o FILE)",
+                                   names[i], stdout_has);
+        for (int j = 0; j < i; j++)
+            if (paths[j] && strcmp(paths[i], paths[j]) == 0)
+                return llm_usage_error("--%s and --%s %s", names[j], names[i],
+                                       is_stdout(paths[i]) ? "both name standard output" : "name the same file");
+    }
     return -1;
 }
 

@@ -53,6 +53,13 @@ int llm_max_drop_option(const char *arg, double *out);
  * -1 to go on with *out = arg, or a usage error as an exit status when the name is empty,
  * which would otherwise be found only when the file is written, after all the work. */
 int llm_output_option(const char *option, const char *arg, const char **out);
+/* Checks that a program's output files stay apart, before any work (a clash would show
+ * only when they are written): paths[0] is its output (NULL or "-": standard output, which
+ * holds `stdout_has`), the others its extra files (names[i]: the options, NULL paths not
+ * given). None may name another's file, nor standard output while the output is there:
+ * two writers on one file interleave, and the first closed cuts the other off. -1 to go
+ * on, or a usage error's exit status. */
+int llm_outputs_apart(const char *const names[], const char *const paths[], int n, const char *stdout_has);
 /* The default of -j: every online core. */
 unsigned llm_default_threads(void);
 /* The inputs' total size when every one is a regular file, else 0 (unknown): for the

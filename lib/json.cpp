@@ -156,19 +156,15 @@ static size_t number_end(const char *s, size_t i, size_t n)
  * or a value past a double's range. */
 static bool number_too_wide(const char *tok, size_t len)
 {
-    char copy[64];
-    if (len >= sizeof copy)
-        return true;
-    std::memcpy(copy, tok, len);
-    copy[len] = '\0';
+    const std::string copy(tok, len);    /* NUL-terminated for strto*; a throw is caught in llm_json_parse */
     errno = 0;
-    bool integer = std::strpbrk(copy, ".eE") == NULL;
+    bool integer = copy.find_first_of(".eE") == std::string::npos;
     if (integer && copy[0] == '-')
-        (void)std::strtoll(copy, NULL, 10);
+        (void)std::strtoll(copy.c_str(), NULL, 10);
     else if (integer)
-        (void)std::strtoull(copy, NULL, 10);
+        (void)std::strtoull(copy.c_str(), NULL, 10);
     else
-        return std::isinf(std::strtod(copy, NULL));
+        return std::isinf(std::strtod(copy.c_str(), NULL));
     return errno == ERANGE;
 }
 

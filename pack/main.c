@@ -120,9 +120,9 @@ static int check_args(pack_opts *o, int seen_concat_only, int seen_fit_only)
         return llm_usage_error("--shuffle-buffer goes with --shuffle");
     if (o->val && (!*o->val || strcmp(o->val, "-") == 0))
         return llm_usage_error("--val: give a file name (standard output is the training stream)");
-    if (o->val && o->output && strcmp(o->val, o->output) == 0)
-        return llm_usage_error("--val and --output name the same file");
-    return -1;
+    const char *const names[] = {"output", "val"};
+    const char *const paths[] = {o->output, o->val};
+    return llm_outputs_apart(names, paths, 2, "training stream");
 }
 
 /* Parses argv into o. Returns -1 to go on, else the exit status to return at once. */

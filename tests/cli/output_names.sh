@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Output file names that can only fail are refused as usage errors (status 2) before any
-# work: an empty -o in every program, and in llm-clean and llm-collate an empty or clashing
-# --rejects or --ledger, or one of them on standard output when the output is there.
+# work: an empty -o in every program; in llm-clean and llm-collate an empty or clashing
+# --rejects or --ledger, or one of them on standard output when the output is there; and
+# llm-pack's --val on the output's file.
 . "$(dirname "$0")/lib.sh"
 
 printf '{"text":"a"}\n{"bad":1}\n' >in.jsonl
@@ -34,3 +35,10 @@ run llm-collate -q --on-error=skip --rejects=- -o sft.bin sft.jsonl
 expect_eq collate-rejects-stdout-with-output "0 missing-field" "$RC $($PY -c '
 import json, sys
 print(json.loads(sys.stdin.readline())["reason"])' <"$LAST_OUT")"
+
+# The same check (lib/cli.c llm_outputs_apart) in llm-collate and llm-pack, made before any
+# input is opened.
+expect_fail collate-output-rejects-same 2 "llm-collate: --output and --rejects name the same file" \
+    llm-collate --rejects=sft.out -o sft.out sft.jsonl
+expect_fail pack-output-val-same 2 "llm-pack: --output and --val name the same file" \
+    llm-pack -b 8 --val=blocks.bin --val-fraction=0.5 -o blocks.bin docs.bin
