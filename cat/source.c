@@ -1,6 +1,7 @@
 /* llm-cat's input side: the inputs in order as one sequence of records, with the merged
  * header, --shard/--skip/--head selection and the account of every record read. */
 #include "cat.h"
+#include "source.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +25,7 @@ struct cat_source {
     int stopped_by_head;
     llm_ledger ledger;         /* of the stream inputs opened so far, summed */
     uint64_t unaccounted;      /* of those, streams or parts of them with no ledger */
+    uint64_t provenance_unwritten;   /* inputs with steps met after the header was written */
     int no_memory;
     llm_progress progress;
 };
@@ -59,31 +61,14 @@ static int merge_headers(cat_source *s)
 {
     const cat_opts *o = s->o;
     llm_error e;
-    char why[256];
     for (int i = 0; i < o->n_inputs; i++) {
         int fd = open_input(o->inputs[i]);
         if (fd < 0)
             return -1;
         llm_reader *r = llm_reader_open(fd, o->inputs[i], &e);
-        if (!r) {
+        int rc = r ? llm_source_fold_header(&s->header, i == 0, r, o->inputs[i], o->inputs[0], &e) : -1;
+        if (rc < 0)
             llm_msg("%s", e.msg);
-            close_input(fd);
-            return -1;
-        }
-        const llm_header *h = llm_reader_header(r);
-        int rc = 0;
-        if (i == 0) {
-            llm_header_free(&s->header);
-            rc = llm_header_copy(&s->header, h);
-        } else if (!llm_header_compatible(&s->header, h, why, sizeof why)) {
-            llm_msg("%s: does not match %s: %s (streams merge only when they differ in provenance alone)",
-                    o->inputs[i], o->inputs[0], why);
-            rc = -2;
-        } else {
-            rc = llm_header_merge_provenance(&s->header, h);
-        }
-        if (rc == -1)
-            llm_msg("out of memory");
         if (rc == 0 && (fd == STDIN_FILENO || !is_regular(fd))) {
             s->kept[i] = r;
             continue;
@@ -157,6 +142,10 @@ static void close_current(cat_source *s)
     if (s->reader) {
         s->bytes_done += llm_reader_offset(s->reader);
         take_ledger(s);
+        int unwritten = llm_source_provenance_unwritten(&s->header, s->reader);
+        if (unwritten < 0)
+            s->no_memory = 1;
+        s->provenance_unwritten += unwritten > 0;
     }
     if (s->import)
         s->bytes_done += cat_import_bytes(s->import);
@@ -322,9 +311,8 @@ int cat_source_ledger(cat_source *s, llm_ledger *out)
     }
     g->in.records = s->seen + malformed;
     g->out.records = s->out;
-    if (s->unaccounted && s->ledger.len && !o->quiet)
-        llm_msg("note: %" PRIu64 " of the input streams carry no ledger: the ledger written covers the rest",
-                s->unaccounted);
+    if (!o->quiet)
+        llm_source_notes(s->unaccounted, s->ledger.len, s->provenance_unwritten);
     return 0;
 }
 
@@ -367,9 +355,12 @@ int cat_print_headers(const cat_opts *o)
             if (fd >= 0)
                 llm_msg("%s", e.msg);
             status = LLM_EXIT_FAILURE;
+        } else if (llm_reader_load_provenance(r) < 0) {
+            llm_msg("%s", llm_reader_error(r));
+            status = LLM_EXIT_FAILURE;
         } else {
             llm_buf_clear(&b);
-            llm_header_to_json(llm_reader_header(r), &b);
+            llm_header_to_json(llm_reader_merged_header(r), &b);
             llm_buf_putc(&b, '\n');
             if (fp)
                 fwrite(b.data, 1, b.len, fp);

@@ -1,8 +1,11 @@
 /* Stream inputs read in order as one (source.h). */
 #include "source.h"
 
+#include "cli.h"
+
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -18,6 +21,7 @@ struct llm_source {
     uint64_t bytes_done, total_bytes;
     llm_ledger ledger;       /* of the inputs read to their end, summed */
     uint64_t segments, ledgers;
+    uint64_t provenance_unwritten;   /* inputs with steps met after the header was taken */
     int no_memory;
 };
 
@@ -39,11 +43,49 @@ static void close_input(int fd)
         close(fd);
 }
 
+int llm_source_fold_header(llm_header *merged, int first, llm_reader *r, const char *name, const char *first_name,
+                           llm_error *err)
+{
+    char why[256];
+    if (llm_reader_load_provenance(r) < 0)
+        return llm_error_set(err, "%s", llm_reader_error(r));
+    const llm_header *h = llm_reader_merged_header(r);
+    if (first) {
+        llm_header_free(merged);
+        return llm_header_copy(merged, h) < 0 ? llm_error_set(err, "out of memory") : 0;
+    }
+    if (!llm_header_compatible(merged, h, why, sizeof why))
+        return llm_error_set(err, "%s: does not match %s: %s (streams merge only when they differ in provenance alone)",
+                             name, first_name, why);
+    return llm_header_merge_provenance(merged, h) < 0 ? llm_error_set(err, "out of memory") : 0;
+}
+
+int llm_source_provenance_unwritten(const llm_header *written, const llm_reader *r)
+{
+    llm_header all;
+    if (llm_header_copy(&all, written) < 0)
+        return -1;
+    int grew = llm_header_merge_provenance(&all, llm_reader_merged_header(r)) < 0 ? -1
+             : strlen(all.provenance) != strlen(written->provenance);
+    llm_header_free(&all);
+    return grew;
+}
+
+void llm_source_notes(uint64_t unaccounted, size_t ledger_stages, uint64_t provenance_missed)
+{
+    if (unaccounted && ledger_stages)
+        llm_msg("note: %" PRIu64 " of the input streams carry no ledger: the ledger written covers the rest",
+                unaccounted);
+    if (provenance_missed)
+        llm_msg("note: %" PRIu64 " input%s held concatenated streams whose provenance is not in the output header: "
+                "they were met after it was written (read from a pipe, or from a file part of which has no index)",
+                provenance_missed, provenance_missed == 1 ? "" : "s");
+}
+
 /* Regular files are closed after their header is read and opened again when their turn
  * comes, so a thousand inputs do not hold a thousand descriptors and buffers. */
 static int read_header(llm_source *s, int i, llm_error *err)
 {
-    char why[256];
     int fd = open_input(s->names[i], err);
     if (fd < 0)
         return -1;
@@ -52,16 +94,7 @@ static int read_header(llm_source *s, int i, llm_error *err)
         close_input(fd);
         return -1;
     }
-    const llm_header *h = llm_reader_header(r);
-    int rc;
-    if (i == 0) {
-        llm_header_free(&s->header);
-        rc = llm_header_copy(&s->header, h) < 0 ? llm_error_set(err, "out of memory") : 0;
-    } else if (!llm_header_compatible(&s->header, h, why, sizeof why)) {
-        rc = llm_error_set(err, "%s: does not match %s: %s", s->names[i], s->names[0], why);
-    } else {
-        rc = llm_header_merge_provenance(&s->header, h) < 0 ? llm_error_set(err, "out of memory") : 0;
-    }
+    int rc = llm_source_fold_header(&s->header, i == 0, r, s->names[i], s->names[0], err);
     struct stat st;
     int regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
     if (regular)
@@ -107,6 +140,10 @@ static void close_current(llm_source *s)
         s->ledgers += llm_reader_ledgers(s->reader);
         if (llm_ledger_merge(&s->ledger, llm_reader_ledger(s->reader)) < 0)
             s->no_memory = 1;
+        int unwritten = llm_source_provenance_unwritten(&s->header, s->reader);
+        if (unwritten < 0)
+            s->no_memory = 1;
+        s->provenance_unwritten += unwritten > 0;
     }
     llm_reader_free(s->reader);
     close_input(s->fd);
@@ -163,6 +200,7 @@ int llm_source_next(llm_source *s, llm_record *rec, llm_error *err)
 
 const llm_ledger *llm_source_ledger(const llm_source *s) { return &s->ledger; }
 uint64_t llm_source_unaccounted(const llm_source *s) { return s->segments - s->ledgers; }
+uint64_t llm_source_provenance_missed(const llm_source *s) { return s->provenance_unwritten; }
 
 uint64_t llm_source_bytes(const llm_source *s)
 {

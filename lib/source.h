@@ -21,7 +21,24 @@ int llm_source_next(llm_source *s, llm_record *rec, llm_error *err);
  * last record), and how many streams among them carried none. */
 const llm_ledger *llm_source_ledger(const llm_source *s);
 uint64_t llm_source_unaccounted(const llm_source *s);
+/* Inputs in which reading met steps of provenance that the merged header lacks: streams
+ * concatenated in a pipe, or in a file part of which has no index. */
+uint64_t llm_source_provenance_missed(const llm_source *s);
 uint64_t llm_source_bytes(const llm_source *s);        /* compressed bytes read so far */
 uint64_t llm_source_total_bytes(const llm_source *s);  /* of the regular files; 0 unknown */
+
+/* The pieces, for a reader of its own (llm-cat): folds the header of input `name`, read by
+ * r, into *merged: copied when it is the first, else checked against it and its provenance
+ * merged; a seekable file adds the provenance of its later segments, found through its
+ * indexes. 0, or -1 with err set. */
+int llm_source_fold_header(llm_header *merged, int first, llm_reader *r, const char *name, const char *first_name,
+                           llm_error *err);
+/* After r was read: 1 when the segments it met hold steps of provenance that `written`
+ * lacks, 0 when not, -1 out of memory. */
+int llm_source_provenance_unwritten(const llm_header *written, const llm_reader *r);
+/* The notes an output's writer owes: streams without a ledger among those whose ledgers
+ * were summed into one of `ledger_stages` stages, inputs with provenance the output header
+ * lacks (llm_source_provenance_missed). Nothing when both counts are 0. */
+void llm_source_notes(uint64_t unaccounted, size_t ledger_stages, uint64_t provenance_missed);
 
 #endif

@@ -167,6 +167,11 @@ int llm_reader_load_index(llm_reader *r, int scan, llm_index *out);
  * data (llm-train, llm-cat --ledger). Returns 0 with *out replaced, 1 when some part of the
  * file has no index or no ledger (out then holds those found), -1 on error. */
 int llm_reader_load_ledger(llm_reader *r, llm_ledger *out);
+/* Merges the provenance of every segment of a seekable file, found through its indexes
+ * without reading the data, into the merged header, so that it holds all of them before
+ * the first record. Returns 0, 1 when some part of the file has no index (the segments
+ * that part holds are merged only as reading meets them), -1 on error. */
+int llm_reader_load_provenance(llm_reader *r);
 /* The whole ledger of the stream on fd: through its indexes, else by reading it all.
  * *unaccounted: concatenated streams in it that carry none. 0, or -1 with err set. */
 int llm_stream_ledger(int fd, const char *name, llm_ledger *out, uint64_t *unaccounted, llm_error *err);

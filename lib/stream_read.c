@@ -664,8 +664,9 @@ typedef struct segment {
 } segment;
 
 /* Reads the index that ends at `end`. Returns 1 and fills seg, 0 when no index ends there,
- * -1 when one does but it is corrupt or belongs to an incompatible stream. */
-static int read_segment_index(llm_reader *r, uint64_t end, segment *seg)
+ * -1 when one does but it is corrupt or belongs to an incompatible stream. The segment's
+ * header goes to *keep when that is not NULL (on 1 only; the caller frees it). */
+static int read_segment_index(llm_reader *r, uint64_t end, segment *seg, llm_header *keep)
 {
     uint8_t foot[LLM_INDEX_FOOTER], head[LLM_SKIPPABLE_HEAD];
     if (end < LLM_SKIPPABLE_HEAD + LLM_INDEX_FOOTER || pread_all(r, foot, sizeof foot, end - sizeof foot) < 0)
@@ -718,7 +719,10 @@ static int read_segment_index(llm_reader *r, uint64_t end, segment *seg)
              seg->start, why);
     else
         rc = 1;
-    llm_header_free(&h);
+    if (rc == 1 && keep)
+        *keep = h;
+    else
+        llm_header_free(&h);
 out:
     free(hp);
     if (rc < 0) {
@@ -746,7 +750,7 @@ static int chain_index(llm_reader *r, uint64_t size, llm_index *out)
             }
             segs = s;
         }
-        int k = read_segment_index(r, end, &segs[n]);
+        int k = read_segment_index(r, end, &segs[n], NULL);
         if (k <= 0) {
             rc = k < 0 ? -1 : 1;
             goto out;
@@ -839,7 +843,7 @@ int llm_reader_load_ledger(llm_reader *r, llm_ledger *out)
     int rc = 0, missing = 0;
     for (uint64_t end = (uint64_t)st.st_size; end > 0 && rc == 0;) {
         segment seg;
-        int k = read_segment_index(r, end, &seg);
+        int k = read_segment_index(r, end, &seg, NULL);
         if (k <= 0) {
             rc = k < 0 ? -1 : 0;
             missing = 1;
@@ -871,6 +875,48 @@ int llm_reader_load_ledger(llm_reader *r, llm_ledger *out)
     if (rc < 0)
         r->failed = 1;
     return rc < 0 ? -1 : missing;
+}
+
+int llm_reader_load_provenance(llm_reader *r)
+{
+    struct stat st;
+    if (r->failed)
+        return -1;
+    if (!r->seekable || fstat(r->fd, &st) < 0)
+        return 1;
+    /* Segments are found from the end; their steps are merged from the start. */
+    llm_header *found = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    for (uint64_t end = (uint64_t)st.st_size; end > 0;) {
+        if (n == cap) {
+            cap = cap ? 2 * cap : 4;
+            llm_header *f = realloc(found, cap * sizeof *f);
+            if (!f) {
+                rc = fail(r, "out of memory");
+                break;
+            }
+            found = f;
+        }
+        segment seg;
+        int k = read_segment_index(r, end, &seg, &found[n]);
+        if (k <= 0) {
+            rc = k < 0 ? -1 : 1;
+            break;
+        }
+        free(seg.payload);
+        end = seg.start;
+        n++;
+    }
+    for (size_t i = n; i-- > 0;) {
+        if (rc >= 0 && llm_header_merge_provenance(&r->merged, &found[i]) < 0)
+            rc = fail(r, "out of memory");
+        llm_header_free(&found[i]);
+    }
+    free(found);
+    if (rc < 0)
+        r->failed = 1;
+    return rc;
 }
 
 int llm_stream_ledger(int fd, const char *name, llm_ledger *out, uint64_t *unaccounted, llm_error *err)

@@ -377,6 +377,8 @@ static void summarise(const pack_state *s)
     if (s->no_eos)
         llm_msg("note: %" PRIu64 " documents do not end in the end-of-text token (llm-tokenize --no-eos?): "
                 "each runs into the next", s->no_eos);
+    llm_source_notes(llm_source_unaccounted(s->src), llm_source_ledger(s->src)->len,
+                     llm_source_provenance_missed(s->src));
 }
 
 /* ---- the run ---- */

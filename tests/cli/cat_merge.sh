@@ -71,6 +71,26 @@ import json, sys; p = json.load(sys.stdin)["provenance"]; print(sum("a.jsonl" in
 llm-cat -q m.bin a.bin -o mm.bin
 expect_eq merge-of-merge-steps 5 "$(llm-cat --header mm.bin | py 'import json,sys; print(len(json.load(sys.stdin)["provenance"]))')"
 
+# A file of concatenated streams: the provenance of every one, found through its indexes.
+steps_with() {    # steps_with WORD...: how many of the header's steps on stdin name each WORD
+    py 'import json, sys
+p = json.load(sys.stdin)["provenance"]
+print(" ".join(str(sum(w in s["argv"] for s in p)) for w in sys.argv[1:]))' "$@"
+}
+cat a.bin b.bin >ab.bin
+expect_eq header-of-concatenated-file "1 1" "$(llm-cat --header ab.bin | steps_with a.jsonl b.jsonl)"
+run llm-cat ab.bin -o abm.bin
+expect_eq merge-concatenated-file-steps "0 1 1 1" "$RC $(llm-cat --header abm.bin | steps_with a.jsonl b.jsonl abm.bin)"
+expect_eq merge-concatenated-file-no-note "" "$(grep provenance "$LAST_ERR")"
+# From a pipe the later stream is met after the header is out: its steps are missing, and said so.
+pipe_merge() { cat a.bin b.bin | llm-cat -o pm.bin; }
+expect_stderr_has merge-pipe-notes-unwritten-provenance \
+    "1 input held concatenated streams whose provenance is not in the output header" pipe_merge
+expect_eq merge-pipe-header-has-first "1 0" "$(llm-cat --header pm.bin | steps_with a.jsonl b.jsonl)"
+pipe_same() { cat a.bin a.bin | llm-cat -o ps.bin; }
+run pipe_same
+expect_eq merge-pipe-same-steps-no-note "0" "$RC$(grep provenance "$LAST_ERR")"
+
 # ---- refusals ------------------------------------------------------------------------------
 
 stream_from_ids other.bin b.jsonl 50257 --tokenizer=other --eos=50256

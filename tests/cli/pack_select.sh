@@ -102,6 +102,14 @@ llm-pack -q -b 128 docs.bin -o one.bin
 expect_same_file two-inputs "$(ids_of one.bin >one.ids; echo one.ids)" "$(ids_of two.bin >two.ids; echo two.ids)"
 cat p1.bin | llm-pack -q -b 128 - p2.bin >piped.bin
 expect_same_file pipe-input one.ids "$(ids_of piped.bin >piped.ids; echo piped.ids)"
+# A file of concatenated streams: the packed header holds the steps of both.
+cat p1.bin p2.bin >p12.bin
+run llm-pack -b 128 p12.bin -o p12-packed.bin
+expect_eq concatenated-provenance "1 1 0 notes: 0" "$(llm-cat --header p12-packed.bin | py 'import json, sys
+p = json.load(sys.stdin)["provenance"]
+print(sum("p1.jsonl" in s["argv"] for s in p), sum("p2.jsonl" in s["argv"] for s in p), len(p) - 3)') notes: $(grep -c provenance "$LAST_ERR")"
+pipe_pack() { cat p1.bin p2.bin | llm-pack -b 128 -o p12-piped.bin; }
+expect_stderr_has concatenated-pipe-noted "whose provenance is not in the output header" pipe_pack
 llm-pack -q -b 128 -j 1 docs.bin -o j1.bin
 llm-pack -q -b 128 -j 4 docs.bin -o j4.bin
 expect_same_file threads-same-bytes j1.bin j4.bin

@@ -1,5 +1,6 @@
 /* libFuzzer target for the stream reader: the input, as a file, goes through llm_reader_open,
- * every llm_reader_next, llm_reader_load_index (with and without a scan) and a seek to each frame.
+ * every llm_reader_next, llm_reader_load_provenance, llm_reader_load_index (with and without a
+ * scan) and a seek to each frame.
  *
  * Checksums guard the header and every frame, and a fuzzer cannot guess them, so an input that
  * starts with "LLMF" is a recipe instead, built into a stream with valid checksums so that
@@ -112,6 +113,17 @@ static void run_stream(const uint8_t *p, size_t n)
     if (rc < 0)
         promise(llm_reader_error(r)[0] != '\0');
     sink += llm_reader_offset(r) + strlen(llm_reader_merged_header(r)->provenance);
+
+    /* The provenance found through the indexes is the one reading met. */
+    lseek(fd, 0, SEEK_SET);
+    llm_reader *ir = llm_reader_open(fd, "fuzz", &err);
+    promise(ir != NULL);
+    int k = llm_reader_load_provenance(ir);
+    if (k < 0)
+        promise(llm_reader_error(ir)[0] != '\0');
+    if (k == 0 && clean)
+        promise(strcmp(llm_reader_merged_header(ir)->provenance, llm_reader_merged_header(r)->provenance) == 0);
+    llm_reader_free(ir);
 
     for (int scan = 0; scan <= 1; scan++) {
         llm_index idx;

@@ -1718,6 +1718,15 @@ static void test_concat(void)
                    llm_reader_header(r)->provenance);
             llm_reader_free(r);
         }
+        /* The same provenance through the indexes, before any record. */
+        lseek(fd, 0, SEEK_SET);
+        if ((r = llm_reader_open(fd, "ab.bin", &err))) {
+            int rc = llm_reader_load_provenance(r);
+            const llm_header *m = llm_reader_merged_header(r);
+            CHECKF(rc == 0 && contains(m->provenance, "shard-a") && contains(m->provenance, "shard-b"),
+                   "through indexes: %d %s", rc, m->provenance);
+            llm_reader_free(r);
+        }
         llm_index got;
         char msg[512];
         int rc = load_index_of(fd, 0, &got, msg, sizeof msg);
@@ -1755,6 +1764,11 @@ static void test_concat(void)
             int rc = load_index_of(fd, 0, &got, msg, sizeof msg);
             CHECKF(rc == 1, "%s: no scan gave %d (%s)", parts[k].what, rc, msg);
             llm_index_free(&got);
+            lseek(fd, 0, SEEK_SET);
+            llm_error err = {""};
+            llm_reader *r = llm_reader_open(fd, "mixed.bin", &err);
+            CHECKF(r && llm_reader_load_provenance(r) == 1, "%s: provenance without every index", parts[k].what);
+            llm_reader_free(r);
             rc = load_index_of(fd, 1, &got, msg, sizeof msg);
             CHECKF(rc == 0 && index_equal(&got, &want, msg, sizeof msg), "%s: scan: %d %s", parts[k].what, rc, msg);
             if (rc == 0)
