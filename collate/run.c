@@ -226,7 +226,8 @@ typedef struct writer {
     FILE *render_fp;
     col_sink sink;
     llm_buf line;             /* a JSONL line being made */
-    uint64_t in, written, truncated, skipped;
+    uint64_t in, written, truncated;
+    int failed;               /* a record stopped the run: neither written nor dropped */
     uint64_t dropped[COL_REASON_COUNT];   /* by reason: faults skipped and length drops */
     uint64_t dropped_tokens[COL_REASON_COUNT];
     uint64_t tokens_in, tokens_out, tokens_cut;  /* rendered; written; cut by truncation */
@@ -305,6 +306,7 @@ static int write_batch(writer *wr, const llm_feed_batch *b)
         llm_progress_update(&wr->progress, wr->in, wr->bytes_before + b->bytes_read);
         wr->in++;
         if (r->reason != COL_OK && (r->fatal || (col_reason_is_error(r->reason) && !o->on_error_skip))) {
+            wr->failed = 1;
             llm_msg("%s:%" PRIu64 ": %s%s", input_name(o, b->input), b->lines[i].number,
                     r->error ? r->error : "out of memory",
                     r->fatal ? "" : " (--on-error=skip counts and skips such records)");
@@ -361,6 +363,8 @@ static void print_summary(writer *wr)
             llm_buf_printf(&l, "%s%s %" PRIu64, sep, col_reason_name((col_reason)r), wr->dropped[r]);
             sep = ", ";
         }
+    if (wr->failed)
+        llm_buf_printf(&l, "; 1 failed");
     llm_msg("%s", l.data ? l.data : "");
     col_lengths *len = &wr->lengths;
     if (len->n) {

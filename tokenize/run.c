@@ -225,6 +225,7 @@ typedef struct writer {
     llm_output out;
     llm_writer *stream;
     uint64_t docs_in, written, empty, skipped, tokens_out, text_tokens;
+    int failed;               /* a record stopped the run: neither written nor dropped */
     uint64_t bytes_before;    /* input bytes of the inputs already read */
     llm_progress progress;
     llm_ledger ledger;        /* of the stages before: --ledger FILE and ledger lines */
@@ -250,6 +251,8 @@ static int write_batch(writer *wr, const llm_feed_batch *b)
         llm_progress_update(&wr->progress, wr->docs_in, wr->bytes_before + b->bytes_read);
         if (r->error) {
             if (!o->on_error_skip || r->fatal) {
+                wr->docs_in++;
+                wr->failed = 1;    /* read, so the summary counts it, as failed */
                 llm_msg("%s:%" PRIu64 ": %s%s", input_name(o, b->input), b->lines[i].number, r->error,
                         r->fatal ? "" : " (--on-error=skip counts and skips such lines)");
                 return LLM_EXIT_FAILURE;
@@ -283,8 +286,8 @@ static void print_summary(const writer *wr, const tok_plan *p, uint64_t bytes_in
 {
     char hash[22];
     llm_tokenizer_hash_string(p->tokenizer, hash);
-    llm_msg("%" PRIu64 " in, %" PRIu64 " written, %" PRIu64 " empty, %" PRIu64 " skipped (malformed)",
-            wr->docs_in, wr->written, wr->empty, wr->skipped);
+    llm_msg("%" PRIu64 " in, %" PRIu64 " written, %" PRIu64 " empty, %" PRIu64 " skipped (malformed)%s",
+            wr->docs_in, wr->written, wr->empty, wr->skipped, wr->failed ? ", 1 failed" : "");
     llm_msg("tokens: %" PRIu64 " out (%" PRIu64 " of text), bytes: %" PRIu64 " in; tokenizer %s (%s)",
             wr->tokens_out, wr->text_tokens, bytes_in, llm_tokenizer_name(p->tokenizer), hash);
 }

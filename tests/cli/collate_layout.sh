@@ -106,6 +106,8 @@ EOF
 expect_fail error-line 1 'bad.jsonl:2:' llm-collate -q --template=plain bad.jsonl -o bad.bin
 expect_stderr_has error-hint '--on-error=skip' llm-collate -q --template=plain bad.jsonl -o bad.bin
 expect_eq error-no-output '' "$(ls bad.bin 2>/dev/null)"
+run llm-collate --template=plain bad.jsonl -o bad.bin
+expect_file_has error-summary-counts-failed '2 examples in, 1 written (0 truncated), 0 dropped, 0 skipped (malformed); 1 failed' "$LAST_ERR"
 sed -n 3p bad.jsonl >missing.jsonl
 expect_fail missing-field 1 'missing.jsonl:1: no "answer" member' llm-collate -q --template=plain missing.jsonl -o m.bin
 sed -n 4p bad.jsonl >type.jsonl

@@ -75,6 +75,8 @@ expect_eq lone-surrogates-clean "$(printf '{"text":"a\xef\xbf\xbdb"}\n{"text":"\
 printf '{"text":"a"}\n{"text":"b"\n\n{"txt":"c"}\n{"text":5}\n[1]\n{"text":""}\n{"text":"ok"}\n' >bad.jsonl
 expect_fail malformed-line 1 "bad.jsonl:2: malformed JSON" llm-tokenize -j2 bad.jsonl -o bad.bin
 expect_no_temps malformed-no-temps
+# The line that stops the run is counted in, as failed (blank lines are not documents).
+expect_file_has malformed-summary "llm-tokenize: 2 in, 1 written, 0 empty, 0 skipped (malformed), 1 failed" "$LAST_ERR"
 if [ -e bad.bin ]; then fail malformed-no-output "bad.bin was left behind"; else pass malformed-no-output; fi
 printf '{"text":"a"}\n\n{"txt":"c"}\n' >nofield.jsonl
 expect_fail missing-field 1 'nofield.jsonl:3: malformed JSON: no "text" member' llm-tokenize nofield.jsonl -o x.bin
