@@ -661,12 +661,13 @@ typedef struct segment {
     uint64_t start, index_at;
     uint8_t *payload;      /* entries + footer, owned */
     uint32_t entries;
+    llm_header header;     /* the segment's own, owned */
 } segment;
 
-/* Reads the index that ends at `end`. Returns 1 and fills seg, 0 when no index ends there,
- * -1 when one does but it is corrupt or belongs to an incompatible stream. The segment's
- * header goes to *keep when that is not NULL (on 1 only; the caller frees it). */
-static int read_segment_index(llm_reader *r, uint64_t end, segment *seg, llm_header *keep)
+/* Reads the index that ends at `end` and the header that opens its segment. Returns 1 and
+ * fills seg, 0 when no index ends there, -1 when one does but it is corrupt or belongs to an
+ * incompatible stream. */
+static int read_segment_index(llm_reader *r, uint64_t end, segment *seg)
 {
     uint8_t foot[LLM_INDEX_FOOTER], head[LLM_SKIPPABLE_HEAD];
     if (end < LLM_SKIPPABLE_HEAD + LLM_INDEX_FOOTER || pread_all(r, foot, sizeof foot, end - sizeof foot) < 0)
@@ -714,15 +715,14 @@ static int read_segment_index(llm_reader *r, uint64_t end, segment *seg, llm_hea
     if (pread_all(r, hp, hsize, seg->start + LLM_SKIPPABLE_HEAD) < 0 ||
         parse_header_payload(r, hp, hsize, seg->start, &h) < 0)
         goto out;
-    if (!llm_header_compatible(&r->header, &h, why, sizeof why))
+    if (llm_header_compatible(&r->header, &h, why, sizeof why)) {
+        seg->header = h;
+        rc = 1;
+    } else {
         fail(r, "the stream concatenated at byte offset %" PRIu64 " does not match the first: %s",
              seg->start, why);
-    else
-        rc = 1;
-    if (rc == 1 && keep)
-        *keep = h;
-    else
         llm_header_free(&h);
+    }
 out:
     free(hp);
     if (rc < 0) {
@@ -732,53 +732,72 @@ out:
     return rc;
 }
 
-/* Follows indexes from the end of the file back to its start. Returns 0 with *out filled,
- * 1 when some part of the file has no index, -1 on error. */
-static int chain_index(llm_reader *r, uint64_t size, llm_index *out)
+static void free_segments(segment *segs, size_t n)
 {
-    segment *segs = NULL;
-    size_t n = 0, cap = 0, frames_cap = 0;
-    int rc = 1;
-    uint64_t end = size;
-    while (end > 0) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 4;
-            segment *s = realloc(segs, cap * sizeof *s);
-            if (!s) {
-                rc = fail(r, "out of memory");
-                goto out;
-            }
-            segs = s;
-        }
-        int k = read_segment_index(r, end, &segs[n], NULL);
-        if (k <= 0) {
-            rc = k < 0 ? -1 : 1;
-            goto out;
-        }
-        end = segs[n++].start;
+    for (size_t i = 0; i < n; i++) {
+        free(segs[i].payload);
+        llm_header_free(&segs[i].header);
     }
-    for (size_t i = n; i-- > 0;) {
+    free(segs);
+}
+
+/* Follows indexes from the end of the file back to its start: *n segments, last first, in
+ * *out (free_segments). Returns 0 when they cover the file, 1 when the walk met a part with
+ * no index (the segments after it are kept), -1 on error (none kept). */
+static int find_segments(llm_reader *r, segment **out, size_t *n)
+{
+    struct stat st;
+    *out = NULL;
+    *n = 0;
+    if (fstat(r->fd, &st) < 0)
+        return 1;
+    size_t cap = 0;
+    for (uint64_t end = (uint64_t)st.st_size; end > 0;) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 4;
+            segment *grown = realloc(*out, cap * sizeof *grown);
+            if (!grown) {
+                fail(r, "out of memory");
+                break;
+            }
+            *out = grown;
+        }
+        int k = read_segment_index(r, end, &(*out)[*n]);
+        if (k == 0)
+            return 1;
+        if (k < 0)
+            break;
+        end = (*out)[(*n)++].start;
+    }
+    if (!r->failed)
+        return 0;
+    free_segments(*out, *n);
+    *out = NULL;
+    *n = 0;
+    return -1;
+}
+
+/* The frames of every segment, in file order. Returns 0 with *out filled, 1 when some part
+ * of the file has no index, -1 on error. */
+static int chain_index(llm_reader *r, llm_index *out)
+{
+    segment *segs;
+    size_t n, frames_cap = 0;
+    int rc = find_segments(r, &segs, &n);
+    for (size_t i = n; rc == 0 && i-- > 0;) {
         const segment *s = &segs[i];
         uint64_t prev = 0;
-        for (uint32_t e = 0; e < s->entries; e++) {
+        for (uint32_t e = 0; rc == 0 && e < s->entries; e++) {
             const uint8_t *p = s->payload + (size_t)e * LLM_INDEX_ENTRY;
             uint64_t off = llm_load64(p);
-            if (off <= prev || s->start + off >= s->index_at) {
+            if (off <= prev || s->start + off >= s->index_at)
                 rc = fail(r, "corrupt index at byte offset %" PRIu64 ": frame offsets out of order", s->index_at);
-                goto out;
-            }
-            prev = off;
-            if (append_frame(out, &frames_cap, s->start + off, llm_load32(p + 8), llm_load32(p + 12)) < 0) {
+            else if (append_frame(out, &frames_cap, s->start + off, llm_load32(p + 8), llm_load32(p + 12)) < 0)
                 rc = fail(r, "out of memory");
-                goto out;
-            }
+            prev = off;
         }
     }
-    rc = 0;
-out:
-    for (size_t i = 0; i < n; i++)
-        free(segs[i].payload);
-    free(segs);
+    free_segments(segs, n);
     if (rc != 0)
         llm_index_free(out);
     return rc;
@@ -786,15 +805,14 @@ out:
 
 int llm_reader_load_index(llm_reader *r, int scan, llm_index *out)
 {
-    struct stat st;
     memset(out, 0, sizeof *out);
     if (r->failed)
         return -1;
-    if (!r->seekable || fstat(r->fd, &st) < 0) {
+    if (!r->seekable) {
         snprintf(r->err, sizeof r->err, "%s: not a regular file, so it has no index", r->name);
         return 1;
     }
-    int rc = chain_index(r, (uint64_t)st.st_size, out);
+    int rc = chain_index(r, out);
     if (rc == 1 && scan)
         rc = scan_index(r, out);
     else if (rc == 1)
@@ -831,47 +849,27 @@ static int read_segment_ledger(llm_reader *r, uint64_t start, uint64_t end, llm_
 
 int llm_reader_load_ledger(llm_reader *r, llm_ledger *out)
 {
-    struct stat st;
     llm_ledger_free(out);
     if (r->failed)
         return -1;
-    if (!r->seekable || fstat(r->fd, &st) < 0)
+    if (!r->seekable)
         return 1;
     /* Segments are found from the end; their ledgers are summed from the start. */
-    llm_ledger *found = NULL;
-    size_t n = 0, cap = 0;
-    int rc = 0, missing = 0;
-    for (uint64_t end = (uint64_t)st.st_size; end > 0 && rc == 0;) {
-        segment seg;
-        int k = read_segment_index(r, end, &seg, NULL);
-        if (k <= 0) {
-            rc = k < 0 ? -1 : 0;
-            missing = 1;
-            break;
-        }
-        free(seg.payload);
-        end = seg.start;
-        if (n == cap) {
-            cap = cap ? 2 * cap : 4;
-            llm_ledger *f = realloc(found, cap * sizeof *f);
-            if (!f) {
-                rc = fail(r, "out of memory");
-                break;
-            }
-            found = f;
-        }
-        llm_ledger_init(&found[n]);
-        k = read_segment_ledger(r, seg.start, seg.index_at, &found[n++]);
+    segment *segs;
+    size_t n;
+    int rc = find_segments(r, &segs, &n), missing = rc == 1;
+    for (size_t i = n; rc >= 0 && i-- > 0;) {
+        llm_ledger l;
+        llm_ledger_init(&l);
+        int k = read_segment_ledger(r, segs[i].start, segs[i].index_at, &l);
         if (k < 0)
             rc = -1;
-        missing |= k == 0;
-    }
-    for (size_t i = n; i-- > 0;) {
-        if (rc >= 0 && llm_ledger_merge(out, &found[i]) < 0)
+        else if (llm_ledger_merge(out, &l) < 0)
             rc = fail(r, "out of memory");
-        llm_ledger_free(&found[i]);
+        missing |= k == 0;
+        llm_ledger_free(&l);
     }
-    free(found);
+    free_segments(segs, n);
     if (rc < 0)
         r->failed = 1;
     return rc < 0 ? -1 : missing;
@@ -879,43 +877,18 @@ int llm_reader_load_ledger(llm_reader *r, llm_ledger *out)
 
 int llm_reader_load_provenance(llm_reader *r)
 {
-    struct stat st;
     if (r->failed)
         return -1;
-    if (!r->seekable || fstat(r->fd, &st) < 0)
+    if (!r->seekable)
         return 1;
     /* Segments are found from the end; their steps are merged from the start. */
-    llm_header *found = NULL;
-    size_t n = 0, cap = 0;
-    int rc = 0;
-    for (uint64_t end = (uint64_t)st.st_size; end > 0;) {
-        if (n == cap) {
-            cap = cap ? 2 * cap : 4;
-            llm_header *f = realloc(found, cap * sizeof *f);
-            if (!f) {
-                rc = fail(r, "out of memory");
-                break;
-            }
-            found = f;
-        }
-        segment seg;
-        int k = read_segment_index(r, end, &seg, &found[n]);
-        if (k <= 0) {
-            rc = k < 0 ? -1 : 1;
-            break;
-        }
-        free(seg.payload);
-        end = seg.start;
-        n++;
-    }
-    for (size_t i = n; i-- > 0;) {
-        if (rc >= 0 && llm_header_merge_provenance(&r->merged, &found[i]) < 0)
+    segment *segs;
+    size_t n;
+    int rc = find_segments(r, &segs, &n);
+    for (size_t i = n; rc >= 0 && i-- > 0;)
+        if (llm_header_merge_provenance(&r->merged, &segs[i].header) < 0)
             rc = fail(r, "out of memory");
-        llm_header_free(&found[i]);
-    }
-    free(found);
-    if (rc < 0)
-        r->failed = 1;
+    free_segments(segs, n);
     return rc;
 }
 
