@@ -743,13 +743,16 @@ static void free_segments(segment *segs, size_t n)
 
 /* Follows indexes from the end of the file back to its start: *n segments, last first, in
  * *out (free_segments). Returns 0 when they cover the file, 1 when the walk met a part with
- * no index (the segments after it are kept), -1 on error (none kept). */
+ * no index (the segments after it are kept) or the input is not a file, -1 on error (none
+ * kept). */
 static int find_segments(llm_reader *r, segment **out, size_t *n)
 {
     struct stat st;
     *out = NULL;
     *n = 0;
-    if (fstat(r->fd, &st) < 0)
+    if (r->failed)
+        return -1;
+    if (!r->seekable || fstat(r->fd, &st) < 0)
         return 1;
     size_t cap = 0;
     for (uint64_t end = (uint64_t)st.st_size; end > 0;) {
@@ -850,10 +853,6 @@ static int read_segment_ledger(llm_reader *r, uint64_t start, uint64_t end, llm_
 int llm_reader_load_ledger(llm_reader *r, llm_ledger *out)
 {
     llm_ledger_free(out);
-    if (r->failed)
-        return -1;
-    if (!r->seekable)
-        return 1;
     /* Segments are found from the end; their ledgers are summed from the start. */
     segment *segs;
     size_t n;
@@ -877,10 +876,6 @@ int llm_reader_load_ledger(llm_reader *r, llm_ledger *out)
 
 int llm_reader_load_provenance(llm_reader *r)
 {
-    if (r->failed)
-        return -1;
-    if (!r->seekable)
-        return 1;
     /* Segments are found from the end; their steps are merged from the start. */
     segment *segs;
     size_t n;

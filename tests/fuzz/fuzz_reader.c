@@ -118,10 +118,10 @@ static void run_stream(const uint8_t *p, size_t n)
     lseek(fd, 0, SEEK_SET);
     llm_reader *ir = llm_reader_open(fd, "fuzz", &err);
     promise(ir != NULL);
-    int k = llm_reader_load_provenance(ir);
-    if (k < 0)
+    int whole = llm_reader_load_provenance(ir);
+    if (whole < 0)
         promise(llm_reader_error(ir)[0] != '\0');
-    if (k == 0 && clean)
+    if (whole == 0 && clean)
         promise(strcmp(llm_reader_merged_header(ir)->provenance, llm_reader_merged_header(r)->provenance) == 0);
     llm_reader_free(ir);
 
