@@ -174,8 +174,10 @@ static int parse_args(col_opts *o, int argc, char **argv)
         case OPT_LEDGER: o->ledger = optarg; break;
         case OPT_MAX_DROP: status = llm_max_drop_option(optarg, &o->max_drop); break;
         case 'b':
-            if (llm_parse_u64(optarg, 1, UINT32_MAX / 2, &v) < 0)
-                return llm_usage_error("--max-len: expected a count of tokens, 1 or more, got '%s'", optarg);
+            /* No record is longer, so a larger limit could only fail later, as a block size. */
+            if (llm_parse_u64(optarg, 1, LLM_RECORD_MAX_TOKENS, &v) < 0)
+                return llm_usage_error("--max-len: expected 1 to %u tokens, got '%s'", (unsigned)LLM_RECORD_MAX_TOKENS,
+                                       optarg);
             o->max_len = (uint32_t)v;
             break;
         case OPT_PAD_ID:

@@ -144,6 +144,7 @@ expect_file_has show-template '### Instruction:' "$LAST_OUT"
 # ---- usage ----
 expect_fail usage-pack 2 '--pack needs --max-len' llm-collate --pack two.jsonl
 expect_fail usage-pad 2 '--pad=max needs --max-len' llm-collate --pad=max two.jsonl
+expect_fail usage-max-len-range 2 '--max-len: expected 1 to 67108848 tokens' llm-collate --pad=max -b 67108849 two.jsonl
 expect_fail usage-render 2 '--render writes text' llm-collate --render -b 5 two.jsonl
 expect_fail usage-schema 2 '--schema' llm-collate --schema=nope two.jsonl
 expect_fail usage-both 2 'choose one' llm-collate --pack --pad=max -b 5 two.jsonl
