@@ -25,7 +25,7 @@ struct cat_source {
     int stopped_by_head;
     llm_ledger ledger;         /* of the stream inputs opened so far, summed */
     uint64_t unaccounted;      /* of those, streams or parts of them with no ledger */
-    uint64_t provenance_unwritten;   /* inputs with steps met after the header was written */
+    uint64_t provenance_missed;   /* inputs with steps met after the header was written */
     int no_memory;
     llm_progress progress;
 };
@@ -142,10 +142,10 @@ static void close_current(cat_source *s)
     if (s->reader) {
         s->bytes_done += llm_reader_offset(s->reader);
         take_ledger(s);
-        int unwritten = llm_source_provenance_unwritten(&s->header, s->reader);
-        if (unwritten < 0)
+        int brings = llm_source_brings_provenance(&s->header, s->reader);
+        if (brings < 0)
             s->no_memory = 1;
-        s->provenance_unwritten += unwritten > 0;
+        s->provenance_missed += brings > 0;
     }
     if (s->import)
         s->bytes_done += cat_import_bytes(s->import);
@@ -312,7 +312,7 @@ int cat_source_ledger(cat_source *s, llm_ledger *out)
     g->in.records = s->seen + malformed;
     g->out.records = s->out;
     if (!o->quiet)
-        llm_source_notes(s->unaccounted, s->ledger.len, s->provenance_unwritten);
+        llm_source_notes(s->unaccounted, s->ledger.len, s->provenance_missed);
     return 0;
 }
 

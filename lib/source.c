@@ -21,7 +21,7 @@ struct llm_source {
     uint64_t bytes_done, total_bytes;
     llm_ledger ledger;       /* of the inputs read to their end, summed */
     uint64_t segments, ledgers;
-    uint64_t provenance_unwritten;   /* inputs with steps met after the header was taken */
+    uint64_t provenance_missed;   /* inputs with steps met after the header was taken */
     int no_memory;
 };
 
@@ -60,7 +60,7 @@ int llm_source_fold_header(llm_header *merged, int first, llm_reader *r, const c
     return llm_header_merge_provenance(merged, h) < 0 ? llm_error_set(err, "out of memory") : 0;
 }
 
-int llm_source_provenance_unwritten(const llm_header *written, const llm_reader *r)
+int llm_source_brings_provenance(const llm_header *written, const llm_reader *r)
 {
     llm_header all;
     if (llm_header_copy(&all, written) < 0)
@@ -140,10 +140,10 @@ static void close_current(llm_source *s)
         s->ledgers += llm_reader_ledgers(s->reader);
         if (llm_ledger_merge(&s->ledger, llm_reader_ledger(s->reader)) < 0)
             s->no_memory = 1;
-        int unwritten = llm_source_provenance_unwritten(&s->header, s->reader);
-        if (unwritten < 0)
+        int brings = llm_source_brings_provenance(&s->header, s->reader);
+        if (brings < 0)
             s->no_memory = 1;
-        s->provenance_unwritten += unwritten > 0;
+        s->provenance_missed += brings > 0;
     }
     llm_reader_free(s->reader);
     close_input(s->fd);
@@ -200,7 +200,7 @@ int llm_source_next(llm_source *s, llm_record *rec, llm_error *err)
 
 const llm_ledger *llm_source_ledger(const llm_source *s) { return &s->ledger; }
 uint64_t llm_source_unaccounted(const llm_source *s) { return s->segments - s->ledgers; }
-uint64_t llm_source_provenance_missed(const llm_source *s) { return s->provenance_unwritten; }
+uint64_t llm_source_provenance_missed(const llm_source *s) { return s->provenance_missed; }
 
 uint64_t llm_source_bytes(const llm_source *s)
 {
