@@ -365,11 +365,13 @@ static void summarise(const pack_state *s)
     if (o->quiet)
         return;
     char line[512];
+    /* Read: every document and token, those of the other shards too, as the ledger's in. */
     int n = snprintf(line, sizeof line, "%" PRIu64 " documents, %" PRIu64 " tokens read from %d input%s",
-                     s->docs + s->other_shards, s->tokens, o->n_inputs, o->n_inputs == 1 ? "" : "s");
+                     s->docs + s->other_shards, s->tokens + s->other_tokens, o->n_inputs,
+                     o->n_inputs == 1 ? "" : "s");
     if (s->other_shards)
         snprintf(line + n, sizeof line - (size_t)n, "; %" PRIu64 " documents in other shards (--shard %" PRIu64
-                 "/%" PRIu64 ")", s->other_shards, o->shard_k, o->shard_n);
+                 "/%" PRIu64 ", %" PRIu64 " tokens)", s->other_shards, o->shard_k, o->shard_n, s->other_tokens);
     llm_msg("%s", line);
     summarise_output(o, "train", &s->train);
     if (o->val)

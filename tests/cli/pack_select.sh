@@ -71,6 +71,14 @@ expect_eq shard-first "$(sed -n '1p' docs.list)" "$(docs_of s0.bin | sed -n 1p)"
 expect_eq shard-second "$(sed -n '2p' docs.list)" "$(docs_of s1.bin | sed -n 1p)"
 run llm-pack --mode=fit -b 301 --shard 1/3 docs.bin -o s1.bin
 expect_file_has shard-summary "1333 documents in other shards" "$LAST_ERR"
+# What was read is every document and token of the input, those of other shards too, and
+# the note says how many tokens the other shards took: the summary adds up.
+cp "$LAST_ERR" s1.err
+run llm-pack --mode=fit -b 301 docs.bin -o all.bin
+expect_eq shard-summary-read "$(head -n 1 "$LAST_ERR")" "$(head -n 1 s1.err | sed 's/; .*//')"
+in_tokens=$(sed -n 's/.* documents, \([0-9]*\) tokens read.*/\1/p' s1.err)
+shard_tokens=$(sed -n 's/.*train: [0-9]* documents, \([0-9]*\) tokens:.*/\1/p' s1.err)
+expect_file_has shard-summary-tokens "(--shard 1/3, $((in_tokens - shard_tokens)) tokens)" s1.err
 
 # ---- --shuffle -----------------------------------------------------------------------
 
