@@ -204,12 +204,13 @@ static int out_open(pack_state *s, pack_out *out, const char *path, int shuffle)
         return -1;
     out->opened = 1;
     out->err = &s->err;
-    out->writer = llm_writer_open(out->file.fd, &s->header, &wo, &s->err);
-    if (!out->writer)
-        return -1;
+    llm_error why;
+    out->writer = llm_writer_open(out->file.fd, &s->header, &wo, &why);
+    if (!out->writer)    /* named: with --val there are two outputs */
+        return llm_error_set(&s->err, "%s: %s", llm_output_name(&out->file), why.msg);
     if (shuffle) {
-        out->shuffle = pack_shuffle_new(out->writer, s->header.token_bytes, o->shuffle_buffer, o->seed,
-                                        o->tmp_dir, &s->err);
+        out->shuffle = pack_shuffle_new(out->writer, llm_output_name(&out->file), s->header.token_bytes,
+                                        o->shuffle_buffer, o->seed, o->tmp_dir, &s->err);
         if (!out->shuffle)
             return -1;
     }
@@ -270,7 +271,7 @@ static int out_finish(pack_state *s, pack_out *out, const pack_out *other, const
     int rc = llm_ledger_copy(&l, llm_source_ledger(s->src)) < 0 || account(s, out, other, other_name, &l) < 0
                  ? llm_error_set(&s->err, "out of memory") : 0;
     if (rc == 0 && llm_writer_finish_ledger(out->writer, &l) < 0)
-        rc = llm_error_set(&s->err, "%s", llm_writer_error(out->writer));
+        rc = llm_error_set(&s->err, "%s: %s", llm_output_name(&out->file), llm_writer_error(out->writer));
     llm_ledger_free(&l);
     return rc == 0 ? llm_output_commit(&out->file, &s->err) : -1;
 }

@@ -138,6 +138,9 @@ rm -f x.bin
 expect_fail truncated 1 "trunc.bin" llm-pack -q trunc.bin -o x.bin
 if [ -e x.bin ] || ls .x.bin* >/dev/null 2>&1; then fail truncated-no-output "$(ls -a)"; else pass truncated-no-output; fi
 expect_fail missing-file 1 "nothere.bin" llm-pack -q nothere.bin -o x.bin
+# A write error names the output that failed: with --val there are two.
+expect_fail val-write-error-named 1 "llm-pack: /dev/full: write error" \
+    llm-pack -q --val /dev/full --val-fraction 0.5 docs.bin -o x.bin
 expect_status usage-val-alone 2 llm-pack --val v.bin docs.bin
 expect_status usage-fraction-alone 2 llm-pack --val-fraction 0.1 docs.bin
 expect_status usage-fraction-range 2 llm-pack --val v.bin --val-fraction 1.5 docs.bin
