@@ -262,8 +262,8 @@ static int account(const pack_state *s, const pack_out *out, const pack_out *oth
     return rc;
 }
 
-/* Ends the stream with the ledger of the inputs and this stage, and renames the file into
- * place. */
+/* Ends the stream with the ledger of the inputs and this stage; pack_run renames the file
+ * into place once every output is complete. */
 static int out_finish(pack_state *s, pack_out *out, const pack_out *other, const char *other_name)
 {
     llm_ledger l;
@@ -273,7 +273,7 @@ static int out_finish(pack_state *s, pack_out *out, const pack_out *other, const
     if (rc == 0 && llm_writer_finish_ledger(out->writer, &l) < 0)
         rc = llm_error_set(&s->err, "%s: %s", llm_output_name(&out->file), llm_writer_error(out->writer));
     llm_ledger_free(&l);
-    return rc == 0 ? llm_output_commit(&out->file, &s->err) : -1;
+    return rc;
 }
 
 /* --max-drop: what both outputs dropped, against everything read. */
@@ -438,6 +438,10 @@ int pack_run(const pack_opts *o)
         goto done;
     if (out_finish(&s, &s.train, o->val ? &s.val : NULL, "validation") < 0 ||
         (o->val && out_finish(&s, &s.val, &s.train, "training") < 0))
+        goto done;
+    /* Only now, both streams written: a failed --val must not leave a new training stream
+     * in place beside the validation stream of an earlier run. */
+    if (llm_output_commit(&s.train.file, &s.err) < 0 || (o->val && llm_output_commit(&s.val.file, &s.err) < 0))
         goto done;
     summarise(&s);
     status = over_max_drop(&s) ? LLM_EXIT_FAILURE : LLM_EXIT_OK;

@@ -138,6 +138,13 @@ rm -f x.bin
 expect_fail truncated 1 "trunc.bin" llm-pack -q trunc.bin -o x.bin
 if [ -e x.bin ] || ls .x.bin* >/dev/null 2>&1; then fail truncated-no-output "$(ls -a)"; else pass truncated-no-output; fi
 expect_fail missing-file 1 "nothere.bin" llm-pack -q nothere.bin -o x.bin
+# Neither output is put in place unless both are written: here the validation stream,
+# written at the end (one frame), is over the file size limit; the training stream of an
+# earlier run stays as it was.
+head -n 100 docs.jsonl | llm-cat -q --from=ids --vocab-size=50257 --eos=50256 -o few.bin
+echo earlier >earlier.bin
+run sh -c "trap '' XFSZ; ulimit -f 8; exec llm-pack -q -b 16 --val big-val.bin --val-fraction 0.9 few.bin -o earlier.bin"
+expect_eq val-fails-train-kept "1 earlier no-val" "$RC $(cat earlier.bin) $([ -e big-val.bin ] && echo val || echo no-val)"
 # A write error names the output that failed: with --val there are two.
 expect_fail val-write-error-named 1 "llm-pack: /dev/full: write error" \
     llm-pack -q --val /dev/full --val-fraction 0.5 docs.bin -o x.bin
