@@ -23,6 +23,7 @@ static const char usage[] =
     "      --ledger=FILE       the account of the stages before (llm-clean --ledger FILE),\n"
     "                          carried into the stream's ledger; JSONL input may carry it\n"
     "                          in ledger lines instead, as llm-clean writes them inline\n"
+    "                          (left out when FILE is given)\n"
     "\n"
     "Tokenizer:\n"
     "      --tokenizer=NAME|PATH  a tiktoken encoding by name (gpt2, r50k_base, p50k_base,\n"
