@@ -36,9 +36,10 @@ typedef struct pack_shuffle pack_shuffle;
 /* With buffer_blocks 0, a full shuffle: every block goes to an unlinked temporary file in
  * tmp_dir (NULL: $TMPDIR, else /tmp) and they come out in a random permutation at the end;
  * else a buffer of that many blocks in memory, each new block taking the place of one
- * drawn at random, which goes out. NULL with err set. */
-pack_shuffle *pack_shuffle_new(llm_writer *w, int token_bytes, uint64_t buffer_blocks, uint64_t seed,
-                               const char *tmp_dir, llm_error *err);
+ * drawn at random, which goes out. name (kept, not copied) names w's output in its
+ * errors. NULL with err set. */
+pack_shuffle *pack_shuffle_new(llm_writer *w, const char *name, int token_bytes, uint64_t buffer_blocks,
+                               uint64_t seed, const char *tmp_dir, llm_error *err);
 /* Takes one block. 0, or -1 with err set. */
 int pack_shuffle_put(pack_shuffle *s, const llm_record *block, llm_error *err);
 /* Writes out every block still held. 0, or -1 with err set. */

@@ -204,12 +204,13 @@ static int out_open(pack_state *s, pack_out *out, const char *path, int shuffle)
         return -1;
     out->opened = 1;
     out->err = &s->err;
-    out->writer = llm_writer_open(out->file.fd, &s->header, &wo, &s->err);
-    if (!out->writer)
-        return -1;
+    llm_error why;
+    out->writer = llm_writer_open(out->file.fd, &s->header, &wo, &why);
+    if (!out->writer)    /* named: with --val there are two outputs */
+        return llm_error_set(&s->err, "%s: %s", llm_output_name(&out->file), why.msg);
     if (shuffle) {
-        out->shuffle = pack_shuffle_new(out->writer, s->header.token_bytes, o->shuffle_buffer, o->seed,
-                                        o->tmp_dir, &s->err);
+        out->shuffle = pack_shuffle_new(out->writer, llm_output_name(&out->file), s->header.token_bytes,
+                                        o->shuffle_buffer, o->seed, o->tmp_dir, &s->err);
         if (!out->shuffle)
             return -1;
     }
@@ -261,8 +262,8 @@ static int account(const pack_state *s, const pack_out *out, const pack_out *oth
     return rc;
 }
 
-/* Ends the stream with the ledger of the inputs and this stage, and renames the file into
- * place. */
+/* Ends the stream with the ledger of the inputs and this stage; pack_run renames the file
+ * into place once every output is complete. */
 static int out_finish(pack_state *s, pack_out *out, const pack_out *other, const char *other_name)
 {
     llm_ledger l;
@@ -270,9 +271,9 @@ static int out_finish(pack_state *s, pack_out *out, const pack_out *other, const
     int rc = llm_ledger_copy(&l, llm_source_ledger(s->src)) < 0 || account(s, out, other, other_name, &l) < 0
                  ? llm_error_set(&s->err, "out of memory") : 0;
     if (rc == 0 && llm_writer_finish_ledger(out->writer, &l) < 0)
-        rc = llm_error_set(&s->err, "%s", llm_writer_error(out->writer));
+        rc = llm_error_set(&s->err, "%s: %s", llm_output_name(&out->file), llm_writer_error(out->writer));
     llm_ledger_free(&l);
-    return rc == 0 ? llm_output_commit(&out->file, &s->err) : -1;
+    return rc;
 }
 
 /* --max-drop: what both outputs dropped, against everything read. */
@@ -365,11 +366,13 @@ static void summarise(const pack_state *s)
     if (o->quiet)
         return;
     char line[512];
+    /* Read: every document and token, those of the other shards too, as the ledger's in. */
     int n = snprintf(line, sizeof line, "%" PRIu64 " documents, %" PRIu64 " tokens read from %d input%s",
-                     s->docs + s->other_shards, s->tokens, o->n_inputs, o->n_inputs == 1 ? "" : "s");
+                     s->docs + s->other_shards, s->tokens + s->other_tokens, o->n_inputs,
+                     o->n_inputs == 1 ? "" : "s");
     if (s->other_shards)
         snprintf(line + n, sizeof line - (size_t)n, "; %" PRIu64 " documents in other shards (--shard %" PRIu64
-                 "/%" PRIu64 ")", s->other_shards, o->shard_k, o->shard_n);
+                 "/%" PRIu64 ", %" PRIu64 " tokens)", s->other_shards, o->shard_k, o->shard_n, s->other_tokens);
     llm_msg("%s", line);
     summarise_output(o, "train", &s->train);
     if (o->val)
@@ -435,6 +438,10 @@ int pack_run(const pack_opts *o)
         goto done;
     if (out_finish(&s, &s.train, o->val ? &s.val : NULL, "validation") < 0 ||
         (o->val && out_finish(&s, &s.val, &s.train, "training") < 0))
+        goto done;
+    /* Only now, both streams written: a failed --val must not leave a new training stream
+     * in place beside the validation stream of an earlier run. */
+    if (llm_output_commit(&s.train.file, &s.err) < 0 || (o->val && llm_output_commit(&s.val.file, &s.err) < 0))
         goto done;
     summarise(&s);
     status = over_max_drop(&s) ? LLM_EXIT_FAILURE : LLM_EXIT_OK;

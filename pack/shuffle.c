@@ -17,6 +17,7 @@ typedef struct held_block {
 
 struct pack_shuffle {
     llm_writer *w;
+    const char *name;          /* the writer's output, for its errors */
     int token_bytes;
     llm_rng rng;
     held_block scratch;        /* the block being encoded or read back */
@@ -78,12 +79,12 @@ static int write_held(pack_shuffle *s, const held_block *b, llm_error *err)
 {
     llm_record r = decode(b, s->token_bytes);
     if (llm_writer_put(s->w, &r) < 0)
-        return llm_error_set(err, "%s", llm_writer_error(s->w));
+        return llm_error_set(err, "%s: %s", s->name, llm_writer_error(s->w));
     return 0;
 }
 
-pack_shuffle *pack_shuffle_new(llm_writer *w, int token_bytes, uint64_t buffer_blocks, uint64_t seed,
-                               const char *tmp_dir, llm_error *err)
+pack_shuffle *pack_shuffle_new(llm_writer *w, const char *name, int token_bytes, uint64_t buffer_blocks,
+                               uint64_t seed, const char *tmp_dir, llm_error *err)
 {
     pack_shuffle *s = calloc(1, sizeof *s);
     if (!s) {
@@ -91,6 +92,7 @@ pack_shuffle *pack_shuffle_new(llm_writer *w, int token_bytes, uint64_t buffer_b
         return NULL;
     }
     s->w = w;
+    s->name = name;
     s->token_bytes = token_bytes;
     s->fd = -1;
     llm_rng_seed(&s->rng, seed);

@@ -23,6 +23,7 @@ static const char usage[] =
     "      --ledger=FILE       the account of the stages before (llm-clean --ledger FILE),\n"
     "                          carried into the stream's ledger; JSONL input may carry it\n"
     "                          in ledger lines instead, as llm-clean writes them inline\n"
+    "                          (left out when FILE is given)\n"
     "\n"
     "Tokenizer:\n"
     "      --tokenizer=NAME|PATH  a tiktoken encoding by name (gpt2, r50k_base, p50k_base,\n"
@@ -130,6 +131,12 @@ static int parse_args(tok_opts *o, int argc, char **argv)
         return llm_usage_error("--field: the name is empty");
     if (o->save_tokenizer && (!*o->save_tokenizer || strcmp(o->save_tokenizer, "-") == 0))
         return llm_usage_error("--save-tokenizer: give a file name (standard output is the stream)");
+    /* The tokenizer is saved first: a stream renamed onto the same name would replace it. */
+    const char *const names[] = {"output", "save-tokenizer"};
+    const char *const paths[] = {o->output, o->save_tokenizer};
+    status = llm_outputs_apart(names, paths, 2, "stream");
+    if (status >= 0)
+        return status;
     return llm_input_args(argv + optind, argc - optind, &o->inputs, &o->n_inputs);
 }
 

@@ -74,6 +74,12 @@ expect_file_has table-tokenize "dropped malformed            1 documents" "$LAST
 check tokenize-ledger-file sh -c "head -n -1 tok.jsonl | llm-tokenize -q --on-error=skip --ledger=clean.ledger -o docs2.bin"
 llm-cat --ledger --json docs2.bin | py 'import json,sys; l=json.load(sys.stdin); print(l[0]["dropped"], l[1]["in"])' >f.out
 expect_eq tokenize-ledger-file-stages "{'min-chars': {'records': 3}, 'duplicate': {'records': 2}} {'records': 17}" "$(cat f.out)"
+# With --ledger FILE the input's ledger line (the same account: llm-clean writes both) is
+# left out, not summed: llm-clean's stage counts its one run.
+run llm-tokenize --on-error=skip --ledger=clean.ledger tok.jsonl -o docs3.bin
+expect_file_has tokenize-ledger-file-and-line-note "ledger lines of the input were left out" "$LAST_ERR"
+llm-cat --ledger --json docs3.bin | py 'import json,sys; l=json.load(sys.stdin); print(l[0]["runs"], l[0]["in"], l[1]["in"])' >f3.out
+expect_eq tokenize-ledger-file-and-line "1 {'records': 20} {'records': 17}" "$(cat f3.out)"
 
 # Piped streams carry it too (no index: found by reading).
 llm-clean -q --in=lines --min-chars=40 --dedup --ledger-inline corpus.txt | llm-tokenize -q | llm-pack -q -b "$B" | cat >piped.bin

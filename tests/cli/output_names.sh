@@ -2,7 +2,7 @@
 # Output file names that can only fail are refused as usage errors (status 2) before any
 # work: an empty -o in every program; in llm-clean and llm-collate an empty or clashing
 # --rejects or --ledger, or one of them on standard output when the output is there; and
-# llm-pack's --val on the output's file.
+# llm-pack's --val and llm-tokenize's --save-tokenizer on the output's file.
 . "$(dirname "$0")/lib.sh"
 
 printf '{"text":"a"}\n{"bad":1}\n' >in.jsonl
@@ -42,3 +42,6 @@ expect_fail collate-output-rejects-same 2 "llm-collate: --output and --rejects n
     llm-collate --rejects=sft.out -o sft.out sft.jsonl
 expect_fail pack-output-val-same 2 "llm-pack: --output and --val name the same file" \
     llm-pack -b 8 --val=blocks.bin --val-fraction=0.5 -o blocks.bin docs.bin
+# llm-tokenize saves the tokenizer before the stream is renamed onto the same name.
+expect_fail tokenize-output-save-tokenizer-same 2 "llm-tokenize: --output and --save-tokenizer name the same file" \
+    llm-tokenize --save-tokenizer=tok.out -o tok.out in.jsonl

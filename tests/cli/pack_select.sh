@@ -71,6 +71,14 @@ expect_eq shard-first "$(sed -n '1p' docs.list)" "$(docs_of s0.bin | sed -n 1p)"
 expect_eq shard-second "$(sed -n '2p' docs.list)" "$(docs_of s1.bin | sed -n 1p)"
 run llm-pack --mode=fit -b 301 --shard 1/3 docs.bin -o s1.bin
 expect_file_has shard-summary "1333 documents in other shards" "$LAST_ERR"
+# What was read is every document and token of the input, those of other shards too, and
+# the note says how many tokens the other shards took: the summary adds up.
+cp "$LAST_ERR" s1.err
+run llm-pack --mode=fit -b 301 docs.bin -o all.bin
+expect_eq shard-summary-read "$(head -n 1 "$LAST_ERR")" "$(head -n 1 s1.err | sed 's/; .*//')"
+in_tokens=$(sed -n 's/.* documents, \([0-9]*\) tokens read.*/\1/p' s1.err)
+shard_tokens=$(sed -n 's/.*train: [0-9]* documents, \([0-9]*\) tokens:.*/\1/p' s1.err)
+expect_file_has shard-summary-tokens "(--shard 1/3, $((in_tokens - shard_tokens)) tokens)" s1.err
 
 # ---- --shuffle -----------------------------------------------------------------------
 
@@ -130,6 +138,16 @@ rm -f x.bin
 expect_fail truncated 1 "trunc.bin" llm-pack -q trunc.bin -o x.bin
 if [ -e x.bin ] || ls .x.bin* >/dev/null 2>&1; then fail truncated-no-output "$(ls -a)"; else pass truncated-no-output; fi
 expect_fail missing-file 1 "nothere.bin" llm-pack -q nothere.bin -o x.bin
+# Neither output is put in place unless both are written: here the validation stream,
+# written at the end (one frame), is over the file size limit; the training stream of an
+# earlier run stays as it was.
+head -n 100 docs.jsonl | llm-cat -q --from=ids --vocab-size=50257 --eos=50256 -o few.bin
+echo earlier >earlier.bin
+run sh -c "trap '' XFSZ; ulimit -f 8; exec llm-pack -q -b 16 --val big-val.bin --val-fraction 0.9 few.bin -o earlier.bin"
+expect_eq val-fails-train-kept "1 earlier no-val" "$RC $(cat earlier.bin) $([ -e big-val.bin ] && echo val || echo no-val)"
+# A write error names the output that failed: with --val there are two.
+expect_fail val-write-error-named 1 "llm-pack: /dev/full: write error" \
+    llm-pack -q --val /dev/full --val-fraction 0.5 docs.bin -o x.bin
 expect_status usage-val-alone 2 llm-pack --val v.bin docs.bin
 expect_status usage-fraction-alone 2 llm-pack --val-fraction 0.1 docs.bin
 expect_status usage-fraction-range 2 llm-pack --val v.bin --val-fraction 1.5 docs.bin
