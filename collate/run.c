@@ -391,6 +391,7 @@ typedef struct runner {
     const col_plan *plan;
     writer wr;
     llm_feed *feed;
+    llm_ledger ledger_lines;  /* with --ledger FILE: the input's ledger lines, set aside */
 } runner;
 
 static const col_plan *feed_plan(void *ctx)
@@ -437,7 +438,8 @@ static int run_input(runner *rn, int input)
             break;
         }
         b->input = input;
-        int got = llm_feed_batch_fill(b, lines, LLM_FILL_SKIP_BLANK | LLM_FILL_STRIP_BOM, &rn->wr.ledger, &err);
+        llm_ledger *ledger = llm_feed_ledger_target(rn->opts->ledger, &rn->wr.ledger, &rn->ledger_lines);
+        int got = llm_feed_batch_fill(b, lines, LLM_FILL_SKIP_BLANK | LLM_FILL_STRIP_BOM, ledger, &err);
         if (got <= 0) {
             llm_feed_recycle(rn->feed, b);
             if (got < 0) {
@@ -624,6 +626,7 @@ int col_run(const col_opts *o)
     rn.wr.out.fd = rn.wr.rejects.fd = -1;
     llm_buf_init(&rn.wr.line);
     llm_ledger_init(&rn.wr.ledger);
+    llm_ledger_init(&rn.ledger_lines);
     llm_header h;
     int have_header = 0;
     llm_error err;
@@ -650,7 +653,10 @@ int col_run(const col_opts *o)
     if (status == 0 && rn.wr.ledger.len && !o->render &&
         llm_stage_max_drop(&rn.wr.ledger.stages[rn.wr.ledger.len - 1], o->max_drop))
         status = LLM_EXIT_FAILURE;
+    if (!o->quiet)
+        llm_feed_note_aside(&rn.ledger_lines, o->ledger);
     llm_ledger_free(&rn.wr.ledger);
+    llm_ledger_free(&rn.ledger_lines);
     col_sink_free(&rn.wr.sink);
     col_lengths_free(&rn.wr.lengths);
     llm_buf_free(&rn.wr.line);

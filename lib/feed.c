@@ -1,6 +1,7 @@
 /* The ordered feed of line batches (feed.h): batches filled by the calling thread, run on the
  * ordered pool, written back in order and kept on a free list for reuse. */
 #include "feed.h"
+#include "cli.h"
 #include "json.h"
 #include "pool.h"
 
@@ -56,6 +57,17 @@ static int is_blank(const char *s, size_t n)
         if (!strchr(" \t\r\f\v", s[i]))
             return 0;
     return 1;
+}
+
+llm_ledger *llm_feed_ledger_target(const char *ledger_file, llm_ledger *stream, llm_ledger *aside)
+{
+    return ledger_file ? aside : stream;
+}
+
+void llm_feed_note_aside(const llm_ledger *aside, const char *ledger_file)
+{
+    if (aside->len)
+        llm_msg("note: the ledger lines of the input were left out: --ledger %s gives the stages before", ledger_file);
 }
 
 int llm_feed_ledger_line(llm_ledger *ledger, const char *line, size_t len, uint64_t number, llm_error *err)

@@ -62,6 +62,13 @@ enum {
  * b->bytes_read. Returns 1 when b holds lines, 0 when it holds none at the end of the input,
  * -1 with err set (a read error, out of memory, a ledger line that does not parse). */
 int llm_feed_batch_fill(llm_feed_batch *b, llm_lines *l, int flags, llm_ledger *ledger, llm_error *err);
+/* Where a JSONL input's ledger lines go. --ledger FILE is the account of the stages before,
+ * and llm-clean writes the same account inline too (always, once its input had one):
+ * summing both would count every stage before twice, so with a file the lines are checked
+ * and set aside; without one they are the stream's. */
+llm_ledger *llm_feed_ledger_target(const char *ledger_file, llm_ledger *stream, llm_ledger *aside);
+/* The note for ledger lines set aside (nothing when there were none). */
+void llm_feed_note_aside(const llm_ledger *aside, const char *ledger_file);
 /* 1 when line `number` is a ledger line, summed into ledger; 0 when it is not; -1 with err
  * set when it is one but does not parse. */
 int llm_feed_ledger_line(llm_ledger *ledger, const char *line, size_t len, uint64_t number, llm_error *err);

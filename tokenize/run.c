@@ -315,16 +315,8 @@ typedef struct runner {
     const tok_plan *plan;
     writer wr;
     llm_feed *feed;
-    llm_ledger inline_ledgers;  /* with --ledger FILE: the input's ledger lines, left out */
+    llm_ledger ledger_lines;  /* with --ledger FILE: the input's ledger lines, set aside */
 } runner;
-
-/* Where the ledger lines of JSONL input go. --ledger FILE is the account of the stages
- * before, and llm-clean writes the same account inline too (always, once its input had
- * one): summing both would count every earlier stage twice. */
-static llm_ledger *inline_ledger(runner *rn)
-{
-    return rn->opts->ledger ? &rn->inline_ledgers : &rn->wr.ledger;
-}
 
 static const tok_plan *feed_plan(void *ctx)
 {
@@ -406,7 +398,8 @@ static int run_input(runner *rn, int input, llm_json_parser **parser)
             status = LLM_EXIT_FAILURE;
             break;
         }
-        int got = r.format == TOK_IN_WHOLE ? fill_whole(&r, b, &err) : fill_lines(&r, b, inline_ledger(rn), &err);
+        llm_ledger *ledger = llm_feed_ledger_target(rn->opts->ledger, &rn->wr.ledger, &rn->ledger_lines);
+        int got = r.format == TOK_IN_WHOLE ? fill_whole(&r, b, &err) : fill_lines(&r, b, ledger, &err);
         if (got <= 0) {
             llm_feed_recycle(rn->feed, b);
             if (got < 0) {
@@ -474,7 +467,7 @@ int tok_run(const tok_opts *o)
     rn.plan = &plan;
     rn.wr.opts = o;
     llm_ledger_init(&rn.wr.ledger);
-    llm_ledger_init(&rn.inline_ledgers);
+    llm_ledger_init(&rn.ledger_lines);
     llm_header h;
     int status = 0, header_ok = make_header(o, &plan, &h) == 0;
     llm_writer_opts wopts = {.level = o->level, .frame_bytes = 0, .index = -1, .threads = o->threads};
@@ -521,11 +514,10 @@ int tok_run(const tok_opts *o)
         print_summary(&rn.wr, &plan, rn.wr.bytes_before);
     if (status == 0 && llm_stage_max_drop(&rn.wr.ledger.stages[rn.wr.ledger.len - 1], o->max_drop))
         status = LLM_EXIT_FAILURE;
-    if (!o->quiet && rn.inline_ledgers.len)
-        llm_msg("note: the ledger lines of the input were left out: --ledger %s gives the stages before",
-                o->ledger);
+    if (!o->quiet)
+        llm_feed_note_aside(&rn.ledger_lines, o->ledger);
     llm_ledger_free(&rn.wr.ledger);
-    llm_ledger_free(&rn.inline_ledgers);
+    llm_ledger_free(&rn.ledger_lines);
     llm_json_parser_free(parser);
     if (header_ok)
         llm_header_free(&h);

@@ -137,6 +137,12 @@ ok = s["in"]["tokens"] == s["out"]["tokens"] + sum(d["tokens"] for d in s["dropp
 print(s["program"], s["in"]["records"], s["out"]["records"], sorted((k, v["records"]) for k, v in s["dropped"].items()), ok,
       s["written"]["masked"] > 0)' >c.out
 expect_eq collate-drops "llm-collate 12 10 [('malformed-json', 1), ('too-long', 1)] True True" "$(cat c.out)"
+# --ledger FILE and the same account in a ledger line: the line is left out, as in llm-tokenize.
+{ tail -n 1 tok.jsonl; cat "$ROOT/scripts/sample/sft.jsonl"; } >sftl.jsonl
+run llm-collate --template alpaca --ledger=clean.ledger sftl.jsonl -o sftl.bin
+expect_file_has collate-ledger-file-and-line-note "ledger lines of the input were left out" "$LAST_ERR"
+expect_eq collate-ledger-file-and-line "1 {'records': 20}" \
+    "$(llm-cat --ledger --json sftl.bin | py 'import json,sys; l=json.load(sys.stdin); print(l[0]["runs"], l[0]["in"])')"
 
 # ---- llm-train ---------------------------------------------------------------------------
 
