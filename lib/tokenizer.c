@@ -430,6 +430,11 @@ llm_tokenizer *llm_tokenizer_load(const char *name_or_path, llm_error *err)
     if (ends_with(name_or_path, ".json") || is_dir(name_or_path))
         return load_hf_path(name_or_path, err);
     if (strchr(name_or_path, '/') != NULL || ends_with(name_or_path, ".tiktoken")) {
+        /* A missing file is the likelier mistake than its name: say that first. */
+        if (access(name_or_path, R_OK) != 0) {
+            llm_error_set(err, "%s: %s", name_or_path, strerror(errno));
+            return NULL;
+        }
         const char *base = strrchr(name_or_path, '/');
         base = base ? base + 1 : name_or_path;
         char enc[64];

@@ -112,6 +112,11 @@ expect_eq mixed-records "$(sed -n 's/.* in, \([0-9]*\) written.*/\1/p' mixed1.er
 expect_status bad-threads 2 llm-tokenize -j0 known.jsonl
 expect_status bad-in 2 llm-tokenize --in=csv known.jsonl
 expect_fail unknown-tokenizer 1 "unknown tokenizer 'nope'" llm-tokenize --tokenizer=nope known.jsonl
+expect_fail missing-tiktoken-file 1 "./no/gpt2.tiktoken: No such file or directory" \
+    llm-tokenize --tokenizer=./no/gpt2.tiktoken known.jsonl
+echo x >mine.tiktoken
+expect_fail tiktoken-file-name 1 "mine.tiktoken: the file name does not name a tiktoken encoding" \
+    llm-tokenize --tokenizer=mine.tiktoken known.jsonl
 expect_fail missing-input 1 "nothere.jsonl" llm-tokenize nothere.jsonl -o x.bin
 expect_no_temps no-temps-after-errors
 
