@@ -105,7 +105,7 @@ static int parse_fraction(const char *s, double *out)
 }
 
 /* The checks between options, once all are read. -1 to go on, else a usage error. */
-static int check_args(pack_opts *o, int seen_concat_only, int seen_fit_only)
+static int check_args(pack_opts *o, int seen_concat_only, int seen_fit_only, int seen_seed)
 {
     if (o->packer.mode == LLM_PACK_FIT && seen_concat_only)
         return llm_usage_error("--remainder, --group and --boundaries are for --mode=concat");
@@ -116,8 +116,10 @@ static int check_args(pack_opts *o, int seen_concat_only, int seen_fit_only)
     if (!o->val != !(o->val_fraction > 0 || o->val_docs))
         return llm_usage_error(o->val ? "--val: say how much with --val-fraction or --val-docs"
                                       : "--val-fraction and --val-docs need --val FILE");
-    if (o->shuffle_buffer && !o->shuffle)
-        return llm_usage_error("--shuffle-buffer goes with --shuffle");
+    if ((o->shuffle_buffer || seen_seed || o->tmp_dir) && !o->shuffle)
+        return llm_usage_error("--shuffle-buffer, --seed and --tmp-dir go with --shuffle");
+    if (o->shuffle_buffer && o->tmp_dir)    /* the buffer is in memory: no temporary file */
+        return llm_usage_error("--tmp-dir is for the full --shuffle, not --shuffle-buffer");
     if (o->val && (!*o->val || strcmp(o->val, "-") == 0))
         return llm_usage_error("--val: give a file name (standard output is the training stream)");
     const char *const names[] = {"output", "val"};
@@ -132,7 +134,7 @@ static int parse_args(pack_opts *o, int argc, char **argv)
     static const char *const remainder_names[] = {"drop", "pad"};
     static const char *const long_names[] = {"split", "drop"};
     uint64_t v;
-    int c, k, status, concat_only = 0, fit_only = 0;
+    int c, k, status, concat_only = 0, fit_only = 0, seed = 0;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "b:o:l:fj:qh", long_options, NULL)) != -1) {
         status = -1;
@@ -186,6 +188,7 @@ static int parse_args(pack_opts *o, int argc, char **argv)
         case OPT_SEED:
             if (llm_parse_u64(optarg, 0, UINT64_MAX, &o->seed) < 0)
                 return llm_usage_error("--seed: expected a number, got '%s'", optarg);
+            seed = 1;
             break;
         case OPT_TMP_DIR: o->tmp_dir = optarg; break;
         case OPT_MAX_DROP: status = llm_max_drop_option(optarg, &o->max_drop); break;
@@ -201,7 +204,7 @@ static int parse_args(pack_opts *o, int argc, char **argv)
         if (status >= 0)
             return status;
     }
-    status = check_args(o, concat_only, fit_only);
+    status = check_args(o, concat_only, fit_only, seed);
     if (status >= 0)
         return status;
     return llm_input_args(argv + optind, argc - optind, &o->inputs, &o->n_inputs);

@@ -156,5 +156,9 @@ expect_status usage-fit-remainder 2 llm-pack --mode=fit --remainder=pad docs.bin
 expect_status usage-concat-long 2 llm-pack --long=drop docs.bin
 expect_status usage-block-zero 2 llm-pack -b 0 docs.bin
 expect_status usage-buffer-alone 2 llm-pack --shuffle-buffer 10 docs.bin
+expect_fail usage-seed-alone 2 "go with --shuffle" llm-pack --seed 0 docs.bin
+expect_fail usage-tmp-dir-alone 2 "go with --shuffle" llm-pack --tmp-dir /tmp docs.bin
+expect_fail usage-tmp-dir-buffer 2 "--tmp-dir is for the full --shuffle" \
+    llm-pack --shuffle --shuffle-buffer 10 --tmp-dir /tmp docs.bin
 expect_status usage-bad-mode 2 llm-pack --mode=squash docs.bin
 expect_status refuses-terminal-check 0 llm-pack --help
