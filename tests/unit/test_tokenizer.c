@@ -143,8 +143,17 @@ static void test_rank_file_errors(void)
     CHECK(strstr(err.msg, "unknown tokenizer") != NULL);
     CHECK(llm_tokenizer_load("/nonexistent/gpt2.tiktoken", &err) == NULL);
     CHECK(strstr(err.msg, "No such file") != NULL);
-    CHECK(llm_tokenizer_load("/tmp/whatever.tiktoken", &err) == NULL);
-    CHECK(strstr(err.msg, "does not name a tiktoken encoding") != NULL);
+    CHECK(llm_tokenizer_load("/tmp/no-such-dir-llm/whatever.tiktoken", &err) == NULL);
+    CHECK(strstr(err.msg, "No such file") != NULL);    /* missing, before a bad name */
+    char named[] = "/tmp/llm-test-XXXXXX.tiktoken";
+    int fd = mkstemps(named, 9);
+    CHECK(fd >= 0);
+    if (fd >= 0) {
+        close(fd);
+        CHECK(llm_tokenizer_load(named, &err) == NULL);
+        CHECK(strstr(err.msg, "does not name a tiktoken encoding") != NULL);
+        unlink(named);
+    }
 
     /* A rank file that gives an ordinary token the id of a special one. */
     const char *extra[] = {"x"};
