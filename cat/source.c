@@ -142,10 +142,8 @@ static void close_current(cat_source *s)
     if (s->reader) {
         s->bytes_done += llm_reader_offset(s->reader);
         take_ledger(s);
-        int brings = llm_source_brings_provenance(&s->header, s->reader);
-        if (brings < 0)
+        if (llm_source_count_unwritten(&s->header, s->reader, &s->provenance_missed) < 0)
             s->no_memory = 1;
-        s->provenance_missed += brings > 0;
     }
     if (s->import)
         s->bytes_done += cat_import_bytes(s->import);

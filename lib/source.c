@@ -60,15 +60,15 @@ int llm_source_fold_header(llm_header *merged, int first, llm_reader *r, const c
     return llm_header_merge_provenance(merged, h) < 0 ? llm_error_set(err, "out of memory") : 0;
 }
 
-int llm_source_brings_provenance(const llm_header *written, const llm_reader *r)
+int llm_source_count_unwritten(const llm_header *written, const llm_reader *r, uint64_t *inputs)
 {
     llm_header all;
     if (llm_header_copy(&all, written) < 0)
         return -1;
-    int grew = llm_header_merge_provenance(&all, llm_reader_merged_header(r)) < 0 ? -1
-             : strlen(all.provenance) != strlen(written->provenance);
+    int rc = llm_header_merge_provenance(&all, llm_reader_merged_header(r));
+    *inputs += rc == 0 && strlen(all.provenance) != strlen(written->provenance);
     llm_header_free(&all);
-    return grew;
+    return rc;
 }
 
 void llm_source_notes(uint64_t unaccounted, size_t ledger_stages, uint64_t provenance_missed)
@@ -140,10 +140,8 @@ static void close_current(llm_source *s)
         s->ledgers += llm_reader_ledgers(s->reader);
         if (llm_ledger_merge(&s->ledger, llm_reader_ledger(s->reader)) < 0)
             s->no_memory = 1;
-        int brings = llm_source_brings_provenance(&s->header, s->reader);
-        if (brings < 0)
+        if (llm_source_count_unwritten(&s->header, s->reader, &s->provenance_missed) < 0)
             s->no_memory = 1;
-        s->provenance_missed += brings > 0;
     }
     llm_reader_free(s->reader);
     close_input(s->fd);

@@ -33,9 +33,9 @@ uint64_t llm_source_total_bytes(const llm_source *s);  /* of the regular files; 
  * indexes. 0, or -1 with err set. */
 int llm_source_fold_header(llm_header *merged, int first, llm_reader *r, const char *name, const char *first_name,
                            llm_error *err);
-/* After r was read: 1 when the segments it met hold steps of provenance that `written`
- * lacks, 0 when not, -1 out of memory. */
-int llm_source_brings_provenance(const llm_header *written, const llm_reader *r);
+/* After r was read: adds 1 to *inputs when the segments it met hold steps of provenance
+ * that `written` lacks. 0, or -1 out of memory. */
+int llm_source_count_unwritten(const llm_header *written, const llm_reader *r, uint64_t *inputs);
 /* The notes an output's writer owes: streams without a ledger among those whose ledgers
  * were summed into one of `ledger_stages` stages, inputs with provenance the output header
  * lacks (llm_source_provenance_missed). Nothing when both counts are 0. */
