@@ -40,7 +40,7 @@ static const char usage[] =
     "      --last-turn-only    only the last assistant message counts (default: every one)\n"
     "\n"
     "Length and layout:\n"
-    "  -b, --max-len=N         the longest example, in tokens\n"
+    "  -b, --max-len=N         the longest example, in tokens (1 to 67108848)\n"
     "      --overflow=WHAT     longer examples: truncate (default: their end is cut) or drop\n"
     "      --pad=WHAT          none (default: each example as long as it is) or max (every\n"
     "                          record padded to --max-len, the padding masked)\n"
@@ -65,9 +65,10 @@ static const char usage[] =
     "  -h, --help              print this help and exit\n"
     "      --version           print the version and exit\n"
     "\n"
-    "A summary on standard error accounts for every record (in = written + dropped + skipped)\n"
-    "and gives the distribution of the examples' lengths in tokens. The same account, after\n"
-    "those of the stages before, ends the stream (its ledger; llm-cat --ledger shows it).\n"
+    "A summary on standard error accounts for every record (in = written + dropped + skipped,\n"
+    "+ failed: the record that stopped the run, if one did) and gives the distribution of\n"
+    "the examples' lengths in tokens. The same account, after those of the stages before,\n"
+    "ends the stream (its ledger; llm-cat --ledger shows it).\n"
     "Exit status: 0 ok, 1 bad input or I/O error, 2 usage error. See llm-collate(1).\n";
 
 enum {

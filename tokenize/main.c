@@ -59,8 +59,9 @@ static const char usage[] =
     "      --version           print the version and exit\n"
     "\n"
     "Empty documents are counted and not written. A summary on standard error accounts for\n"
-    "every document: in = written + empty + skipped. The same account, after those of the\n"
-    "stages before, ends the stream (its ledger; llm-cat --ledger shows it).\n"
+    "every document: in = written + empty + skipped (+ failed: the record that stopped the\n"
+    "run, if one did). The same account, after those of the stages before, ends the stream\n"
+    "(its ledger; llm-cat --ledger shows it).\n"
     "Exit status: 0 ok, 1 bad input or I/O error, 2 usage error. See llm-tokenize(1).\n";
 
 /* New options go here, in the enum and in parse_args; their values land in tok_opts. */
