@@ -466,6 +466,35 @@ int llm_output_option(const char *option, const char *arg, const char **out)
 
 static int is_stdout(const char *path) { return !path || strcmp(path, "-") == 0; }
 
+/* The directory part of a path, "." when it has none: where the file would be created. */
+static int stat_parent(const char *path, struct stat *st)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return stat(".", st);
+    size_t len = slash == path ? 1 : (size_t)(slash - path);
+    char *dir = strndup(path, len);
+    int rc = dir ? stat(dir, st) : -1;
+    free(dir);
+    return rc;
+}
+
+/* Whether two output names reach one regular file: `x`, `./x` and a link to x all do. Two
+ * outputs on /dev/null or a terminal do not clash: nothing is renamed over them. */
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    int a_exists = stat(a, &sa) == 0, b_exists = stat(b, &sb) == 0;
+    if (a_exists || b_exists)
+        return a_exists && b_exists && S_ISREG(sa.st_mode) && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    if (strcmp(a, b) == 0)
+        return 1;
+    const char *base_a = strrchr(a, '/'), *base_b = strrchr(b, '/');
+    if (strcmp(base_a ? base_a + 1 : a, base_b ? base_b + 1 : b) != 0)
+        return 0;
+    return stat_parent(a, &sa) == 0 && stat_parent(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 int llm_outputs_apart(const char *const names[], const char *const paths[], int n, const char *stdout_has)
 {
     for (int i = 1; i < n; i++) {
@@ -474,10 +503,13 @@ int llm_outputs_apart(const char *const names[], const char *const paths[], int 
         if (is_stdout(paths[i]) && is_stdout(paths[0]))
             return llm_usage_error("--%s: give a file name: standard output has the %s (or give -o FILE)",
                                    names[i], stdout_has);
-        for (int j = 0; j < i; j++)
-            if (paths[j] && strcmp(paths[i], paths[j]) == 0)
+        for (int j = 0; j < i; j++) {
+            if (!paths[j] || is_stdout(paths[i]) != is_stdout(paths[j]))
+                continue;
+            if (is_stdout(paths[i]) || same_file(paths[i], paths[j]))
                 return llm_usage_error("--%s and --%s %s", names[j], names[i],
                                        is_stdout(paths[i]) ? "both name standard output" : "name the same file");
+        }
     }
     return -1;
 }

@@ -31,7 +31,8 @@ static const char usage[] =
     "      --pad-id=ID         the padding token (default: the stream's pad, else its eos)\n"
     "\n"
     "Selection:\n"
-    "      --val=FILE          write the validation documents' blocks to FILE\n"
+    "      --val=FILE          write the validation documents' blocks to FILE ('-': standard\n"
+    "                          output, when -o names a file)\n"
     "      --val-fraction=F    send this share of documents (0 < F < 1) to --val, chosen by\n"
     "                          a hash of each document's tokens\n"
     "      --val-docs=N        send exactly N documents to --val: the N smallest hashes\n"
@@ -120,8 +121,6 @@ static int check_args(pack_opts *o, int seen_concat_only, int seen_fit_only, int
         return llm_usage_error("--shuffle-buffer, --seed and --tmp-dir go with --shuffle");
     if (o->shuffle_buffer && o->tmp_dir)    /* the buffer is in memory: no temporary file */
         return llm_usage_error("--tmp-dir is for the full --shuffle, not --shuffle-buffer");
-    if (o->val && (!*o->val || strcmp(o->val, "-") == 0))
-        return llm_usage_error("--val: give a file name (standard output is the training stream)");
     const char *const names[] = {"output", "val"};
     const char *const paths[] = {o->output, o->val};
     return llm_outputs_apart(names, paths, 2, "training stream");
@@ -167,7 +166,7 @@ static int parse_args(pack_opts *o, int argc, char **argv)
             if (llm_parse_i64(optarg, 0, UINT32_MAX, &o->pad_id) < 0)
                 return llm_usage_error("--pad-id: expected a token id, got '%s'", optarg);
             break;
-        case OPT_VAL: o->val = optarg; break;
+        case OPT_VAL: status = llm_output_option("val", optarg, &o->val); break;
         case OPT_VAL_FRACTION:
             if (parse_fraction(optarg, &o->val_fraction) < 0)
                 return llm_usage_error("--val-fraction: expected a number between 0 and 1, got '%s'", optarg);

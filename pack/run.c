@@ -376,10 +376,12 @@ static void summarise(const pack_state *s)
     llm_msg("%s", line);
     summarise_output(o, "train", &s->train);
     if (o->val)
-        summarise_output(o, o->val, &s->val);
+        summarise_output(o, strcmp(o->val, "-") == 0 ? "validation" : o->val, &s->val);
+    /* In fit mode blocks keep documents apart, but nothing marks where one ends. */
     if (s->no_eos)
-        llm_msg("note: %" PRIu64 " documents do not end in the end-of-text token (llm-tokenize --no-eos?): "
-                "each runs into the next", s->no_eos);
+        llm_msg("note: %" PRIu64 " documents do not end in the end-of-text token (llm-tokenize --no-eos?): %s",
+                s->no_eos, o->packer.mode == LLM_PACK_FIT ? "the model is never shown where a document ends"
+                                                          : "each runs into the next");
     llm_source_notes(llm_source_unaccounted(s->src), llm_source_ledger(s->src)->len,
                      llm_source_provenance_missed(s->src));
 }

@@ -45,3 +45,30 @@ expect_fail pack-output-val-same 2 "llm-pack: --output and --val name the same f
 # llm-tokenize saves the tokenizer before the stream is renamed onto the same name.
 expect_fail tokenize-output-save-tokenizer-same 2 "llm-tokenize: --output and --save-tokenizer name the same file" \
     llm-tokenize --save-tokenizer=tok.out -o tok.out in.jsonl
+
+# Names that differ but reach one file clash too: through ./ or a link, existing or not.
+expect_fail pack-output-val-dot-same 2 "llm-pack: --output and --val name the same file" \
+    llm-pack -b 8 --val=./new.bin --val-fraction=0.5 -o new.bin docs.bin
+: >old.bin
+ln -sf old.bin link.bin
+expect_fail clean-output-ledger-link-same 2 "llm-clean: --output and --ledger name the same file" \
+    llm-clean --ledger=link.bin -o old.bin in.jsonl
+mkdir -p sub
+expect_fail collate-output-rejects-dir-same 2 "llm-collate: --output and --rejects name the same file" \
+    llm-collate --rejects=sub/../sft.new -o sft.new sft.jsonl
+# /dev/null is not renamed over: two outputs may both go there.
+check clean-rejects-ledger-dev-null llm-clean -q --on-error=skip --rejects=/dev/null --ledger=/dev/null -o out2.jsonl in.jsonl
+expect_eq clean-rejects-ledger-dev-null-output '{"text":"a"}' "$(cat out2.jsonl)"
+
+# llm-pack's validation stream may take standard output when -o names a file.
+printf '{"text":"one two three"}\n{"text":"four five six seven"}\n{"text":"eight"}\n' |
+    llm-tokenize -q -o three.bin
+expect_fail pack-val-stdout-taken 2 "llm-pack: --val: give a file name: standard output has the training stream" \
+    llm-pack -b 2 --val=- --val-docs=1 three.bin
+expect_fail pack-val-empty-name 2 "llm-pack: --val: the file name is empty" llm-pack -b 2 --val= --val-docs=1 three.bin
+expect_status pack-val-stdout 0 llm-pack -b 2 --val=- --val-docs=1 -o train3.bin three.bin
+expect_file_has pack-val-stdout-summary "validation: 1 documents" "$LAST_ERR"
+mv "$LAST_OUT" val3-stdout.bin
+check pack-val-file llm-pack -q -b 2 --val=val3.bin --val-docs=1 -o train3-file.bin three.bin
+expect_eq pack-val-stdout-same-blocks "$(llm-cat -q --to=ids val3.bin) | $(llm-cat -q --to=ids train3-file.bin)" \
+    "$(llm-cat -q --to=ids val3-stdout.bin) | $(llm-cat -q --to=ids train3.bin)"

@@ -130,8 +130,12 @@ expect_fail refuses-mismatch 1 "does not match docs.bin" llm-pack -q docs.bin ot
 llm-cat -q --from=ids --vocab-size=50257 docs.jsonl -o noeos.bin
 expect_fail pad-needed 1 "give --pad-id" llm-pack -q --mode=fit noeos.bin -o x.bin
 check pad-given llm-pack -q --mode=fit --pad-id 0 noeos.bin -o x.bin
+run llm-pack -b 128 --mode=fit docs.bin -o x.bin
+expect_file_has no-eos-noted-fit "2000 documents do not end in the end-of-text token (llm-tokenize --no-eos?): the model is never" \
+    "$LAST_ERR"
 run llm-pack -b 128 docs.bin -o x.bin
-expect_file_has no-eos-noted "2000 documents do not end in the end-of-text token" "$LAST_ERR"
+expect_file_has no-eos-noted "2000 documents do not end in the end-of-text token (llm-tokenize --no-eos?): each runs into" \
+    "$LAST_ERR"
 expect_fail pad-id-range 1 "not below the vocabulary size" llm-pack -q --remainder=pad --pad-id 50257 docs.bin -o x.bin
 head -c 20000 docs.bin >trunc.bin
 rm -f x.bin
