@@ -125,7 +125,7 @@ static int check_outputs(const clean_opts *o)
 {
     const char *const names[] = {"output", "rejects", "ledger"};
     const char *const paths[] = {o->output, o->rejects, o->ledger};
-    return llm_outputs_apart(names, paths, 3, "cleaned documents");
+    return llm_outputs_apart(names, paths, 3, "cleaned documents", o->inputs, o->n_inputs);
 }
 
 /* Parses argv into o. Returns -1 to go on, else the exit status to return at once. */
@@ -196,9 +196,9 @@ static int parse_args(clean_opts *o, int argc, char **argv)
         return llm_usage_error("--max-chars is below --min-chars");
     if (o->ledger_inline && o->out != CLEAN_OUT_JSONL)
         return llm_usage_error("--ledger-inline goes with JSONL output: use --ledger FILE with --out=lines");
-    if ((status = check_outputs(o)) >= 0)
+    if ((status = llm_input_args(argv + optind, argc - optind, &o->inputs, &o->n_inputs)) >= 0)
         return status;
-    return llm_input_args(argv + optind, argc - optind, &o->inputs, &o->n_inputs);
+    return check_outputs(o);
 }
 
 int main(int argc, char **argv)

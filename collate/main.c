@@ -149,7 +149,7 @@ static int check_args(col_opts *o, int pad_max)
         return llm_usage_error("--train-on-inputs and --last-turn-only: choose one");
     const char *const names[] = {"output", "rejects"};
     const char *const paths[] = {o->output, o->rejects};
-    return llm_outputs_apart(names, paths, 2, "stream");
+    return llm_outputs_apart(names, paths, 2, "stream", o->inputs, o->n_inputs);
 }
 
 /* Parses argv into o. Returns -1 to go on, else the exit status to return at once. */
@@ -210,9 +210,9 @@ static int parse_args(col_opts *o, int argc, char **argv)
             return llm_usage_error("--show-template: name the template with --template");
         return show_template(o->template_arg);
     }
-    if ((status = check_args(o, pad_max)) >= 0)
+    if ((status = llm_input_args(argv + optind, argc - optind, &o->inputs, &o->n_inputs)) >= 0)
         return status;
-    return llm_input_args(argv + optind, argc - optind, &o->inputs, &o->n_inputs);
+    return check_args(o, pad_max);
 }
 
 int main(int argc, char **argv)

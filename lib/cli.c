@@ -495,7 +495,8 @@ static int same_file(const char *a, const char *b)
     return stat_parent(a, &sa) == 0 && stat_parent(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-int llm_outputs_apart(const char *const names[], const char *const paths[], int n, const char *stdout_has)
+int llm_outputs_apart(const char *const names[], const char *const paths[], int n, const char *stdout_has,
+                      char *const inputs[], int n_inputs)
 {
     for (int i = 1; i < n; i++) {
         if (!paths[i])
@@ -510,6 +511,10 @@ int llm_outputs_apart(const char *const names[], const char *const paths[], int 
                 return llm_usage_error("--%s and --%s %s", names[j], names[i],
                                        is_stdout(paths[i]) ? "both name standard output" : "name the same file");
         }
+        for (int j = 0; j < n_inputs && !is_stdout(paths[i]); j++)
+            if (!is_stdout(inputs[j]) && same_file(paths[i], inputs[j]))
+                return llm_usage_error("--%s would overwrite the input %s (only -o may replace an input)", names[i],
+                                       inputs[j]);
     }
     return -1;
 }

@@ -57,9 +57,11 @@ int llm_output_option(const char *option, const char *arg, const char **out);
  * only when they are written): paths[0] is its output (NULL or "-": standard output, which
  * holds `stdout_has`), the others its extra files (names[i]: the options, NULL paths not
  * given). None may name another's file, nor standard output while the output is there:
- * two writers on one file interleave, and the first closed cuts the other off. -1 to go
- * on, or a usage error's exit status. */
-int llm_outputs_apart(const char *const names[], const char *const paths[], int n, const char *stdout_has);
+ * two writers on one file interleave, and the first closed cuts the other off. Nor may an
+ * extra file name one of the inputs: only the output replaces an input, renamed into place
+ * once all is read (as sort -o does). -1 to go on, or a usage error's exit status. */
+int llm_outputs_apart(const char *const names[], const char *const paths[], int n, const char *stdout_has,
+                      char *const inputs[], int n_inputs);
 /* The default of -j: every online core. */
 unsigned llm_default_threads(void);
 /* The inputs' total size when every one is a regular file, else 0 (unknown): for the

@@ -123,7 +123,7 @@ static int check_args(pack_opts *o, int seen_concat_only, int seen_fit_only, int
         return llm_usage_error("--tmp-dir is for the full --shuffle, not --shuffle-buffer");
     const char *const names[] = {"output", "val"};
     const char *const paths[] = {o->output, o->val};
-    return llm_outputs_apart(names, paths, 2, "training stream");
+    return llm_outputs_apart(names, paths, 2, "training stream", o->inputs, o->n_inputs);
 }
 
 /* Parses argv into o. Returns -1 to go on, else the exit status to return at once. */
@@ -203,10 +203,9 @@ static int parse_args(pack_opts *o, int argc, char **argv)
         if (status >= 0)
             return status;
     }
-    status = check_args(o, concat_only, fit_only, seed);
-    if (status >= 0)
+    if ((status = llm_input_args(argv + optind, argc - optind, &o->inputs, &o->n_inputs)) >= 0)
         return status;
-    return llm_input_args(argv + optind, argc - optind, &o->inputs, &o->n_inputs);
+    return check_args(o, concat_only, fit_only, seed);
 }
 
 int main(int argc, char **argv)

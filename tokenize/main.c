@@ -135,10 +135,9 @@ static int parse_args(tok_opts *o, int argc, char **argv)
     /* The tokenizer is saved first: a stream renamed onto the same name would replace it. */
     const char *const names[] = {"output", "save-tokenizer"};
     const char *const paths[] = {o->output, o->save_tokenizer};
-    status = llm_outputs_apart(names, paths, 2, "stream");
-    if (status >= 0)
+    if ((status = llm_input_args(argv + optind, argc - optind, &o->inputs, &o->n_inputs)) >= 0)
         return status;
-    return llm_input_args(argv + optind, argc - optind, &o->inputs, &o->n_inputs);
+    return llm_outputs_apart(names, paths, 2, "stream", o->inputs, o->n_inputs);
 }
 
 int main(int argc, char **argv)

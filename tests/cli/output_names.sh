@@ -72,3 +72,20 @@ mv "$LAST_OUT" val3-stdout.bin
 check pack-val-file llm-pack -q -b 2 --val=val3.bin --val-docs=1 -o train3-file.bin three.bin
 expect_eq pack-val-stdout-same-blocks "$(llm-cat -q --to=ids val3.bin) | $(llm-cat -q --to=ids train3-file.bin)" \
     "$(llm-cat -q --to=ids val3-stdout.bin) | $(llm-cat -q --to=ids train3.bin)"
+
+# Only -o replaces an input (renamed into place once all is read); an extra file naming an
+# input would overwrite it.
+printf '{"text":"a"}\n{"bad":1}\n' >own.jsonl
+expect_fail clean-rejects-input 2 "llm-clean: --rejects would overwrite the input ./own.jsonl (only -o may replace an input)" \
+    llm-clean --on-error=skip --rejects=own.jsonl -o out3.jsonl ./own.jsonl
+expect_fail clean-ledger-input 2 "llm-clean: --ledger would overwrite the input own.jsonl" \
+    llm-clean --ledger=own.jsonl -o out3.jsonl in.jsonl own.jsonl
+expect_fail collate-rejects-input 2 "llm-collate: --rejects would overwrite the input sft.jsonl" \
+    llm-collate --rejects=sft.jsonl -o sft3.bin sft.jsonl
+expect_fail tokenize-save-tokenizer-input 2 "llm-tokenize: --save-tokenizer would overwrite the input own.jsonl" \
+    llm-tokenize --save-tokenizer=own.jsonl -o own3.bin own.jsonl
+expect_fail pack-val-input 2 "llm-pack: --val would overwrite the input three.bin" \
+    llm-pack -b 2 --val=three.bin --val-docs=1 -o train4.bin three.bin
+expect_eq extra-outputs-spare-inputs "$(printf '{"text":"a"}\n{"bad":1}')" "$(cat own.jsonl)"
+check clean-output-replaces-input llm-clean -q --on-error=skip -o own.jsonl own.jsonl
+expect_eq clean-output-replaced-input '{"text":"a"}' "$(cat own.jsonl)"
