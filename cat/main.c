@@ -213,7 +213,7 @@ static int parse_args(cat_opts *o, int argc, char **argv)
             o->on_error_skip = strcmp(optarg, "skip") == 0;
             break;
         default:
-            return llm_usage_error("unknown option, or one missing its value: '%s'", argv[optind - 1]);
+            return llm_bad_option_error(argc, argv);
         }
     }
     int status = llm_input_args(argv + optind, argc - optind, &o->inputs, &o->n_inputs);

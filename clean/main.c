@@ -187,7 +187,7 @@ static int parse_args(clean_opts *o, int argc, char **argv)
         case OPT_LEDGER: status = llm_output_option("ledger", optarg, &o->ledger); break;
         case OPT_LEDGER_INLINE: o->ledger_inline = 1; break;
         case OPT_MAX_DROP: status = llm_max_drop_option(optarg, &o->max_drop); break;
-        default: return llm_usage_error("unknown option, or one missing its value: '%s'", argv[optind - 1]);
+        default: return llm_bad_option_error(argc, argv);
         }
         if (status >= 0)
             return status;

@@ -65,6 +65,9 @@ expect_stderr_has usage-level-with-ids-message "--level goes with stream output,
 expect_stderr_has usage-head-with-header-message "--head selects records; --header describes whole inputs" \
     llm-cat --header --head=1 good.bin
 expect_stderr_has usage-names-option "'--bogus'" llm-cat --bogus good.bin
+# In a group of short options the unknown one is named, not the argument before the group.
+expect_fail usage-names-short-in-group 2 "unknown option, or one missing its value: '-Z'" llm-cat -Zq good.bin
+expect_fail usage-names-short-after-option 2 "value: '-Z'" llm-cat --to=ids -Zq good.bin
 expect_stderr_has usage-from-ids-message "--from=ids needs --vocab-size" llm-cat --from=ids good.jsonl
 expect_stderr_has usage-shard-message "--shard: expected K/N" llm-cat --shard=3/3 good.bin
 

@@ -235,6 +235,7 @@ expect_fail usage-replace-unknown-group 2 "--replace: bad replacement '\$2' at o
 expect_fail usage-replace-bad-syntax 2 "--replace: bad replacement '\${1'" llm-clean --replace='(b)=${1'
 printf 'replace (?<w>b)=${v}\n' >bad-repl.rules
 expect_fail usage-replace-rules-file 2 "bad-repl.rules:1: bad replacement '\${v}'" llm-clean --rules=bad-repl.rules
+expect_fail usage-names-short-in-group 2 "unknown option, or one missing its value: '-Z'" llm-clean -Zq
 expect_fail usage-min-max 2 "--max-chars is below --min-chars" llm-clean --min-chars=5 --max-chars=3
 expect_fail missing-file 1 "llm-clean: nosuch.txt: No such file or directory" llm-clean nosuch.txt
 printf 'drop-if ^x\n# comment\n\nreplace a=b\nbogus rule\n' >bad.rules
