@@ -236,6 +236,12 @@ expect_fail usage-replace-bad-syntax 2 "--replace: bad replacement '\${1'" llm-c
 printf 'replace (?<w>b)=${v}\n' >bad-repl.rules
 expect_fail usage-replace-rules-file 2 "bad-repl.rules:1: bad replacement '\${v}'" llm-clean --rules=bad-repl.rules
 expect_fail usage-names-short-in-group 2 "unknown option, or one missing its value: '-Z'" llm-clean -Zq
+# Options that would do nothing with the others given are refused, not ignored.
+expect_fail usage-field-with-lines 2 "--field goes with JSONL input (--in=jsonl or auto), not --in=lines" \
+    llm-clean --in=lines --field=body
+expect_fail usage-on-error-with-paragraphs 2 "--on-error goes with JSONL input" llm-clean --on-error=skip --in=paragraphs
+expect_fail usage-max-blank-with-collapse 2 "--max-blank-lines goes with --keep-linebreaks" \
+    llm-clean --max-blank-lines=2 --collapse-newlines
 expect_fail usage-min-max 2 "--max-chars is below --min-chars" llm-clean --min-chars=5 --max-chars=3
 expect_fail missing-file 1 "llm-clean: nosuch.txt: No such file or directory" llm-clean nosuch.txt
 printf 'drop-if ^x\n# comment\n\nreplace a=b\nbogus rule\n' >bad.rules
