@@ -94,6 +94,8 @@ static int parse_args(cat_opts *o, int argc, char **argv)
     static const char *const decode_names[] = {"jsonl", "text", "raw"};
     int c, to_set = 0, token_bytes = 0, vocab_set = 0, header_set = 0, stats_set = 0, decode_set = 0, ledger_set = 0;
     const char *import_option = NULL;   /* an option that means something only with --from */
+    const char *stream_option = NULL;   /* one that shapes an output stream only */
+    const char *select_option = NULL;   /* one that selects records */
     opterr = 0;    /* our own message, with the program's name rather than argv[0] */
     int which = 0;
     while ((c = getopt_long(argc, argv, "o:l:fqh", long_options, &which)) != -1) {
@@ -117,11 +119,13 @@ static int parse_args(cat_opts *o, int argc, char **argv)
             if (llm_parse_u64(optarg, 1, 22, &v) < 0)
                 return llm_usage_error("--level: expected 1 to 22, got '%s'", optarg);
             o->writer.level = (int)v;
+            stream_option = "level";
             break;
         case OPT_FRAME_SIZE:
             if (llm_parse_size(optarg, 4096, LLM_FRAME_MAX_CONTENT, &v) < 0)
                 return llm_usage_error("--frame-size: expected 4k to 256M, got '%s'", optarg);
             o->writer.frame_bytes = v;
+            stream_option = "frame-size";
             break;
         case OPT_TO: {
             int k = llm_parse_choice(optarg, to_names, 4);
@@ -145,15 +149,18 @@ static int parse_args(cat_opts *o, int argc, char **argv)
         case OPT_SHARD:
             if (llm_parse_shard(optarg, &o->shard_k, &o->shard_n) < 0)
                 return llm_usage_error("--shard: expected K/N with 0 <= K < N, got '%s'", optarg);
+            select_option = "shard";
             break;
         case OPT_SKIP:
             if (llm_parse_u64(optarg, 0, UINT64_MAX, &o->skip) < 0)
                 return llm_usage_error("--skip: expected a record count, got '%s'", optarg);
+            select_option = "skip";
             break;
         case OPT_HEAD:
             if (llm_parse_u64(optarg, 0, UINT64_MAX, &o->head) < 0)
                 return llm_usage_error("--head: expected a record count, got '%s'", optarg);
             o->has_head = 1;
+            select_option = "head";
             break;
         case OPT_VOCAB:
             if (llm_parse_u64(optarg, 1, UINT32_MAX, &v) < 0)
@@ -206,7 +213,7 @@ static int parse_args(cat_opts *o, int argc, char **argv)
             o->on_error_skip = strcmp(optarg, "skip") == 0;
             break;
         default:
-            return llm_usage_error("unknown option, or one missing its value: '%s'", argv[optind - 1]);
+            return llm_bad_option_error(argc, argv);
         }
     }
     int status = llm_input_args(argv + optind, argc - optind, &o->inputs, &o->n_inputs);
@@ -226,6 +233,16 @@ static int parse_args(cat_opts *o, int argc, char **argv)
         o->to = CAT_TO_STATS;
     if (o->json && o->to != CAT_TO_STATS && o->to != CAT_TO_LEDGER)
         return llm_usage_error("--json goes with --stats or --ledger");
+    /* Accepted and ignored, they would look as if they had done something. */
+    static const char *const mode_names[] = {
+        [CAT_TO_STREAM] = "--to=stream", [CAT_TO_IDS] = "--to=ids", [CAT_TO_RAW] = "--to=raw",
+        [CAT_TO_NPY] = "--to=npy", [CAT_TO_HEADER] = "--header", [CAT_TO_STATS] = "--stats",
+        [CAT_TO_DECODE] = "--decode", [CAT_TO_LEDGER] = "--ledger",
+    };
+    if (stream_option && o->to != CAT_TO_STREAM)
+        return llm_usage_error("--%s goes with stream output, not with %s", stream_option, mode_names[o->to]);
+    if (select_option && (o->to == CAT_TO_HEADER || o->to == CAT_TO_LEDGER))
+        return llm_usage_error("--%s selects records; %s describes whole inputs", select_option, mode_names[o->to]);
     if (o->from == CAT_FROM_STREAM) {
         if (import_option)
             return llm_usage_error("--%s goes with --from=ids or --from=raw", import_option);

@@ -21,6 +21,7 @@ typedef struct sink {
     llm_buf line;
     uint64_t npy_start;          /* offset of the .npy header in the output */
     uint64_t tokens;
+    uint64_t masked;             /* raw and npy: masked tokens, whose mask is not written */
     int npy_rectangular;         /* every record has block_size tokens so far */
 } sink;
 
@@ -75,6 +76,8 @@ static int put_raw(sink *k, const llm_record *r, const llm_header *h)
 {
     fwrite(r->tokens, (size_t)r->token_bytes, r->n_tokens, k->fp);
     k->tokens += r->n_tokens;
+    for (uint32_t i = 0; r->mask && i < r->n_tokens; i++)
+        k->masked += !r->mask[i];
     if (r->n_tokens != h->block_size)
         k->npy_rectangular = 0;
     return 0;
@@ -202,9 +205,14 @@ int cat_write(const cat_opts *o, cat_source *src)
     }
     if (rc == 0)
         rc = sink_finish(&k, o, h, src);
+    uint64_t masked = k.masked;
     sink_free(&k);
     if (rc < 0)
         return LLM_EXIT_FAILURE;
     cat_source_summary(src, what[o->to]);
+    /* A loss mask dropped without a word would train on the prompts it masked. */
+    if (masked && !o->quiet)
+        llm_msg("note: %" PRIu64 " masked tokens (label -100) are written as ordinary tokens: %s output has no "
+                "loss mask (--to=ids keeps it)", masked, o->to == CAT_TO_NPY ? "npy" : "raw");
     return LLM_EXIT_OK;
 }

@@ -139,6 +139,8 @@ static int parse_args(clean_opts *o, int argc, char **argv)
     static const char *const on_error_names[] = {"fail", "skip"};
     uint64_t v;
     int c, k, status;
+    const char *jsonl_option = NULL;    /* an option that means something only for JSONL input */
+    int max_blank_set = 0;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "o:j:qh", long_options, NULL)) != -1) {
         status = -1;
@@ -150,9 +152,12 @@ static int parse_args(clean_opts *o, int argc, char **argv)
         case 'j': status = llm_threads_option(optarg, &o->threads); break;
         case OPT_IN: status = llm_choice_option("in", optarg, in_names, 4, &k); o->in = (clean_in)k; break;
         case OPT_OUT: status = llm_choice_option("out", optarg, out_names, 2, &k); o->out = (clean_out)k; break;
-        case OPT_FIELD: o->field = optarg; break;
+        case OPT_FIELD: o->field = optarg; jsonl_option = "field"; break;
         case OPT_REJECTS: status = llm_output_option("rejects", optarg, &o->rejects); break;
-        case OPT_ON_ERROR: status = llm_choice_option("on-error", optarg, on_error_names, 2, &o->on_error_skip); break;
+        case OPT_ON_ERROR:
+            status = llm_choice_option("on-error", optarg, on_error_names, 2, &o->on_error_skip);
+            jsonl_option = "on-error";
+            break;
         case OPT_INVALID: status = llm_choice_option("invalid", optarg, invalid_names, 2, &o->invalid_drop); break;
         case OPT_MARKUP: status = llm_choice_option("markup", optarg, markup_names, 2, &o->markup); break;
         case OPT_QUALITY: status = llm_choice_option("quality", optarg, quality_names, 3, &k); o->quality = k; break;
@@ -166,6 +171,7 @@ static int parse_args(clean_opts *o, int argc, char **argv)
             if (llm_parse_u64(optarg, 0, 1000, &v) < 0)
                 return llm_usage_error("--max-blank-lines: expected 0 to 1000, got '%s'", optarg);
             o->max_blank_lines = (unsigned)v;
+            max_blank_set = 1;
             break;
         case OPT_MIN_CHARS:
         case OPT_MAX_CHARS:
@@ -187,11 +193,17 @@ static int parse_args(clean_opts *o, int argc, char **argv)
         case OPT_LEDGER: status = llm_output_option("ledger", optarg, &o->ledger); break;
         case OPT_LEDGER_INLINE: o->ledger_inline = 1; break;
         case OPT_MAX_DROP: status = llm_max_drop_option(optarg, &o->max_drop); break;
-        default: return llm_usage_error("unknown option, or one missing its value: '%s'", argv[optind - 1]);
+        default: return llm_bad_option_error(argc, argv);
         }
         if (status >= 0)
             return status;
     }
+    /* Accepted and ignored, they would look as if they had done something. */
+    if (jsonl_option && (o->in == CLEAN_IN_LINES || o->in == CLEAN_IN_PARAGRAPHS))
+        return llm_usage_error("--%s goes with JSONL input (--in=jsonl or auto), not --in=%s", jsonl_option,
+                               o->in == CLEAN_IN_LINES ? "lines" : "paragraphs");
+    if (max_blank_set && o->collapse_newlines)
+        return llm_usage_error("--max-blank-lines goes with --keep-linebreaks: --collapse-newlines keeps no line break");
     if (o->max_chars && o->max_chars < o->min_chars)
         return llm_usage_error("--max-chars is below --min-chars");
     if (o->ledger_inline && o->out != CLEAN_OUT_JSONL)

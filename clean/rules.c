@@ -25,6 +25,44 @@ static long replace_separator(const char *spec)
     return -1;
 }
 
+/* The options of every substitution: an unset group ((a)|(b) matching b, then $1) is
+ * empty, as in sed and Python, not an error that would drop the document. */
+#define SUBSTITUTE_OPTS (PCRE2_SUBSTITUTE_GLOBAL | PCRE2_SUBSTITUTE_EXTENDED | PCRE2_SUBSTITUTE_UNSET_EMPTY | \
+                         PCRE2_SUBSTITUTE_OVERFLOW_LENGTH)
+
+/* PCRE2 reads a replacement only when it substitutes a match, so a bad one ($2 of a
+ * pattern with one group, a stray $) would drop every matching document as rule-error.
+ * It is tried once here on a match forced by an empty alternative after the pattern,
+ * which keeps its groups. Returns 0, or -1 with err. A pattern that cannot be wrapped so
+ * (a leading (*VERB), an open \Q) is left to the documents. */
+static int check_replacement(const clean_rule *r, const char *re, size_t re_len, llm_error *err)
+{
+    char *wrapped = malloc(re_len + 6);
+    if (!wrapped)
+        return llm_error_set(err, "out of memory");
+    memcpy(wrapped, "(?:", 3);
+    memcpy(wrapped + 3, re, re_len);
+    memcpy(wrapped + 3 + re_len, ")|", 3);
+    int code;
+    PCRE2_SIZE offset;
+    pcre2_code *any = pcre2_compile((PCRE2_SPTR)wrapped, re_len + 5, PCRE2_UTF | PCRE2_UCP, &code, &offset, NULL);
+    free(wrapped);
+    if (!any)
+        return 0;
+    PCRE2_UCHAR out[64];
+    PCRE2_SIZE len = sizeof out;
+    int rc = pcre2_substitute(any, (PCRE2_SPTR) "", 0, 0, SUBSTITUTE_OPTS, NULL, NULL, (PCRE2_SPTR)r->replacement,
+                              r->replacement_len, out, &len);
+    pcre2_code_free(any);
+    if (rc != PCRE2_ERROR_BADREPLACEMENT && rc != PCRE2_ERROR_NOSUBSTRING && rc != PCRE2_ERROR_BADREPESCAPE &&
+        rc != PCRE2_ERROR_REPMISSINGBRACE && rc != PCRE2_ERROR_BADSUBSTITUTION)
+        return 0;
+    PCRE2_UCHAR msg[256];
+    pcre2_get_error_message(rc, msg, sizeof msg);
+    return llm_error_set(err, "bad replacement '%s' at offset %zu: %s", r->replacement, (size_t)len,
+                         (const char *)msg);
+}
+
 int clean_rule_compile(clean_rule *r, clean_rule_kind kind, const char *spec, llm_error *err)
 {
     memset(r, 0, sizeof *r);
@@ -33,7 +71,7 @@ int clean_rule_compile(clean_rule *r, clean_rule_kind kind, const char *spec, ll
     if (kind == CLEAN_RULE_REPLACE) {
         long sep = replace_separator(spec);
         if (sep < 0)
-            return llm_error_set(err, "--replace: expected RE=REPLACEMENT, got '%s'", spec);
+            return llm_error_set(err, "expected RE=REPLACEMENT, got '%s'", spec);
         re_len = (size_t)sep;
         r->replacement = strdup(spec + sep + 1);
         if (!r->replacement)
@@ -49,6 +87,10 @@ int clean_rule_compile(clean_rule *r, clean_rule_kind kind, const char *spec, ll
         clean_rule_free(r);
         return llm_error_set(err, "bad pattern '%.*s' at offset %zu: %s", (int)re_len, spec, (size_t)offset,
                              (const char *)msg);
+    }
+    if (kind == CLEAN_RULE_REPLACE && check_replacement(r, spec, re_len, err) < 0) {
+        clean_rule_free(r);
+        return -1;
     }
     /* Without JIT (a build that lacks it) matching still works, only slower. */
     (void)pcre2_jit_compile(r->re, PCRE2_JIT_COMPLETE);
@@ -149,8 +191,7 @@ void clean_matcher_free(clean_matcher *m)
 /* Replaces every match of r in text[0..n) into dst. Returns 0, or a PCRE2 error code. */
 static int substitute(const clean_rule *r, clean_matcher *m, const char *text, size_t n, llm_buf *dst)
 {
-    const uint32_t opts = PCRE2_NO_UTF_CHECK | PCRE2_SUBSTITUTE_GLOBAL | PCRE2_SUBSTITUTE_EXTENDED |
-                          PCRE2_SUBSTITUTE_OVERFLOW_LENGTH;
+    const uint32_t opts = PCRE2_NO_UTF_CHECK | SUBSTITUTE_OPTS;
     size_t room = n + n / 4 + 64;
     for (;;) {
         llm_buf_clear(dst);

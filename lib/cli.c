@@ -71,6 +71,22 @@ int llm_usage_error(const char *fmt, ...)
     return LLM_EXIT_USAGE;
 }
 
+/* Whether arg is a group of short options (-qZ) that holds c. */
+static int short_group_has(const char *arg, int c)
+{
+    return arg && arg[0] == '-' && arg[1] && arg[1] != '-' && strchr(arg + 1, c);
+}
+
+int llm_bad_option_error(int argc, char **argv)
+{
+    static const char what[] = "unknown option, or one missing its value";
+    /* getopt moves optind past a group of short options only at its last letter. */
+    if (optopt > 0 && optopt < 128 &&
+        (short_group_has(argv[optind - 1], optopt) || (optind < argc && short_group_has(argv[optind], optopt))))
+        return llm_usage_error("%s: '-%c'", what, optopt);
+    return llm_usage_error("%s: '%s'", what, argv[optind - 1]);
+}
+
 /* ---- numbers ---------------------------------------------------------------------- */
 
 int llm_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)

@@ -19,6 +19,9 @@ const char *llm_cli_program(void);
 void llm_msg(const char *fmt, ...) LLM_PRINTF(1, 2);
 /* A usage error: the message, a hint to --help, and LLM_EXIT_USAGE to return from main. */
 int llm_usage_error(const char *fmt, ...) LLM_PRINTF(1, 2);
+/* The usage error for an option getopt_long refused (its '?'), naming the option as
+ * typed: -Z of a group such as -Zq too, before which optind still points. */
+int llm_bad_option_error(int argc, char **argv);
 
 /* Range-checked parsers for option values: 0, or -1 when s is not entirely a number in
  * [min, max] (decimal; k/M/G suffixes for llm_parse_size: powers of 1024). */

@@ -123,6 +123,15 @@ a = np.fromfile("u32.raw", dtype="<u4")
 want = [t for l in open("u32.jsonl") for t in json.loads(l)["input_ids"]]
 print(a.dtype == np.uint32 and a.tolist() == want)')
 expect_eq to-raw-u32-numpy True "$got"
+# The loss mask does not survive raw or npy: a note says how many masked tokens were written.
+llm-cat -q --from=ids --vocab-size=50257 edge.jsonl -o edge.bin
+run llm-cat --to=raw edge.bin -o edge.raw
+expect_file_has to-raw-mask-note "note: 4 masked tokens (label -100) are written as ordinary tokens: raw output" \
+    "$LAST_ERR"
+run llm-cat --to=npy edge.bin -o edge.npy
+expect_file_has to-npy-mask-note "npy output has no loss mask" "$LAST_ERR"
+run llm-cat -q --to=raw edge.bin -o edge.raw
+expect_eq to-raw-mask-quiet "0 0" "$RC $(wc -c <"$LAST_ERR")"
 
 # ---- --to=npy ------------------------------------------------------------------------
 

@@ -42,17 +42,32 @@ usage_case usage-from-ids-needs-vocab --from=ids
 usage_case usage-from-raw-needs-vocab --from=raw --eos=0
 usage_case usage-vocab-without-from --vocab-size=100
 usage_case usage-eos-without-from --eos=1
-usage_case usage-vocab-zero "--from=ids --vocab-size=0"
-usage_case usage-kind-unknown "--from=ids --vocab-size=10 --kind=pages"
-usage_case usage-token-bytes-3 "--from=ids --vocab-size=10 --token-bytes=3"
-usage_case usage-eos-above-vocab "--from=ids --vocab-size=10 --eos=10"
-usage_case usage-eos-negative "--from=ids --vocab-size=10 --eos=-1"
-usage_case usage-block-size-zero "--from=ids --vocab-size=10 --block-size=0"
-usage_case usage-on-error-unknown "--from=ids --vocab-size=10 --on-error=ignore"
+usage_case usage-vocab-zero --from=ids --vocab-size=0
+usage_case usage-kind-unknown --from=ids --vocab-size=10 --kind=pages
+usage_case usage-token-bytes-3 --from=ids --vocab-size=10 --token-bytes=3
+usage_case usage-eos-above-vocab --from=ids --vocab-size=10 --eos=10
+usage_case usage-eos-negative --from=ids --vocab-size=10 --eos=-1
+usage_case usage-block-size-zero --from=ids --vocab-size=10 --block-size=0
+usage_case usage-on-error-unknown --from=ids --vocab-size=10 --on-error=ignore
 usage_case usage-json-without-stats --json
-usage_case usage-header-with-from "--from=ids --vocab-size=10 --header"
-usage_case usage-stdin-twice "- -"
+usage_case usage-header-with-from --from=ids --vocab-size=10 --header
+usage_case usage-stdin-twice - -
+# Options that would do nothing with the output chosen are refused, not ignored.
+usage_case usage-level-with-ids --to=ids --level=19
+usage_case usage-frame-size-with-raw --to=raw --frame-size=8k
+usage_case usage-level-with-stats --stats -l 5
+usage_case usage-level-with-decode --decode --level=1
+usage_case usage-head-with-header --header --head=1
+usage_case usage-skip-with-ledger --ledger --skip=1
+usage_case usage-shard-with-header --header --shard=0/2
+expect_stderr_has usage-level-with-ids-message "--level goes with stream output, not with --to=ids" \
+    llm-cat --to=ids -l 3 good.bin
+expect_stderr_has usage-head-with-header-message "--head selects records; --header describes whole inputs" \
+    llm-cat --header --head=1 good.bin
 expect_stderr_has usage-names-option "'--bogus'" llm-cat --bogus good.bin
+# In a group of short options the unknown one is named, not the argument before the group.
+expect_fail usage-names-short-in-group 2 "unknown option, or one missing its value: '-Z'" llm-cat -Zq good.bin
+expect_fail usage-names-short-after-option 2 "value: '-Z'" llm-cat --to=ids -Zq good.bin
 expect_stderr_has usage-from-ids-message "--from=ids needs --vocab-size" llm-cat --from=ids good.jsonl
 expect_stderr_has usage-shard-message "--shard: expected K/N" llm-cat --shard=3/3 good.bin
 

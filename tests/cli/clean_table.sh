@@ -76,6 +76,7 @@ replace-groups         | --replace=(\d+)-(\d+)=$2-$1  | call 555-1234 now\n     
 replace-in-order       | --replace=a=b --replace=b=c | ab\n                                  | {"text":"cc"}\n
 replace-escaped-equals | --replace=x\=1=y         | x=1\n                                     | {"text":"y"}\n
 replace-then-empty     | --replace=.+=            | abc\n                                     |
+replace-unset-group    | --replace=(a)?b=[$1]     | xbx\n                                     | {"text":"x[]x"}\n
 dedup                  | --dedup                  | a\nb\na\n a \nb\n                          | {"text":"a"}\n{"text":"b"}\n
 TABLE
 
@@ -227,6 +228,20 @@ expect_fail chunks-jsonl-error-line 1 "chunks.jsonl:110000: malformed JSON" llm-
 expect_fail usage-bad-choice 2 "--normalize: expected nfc, nfkc or none, got 'nfd'" llm-clean --normalize=nfd
 expect_fail usage-bad-regex 2 "--drop-if: bad pattern '(' at offset 1" llm-clean --drop-if='('
 expect_fail usage-replace-no-equals 2 "--replace: expected RE=REPLACEMENT" llm-clean --replace=abc
+expect_eq usage-replace-named-once "llm-clean: --replace: expected RE=REPLACEMENT, got 'abc'" "$(head -n 1 "$LAST_ERR")"
+# A replacement PCRE2 cannot use is refused before any work, not a rule-error per document.
+expect_fail usage-replace-unknown-group 2 "--replace: bad replacement '\$2' at offset 2: unknown substring" \
+    llm-clean --replace='(b)=$2'
+expect_fail usage-replace-bad-syntax 2 "--replace: bad replacement '\${1'" llm-clean --replace='(b)=${1'
+printf 'replace (?<w>b)=${v}\n' >bad-repl.rules
+expect_fail usage-replace-rules-file 2 "bad-repl.rules:1: bad replacement '\${v}'" llm-clean --rules=bad-repl.rules
+expect_fail usage-names-short-in-group 2 "unknown option, or one missing its value: '-Z'" llm-clean -Zq
+# Options that would do nothing with the others given are refused, not ignored.
+expect_fail usage-field-with-lines 2 "--field goes with JSONL input (--in=jsonl or auto), not --in=lines" \
+    llm-clean --in=lines --field=body
+expect_fail usage-on-error-with-paragraphs 2 "--on-error goes with JSONL input" llm-clean --on-error=skip --in=paragraphs
+expect_fail usage-max-blank-with-collapse 2 "--max-blank-lines goes with --keep-linebreaks" \
+    llm-clean --max-blank-lines=2 --collapse-newlines
 expect_fail usage-min-max 2 "--max-chars is below --min-chars" llm-clean --min-chars=5 --max-chars=3
 expect_fail missing-file 1 "llm-clean: nosuch.txt: No such file or directory" llm-clean nosuch.txt
 printf 'drop-if ^x\n# comment\n\nreplace a=b\nbogus rule\n' >bad.rules
