@@ -349,6 +349,13 @@ static int open_out(run *r, char **resume_dir)
     int rc = llm_run_latest(out, resume_dir, &r->err);
     if (rc < 0)
         return -1;
+    /* out is a model folder itself: a run there would nest in it, its log starting over */
+    if (rc == 0 && strcmp(*resume_dir, out) == 0) {
+        free(*resume_dir);
+        *resume_dir = NULL;
+        return llm_error_set(&r->err, "%s is a checkpoint, not a run folder: --out is the folder that holds "
+                             "checkpoint-<step>/ (--init %s starts a new run from it)", out, out);
+    }
     if (r->o->resume && rc == 1)
         return llm_error_set(&r->err, "--resume: %s holds no checkpoint to resume", out);
     if (!r->o->resume && rc == 0) {

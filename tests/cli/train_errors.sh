@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# llm-train's refusals and notes that take a one-layer model a step or two (seconds in all;
+# tests/cli/train_run.sh has the long runs): the run folder, the options that would do
+# nothing, and the data a run would otherwise lose without a word.
+. "$(dirname "$0")/lib.sh"
+if ! [ -x "$LLM_BIN/llm-train" ]; then
+    fail setup "$LLM_BIN/llm-train is missing: run make first"
+    exit 0
+fi
+
+learnable_blocks >blocks.jsonl
+stream_from_ids train.bin blocks.jsonl 64 --kind=blocks --eos=63
+ONE=(--n-layer 1 --n-head 1 --n-embd 16 --block-size 40 --micro-batch 4 -q)
+
+# ---- the run folder ----
+check one-run llm-train --data train.bin --out run "${ONE[@]}" --max-steps 4 --save-every 2
+# a checkpoint folder is not a run folder: resuming there nested a new run inside it
+expect_fail resume-in-checkpoint 1 "run/checkpoint-2 is a checkpoint, not a run folder" \
+    llm-train --data train.bin --out run/checkpoint-2 "${ONE[@]}" --max-steps 4 --save-every 2 --resume
+expect_eq resume-in-checkpoint-untouched "config.json ledger.json model.safetensors optimizer.safetensors trainer_state.json" \
+    "$(ls run/checkpoint-2 | tr '\n' ' ' | sed 's/ $//')"
+expect_fail fresh-in-checkpoint 1 "--init run/checkpoint-2 starts a new run from it" \
+    llm-train --data train.bin --out run/checkpoint-2 "${ONE[@]}" --max-steps 4
