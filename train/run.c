@@ -49,6 +49,7 @@ typedef struct run {
     uint64_t window_tokens;
     uint64_t steps_uncounted;     /* steps whose every label was masked: no loss */
     int cut_noted;                /* the first record cut to the context was reported */
+    uint64_t val_cut, val_cut_tokens;    /* --val's records cut to the context an evaluation */
     llm_error err;
 } run;
 
@@ -592,6 +593,8 @@ static int evaluate(run *r)
     if (llm_dataset_evaluate(r->val, r->m, &r->eval_rows, &eo, &sums, &r->err) < 0)
         return -1;
     const llm_loss_stats st = sums.stats;
+    r->val_cut = sums.truncated;
+    r->val_cut_tokens = sums.tokens_cut;
     double loss = st.count ? st.loss_sum / (double)st.count : NAN;
     llm_log_eval e = {
         .step = r->st.step, .epoch = r->st.epoch, .tokens = r->st.tokens_seen, .val_loss = (float)loss,
@@ -751,14 +754,18 @@ static void announce(const run *r)
             o->lr, r->sched.warmup_steps, o->threads);
 }
 
-/* What this run left out of the loss: records cut to the context, and steps that had no
- * label to count (their loss is null in the log). */
+/* What this run left out of the loss: records cut to the context (of --data and of
+ * --val), and steps that had no label to count (their loss is null in the log). */
 static void report_skips(const run *r)
 {
     uint64_t tokens, records = cut_records(r, &tokens);
     if (records)
         llm_msg("%" PRIu64 " records taken were longer than the model's context of %d tokens and cut to it: "
                 "%" PRIu64 " tokens not trained on", records, r->max_T, tokens);
+    if (r->val_cut)
+        llm_msg("%s: %" PRIu64 " records longer than the model's context of %d tokens were cut to it in each "
+                "evaluation: %" PRIu64 " tokens not evaluated", r->o->val, r->val_cut, r->eval_rows.max_T,
+                r->val_cut_tokens);
     if (r->steps_uncounted)
         llm_msg("%" PRIu64 " of %" PRIu64 " steps had no counted label (every one masked): no loss", r->steps_uncounted,
                 r->st.step - (uint64_t)r->first_step);

@@ -21,3 +21,14 @@ expect_eq resume-in-checkpoint-untouched "config.json ledger.json model.safetens
     "$(ls run/checkpoint-2 | tr '\n' ' ' | sed 's/ $//')"
 expect_fail fresh-in-checkpoint 1 "--init run/checkpoint-2 starts a new run from it" \
     llm-train --data train.bin --out run/checkpoint-2 "${ONE[@]}" --max-steps 4
+
+# ---- nothing lost silently: --val's records longer than the context are counted as
+# llm-eval counts them (8 records of 48 tokens for 40 positions) ----
+"$PY" -c '
+import json
+for i in range(8):
+    ids = [(i + k) % 64 for k in range(48)]
+    print(json.dumps({"input_ids": ids, "labels": ids}))' >long.jsonl
+stream_from_ids long.bin long.jsonl 64 --kind=blocks --eos=63
+check val-cut-run llm-train --data train.bin --val long.bin --out longval "${ONE[@]}" --max-steps 2 --eval-every 1
+expect_file_has val-cut-counted "long.bin: 8 records longer than the model's context of 40 tokens were cut to it in each evaluation: 64 tokens not evaluated" "$LAST_ERR"
