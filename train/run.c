@@ -402,6 +402,10 @@ static int setup(run *r)
         llm_error_set(&r->err, "%s: no tokens to train on", o->data);
         goto out;
     }
+    if (r->val && llm_dataset_tokens(r->val) == 0) {    /* every evaluation would be null */
+        llm_error_set(&r->err, "%s: no tokens to evaluate on", o->val);
+        goto out;
+    }
     if (resume_dir) {
         llm_hf_config hf;
         if (!(r->m = llm_model_load(resume_dir, &hf, NULL, &r->err)) ||

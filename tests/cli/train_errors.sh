@@ -32,3 +32,9 @@ for i in range(8):
 stream_from_ids long.bin long.jsonl 64 --kind=blocks --eos=63
 check val-cut-run llm-train --data train.bin --val long.bin --out longval "${ONE[@]}" --max-steps 2 --eval-every 1
 expect_file_has val-cut-counted "long.bin: 8 records longer than the model's context of 40 tokens were cut to it in each evaluation: 64 tokens not evaluated" "$LAST_ERR"
+
+# an empty --val is refused as an empty --data is (its evaluations were all null)
+: >empty.jsonl
+stream_from_ids empty.bin empty.jsonl 64 --kind=blocks
+expect_fail empty-val 1 "empty.bin: no tokens to evaluate on" llm-train --data train.bin --val empty.bin \
+    --out emptyval "${ONE[@]}" --max-steps 1
