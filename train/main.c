@@ -46,7 +46,7 @@ static const char usage[] =
     "      --schedule=KIND     linear (default), cosine or constant, after the warmup\n"
     "      --warmup-steps=N    linear warmup from 0 (default 0)\n"
     "      --warmup-ratio=F    or: this share of the steps\n"
-    "      --min-lr=F          where the decay ends (default 0)\n"
+    "      --min-lr=F          where the linear or cosine decay ends (default 0)\n"
     "      --beta1=F, --beta2=F, --eps=F   (default 0.9, 0.999, 1e-8)\n"
     "      --weight-decay=F    (default 0)\n"
     "      --max-grad-norm=F   clip the gradient norm to F; 0: no clipping (default 1.0)\n"
@@ -163,6 +163,8 @@ static int check_args(const train_opts *o)
         return llm_usage_error("give --warmup-steps or --warmup-ratio, not both");
     if (o->min_lr > o->lr)
         return llm_usage_error("--min-lr %g is above --lr %g", o->min_lr, o->lr);
+    if (o->min_lr > 0 && o->schedule == LLM_LR_CONSTANT)
+        return llm_usage_error("--min-lr is where a linear or cosine decay ends; --schedule constant has none");
     if (!o->val && (o->eval_every || o->eval_batches))
         return llm_usage_error("--eval-every and --eval-batches evaluate --val FILE, which is not given");
     if (o->max_steps == 0 && !(o->epochs > 0))

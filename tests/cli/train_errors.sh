@@ -38,3 +38,7 @@ expect_file_has val-cut-counted "long.bin: 8 records longer than the model's con
 stream_from_ids empty.bin empty.jsonl 64 --kind=blocks
 expect_fail empty-val 1 "empty.bin: no tokens to evaluate on" llm-train --data train.bin --val empty.bin \
     --out emptyval "${ONE[@]}" --max-steps 1
+
+# ---- options that would do nothing ----
+expect_fail min-lr-constant 2 "--schedule constant has none" llm-train --data train.bin --out x "${ONE[@]}" \
+    --max-steps 1 --schedule constant --min-lr 1e-6
