@@ -107,15 +107,21 @@ static int same_sizes(run *r, const char *from)
     llm_model_config g;
     given_sizes(o, &g);
     struct { const char *name; int given, was, is; } f[] = {
-        {"--n-layer", o->n_layer || o->preset_given, g.n_layer, c->n_layer},
-        {"--n-head", o->n_head || o->preset_given, g.n_head, c->n_head},
-        {"--n-embd", o->n_embd || o->preset_given, g.n_embd, c->n_embd},
-        {"--block-size", o->block_size || o->preset_given, g.block_size, c->block_size},
+        {"--n-layer", o->n_layer, g.n_layer, c->n_layer},
+        {"--n-head", o->n_head, g.n_head, c->n_head},
+        {"--n-embd", o->n_embd, g.n_embd, c->n_embd},
+        {"--block-size", o->block_size, g.block_size, c->block_size},
     };
-    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
-        if (f[i].given && f[i].was != f[i].is)
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        if ((!f[i].given && !o->preset_given) || f[i].was == f[i].is)
+            continue;
+        if (f[i].given)
             return llm_error_set(&r->err, "%s %d, but the model of %s has %d (leave the sizes out: they come "
                                  "from the folder)", f[i].name, f[i].was, from, f[i].is);
+        /* the size came from --model's preset: name what was typed */
+        return llm_error_set(&r->err, "--model %s has %s %d, but the model of %s has %d (leave --model out: "
+                             "the sizes come from the folder)", o->preset, f[i].name, f[i].was, from, f[i].is);
+    }
     return 0;
 }
 

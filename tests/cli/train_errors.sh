@@ -22,6 +22,12 @@ expect_eq resume-in-checkpoint-untouched "config.json ledger.json model.safetens
 expect_fail fresh-in-checkpoint 1 "--init run/checkpoint-2 starts a new run from it" \
     llm-train --data train.bin --out run/checkpoint-2 "${ONE[@]}" --max-steps 4
 
+# sizes that differ from the folder's name the option typed: --model's preset, or the size
+expect_fail resume-preset 1 "--model gpt2-medium has --n-layer 24, but the model of run/checkpoint-4 has 1" \
+    llm-train --data train.bin --out run --max-steps 4 --save-every 2 --micro-batch 4 -q --resume --model gpt2-medium
+expect_fail init-size 1 "--n-head 2, but the model of run has 1" \
+    llm-train --data train.bin --init run --out init --n-head 2 --max-steps 1 -q
+
 # ---- nothing lost silently: --val's records longer than the context are counted as
 # llm-eval counts them (8 records of 48 tokens for 40 positions) ----
 "$PY" -c '
