@@ -167,6 +167,16 @@ static int check_args(const train_opts *o)
         return llm_usage_error("--min-lr is where a linear or cosine decay ends; --schedule constant has none");
     if (!o->val && (o->eval_every || o->eval_batches))
         return llm_usage_error("--eval-every and --eval-batches evaluate --val FILE, which is not given");
+    if (!o->resume && !o->init) {    /* the new model's sizes are the options' alone */
+        llm_model_config cfg;
+        llm_error err;
+        llm_model_preset(o->preset, &cfg);
+        cfg.n_layer = o->n_layer ? o->n_layer : cfg.n_layer;
+        cfg.n_head = o->n_head ? o->n_head : cfg.n_head;
+        cfg.n_embd = o->n_embd ? o->n_embd : cfg.n_embd;
+        if (llm_model_config_check(&cfg, &err) < 0)
+            return llm_usage_error("--model, --n-layer, --n-head, --n-embd: %s", err.msg);
+    }
     if (o->max_steps == 0 && !(o->epochs > 0))
         return llm_usage_error("--epochs must be above 0 (or give --max-steps)");
     return -1;

@@ -48,3 +48,7 @@ expect_fail empty-val 1 "empty.bin: no tokens to evaluate on" llm-train --data t
 # ---- options that would do nothing ----
 expect_fail min-lr-constant 2 "--schedule constant has none" llm-train --data train.bin --out x "${ONE[@]}" \
     --max-steps 1 --schedule constant --min-lr 1e-6
+
+# sizes no model can have are a usage error that names the options (status 1 before)
+expect_fail width-heads 2 "--model, --n-layer, --n-head, --n-embd: width 16 is not a multiple of the 3 heads" \
+    llm-train --data train.bin --out x --n-layer 1 --n-head 3 --n-embd 16 --max-steps 1
