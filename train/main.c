@@ -31,7 +31,7 @@ static const char usage[] =
     "      --doc-attention=auto|on|off\n"
     "                          attend only inside each document of a block and restart\n"
     "                          positions there (auto, default: when blocks record where\n"
-    "                          documents start)\n"
+    "                          documents start; on: the same, with a note when none does)\n"
     "\n"
     "Length:\n"
     "      --epochs=F          passes over the data (default 3)\n"

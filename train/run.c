@@ -50,6 +50,7 @@ typedef struct run {
     uint64_t steps_uncounted;     /* steps whose every label was masked: no loss */
     int cut_noted;                /* the first record cut to the context was reported */
     uint64_t val_cut, val_cut_tokens;    /* --val's records cut to the context an evaluation */
+    uint64_t with_bounds;         /* records taken that carry document starts */
     llm_error err;
 } run;
 
@@ -546,6 +547,7 @@ static int fill_micro(run *r)
             if (llm_sampler_next(r->sampler, &rec, &r->err) < 0)
                 return -1;
             llm_batcher_add(b, &rec);
+            r->with_bounds += rec.n_bounds > 0;
             epoch_done = llm_sampler_epoch_done(r->sampler);
         }
     }
@@ -765,7 +767,8 @@ static void announce(const run *r)
 }
 
 /* What this run left out of the loss: records cut to the context (of --data and of
- * --val), and steps that had no label to count (their loss is null in the log). */
+ * --val), and steps that had no label to count (their loss is null in the log); and a
+ * --doc-attention=on that had nothing to apply to. */
 static void report_skips(const run *r)
 {
     uint64_t tokens, records = cut_records(r, &tokens);
@@ -776,6 +779,9 @@ static void report_skips(const run *r)
         llm_msg("%s: %" PRIu64 " records longer than the model's context of %d tokens were cut to it in each "
                 "evaluation: %" PRIu64 " tokens not evaluated", r->o->val, r->val_cut, r->eval_rows.max_T,
                 r->val_cut_tokens);
+    /* on is auto, but asked for: say when it found nothing to apply to, as llm-eval does */
+    if (r->o->doc_attention == TRAIN_DOC_ON && !r->with_bounds && r->st.step > (uint64_t)r->first_step && !r->o->quiet)
+        llm_msg("--doc-attention=on: no record taken recorded document starts; each was one sequence");
     if (r->steps_uncounted)
         llm_msg("%" PRIu64 " of %" PRIu64 " steps had no counted label (every one masked): no loss", r->steps_uncounted,
                 r->st.step - (uint64_t)r->first_step);

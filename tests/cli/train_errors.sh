@@ -52,3 +52,11 @@ expect_fail min-lr-constant 2 "--schedule constant has none" llm-train --data tr
 # sizes no model can have are a usage error that names the options (status 1 before)
 expect_fail width-heads 2 "--model, --n-layer, --n-head, --n-embd: width 16 is not a multiple of the 3 heads" \
     llm-train --data train.bin --out x --n-layer 1 --n-head 3 --n-embd 16 --max-steps 1
+
+# --doc-attention=on over records without document starts says it did nothing, as llm-eval does
+check doc-on-run llm-train --data long.bin --out docon --n-layer 1 --n-head 1 --n-embd 16 --block-size 48 \
+    --max-steps 1 --doc-attention on
+expect_file_has doc-on-note "--doc-attention=on: no record taken recorded document starts" "$LAST_ERR"
+run llm-train --data train.bin --out docon2 --n-layer 1 --n-head 1 --n-embd 16 --block-size 40 --max-steps 1 \
+    --doc-attention on
+expect_eq doc-on-no-note-with-starts "0 0" "$RC $(grep -c 'no record taken recorded' "$LAST_ERR")"
