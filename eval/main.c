@@ -98,13 +98,16 @@ static int parse_real(const char *s, double lo, int lo_open, double hi, double *
 }
 
 /* The checks between options, once all are read. -1 to go on, else a usage error. */
-static int check_args(const ev_opts *o, int sampling_seen)
+static int check_args(const ev_opts *o, int sampling_seen, int scoring_seen)
 {
     if (!o->model)
         return llm_usage_error("no model: give --model DIR");
     if (o->generate) {
         if (o->data)
             return llm_usage_error("--data evaluates and --generate generates: choose one");
+        /* generation takes one prompt at a time, as one sequence: these would do nothing */
+        if (scoring_seen)
+            return llm_usage_error("--batch-size and --doc-attention go with --data, not --generate");
         if (!o->n_prompts && !o->prompts_file)
             return llm_usage_error("--generate: give --prompt TEXT or --prompts FILE");
         if (o->n_prompts && o->prompts_file)
@@ -125,7 +128,7 @@ static int parse_args(ev_opts *o, int argc, char **argv)
     static const char *const doc_names[] = {"auto", "on", "off"};
     static const char *const device_names[] = {"auto", "cpu", "cuda"};    /* llm_device's order */
     uint64_t v;
-    int c, k, status, sampling_seen = 0, temperature_seen = 0, warp_seen = 0;
+    int c, k, status, sampling_seen = 0, temperature_seen = 0, warp_seen = 0, scoring_seen = 0;
     /* LLM_DEVICE is --device's default (the CPU tests pin it to cpu); the option wins */
     const char *env_device = getenv("LLM_DEVICE");
     if (env_device && *env_device) {
@@ -143,10 +146,12 @@ static int parse_args(ev_opts *o, int argc, char **argv)
             if (llm_parse_u64(optarg, 1, 65536, &v) < 0)
                 return llm_usage_error("--batch-size: expected 1 to 65536 records, got '%s'", optarg);
             o->batch_size = (int)v;
+            scoring_seen = 1;
             break;
         case OPT_DOC_ATTENTION:
             status = llm_choice_option("doc-attention", optarg, doc_names, 3, &k);
             o->doc_attention = (ev_doc_attention)k;
+            scoring_seen = 1;
             break;
         case 'g': o->generate = 1; break;
         case 'p': o->prompts[o->n_prompts++] = optarg; break;
@@ -199,7 +204,7 @@ static int parse_args(ev_opts *o, int argc, char **argv)
      * do_sample does; --temperature 0 stays greedy. */
     if (warp_seen && !temperature_seen)
         o->sample.temperature = 1;
-    return check_args(o, sampling_seen);
+    return check_args(o, sampling_seen, scoring_seen);
 }
 
 int main(int argc, char **argv)

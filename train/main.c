@@ -31,7 +31,7 @@ static const char usage[] =
     "      --doc-attention=auto|on|off\n"
     "                          attend only inside each document of a block and restart\n"
     "                          positions there (auto, default: when blocks record where\n"
-    "                          documents start)\n"
+    "                          documents start; on: the same, with a note when none does)\n"
     "\n"
     "Length:\n"
     "      --epochs=F          passes over the data (default 3)\n"
@@ -46,7 +46,7 @@ static const char usage[] =
     "      --schedule=KIND     linear (default), cosine or constant, after the warmup\n"
     "      --warmup-steps=N    linear warmup from 0 (default 0)\n"
     "      --warmup-ratio=F    or: this share of the steps\n"
-    "      --min-lr=F          where the decay ends (default 0)\n"
+    "      --min-lr=F          where the linear or cosine decay ends (default 0)\n"
     "      --beta1=F, --beta2=F, --eps=F   (default 0.9, 0.999, 1e-8)\n"
     "      --weight-decay=F    (default 0)\n"
     "      --max-grad-norm=F   clip the gradient norm to F; 0: no clipping (default 1.0)\n"
@@ -163,8 +163,20 @@ static int check_args(const train_opts *o)
         return llm_usage_error("give --warmup-steps or --warmup-ratio, not both");
     if (o->min_lr > o->lr)
         return llm_usage_error("--min-lr %g is above --lr %g", o->min_lr, o->lr);
+    if (o->min_lr > 0 && o->schedule == LLM_LR_CONSTANT)
+        return llm_usage_error("--min-lr is where a linear or cosine decay ends; --schedule constant has none");
     if (!o->val && (o->eval_every || o->eval_batches))
         return llm_usage_error("--eval-every and --eval-batches evaluate --val FILE, which is not given");
+    if (!o->resume && !o->init) {    /* the new model's sizes are the options' alone */
+        llm_model_config cfg;
+        llm_error err;
+        llm_model_preset(o->preset, &cfg);
+        cfg.n_layer = o->n_layer ? o->n_layer : cfg.n_layer;
+        cfg.n_head = o->n_head ? o->n_head : cfg.n_head;
+        cfg.n_embd = o->n_embd ? o->n_embd : cfg.n_embd;
+        if (llm_model_config_check(&cfg, &err) < 0)
+            return llm_usage_error("--model, --n-layer, --n-head, --n-embd: %s", err.msg);
+    }
     if (o->max_steps == 0 && !(o->epochs > 0))
         return llm_usage_error("--epochs must be above 0 (or give --max-steps)");
     return -1;

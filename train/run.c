@@ -49,6 +49,8 @@ typedef struct run {
     uint64_t window_tokens;
     uint64_t steps_uncounted;     /* steps whose every label was masked: no loss */
     int cut_noted;                /* the first record cut to the context was reported */
+    uint64_t val_cut, val_cut_tokens;    /* --val's records cut to the context an evaluation */
+    uint64_t with_bounds;         /* records taken that carry document starts */
     llm_error err;
 } run;
 
@@ -106,15 +108,21 @@ static int same_sizes(run *r, const char *from)
     llm_model_config g;
     given_sizes(o, &g);
     struct { const char *name; int given, was, is; } f[] = {
-        {"--n-layer", o->n_layer || o->preset_given, g.n_layer, c->n_layer},
-        {"--n-head", o->n_head || o->preset_given, g.n_head, c->n_head},
-        {"--n-embd", o->n_embd || o->preset_given, g.n_embd, c->n_embd},
-        {"--block-size", o->block_size || o->preset_given, g.block_size, c->block_size},
+        {"--n-layer", o->n_layer, g.n_layer, c->n_layer},
+        {"--n-head", o->n_head, g.n_head, c->n_head},
+        {"--n-embd", o->n_embd, g.n_embd, c->n_embd},
+        {"--block-size", o->block_size, g.block_size, c->block_size},
     };
-    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
-        if (f[i].given && f[i].was != f[i].is)
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        if ((!f[i].given && !o->preset_given) || f[i].was == f[i].is)
+            continue;
+        if (f[i].given)
             return llm_error_set(&r->err, "%s %d, but the model of %s has %d (leave the sizes out: they come "
                                  "from the folder)", f[i].name, f[i].was, from, f[i].is);
+        /* the size came from --model's preset: name what was typed */
+        return llm_error_set(&r->err, "--model %s has %s %d, but the model of %s has %d (leave --model out: "
+                             "the sizes come from the folder)", o->preset, f[i].name, f[i].was, from, f[i].is);
+    }
     return 0;
 }
 
@@ -349,6 +357,13 @@ static int open_out(run *r, char **resume_dir)
     int rc = llm_run_latest(out, resume_dir, &r->err);
     if (rc < 0)
         return -1;
+    /* out is a model folder itself: a run there would nest in it, its log starting over */
+    if (rc == 0 && strcmp(*resume_dir, out) == 0) {
+        free(*resume_dir);
+        *resume_dir = NULL;
+        return llm_error_set(&r->err, "%s is a checkpoint, not a run folder: --out is the folder that holds "
+                             "checkpoint-<step>/ (--init %s starts a new run from it)", out, out);
+    }
     if (r->o->resume && rc == 1)
         return llm_error_set(&r->err, "--resume: %s holds no checkpoint to resume", out);
     if (!r->o->resume && rc == 0) {
@@ -392,6 +407,10 @@ static int setup(run *r)
     const llm_header *h = llm_dataset_header(r->data);
     if (llm_dataset_tokens(r->data) == 0) {
         llm_error_set(&r->err, "%s: no tokens to train on", o->data);
+        goto out;
+    }
+    if (r->val && llm_dataset_tokens(r->val) == 0) {    /* every evaluation would be null */
+        llm_error_set(&r->err, "%s: no tokens to evaluate on", o->val);
         goto out;
     }
     if (resume_dir) {
@@ -528,6 +547,7 @@ static int fill_micro(run *r)
             if (llm_sampler_next(r->sampler, &rec, &r->err) < 0)
                 return -1;
             llm_batcher_add(b, &rec);
+            r->with_bounds += rec.n_bounds > 0;
             epoch_done = llm_sampler_epoch_done(r->sampler);
         }
     }
@@ -585,6 +605,8 @@ static int evaluate(run *r)
     if (llm_dataset_evaluate(r->val, r->m, &r->eval_rows, &eo, &sums, &r->err) < 0)
         return -1;
     const llm_loss_stats st = sums.stats;
+    r->val_cut = sums.truncated;
+    r->val_cut_tokens = sums.tokens_cut;
     double loss = st.count ? st.loss_sum / (double)st.count : NAN;
     llm_log_eval e = {
         .step = r->st.step, .epoch = r->st.epoch, .tokens = r->st.tokens_seen, .val_loss = (float)loss,
@@ -744,14 +766,22 @@ static void announce(const run *r)
             o->lr, r->sched.warmup_steps, o->threads);
 }
 
-/* What this run left out of the loss: records cut to the context, and steps that had no
- * label to count (their loss is null in the log). */
+/* What this run left out of the loss: records cut to the context (of --data and of
+ * --val), and steps that had no label to count (their loss is null in the log); and a
+ * --doc-attention=on that had nothing to apply to. */
 static void report_skips(const run *r)
 {
     uint64_t tokens, records = cut_records(r, &tokens);
     if (records)
         llm_msg("%" PRIu64 " records taken were longer than the model's context of %d tokens and cut to it: "
                 "%" PRIu64 " tokens not trained on", records, r->max_T, tokens);
+    if (r->val_cut)
+        llm_msg("%s: %" PRIu64 " records longer than the model's context of %d tokens were cut to it in each "
+                "evaluation: %" PRIu64 " tokens not evaluated", r->o->val, r->val_cut, r->eval_rows.max_T,
+                r->val_cut_tokens);
+    /* on is auto, but asked for: say when it found nothing to apply to, as llm-eval does */
+    if (r->o->doc_attention == TRAIN_DOC_ON && !r->with_bounds && r->st.step > (uint64_t)r->first_step && !r->o->quiet)
+        llm_msg("--doc-attention=on: no record taken recorded document starts; each was one sequence");
     if (r->steps_uncounted)
         llm_msg("%" PRIu64 " of %" PRIu64 " steps had no counted label (every one masked): no loss", r->steps_uncounted,
                 r->st.step - (uint64_t)r->first_step);

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# llm-train's refusals and notes that take a one-layer model a step or two (seconds in all;
+# tests/cli/train_run.sh has the long runs): the run folder, the options that would do
+# nothing, and the data a run would otherwise lose without a word.
+. "$(dirname "$0")/lib.sh"
+if ! [ -x "$LLM_BIN/llm-train" ]; then
+    fail setup "$LLM_BIN/llm-train is missing: run make first"
+    exit 0
+fi
+
+learnable_blocks >blocks.jsonl
+stream_from_ids train.bin blocks.jsonl 64 --kind=blocks --eos=63
+ONE=(--n-layer 1 --n-head 1 --n-embd 16 --block-size 40 --micro-batch 4 -q)
+
+# ---- the run folder ----
+check one-run llm-train --data train.bin --out run "${ONE[@]}" --max-steps 4 --save-every 2
+# a checkpoint folder is not a run folder: resuming there nested a new run inside it
+expect_fail resume-in-checkpoint 1 "run/checkpoint-2 is a checkpoint, not a run folder" \
+    llm-train --data train.bin --out run/checkpoint-2 "${ONE[@]}" --max-steps 4 --save-every 2 --resume
+expect_eq resume-in-checkpoint-untouched "config.json ledger.json model.safetensors optimizer.safetensors trainer_state.json" \
+    "$(ls run/checkpoint-2 | tr '\n' ' ' | sed 's/ $//')"
+expect_fail fresh-in-checkpoint 1 "--init run/checkpoint-2 starts a new run from it" \
+    llm-train --data train.bin --out run/checkpoint-2 "${ONE[@]}" --max-steps 4
+
+# sizes that differ from the folder's name the option typed: --model's preset, or the size
+expect_fail resume-preset 1 "--model gpt2-medium has --n-layer 24, but the model of run/checkpoint-4 has 1" \
+    llm-train --data train.bin --out run --max-steps 4 --save-every 2 --micro-batch 4 -q --resume --model gpt2-medium
+expect_fail init-size 1 "--n-head 2, but the model of run has 1" \
+    llm-train --data train.bin --init run --out init --n-head 2 --max-steps 1 -q
+
+# ---- nothing lost silently: --val's records longer than the context are counted as
+# llm-eval counts them (8 records of 48 tokens for 40 positions) ----
+"$PY" -c '
+import json
+for i in range(8):
+    ids = [(i + k) % 64 for k in range(48)]
+    print(json.dumps({"input_ids": ids, "labels": ids}))' >long.jsonl
+stream_from_ids long.bin long.jsonl 64 --kind=blocks --eos=63
+check val-cut-run llm-train --data train.bin --val long.bin --out longval "${ONE[@]}" --max-steps 2 --eval-every 1
+expect_file_has val-cut-counted "long.bin: 8 records longer than the model's context of 40 tokens were cut to it in each evaluation: 64 tokens not evaluated" "$LAST_ERR"
+
+# an empty --val is refused as an empty --data is (its evaluations were all null)
+: >empty.jsonl
+stream_from_ids empty.bin empty.jsonl 64 --kind=blocks
+expect_fail empty-val 1 "empty.bin: no tokens to evaluate on" llm-train --data train.bin --val empty.bin \
+    --out emptyval "${ONE[@]}" --max-steps 1
+
+# ---- options that would do nothing ----
+expect_fail min-lr-constant 2 "--schedule constant has none" llm-train --data train.bin --out x "${ONE[@]}" \
+    --max-steps 1 --schedule constant --min-lr 1e-6
+
+# sizes no model can have are a usage error that names the options (status 1 before)
+expect_fail width-heads 2 "--model, --n-layer, --n-head, --n-embd: width 16 is not a multiple of the 3 heads" \
+    llm-train --data train.bin --out x --n-layer 1 --n-head 3 --n-embd 16 --max-steps 1
+
+# --doc-attention=on over records without document starts says it did nothing, as llm-eval does
+check doc-on-run llm-train --data long.bin --out docon --n-layer 1 --n-head 1 --n-embd 16 --block-size 48 \
+    --max-steps 1 --doc-attention on
+expect_file_has doc-on-note "--doc-attention=on: no record taken recorded document starts" "$LAST_ERR"
+run llm-train --data train.bin --out docon2 --n-layer 1 --n-head 1 --n-embd 16 --block-size 40 --max-steps 1 \
+    --doc-attention on
+expect_eq doc-on-no-note-with-starts "0 0" "$RC $(grep -c 'no record taken recorded' "$LAST_ERR")"
