@@ -200,7 +200,7 @@ static int parse_args(col_opts *o, int argc, char **argv)
         case OPT_TRAIN_ON_INPUTS: o->train_on_inputs = 1; break;
         case OPT_LAST_TURN_ONLY: o->last_turn_only = 1; break;
         case OPT_PACK: o->layout = COL_LAYOUT_PACK; break;
-        default: return llm_usage_error("unknown option, or one missing its value: '%s'", argv[optind - 1]);
+        default: return llm_bad_option_error(argc, argv);
         }
         if (status >= 0)
             return status;

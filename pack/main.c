@@ -198,7 +198,7 @@ static int parse_args(pack_opts *o, int argc, char **argv)
         case OPT_VERSION: puts("llm-pack (llm-tools) " LLM_VERSION); return llm_flush_stdout();
         case 'l': status = llm_level_option(optarg, &o->level); break;
         case 'j': status = llm_threads_option(optarg, &o->threads); break;
-        default: return llm_usage_error("unknown option, or one missing its value: '%s'", argv[optind - 1]);
+        default: return llm_bad_option_error(argc, argv);
         }
         if (status >= 0)
             return status;

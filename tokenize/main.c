@@ -123,7 +123,7 @@ static int parse_args(tok_opts *o, int argc, char **argv)
         case OPT_NO_EOS: o->eos = 0; break;
         case OPT_BOS: o->bos = 1; break;
         case OPT_NO_BOS: o->bos = 0; break;
-        default: return llm_usage_error("unknown option, or one missing its value: '%s'", argv[optind - 1]);
+        default: return llm_bad_option_error(argc, argv);
         }
         if (status >= 0)
             return status;

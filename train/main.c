@@ -272,7 +272,7 @@ static int parse_args(train_opts *o, int argc, char **argv)
         case 'q': o->quiet = 1; break;
         case 'h': fputs(usage, stdout); return llm_flush_stdout();
         case OPT_VERSION: puts("llm-train (llm-tools) " LLM_VERSION); return llm_flush_stdout();
-        default: return llm_usage_error("unknown option, or one missing its value: '%s'", argv[optind - 1]);
+        default: return llm_bad_option_error(argc, argv);
         }
         if (status >= 0)
             return status;

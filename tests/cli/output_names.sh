@@ -2,12 +2,18 @@
 # Output file names that can only fail are refused as usage errors (status 2) before any
 # work: an empty -o in every program; in llm-clean and llm-collate an empty or clashing
 # --rejects or --ledger, or one of them on standard output when the output is there; and
-# llm-pack's --val and llm-tokenize's --save-tokenizer on the output's file.
+# llm-pack's --val and llm-tokenize's --save-tokenizer on the output's file. Names clash
+# by the file they reach (./x, a link); an extra output may not name an input. And every
+# program names the unknown option it refused.
 . "$(dirname "$0")/lib.sh"
 
 printf '{"text":"a"}\n{"bad":1}\n' >in.jsonl
 for p in clean tokenize pack collate cat eval; do
     expect_fail "output-empty-name-$p" 2 "llm-$p: --output: the file name is empty" "llm-$p" -o '' in.jsonl
+done
+# Every program names an unknown short option as typed, also inside a group (-Zq).
+for p in clean tokenize pack collate cat eval train; do
+    expect_fail "unknown-short-in-group-$p" 2 "llm-$p: unknown option, or one missing its value: '-Z'" "llm-$p" -Zq in.jsonl
 done
 
 expect_fail clean-rejects-empty-name 2 "llm-clean: --rejects: the file name is empty" llm-clean --rejects= in.jsonl
