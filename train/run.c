@@ -50,6 +50,7 @@ typedef struct run {
     uint64_t steps_uncounted;     /* steps whose every label was masked: no loss */
     int cut_noted;                /* the first record cut to the context was reported */
     uint64_t val_cut, val_cut_tokens;    /* --val's records cut to the context an evaluation */
+    int val_uncounted;            /* --val has no label to count: every val_loss is null */
     uint64_t with_bounds;         /* records taken that carry document starts */
     llm_error err;
 } run;
@@ -607,6 +608,7 @@ static int evaluate(run *r)
     const llm_loss_stats st = sums.stats;
     r->val_cut = sums.truncated;
     r->val_cut_tokens = sums.tokens_cut;
+    r->val_uncounted = st.count == 0;
     double loss = st.count ? st.loss_sum / (double)st.count : NAN;
     llm_log_eval e = {
         .step = r->st.step, .epoch = r->st.epoch, .tokens = r->st.tokens_seen, .val_loss = (float)loss,
@@ -761,6 +763,8 @@ static void announce(const run *r)
         llm_msg("device: GPU %s, bf16 mixed precision%s", r->gpu_name, o->recompute ? ", recomputing activations" : "");
     else if (o->device == LLM_DEVICE_AUTO && r->no_gpu.msg[0])
         llm_msg("device: CPU (%s)", r->no_gpu.msg);
+    if (!r->on_gpu && o->recompute)    /* taken, so that one command serves either device */
+        llm_msg("note: --recompute is for the GPU: the CPU keeps every activation");
     llm_msg("steps %" PRIu64 " to %" PRId64 ": %d rows x %d tokens x %d passes a step; %s lr %g, warmup %" PRId64
             ", %u threads", r->st.step, r->total_steps, r->micro_batch, r->max_T, r->grad_accum, r->st.schedule,
             o->lr, r->sched.warmup_steps, o->threads);
@@ -779,6 +783,8 @@ static void report_skips(const run *r)
         llm_msg("%s: %" PRIu64 " records longer than the model's context of %d tokens were cut to it in each "
                 "evaluation: %" PRIu64 " tokens not evaluated", r->o->val, r->val_cut, r->eval_rows.max_T,
                 r->val_cut_tokens);
+    if (r->val_uncounted)
+        llm_msg("%s: no label counts in the loss in the records evaluated (every one masked): val_loss is null", r->o->val);
     /* on is auto, but asked for: say when it found nothing to apply to, as llm-eval does */
     if (r->o->doc_attention == TRAIN_DOC_ON && !r->with_bounds && r->st.step > (uint64_t)r->first_step && !r->o->quiet)
         llm_msg("--doc-attention=on: no record taken recorded document starts; each was one sequence");

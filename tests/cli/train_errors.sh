@@ -39,6 +39,17 @@ stream_from_ids long.bin long.jsonl 64 --kind=blocks --eos=63
 check val-cut-run llm-train --data train.bin --val long.bin --out longval "${ONE[@]}" --max-steps 2 --eval-every 1
 expect_file_has val-cut-counted "long.bin: 8 records longer than the model's context of 40 tokens were cut to it in each evaluation: 64 tokens not evaluated" "$LAST_ERR"
 
+# a --val whose every label is masked has a null val_loss, and says why
+"$PY" -c '
+import json
+for i in range(4):
+    ids = [(i + k) % 64 for k in range(40)]
+    print(json.dumps({"input_ids": ids, "labels": [-100] * 40}))' >masked.jsonl
+stream_from_ids masked.bin masked.jsonl 64 --kind=blocks --eos=63
+check val-masked-run llm-train --data train.bin --val masked.bin --out maskedval "${ONE[@]}" --max-steps 2 --eval-every 1
+expect_file_has val-masked-noted "masked.bin: no label counts in the loss in the records evaluated (every one masked)" \
+    "$LAST_ERR"
+
 # an empty --val is refused as an empty --data is (its evaluations were all null)
 : >empty.jsonl
 stream_from_ids empty.bin empty.jsonl 64 --kind=blocks
@@ -60,3 +71,8 @@ expect_file_has doc-on-note "--doc-attention=on: no record taken recorded docume
 run llm-train --data train.bin --out docon2 --n-layer 1 --n-head 1 --n-embd 16 --block-size 40 --max-steps 1 \
     --doc-attention on
 expect_eq doc-on-no-note-with-starts "0 0" "$RC $(grep -c 'no record taken recorded' "$LAST_ERR")"
+
+# --recompute is taken on the CPU, so that one command serves either device, with a note
+check recompute-cpu llm-train --data train.bin --out recompute --n-layer 1 --n-head 1 --n-embd 16 --block-size 40 \
+    --micro-batch 4 --max-steps 1 --device cpu --recompute
+expect_file_has recompute-cpu-noted "note: --recompute is for the GPU: the CPU keeps every activation" "$LAST_ERR"
