@@ -33,7 +33,8 @@ static const char usage[] =
     "                          when it has <|start_header_id|>, else plain)\n"
     "      --show-template     print the template's definition and exit\n"
     "      --render            write each example's rendered text and the byte spans that\n"
-    "                          count in the loss as JSONL, instead of the stream\n"
+    "                          count in the loss as JSONL, instead of the stream (so not\n"
+    "                          with -b, --pad=max, --pack, --pad-id, -l, --ledger, --max-drop)\n"
     "\n"
     "Loss:\n"
     "      --train-on-inputs   every token counts, the prompts' too\n"
@@ -41,7 +42,8 @@ static const char usage[] =
     "\n"
     "Length and layout:\n"
     "  -b, --max-len=N         the longest example, in tokens (1 to 67108848)\n"
-    "      --overflow=WHAT     longer examples: truncate (default: their end is cut) or drop\n"
+    "      --overflow=WHAT     examples longer than -b: truncate (default: their end is cut)\n"
+    "                          or drop\n"
     "      --pad=WHAT          none (default: each example as long as it is) or max (every\n"
     "                          record padded to --max-len, the padding masked)\n"
     "      --pack              whole examples packed into blocks of --max-len tokens, their\n"
@@ -134,7 +136,7 @@ static int show_template(const char *arg)
 }
 
 /* The checks between options. -1 to go on, or the usage status. */
-static int check_args(col_opts *o, int pad_max)
+static int check_args(col_opts *o, int pad_max, int overflow_set)
 {
     if (o->layout == COL_LAYOUT_PACK && pad_max)
         return llm_usage_error("--pack and --pad=max: choose one");
@@ -143,8 +145,16 @@ static int check_args(col_opts *o, int pad_max)
     if (o->layout != COL_LAYOUT_NONE && !o->max_len)
         return llm_usage_error("--%s needs --max-len (-b), the length of its records",
                                o->layout == COL_LAYOUT_PACK ? "pack" : "pad=max");
-    if (o->render && (o->layout != COL_LAYOUT_NONE || o->max_len))
-        return llm_usage_error("--render writes text: --max-len, --pad and --pack have no meaning with it");
+    if (overflow_set && !o->max_len)
+        return llm_usage_error("--overflow goes with --max-len (-b): without it no example is too long");
+    if (o->render) {
+        /* These shape or guard the stream, which --render does not write. */
+        const char *opt = o->max_len ? "--max-len" : o->layout == COL_LAYOUT_PAD ? "--pad=max"
+                          : o->layout == COL_LAYOUT_PACK ? "--pack" : o->pad_id >= 0 ? "--pad-id"
+                          : o->level ? "--level" : o->ledger ? "--ledger" : o->max_drop >= 0 ? "--max-drop" : NULL;
+        if (opt)
+            return llm_usage_error("--render writes text, not a stream: %s has no meaning with it", opt);
+    }
     if (o->train_on_inputs && o->last_turn_only)
         return llm_usage_error("--train-on-inputs and --last-turn-only: choose one");
     const char *const names[] = {"output", "rejects"};
@@ -161,7 +171,7 @@ static int parse_args(col_opts *o, int argc, char **argv)
     static const char *const pad_names[] = {"none", "max"};
     uint64_t v;
     int64_t id;
-    int c, k, status, pad_max = 0, show = 0;
+    int c, k, status, pad_max = 0, show = 0, overflow_set = 0;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "b:o:l:fj:qh", long_options, NULL)) != -1) {
         status = -1;
@@ -189,7 +199,11 @@ static int parse_args(col_opts *o, int argc, char **argv)
             break;
         case OPT_SCHEMA: status = llm_choice_option("schema", optarg, schema_names, 5, &k); o->schema = (col_schema)k; break;
         case OPT_ON_ERROR: status = llm_choice_option("on-error", optarg, on_error_names, 2, &o->on_error_skip); break;
-        case OPT_OVERFLOW: status = llm_choice_option("overflow", optarg, overflow_names, 2, &k); o->overflow = (col_overflow)k; break;
+        case OPT_OVERFLOW:
+            status = llm_choice_option("overflow", optarg, overflow_names, 2, &k);
+            o->overflow = (col_overflow)k;
+            overflow_set = 1;
+            break;
         case OPT_PAD: status = llm_choice_option("pad", optarg, pad_names, 2, &pad_max); break;
         case OPT_SYSTEM: o->system = optarg; break;
         case OPT_REJECTS: status = llm_output_option("rejects", optarg, &o->rejects); break;
@@ -212,7 +226,7 @@ static int parse_args(col_opts *o, int argc, char **argv)
     }
     if ((status = llm_input_args(argv + optind, argc - optind, &o->inputs, &o->n_inputs)) >= 0)
         return status;
-    return check_args(o, pad_max);
+    return check_args(o, pad_max, overflow_set);
 }
 
 int main(int argc, char **argv)

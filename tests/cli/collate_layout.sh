@@ -146,6 +146,11 @@ expect_fail usage-pack 2 '--pack needs --max-len' llm-collate --pack two.jsonl
 expect_fail usage-pad 2 '--pad=max needs --max-len' llm-collate --pad=max two.jsonl
 expect_fail usage-max-len-range 2 '--max-len: expected 1 to 67108848 tokens' llm-collate --pad=max -b 67108849 two.jsonl
 expect_fail usage-render 2 '--render writes text' llm-collate --render -b 5 two.jsonl
+# --render writes no stream: the options of the stream would be ignored
+expect_fail usage-render-max-drop 2 '--max-drop has no meaning with it' llm-collate --render --max-drop=5 two.jsonl
+expect_fail usage-render-level 2 '--level has no meaning with it' llm-collate --render -l 9 two.jsonl
+expect_fail usage-render-pad-id 2 '--pad-id has no meaning with it' llm-collate --render --pad-id=0 two.jsonl
+expect_fail usage-overflow 2 '--overflow goes with --max-len' llm-collate --overflow=drop two.jsonl -o x.bin
 expect_fail usage-schema 2 '--schema' llm-collate --schema=nope two.jsonl
 expect_fail usage-both 2 'choose one' llm-collate --pack --pad=max -b 5 two.jsonl
 expect_no_temps no-temps
