@@ -61,23 +61,31 @@ static void set_error(col_result *r, col_reason reason, const char *msg)
         r->fatal = 1;
 }
 
-/* Cuts an encoded example to --max-len, or drops it. COL_OK when something is left to write. */
+/* Cuts an encoded example to --max-len, or drops it; packed, masks its first token. COL_OK
+ * when something is left to write and to learn. */
 static col_reason fit_length(const col_opts *o, col_batch *u, col_result *r, char *msg, size_t msglen)
 {
     r->full_len = (uint32_t)r->n;
-    if (!o->max_len || r->n <= o->max_len)
-        return COL_OK;
-    if (o->overflow == COL_OVERFLOW_DROP) {
-        snprintf(msg, msglen, "%zu tokens, more than --max-len %" PRIu32, r->n, o->max_len);
-        return COL_TOO_LONG;
+    if (o->max_len && r->n > o->max_len) {
+        if (o->overflow == COL_OVERFLOW_DROP) {
+            snprintf(msg, msglen, "%zu tokens, more than --max-len %" PRIu32, r->n, o->max_len);
+            return COL_TOO_LONG;
+        }
+        r->n = o->max_len;
+        r->truncated = 1;
     }
-    r->n = o->max_len;
-    r->truncated = 1;
-    const uint8_t *mask = (const uint8_t *)u->mask.data + r->off;
+    uint8_t *mask = (uint8_t *)u->mask.data + r->off;
+    /* Packed, an example's first token would be learnt from the one before it, which
+     * belongs to another example. Masked before the check below, which it may fail. */
+    if (o->layout == COL_LAYOUT_PACK && r->n)
+        mask[0] = 0;
     for (size_t i = 0; i < r->n; i++)
         if (mask[i])
             return COL_OK;
-    snprintf(msg, msglen, "cut to --max-len %" PRIu32 " tokens, no token of an answer is left", o->max_len);
+    if (r->truncated)
+        snprintf(msg, msglen, "cut to --max-len %" PRIu32 " tokens, no token of an answer is left", o->max_len);
+    else
+        snprintf(msg, msglen, "packed, its first token is masked, and no other token of an answer is left");
     return COL_NO_ANSWER_LEFT;
 }
 
@@ -114,10 +122,6 @@ static void collate_record(const col_plan *p, col_worker *w, col_batch *u, const
         if (why != COL_OK) {
             set_error(r, why, w->msg);
         } else {
-            /* Packed, an example's first token would be learnt from the one before it,
-             * which belongs to another example. */
-            if (o->layout == COL_LAYOUT_PACK)
-                u->mask.data[r->off] = 0;
             u->ids.len = r->off + r->n;
             u->mask.len = r->off + r->n;
             return;

@@ -79,6 +79,16 @@ for line in open(sys.argv[1]):
         ids += n
 assert ids == sum(k + 2 for k in (3, 9, 1, 5, 12, 2, 7, 4, 6, 8, 3, 1)), "tokens lost: %d" % ids
 print("ok")' pack.rows 2>&1)"
+# a packed example whose only counted token is its first has nothing left to learn: dropped
+rec 1 >first.jsonl
+run llm-collate --template=plain --train-on-inputs --pack -b 1 --rejects=first-rej.jsonl first.jsonl -o first.bin
+expect_file_has pack-first-only '1 examples in, 0 written (0 truncated), 1 dropped, 0 skipped (malformed): no-answer-left 1' "$LAST_ERR"
+expect_eq pack-first-only-rows '' "$(rows first.bin)"
+printf '{"query":"","answer":" a"}\n' >first2.jsonl
+printf 'user = "{content}"\nassistant = "{content}"\n' >noeos.txt
+run llm-collate --template=noeos.txt --pack -b 4 --rejects=first-rej2.jsonl first2.jsonl -o first2.bin
+expect_file_has pack-first-only-untruncated 'no-answer-left 1' "$LAST_ERR"
+expect_file_has pack-first-only-reject 'packed, its first token is masked' first-rej2.jsonl
 
 # ---- the same bytes for any -j ----
 for i in $(seq 1 3000); do rec $((i % 37)); printf '{"messages":[{"role":"user","content":"n%d"},{"role":"assistant","content":"r%d"}]}\n' "$i" "$i"; done |
