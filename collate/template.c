@@ -330,23 +330,42 @@ static int parse_line(parser *p, const char *s, const char *end)
     return parse_strings(p, s, end);
 }
 
-/* The rules a whole template must meet. */
+/* Whether line k holds the placeholder `kind`. */
+static int holds(const col_template *t, col_key k, col_piece_kind kind)
+{
+    const col_line *ln = &t->line[k];
+    for (uint32_t i = 0; i < ln->n; i++)
+        if (t->pieces[ln->first + i].kind == kind)
+            return 1;
+    return 0;
+}
+
+/* The rules a whole template must meet: every line a message goes through has a place for
+ * all of its text, which would otherwise vanish from the examples without a word. */
 static int check_template(parser *p)
 {
     const col_template *t = p->t;
+    const col_line *ln = t->line;
     p->line = 0;
-    if (!t->line[COL_KEY_USER].present)
+    if (!ln[COL_KEY_USER].present)
         return parse_error(p, "no user line");
-    if (!t->line[COL_KEY_ASSISTANT].present)
+    if (!ln[COL_KEY_ASSISTANT].present)
         return parse_error(p, "no assistant line");
-    for (int k = COL_KEY_ASSISTANT; k <= COL_KEY_ASSISTANT_LAST; k++) {
-        const col_line *ln = &t->line[k];
-        int content = 0;
-        for (uint32_t i = 0; i < ln->n; i++)
-            content += t->pieces[ln->first + i].kind == COL_PIECE_CONTENT;
-        if (ln->present && !content)
+    for (int k = COL_KEY_ASSISTANT; k <= COL_KEY_ASSISTANT_LAST; k++)
+        if (ln[k].present && !holds(t, (col_key)k, COL_PIECE_CONTENT))
             return parse_error(p, "%s: no {content}, where the answer goes", key_names[k]);
-    }
+    if (ln[COL_KEY_SYSTEM].present && !holds(t, COL_KEY_SYSTEM, COL_PIECE_CONTENT))
+        return parse_error(p, "system: no {content}, where the system message goes");
+    int content = holds(t, COL_KEY_USER, COL_PIECE_CONTENT), instruction = holds(t, COL_KEY_USER, COL_PIECE_INSTRUCTION);
+    if (!content && !instruction)
+        return parse_error(p, "user: no {content} or {instruction}, where the message goes");
+    if (!ln[COL_KEY_USER_INPUT].present && !content && !holds(t, COL_KEY_USER, COL_PIECE_INPUT))
+        return parse_error(p, "user: {instruction} without {input}, and no user_input line: a record's input "
+                              "would be lost ({content} holds both)");
+    if (ln[COL_KEY_USER_INPUT].present && !holds(t, COL_KEY_USER_INPUT, COL_PIECE_CONTENT) &&
+        !(holds(t, COL_KEY_USER_INPUT, COL_PIECE_INSTRUCTION) && holds(t, COL_KEY_USER_INPUT, COL_PIECE_INPUT)))
+        return parse_error(p, "user_input: no {content}, nor {instruction} and {input}, where the message and "
+                              "its input go");
     return 0;
 }
 
@@ -363,6 +382,8 @@ col_template *col_template_parse(const char *src, size_t n, const char *name, ll
     llm_buf_init(&p.value);
     int rc = 0;
     size_t i = 0;
+    if (n >= 3 && memcmp(src, "\xef\xbb\xbf", 3) == 0)
+        i = 3;                /* a byte order mark, as some editors write one */
     while (i < n && rc == 0) {
         const char *s = src + i;
         const char *nl = memchr(s, '\n', n - i);

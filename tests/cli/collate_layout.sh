@@ -148,6 +148,23 @@ printf 'user = "{content}"\nasistant = "{content}"\n' >typo.txt
 expect_fail template-typo 1 "typo.txt:2: unknown key 'asistant'" llm-collate -q --template=typo.txt two.jsonl -o x.bin
 expect_fail template-special 1 '<|im_start|> is not a special token of gpt2' llm-collate -q --template=chatml two.jsonl -o x.bin
 expect_fail template-missing 1 'nonesuch.txt' llm-collate -q --template=nonesuch.txt two.jsonl -o x.bin
+# a line with no place for a message's text would drop it from every example
+printf 'user = "{input}"\nassistant = "{content}"\n' >lost-user.txt
+expect_fail template-user-lost 1 'lost-user.txt: user: no {content} or {instruction}' \
+    llm-collate -q --template=lost-user.txt two.jsonl -o x.bin
+printf 'system = "SYSTEM\\n"\nuser = "{content}"\nassistant = "{content}"\n' >lost-system.txt
+expect_fail template-system-lost 1 'lost-system.txt: system: no {content}' \
+    llm-collate -q --template=lost-system.txt --system=S two.jsonl -o x.bin
+printf 'user = "{instruction}"\nassistant = "{content}"\n' >lost-input.txt
+expect_fail template-input-lost 1 "a record's input would be lost" \
+    llm-collate -q --template=lost-input.txt two.jsonl -o x.bin
+printf 'user = "{instruction}"\nuser_input = "{input}"\nassistant = "{content}"\n' >lost-instruction.txt
+expect_fail template-instruction-lost 1 'user_input: no {content}, nor {instruction} and {input}' \
+    llm-collate -q --template=lost-instruction.txt two.jsonl -o x.bin
+# a byte order mark, as some editors write one, is not a key
+printf '\xef\xbb\xbfuser = "U:{content}"\r\nassistant = "{content}"\r\n' >bom.txt
+run llm-collate -q --template=bom.txt --render two.jsonl
+expect_eq template-bom '{"text":"U:q a a","trained":[[3,7]]}' "$(cat "$LAST_OUT")"
 run llm-collate --template=alpaca --show-template
 expect_file_has show-template '### Instruction:' "$LAST_OUT"
 
