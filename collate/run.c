@@ -66,6 +66,12 @@ static void set_error(col_result *r, col_reason reason, const char *msg)
 static col_reason fit_length(const col_opts *o, col_batch *u, col_result *r, char *msg, size_t msglen)
 {
     r->full_len = (uint32_t)r->n;
+    /* Without --max-len, the stream's own limit: a record no longer than that. */
+    if (!o->max_len && r->n > LLM_RECORD_MAX_TOKENS) {
+        snprintf(msg, msglen, "%zu tokens, more than a stream record holds (%u): give --max-len to cut it", r->n,
+                 (unsigned)LLM_RECORD_MAX_TOKENS);
+        return COL_TOO_LONG;
+    }
     if (o->max_len && r->n > o->max_len) {
         if (o->overflow == COL_OVERFLOW_DROP) {
             snprintf(msg, msglen, "%zu tokens, more than --max-len %" PRIu32, r->n, o->max_len);

@@ -51,6 +51,17 @@ expect_eq drop '{"input_ids":[80,257,50256],"labels":[-100,257,50256]}' "$(rows 
 expect_file_has drop-summary '3 examples in, 1 written (0 truncated), 2 dropped, 0 skipped (malformed): too-long 2' drop.err
 expect_eq drop-rejects 'too-long 1,too-long 2' \
     "$(py 'import json,sys; print(",".join("%s %d" % (r["reason"], r["line"]) for r in map(json.loads, open(sys.argv[1]))))' rej2.jsonl)"
+# without -b, an example longer than a stream record holds (67108848 tokens) is a counted drop,
+# not a failed write after it was counted as written
+py 'import sys; sys.stdout.write("{\"query\":\"q\",\"answer\":\"" + " a" * 67108847 + "\"}\n")' >huge.jsonl
+rec 1 >>huge.jsonl
+run llm-collate --template=plain --rejects=huge-rej.jsonl huge.jsonl -o huge.bin
+expect_eq huge-status 0 "$RC"
+expect_file_has huge-summary '2 examples in, 1 written (0 truncated), 1 dropped, 0 skipped (malformed): too-long 1' "$LAST_ERR"
+expect_eq huge-reject 'too-long 1 67108849 tokens, more than a stream record holds (67108848): give --max-len to cut it' \
+    "$(py 'import json,sys; r=json.loads(open(sys.argv[1]).readline()); print(r["reason"], r["line"], r["detail"])' huge-rej.jsonl)"
+expect_eq huge-rows '{"input_ids":[80,257,50256],"labels":[-100,257,50256]}' "$(rows huge.bin)"
+rm -f huge.jsonl huge-rej.jsonl
 
 # ---- the length distribution: examples of 3 to 102 tokens ----
 for k in $(seq 1 100); do rec "$k"; done >lengths.jsonl
