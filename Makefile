@@ -228,9 +228,17 @@ $(BUILD)/tests/inject_errors.so: tests/unit/inject_errors.c
 	@mkdir -p $(@D)
 	$(CC) -shared -fPIC -O2 $(WARNINGS) $< -o $@ -ldl
 
-TEST_DEPS = $(PROGRAMS) $(UNIT_TESTS) $(REPLAYS) $(SHIMS) $(GEN_NORMALIZE)
+# The test drivers: the tokenizer core's (tests/cli/tokenizer_conformance.sh runs it), the
+# model's (tests/train/gpt2_reference.sh), and llm-eval's checkpoints (tests/cli/eval_*.sh).
+TEST_DRIVERS = $(BUILD)/tests/tokenizer_driver $(BUILD)/tests/gpt2_driver $(BUILD)/tests/eval_model_driver
+TEST_DEPS = $(PROGRAMS) $(UNIT_TESTS) $(REPLAYS) $(SHIMS) $(GEN_NORMALIZE) $(TEST_DRIVERS)
 ifeq ($(EMU_ENABLED),1)
   TEST_DEPS += $(EMU_TARGETS)
+endif
+# The tiktoken files, made from the npm package of make data when it is there (the tests
+# skip what needs them if not).
+ifneq ($(wildcard data/npm/node_modules/tiktoken/package.json),)
+  TEST_DEPS += data/tokenizers/gpt2.tiktoken
 endif
 
 test: $(TEST_DEPS)
@@ -308,12 +316,6 @@ tokenizers: data
 	@scripts/make-tokenizers.sh
 data/tokenizers/gpt2.tiktoken:
 	@scripts/make-tokenizers.sh
-ifneq ($(wildcard data/npm/node_modules/tiktoken/package.json),)
-test: data/tokenizers/gpt2.tiktoken
-endif
-# The tokenizer core's test driver (tests/cli/tokenizer_conformance.sh runs it), the
-# model's (tests/train/gpt2_reference.sh), and llm-eval's checkpoints (tests/cli/eval_*.sh).
-test: $(BUILD)/tests/tokenizer_driver $(BUILD)/tests/gpt2_driver $(BUILD)/tests/eval_model_driver
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
