@@ -170,10 +170,7 @@ static int check_args(const train_opts *o)
     if (!o->resume && !o->init) {    /* the new model's sizes are the options' alone */
         llm_model_config cfg;
         llm_error err;
-        llm_model_preset(o->preset, &cfg);
-        cfg.n_layer = o->n_layer ? o->n_layer : cfg.n_layer;
-        cfg.n_head = o->n_head ? o->n_head : cfg.n_head;
-        cfg.n_embd = o->n_embd ? o->n_embd : cfg.n_embd;
+        train_given_sizes(o, &cfg);
         if (llm_model_config_check(&cfg, &err) < 0)
             return llm_usage_error("--model, --n-layer, --n-head, --n-embd: %s", err.msg);
     }

@@ -91,8 +91,7 @@ static int fail(run *r)
 
 /* ---- the model ------------------------------------------------------------------------- */
 
-/* The sizes the options give: the preset's, each one given replacing its own. */
-static void given_sizes(const train_opts *o, llm_model_config *cfg)
+void train_given_sizes(const train_opts *o, llm_model_config *cfg)
 {
     llm_model_preset(o->preset, cfg);
     if (o->n_layer) cfg->n_layer = o->n_layer;
@@ -107,7 +106,7 @@ static int same_sizes(run *r, const char *from)
     const train_opts *o = r->o;
     const llm_model_config *c = &r->m->cfg;
     llm_model_config g;
-    given_sizes(o, &g);
+    train_given_sizes(o, &g);
     struct { const char *name; int given, was, is; } f[] = {
         {"--n-layer", o->n_layer, g.n_layer, c->n_layer},
         {"--n-head", o->n_head, g.n_head, c->n_head},
@@ -131,7 +130,7 @@ static int new_model(run *r, const llm_header *h)
 {
     const train_opts *o = r->o;
     llm_model_config cfg;
-    given_sizes(o, &cfg);
+    train_given_sizes(o, &cfg);
     cfg.vocab_size = (int)h->vocab_size;
     if (!(r->m = llm_model_new(&cfg, &r->err)))
         return -1;

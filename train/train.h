@@ -51,6 +51,8 @@ typedef struct train_opts {
     char **argv;
 } train_opts;
 
+/* The model sizes the options give: --model's preset, each size given replacing its own. */
+void train_given_sizes(const train_opts *o, llm_model_config *cfg);
 /* Runs the training. Returns the exit status. */
 int train_run(const train_opts *o);
 
