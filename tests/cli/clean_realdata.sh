@@ -12,10 +12,7 @@ if ! [ -d "$SPAM" ] || ! [ -d "$TANG" ]; then
     echo "skipped: real data (run make data)"
     exit 0
 fi
-if ! [ -x "$LLM_BIN/llm-clean" ]; then
-    fail setup "$LLM_BIN/llm-clean is missing: run make first"
-    exit 0
-fi
+need_programs llm-clean
 
 # summary_check NAME IN_COUNT OUT.jsonl REJECTS.jsonl STDERR: the two summary lines account
 # for every record: in = kept + dropped = IN_COUNT, kept = output lines, dropped = reject lines.

@@ -5,10 +5,7 @@
 # percentiles, malformed records (errors with the line number, or counted skips and the
 # rejects file), template files, usage errors, and the same bytes for any -j.
 . "$(dirname "$0")/lib.sh"
-if ! [ -x "$LLM_BIN/llm-collate" ]; then
-    fail setup "$LLM_BIN/llm-collate is missing: run make first"
-    exit 0
-fi
+need_programs llm-collate
 unset LLM_TOKENIZER_DIR
 
 # rows FILE.bin: llm-cat --to=ids's JSONL.

@@ -18,10 +18,7 @@ TOKS=${LLM_TOKENIZER_DIR:-$ROOT/data/tokenizers}
 export LLM_TOKENIZER_DIR=$TOKS
 CHAT=$DATA/sft_chat.jsonl
 ALPACA=$DATA/sft_alpaca.jsonl
-if ! [ -x "$LLM_BIN/llm-collate" ]; then
-    fail setup "$LLM_BIN/llm-collate is missing: run make first"
-    exit 0
-fi
+need_programs llm-collate
 if ! command -v node >/dev/null || ! [ -d "$NPM/@huggingface/jinja" ] || ! [ -d "$NPM/tokenizers" ] ||
     ! [ -f "$TOKS/qwen3.json" ] || ! [ -f "$TOKS/llama3.json" ]; then
     skip collate-templates "node, the npm packages or data/tokenizers are missing (make data, make tokenizers)"

@@ -48,6 +48,17 @@ fail() {
     done
 }
 
+# need_programs NAME...: a FAIL setup line, and the end of the test, when one is not built.
+need_programs() {
+    local p
+    for p in "$@"; do
+        if ! [ -x "$LLM_BIN/$p" ]; then
+            fail setup "$LLM_BIN/$p is missing: run make first"
+            exit 0
+        fi
+    done
+}
+
 skip() { echo "ok $1 # skipped: $2"; }
 
 # run CMD...: runs it with stdout and stderr captured; sets RC.
@@ -165,6 +176,12 @@ for i in range(96):
         rec["doc_starts"] = [0, n // 2]
     print(json.dumps(rec, separators=(",", ":")))
 PYEOF
+}
+
+# learnable_stream OUT.bin: learnable_blocks (left in blocks.jsonl) as a blocks stream.
+learnable_stream() {
+    learnable_blocks >blocks.jsonl
+    stream_from_ids "$1" blocks.jsonl 64 --kind=blocks --eos=63
 }
 
 # stream_from_ids OUT.bin IN.jsonl VOCAB [OPTIONS...]: imports JSONL quietly.

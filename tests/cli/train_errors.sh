@@ -3,13 +3,9 @@
 # tests/cli/train_run.sh has the long runs): the run folder, the options that would do
 # nothing, and the data a run would otherwise lose without a word.
 . "$(dirname "$0")/lib.sh"
-if ! [ -x "$LLM_BIN/llm-train" ]; then
-    fail setup "$LLM_BIN/llm-train is missing: run make first"
-    exit 0
-fi
+need_programs llm-train
 
-learnable_blocks >blocks.jsonl
-stream_from_ids train.bin blocks.jsonl 64 --kind=blocks --eos=63
+learnable_stream train.bin
 ONE=(--n-layer 1 --n-head 1 --n-embd 16 --block-size 40 --micro-batch 4 -q)
 
 # ---- the run folder ----

@@ -6,12 +6,7 @@
 # exactly its answer and stops at the end-of-text token. Also llm-eval on the same data: the
 # counted positions are the answers' tokens, nearly all predicted right.
 . "$(dirname "$0")/lib.sh"
-for p in llm-train llm-eval llm-collate; do
-    if ! [ -x "$LLM_BIN/$p" ]; then
-        fail setup "$LLM_BIN/$p is missing: run make first"
-        exit 0
-    fi
-done
+need_programs llm-train llm-eval llm-collate
 unset LLM_TOKENIZER_DIR
 
 check collate llm-collate -q --template=alpaca "$ROOT/scripts/sample/sft.jsonl" -o sft.bin

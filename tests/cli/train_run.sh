@@ -5,13 +5,9 @@
 # growth; the loss falls on learnable data; and every refusal (data, run folder, changed
 # settings, corrupt checkpoints) is a clear message.
 . "$(dirname "$0")/lib.sh"
-if ! [ -x "$LLM_BIN/llm-train" ]; then
-    fail setup "$LLM_BIN/llm-train is missing: run make first"
-    exit 0
-fi
+need_programs llm-train
 
-learnable_blocks >blocks.jsonl
-stream_from_ids train.bin blocks.jsonl 64 --kind=blocks --eos=63
+learnable_stream train.bin
 head -n 16 blocks.jsonl >val.jsonl
 stream_from_ids val.bin val.jsonl 64 --kind=blocks --eos=63
 TINY=(--n-layer 2 --n-head 2 --n-embd 32 --block-size 40 --micro-batch 4 --lr 3e-3 --warmup-steps 3
