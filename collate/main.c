@@ -147,14 +147,16 @@ static int check_args(col_opts *o, int pad_max, int overflow_set)
                                o->layout == COL_LAYOUT_PACK ? "pack" : "pad=max");
     if (overflow_set && !o->max_len)
         return llm_usage_error("--overflow goes with --max-len (-b): without it no example is too long");
-    if (o->render) {
-        /* These shape or guard the stream, which --render does not write. */
-        const char *opt = o->max_len ? "--max-len" : o->layout == COL_LAYOUT_PAD ? "--pad=max"
-                          : o->layout == COL_LAYOUT_PACK ? "--pack" : o->pad_id >= 0 ? "--pad-id"
-                          : o->level ? "--level" : o->ledger ? "--ledger" : o->max_drop >= 0 ? "--max-drop" : NULL;
-        if (opt)
-            return llm_usage_error("--render writes text, not a stream: %s has no meaning with it", opt);
-    }
+    /* These shape or guard the stream, which --render does not write (--pad=max and --pack
+     * need --max-len, refused above without it). */
+    const struct { int given; const char *name; } stream_only[] = {
+        {o->max_len != 0, "--max-len"}, {o->pad_id >= 0, "--pad-id"}, {o->level != 0, "--level"},
+        {o->ledger != NULL, "--ledger"}, {o->max_drop >= 0, "--max-drop"},
+    };
+    for (size_t i = 0; o->render && i < sizeof stream_only / sizeof stream_only[0]; i++)
+        if (stream_only[i].given)
+            return llm_usage_error("--render writes text, not a stream: %s has no meaning with it",
+                                   stream_only[i].name);
     if (o->train_on_inputs && o->last_turn_only)
         return llm_usage_error("--train-on-inputs and --last-turn-only: choose one");
     const char *const names[] = {"output", "rejects"};

@@ -517,17 +517,19 @@ int llm_outputs_apart(const char *const names[], const char *const paths[], int 
     for (int i = 1; i < n; i++) {
         if (!paths[i])
             continue;
-        if (is_stdout(paths[i]) && is_stdout(paths[0]))
-            return llm_usage_error("--%s: give a file name: standard output has the %s (or give -o FILE)",
-                                   names[i], stdout_has);
-        for (int j = 0; j < i; j++) {
-            if (!paths[j] || is_stdout(paths[i]) != is_stdout(paths[j]))
-                continue;
-            if (is_stdout(paths[i]) || same_file(paths[i], paths[j]))
-                return llm_usage_error("--%s and --%s %s", names[j], names[i],
-                                       is_stdout(paths[i]) ? "both name standard output" : "name the same file");
+        if (is_stdout(paths[i])) {
+            if (is_stdout(paths[0]))
+                return llm_usage_error("--%s: give a file name: standard output has the %s (or give -o FILE)",
+                                       names[i], stdout_has);
+            for (int j = 1; j < i; j++)
+                if (paths[j] && is_stdout(paths[j]))
+                    return llm_usage_error("--%s and --%s both name standard output", names[j], names[i]);
+            continue;
         }
-        for (int j = 0; j < n_inputs && !is_stdout(paths[i]); j++)
+        for (int j = 0; j < i; j++)
+            if (!is_stdout(paths[j]) && same_file(paths[i], paths[j]))
+                return llm_usage_error("--%s and --%s name the same file", names[j], names[i]);
+        for (int j = 0; j < n_inputs; j++)
             if (!is_stdout(inputs[j]) && same_file(paths[i], inputs[j]))
                 return llm_usage_error("--%s would overwrite the input %s (only -o may replace an input)", names[i],
                                        inputs[j]);

@@ -118,7 +118,7 @@ static int parse_args(tok_opts *o, int argc, char **argv)
         case OPT_ON_ERROR: status = llm_choice_option("on-error", optarg, on_error_names, 2, &o->on_error_skip); break;
         case OPT_TOKENIZER: o->tokenizer = optarg; break;
         case OPT_ADD_TOKENS: o->add_tokens = optarg; break;
-        case OPT_SAVE_TOKENIZER: o->save_tokenizer = optarg; break;
+        case OPT_SAVE_TOKENIZER: status = llm_output_option("save-tokenizer", optarg, &o->save_tokenizer); break;
         case OPT_SPECIAL: status = llm_choice_option("special", optarg, special_names, 2, &o->allow_special); break;
         case OPT_NO_EOS: o->eos = 0; break;
         case OPT_BOS: o->bos = 1; break;
@@ -130,8 +130,9 @@ static int parse_args(tok_opts *o, int argc, char **argv)
     }
     if (!*o->field)
         return llm_usage_error("--field: the name is empty");
-    if (o->save_tokenizer && (!*o->save_tokenizer || strcmp(o->save_tokenizer, "-") == 0))
-        return llm_usage_error("--save-tokenizer: give a file name (standard output is the stream)");
+    /* The file's name is the extended tokenizer's, which the stream's header records. */
+    if (o->save_tokenizer && strcmp(o->save_tokenizer, "-") == 0)
+        return llm_usage_error("--save-tokenizer: give a file name: it names the tokenizer the stream records");
     /* The tokenizer is saved first: a stream renamed onto the same name would replace it. */
     const char *const names[] = {"output", "save-tokenizer"};
     const char *const paths[] = {o->output, o->save_tokenizer};

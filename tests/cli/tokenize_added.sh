@@ -78,7 +78,10 @@ expect_same_file added-j1-j3 j1.bin j3.bin
 expect_fail added-missing-file 1 "--add-tokens: nothere.txt: No such file" llm-tokenize --add-tokens=nothere.txt few.jsonl -o x.bin
 printf 'ok\nbad\xff\n' >bad.txt
 expect_fail added-bad-utf8 1 "--add-tokens: bad.txt:2: not valid UTF-8" llm-tokenize --add-tokens=bad.txt few.jsonl -o x.bin
-expect_status save-to-stdout 2 llm-tokenize --save-tokenizer=- few.jsonl -o x.bin
+expect_fail save-to-stdout 2 "--save-tokenizer: give a file name: it names the tokenizer the stream records" \
+    llm-tokenize --save-tokenizer=- few.jsonl -o x.bin
+expect_fail save-empty-name 2 "llm-tokenize: --save-tokenizer: the file name is empty" \
+    llm-tokenize --save-tokenizer= few.jsonl -o x.bin
 expect_fail save-bad-dir 1 "--save-tokenizer" llm-tokenize --save-tokenizer=/nonexistent/dir/t.json few.jsonl -o x.bin
 expect_no_temps added-no-temps
 
