@@ -98,7 +98,7 @@ static int parse_real(const char *s, double lo, int lo_open, double hi, double *
 }
 
 /* The checks between options, once all are read. -1 to go on, else a usage error. */
-static int check_args(const ev_opts *o, int sampling_seen, int scoring_seen)
+static int check_args(const ev_opts *o, int sampling_seen, int scoring_seen, int seed_seen)
 {
     if (!o->model)
         return llm_usage_error("no model: give --model DIR");
@@ -112,6 +112,9 @@ static int check_args(const ev_opts *o, int sampling_seen, int scoring_seen)
             return llm_usage_error("--generate: give --prompt TEXT or --prompts FILE");
         if (o->n_prompts && o->prompts_file)
             return llm_usage_error("--prompt and --prompts: choose one");
+        /* a note, not an error: one command line may sweep --temperature down to 0 */
+        if (seed_seen && llm_sample_is_greedy(&o->sample) && !o->quiet)
+            llm_msg("note: --seed changes nothing here: decoding is greedy (--temperature 0 or --top-k 1)");
         return -1;
     }
     if (o->n_prompts || o->prompts_file || o->tokenizer || sampling_seen)
@@ -128,7 +131,7 @@ static int parse_args(ev_opts *o, int argc, char **argv)
     static const char *const doc_names[] = {"auto", "on", "off"};
     static const char *const device_names[] = {"auto", "cpu", "cuda"};    /* llm_device's order */
     uint64_t v;
-    int c, k, status, sampling_seen = 0, temperature_seen = 0, warp_seen = 0, scoring_seen = 0;
+    int c, k, status, sampling_seen = 0, temperature_seen = 0, warp_seen = 0, scoring_seen = 0, seed_seen = 0;
     /* LLM_DEVICE is --device's default (the CPU tests pin it to cpu); the option wins */
     const char *env_device = getenv("LLM_DEVICE");
     if (env_device && *env_device) {
@@ -182,7 +185,7 @@ static int parse_args(ev_opts *o, int argc, char **argv)
         case OPT_SEED:
             if (llm_parse_u64(optarg, 0, UINT64_MAX, &o->seed) < 0)
                 return llm_usage_error("--seed: expected a number, got '%s'", optarg);
-            sampling_seen = 1;
+            sampling_seen = seed_seen = 1;
             break;
         case OPT_DEVICE:
             status = llm_choice_option("device", optarg, device_names, 3, &k);
@@ -204,7 +207,7 @@ static int parse_args(ev_opts *o, int argc, char **argv)
      * do_sample does; --temperature 0 stays greedy. */
     if (warp_seen && !temperature_seen)
         o->sample.temperature = 1;
-    return check_args(o, sampling_seen, scoring_seen);
+    return check_args(o, sampling_seen, scoring_seen, seed_seen);
 }
 
 int main(int argc, char **argv)

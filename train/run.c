@@ -340,6 +340,10 @@ static int take_ledgers(run *r)
         }
     }
     double lost = 100.0 * llm_ledger_drop_share(&data);
+    /* a limit that cannot be checked must not pass as met */
+    if (rc == 0 && o->max_drop >= 0 && !has_data)
+        rc = llm_error_set(&r->err, "--max-drop: %s carries no ledger, so what was dropped on the way is "
+                                    "unknown (leave --max-drop out to train on it)", o->data);
     if (rc == 0 && o->max_drop >= 0 && lost > o->max_drop)
         rc = llm_error_set(&r->err, "%s: its ledger says %.2f%% of the data was dropped on the way here, more "
                                     "than --max-drop %g%% (llm-cat --ledger %s shows where)", o->data, lost,

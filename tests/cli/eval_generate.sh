@@ -134,6 +134,11 @@ llm-eval -q -m m -g --prompts prompts.jsonl -n 20 --top-p 1e-9 --seed 9 -o p0.js
 expect_same_file tiny-top-p-is-greedy g20.jsonl p0.jsonl
 llm-eval -q -m m -g --prompts prompts.jsonl -n 20 --temperature 0 --top-k 50 -o t0.jsonl
 expect_same_file temperature-0-is-greedy g20.jsonl t0.jsonl
+# A seed draws nothing when decoding is greedy: a note says so; sampling takes it silently.
+expect_stderr_has greedy-seed-note "note: --seed changes nothing here: decoding is greedy" \
+    llm-eval -m m -g -p "${prompts[0]}" -n 2 --top-k 1 --temperature 3 --seed 9
+run llm-eval -m m -g -p "${prompts[0]}" -n 2 --temperature 0.9 --seed 9
+expect_eq sampled-seed-no-note "0 0" "$RC $(grep -c 'note: --seed' "$LAST_ERR")"
 
 # ---- the tokenizer -----------------------------------------------------------------------
 expect_fail wrong-tokenizer 1 "is not the model's" \

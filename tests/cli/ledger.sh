@@ -153,6 +153,15 @@ py 'import json; l=json.load(open("run1/checkpoint-1/ledger.json")); print([s["p
 expect_eq train-ledger-json "['llm-clean', 'llm-tokenize', 'llm-pack']" "$(cat t.out)"
 expect_fail train-max-drop 1 "more than --max-drop 20%" $TRAIN --out run2 --max-drop=20
 check train-max-drop-no-run test ! -e run2/latest
+# A stream with no ledger (its ledger and index cut off, as other writers may leave it): the
+# limit cannot be checked, so it is not taken as met.
+py '
+import struct
+d = open("train.bin", "rb").read()
+open("noledger.bin", "wb").write(d[:d.rfind(struct.pack("<I", 0x184D2A5E))])'
+expect_fail train-max-drop-no-ledger 1 "--max-drop: noledger.bin carries no ledger" \
+    ${TRAIN/train.bin/noledger.bin} --out run3 --max-drop=99
+check train-no-ledger-without-max-drop ${TRAIN/train.bin/noledger.bin} -q --out run4
 
 # ---- damage ----------------------------------------------------------------------------
 
