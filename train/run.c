@@ -163,6 +163,24 @@ static int init_model(run *r, const llm_header *h)
 #define SLOT_BATCH "batch"     /* micro_batch, grad_accum, max_T */
 #define SLOT_ATTENTION "doc_attention"    /* 1 when rows attend inside their documents */
 
+/* A run may be made longer or shorter on --resume only where the length decides no step's
+ * learning rate: the constant schedule. Decaying ones would change every step's rate, so the
+ * resumed run would not be the one that never stopped. */
+static int same_length(run *r, const llm_train_state *s)
+{
+    const llm_train_state *cur = &r->st;
+    if (s->total_steps == cur->total_steps)
+        return 0;
+    if (strcmp(s->schedule, "constant") != 0 || strcmp(cur->schedule, "constant") != 0)
+        return llm_error_set(&r->err, "--resume: the run has %" PRIu64 " steps now but %" PRIu64 " in the "
+                             "checkpoint, and its %s schedule sets each step's learning rate by them (--init "
+                             "from the run starts a new one)", cur->total_steps, s->total_steps, s->schedule);
+    if (cur->total_steps <= s->step)
+        return llm_error_set(&r->err, "--resume: the checkpoint is at step %" PRIu64 ", so a run of %" PRIu64
+                             " steps has nothing left to do", s->step, cur->total_steps);
+    return 0;
+}
+
 /* The settings a checkpoint was made with must be the ones given now: anything else would
  * not continue the same run. */
 static int same_settings(run *r, const llm_train_state *s)
@@ -173,7 +191,6 @@ static int same_settings(run *r, const llm_train_state *s)
         {"--beta1", s->beta1, cur->beta1}, {"--beta2", s->beta2, cur->beta2}, {"--eps", s->eps, cur->eps},
         {"--weight-decay", s->weight_decay, cur->weight_decay}, {"--max-grad-norm", s->grad_clip, cur->grad_clip},
         {"warmup steps", (double)s->warmup_steps, (double)cur->warmup_steps},
-        {"total steps", (double)s->total_steps, (double)cur->total_steps},
         {"--seed", (double)s->seed, (double)cur->seed},
     };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
@@ -183,6 +200,8 @@ static int same_settings(run *r, const llm_train_state *s)
     if (strcmp(s->schedule, cur->schedule) != 0)
         return llm_error_set(&r->err, "--resume: --schedule is %s now but %s in the checkpoint", cur->schedule,
                              s->schedule);
+    if (same_length(r, s) < 0)
+        return -1;
     uint64_t batch[3], want[3] = {(uint64_t)r->micro_batch, (uint64_t)r->grad_accum, (uint64_t)r->max_T};
     if (llm_train_state_get(s, SLOT_BATCH, batch, 3) < 0 || memcmp(batch, want, sizeof batch) != 0)
         return llm_error_set(&r->err, "--resume: the batch (--micro-batch, --grad-accum or --batch-tokens) "
