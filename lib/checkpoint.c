@@ -401,7 +401,7 @@ int llm_hf_config_from_json(llm_hf_config *c, const char *text, size_t len, llm_
 void llm_train_state_init(llm_train_state *s)
 {
     memset(s, 0, sizeof *s);
-    s->best_val_loss = INFINITY;
+    s->best_val_loss = s->best_step_val_loss = INFINITY;
 }
 
 void llm_train_state_free(llm_train_state *s)
@@ -457,6 +457,8 @@ void llm_train_state_to_json(const llm_train_state *s, llm_buf *b)
     put_key_double(b, "epoch", s->epoch);
     llm_buf_puts(b, ",\n  ");
     put_key_double(b, "best_val_loss", s->best_val_loss);
+    llm_buf_printf(b, ",\n  \"best_step\": %" PRIu64 ",\n  ", s->best_step);
+    put_key_double(b, "best_step_val_loss", s->best_step_val_loss);
     llm_buf_puts(b, ",\n  \"schedule\": {\"name\": ");
     llm_buf_json_string(b, s->schedule, strnlen(s->schedule, sizeof s->schedule));
     llm_buf_puts(b, ", ");
@@ -574,6 +576,8 @@ static int state_from_root(void *ctx, llm_json root, llm_error *err)
     if (u64_field(root, "global_step", &s->step, err) < 0 || u64_field(root, "tokens_seen", &s->tokens_seen, err) < 0 ||
         double_field(root, "epoch", 0, &s->epoch, err) < 0 ||
         double_field(root, "best_val_loss", INFINITY, &s->best_val_loss, err) < 0 ||
+        u64_field(root, "best_step", &s->best_step, err) < 0 ||
+        double_field(root, "best_step_val_loss", INFINITY, &s->best_step_val_loss, err) < 0 ||
         u64_field(root, "seed", &s->seed, err) < 0 ||
         string_field(sched, "name", "", s->schedule, sizeof s->schedule, err) < 0 ||
         double_field(sched, "lr", 0, &s->lr, err) < 0 || double_field(sched, "min_lr", 0, &s->min_lr, err) < 0 ||
@@ -863,6 +867,38 @@ static int complete(const char *dir)
            exists(dir, "optimizer.safetensors") && exists(dir, "trainer_state.json");
 }
 
+/* The checkpoint RUN/best links to, when it is a link to a checkpoint's name. */
+static int read_best(const char *run, char *name, size_t size)
+{
+    char *path = join(run, "best");
+    ssize_t n = path ? readlink(path, name, size - 1) : -1;
+    free(path);
+    uint64_t step;
+    if (n <= 0)
+        return 0;
+    name[n] = '\0';
+    return parse_ckpt_name(name, &step) == (size_t)n;
+}
+
+/* Points RUN/best at checkpoint-<step>: a new link renamed over the old one, so a crash
+ * leaves one or the other. */
+static int link_best(const char *run, uint64_t step, llm_error *err)
+{
+    char target[48];
+    snprintf(target, sizeof target, CKPT_PREFIX "%" PRIu64, step);
+    char *best = join(run, "best"), *tmp = join(run, "best.tmp");
+    int rc = !best || !tmp ? llm_error_set(err, "%s: out of memory", run) : 0;
+    if (rc == 0 && (unlink(tmp) != 0 && errno != ENOENT))
+        rc = llm_error_set(err, "%s: %s", tmp, strerror(errno));
+    if (rc == 0 && symlink(target, tmp) != 0)
+        rc = llm_error_set(err, "%s: cannot make the link: %s", tmp, strerror(errno));
+    if (rc == 0 && rename(tmp, best) != 0)
+        rc = llm_error_set(err, "%s: %s", best, strerror(errno));
+    free(best);
+    free(tmp);
+    return rc;
+}
+
 /* The checkpoint name in RUN/latest, when the file holds one: "checkpoint-<step>\n". */
 static int read_latest(const char *run, char *name, size_t size)
 {
@@ -920,6 +956,8 @@ int llm_run_save(const char *run, const llm_checkpoint *c, int keep, char **save
         snprintf(text, sizeof text, CKPT_PREFIX "%" PRIu64 "\n", c->state->step);
         rc = llm_write_file_durable(latest, text, strlen(text), err);
     }
+    if (rc == 0 && c->state->best_step == c->state->step)
+        rc = link_best(run, c->state->step, err);
     if (rc == 0 && fsync_path(run) != 0)
         rc = llm_error_set(err, "%s: fsync: %s", run, strerror(errno));
     if (rc == 0) {
@@ -998,8 +1036,9 @@ static int remove_in(const char *run, const char *name, llm_error *err)
 
 int llm_run_prune(const char *run, int keep, llm_error *err)
 {
-    char latest[48] = "";
+    char latest[48] = "", best[48] = "";
     read_latest(run, latest, sizeof latest);
+    read_best(run, best, sizeof best);
     DIR *d = opendir(run);
     if (!d)
         return llm_error_set(err, "%s: %s", run, strerror(errno));
@@ -1024,7 +1063,7 @@ int llm_run_prune(const char *run, int keep, llm_error *err)
         for (size_t i = (size_t)keep; i < n_steps && rc == 0; i++) {
             char name[48];
             snprintf(name, sizeof name, CKPT_PREFIX "%" PRIu64, steps[i]);
-            if (strcmp(name, latest) != 0)
+            if (strcmp(name, latest) != 0 && strcmp(name, best) != 0)
                 rc = remove_in(run, name, err);
         }
     }

@@ -8,6 +8,8 @@
  *     log.jsonl                   one JSON line per step and per evaluation (trainlog.h)
  *     loss.svg                    the loss curves, rewritten at each evaluation
  *     latest                      "checkpoint-<step>\n": the checkpoint --resume RUN takes
+ *     best -> checkpoint-<step>   a symbolic link to the checkpoint of the lowest validation
+ *                                 loss (state.best_step); --keep never removes it
  *     checkpoint-<step>/          HF Trainer's naming; --keep N leaves the newest N
  *       config.json               GPT2Config fields (GPT2LMHeadModel.from_pretrained reads
  *                                 it), plus "llm_tools": {tokenizer name and hash, the
@@ -86,6 +88,10 @@ typedef struct llm_train_state {
     uint64_t tokens_seen;
     double epoch;                 /* fractional, as HF logs it */
     double best_val_loss;         /* INFINITY before the first evaluation */
+    /* The saved checkpoint with the lowest validation loss (of an evaluation at its own
+     * step), as Trainer's best_model_checkpoint: 0 and INFINITY while there is none. */
+    uint64_t best_step;
+    double best_step_val_loss;
     /* The schedule and optimizer settings, so --resume can refuse ones that differ. */
     char schedule[16];            /* "cosine", "linear", "constant" */
     double lr, min_lr;
@@ -98,7 +104,7 @@ typedef struct llm_train_state {
     char **argv;                  /* llm_train_state_read (llm_train_state_free) */
 } llm_train_state;
 
-/* Zeroes s (best_val_loss INFINITY, no slots, no command line). */
+/* Zeroes s (the best losses INFINITY, no slots, no command line). */
 void llm_train_state_init(llm_train_state *s);
 /* Frees a command line that llm_train_state_from_json allocated; s stays readable. */
 void llm_train_state_free(llm_train_state *s);
@@ -152,7 +158,8 @@ void llm_checkpoint_set_fault_hook(void (*hook)(const char *stage));
 /* "RUN/checkpoint-STEP" (malloc'd; NULL when out of memory). */
 char *llm_run_checkpoint_dir(const char *run, uint64_t step);
 /* Saves c as RUN/checkpoint-<c->state->step> (creating RUN if needed), points RUN/latest at
- * it, then prunes to the newest keep checkpoints (keep 0: all). When saved is not NULL it
+ * it (and RUN/best, when its state names this step best_step), then prunes to the newest
+ * keep checkpoints (keep 0: all). When saved is not NULL it
  * gets the checkpoint's path (malloc'd). Returns 0, or -1 with err set. */
 int llm_run_save(const char *run, const llm_checkpoint *c, int keep, char **saved, llm_error *err);
 /* The checkpoint to resume from, as a malloc'd path in *dir: path itself when it is a
@@ -160,7 +167,7 @@ int llm_run_save(const char *run, const llm_checkpoint *c, int keep, char **save
  * complete path/checkpoint-<step>. Returns 0, 1 when path holds no checkpoint (a fresh
  * run), or -1 with err set. */
 int llm_run_latest(const char *path, char **dir, llm_error *err);
-/* Removes all but the newest keep checkpoints of RUN (never the one "latest" names) and the
+/* Removes all but the newest keep checkpoints of RUN (never the ones "latest" and "best" name) and the
  * leftovers of interrupted saves. Returns 0, or -1 with err set. */
 int llm_run_prune(const char *run, int keep, llm_error *err);
 

@@ -51,6 +51,8 @@ typedef struct run {
     int cut_noted;                /* the first record cut to the context was reported */
     uint64_t val_cut, val_cut_tokens;    /* --val's records cut to the context an evaluation */
     int val_uncounted;            /* --val has no label to count: every val_loss is null */
+    uint64_t eval_step;           /* the step of the last evaluation, and its loss */
+    double eval_loss;
     uint64_t with_bounds;         /* records taken that carry document starts */
     llm_error err;
 } run;
@@ -236,6 +238,8 @@ static int resume(run *r, const char *dir)
     r->st.tokens_seen = saved.tokens_seen;
     r->st.epoch = saved.epoch;
     r->st.best_val_loss = saved.best_val_loss;
+    r->st.best_step = saved.best_step;
+    r->st.best_step_val_loss = saved.best_step_val_loss;
     r->opt->step = (int64_t)saved.step;
     r->last_saved = (int64_t)saved.step;
     rc = 0;
@@ -639,6 +643,8 @@ static int evaluate(run *r)
     };
     if (loss < r->st.best_val_loss)
         r->st.best_val_loss = loss;
+    r->eval_step = r->st.step;
+    r->eval_loss = loss;
     if (!r->o->quiet)
         llm_msg("step %" PRIu64 ": val loss %.4f, perplexity %.2f, accuracy %.4f (%" PRId64 " tokens)", r->st.step,
                 loss, exp(loss), (double)e.val_accuracy, st.count);
@@ -652,6 +658,11 @@ static int save(run *r)
     words[LLM_SAMPLER_WORDS] = llm_dataset_records(r->data);
     words[LLM_SAMPLER_WORDS + 1] = llm_dataset_tokens(r->data);
     llm_train_state_put(&r->st, SLOT_DATA, words, LLM_SAMPLER_WORDS + 2);
+    /* As Trainer's best_model_checkpoint: only a checkpoint evaluated at its own step competes. */
+    if (r->eval_step == r->st.step && r->eval_loss < r->st.best_step_val_loss) {
+        r->st.best_step = r->st.step;
+        r->st.best_step_val_loss = r->eval_loss;
+    }
     /* the fp32 masters and moments of the GPU into the host buffers the checkpoint writes */
     if (r->on_gpu && llm_model_cuda_download(r->m, r->opt, &r->err) < 0)
         return -1;
@@ -821,6 +832,7 @@ int train_run(const train_opts *o)
     memset(&r, 0, sizeof r);
     r.o = o;
     r.last_saved = -1;
+    r.eval_loss = NAN;
     int status = LLM_EXIT_OK;
     if (setup(&r) < 0) {
         status = fail(&r);
@@ -838,6 +850,9 @@ int train_run(const train_opts *o)
         llm_msg("GPU memory: %.2f GiB at most (weights, gradients, moments and activations)",
                 (double)llm_model_cuda_peak_bytes(r.m) / (1 << 30));
     report_skips(&r);
+    if (r.st.best_step && !o->quiet)
+        llm_msg("best: %s/best is checkpoint-%" PRIu64 " (val loss %.4f)", o->out, r.st.best_step,
+                r.st.best_step_val_loss);
     if (stop_requested) {
         llm_msg("stopped at step %" PRIu64 "; --resume continues", r.st.step);
         status = 130;

@@ -66,6 +66,38 @@ expect_fail resume-past-the-end 1 "the checkpoint is at step 12, so a run of 8 s
 expect_fail resume-longer-cosine 1 "the run has 30 steps now but 20 in the checkpoint, and its cosine schedule" \
     llm-train --data train.bin --out straight "${TINY[@]}" --max-steps 30 --resume
 
+# ---- best: the saved checkpoint of the lowest val loss, as Trainer's best_model_checkpoint.
+# The val set is noise, whose loss rises as the model learns the training data; step 2 is
+# evaluated but not saved, so it cannot be best. --keep 1 keeps it beside the latest, and a
+# run resumed from step 8 ends with the same best as the straight one ----
+py '
+import json, random
+random.seed(1)
+for _ in range(16):
+    print(json.dumps({"input_ids": [random.randrange(63) for _ in range(40)]}))' >noise.jsonl
+stream_from_ids noise.bin noise.jsonl 64 --kind=blocks --eos=63
+BEST=(--data train.bin --val noise.bin "${CONST[@]}" --eval-every 2 --save-every 4 --keep 1)
+check best-run llm-train "${BEST[@]}" --out best --max-steps 12
+want=$(py '
+import json, sys
+evals = [e for e in map(json.loads, open(sys.argv[1])) if "val_loss" in e and e["step"] % 4 == 0]
+print("checkpoint-%d" % min(evals, key=lambda e: e["val_loss"])["step"])' best/log.jsonl)
+expect_eq best-link "$want" "$(readlink best/best)"
+expect_eq best-kept "$want checkpoint-12" "$(cd best && ls -d checkpoint-* | sort -t- -k2 -n | paste -sd' ')"
+expect_eq best-state "${want#checkpoint-}" \
+    "$(py 'import json, sys; print(json.load(open(sys.argv[1]))["best_step"])' best/checkpoint-12/trainer_state.json)"
+check best-eval llm-eval -q --model best/best --data noise.bin -o best-eval.json
+# llm-eval of best/ gives the val loss logged at its step (1e-6: another batch order of the sums)
+expect_eq best-eval-loss ok "$(py '
+import json, sys
+step = int(sys.argv[1])
+logged = next(e["val_loss"] for e in map(json.loads, open(sys.argv[2])) if e["step"] == step and "val_loss" in e)
+got = json.load(open(sys.argv[3]))["loss"]
+print("ok" if abs(got - logged) < 1e-6 else "%r != %r" % (got, logged))' "${want#checkpoint-}" best/log.jsonl best-eval.json)"
+check best-short llm-train "${BEST[@]}" --out best8 --max-steps 8
+check best-resumed llm-train "${BEST[@]}" --out best8 --max-steps 12 --resume
+expect_eq best-resumed-link "$want" "$(readlink best8/best)"
+
 # ---- the same thread count, the same bytes; another count, nearly the same numbers ----
 check rerun llm-train --data train.bin --val val.bin --out again "${TINY[@]}" --max-steps 20 --save-every 10 \
     --eval-every 10 -j2

@@ -150,6 +150,8 @@ static void fill_state(llm_train_state *s, uint64_t seed)
     s->tokens_seen = llm_rng_next(&r);
     s->epoch = random_double(&r);
     s->best_val_loss = INFINITY;
+    s->best_step = seed % 2 ? 0 : UINT64_MAX - 2 * seed;   /* never a fixture's step: no best link */
+    s->best_step_val_loss = seed % 2 ? INFINITY : random_double(&r);
     snprintf(s->schedule, sizeof s->schedule, "cosine");
     s->lr = 6e-4;
     s->min_lr = 0.1 * 6e-4;    /* not a short decimal */
@@ -171,7 +173,8 @@ static void fill_state(llm_train_state *s, uint64_t seed)
 static int same_state(const llm_train_state *a, const llm_train_state *b)
 {
     int ok = a->step == b->step && a->tokens_seen == b->tokens_seen && same_double(a->epoch, b->epoch) &&
-             same_double(a->best_val_loss, b->best_val_loss) && strcmp(a->schedule, b->schedule) == 0 &&
+             same_double(a->best_val_loss, b->best_val_loss) && a->best_step == b->best_step &&
+             same_double(a->best_step_val_loss, b->best_step_val_loss) && strcmp(a->schedule, b->schedule) == 0 &&
              same_double(a->lr, b->lr) && same_double(a->min_lr, b->min_lr) && a->warmup_steps == b->warmup_steps &&
              a->total_steps == b->total_steps && same_double(a->beta1, b->beta1) && same_double(a->beta2, b->beta2) &&
              same_double(a->eps, b->eps) && same_double(a->weight_decay, b->weight_decay) &&
@@ -575,6 +578,35 @@ static void test_run_folder(void)
         model_free(&x[i]);
 }
 
+/* RUN/best links to the checkpoint whose state names its own step best_step, and prune
+ * keeps it beside the newest ones until a better one replaces it. */
+static void test_run_best(void)
+{
+    const char *run = path_in(tmp, "runs/best");
+    llm_error err = {""};
+    char link[64];
+    model x[4];
+    for (int i = 0; i < 4; i++) {
+        model_make(&x[i], 40 + (uint64_t)i, 10 * (uint64_t)(i + 1));
+        x[i].s.best_step = i < 3 ? 10 : 40;
+        CHECKF(llm_run_save(run, &x[i].c, 1, NULL, &err) == 0, "%s", err.msg);
+        ssize_t n = readlink(path_in(run, "best"), link, sizeof link - 1);
+        CHECK(n > 0);
+        link[n > 0 ? n : 0] = '\0';
+        CHECKF(strcmp(link, i < 3 ? "checkpoint-10" : "checkpoint-40") == 0, "save %d: best -> %s", i, link);
+        if (i == 2)    /* keep 1: the latest, and the best kept too */
+            CHECK(exists(path_in(run, "checkpoint-10")) && !exists(path_in(run, "checkpoint-20")) &&
+                  exists(path_in(run, "checkpoint-30")));
+    }
+    CHECK(!exists(path_in(run, "checkpoint-10")) && exists(path_in(run, "checkpoint-40")) &&
+          !exists(path_in(run, "best.tmp")));
+    char *dir = NULL;    /* the link is a checkpoint folder, as llm-eval --model RUN/best takes it */
+    CHECK(llm_run_latest(path_in(run, "best"), &dir, &err) == 0 && loads_as(dir, &x[3]));
+    free(dir);
+    for (int i = 0; i < 4; i++)
+        model_free(&x[i]);
+}
+
 /* ---- crashes ---------------------------------------------------------------------------- */
 
 static const char *crash_at;
@@ -657,6 +689,7 @@ int main(void)
     RUN(test_corrupt_checkpoints);
     RUN(test_hub_folder);
     RUN(test_run_folder);
+    RUN(test_run_best);
     RUN(test_crashes);
     fixture_remove(tmp);
     while (n_paths > 0)
