@@ -798,6 +798,10 @@ static void announce(const run *r)
         llm_msg("device: CPU (%s)", r->no_gpu.msg);
     if (!r->on_gpu && o->recompute)    /* taken, so that one command serves either device */
         llm_msg("note: --recompute is for the GPU: the CPU keeps every activation");
+    if ((int64_t)r->st.step >= r->total_steps) {
+        llm_msg("%s: the run ended at step %" PRIu64 " already: nothing to do", o->out, r->st.step);
+        return;
+    }
     llm_msg("steps %" PRIu64 " to %" PRId64 ": %d rows x %d tokens x %d passes a step; %s lr %g, warmup %" PRId64
             ", %u threads", r->st.step, r->total_steps, r->micro_batch, r->max_T, r->grad_accum, r->st.schedule,
             o->lr, r->sched.warmup_steps, o->threads);

@@ -54,13 +54,16 @@ expect_same_file sigterm-weights straight/checkpoint-20/model.safetensors termed
 # ---- the constant schedule's length sets no learning rate: 6 steps, then --resume to 12, ends
 # as 12 straight; a decaying schedule refuses a new length ----
 CONST=(--n-layer 2 --n-head 2 --n-embd 32 --block-size 40 --micro-batch 4 --lr 3e-3 --warmup-steps 3
-       --schedule constant --grad-accum 2 -q -j2)
+       --schedule constant --grad-accum 2 -j2 -q)
 check constant-straight llm-train --data train.bin --out const12 "${CONST[@]}" --max-steps 12
 check constant-short llm-train --data train.bin --out const6 "${CONST[@]}" --max-steps 6
 check constant-longer llm-train --data train.bin --out const6 "${CONST[@]}" --max-steps 12 --resume
 expect_same_file constant-longer-weights const12/checkpoint-12/model.safetensors \
     const6/checkpoint-12/model.safetensors
 expect_eq constant-longer-log "$(log_numbers const12/log.jsonl)" "$(log_numbers const6/log.jsonl)"
+# (CONST without its last word, -q: the message is a progress line)
+expect_stderr_has resume-finished "const6: the run ended at step 12 already: nothing to do" \
+    llm-train --data train.bin --out const6 "${CONST[@]:0:${#CONST[@]}-1}" --max-steps 12 --resume
 expect_fail resume-past-the-end 1 "the checkpoint is at step 12, so a run of 8 steps has nothing left to do" \
     llm-train --data train.bin --out const6 "${CONST[@]}" --max-steps 8 --resume
 expect_fail resume-longer-cosine 1 "the run has 30 steps now but 20 in the checkpoint, and its cosine schedule" \
