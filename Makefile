@@ -292,7 +292,7 @@ demo: $(PROGRAMS)
 # reference checks and the training benchmark, which run under /usr/bin/python3).
 DEB_PACKAGES = build-essential pkg-config clang libclang-rt-14-dev zstd libzstd-dev \
   libsimdjson-dev libxxhash-dev libpcre2-dev libutf8proc-dev python3-numpy valgrind time \
-  mandoc xxd libopenblas-dev libomp-14-dev python3-torch
+  mandoc xxd libopenblas-dev libomp-14-dev python3-torch python3-jinja2
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \

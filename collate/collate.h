@@ -60,13 +60,19 @@ typedef struct col_opts {
 /* The lines of a template, in the order a conversation uses them. */
 typedef enum col_key {
     COL_KEY_BEGIN,            /* once, at the start of an example */
+    COL_KEY_TOOLS,            /* once, after begin, for a record with a "tools" list */
     COL_KEY_SYSTEM,           /* a system message */
     COL_KEY_USER,             /* a user message */
     COL_KEY_USER_INPUT,       /* a user message whose record has a non-empty input */
+    COL_KEY_TOOL_START,       /* before a run of tool messages (masked) */
+    COL_KEY_TOOL,             /* a tool message: a tool's response (masked) */
+    COL_KEY_TOOL_END,         /* after a run of tool messages (masked) */
     COL_KEY_ASSISTANT_START,  /* before each assistant message (masked) */
     COL_KEY_ASSISTANT,        /* an assistant message: what counts in the loss */
     COL_KEY_ASSISTANT_LAST,   /* the final answer (see template.c) */
     COL_KEY_ASSISTANT_END,    /* after each assistant message (masked) */
+    COL_KEY_TOOL_CALL,        /* each tool call, where an assistant line has {tool_calls} */
+    COL_KEY_TOOL_CALL_SEP,    /* before a tool call that follows text (the content, a call) */
     COL_KEY_COUNT
 } col_key;
 
@@ -78,6 +84,11 @@ typedef enum col_piece_kind {
     COL_PIECE_INSTRUCTION,    /* {instruction} */
     COL_PIECE_INPUT,          /* {input} */
     COL_PIECE_REASONING,      /* {reasoning}: an assistant message's thinking */
+    COL_PIECE_TOOL_CALLS,     /* {tool_calls}: an assistant message's calls, each its tool_call line */
+    COL_PIECE_NAME,           /* {name}, {arguments}: a tool call's */
+    COL_PIECE_ARGUMENTS,
+    COL_PIECE_TOOLS,          /* {tools}: the record's tools as JSON, one a line */
+    COL_PIECE_SYSTEM,         /* {system}: the first system message and a blank line, or nothing */
     COL_PIECE_BOS,            /* {bos}, {eos}: the tokenizer's, resolved by col_template_bind */
     COL_PIECE_EOS
 } col_piece_kind;
@@ -92,6 +103,7 @@ typedef struct col_line {
     int present;
     uint32_t first, n;        /* its pieces in the template's pieces */
     int reasoning;            /* holds {reasoning} (see render.c) */
+    unsigned fields;          /* the placeholders it holds, as bits 1 << col_piece_kind */
 } col_line;
 
 typedef struct col_template {
@@ -125,7 +137,7 @@ int col_template_bind(col_template *t, const llm_tokenizer *tok, llm_error *err)
 
 /* ---- record.c: one JSONL record ---- */
 
-typedef enum col_role { COL_ROLE_SYSTEM, COL_ROLE_USER, COL_ROLE_ASSISTANT } col_role;
+typedef enum col_role { COL_ROLE_SYSTEM, COL_ROLE_USER, COL_ROLE_ASSISTANT, COL_ROLE_TOOL } col_role;
 
 /* A string inside the parser's document (or the options). */
 typedef struct col_str {
@@ -141,11 +153,25 @@ typedef struct col_msg {
     int flat;                 /* a user message made from a flat record */
     col_str reasoning;        /* an assistant message's "reasoning_content", when given */
     int has_reasoning;
+    size_t first_call, n_calls;   /* an assistant message's tool calls in the example's calls */
 } col_msg;
+
+/* A tool call of an assistant message: {name} and {arguments}, the latter the record's string
+ * as it is, or its object as JSON (llm_json_dump) in the example's json. */
+typedef struct col_call {
+    col_str name;
+    col_str arguments;
+    size_t json_at;           /* while the record is read: where dumped arguments start in json */
+} col_call;
 
 typedef struct col_example {
     col_msg *msgs;            /* owned, reused from record to record */
     size_t n, cap;
+    col_call *calls;          /* owned, likewise */
+    size_t n_calls, cap_calls;
+    col_str tools;            /* the record's "tools", each as JSON, one a line; n == 0: none */
+    size_t tools_at;          /* while the record is read: where tools start in json */
+    llm_buf json;             /* owns the JSON text that arguments and tools point into */
 } col_example;
 
 /* Why a record was not written: the summary's reasons and the rejects file's. */
@@ -167,7 +193,7 @@ int col_reason_is_error(col_reason r);
 
 /* Reads the JSON object `root` as `schema` into ex (--system fills in a missing system
  * message). Returns COL_OK, or a reason with the detail in msg. The strings point into the
- * parser's document. */
+ * parser's document, or into ex->json. */
 col_reason col_read_record(llm_json root, col_schema schema, const char *system, col_example *ex, char *msg,
                            size_t msglen);
 void col_example_free(col_example *ex);
@@ -216,7 +242,7 @@ typedef struct col_render_opts {
 } col_render_opts;
 
 /* Hands ex, rendered through the template, to b. COL_OK; COL_BAD_CHAT with msg set (a system
- * message that the template cannot place); COL_REASON_COUNT with err set when the builder
+ * message, a tool message, tool calls or tools that the template cannot place); COL_REASON_COUNT with err set when the builder
  * fails (memory, the encoder's limits). */
 col_reason col_render(const col_render_opts *o, const col_example *ex, col_builder *b, char *msg, size_t msglen,
                       llm_error *err);

@@ -19,7 +19,8 @@ static const char usage[] =
     "\n"
     "Records:\n"
     "      --schema=NAME       auto (default: from the members of each record), chat\n"
-    "                          ({\"messages\": [{\"role\", \"content\"}, ...]}), alpaca\n"
+    "                          ({\"messages\": [{\"role\", \"content\"}, ...]}, tool_calls,\n"
+    "                          tool messages and \"tools\" included), alpaca\n"
     "                          ({\"instruction\", \"input\", \"output\"}), instruct\n"
     "                          ({\"instruct\", \"input\", \"label\"}), query ({\"query\", \"answer\"})\n"
     "      --system=TEXT       the system message of records that have none\n"
@@ -31,7 +32,8 @@ static const char usage[] =
     "      --template=NAME|FILE   chatml, qwen3, llama3, alpaca, plain, or a template file\n"
     "                          (default: chatml when the tokenizer has <|im_start|>, llama3\n"
     "                          when it has <|start_header_id|>, else plain)\n"
-    "      --show-template     print the template's definition and exit\n"
+    "      --show-template     print the template's definition and exit; without\n"
+    "                          --template, the one --tokenizer's default is\n"
     "      --render            write each example's rendered text and the byte spans that\n"
     "                          count in the loss as JSONL, instead of the stream (so not\n"
     "                          with -b, --pad=max, --pack, --pad-id, -l, --ledger, --max-drop)\n"
@@ -106,10 +108,20 @@ static const struct option long_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* --show-template: a built-in's definition, or the file as it is. */
-static int show_template(const char *arg)
+/* --show-template: a built-in's definition, or the file as it is; without --template, the
+ * built-in that --tokenizer's special tokens call for. */
+static int show_template(const char *arg, const char *tokenizer)
 {
     llm_error err;
+    if (!arg) {
+        llm_tokenizer *tok = llm_tokenizer_load_default(tokenizer, &err);
+        if (!tok) {
+            llm_msg("%s", err.msg);
+            return LLM_EXIT_FAILURE;
+        }
+        arg = col_default_template(tok);    /* a built-in's name: static */
+        llm_tokenizer_free(tok);
+    }
     const char *src = col_builtin_source(arg);
     if (src) {
         fputs(src, stdout);
@@ -222,9 +234,10 @@ static int parse_args(col_opts *o, int argc, char **argv)
             return status;
     }
     if (show) {
-        if (!o->template_arg)
-            return llm_usage_error("--show-template: name the template with --template");
-        return show_template(o->template_arg);
+        if (!o->template_arg && !o->tokenizer)
+            return llm_usage_error("--show-template: name the template with --template, or the tokenizer whose "
+                                   "default template to show with --tokenizer");
+        return show_template(o->template_arg, o->tokenizer);
     }
     if ((status = llm_input_args(argv + optind, argc - optind, &o->inputs, &o->n_inputs)) >= 0)
         return status;

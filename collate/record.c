@@ -1,7 +1,8 @@
-/* One JSONL record of llm-collate read into a conversation: a chat's messages as they are, or a
- * flat instruction record (Alpaca's, and the instruct/label and query/answer shapes) as a user
- * message and the assistant's answer. Every way a record can be malformed has a reason and a
- * message that names the member. */
+/* One JSONL record of llm-collate read into a conversation: a chat's messages as they are (tool
+ * calls and tool responses included), or a flat instruction record (Alpaca's, and the
+ * instruct/label and query/answer shapes) as a user message and the assistant's answer; and
+ * the record's tools. Every way a record can be malformed has a reason and a message that names
+ * the member. */
 #include "collate.h"
 
 #include <stdarg.h>
@@ -28,6 +29,10 @@ void col_example_free(col_example *ex)
     free(ex->msgs);
     ex->msgs = NULL;
     ex->n = ex->cap = 0;
+    free(ex->calls);
+    ex->calls = NULL;
+    ex->n_calls = ex->cap_calls = 0;
+    llm_buf_free(&ex->json);
 }
 
 static col_reason fail(col_reason r, char *msg, size_t msglen, const char *fmt, ...) LLM_PRINTF(4, 5);
@@ -143,20 +148,130 @@ static col_reason read_flat(llm_json root, col_schema schema, const char *system
 
 static col_reason read_role(llm_json m, size_t i, col_role *role, char *msg, size_t msglen)
 {
-    static const char *const roles[] = {"system", "user", "assistant"};
+    static const char *const roles[] = {"system", "user", "assistant", "tool"};
     char where[48];
     col_str s;
     snprintf(where, sizeof where, "messages[%zu].", i);
     col_reason r = get_string(m, where, "role", 0, &s, msg, msglen);
     if (r != COL_OK)
         return r;
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < 4; k++)
         if (strlen(roles[k]) == s.n && memcmp(roles[k], s.s, s.n) == 0) {
             *role = (col_role)k;
             return COL_OK;
         }
-    return fail(COL_BAD_CHAT, msg, msglen, "messages[%zu]: unknown role \"%.*s\" (system, user or assistant)", i,
+    return fail(COL_BAD_CHAT, msg, msglen, "messages[%zu]: unknown role \"%.*s\" (system, user, assistant or tool)", i,
                 (int)(s.n > 40 ? 40 : s.n), s.s);
+}
+
+/* A chat that starts with a system message cannot have a "system" member as well. */
+static col_reason check_one_system(llm_json root, char *msg, size_t msglen)
+{
+    col_str s;
+    col_reason r = get_string(root, "", "system", 1, &s, msg, msglen);
+    if (r == COL_OK && s.n)
+        r = fail(COL_BAD_CHAT, msg, msglen,
+                 "\"system\" member and a system message at messages[0]: one system message per conversation");
+    return r;
+}
+
+/* A tool call's arguments: a string as it is, an object as JSON text in ex->json (its place
+ * set in col_read_record, as the buffer may still move). */
+static col_reason read_arguments(llm_json f, const char *where, col_example *ex, col_call *c, char *msg,
+                                 size_t msglen)
+{
+    llm_json v;
+    if (!llm_json_field(f, "arguments", &v))
+        return fail(COL_MISSING_FIELD, msg, msglen, "no \"%sarguments\" member", where);
+    llm_json_type t = llm_json_type_of(v);
+    if (t == LLM_JSON_STRING) {
+        llm_json_get_string(v, &c->arguments.s, &c->arguments.n);
+        return COL_OK;
+    }
+    if (t != LLM_JSON_OBJECT)
+        return fail(COL_WRONG_TYPE, msg, msglen, "\"%sarguments\" is %s, not a string or an object", where,
+                    llm_json_type_name(t));
+    c->json_at = ex->json.len;
+    llm_json_dump(v, &ex->json);
+    c->arguments = (col_str){NULL, ex->json.len - c->json_at};
+    return COL_OK;
+}
+
+/* The "tool_calls" of messages[i], an assistant message's: [{"function": {"name", "arguments"}}]
+ * as OpenAI writes them, or [{"name", "arguments"}]. */
+static col_reason read_calls(llm_json m, size_t i, col_msg *cm, col_example *ex, char *msg, size_t msglen)
+{
+    llm_json arr, c, f;
+    llm_json_iter it;
+    cm->first_call = ex->n_calls;
+    cm->n_calls = 0;
+    if (!llm_json_field(m, "tool_calls", &arr) || llm_json_type_of(arr) == LLM_JSON_NULL)
+        return COL_OK;
+    if (llm_json_type_of(arr) != LLM_JSON_ARRAY)
+        return fail(COL_WRONG_TYPE, msg, msglen, "\"messages[%zu].tool_calls\" is %s, not an array", i,
+                    llm_json_type_name(llm_json_type_of(arr)));
+    if (cm->role != COL_ROLE_ASSISTANT && llm_json_array_len(arr) > 0)
+        return fail(COL_BAD_CHAT, msg, msglen, "messages[%zu]: tool_calls on a message whose role is not assistant", i);
+    size_t k = 0;
+    llm_json_array_begin(arr, &it);
+    for (; llm_json_array_next(&it, &c); k++) {
+        char where[96];
+        if (llm_json_type_of(c) != LLM_JSON_OBJECT)
+            return fail(COL_WRONG_TYPE, msg, msglen, "messages[%zu].tool_calls[%zu] is %s, not an object", i, k,
+                        llm_json_type_name(llm_json_type_of(c)));
+        snprintf(where, sizeof where, "messages[%zu].tool_calls[%zu].", i, k);
+        if (llm_json_field(c, "function", &f) && llm_json_type_of(f) != LLM_JSON_NULL) {
+            if (llm_json_type_of(f) != LLM_JSON_OBJECT)
+                return fail(COL_WRONG_TYPE, msg, msglen, "\"%sfunction\" is %s, not an object", where,
+                            llm_json_type_name(llm_json_type_of(f)));
+            snprintf(where, sizeof where, "messages[%zu].tool_calls[%zu].function.", i, k);
+            c = f;
+        }
+        if (ex->n_calls == ex->cap_calls) {
+            size_t cap = ex->cap_calls ? 2 * ex->cap_calls : 8;
+            col_call *grown = realloc(ex->calls, cap * sizeof *grown);
+            if (!grown)
+                return COL_REASON_COUNT;
+            ex->calls = grown;
+            ex->cap_calls = cap;
+        }
+        col_call *call = &ex->calls[ex->n_calls];
+        memset(call, 0, sizeof *call);
+        col_reason r = get_string(c, where, "name", 0, &call->name, msg, msglen);
+        if (r == COL_OK)
+            r = read_arguments(c, where, ex, call, msg, msglen);
+        if (r != COL_OK)
+            return r;
+        ex->n_calls++;
+        cm->n_calls++;
+    }
+    return COL_OK;
+}
+
+/* The record's "tools": each an object, written as JSON, one a line. */
+static col_reason read_tools(llm_json root, col_example *ex, char *msg, size_t msglen)
+{
+    llm_json arr, t;
+    llm_json_iter it;
+    if (!llm_json_field(root, "tools", &arr) || llm_json_type_of(arr) == LLM_JSON_NULL)
+        return COL_OK;
+    if (llm_json_type_of(arr) != LLM_JSON_ARRAY)
+        return fail(COL_WRONG_TYPE, msg, msglen, "\"tools\" is %s, not an array",
+                    llm_json_type_name(llm_json_type_of(arr)));
+    ex->tools_at = ex->json.len;
+    size_t k = 0;
+    llm_json_array_begin(arr, &it);
+    for (; llm_json_array_next(&it, &t); k++) {
+        if (llm_json_type_of(t) != LLM_JSON_OBJECT)
+            return fail(COL_WRONG_TYPE, msg, msglen, "tools[%zu] is %s, not an object", k,
+                        llm_json_type_name(llm_json_type_of(t)));
+        if (k)
+            llm_buf_putc(&ex->json, '\n');
+        llm_json_dump(t, &ex->json);
+    }
+    if (k)
+        ex->tools = (col_str){NULL, ex->json.len - ex->tools_at};
+    return COL_OK;
 }
 
 static col_reason read_chat(llm_json root, const char *system, col_example *ex, char *msg, size_t msglen)
@@ -184,18 +299,23 @@ static col_reason read_chat(llm_json root, const char *system, col_example *ex, 
             return r;
         if (i == 0 && role != COL_ROLE_SYSTEM && (r = add_system(root, system, ex, msg, msglen)) != COL_OK)
             return r;
+        if (i == 0 && role == COL_ROLE_SYSTEM && (r = check_one_system(root, msg, msglen)) != COL_OK)
+            return r;
         col_msg *cm = add_msg(ex, role);
         if (!cm)
             return COL_REASON_COUNT;
         if ((r = get_string(m, where, "content", 0, &cm->content, msg, msglen)) != COL_OK)
+            return r;
+        if ((r = read_calls(m, i, cm, ex, msg, msglen)) != COL_OK)
             return r;
         if (role == COL_ROLE_ASSISTANT) {
             if ((r = get_string(m, where, "reasoning_content", 1, &cm->reasoning, msg, msglen)) != COL_OK)
                 return r;
             llm_json v;
             cm->has_reasoning = llm_json_field(m, "reasoning_content", &v) && llm_json_type_of(v) != LLM_JSON_NULL;
-            if (is_blank(cm->content))
-                return fail(COL_EMPTY_ANSWER, msg, msglen, "messages[%zu]: the assistant's content is empty", i);
+            if (is_blank(cm->content) && cm->n_calls == 0)
+                return fail(COL_EMPTY_ANSWER, msg, msglen,
+                            "messages[%zu]: the assistant's content is empty, and it has no tool_calls", i);
             answers++;
         }
         i++;
@@ -225,7 +345,13 @@ static col_schema detect(llm_json root)
 col_reason col_read_record(llm_json root, col_schema schema, const char *system, col_example *ex, char *msg,
                            size_t msglen)
 {
-    ex->n = 0;
+    ex->n = ex->n_calls = 0;
+    ex->tools = (col_str){"", 0};
+    if (llm_buf_failed(&ex->json)) {    /* out of memory on an earlier record: start afresh */
+        llm_buf_free(&ex->json);
+        llm_buf_init(&ex->json);
+    }
+    llm_buf_clear(&ex->json);
     if (llm_json_type_of(root) != LLM_JSON_OBJECT)
         return fail(COL_MALFORMED_JSON, msg, msglen, "a record must be an object, got %s",
                     llm_json_type_name(llm_json_type_of(root)));
@@ -235,6 +361,16 @@ col_reason col_read_record(llm_json root, col_schema schema, const char *system,
                     "of a known shape");
     col_reason r = schema == COL_SCHEMA_CHAT ? read_chat(root, system, ex, msg, msglen)
                                              : read_flat(root, schema, system, ex, msg, msglen);
+    if (r == COL_OK)
+        r = read_tools(root, ex, msg, msglen);
+    if (r == COL_OK && llm_buf_failed(&ex->json))
+        r = COL_REASON_COUNT;
+    /* The JSON text has stopped moving: point into it. */
+    for (size_t i = 0; r == COL_OK && i < ex->n_calls; i++)
+        if (!ex->calls[i].arguments.s)
+            ex->calls[i].arguments.s = ex->json.data + ex->calls[i].json_at;
+    if (r == COL_OK && ex->tools.n)
+        ex->tools.s = ex->json.data + ex->tools_at;
     if (r == COL_REASON_COUNT)
         snprintf(msg, msglen, "out of memory");
     return r;

@@ -1,7 +1,7 @@
-/* A conversation rendered through a template: each message through its template line, the
- * placeholders filled from the message, each piece handed to the builder with whether it
- * counts in the loss. The answers (assistant lines, their end-of-turn tokens included) count;
- * everything else is masked, unless --train-on-inputs. */
+/* A conversation rendered through a template: the record's tools, then each message through
+ * its template line, the placeholders filled from the message, each piece handed to the builder
+ * with whether it counts in the loss. The answers (assistant lines, their tool calls and
+ * end-of-turn tokens included) count; everything else is masked, unless --train-on-inputs. */
 #include "collate.h"
 
 #include <stdio.h>
@@ -133,8 +133,11 @@ static void split_answer(const col_template *t, const col_msg *m, col_str *answe
 
 /* What a line's pieces refer to in one message. */
 typedef struct turn {
+    const col_example *ex;
     const col_msg *msg;       /* NULL for the lines outside messages */
     const col_msg *system;    /* a system message merged into this user message */
+    const col_msg *head;      /* the tools line's {system}: the system message that opens the chat */
+    const col_call *call;     /* the tool_call line's call */
     col_str answer, reasoning;
     int trained;
 } turn;
@@ -144,6 +147,20 @@ static void fill(const col_template *t, const col_line *ln, col_piece_kind kind,
 {
     const col_msg *m = tu->msg;
     x->n = 0;
+    switch (kind) {    /* the lines outside messages, and tool calls: JSON and names, never trimmed */
+    case COL_PIECE_TOOLS: parts_add(x, tu->ex->tools.s, tu->ex->tools.n); return;
+    case COL_PIECE_NAME: parts_add(x, tu->call->name.s, tu->call->name.n); return;
+    case COL_PIECE_ARGUMENTS: parts_add(x, tu->call->arguments.s, tu->call->arguments.n); return;
+    case COL_PIECE_SYSTEM:
+        if (tu->head) {
+            parts_add(x, tu->head->content.s, tu->head->content.n);
+            if (t->trim)
+                parts_trim(x);
+            parts_add(x, "\n\n", 2);
+        }
+        return;
+    default: break;
+    }
     if (tu->system && kind != COL_PIECE_INPUT) {
         parts_add(x, tu->system->content.s, tu->system->content.n);
         parts_add(x, "\n\n", 2);
@@ -175,6 +192,23 @@ static void fill(const col_template *t, const col_line *ln, col_piece_kind kind,
         parts_trim(x);
 }
 
+static int emit(const col_template *t, col_key key, const turn *tu, col_builder *b, llm_error *err);
+
+/* {tool_calls}: each call of an assistant message through the tool_call line, tool_call_sep
+ * before it when text comes before (the message's content, or a call). 0, or -1 with err set. */
+static int emit_calls(const col_template *t, const turn *tu, col_builder *b, llm_error *err)
+{
+    turn sub = *tu;
+    for (size_t k = 0; k < tu->msg->n_calls; k++) {
+        sub.call = &tu->ex->calls[tu->msg->first_call + k];
+        if ((k > 0 || tu->answer.n > 0) && emit(t, COL_KEY_TOOL_CALL_SEP, &sub, b, err) < 0)
+            return -1;
+        if (emit(t, COL_KEY_TOOL_CALL, &sub, b, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* Hands one template line, filled for a turn, to the builder. 0, or -1 with err set. */
 static int emit(const col_template *t, col_key key, const turn *tu, col_builder *b, llm_error *err)
 {
@@ -186,6 +220,8 @@ static int emit(const col_template *t, col_key key, const turn *tu, col_builder 
             rc = col_builder_text(b, t->text.data + pc->off, pc->len, tu->trained, err);
         } else if (pc->kind == COL_PIECE_TOKEN) {
             rc = col_builder_token(b, pc->id, tu->trained, err);
+        } else if (pc->kind == COL_PIECE_TOOL_CALLS) {
+            rc = emit_calls(t, tu, b, err);
         } else {
             parts x;
             fill(t, ln, pc->kind, tu, &x);
@@ -198,14 +234,54 @@ static int emit(const col_template *t, col_key key, const turn *tu, col_builder 
     return 0;
 }
 
-/* The user message that Qwen3 calls the last query: the last user message, or, when there is
- * none, the last message. */
+static int starts_with(col_str s, const char *p)
+{
+    size_t k = strlen(p);
+    return s.n >= k && memcmp(s.s, p, k) == 0;
+}
+
+static int ends_with(col_str s, const char *p)
+{
+    size_t k = strlen(p);
+    return s.n >= k && memcmp(s.s + s.n - k, p, k) == 0;
+}
+
+/* The user message that Qwen3 calls the last query: the last user message that is not tool
+ * responses passed on as a user message (its text within <tool_response> and
+ * </tool_response>), or, when there is none, the last message. */
 static size_t last_query(const col_example *ex)
 {
-    for (size_t i = ex->n; i-- > 0;)
-        if (ex->msgs[i].role == COL_ROLE_USER)
+    for (size_t i = ex->n; i-- > 0;) {
+        const col_msg *m = &ex->msgs[i];
+        if (m->role != COL_ROLE_USER)
+            continue;
+        col_str last = m->flat && m->input.n ? m->input : m->content;   /* of "instruction\ninput" */
+        if (!starts_with(m->content, "<tool_response>") || !ends_with(last, "</tool_response>"))
             return i;
+    }
     return ex->n - 1;
+}
+
+/* Whether the template has a place for the record's tools, tool messages and tool calls:
+ * COL_OK, or COL_BAD_CHAT with msg set. */
+static col_reason check_tools(const col_template *t, const col_example *ex, char *msg, size_t msglen)
+{
+    if (ex->tools.n && !t->line[COL_KEY_TOOLS].present) {
+        snprintf(msg, msglen, "a \"tools\" list, and template %s has no tools line to render it", t->name);
+        return COL_BAD_CHAT;
+    }
+    for (size_t i = 0; i < ex->n; i++) {
+        if (ex->msgs[i].role == COL_ROLE_TOOL && !t->line[COL_KEY_TOOL].present) {
+            snprintf(msg, msglen, "a tool message, and template %s has no tool line to render it", t->name);
+            return COL_BAD_CHAT;
+        }
+        if (ex->msgs[i].n_calls && !t->line[COL_KEY_TOOL_CALL].present) {
+            snprintf(msg, msglen, "an assistant message with tool_calls, and template %s has no tool_call line "
+                     "to render them", t->name);
+            return COL_BAD_CHAT;
+        }
+    }
+    return COL_OK;
 }
 
 col_reason col_render(const col_render_opts *o, const col_example *ex, col_builder *b, char *msg, size_t msglen,
@@ -213,17 +289,28 @@ col_reason col_render(const col_render_opts *o, const col_example *ex, col_build
 {
     const col_template *t = o->tmpl;
     int all = o->train_on_inputs;
-    size_t query = last_query(ex), last_answer = 0;
+    col_reason why = check_tools(t, ex, msg, msglen);
+    if (why != COL_OK)
+        return why;
+    size_t query = last_query(ex), last_answer = 0, start = 0;
     for (size_t i = 0; i < ex->n; i++)
         if (ex->msgs[i].role == COL_ROLE_ASSISTANT)
             last_answer = i;
-    turn outside = {.trained = all};
+    turn outside = {.ex = ex, .trained = all};
     if (emit(t, COL_KEY_BEGIN, &outside, b, err) < 0)
         return COL_REASON_COUNT;
+    if (ex->tools.n) {
+        /* The system message that opens the chat goes with the tools, where they have its place. */
+        if ((t->line[COL_KEY_TOOLS].fields >> COL_PIECE_SYSTEM & 1) && ex->n && ex->msgs[0].role == COL_ROLE_SYSTEM)
+            outside.head = &ex->msgs[start++];
+        if (emit(t, COL_KEY_TOOLS, &outside, b, err) < 0)
+            return COL_REASON_COUNT;
+        outside.head = NULL;
+    }
     const col_msg *pending = NULL;    /* a system message for the next user message */
-    for (size_t i = 0; i < ex->n; i++) {
+    for (size_t i = start; i < ex->n; i++) {
         const col_msg *m = &ex->msgs[i];
-        turn tu = {.msg = m, .trained = all};
+        turn tu = {.ex = ex, .msg = m, .trained = all};
         int rc = 0;
         if (m->role == COL_ROLE_SYSTEM && !t->line[COL_KEY_SYSTEM].present) {
             /* No system line: its text goes before the next user message's, as Gemma's does. */
@@ -240,6 +327,14 @@ col_reason col_render(const col_render_opts *o, const col_example *ex, col_build
             pending = NULL;
             int with_input = m->flat && m->input.n && t->line[COL_KEY_USER_INPUT].present;
             rc = emit(t, with_input ? COL_KEY_USER_INPUT : COL_KEY_USER, &tu, b, err);
+        } else if (m->role == COL_ROLE_TOOL) {
+            /* A run of tool messages: tool_start before the first, tool_end after the last. */
+            if (i == 0 || ex->msgs[i - 1].role != COL_ROLE_TOOL)
+                rc = emit(t, COL_KEY_TOOL_START, &tu, b, err);
+            if (rc == 0)
+                rc = emit(t, COL_KEY_TOOL, &tu, b, err);
+            if (rc == 0 && (i == ex->n - 1 || ex->msgs[i + 1].role != COL_ROLE_TOOL))
+                rc = emit(t, COL_KEY_TOOL_END, &tu, b, err);
         } else {
             split_answer(t, m, &tu.answer, &tu.reasoning);
             /* Qwen3 thinks aloud in its final answer, and in any answer after the last

@@ -15,7 +15,8 @@
 #define TEMPLATE_MAX_BYTES (1u << 20)
 
 static const char *const key_names[COL_KEY_COUNT] = {
-    "begin", "system", "user", "user_input", "assistant_start", "assistant", "assistant_last", "assistant_end",
+    "begin", "tools", "system", "user", "user_input", "tool_start", "tool", "tool_end", "assistant_start",
+    "assistant", "assistant_last", "assistant_end", "tool_call", "tool_call_sep",
 };
 
 /* ---- the built-in templates ---- */
@@ -23,20 +24,38 @@ static const char *const key_names[COL_KEY_COUNT] = {
 #define CHATML_TURNS                                                    \
     "system          = \"<|im_start|>system\\n{content}<|im_end|>\\n\"\n" \
     "user            = \"<|im_start|>user\\n{content}<|im_end|>\\n\"\n"   \
-    "assistant_start = \"<|im_start|>assistant\\n\"\n"                    \
-    "assistant       = \"{content}<|im_end|>\"\n"
+    "assistant_start = \"<|im_start|>assistant\\n\"\n"
 
 static const char chatml_src[] =
     "# ChatML: how Qwen2, Qwen2.5 and Qwen3 render a conversation (Qwen3 adds a think block\n"
-    "# to the final answer: see qwen3; Qwen2 and Qwen2.5 add a default system message when\n"
-    "# the conversation has none, which this does not).\n" CHATML_TURNS
-    "assistant_end   = \"\\n\"\n";
+    "# to the final answer and renders tools: see qwen3; Qwen2 and Qwen2.5 add a default\n"
+    "# system message when the conversation has none, which this does not). A tool message\n"
+    "# is a message like the others; tool calls and tools have no place here.\n" CHATML_TURNS
+    "assistant       = \"{content}<|im_end|>\"\n"
+    "assistant_end   = \"\\n\"\n"
+    "tool            = \"<|im_start|>tool\\n{content}<|im_end|>\\n\"\n";
 
 static const char qwen3_src[] =
     "# Qwen3's chat template: ChatML, and the final answer (the last message, or one after the\n"
-    "# last user message that has reasoning) starts with its think block, empty or not.\n" CHATML_TURNS
-    "assistant_last  = \"<think>\\n{reasoning}\\n</think>\\n\\n{content}<|im_end|>\"\n"
-    "assistant_end   = \"\\n\"\n";
+    "# last user message that has reasoning) starts with its think block, empty or not. The\n"
+    "# tools, and the system message with them, open the conversation; a run of tool\n"
+    "# responses is one user message; an answer's tool calls follow its text.\n"
+    "tools           = \"<|im_start|>system\\n{system}# Tools\\n\\n\"\n"
+    "                  \"You may call one or more functions to assist with the user query.\\n\\n\"\n"
+    "                  \"You are provided with function signatures within <tools></tools> XML tags:\\n\"\n"
+    "                  \"<tools>\\n{tools}\\n</tools>\\n\\n\"\n"
+    "                  \"For each function call, return a json object with function name and arguments \"\n"
+    "                  \"within <tool_call></tool_call> XML tags:\\n\"\n"
+    "                  \"<tool_call>\\n{{\\\"name\\\": <function-name>, \\\"arguments\\\": <args-json-object>}}\\n\"\n"
+    "                  \"</tool_call><|im_end|>\\n\"\n" CHATML_TURNS
+    "assistant       = \"{content}{tool_calls}<|im_end|>\"\n"
+    "assistant_last  = \"<think>\\n{reasoning}\\n</think>\\n\\n{content}{tool_calls}<|im_end|>\"\n"
+    "assistant_end   = \"\\n\"\n"
+    "tool_start      = \"<|im_start|>user\"\n"
+    "tool            = \"\\n<tool_response>\\n{content}\\n</tool_response>\"\n"
+    "tool_end        = \"<|im_end|>\\n\"\n"
+    "tool_call       = \"<tool_call>\\n{{\\\"name\\\": \\\"{name}\\\", \\\"arguments\\\": {arguments}}}\\n</tool_call>\"\n"
+    "tool_call_sep   = \"\\n\"\n";
 
 static const char llama3_src[] =
     "# LLaMA-3's chat template: a header per message, its text trimmed, <|eot_id|> after it.\n"
@@ -45,6 +64,7 @@ static const char llama3_src[] =
     "user            = \"<|start_header_id|>user<|end_header_id|>\\n\\n{content}<|eot_id|>\"\n"
     "assistant_start = \"<|start_header_id|>assistant<|end_header_id|>\\n\\n\"\n"
     "assistant       = \"{content}<|eot_id|>\"\n"
+    "tool            = \"<|start_header_id|>tool<|end_header_id|>\\n\\n{content}<|eot_id|>\"\n"
     "trim            = yes\n";
 
 static const char alpaca_src[] =
@@ -179,20 +199,26 @@ static const struct {
     col_piece_kind kind;
 } placeholders[] = {
     {"content", COL_PIECE_CONTENT}, {"instruction", COL_PIECE_INSTRUCTION}, {"input", COL_PIECE_INPUT},
-    {"reasoning", COL_PIECE_REASONING}, {"bos", COL_PIECE_BOS}, {"eos", COL_PIECE_EOS},
+    {"reasoning", COL_PIECE_REASONING}, {"tool_calls", COL_PIECE_TOOL_CALLS}, {"name", COL_PIECE_NAME},
+    {"arguments", COL_PIECE_ARGUMENTS}, {"tools", COL_PIECE_TOOLS}, {"system", COL_PIECE_SYSTEM},
+    {"bos", COL_PIECE_BOS}, {"eos", COL_PIECE_EOS},
 };
 
 /* Which placeholders each line may hold, as bits of col_piece_kind. */
 static unsigned allowed_fields(col_key k)
 {
     const unsigned content = 1u << COL_PIECE_CONTENT, instruction = 1u << COL_PIECE_INSTRUCTION,
-                   input = 1u << COL_PIECE_INPUT, reasoning = 1u << COL_PIECE_REASONING;
+                   input = 1u << COL_PIECE_INPUT, reasoning = 1u << COL_PIECE_REASONING,
+                   tool_calls = 1u << COL_PIECE_TOOL_CALLS;
     switch (k) {
-    case COL_KEY_SYSTEM: return content;
+    case COL_KEY_TOOLS: return 1u << COL_PIECE_TOOLS | 1u << COL_PIECE_SYSTEM;
+    case COL_KEY_SYSTEM:
+    case COL_KEY_TOOL: return content;
     case COL_KEY_USER:
     case COL_KEY_USER_INPUT: return content | instruction | input;
     case COL_KEY_ASSISTANT:
-    case COL_KEY_ASSISTANT_LAST: return content | reasoning;
+    case COL_KEY_ASSISTANT_LAST: return content | reasoning | tool_calls;
+    case COL_KEY_TOOL_CALL: return 1u << COL_PIECE_NAME | 1u << COL_PIECE_ARGUMENTS;
     default: return 0;
     }
 }
@@ -266,6 +292,7 @@ static int split_value(parser *p, col_key k)
     llm_buf_free(&tmp);
     ln->n = (uint32_t)(t->n_pieces - ln->first);
     ln->reasoning = (seen >> COL_PIECE_REASONING) & 1;
+    ln->fields = seen;
     return rc;
 }
 
@@ -310,8 +337,14 @@ static int parse_line(parser *p, const char *s, const char *end)
             s++;
         size_t wlen = (size_t)(s - w);
         s = skip_blanks(s, end);
-        if (s != end && *s != '#')
-            return parse_error(p, "trim: expected yes or no");
+        if (s != end && *s != '#') {    /* name the whole value, up to a comment */
+            const char *e = w;
+            while (e < end && *e != '#')
+                e++;
+            while (e > w && (e[-1] == ' ' || e[-1] == '\t'))
+                e--;
+            return parse_error(p, "trim: expected yes or no, got '%.*s'", (int)(e - w), w);
+        }
         if (wlen == 3 && memcmp(w, "yes", 3) == 0)
             p->t->trim = 1;
         else if (!(wlen == 2 && memcmp(w, "no", 2) == 0))
@@ -333,10 +366,34 @@ static int parse_line(parser *p, const char *s, const char *end)
 /* Whether line k holds the placeholder `kind`. */
 static int holds(const col_template *t, col_key k, col_piece_kind kind)
 {
-    const col_line *ln = &t->line[k];
-    for (uint32_t i = 0; i < ln->n; i++)
-        if (t->pieces[ln->first + i].kind == kind)
-            return 1;
+    return (t->line[k].fields >> kind) & 1;
+}
+
+/* The rules of the tool lines: a tool message, each tool call and the tools have a place. */
+static int check_tool_lines(parser *p)
+{
+    const col_template *t = p->t;
+    const col_line *ln = t->line;
+    for (int k = COL_KEY_TOOL_START; k <= COL_KEY_TOOL_END; k += 2)
+        if (ln[k].present && !ln[COL_KEY_TOOL].present)
+            return parse_error(p, "%s without a tool line", key_names[k]);
+    if (ln[COL_KEY_TOOL].present && !holds(t, COL_KEY_TOOL, COL_PIECE_CONTENT))
+        return parse_error(p, "tool: no {content}, where the tool's response goes");
+    if (ln[COL_KEY_TOOLS].present && !holds(t, COL_KEY_TOOLS, COL_PIECE_TOOLS))
+        return parse_error(p, "tools: no {tools}, where the record's tools go");
+    if (ln[COL_KEY_TOOL_CALL_SEP].present && !ln[COL_KEY_TOOL_CALL].present)
+        return parse_error(p, "tool_call_sep without a tool_call line");
+    if (ln[COL_KEY_TOOL_CALL].present && !holds(t, COL_KEY_TOOL_CALL, COL_PIECE_NAME))
+        return parse_error(p, "tool_call: no {name}, where the function's name goes");
+    if (ln[COL_KEY_TOOL_CALL].present && !holds(t, COL_KEY_TOOL_CALL, COL_PIECE_ARGUMENTS))
+        return parse_error(p, "tool_call: no {arguments}, where the call's arguments go");
+    for (int k = COL_KEY_ASSISTANT; k <= COL_KEY_ASSISTANT_LAST; k++) {
+        if (!ln[k].present || holds(t, (col_key)k, COL_PIECE_TOOL_CALLS) == ln[COL_KEY_TOOL_CALL].present)
+            continue;
+        if (ln[COL_KEY_TOOL_CALL].present)
+            return parse_error(p, "%s: no {tool_calls}, where the tool_call lines go", key_names[k]);
+        return parse_error(p, "%s: {tool_calls} without a tool_call line, which writes each call", key_names[k]);
+    }
     return 0;
 }
 
@@ -366,7 +423,7 @@ static int check_template(parser *p)
         !(holds(t, COL_KEY_USER_INPUT, COL_PIECE_INSTRUCTION) && holds(t, COL_KEY_USER_INPUT, COL_PIECE_INPUT)))
         return parse_error(p, "user_input: no {content}, nor {instruction} and {input}, where the message and "
                               "its input go");
-    return 0;
+    return check_tool_lines(p);
 }
 
 col_template *col_template_parse(const char *src, size_t n, const char *name, llm_error *err)

@@ -391,6 +391,97 @@ void llm_json_minify(llm_json v, llm_buf *out)
     }
 }
 
+/* A double as Python's repr writes it: the shortest digits that read back as the same
+ * double, positional when the decimal exponent is from -4 to 15 (with ".0" when whole),
+ * else d.ddde+XX. JSON has no NaN or infinity, so neither comes here. */
+static void dump_double(double x, llm_buf *out)
+{
+    char buf[40];
+    int prec = 0;
+    for (; prec < 17; prec++) {    /* the first precision that round-trips is the shortest */
+        std::snprintf(buf, sizeof buf, "%.*e", prec, x);
+        if (std::strtod(buf, NULL) == x)
+            break;
+    }
+    /* buf is [-]d[.ddd]e[+-]XX: gather the digits and the exponent */
+    const char *p = buf;
+    if (*p == '-')
+        llm_buf_putc(out, *p++);
+    char digits[24];
+    int n = 0;
+    for (; *p != 'e'; p++)
+        if (*p != '.')
+            digits[n++] = *p;
+    while (n > 1 && digits[n - 1] == '0')
+        n--;
+    int exp = std::atoi(p + 1);    /* the value is d.ddd x 10^exp */
+    if (exp < -4 || exp >= 16) {
+        llm_buf_putc(out, digits[0]);
+        if (n > 1) {
+            llm_buf_putc(out, '.');
+            llm_buf_append(out, digits + 1, (size_t)n - 1);
+        }
+        llm_buf_printf(out, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+    } else if (exp < 0) {
+        llm_buf_append(out, "0.", 2);
+        for (int i = exp + 1; i < 0; i++)
+            llm_buf_putc(out, '0');
+        llm_buf_append(out, digits, (size_t)n);
+    } else if (exp + 1 < n) {
+        llm_buf_append(out, digits, (size_t)exp + 1);
+        llm_buf_putc(out, '.');
+        llm_buf_append(out, digits + exp + 1, (size_t)(n - exp - 1));
+    } else {
+        llm_buf_append(out, digits, (size_t)n);
+        for (int i = n; i <= exp; i++)
+            llm_buf_putc(out, '0');
+        llm_buf_append(out, ".0", 2);
+    }
+}
+
+void llm_json_dump(llm_json v, llm_buf *out)
+{
+    llm_json_iter it;
+    llm_json x;
+    const char *s = "";
+    size_t n = 0;
+    int first = 1, b = 0;
+    int64_t i = 0;
+    uint64_t u = 0;
+    double d = 0;
+    switch (llm_json_type_of(v)) {
+    case LLM_JSON_NULL: llm_buf_puts(out, "null"); break;
+    case LLM_JSON_BOOL: llm_buf_puts(out, llm_json_get_bool(v, &b) == 0 && b ? "true" : "false"); break;
+    case LLM_JSON_INT: llm_json_get_int64(v, &i), llm_buf_i64(out, i); break;
+    case LLM_JSON_UINT: llm_json_get_uint64(v, &u), llm_buf_u64(out, u); break;
+    case LLM_JSON_DOUBLE: llm_json_get_double(v, &d), dump_double(d, out); break;
+    case LLM_JSON_STRING:
+        llm_json_get_string(v, &s, &n);
+        llm_buf_json_utf8(out, s, n);   /* simdjson has checked it */
+        break;
+    case LLM_JSON_ARRAY:
+        llm_buf_putc(out, '[');
+        for (llm_json_array_begin(v, &it); llm_json_array_next(&it, &x); first = 0) {
+            if (!first)
+                llm_buf_append(out, ", ", 2);
+            llm_json_dump(x, out);
+        }
+        llm_buf_putc(out, ']');
+        break;
+    case LLM_JSON_OBJECT:
+        llm_buf_putc(out, '{');
+        for (llm_json_object_begin(v, &it); llm_json_object_next(&it, &s, &n, &x); first = 0) {
+            if (!first)
+                llm_buf_append(out, ", ", 2);
+            llm_buf_json_utf8(out, s, n);
+            llm_buf_append(out, ": ", 2);
+            llm_json_dump(x, out);
+        }
+        llm_buf_putc(out, '}');
+        break;
+    }
+}
+
 /* UTF-8 validation lives here because simdjson's SIMD validator does it at memory speed;
  * declared in utf8.h with the rest of the UTF-8 functions. */
 extern "C" int llm_utf8_valid(const char *s, size_t n)

@@ -74,6 +74,12 @@ int llm_json_object_next(llm_json_iter *it, const char **key, size_t *keylen, ll
 
 /* Appends v as minified JSON text to out (used to carry values through unchanged). */
 void llm_json_minify(llm_json v, llm_buf *out);
+/* Appends v to out as Python's json.dumps(v, ensure_ascii=False) writes it, which is what the
+ * tojson filter of chat templates writes: ", " between items, ": " after keys, members in
+ * document order, strings escaped as JSON.stringify escapes them (non-ASCII as it is), integers
+ * exactly, and other numbers as Python's repr of the double: 1.0, 100.0 for 1e2, 1e-05,
+ * 1e+16. A failed allocation marks out failed. */
+void llm_json_dump(llm_json v, llm_buf *out);
 
 #ifdef __cplusplus
 }

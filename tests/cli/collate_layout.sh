@@ -175,6 +175,85 @@ run llm-collate -q --template=bom.txt --render two.jsonl
 expect_eq template-bom '{"text":"U:q a a","trained":[[3,7]]}' "$(cat "$LAST_OUT")"
 run llm-collate --template=alpaca --show-template
 expect_file_has show-template '### Instruction:' "$LAST_OUT"
+expect_fail show-template-none 2 '--show-template: name the template with --template, or the tokenizer' \
+    llm-collate --show-template
+printf 'user = "{content}"\nassistant = "{content}"\ntrim = YES\n' >trim.txt
+expect_fail template-trim-value 1 "trim.txt:3: trim: expected yes or no, got 'YES'" \
+    llm-collate -q --template=trim.txt two.jsonl -o x.bin
+printf 'user = "{content}"\nassistant = "{content}"\ntrim = yes please # a comment\n' >trim2.txt
+expect_fail template-trim-words 1 "trim2.txt:3: trim: expected yes or no, got 'yes please'" \
+    llm-collate -q --template=trim2.txt two.jsonl -o x.bin
+# the tool lines must place what they stand for, like the others
+tl() { printf 'user = "{content}"\nassistant = "%s"\n%b' "$1" "$2" >tl.txt; }
+tl '{content}' 'tool_start = "<"\n'
+expect_fail template-tool-start-alone 1 'tl.txt: tool_start without a tool line' llm-collate -q --template=tl.txt two.jsonl -o x.bin
+tl '{content}' 'tool = "T:"\n'
+expect_fail template-tool-lost 1 "tl.txt: tool: no {content}, where the tool's response goes" \
+    llm-collate -q --template=tl.txt two.jsonl -o x.bin
+tl '{content}' 'tool_call = "{name}({arguments})"\n'
+expect_fail template-calls-lost 1 'tl.txt: assistant: no {tool_calls}, where the tool_call lines go' \
+    llm-collate -q --template=tl.txt two.jsonl -o x.bin
+tl '{content}{tool_calls}' ''
+expect_fail template-calls-no-line 1 'tl.txt: assistant: {tool_calls} without a tool_call line' \
+    llm-collate -q --template=tl.txt two.jsonl -o x.bin
+tl '{content}{tool_calls}' 'tool_call = "{name}"\n'
+expect_fail template-call-arguments 1 'tl.txt: tool_call: no {arguments}' llm-collate -q --template=tl.txt two.jsonl -o x.bin
+tl '{content}' 'tools = "{system}"\n'
+expect_fail template-tools-lost 1 "tl.txt: tools: no {tools}, where the record's tools go" \
+    llm-collate -q --template=tl.txt two.jsonl -o x.bin
+tl '{content}' 'tool = "{name}"\n'
+expect_fail template-tool-name 1 'tl.txt:3: tool: {name} has no meaning here' llm-collate -q --template=tl.txt two.jsonl -o x.bin
+# a template file of my own with every tool line: where each text goes, and what counts
+cat >tools.txt <<'EOF'
+tools         = "TOOLS {system}[{tools}]\n"
+system        = "S: {content}\n"
+user          = "U: {content}\n"
+tool_start    = "R:"
+tool          = " ({content})"
+tool_end      = "\n"
+assistant_start = "A: "
+assistant     = "{content}{tool_calls}{eos}"
+tool_call     = "{name}<{arguments}>"
+tool_call_sep = "; "
+EOF
+printf '%s\n' '{"system":"Sys","tools":[{"name":"f","d":{"x":[1,true,null]}},{"name":"g"}],"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"","tool_calls":[{"name":"f","arguments":{"a":"é"}},{"function":{"name":"g","arguments":"raw {"}}]},{"role":"tool","content":"r1"},{"role":"tool","content":"r2"},{"role":"assistant","content":"ok","tool_calls":[{"name":"f","arguments":{}}]}]}' >tools.jsonl
+run llm-collate -q --template=tools.txt --render tools.jsonl
+expect_eq template-tools-file \
+    '{"text":"TOOLS Sys\n\n[{\"name\": \"f\", \"d\": {\"x\": [1, true, null]}}\n{\"name\": \"g\"}]\nU: q\nA: f<{\"a\": \"é\"}>; g<raw {><|endoftext|>R: (r1) (r2)\nA: ok; f<{}><|endoftext|>","trained":[[78,115],[131,153]]}' \
+    "$(cat "$LAST_OUT")"
+
+# ---- tool use that a template has no place for, malformed tool calls, two system messages ----
+msgs='"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"","tool_calls":'
+cat >toolbad.jsonl <<EOF
+{$msgs[{"name":"f","arguments":"{}"}]}]}
+{$msgs"f"}]}
+{$msgs[{"function":{"arguments":{}}}]}]}
+{$msgs[{"name":"f","arguments":7}]}]}
+{"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"a"},{"role":"tool","content":"r"}]}
+{"tools":[{"name":"f"}],"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"a"}]}
+{"system":"S","messages":[{"role":"system","content":"T"},{"role":"user","content":"q"},{"role":"assistant","content":"a"}]}
+{"messages":[{"role":"user","content":"q"},{"role":"assistant","content":" "}]}
+{"system":"","messages":[{"role":"system","content":"T"},{"role":"user","content":"q"},{"role":"assistant","content":"a"}]}
+EOF
+run llm-collate --template=alpaca --on-error=skip --rejects=toolbad-rej.jsonl toolbad.jsonl -o toolbad.bin
+expect_file_has tool-skips-summary '9 examples in, 1 written (0 truncated), 0 dropped, 8 skipped (malformed): missing-field 1, wrong-type 2, empty-answer 1, bad-chat 4' "$LAST_ERR"
+expect_eq tool-skips \
+'1 bad-chat an assistant message with tool_calls, and template alpaca has no tool_call line to render them
+2 wrong-type "messages[1].tool_calls" is string, not an array
+3 missing-field no "messages[1].tool_calls[0].function.name" member
+4 wrong-type "messages[1].tool_calls[0].arguments" is integer, not a string or an object
+5 bad-chat a tool message, and template alpaca has no tool line to render it
+6 bad-chat a "tools" list, and template alpaca has no tools line to render it
+7 bad-chat "system" member and a system message at messages[0]: one system message per conversation
+8 empty-answer messages[1]: the assistant'"'"'s content is empty, and it has no tool_calls' \
+    "$(py 'import json,sys; print("\n".join("%d %s %s" % (r["line"], r["reason"], r["detail"]) for r in map(json.loads, open(sys.argv[1]))))' toolbad-rej.jsonl)"
+sed -n 1p toolbad.jsonl >toolcall.jsonl
+expect_fail tool-calls-alpaca 1 'toolcall.jsonl:1: an assistant message with tool_calls, and template alpaca has no tool_call line to render them' \
+    llm-collate -q --template=alpaca toolcall.jsonl -o x.bin
+# an empty "system" member is no second system message
+sed -n 9p toolbad.jsonl >ownsys.jsonl
+run llm-collate -q --template=t.txt --system=Default --render ownsys.jsonl
+expect_eq system-empty-member '{"text":"SYSTEM: T\nUSER: q\nBOT: a<|endoftext|>","trained":[[23,37]]}' "$(cat "$LAST_OUT")"
 
 # ---- usage ----
 expect_fail usage-pack 2 '--pack needs --max-len' llm-collate --pack two.jsonl

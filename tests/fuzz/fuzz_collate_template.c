@@ -1,8 +1,8 @@
 /* libFuzzer target for llm-collate's parsers: the first byte chooses what the rest is.
  *   even: a template file (collate/template.c); when it parses, it is bound to GPT-2's
- *         tokenizer and renders a fixed chat;
+ *         tokenizer and renders two fixed chats, one with tool use;
  *   odd:  a JSONL record (collate/record.c), read in every schema and rendered through the
- *         alpaca and plain templates (render.c, encode.c).
+ *         alpaca and plain templates and one with every tool line (render.c, encode.c).
  * Errors are fine; crashes, leaks, and ids and masks of different lengths are not. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -60,8 +60,14 @@ static void render(const col_template *t, const col_example *ex)
 
 static void fuzz_template(const char *src, size_t n)
 {
-    static const char chat[] = "{\"system\":\"s\",\"messages\":[{\"role\":\"user\",\"content\":\"q\"},"
-                               "{\"role\":\"assistant\",\"content\":\"<think>r</think>a\"}]}";
+    static const char *const chats[] = {
+        "{\"system\":\"s\",\"messages\":[{\"role\":\"user\",\"content\":\"q\"},"
+        "{\"role\":\"assistant\",\"content\":\"<think>r</think>a\"}]}",
+        "{\"system\":\"s\",\"tools\":[{\"name\":\"f\",\"p\":[1,0.5,null]}],\"messages\":[{\"role\":\"user\","
+        "\"content\":\"q\"},{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":[{\"function\":{\"name\":\"f\","
+        "\"arguments\":{\"x\":1}}},{\"name\":\"g\",\"arguments\":\"{}\"}]},{\"role\":\"tool\",\"content\":\"r\"},"
+        "{\"role\":\"tool\",\"content\":\"s\"},{\"role\":\"assistant\",\"content\":\"a\",\"reasoning_content\":\"t\"}]}",
+    };
     llm_error err;
     col_template *t = col_template_parse(src, n, "fuzz", &err);
     if (!t)
@@ -72,23 +78,35 @@ static void fuzz_template(const char *src, size_t n)
         col_example ex = {0};
         char msg[256];
         promise(p != NULL);
-        promise(llm_json_parse(p, chat, sizeof chat - 1, 0, &root, &err) == 0);
-        if (col_read_record(root, COL_SCHEMA_AUTO, NULL, &ex, msg, sizeof msg) == COL_OK)
-            render(t, &ex);
+        for (size_t i = 0; i < sizeof chats / sizeof *chats; i++) {
+            promise(llm_json_parse(p, chats[i], strlen(chats[i]), 0, &root, &err) == 0);
+            if (col_read_record(root, COL_SCHEMA_AUTO, NULL, &ex, msg, sizeof msg) == COL_OK)
+                render(t, &ex);
+        }
         col_example_free(&ex);
         llm_json_parser_free(p);
     }
     col_template_free(t);
 }
 
+/* A template with every tool line, and only GPT-2's special tokens. */
+static const char tools_src[] =
+    "tools = \"T {system}[{tools}]\\n\"\nsystem = \"S {content}\\n\"\nuser = \"U {content}\\n\"\n"
+    "tool_start = \"R\"\ntool = \" ({content})\"\ntool_end = \"\\n\"\nassistant_start = \"A \"\n"
+    "assistant = \"{content}{tool_calls}{eos}\"\n"
+    "assistant_last = \"<think>{reasoning}</think>{content}{tool_calls}{eos}\"\n"
+    "tool_call = \"{name}<{arguments}>\"\ntool_call_sep = \"; \"\n";
+
 static void fuzz_record(const char *s, size_t n)
 {
-    static col_template *tmpl[2];
+    static col_template *tmpl[3];
     static const char *const names[2] = {"alpaca", "plain"};
     llm_error err;
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 3; i++)
         if (!tmpl[i]) {
-            promise((tmpl[i] = col_template_load(names[i], &err)) != NULL);
+            tmpl[i] = i < 2 ? col_template_load(names[i], &err)
+                            : col_template_parse(tools_src, sizeof tools_src - 1, "tools", &err);
+            promise(tmpl[i] != NULL);
             promise(col_template_bind(tmpl[i], gpt2(), &err) == 0);
         }
     llm_json_parser *p = llm_json_parser_new();
@@ -99,7 +117,7 @@ static void fuzz_record(const char *s, size_t n)
         char msg[256];
         for (int schema = COL_SCHEMA_AUTO; schema <= COL_SCHEMA_QUERY; schema++)
             if (col_read_record(root, (col_schema)schema, "sys", &ex, msg, sizeof msg) == COL_OK)
-                for (int i = 0; i < 2; i++)
+                for (int i = 0; i < 3; i++)
                     render(tmpl[i], &ex);
         col_example_free(&ex);
     }

@@ -1,6 +1,6 @@
 /* Unit tests for lib/json.cpp: types, number limits, lookup, iteration order, minify
- * round trips, error messages, lone surrogate escapes, numbers too wide for simdjson, padded
- * and copied parsing, and parser reuse. */
+ * round trips, dumps as Python's json.dumps writes them, error messages, lone surrogate
+ * escapes, numbers too wide for simdjson, padded and copied parsing, and parser reuse. */
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -267,6 +267,40 @@ static void test_iteration_order(void)
     CHECK(!llm_json_object_next(&it, &key, &keylen, &v));
 }
 
+static int dump_is(const char *text, const char *want)
+{
+    llm_json root;
+    llm_error err;
+    llm_buf b;
+    llm_buf_init(&b);
+    int ok = parse_str(text, &root, &err) == 0;
+    if (ok) {
+        llm_buf_puts(&b, "<");    /* it appends */
+        llm_json_dump(root, &b);
+        ok = !llm_buf_failed(&b) && b.len == strlen(want) + 1 && memcmp(b.data + 1, want, b.len - 1) == 0;
+    }
+    if (!ok)
+        fprintf(stderr, "dump: want %s got %.*s\n", want, (int)b.len, b.data);
+    llm_buf_free(&b);
+    return ok;
+}
+
+/* What Python's json.dumps(json.loads(text), ensure_ascii=False) prints for the same text. */
+static void test_dump(void)
+{
+    CHECK(dump_is(" { \"a\" : [ 1 , -2 , 2.5 , true , false , null , \"x\\ty\\u0001\\u007f\" ] , \"b\" : { } ,"
+                  " \"c\" : [ ] , \"q\\\"\" : \"\\u00e9\\/\\u2028\", \"z\": {\"n\": {\"m\": [{}]}}}",
+                  "{\"a\": [1, -2, 2.5, true, false, null, \"x\\ty\\u0001\x7f\"], \"b\": {}, \"c\": [], "
+                  "\"q\\\"\": \"\xc3\xa9/\xe2\x80\xa8\", \"z\": {\"n\": {\"m\": [{}]}}}"));
+    CHECK(dump_is("[1.0, 100.0, 1e2, 1E-5, 0.0001, 1e16, 1e15, 123456789012345678, 1.5e300, -0.0, 0.1, "
+                  "0.30000000000000004, 2.5e-7, 18446744073709551615, -9223372036854775808, 12.50, 1e22, 5e-324]",
+                  "[1.0, 100.0, 100.0, 1e-05, 0.0001, 1e+16, 1000000000000000.0, 123456789012345678, 1.5e+300, "
+                  "-0.0, 0.1, 0.30000000000000004, 2.5e-07, 18446744073709551615, -9223372036854775808, 12.5, "
+                  "1e+22, 5e-324]"));
+    CHECK(dump_is("\"\xe4\xbd\xa0\xe5\xa5\xbd \xf0\x9f\x98\x80\"", "\"\xe4\xbd\xa0\xe5\xa5\xbd \xf0\x9f\x98\x80\""));
+    CHECK(dump_is("{\"k\":{\"b\":1,\"a\":2}}", "{\"k\": {\"b\": 1, \"a\": 2}}"));
+}
+
 static void test_minify(void)
 {
     llm_json root, v;
@@ -484,6 +518,7 @@ int main(void)
     RUN(test_nested_and_fields);
     RUN(test_iteration_order);
     RUN(test_minify);
+    RUN(test_dump);
     RUN(test_errors);
     RUN(test_lone_surrogates);
     RUN(test_padded_and_copied);
