@@ -288,8 +288,9 @@ demo: $(PROGRAMS)
 
 # Debian packages: build (zstd, simdjson, xxhash; PCRE2 and utf8proc for the text stages),
 # tests (clang + libFuzzer runtime, numpy for the .npy check, valgrind, mandoc and xxd for the
-# man pages), benchmarks (zstd), the model (OpenBLAS, clang's OpenMP runtime; PyTorch for the
-# reference checks and the training benchmark, which run under /usr/bin/python3).
+# man pages, Jinja2 to render chat templates as transformers does), benchmarks (zstd), the
+# model (OpenBLAS, clang's OpenMP runtime; PyTorch for the reference checks and the training
+# benchmark, which run under /usr/bin/python3).
 DEB_PACKAGES = build-essential pkg-config clang libclang-rt-14-dev zstd libzstd-dev \
   libsimdjson-dev libxxhash-dev libpcre2-dev libutf8proc-dev python3-numpy valgrind time \
   mandoc xxd libopenblas-dev libomp-14-dev python3-torch python3-jinja2
