@@ -166,9 +166,9 @@ typedef struct col_call {
 
 typedef struct col_example {
     col_msg *msgs;            /* owned, reused from record to record */
-    size_t n, cap;
+    size_t n, cap;            /* cap in bytes (llm_grow) */
     col_call *calls;          /* owned, likewise */
-    size_t n_calls, cap_calls;
+    size_t n_calls, cap_calls;    /* cap_calls in bytes */
     col_str tools;            /* the record's "tools", each as JSON, one a line; n == 0: none */
     size_t tools_at;          /* while the record is read: where tools start in json */
     llm_buf json;             /* owns the JSON text that arguments and tools point into */

@@ -48,14 +48,8 @@ static col_reason fail(col_reason r, char *msg, size_t msglen, const char *fmt, 
 /* A new message at the end of ex; NULL when out of memory. */
 static col_msg *add_msg(col_example *ex, col_role role)
 {
-    if (ex->n == ex->cap) {
-        size_t cap = ex->cap ? 2 * ex->cap : 8;
-        col_msg *m = realloc(ex->msgs, cap * sizeof *m);
-        if (!m)
-            return NULL;
-        ex->msgs = m;
-        ex->cap = cap;
-    }
+    if (llm_grow(&ex->msgs, &ex->cap, (ex->n + 1) * sizeof *ex->msgs) < 0)
+        return NULL;
     col_msg *m = &ex->msgs[ex->n++];
     memset(m, 0, sizeof *m);
     m->role = role;
@@ -227,14 +221,8 @@ static col_reason read_calls(llm_json m, size_t i, col_msg *cm, col_example *ex,
             snprintf(where, sizeof where, "messages[%zu].tool_calls[%zu].function.", i, k);
             c = f;
         }
-        if (ex->n_calls == ex->cap_calls) {
-            size_t cap = ex->cap_calls ? 2 * ex->cap_calls : 8;
-            col_call *grown = realloc(ex->calls, cap * sizeof *grown);
-            if (!grown)
-                return COL_REASON_COUNT;
-            ex->calls = grown;
-            ex->cap_calls = cap;
-        }
+        if (llm_grow(&ex->calls, &ex->cap_calls, (ex->n_calls + 1) * sizeof *ex->calls) < 0)
+            return COL_REASON_COUNT;
         col_call *call = &ex->calls[ex->n_calls];
         memset(call, 0, sizeof *call);
         col_reason r = get_string(c, where, "name", 0, &call->name, msg, msglen);
