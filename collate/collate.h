@@ -102,9 +102,11 @@ typedef struct col_piece {
 typedef struct col_line {
     int present;
     uint32_t first, n;        /* its pieces in the template's pieces */
-    int reasoning;            /* holds {reasoning} (see render.c) */
     unsigned fields;          /* the placeholders it holds, as bits 1 << col_piece_kind */
 } col_line;
+
+/* Whether a line holds the placeholder `kind`. */
+static inline int col_line_holds(const col_line *ln, col_piece_kind kind) { return (ln->fields >> kind) & 1; }
 
 typedef struct col_template {
     char *name;               /* a built-in's name, or the file's path */

@@ -169,7 +169,7 @@ static void fill(const col_template *t, const col_line *ln, col_piece_kind kind,
     case COL_PIECE_CONTENT:
         if (m->role == COL_ROLE_ASSISTANT) {
             /* Where the reasoning stands, the answer loses its leading newlines (Qwen3). */
-            col_str a = ln->reasoning ? strip_newlines(tu->answer, 0) : tu->answer;
+            col_str a = col_line_holds(ln, COL_PIECE_REASONING) ? strip_newlines(tu->answer, 0) : tu->answer;
             parts_add(x, a.s, a.n);
         } else if (m->flat && m->input.n) {
             parts_add(x, m->instruction.s, m->instruction.n);
@@ -301,7 +301,7 @@ col_reason col_render(const col_render_opts *o, const col_example *ex, col_build
         return COL_REASON_COUNT;
     if (ex->tools.n) {
         /* The system message that opens the chat goes with the tools, where they have its place. */
-        if ((t->line[COL_KEY_TOOLS].fields >> COL_PIECE_SYSTEM & 1) && ex->n && ex->msgs[0].role == COL_ROLE_SYSTEM)
+        if (col_line_holds(&t->line[COL_KEY_TOOLS], COL_PIECE_SYSTEM) && ex->n && ex->msgs[0].role == COL_ROLE_SYSTEM)
             outside.head = &ex->msgs[start++];
         if (emit(t, COL_KEY_TOOLS, &outside, b, err) < 0)
             return COL_REASON_COUNT;

@@ -291,7 +291,6 @@ static int split_value(parser *p, col_key k)
     }
     llm_buf_free(&tmp);
     ln->n = (uint32_t)(t->n_pieces - ln->first);
-    ln->reasoning = (seen >> COL_PIECE_REASONING) & 1;
     ln->fields = seen;
     return rc;
 }
@@ -366,7 +365,7 @@ static int parse_line(parser *p, const char *s, const char *end)
 /* Whether line k holds the placeholder `kind`. */
 static int holds(const col_template *t, col_key k, col_piece_kind kind)
 {
-    return (t->line[k].fields >> kind) & 1;
+    return col_line_holds(&t->line[k], kind);
 }
 
 /* The rules of the tool lines: a tool message, each tool call and the tools have a place. */
@@ -464,7 +463,7 @@ col_template *col_template_parse(const char *src, size_t n, const char *name, ll
         return NULL;
     }
     for (int k = 0; k < COL_KEY_COUNT; k++)
-        t->reasoning |= t->line[k].reasoning;
+        t->reasoning |= col_line_holds(&t->line[k], COL_PIECE_REASONING);
     return t;
 }
 

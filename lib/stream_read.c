@@ -756,14 +756,9 @@ static int find_segments(llm_reader *r, segment **out, size_t *n)
         return 1;
     size_t cap = 0;
     for (uint64_t end = (uint64_t)st.st_size; end > 0;) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 4;
-            segment *grown = realloc(*out, cap * sizeof *grown);
-            if (!grown) {
-                fail(r, "out of memory");
-                break;
-            }
-            *out = grown;
+        if (llm_grow(out, &cap, (*n + 1) * sizeof **out) < 0) {
+            fail(r, "out of memory");
+            break;
         }
         int k = read_segment_index(r, end, &(*out)[*n]);
         if (k == 0)
