@@ -292,9 +292,10 @@ static col_reason read_chat(llm_json root, const char *system, col_example *ex, 
         col_msg *cm = add_msg(ex, role);
         if (!cm)
             return COL_REASON_COUNT;
-        if ((r = get_string(m, where, "content", 0, &cm->content, msg, msglen)) != COL_OK)
-            return r;
+        /* OpenAI writes "content": null (or leaves it out) beside tool calls: empty content. */
         if ((r = read_calls(m, i, cm, ex, msg, msglen)) != COL_OK)
+            return r;
+        if ((r = get_string(m, where, "content", cm->n_calls > 0, &cm->content, msg, msglen)) != COL_OK)
             return r;
         if (role == COL_ROLE_ASSISTANT) {
             if ((r = get_string(m, where, "reasoning_content", 1, &cm->reasoning, msg, msglen)) != COL_OK)

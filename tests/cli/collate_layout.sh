@@ -222,6 +222,12 @@ expect_eq template-tools-file \
     '{"text":"TOOLS Sys\n\n[{\"name\": \"f\", \"d\": {\"x\": [1, true, null]}}\n{\"name\": \"g\"}]\nU: q\nA: f<{\"a\": \"é\"}>; g<raw {><|endoftext|>R: (r1) (r2)\nA: ok; f<{}><|endoftext|>","trained":[[78,115],[131,153]]}' \
     "$(cat "$LAST_OUT")"
 
+# OpenAI writes "content": null beside tool calls, or leaves it out: the same as empty
+sed 's/"content":"","tool_calls"/"content":null,"tool_calls"/' tools.jsonl >tools-null.jsonl
+sed 's/"content":"","tool_calls"/"tool_calls"/' tools.jsonl >tools-none.jsonl
+expect_eq tools-content-null "$(cat "$LAST_OUT")" "$(llm-collate -q --template=tools.txt --render tools-null.jsonl)"
+expect_eq tools-content-none "$(cat "$LAST_OUT")" "$(llm-collate -q --template=tools.txt --render tools-none.jsonl)"
+
 # ---- tool use that a template has no place for, malformed tool calls, two system messages ----
 msgs='"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"","tool_calls":'
 cat >toolbad.jsonl <<EOF
@@ -234,9 +240,10 @@ cat >toolbad.jsonl <<EOF
 {"system":"S","messages":[{"role":"system","content":"T"},{"role":"user","content":"q"},{"role":"assistant","content":"a"}]}
 {"messages":[{"role":"user","content":"q"},{"role":"assistant","content":" "}]}
 {"system":"","messages":[{"role":"system","content":"T"},{"role":"user","content":"q"},{"role":"assistant","content":"a"}]}
+{"messages":[{"role":"user","content":"q"},{"role":"assistant","content":null}]}
 EOF
 run llm-collate --template=alpaca --on-error=skip --rejects=toolbad-rej.jsonl toolbad.jsonl -o toolbad.bin
-expect_file_has tool-skips-summary '9 examples in, 1 written (0 truncated), 0 dropped, 8 skipped (malformed): missing-field 1, wrong-type 2, empty-answer 1, bad-chat 4' "$LAST_ERR"
+expect_file_has tool-skips-summary '10 examples in, 1 written (0 truncated), 0 dropped, 9 skipped (malformed): missing-field 1, wrong-type 3, empty-answer 1, bad-chat 4' "$LAST_ERR"
 expect_eq tool-skips \
 '1 bad-chat an assistant message with tool_calls, and template alpaca has no tool_call line to render them
 2 wrong-type "messages[1].tool_calls" is string, not an array
@@ -245,7 +252,8 @@ expect_eq tool-skips \
 5 bad-chat a tool message, and template alpaca has no tool line to render it
 6 bad-chat a "tools" list, and template alpaca has no tools line to render it
 7 bad-chat "system" member and a system message at messages[0]: one system message per conversation
-8 empty-answer messages[1]: the assistant'"'"'s content is empty, and it has no tool_calls' \
+8 empty-answer messages[1]: the assistant'"'"'s content is empty, and it has no tool_calls
+10 wrong-type "messages[1].content" is null, not a string' \
     "$(py 'import json,sys; print("\n".join("%d %s %s" % (r["line"], r["reason"], r["detail"]) for r in map(json.loads, open(sys.argv[1]))))' toolbad-rej.jsonl)"
 sed -n 1p toolbad.jsonl >toolcall.jsonl
 expect_fail tool-calls-alpaca 1 'toolcall.jsonl:1: an assistant message with tool_calls, and template alpaca has no tool_call line to render them' \
