@@ -5,6 +5,7 @@
 #include "train.h"
 
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,6 +56,9 @@ static const char usage[] =
     "Evaluation, checkpoints and log:\n"
     "      --eval-every=N      evaluate --val every N steps (default 0: at the end only)\n"
     "      --eval-batches=N    forward passes an evaluation (default 0: all of --val)\n"
+    "      --patience=N        stop when N evaluations in a row have not lowered the best\n"
+    "                          val loss, as EarlyStoppingCallback (default 0: never)\n"
+    "      --min-delta=F       lowered means by more than F (default 0)\n"
     "      --save-every=N      save a checkpoint every N steps (default 500), and at the end\n"
     "      --keep=N            keep the newest N checkpoints (default 0: all) and the best:\n"
     "                          DIR/best links to the one of the lowest val loss\n"
@@ -81,7 +85,7 @@ enum {
     OPT_N_EMBD, OPT_BLOCK_SIZE, OPT_DOC_ATTENTION, OPT_EPOCHS, OPT_MAX_STEPS, OPT_MICRO_BATCH, OPT_GRAD_ACCUM,
     OPT_BATCH_TOKENS, OPT_LR, OPT_SCHEDULE, OPT_WARMUP_STEPS, OPT_WARMUP_RATIO, OPT_MIN_LR, OPT_BETA1,
     OPT_BETA2, OPT_EPS, OPT_WEIGHT_DECAY, OPT_MAX_GRAD_NORM, OPT_EVAL_EVERY, OPT_EVAL_BATCHES,
-    OPT_SAVE_EVERY, OPT_KEEP, OPT_LOG_EVERY, OPT_MAX_DROP, OPT_DEVICE, OPT_RECOMPUTE, OPT_VERSION
+    OPT_SAVE_EVERY, OPT_KEEP, OPT_PATIENCE, OPT_MIN_DELTA, OPT_LOG_EVERY, OPT_MAX_DROP, OPT_DEVICE, OPT_RECOMPUTE, OPT_VERSION
 };
 
 static const struct option long_options[] = {
@@ -114,6 +118,8 @@ static const struct option long_options[] = {
     {"max-grad-norm", required_argument, NULL, OPT_MAX_GRAD_NORM},
     {"eval-every", required_argument, NULL, OPT_EVAL_EVERY},
     {"eval-batches", required_argument, NULL, OPT_EVAL_BATCHES},
+    {"patience", required_argument, NULL, OPT_PATIENCE},
+    {"min-delta", required_argument, NULL, OPT_MIN_DELTA},
     {"save-every", required_argument, NULL, OPT_SAVE_EVERY},
     {"keep", required_argument, NULL, OPT_KEEP},
     {"max-drop", required_argument, NULL, OPT_MAX_DROP},
@@ -169,6 +175,16 @@ static int check_args(const train_opts *o)
         return llm_usage_error("--min-lr is where a linear or cosine decay ends; --schedule constant has none");
     if (!o->val && (o->eval_every || o->eval_batches))
         return llm_usage_error("--eval-every and --eval-batches evaluate --val FILE, which is not given");
+    if (o->patience && !o->eval_every)
+        return llm_usage_error("--patience counts evaluations during the run: it needs --val FILE and --eval-every N");
+    /* Trainer's rule for load_best_model_at_end, which its early stopping needs: a checkpoint
+     * competes for best only when evaluated at its step, so each must be. */
+    if (o->patience && o->save_every % o->eval_every)
+        return llm_usage_error("--patience: --save-every %" PRId64 " is not a multiple of --eval-every %" PRId64
+                               ", so some checkpoints would have no evaluation to compete for best with",
+                               o->save_every, o->eval_every);
+    if (o->min_delta > 0 && !o->patience)
+        return llm_usage_error("--min-delta is --patience's threshold: give --patience N too");
     if (!o->resume && !o->init) {    /* the new model's sizes are the options' alone */
         llm_model_config cfg;
         llm_error err;
@@ -255,6 +271,8 @@ static int parse_args(train_opts *o, int argc, char **argv)
             status = count_option("eval-batches", optarg, &v);
             o->eval_batches = (uint64_t)v;
             break;
+        case OPT_PATIENCE: status = count_option("patience", optarg, &o->patience); break;
+        case OPT_MIN_DELTA: status = real_option("min-delta", optarg, 0, 1e30, &o->min_delta); break;
         case OPT_SAVE_EVERY: status = count_option("save-every", optarg, &o->save_every); break;
         case OPT_MAX_DROP: status = llm_max_drop_option(optarg, &o->max_drop); break;
         case OPT_KEEP:

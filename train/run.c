@@ -53,6 +53,8 @@ typedef struct run {
     int val_uncounted;            /* --val has no label to count: every val_loss is null */
     uint64_t eval_step;           /* the step of the last evaluation, and its loss */
     double eval_loss;
+    uint64_t evals_since_best;    /* evaluations since the val loss last fell by more than --min-delta */
+    int stopped_early;            /* --patience ran out */
     uint64_t with_bounds;         /* records taken that carry document starts */
     llm_error err;
 } run;
@@ -164,6 +166,7 @@ static int init_model(run *r, const llm_header *h)
 #define SLOT_DATA "data"       /* the sampler's words, then the data's records and tokens */
 #define SLOT_BATCH "batch"     /* micro_batch, grad_accum, max_T */
 #define SLOT_ATTENTION "doc_attention"    /* 1 when rows attend inside their documents */
+#define SLOT_PATIENCE "patience"    /* evals_since_best, as EarlyStoppingCallback's counter */
 
 /* A run may be made longer or shorter on --resume only where the length decides no step's
  * learning rate: the constant schedule. Decaying ones would change every step's rate, so the
@@ -242,6 +245,11 @@ static int resume(run *r, const char *dir)
     r->st.best_step_val_loss = saved.best_step_val_loss;
     r->opt->step = (int64_t)saved.step;
     r->last_saved = (int64_t)saved.step;
+    uint64_t since;    /* checkpoints before 2026-11-25 do not say */
+    if (llm_train_state_get(&saved, SLOT_PATIENCE, &since, 1) == 0)
+        r->evals_since_best = since;
+    /* A run that --patience stopped stays stopped under the same --patience; a larger one goes on. */
+    r->stopped_early = r->o->patience && r->evals_since_best >= (uint64_t)r->o->patience;
     rc = 0;
 out:
     llm_train_state_free(&saved);
@@ -641,6 +649,11 @@ static int evaluate(run *r)
         .val_accuracy = st.count ? (float)((double)st.correct / (double)st.count) : NAN,
         .val_tokens = (uint64_t)st.count, .elapsed_s = now() - r->start,
     };
+    /* As EarlyStoppingCallback: against the best before this evaluation, by more than the threshold. */
+    if (loss < r->st.best_val_loss && r->st.best_val_loss - loss > r->o->min_delta)
+        r->evals_since_best = 0;
+    else
+        r->evals_since_best++;
     if (loss < r->st.best_val_loss)
         r->st.best_val_loss = loss;
     r->eval_step = r->st.step;
@@ -658,6 +671,7 @@ static int save(run *r)
     words[LLM_SAMPLER_WORDS] = llm_dataset_records(r->data);
     words[LLM_SAMPLER_WORDS + 1] = llm_dataset_tokens(r->data);
     llm_train_state_put(&r->st, SLOT_DATA, words, LLM_SAMPLER_WORDS + 2);
+    llm_train_state_put(&r->st, SLOT_PATIENCE, &r->evals_since_best, 1);
     /* As Trainer's best_model_checkpoint: only a checkpoint evaluated at its own step competes. */
     if (r->eval_step == r->st.step && r->eval_loss < r->st.best_step_val_loss) {
         r->st.best_step = r->st.step;
@@ -748,7 +762,7 @@ static int loop(run *r)
     const train_opts *o = r->o;
     r->start = r->window_start = now();
     r->first_step = (int64_t)r->st.step;
-    while ((int64_t)r->st.step < r->total_steps && !stop_requested) {
+    while ((int64_t)r->st.step < r->total_steps && !stop_requested && !r->stopped_early) {
         double lr = llm_lr_at(&r->sched, (int64_t)r->st.step);
         float loss, grad_norm;
         int64_t counted;
@@ -771,8 +785,11 @@ static int loop(run *r)
             r->window_tokens = 0;
         }
         int evaluating = r->val && ((o->eval_every && s % o->eval_every == 0) || last);
-        int saving = (o->save_every && s % o->save_every == 0) || last;
-        if ((evaluating && evaluate(r) < 0) || (saving && save(r) < 0))
+        if (evaluating && evaluate(r) < 0)
+            return -1;
+        r->stopped_early = evaluating && !last && o->patience && r->evals_since_best >= (uint64_t)o->patience;
+        int saving = (o->save_every && s % o->save_every == 0) || last || r->stopped_early;
+        if (saving && save(r) < 0)
             return -1;
         if (evaluating || saving) {   /* tokens/s counts training time only */
             r->window_start = now();
@@ -800,6 +817,11 @@ static void announce(const run *r)
         llm_msg("note: --recompute is for the GPU: the CPU keeps every activation");
     if ((int64_t)r->st.step >= r->total_steps) {
         llm_msg("%s: the run ended at step %" PRIu64 " already: nothing to do", o->out, r->st.step);
+        return;
+    }
+    if (r->stopped_early) {
+        llm_msg("%s: --patience %" PRId64 " stopped the run at step %" PRIu64 " already: nothing to do (a larger "
+                "--patience goes on)", o->out, o->patience, r->st.step);
         return;
     }
     llm_msg("steps %" PRIu64 " to %" PRId64 ": %d rows x %d tokens x %d passes a step; %s lr %g, warmup %" PRId64
@@ -854,6 +876,10 @@ int train_run(const train_opts *o)
         llm_msg("GPU memory: %.2f GiB at most (weights, gradients, moments and activations)",
                 (double)llm_model_cuda_peak_bytes(r.m) / (1 << 30));
     report_skips(&r);
+    if (r.stopped_early && (int64_t)r.st.step > r.first_step)
+        llm_msg("early stop at step %" PRIu64 " of %" PRId64 ": %" PRIu64 " evaluations without a val loss below "
+                "%.4f%s (--patience %" PRId64 ")", r.st.step, r.total_steps, r.evals_since_best, r.st.best_val_loss,
+                o->min_delta > 0 ? " by more than --min-delta" : "", o->patience);
     if (r.st.best_step && !o->quiet)
         llm_msg("best: %s/best is checkpoint-%" PRIu64 " (val loss %.4f)", o->out, r.st.best_step,
                 r.st.best_step_val_loss);

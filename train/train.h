@@ -37,6 +37,8 @@ typedef struct train_opts {
 
     int64_t eval_every;           /* steps; 0: only at the end (with --val) */
     uint64_t eval_batches;        /* forwards an evaluation; 0: the whole --val */
+    int64_t patience;             /* evaluations without a lower val loss that stop the run; 0: never */
+    double min_delta;             /* how much lower counts */
     int64_t save_every;           /* steps; 0: only at the end */
     int keep;                     /* checkpoints kept; 0: all */
     double max_drop;              /* --max-drop: most of the data's ledger lost, percent; -1: any */

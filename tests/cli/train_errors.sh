@@ -56,6 +56,13 @@ expect_fail empty-val 1 "empty.bin: no tokens to evaluate on" llm-train --data t
 expect_fail min-lr-constant 2 "--schedule constant has none" llm-train --data train.bin --out x "${ONE[@]}" \
     --max-steps 1 --schedule constant --min-lr 1e-6
 
+expect_fail patience-no-eval 2 "--patience counts evaluations during the run: it needs --val FILE and --eval-every N" \
+    llm-train --data train.bin --val train.bin --out x "${ONE[@]}" --max-steps 1 --patience 2
+expect_fail patience-unevaluated-saves 2 "--patience: --save-every 500 is not a multiple of --eval-every 3" \
+    llm-train --data train.bin --val train.bin --out x "${ONE[@]}" --max-steps 1 --patience 2 --eval-every 3
+expect_fail min-delta-alone 2 "--min-delta is --patience's threshold: give --patience N too" \
+    llm-train --data train.bin --val train.bin --out x "${ONE[@]}" --max-steps 1 --eval-every 1 --min-delta 0.1
+
 # sizes no model can have are a usage error that names the options (status 1 before)
 expect_fail width-heads 2 "--model, --n-layer, --n-head, --n-embd: width 16 is not a multiple of the 3 heads" \
     llm-train --data train.bin --out x --n-layer 1 --n-head 3 --n-embd 16 --max-steps 1

@@ -101,6 +101,43 @@ check best-short llm-train "${BEST[@]}" --out best8 --max-steps 8
 check best-resumed llm-train "${BEST[@]}" --out best8 --max-steps 12 --resume
 expect_eq best-resumed-link "$want" "$(readlink best8/best)"
 
+# ---- --patience: stop when that many evaluations in a row have not lowered the best val loss
+# by more than --min-delta, by EarlyStoppingCallback's rule run over the log of a run without
+# it. The learnable val set's loss falls by less than 0.08 now and then, so the count starts
+# over before it stops. The stop is saved; --resume under the same --patience has nothing to do,
+# and a larger one goes on as if the run had never stopped ----
+# early_stop LOG PATIENCE DELTA: the step EarlyStoppingCallback stops at over LOG's evaluations
+early_stop() {
+    py '
+import json, sys
+patience, delta = int(sys.argv[2]), float(sys.argv[3])
+best, count = None, 0
+for e in (e for e in map(json.loads, open(sys.argv[1])) if "val_loss" in e):
+    count = 0 if best is None or (e["val_loss"] < best and abs(e["val_loss"] - best) > delta) else count + 1
+    best = e["val_loss"] if best is None else min(best, e["val_loss"])
+    if count >= patience:
+        sys.exit(print(e["step"]))
+print("none")' "$@"
+}
+PAT=(--data train.bin --val val.bin "${CONST[@]:0:${#CONST[@]}-1}" --eval-every 2 --save-every 4 --max-steps 40)
+check patience-none llm-train "${PAT[@]}" -q --out nopat
+stop=$(early_stop nopat/log.jsonl 2 0.08)
+check patience-run llm-train "${PAT[@]}" -q --patience 2 --min-delta 0.08 --out pat
+expect_eq patience-stop "checkpoint-$stop" "$(cat pat/latest)"
+expect_file_has patience-message "early stop at step $stop of 40: 2 evaluations without a val loss below" "$LAST_ERR"
+expect_eq patience-log "$(log_numbers nopat/log.jsonl | head -n "$stop")" "$(log_numbers pat/log.jsonl)"
+# (without -q: the message is a progress line)
+expect_stderr_has patience-resume-same "pat: --patience 2 stopped the run at step $stop already: nothing to do" \
+    llm-train "${PAT[@]}" --patience 2 --min-delta 0.08 --out pat --resume
+stop3=$(early_stop nopat/log.jsonl 3 0.08)
+check patience-resume-more llm-train "${PAT[@]}" -q --patience 3 --min-delta 0.08 --out pat --resume
+expect_eq patience-resume-more-stop "checkpoint-$stop3" "$(cat pat/latest)"
+expect_eq patience-resume-more-log "$(log_numbers nopat/log.jsonl | head -n "$stop3")" "$(log_numbers pat/log.jsonl)"
+# every evaluation lowers it: no early stop
+expect_eq patience-falling none "$(early_stop nopat/log.jsonl 2 0)"
+check patience-no-stop llm-train "${PAT[@]}" -q --patience 2 --out patall
+expect_eq patience-no-stop-latest checkpoint-40 "$(cat patall/latest)"
+
 # ---- the same thread count, the same bytes; another count, nearly the same numbers ----
 check rerun llm-train --data train.bin --val val.bin --out again "${TINY[@]}" --max-steps 20 --save-every 10 \
     --eval-every 10 -j2
