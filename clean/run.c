@@ -338,14 +338,7 @@ static int write_reject(writer *wr, const batch *b, size_t i, const char *reason
     const char *doc = doc_text(b, i);
     llm_buf *l = &wr->line;
     llm_buf_clear(l);
-    llm_buf_puts(l, "{\"reason\":");
-    llm_buf_json_string(l, reason, strlen(reason));
-    if (b->opts->n_inputs > 1 || strcmp(b->opts->inputs[b->input], "-") != 0) {
-        llm_buf_puts(l, ",\"file\":");
-        llm_buf_json_string(l, b->opts->inputs[b->input], strlen(b->opts->inputs[b->input]));
-    }
-    llm_buf_puts(l, ",\"line\":");
-    llm_buf_u64(l, d->line + wr->line_offset);
+    llm_buf_reject_begin(l, reason, b->opts->inputs, b->opts->n_inputs, b->input, d->line + wr->line_offset);
     if (r->reason == reason && (strcmp(reason, "drop-if") == 0 || strcmp(reason, "keep-if") == 0 ||
                                 strcmp(reason, "rule-error") == 0)) {
         llm_buf_puts(l, ",\"rule\":");
@@ -361,15 +354,15 @@ static int write_reject(writer *wr, const batch *b, size_t i, const char *reason
     } else if (reason == CLEAN_REASON_MALFORMED) {
         llm_buf_puts(l, ",\"raw\":");
         llm_buf_json_string(l, doc, d->len);
-    } else {
-        size_t len = d->len;
-        while (len && strchr(" \t\r\n", doc[len - 1]))
-            len--;
-        llm_buf_puts(l, ",\"record\":");
-        if (llm_utf8_valid(doc, len))
-            llm_buf_append(l, doc, len);
-        else    /* as it was parsed: the rejects file is JSONL too */
-            clean_repair_utf8(doc, len, l);
+    } else if (llm_utf8_valid(doc, d->len)) {
+        llm_buf_reject_record(l, doc, d->len);
+    } else {    /* repaired as it was parsed: the rejects file is JSONL too */
+        llm_buf repaired;
+        llm_buf_init(&repaired);
+        clean_repair_utf8(doc, d->len, &repaired);
+        llm_buf_reject_record(l, repaired.data, repaired.len);
+        l->failed |= repaired.failed;
+        llm_buf_free(&repaired);
     }
     llm_buf_puts(l, "}\n");
     if (llm_buf_failed(l))

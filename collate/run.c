@@ -258,17 +258,18 @@ static int write_reject(writer *wr, const llm_feed_batch *b, size_t i, const col
     if (!wr->rejects_fp)
         return 0;
     llm_buf *l = &wr->line;
+    const char *text = llm_feed_batch_text(b, i);
     llm_buf_clear(l);
-    llm_buf_puts(l, "{\"input\":");
-    llm_buf_json_string(l, input_name(wr->opts, b->input), strlen(input_name(wr->opts, b->input)));
-    llm_buf_puts(l, ",\"line\":");
-    llm_buf_u64(l, b->lines[i].number);
-    llm_buf_puts(l, ",\"reason\":\"");
-    llm_buf_puts(l, col_reason_name(r->reason));
-    llm_buf_puts(l, "\",\"detail\":");
+    llm_buf_reject_begin(l, col_reason_name(r->reason), wr->opts->inputs, wr->opts->n_inputs, b->input,
+                         b->lines[i].number);
+    llm_buf_puts(l, ",\"error\":");
     llm_buf_json_string(l, r->error, strlen(r->error));
-    llm_buf_puts(l, ",\"record\":");
-    llm_buf_json_string(l, llm_feed_batch_text(b, i), b->lines[i].len);
+    if (r->reason == COL_MALFORMED_JSON) {
+        llm_buf_puts(l, ",\"raw\":");
+        llm_buf_json_string(l, text, b->lines[i].len);
+    } else {    /* it parsed, so it is valid UTF-8 */
+        llm_buf_reject_record(l, text, b->lines[i].len);
+    }
     llm_buf_puts(l, "}\n");
     if (llm_buf_failed(l) || fwrite(l->data, 1, l->len, wr->rejects_fp) != l->len) {
         llm_msg("%s: %s", llm_output_name(&wr->rejects), llm_buf_failed(l) ? "out of memory" : strerror(errno));

@@ -329,3 +329,24 @@ void llm_buf_json_utf8(llm_buf *b, const char *s, size_t n)
 {
     json_string(b, s, n, 1);
 }
+
+void llm_buf_reject_begin(llm_buf *b, const char *reason, char *const inputs[], int n_inputs, int input,
+                          uint64_t line)
+{
+    llm_buf_puts(b, "{\"reason\":");
+    llm_buf_json_string(b, reason, strlen(reason));
+    if (n_inputs > 1 || strcmp(inputs[input], "-") != 0) {
+        llm_buf_puts(b, ",\"file\":");
+        llm_buf_json_string(b, inputs[input], strlen(inputs[input]));
+    }
+    llm_buf_puts(b, ",\"line\":");
+    llm_buf_u64(b, line);
+}
+
+void llm_buf_reject_record(llm_buf *b, const char *line, size_t len)
+{
+    while (len && strchr(" \t\r\n", line[len - 1]))
+        len--;
+    llm_buf_puts(b, ",\"record\":");
+    llm_buf_append(b, line, len);
+}

@@ -41,6 +41,15 @@ void llm_buf_json_string(llm_buf *b, const char *s, size_t n);
  * non-ASCII text, which is copied without a second check. */
 void llm_buf_json_utf8(llm_buf *b, const char *s, size_t n);
 
+/* A rejects file has one shape in every program: {"reason", "file" (left out when standard
+ * input is the only input), "line", the program's own members, then the record as read:
+ * "record", a JSON line as it is, or "raw", a line that is not JSON, as a string}. */
+void llm_buf_reject_begin(llm_buf *b, const char *reason, char *const inputs[], int n_inputs, int input,
+                          uint64_t line);
+/* Appends ,"record": the JSON line (valid UTF-8, checked by the caller) without the white
+ * space after it. */
+void llm_buf_reject_record(llm_buf *b, const char *line, size_t len);
+
 #ifdef __cplusplus
 }
 #endif

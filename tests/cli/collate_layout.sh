@@ -56,7 +56,7 @@ run llm-collate --template=plain --rejects=huge-rej.jsonl huge.jsonl -o huge.bin
 expect_eq huge-status 0 "$RC"
 expect_file_has huge-summary '2 examples in, 1 written (0 truncated), 1 dropped, 0 skipped (malformed): too-long 1' "$LAST_ERR"
 expect_eq huge-reject 'too-long 1 67108849 tokens, more than a stream record holds (67108848): give --max-len to cut it' \
-    "$(py 'import json,sys; r=json.loads(open(sys.argv[1]).readline()); print(r["reason"], r["line"], r["detail"])' huge-rej.jsonl)"
+    "$(py 'import json,sys; r=json.loads(open(sys.argv[1]).readline()); print(r["reason"], r["line"], r["error"])' huge-rej.jsonl)"
 expect_eq huge-rows '{"input_ids":[80,257,50256],"labels":[-100,257,50256]}' "$(rows huge.bin)"
 rm -f huge.jsonl huge-rej.jsonl
 
@@ -138,7 +138,14 @@ expect_eq skip-status 0 "$RC"
 expect_file_has skip-summary '10 examples in, 2 written (0 truncated), 0 dropped, 8 skipped (malformed): malformed-json 2, missing-field 2, wrong-type 1, empty-answer 1, bad-chat 2' skip.err
 expect_eq skip-rejects '2 malformed-json,3 missing-field,4 wrong-type,5 empty-answer,6 bad-chat,7 bad-chat,8 missing-field,9 malformed-json' \
     "$(py 'import json,sys; print(",".join("%d %s" % (r["line"], r["reason"]) for r in map(json.loads, open(sys.argv[1]))))' bad-rej.jsonl)"
-expect_eq skip-rejects-record '{"query":"q","answer":7}' "$(py 'import json,sys; print([json.loads(l) for l in open(sys.argv[1])][2]["record"])' bad-rej.jsonl)"
+# the shape of llm-clean's rejects: "record" as read, or "raw" for a line that is not JSON;
+# "file" only when reading named files
+expect_eq skip-rejects-lines '{"reason":"malformed-json","file":"bad.jsonl","line":2,"error":"invalid JSON: The JSON document has an improper structure: missing or superfluous commas, braces, missing keys, etc.","raw":"{\"query\":\"q\",\"answer\":\" a\""}
+{"reason":"wrong-type","file":"bad.jsonl","line":4,"error":"\"answer\" is integer, not a string","record":{"query":"q","answer":7}}' \
+    "$(sed -n '1p;3p' bad-rej.jsonl)"
+run llm-collate --template=plain --on-error=skip --rejects=stdin-rej.jsonl -o skip.bin <bad.jsonl
+expect_eq skip-rejects-stdin '{"reason":"wrong-type","line":4,"error":"\"answer\" is integer, not a string","record":{"query":"q","answer":7}}' \
+    "$(sed -n 3p stdin-rej.jsonl)"
 
 # ---- templates: a file, --system, errors ----
 cat >t.txt <<'EOF'
@@ -254,7 +261,7 @@ expect_eq tool-skips \
 7 bad-chat "system" member and a system message at messages[0]: one system message per conversation
 8 empty-answer messages[1]: the assistant'"'"'s content is empty, and it has no tool_calls
 10 wrong-type "messages[1].content" is null, not a string' \
-    "$(py 'import json,sys; print("\n".join("%d %s %s" % (r["line"], r["reason"], r["detail"]) for r in map(json.loads, open(sys.argv[1]))))' toolbad-rej.jsonl)"
+    "$(py 'import json,sys; print("\n".join("%d %s %s" % (r["line"], r["reason"], r["error"]) for r in map(json.loads, open(sys.argv[1]))))' toolbad-rej.jsonl)"
 sed -n 1p toolbad.jsonl >toolcall.jsonl
 expect_fail tool-calls-alpaca 1 'toolcall.jsonl:1: an assistant message with tool_calls, and template alpaca has no tool_call line to render them' \
     llm-collate -q --template=alpaca toolcall.jsonl -o x.bin
