@@ -5,7 +5,6 @@
 #include "train.h"
 
 #include <getopt.h>
-#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,12 +53,14 @@ static const char usage[] =
     "      --max-grad-norm=F   clip the gradient norm to F; 0: no clipping (default 1.0)\n"
     "\n"
     "Evaluation, checkpoints and log:\n"
-    "      --eval-every=N      evaluate --val every N steps (default 0: at the end only)\n"
+    "      --eval-every=N|epoch  evaluate --val every N steps or each epoch's end\n"
+    "                          (default 0: at the end only)\n"
     "      --eval-batches=N    forward passes an evaluation (default 0: all of --val)\n"
     "      --patience=N        stop when N evaluations in a row have not lowered the best\n"
     "                          val loss, as EarlyStoppingCallback (default 0: never)\n"
     "      --min-delta=F       lowered means by more than F (default 0)\n"
-    "      --save-every=N      save a checkpoint every N steps (default 500), and at the end\n"
+    "      --save-every=N|epoch  save a checkpoint every N steps (default 500) or each\n"
+    "                          epoch's end, and at the end\n"
     "      --keep=N            keep the newest N checkpoints (default 0: all) and the best:\n"
     "                          DIR/best links to the one of the lowest val loss\n"
     "      --log-every=N       a progress line every N steps (default: about 20 a run)\n"
@@ -150,6 +151,18 @@ static int count_option(const char *name, const char *arg, int64_t *out)
     return -1;
 }
 
+/* --eval-every, --save-every: a count of steps, or "epoch". */
+static int every_option(const char *name, const char *arg, int64_t *out)
+{
+    if (strcmp(arg, "epoch") == 0) {
+        *out = TRAIN_EACH_EPOCH;
+        return -1;
+    }
+    if (llm_parse_i64(arg, 0, INT64_MAX / 2, out) < 0)
+        return llm_usage_error("--%s: expected a count of steps or epoch, got '%s'", name, arg);
+    return -1;
+}
+
 static int real_option(const char *name, const char *arg, double min, double max, double *out)
 {
     if (llm_parse_double(arg, min, max, out) < 0)
@@ -177,12 +190,6 @@ static int check_args(const train_opts *o)
         return llm_usage_error("--eval-every and --eval-batches evaluate --val FILE, which is not given");
     if (o->patience && !o->eval_every)
         return llm_usage_error("--patience counts evaluations during the run: it needs --val FILE and --eval-every N");
-    /* Trainer's rule for load_best_model_at_end, which its early stopping needs: a checkpoint
-     * competes for best only when evaluated at its step, so each must be. */
-    if (o->patience && o->save_every % o->eval_every)
-        return llm_usage_error("--patience: --save-every %" PRId64 " is not a multiple of --eval-every %" PRId64
-                               ", so some checkpoints would have no evaluation to compete for best with",
-                               o->save_every, o->eval_every);
     if (o->min_delta > 0 && !o->patience)
         return llm_usage_error("--min-delta is --patience's threshold: give --patience N too");
     if (!o->resume && !o->init) {    /* the new model's sizes are the options' alone */
@@ -266,14 +273,14 @@ static int parse_args(train_opts *o, int argc, char **argv)
         case OPT_EPS: status = real_option("eps", optarg, 1e-30, 1, &o->eps); break;
         case OPT_WEIGHT_DECAY: status = real_option("weight-decay", optarg, 0, 10, &o->weight_decay); break;
         case OPT_MAX_GRAD_NORM: status = real_option("max-grad-norm", optarg, 0, 1e30, &o->max_grad_norm); break;
-        case OPT_EVAL_EVERY: status = count_option("eval-every", optarg, &o->eval_every); break;
+        case OPT_EVAL_EVERY: status = every_option("eval-every", optarg, &o->eval_every); break;
         case OPT_EVAL_BATCHES:
             status = count_option("eval-batches", optarg, &v);
             o->eval_batches = (uint64_t)v;
             break;
         case OPT_PATIENCE: status = count_option("patience", optarg, &o->patience); break;
         case OPT_MIN_DELTA: status = real_option("min-delta", optarg, 0, 1e30, &o->min_delta); break;
-        case OPT_SAVE_EVERY: status = count_option("save-every", optarg, &o->save_every); break;
+        case OPT_SAVE_EVERY: status = every_option("save-every", optarg, &o->save_every); break;
         case OPT_MAX_DROP: status = llm_max_drop_option(optarg, &o->max_drop); break;
         case OPT_KEEP:
             status = count_option("keep", optarg, &v);

@@ -45,6 +45,7 @@ typedef struct run {
     char gpu_name[128];
     llm_error no_gpu;             /* why --device auto took the CPU */
     int64_t total_steps, last_saved, log_every, first_step;
+    int64_t eval_every, save_every;    /* in steps: the options', an epoch's resolved */
     double start, window_start;
     uint64_t window_tokens;
     uint64_t steps_uncounted;     /* steps whose every label was masked: no loss */
@@ -270,16 +271,32 @@ static int data_width(run *r, const llm_header *h, const char *name)
     return h->block_size ? (int)h->block_size : block;
 }
 
-static int64_t plan_steps(run *r)
+/* As Trainer's set_initial_training_values counts them: an epoch's last step takes the
+ * micro-batches left, fewer when they do not divide (fill_micro). */
+static int64_t steps_per_epoch(const run *r)
+{
+    uint64_t forwards = (llm_dataset_records(r->data) + (uint64_t)r->micro_batch - 1) / (uint64_t)r->micro_batch;
+    return (int64_t)((forwards + (uint64_t)r->grad_accum - 1) / (uint64_t)r->grad_accum);
+}
+
+static int64_t plan_steps(const run *r)
+{
+    return r->o->max_steps ? r->o->max_steps : (int64_t)ceil(r->o->epochs * (double)steps_per_epoch(r));
+}
+
+/* --eval-every and --save-every in steps (TRAIN_EACH_EPOCH: an epoch's), and Trainer's rule
+ * for load_best_model_at_end, which its early stopping needs: a checkpoint competes for best
+ * only when evaluated at its step, so each must be. */
+static int plan_every(run *r)
 {
     const train_opts *o = r->o;
-    if (o->max_steps)
-        return o->max_steps;
-    /* as Trainer's set_initial_training_values counts them: an epoch's last step takes
-     * the micro-batches left, fewer when they do not divide (fill_micro) */
-    uint64_t forwards = (llm_dataset_records(r->data) + (uint64_t)r->micro_batch - 1) / (uint64_t)r->micro_batch;
-    uint64_t per_epoch = (forwards + (uint64_t)r->grad_accum - 1) / (uint64_t)r->grad_accum;
-    return (int64_t)ceil(o->epochs * (double)per_epoch);
+    r->eval_every = o->eval_every == TRAIN_EACH_EPOCH ? steps_per_epoch(r) : o->eval_every;
+    r->save_every = o->save_every == TRAIN_EACH_EPOCH ? steps_per_epoch(r) : o->save_every;
+    if (o->patience && r->save_every % r->eval_every)
+        return llm_error_set(&r->err, "--patience: --save-every %" PRId64 " is not a multiple of --eval-every %"
+                             PRId64 " (steps), so some checkpoints would have no evaluation to compete for best "
+                             "with", r->save_every, r->eval_every);
+    return 0;
 }
 
 static void fill_state(run *r)
@@ -478,6 +495,8 @@ static int setup(run *r)
         r->grad_accum = (int)passes;
     }
     r->total_steps = plan_steps(r);
+    if (plan_every(r) < 0)
+        goto out;
     r->sched.kind = o->schedule;
     r->sched.peak = o->lr;
     r->sched.min_lr = o->min_lr;
@@ -784,11 +803,11 @@ static int loop(run *r)
             r->window_start = t;
             r->window_tokens = 0;
         }
-        int evaluating = r->val && ((o->eval_every && s % o->eval_every == 0) || last);
+        int evaluating = r->val && ((r->eval_every && s % r->eval_every == 0) || last);
         if (evaluating && evaluate(r) < 0)
             return -1;
         r->stopped_early = evaluating && !last && o->patience && r->evals_since_best >= (uint64_t)o->patience;
-        int saving = (o->save_every && s % o->save_every == 0) || last || r->stopped_early;
+        int saving = (r->save_every && s % r->save_every == 0) || last || r->stopped_early;
         if (saving && save(r) < 0)
             return -1;
         if (evaluating || saving) {   /* tokens/s counts training time only */

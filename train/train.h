@@ -11,6 +11,10 @@
 
 typedef enum train_doc_attention { TRAIN_DOC_AUTO = -1, TRAIN_DOC_OFF = 0, TRAIN_DOC_ON = 1 } train_doc_attention;
 
+/* --eval-every epoch, --save-every epoch: at the end of each epoch, as Trainer's "epoch"
+ * strategies. */
+#define TRAIN_EACH_EPOCH (-1)
+
 typedef struct train_opts {
     const char *data, *val, *out;
     const char *init;             /* --init DIR, or NULL */
@@ -35,11 +39,11 @@ typedef struct train_opts {
     int grad_accum;               /* forwards a step; 0: from batch_tokens (else 1) */
     uint64_t batch_tokens;
 
-    int64_t eval_every;           /* steps; 0: only at the end (with --val) */
+    int64_t eval_every;           /* steps; 0: only at the end (with --val); or TRAIN_EACH_EPOCH */
     uint64_t eval_batches;        /* forwards an evaluation; 0: the whole --val */
     int64_t patience;             /* evaluations without a lower val loss that stop the run; 0: never */
     double min_delta;             /* how much lower counts */
-    int64_t save_every;           /* steps; 0: only at the end */
+    int64_t save_every;           /* steps; 0: only at the end; or TRAIN_EACH_EPOCH */
     int keep;                     /* checkpoints kept; 0: all */
     double max_drop;              /* --max-drop: most of the data's ledger lost, percent; -1: any */
     int64_t log_every;            /* steps between progress lines; 0: about 20 a run */

@@ -58,8 +58,13 @@ expect_fail min-lr-constant 2 "--schedule constant has none" llm-train --data tr
 
 expect_fail patience-no-eval 2 "--patience counts evaluations during the run: it needs --val FILE and --eval-every N" \
     llm-train --data train.bin --val train.bin --out x "${ONE[@]}" --max-steps 1 --patience 2
-expect_fail patience-unevaluated-saves 2 "--patience: --save-every 500 is not a multiple of --eval-every 3" \
+expect_fail patience-unevaluated-saves 1 "--patience: --save-every 500 is not a multiple of --eval-every 3 (steps)" \
     llm-train --data train.bin --val train.bin --out x "${ONE[@]}" --max-steps 1 --patience 2 --eval-every 3
+# an epoch of 96 records is 24 steps of 4
+expect_fail patience-unevaluated-saves-epoch 1 "--patience: --save-every 500 is not a multiple of --eval-every 24 (steps)" \
+    llm-train --data train.bin --val train.bin --out x "${ONE[@]}" --max-steps 1 --patience 2 --eval-every epoch
+expect_fail eval-every-word 2 "--eval-every: expected a count of steps or epoch, got 'often'" \
+    llm-train --data train.bin --val train.bin --out x "${ONE[@]}" --eval-every often
 expect_fail min-delta-alone 2 "--min-delta is --patience's threshold: give --patience N too" \
     llm-train --data train.bin --val train.bin --out x "${ONE[@]}" --max-steps 1 --eval-every 1 --min-delta 0.1
 

@@ -138,6 +138,15 @@ expect_eq patience-falling none "$(early_stop nopat/log.jsonl 2 0)"
 check patience-no-stop llm-train "${PAT[@]}" -q --patience 2 --out patall
 expect_eq patience-no-stop-latest checkpoint-40 "$(cat patall/latest)"
 
+# ---- --eval-every epoch, --save-every epoch: at each epoch's end (96 records, 4 rows a pass,
+# 2 passes a step: 12 steps), as Trainer's "epoch" strategies, and at the end of 2.5 epochs ----
+check epoch-run llm-train --data train.bin --val val.bin "${CONST[@]}" --epochs 2.5 --eval-every epoch \
+    --save-every epoch --out epochs
+expect_eq epoch-evals "12 1 24 2 30 2.5" \
+    "$(py 'import json, sys; print(" ".join("%d %g" % (e["step"], e["epoch"]) for e in map(json.loads, open(sys.argv[1])) if "val_loss" in e))' epochs/log.jsonl)"
+expect_eq epoch-saves "checkpoint-12 checkpoint-24 checkpoint-30" \
+    "$(cd epochs && ls -d checkpoint-* | sort -t- -k2 -n | paste -sd' ')"
+
 # ---- the same thread count, the same bytes; another count, nearly the same numbers ----
 check rerun llm-train --data train.bin --val val.bin --out again "${TINY[@]}" --max-steps 20 --save-every 10 \
     --eval-every 10 -j2
