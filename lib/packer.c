@@ -29,6 +29,7 @@ struct llm_packer {
     uint8_t *mask;
     uint32_t *starts;
     uint32_t fill, n_starts, masked_in_block;
+    uint32_t context;           /* concat with a stride: the previous window's tokens it begins with */
     uint64_t in_group;
     uint64_t pending;           /* concat: sequences begun since the last block went out */
     uint32_t pending_tokens;    /* and their tokens */
@@ -49,6 +50,11 @@ llm_packer *llm_packer_new(const llm_packer_opts *o, llm_block_fn fn, void *ctx,
 {
     if (o->block_size == 0 || o->block_size > LLM_RECORD_MAX_TOKENS) {
         llm_error_set(err, "block size %u is out of range (1 to %u)", o->block_size, (unsigned)LLM_RECORD_MAX_TOKENS);
+        return NULL;
+    }
+    if (o->stride > o->block_size || (o->stride && (o->mode != LLM_PACK_CONCAT || o->group))) {
+        llm_error_set(err, "stride %u: 1 to the block size %u, with concat packing and no group", o->stride,
+                      o->block_size);
         return NULL;
     }
     llm_packer *p = calloc(1, sizeof *p);
@@ -139,13 +145,28 @@ static int emit_block(llm_packer *p, llm_error *err)
     p->st.block_tokens += p->fill;
     p->st.pad_tokens += pad;
     p->st.masked_tokens += p->masked_in_block;
-    p->fill = p->n_starts = p->masked_in_block = 0;
+    p->st.context_tokens += p->context;
+    p->fill = p->n_starts = p->masked_in_block = p->context = 0;
     p->pending = p->pending_tokens = 0;
     (void)err;    /* the callback's failure: it said why */
     return p->fn(p->ctx, &r);
 }
 
 /* ---- concat ---- */
+
+/* With a stride, after a full window of n_starts starts went out: the next begins stride
+ * tokens on, with the window's last block_size - stride tokens as its context, masked, as
+ * Hugging Face's "Perplexity of fixed-length models" sets their labels to -100. */
+static void keep_context(llm_packer *p, uint32_t n_starts)
+{
+    uint32_t stride = p->o.stride, keep = p->o.block_size - stride;
+    memmove(p->tokens, p->tokens + stride, keep * sizeof *p->tokens);
+    memset(p->mask, 0, keep);
+    p->fill = p->masked_in_block = p->context = keep;
+    for (uint32_t i = 0; i < n_starts; i++)
+        if (p->starts[i] >= stride)
+            p->starts[p->n_starts++] = p->starts[i] - stride;
+}
 
 static int concat_add(llm_packer *p, const llm_record *seq, llm_error *err)
 {
@@ -160,8 +181,13 @@ static int concat_add(llm_packer *p, const llm_record *seq, llm_error *err)
         p->masked_in_block += copy_seq(p->tokens + p->fill, p->mask + p->fill, seq, done, take);
         p->fill += (uint32_t)take;
         done += take;
-        if (p->fill == b && emit_block(p, err) < 0)
-            return -1;
+        if (p->fill == b) {
+            uint32_t n_starts = p->n_starts;
+            if (emit_block(p, err) < 0)
+                return -1;
+            if (p->o.stride)
+                keep_context(p, n_starts);
+        }
     }
     /* Every token of it still waits in the block being filled. */
     if (seq->n_tokens && p->st.blocks == blocks) {
@@ -177,9 +203,11 @@ static int concat_add(llm_packer *p, const llm_record *seq, llm_error *err)
 static int concat_finish(llm_packer *p, llm_error *err)
 {
     p->in_group = 0;
-    if (p->fill == 0)
+    if (p->fill == p->context) {    /* nothing new since the last window */
+        p->fill = p->n_starts = p->masked_in_block = p->context = 0;
         return 0;
-    if (p->o.pad_remainder)
+    }
+    if (p->o.pad_remainder || p->o.stride)    /* the recipe's last window is shorter */
         return emit_block(p, err);
     p->st.remainder_tokens += p->fill;
     p->st.remainders++;

@@ -1,7 +1,8 @@
 /* Sequences (documents, or fine-tuning examples) into fixed-size training blocks, the two
  * ways the recipes do it:
  *   concat  run_clm.py's group_texts: everything concatenated and cut every block_size
- *           tokens, the short remainder dropped (or padded and masked);
+ *           tokens, the short remainder dropped (or padded and masked); or, with a stride,
+ *           windows that overlap, as the sliding-window perplexity recipe evaluates;
  *   fit     whole sequences bin-packed into blocks, best fit decreasing within a window of
  *           sequences so it streams; the rest of each block is masked padding and every
  *           sequence's start is recorded, so attention and positions can restart there.
@@ -22,6 +23,10 @@ typedef struct llm_packer_opts {
     int boundaries;           /* concat: record where sequences start inside each block */
     uint64_t group;           /* concat: cut the remainder off after every `group` sequences,
                                * as run_clm.py's map(batched=True) does per 1000; 0: never */
+    uint32_t stride;          /* concat: a window starts every `stride` tokens (1 to block_size),
+                               * its first block_size - stride tokens the previous one's end,
+                               * masked, so each token counts once; the last window is kept,
+                               * padded. 0: no overlap. Not with group. */
     int drop_long;            /* fit: drop a sequence longer than a block, not split it */
     size_t window;            /* fit: sequences sorted and packed together (0: 1024) */
 } llm_packer_opts;
@@ -40,6 +45,7 @@ typedef struct llm_packer_stats {
     uint64_t remainder_tokens, remainders; /* concat: dropped short tails (one a group) */
     uint64_t remainder_sequences;        /* concat: sequences all of whose tokens were in one */
     uint64_t remainder_cut;              /* concat: sequences whose tail was in one */
+    uint64_t context_tokens;             /* concat with a stride: tokens written again, masked */
     uint64_t long_split, long_pieces;    /* fit: sequences longer than a block, and their pieces */
     uint64_t long_dropped, long_dropped_tokens;
 } llm_packer_stats;

@@ -25,6 +25,10 @@ static const char usage[] =
     "                          run_clm.py's map(batched=True) does with N=1000 (default 0:\n"
     "                          only at the end)\n"
     "      --boundaries        concat: record where documents start inside each block\n"
+    "      --stride=S          concat: a block starts every S tokens (S <= N), its first\n"
+    "                          N - S tokens the end of the one before, masked: each token\n"
+    "                          counts once, with context (the sliding-window perplexity);\n"
+    "                          the last, shorter block is padded\n"
     "      --long=WHAT         fit: a document longer than a block is split (default) into\n"
     "                          full blocks and a last piece, or dropped (drop), counted\n"
     "      --window=N          fit: documents packed together (default 1024)\n"
@@ -63,7 +67,7 @@ static const char usage[] =
     "Exit status: 0 ok, 1 bad input or I/O error, 2 usage error. See llm-pack(1).\n";
 
 enum {
-    OPT_MODE = 256, OPT_REMAINDER, OPT_GROUP, OPT_BOUNDARIES, OPT_LONG, OPT_WINDOW, OPT_PAD_ID, OPT_VAL,
+    OPT_MODE = 256, OPT_REMAINDER, OPT_GROUP, OPT_BOUNDARIES, OPT_STRIDE, OPT_LONG, OPT_WINDOW, OPT_PAD_ID, OPT_VAL,
     OPT_VAL_FRACTION, OPT_VAL_DOCS, OPT_SHARD, OPT_SHUFFLE, OPT_SHUFFLE_BUFFER, OPT_SEED, OPT_TMP_DIR, OPT_MAX_DROP, OPT_VERSION
 };
 
@@ -73,6 +77,7 @@ static const struct option long_options[] = {
     {"remainder", required_argument, NULL, OPT_REMAINDER},
     {"group", required_argument, NULL, OPT_GROUP},
     {"boundaries", no_argument, NULL, OPT_BOUNDARIES},
+    {"stride", required_argument, NULL, OPT_STRIDE},
     {"long", required_argument, NULL, OPT_LONG},
     {"window", required_argument, NULL, OPT_WINDOW},
     {"pad-id", required_argument, NULL, OPT_PAD_ID},
@@ -106,10 +111,16 @@ static int parse_fraction(const char *s, double *out)
 }
 
 /* The checks between options, once all are read. -1 to go on, else a usage error. */
-static int check_args(pack_opts *o, int seen_concat_only, int seen_fit_only, int seen_seed)
+static int check_args(pack_opts *o, int seen_concat_only, int seen_fit_only, int seen_seed, int seen_remainder)
 {
     if (o->packer.mode == LLM_PACK_FIT && seen_concat_only)
-        return llm_usage_error("--remainder, --group and --boundaries are for --mode=concat");
+        return llm_usage_error("--remainder, --group, --boundaries and --stride are for --mode=concat");
+    if (o->packer.stride > o->packer.block_size)
+        return llm_usage_error("--stride %u is longer than the block of %u: tokens between would be left out",
+                               o->packer.stride, o->packer.block_size);
+    if (o->packer.stride && (o->packer.group || seen_remainder))
+        return llm_usage_error("--stride keeps every token, and its last block padded: not with --group or "
+                               "--remainder");
     if (o->packer.mode == LLM_PACK_CONCAT && seen_fit_only)
         return llm_usage_error("--long and --window are for --mode=fit");
     if (o->val_fraction > 0 && o->val_docs)
@@ -133,7 +144,7 @@ static int parse_args(pack_opts *o, int argc, char **argv)
     static const char *const remainder_names[] = {"drop", "pad"};
     static const char *const long_names[] = {"split", "drop"};
     uint64_t v;
-    int c, k, status, concat_only = 0, fit_only = 0, seed = 0;
+    int c, k, status, concat_only = 0, fit_only = 0, seed = 0, remainder = 0;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "b:o:l:fj:qh", long_options, NULL)) != -1) {
         status = -1;
@@ -147,7 +158,7 @@ static int parse_args(pack_opts *o, int argc, char **argv)
         case OPT_MODE: status = llm_choice_option("mode", optarg, mode_names, 2, &k); o->packer.mode = (llm_pack_mode)k; break;
         case OPT_REMAINDER:
             status = llm_choice_option("remainder", optarg, remainder_names, 2, &o->packer.pad_remainder);
-            concat_only = 1;
+            concat_only = remainder = 1;
             break;
         case OPT_GROUP:
             if (llm_parse_u64(optarg, 0, UINT64_MAX, &o->packer.group) < 0)
@@ -155,6 +166,12 @@ static int parse_args(pack_opts *o, int argc, char **argv)
             concat_only = 1;
             break;
         case OPT_BOUNDARIES: o->packer.boundaries = 1; concat_only = 1; break;
+        case OPT_STRIDE:
+            if (llm_parse_size(optarg, 1, LLM_RECORD_MAX_TOKENS, &v) < 0)
+                return llm_usage_error("--stride: expected 1 to %u, got '%s'", (unsigned)LLM_RECORD_MAX_TOKENS, optarg);
+            o->packer.stride = (uint32_t)v;
+            concat_only = 1;
+            break;
         case OPT_LONG: status = llm_choice_option("long", optarg, long_names, 2, &o->packer.drop_long); fit_only = 1; break;
         case OPT_WINDOW:
             if (llm_parse_u64(optarg, 1, 1u << 24, &v) < 0)
@@ -205,7 +222,7 @@ static int parse_args(pack_opts *o, int argc, char **argv)
     }
     if ((status = llm_input_args(argv + optind, argc - optind, &o->inputs, &o->n_inputs)) >= 0)
         return status;
-    return check_args(o, concat_only, fit_only, seed);
+    return check_args(o, concat_only, fit_only, seed, remainder);
 }
 
 int main(int argc, char **argv)

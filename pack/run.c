@@ -314,7 +314,7 @@ static int make_header(pack_state *s)
         return llm_error_set(&s->err, "%s: a %s stream; llm-pack wants a docs stream (from llm-tokenize)",
                              o->inputs[0], llm_kind_name(in->kind));
     int64_t pad = o->pad_id >= 0 ? o->pad_id : in->pad_id >= 0 ? in->pad_id : in->eos_id;
-    int pads = o->packer.mode == LLM_PACK_FIT || o->packer.pad_remainder;
+    int pads = o->packer.mode == LLM_PACK_FIT || o->packer.pad_remainder || o->packer.stride;
     if (pads && pad < 0)
         return llm_error_set(&s->err, "the stream names no pad or end-of-text token to pad with: give --pad-id");
     if (pad >= (int64_t)in->vocab_size)
@@ -343,6 +343,9 @@ static void summarise_output(const pack_opts *o, const char *what, const pack_ou
                      " blocks of %" PRIu32 " (%" PRIu64 " tokens",
                      what, st->sequences, st->tokens, st->blocks, o->packer.block_size, st->block_tokens);
     uint64_t slots = st->block_tokens + st->pad_tokens;
+    if (st->context_tokens)
+        n += snprintf(line + n, sizeof line - (size_t)n, ", %" PRIu64 " of them repeated as masked context",
+                      st->context_tokens);
     if (st->pad_tokens)
         n += snprintf(line + n, sizeof line - (size_t)n, ", %" PRIu64 " padding, %.2f%% of the blocks",
                       st->pad_tokens, slots ? 100.0 * (double)st->pad_tokens / (double)slots : 0.0);

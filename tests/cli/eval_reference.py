@@ -9,6 +9,9 @@ only (no transformers, no safetensors package), float32 on the CPU.
       attends to itself, positions restart at its start and its first token is no label
       (DataCollatorWithFlattening). Records longer than the context keep their start.
       Prints "ok NAME ..." or "FAIL NAME ..." for loss, perplexity, accuracy and counts.
+  strided MODEL DOCS.ids --max-length N --stride S --check EVAL.json NAME
+      The sliding-window perplexity of Hugging Face's "Perplexity of fixed-length models"
+      over the documents of DOCS.ids concatenated, against llm-eval of llm-pack --stride.
   greedy MODEL --prompt-ids 1,2,3 --max-new N [--stop ID,...]
       Prints the greedy continuation's ids, comma-separated, stopping before a stop id or
       at the model's context.
@@ -161,6 +164,42 @@ def score(args):
     return 1 if bad else 0
 
 
+def strided(args):
+    """Hugging Face's "Perplexity of fixed-length models" loop, over the documents of IDS
+    concatenated: a window of max_length tokens every stride, the labels of all but its last
+    trg_len tokens -100, the loss summed over every label counted (num_loss_tokens)."""
+    model = GPT2(args.model)
+    seq = []
+    for line in open(args.ids):
+        if line.strip():
+            seq += json.loads(line)["input_ids"]
+    loss_sum, count, prev_end = 0.0, 0, 0
+    with torch.no_grad():
+        for begin in range(0, len(seq), args.stride):
+            end = min(begin + args.max_length, len(seq))
+            trg_len = end - prev_end
+            ids = torch.tensor(seq[begin:end])
+            labels = ids.clone()
+            labels[:-trg_len] = -100
+            T = end - begin
+            logits = model.logits(ids, torch.arange(T), torch.ones(T, T, dtype=torch.bool).tril())[:-1]
+            target = labels[1:]
+            keep = target != -100
+            loss_sum += F.cross_entropy(logits[keep].double(), target[keep], reduction="sum").item()
+            count += int(keep.sum())
+            prev_end = end
+            if end == len(seq):
+                break
+    with open(args.check) as f:
+        got = json.load(f)
+    loss = loss_sum / count
+    err = abs(got["loss"] - loss) / abs(loss)
+    ok = got["tokens"] == count and err <= TOL_LOSS
+    print(f"{'ok' if ok else 'FAIL'} {args.name}: loss llm-eval {got['loss']:.9g} over {got['tokens']} tokens, "
+          f"torch {loss:.9g} over {count}, rel err {err:.2e}, tol {TOL_LOSS:.0e}")
+    return 0 if ok else 1
+
+
 def greedy(args):
     model = GPT2(args.model)
     ids = [int(x) for x in args.prompt_ids.split(",")]
@@ -209,6 +248,13 @@ def main():
     s.add_argument("--doc-attention", choices=("on", "off"), default="on")
     s.add_argument("--check", required=True)
     s.add_argument("name")
+    w = sub.add_parser("strided")
+    w.add_argument("model")
+    w.add_argument("ids")
+    w.add_argument("--max-length", type=int, required=True)
+    w.add_argument("--stride", type=int, required=True)
+    w.add_argument("--check", required=True)
+    w.add_argument("name")
     g = sub.add_parser("greedy")
     g.add_argument("model")
     g.add_argument("--prompt-ids", required=True)
@@ -218,7 +264,7 @@ def main():
     f.add_argument("model")
     f.add_argument("id", type=int)
     a = p.parse_args()
-    return {"score": score, "greedy": greedy, "favour": favour}[a.cmd](a)
+    return {"score": score, "strided": strided, "greedy": greedy, "favour": favour}[a.cmd](a)
 
 
 if __name__ == "__main__":

