@@ -244,8 +244,8 @@ typedef struct col_render_opts {
 } col_render_opts;
 
 /* Hands ex, rendered through the template, to b. COL_OK; COL_BAD_CHAT with msg set (a system
- * message, a tool message, tool calls or tools that the template cannot place); COL_REASON_COUNT with err set when the builder
- * fails (memory, the encoder's limits). */
+ * message, a tool message, tool calls or tools that the template cannot place);
+ * COL_REASON_COUNT with err set when the builder fails (memory, the encoder's limits). */
 col_reason col_render(const col_render_opts *o, const col_example *ex, col_builder *b, char *msg, size_t msglen,
                       llm_error *err);
 

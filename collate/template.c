@@ -373,9 +373,10 @@ static int check_tool_lines(parser *p)
 {
     const col_template *t = p->t;
     const col_line *ln = t->line;
-    for (int k = COL_KEY_TOOL_START; k <= COL_KEY_TOOL_END; k += 2)
-        if (ln[k].present && !ln[COL_KEY_TOOL].present)
-            return parse_error(p, "%s without a tool line", key_names[k]);
+    const col_key around[] = {COL_KEY_TOOL_START, COL_KEY_TOOL_END};
+    for (size_t i = 0; i < sizeof around / sizeof *around; i++)
+        if (ln[around[i]].present && !ln[COL_KEY_TOOL].present)
+            return parse_error(p, "%s without a tool line", key_names[around[i]]);
     if (ln[COL_KEY_TOOL].present && !holds(t, COL_KEY_TOOL, COL_PIECE_CONTENT))
         return parse_error(p, "tool: no {content}, where the tool's response goes");
     if (ln[COL_KEY_TOOLS].present && !holds(t, COL_KEY_TOOLS, COL_PIECE_TOOLS))
@@ -412,7 +413,8 @@ static int check_template(parser *p)
             return parse_error(p, "%s: no {content}, where the answer goes", key_names[k]);
     if (ln[COL_KEY_SYSTEM].present && !holds(t, COL_KEY_SYSTEM, COL_PIECE_CONTENT))
         return parse_error(p, "system: no {content}, where the system message goes");
-    int content = holds(t, COL_KEY_USER, COL_PIECE_CONTENT), instruction = holds(t, COL_KEY_USER, COL_PIECE_INSTRUCTION);
+    int content = holds(t, COL_KEY_USER, COL_PIECE_CONTENT);
+    int instruction = holds(t, COL_KEY_USER, COL_PIECE_INSTRUCTION);
     if (!content && !instruction)
         return parse_error(p, "user: no {content} or {instruction}, where the message goes");
     if (!ln[COL_KEY_USER_INPUT].present && !content && !holds(t, COL_KEY_USER, COL_PIECE_INPUT))

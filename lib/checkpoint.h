@@ -159,16 +159,16 @@ void llm_checkpoint_set_fault_hook(void (*hook)(const char *stage));
 char *llm_run_checkpoint_dir(const char *run, uint64_t step);
 /* Saves c as RUN/checkpoint-<c->state->step> (creating RUN if needed), points RUN/latest at
  * it (and RUN/best, when its state names this step best_step), then prunes to the newest
- * keep checkpoints (keep 0: all). When saved is not NULL it
- * gets the checkpoint's path (malloc'd). Returns 0, or -1 with err set. */
+ * keep checkpoints (keep 0: all). When saved is not NULL it gets the checkpoint's path
+ * (malloc'd). Returns 0, or -1 with err set. */
 int llm_run_save(const char *run, const llm_checkpoint *c, int keep, char **saved, llm_error *err);
 /* The checkpoint to resume from, as a malloc'd path in *dir: path itself when it is a
  * checkpoint folder (holds config.json), else the one path/latest names, else the highest
  * complete path/checkpoint-<step>. Returns 0, 1 when path holds no checkpoint (a fresh
  * run), or -1 with err set. */
 int llm_run_latest(const char *path, char **dir, llm_error *err);
-/* Removes all but the newest keep checkpoints of RUN (never the ones "latest" and "best" name) and the
- * leftovers of interrupted saves. Returns 0, or -1 with err set. */
+/* Removes all but the newest keep checkpoints of RUN (never the ones "latest" and "best"
+ * name) and the leftovers of interrupted saves. Returns 0, or -1 with err set. */
 int llm_run_prune(const char *run, int keep, llm_error *err);
 
 /* Reads a whole small file (at most 128 MiB) into a malloc'd, NUL-terminated buffer; *len

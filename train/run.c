@@ -55,7 +55,6 @@ typedef struct run {
     uint64_t eval_step;           /* the step of the last evaluation, and its loss */
     double eval_loss;
     uint64_t evals_since_best;    /* evaluations since the val loss last fell by more than --min-delta */
-    int stopped_early;            /* --patience ran out */
     uint64_t with_bounds;         /* records taken that carry document starts */
     llm_error err;
 } run;
@@ -249,8 +248,6 @@ static int resume(run *r, const char *dir)
     uint64_t since;    /* checkpoints before 2026-11-25 do not say */
     if (llm_train_state_get(&saved, SLOT_PATIENCE, &since, 1) == 0)
         r->evals_since_best = since;
-    /* A run that --patience stopped stays stopped under the same --patience; a larger one goes on. */
-    r->stopped_early = r->o->patience && r->evals_since_best >= (uint64_t)r->o->patience;
     rc = 0;
 out:
     llm_train_state_free(&saved);
@@ -668,8 +665,9 @@ static int evaluate(run *r)
         .val_accuracy = st.count ? (float)((double)st.correct / (double)st.count) : NAN,
         .val_tokens = (uint64_t)st.count, .elapsed_s = now() - r->start,
     };
-    /* As EarlyStoppingCallback: against the best before this evaluation, by more than the threshold. */
-    if (loss < r->st.best_val_loss && r->st.best_val_loss - loss > r->o->min_delta)
+    /* As EarlyStoppingCallback: against the best before this evaluation, by more than the
+     * threshold (false for a null loss, as for the first one against INFINITY: true). */
+    if (r->st.best_val_loss - loss > r->o->min_delta)
         r->evals_since_best = 0;
     else
         r->evals_since_best++;
@@ -776,12 +774,19 @@ static int check_step(run *r, float loss, float grad_norm, int64_t counted)
     return 0;
 }
 
+/* --patience has run out: in this run, or in the one a resumed run continues (which then stays
+ * stopped under the same --patience; a larger one goes on). */
+static int out_of_patience(const run *r)
+{
+    return r->o->patience && r->evals_since_best >= (uint64_t)r->o->patience;
+}
+
 static int loop(run *r)
 {
     const train_opts *o = r->o;
     r->start = r->window_start = now();
     r->first_step = (int64_t)r->st.step;
-    while ((int64_t)r->st.step < r->total_steps && !stop_requested && !r->stopped_early) {
+    while ((int64_t)r->st.step < r->total_steps && !stop_requested && !out_of_patience(r)) {
         double lr = llm_lr_at(&r->sched, (int64_t)r->st.step);
         float loss, grad_norm;
         int64_t counted;
@@ -806,8 +811,7 @@ static int loop(run *r)
         int evaluating = r->val && ((r->eval_every && s % r->eval_every == 0) || last);
         if (evaluating && evaluate(r) < 0)
             return -1;
-        r->stopped_early = evaluating && !last && o->patience && r->evals_since_best >= (uint64_t)o->patience;
-        int saving = (r->save_every && s % r->save_every == 0) || last || r->stopped_early;
+        int saving = (r->save_every && s % r->save_every == 0) || last || out_of_patience(r);
         if (saving && save(r) < 0)
             return -1;
         if (evaluating || saving) {   /* tokens/s counts training time only */
@@ -838,7 +842,7 @@ static void announce(const run *r)
         llm_msg("%s: the run ended at step %" PRIu64 " already: nothing to do", o->out, r->st.step);
         return;
     }
-    if (r->stopped_early) {
+    if (out_of_patience(r)) {
         llm_msg("%s: --patience %" PRId64 " stopped the run at step %" PRIu64 " already: nothing to do (a larger "
                 "--patience goes on)", o->out, o->patience, r->st.step);
         return;
@@ -895,7 +899,7 @@ int train_run(const train_opts *o)
         llm_msg("GPU memory: %.2f GiB at most (weights, gradients, moments and activations)",
                 (double)llm_model_cuda_peak_bytes(r.m) / (1 << 30));
     report_skips(&r);
-    if (r.stopped_early && (int64_t)r.st.step > r.first_step)
+    if (out_of_patience(&r) && (int64_t)r.st.step > r.first_step && (int64_t)r.st.step < r.total_steps)
         llm_msg("early stop at step %" PRIu64 " of %" PRId64 ": %" PRIu64 " evaluations without a val loss below "
                 "%.4f%s (--patience %" PRId64 ")", r.st.step, r.total_steps, r.evals_since_best, r.st.best_val_loss,
                 o->min_delta > 0 ? " by more than --min-delta" : "", o->patience);
