@@ -900,9 +900,9 @@ int train_run(const train_opts *o)
                 (double)llm_model_cuda_peak_bytes(r.m) / (1 << 30));
     report_skips(&r);
     if (out_of_patience(&r) && (int64_t)r.st.step > r.first_step && (int64_t)r.st.step < r.total_steps)
-        llm_msg("early stop at step %" PRIu64 " of %" PRId64 ": %" PRIu64 " evaluations without a val loss below "
-                "%.4f%s (--patience %" PRId64 ")", r.st.step, r.total_steps, r.evals_since_best, r.st.best_val_loss,
-                o->min_delta > 0 ? " by more than --min-delta" : "", o->patience);
+        llm_msg("early stop at step %" PRIu64 " of %" PRId64 ": %" PRIu64 " evaluations in a row did not lower the "
+                "best val loss by more than %g (it is %.4f; --patience %" PRId64 ")", r.st.step, r.total_steps,
+                r.evals_since_best, o->min_delta, r.st.best_val_loss, o->patience);
     if (r.st.best_step && !o->quiet)
         llm_msg("best: %s/best is checkpoint-%" PRIu64 " (val loss %.4f)", o->out, r.st.best_step,
                 r.st.best_step_val_loss);

@@ -124,7 +124,7 @@ check patience-none llm-train "${PAT[@]}" -q --out nopat
 stop=$(early_stop nopat/log.jsonl 2 0.08)
 check patience-run llm-train "${PAT[@]}" -q --patience 2 --min-delta 0.08 --out pat
 expect_eq patience-stop "checkpoint-$stop" "$(cat pat/latest)"
-expect_file_has patience-message "early stop at step $stop of 40: 2 evaluations without a val loss below" "$LAST_ERR"
+expect_file_has patience-message "early stop at step $stop of 40: 2 evaluations in a row did not lower the best val loss by more than 0.08" "$LAST_ERR"
 expect_eq patience-log "$(log_numbers nopat/log.jsonl | head -n "$stop")" "$(log_numbers pat/log.jsonl)"
 # (without -q: the message is a progress line)
 expect_stderr_has patience-resume-same "pat: --patience 2 stopped the run at step $stop already: nothing to do" \
