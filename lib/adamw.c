@@ -85,21 +85,83 @@ double llm_clip_grad_norm(float *grads, size_t n, double max_norm)
     return norm;
 }
 
+const char *const llm_lr_kind_names[LLM_LR_KINDS] = {
+    "constant", "linear", "cosine", "constant_with_warmup", "cosine_with_restarts", "polynomial",
+    "inverse_sqrt", "warmup_stable_decay",
+};
+const char *const llm_lr_shape_names[LLM_SHAPES] = {"linear", "cosine", "1-sqrt"};
+
+llm_lr_schedule llm_lr_schedule_of(llm_lr_kind kind)
+{
+    return (llm_lr_schedule){.kind = kind, .cycles = 1, .power = 1.0, .decay_shape = LLM_SHAPE_COSINE};
+}
+
+/* A share of the way through a phase of n steps, as transformers divides: by max(1, n). */
+static double progress(int64_t done, int64_t n)
+{
+    return (double)done / (double)(n > 1 ? n : 1);
+}
+
+/* warmup_stable_decay's curves: rising over its warmup, falling over its decay. */
+static double rising(llm_lr_shape shape, double p)
+{
+    return shape == LLM_SHAPE_LINEAR ? p : shape == LLM_SHAPE_COSINE ? 0.5 * (1.0 - cos(M_PI * p))
+                                                                     : 1.0 - sqrt(1.0 - p);
+}
+
+static double falling(llm_lr_shape shape, double p)
+{
+    return shape == LLM_SHAPE_LINEAR ? 1.0 - p : shape == LLM_SHAPE_COSINE ? 0.5 * (1.0 + cos(M_PI * p))
+                                                                           : 1.0 - sqrt(p);
+}
+
+/* The share of the way from min_lr to peak at a step of warmup_stable_decay, whose warmup
+ * starts from min_lr, not 0. */
+static double wsd_factor(const llm_lr_schedule *s, int64_t step)
+{
+    int64_t stable_end = s->total_steps - s->decay_steps;
+    if (step < s->warmup_steps)
+        return rising(s->warmup_shape, progress(step, s->warmup_steps));
+    if (step < stable_end)
+        return 1.0;
+    if (step < s->total_steps)
+        return falling(s->decay_shape, progress(step - stable_end, s->decay_steps));
+    return 0.0;
+}
+
+/* The share of the way from min_lr to peak after the warmup, p of the way through the decay. */
+static double decay_factor(const llm_lr_schedule *s, double p)
+{
+    switch (s->kind) {
+    case LLM_LR_LINEAR:
+        return 1.0 - p;
+    case LLM_LR_COSINE:
+        return 0.5 * (1.0 + cos(M_PI * p));
+    case LLM_LR_COSINE_WITH_RESTARTS:
+        return p >= 1.0 ? 0.0 : 0.5 * (1.0 + cos(M_PI * fmod((double)s->cycles * p, 1.0)));
+    case LLM_LR_POLYNOMIAL:
+        return p > 1.0 ? 0.0 : pow(1.0 - p, s->power);
+    default:
+        return 1.0;
+    }
+}
+
 double llm_lr_at(const llm_lr_schedule *s, int64_t step)
 {
-    if (step < s->warmup_steps)
-        return s->peak * (double)step / (double)(s->warmup_steps > 1 ? s->warmup_steps : 1);
     if (s->kind == LLM_LR_CONSTANT)
         return s->peak;
-    int64_t span = s->total_steps - s->warmup_steps;
-    double p = (double)(step - s->warmup_steps) / (double)(span > 1 ? span : 1), f;
-    if (s->kind == LLM_LR_LINEAR)
-        f = 1.0 - p;
-    else
-        f = 0.5 * (1.0 + cos(M_PI * p));
-    if (f < 0.0)
-        f = 0.0;
-    return s->min_lr + (s->peak - s->min_lr) * f;
+    if (s->kind == LLM_LR_WARMUP_STABLE_DECAY) {
+        double f = wsd_factor(s, step);
+        return s->min_lr + (s->peak - s->min_lr) * (f > 0.0 ? f : 0.0);
+    }
+    if (step < s->warmup_steps)
+        return s->peak * progress(step, s->warmup_steps);
+    if (s->kind == LLM_LR_INVERSE_SQRT) {
+        double timescale = (double)(s->timescale ? s->timescale : s->warmup_steps ? s->warmup_steps : 10000);
+        return s->peak / sqrt(((double)step + timescale - (double)s->warmup_steps) / timescale);
+    }
+    double f = decay_factor(s, progress(step - s->warmup_steps, s->total_steps - s->warmup_steps));
+    return s->min_lr + (s->peak - s->min_lr) * (f > 0.0 ? f : 0.0);
 }
 
 int64_t llm_warmup_steps(double ratio, int64_t total_steps)

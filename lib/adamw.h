@@ -1,8 +1,7 @@
 /* The optimizer side of training, as PyTorch and Hugging Face Trainer do it: AdamW with
  * decoupled weight decay (torch.optim.AdamW), gradient-norm clipping
- * (torch.nn.utils.clip_grad_norm_) and the learning-rate schedules of transformers
- * (get_{constant,linear,cosine}_schedule_with_warmup), with a floor for the cosine and
- * linear decays. */
+ * (torch.nn.utils.clip_grad_norm_) and the learning-rate schedules of transformers'
+ * get_scheduler, with a floor for the linear and cosine decays. */
 #ifndef LLM_ADAMW_H
 #define LLM_ADAMW_H
 
@@ -43,29 +42,56 @@ void llm_adamw_step(llm_adamw *o, float *params, const float *grads, const llm_t
  * below 1, as torch.nn.utils.clip_grad_norm_ does. Returns the norm before clipping. max_norm <= 0: norm only. */
 double llm_clip_grad_norm(float *grads, size_t n, double max_norm);
 
+/* transformers' SchedulerType values, by the names --schedule takes (llm_lr_kind_names). */
 typedef enum llm_lr_kind {
-    LLM_LR_CONSTANT = 0,    /* constant_with_warmup (plain constant with 0 warmup steps) */
+    LLM_LR_CONSTANT = 0,         /* get_constant_schedule: no warmup */
     LLM_LR_LINEAR,
     LLM_LR_COSINE,
+    LLM_LR_CONSTANT_WITH_WARMUP,
+    LLM_LR_COSINE_WITH_RESTARTS,
+    LLM_LR_POLYNOMIAL,
+    LLM_LR_INVERSE_SQRT,
+    LLM_LR_WARMUP_STABLE_DECAY,
+    LLM_LR_KINDS
 } llm_lr_kind;
+
+/* The curves of warmup_stable_decay's warmup and decay (warmup_type, decay_type). */
+typedef enum llm_lr_shape { LLM_SHAPE_LINEAR = 0, LLM_SHAPE_COSINE, LLM_SHAPE_1_SQRT, LLM_SHAPES } llm_lr_shape;
+
+extern const char *const llm_lr_kind_names[LLM_LR_KINDS];
+extern const char *const llm_lr_shape_names[LLM_SHAPES];
 
 typedef struct llm_lr_schedule {
     llm_lr_kind kind;
     double peak;             /* the learning rate after warmup */
-    double min_lr;           /* floor of the decay (0: as transformers) */
+    double min_lr;           /* floor of the decay; polynomial's lr_end */
     int64_t warmup_steps;
     int64_t total_steps;     /* optimizer steps of the whole run */
+    /* Each kind's own settings (transformers' scheduler_specific_kwargs): */
+    int64_t cycles;          /* cosine_with_restarts: num_cycles */
+    double power;            /* polynomial */
+    int64_t timescale;       /* inverse_sqrt */
+    int64_t decay_steps;     /* warmup_stable_decay: num_decay_steps */
+    llm_lr_shape warmup_shape, decay_shape;    /* warmup_stable_decay */
 } llm_lr_schedule;
 
+/* A schedule of kind with the defaults of its settings (cycles 1, power 1, timescale
+ * 0: the warmup's steps or 10000, linear warmup, cosine decay). */
+llm_lr_schedule llm_lr_schedule_of(llm_lr_kind kind);
+
 /* The learning rate of the optimizer step that follows `step` steps taken (0 for the first:
- * transformers' LambdaLR at that count), so the first step of a warmup has lr 0:
- *   warmup (step < warmup):  peak * step / max(1, warmup)
- *   progress p = (step - warmup) / max(1, total - warmup)
- *   constant: peak
- *   linear:   min_lr + (peak - min_lr) * max(0, 1 - p)
- *   cosine:   min_lr + (peak - min_lr) * max(0, 0.5 * (1 + cos(pi * p)))
- * With min_lr = 0 these are transformers' formulas; with min_lr > 0 the cosine one is
- * get_cosine_with_min_lr_schedule_with_warmup's. */
+ * transformers' LambdaLR at that count), so the first step of a warmup has lr 0. With
+ * W warmup steps, T in all and progress p = (step - W) / max(1, T - W), after the warmup:
+ *   constant, constant_with_warmup: peak
+ *   linear:     min_lr + (peak - min_lr) * max(0, 1 - p)
+ *   cosine:     min_lr + (peak - min_lr) * 0.5 * (1 + cos(pi * p))
+ *   cosine_with_restarts: the same over each of `cycles` parts of the decay (0 at p >= 1)
+ *   polynomial: min_lr + (peak - min_lr) * (1 - p)^power
+ *   inverse_sqrt: peak / sqrt((step + timescale - W) / timescale)
+ *   warmup_stable_decay: its warmup from min_lr, peak until the last decay_steps steps,
+ *               then its decay to min_lr
+ * With min_lr = 0 (polynomial: 1e-7) these are transformers' formulas; with min_lr > 0 the
+ * cosine one is get_cosine_with_min_lr_schedule_with_warmup's. */
 double llm_lr_at(const llm_lr_schedule *s, int64_t step);
 
 /* Warmup steps of a warmup ratio, as Trainer counts them: ceil(ratio * total). */

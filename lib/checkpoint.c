@@ -449,6 +449,67 @@ static void put_key_double(llm_buf *b, const char *key, double d)
     put_double(b, d);
 }
 
+/* The schedule as transformers' get_scheduler takes it: the name, the rates, the steps, and
+ * the settings of its kind only (scheduler_specific_kwargs). */
+static void schedule_to_json(const llm_lr_schedule *s, llm_buf *b)
+{
+    llm_buf_printf(b, "\"schedule\": {\"name\": \"%s\", ", llm_lr_kind_names[s->kind]);
+    put_key_double(b, "lr", s->peak);
+    llm_buf_puts(b, ", ");
+    put_key_double(b, "min_lr", s->min_lr);
+    llm_buf_printf(b, ", \"warmup_steps\": %" PRId64 ", \"total_steps\": %" PRId64, s->warmup_steps,
+                   s->total_steps);
+    if (s->kind == LLM_LR_COSINE_WITH_RESTARTS)
+        llm_buf_printf(b, ", \"cycles\": %" PRId64, s->cycles);
+    if (s->kind == LLM_LR_POLYNOMIAL) {
+        llm_buf_puts(b, ", ");
+        put_key_double(b, "power", s->power);
+    }
+    if (s->kind == LLM_LR_INVERSE_SQRT)
+        llm_buf_printf(b, ", \"timescale\": %" PRId64, s->timescale);
+    if (s->kind == LLM_LR_WARMUP_STABLE_DECAY)
+        llm_buf_printf(b, ", \"decay_steps\": %" PRId64 ", \"warmup_type\": \"%s\", \"decay_type\": \"%s\"",
+                       s->decay_steps, llm_lr_shape_names[s->warmup_shape], llm_lr_shape_names[s->decay_shape]);
+    llm_buf_puts(b, "},\n");
+}
+
+/* A string field that must be one of names[0..n): its index in *out, dflt when absent. */
+static int choice_field(llm_json obj, const char *key, const char *const *names, int n, int dflt, int *out,
+                        llm_error *err)
+{
+    char name[32];
+    if (string_field(obj, key, dflt >= 0 ? names[dflt] : "", name, sizeof name, err) < 0)
+        return -1;
+    for (*out = 0; *out < n; ++*out)
+        if (strcmp(name, names[*out]) == 0)
+            return 0;
+    return llm_error_set(err, "\"%s\" is \"%s\", which is not a name this version knows", key, name);
+}
+
+static int schedule_from_json(llm_json sched, llm_lr_schedule *s, llm_error *err)
+{
+    int kind, warmup_shape, decay_shape;
+    if (choice_field(sched, "name", llm_lr_kind_names, LLM_LR_KINDS, -1, &kind, err) < 0)
+        return -1;
+    *s = llm_lr_schedule_of((llm_lr_kind)kind);
+    if (double_field(sched, "lr", 0, &s->peak, err) < 0 || double_field(sched, "min_lr", 0, &s->min_lr, err) < 0 ||
+        int_field(sched, "warmup_steps", 0, 0, INT64_MAX, &s->warmup_steps, err) < 0 ||
+        int_field(sched, "total_steps", 0, 0, INT64_MAX, &s->total_steps, err) < 0 ||
+        int_field(sched, "cycles", 1, 1, INT64_MAX, &s->cycles, err) < 0 ||
+        double_field(sched, "power", 1.0, &s->power, err) < 0 ||
+        int_field(sched, "timescale", 0, 0, INT64_MAX, &s->timescale, err) < 0 ||
+        int_field(sched, "decay_steps", 0, 0, INT64_MAX, &s->decay_steps, err) < 0 ||
+        choice_field(sched, "warmup_type", llm_lr_shape_names, LLM_SHAPES, LLM_SHAPE_LINEAR, &warmup_shape, err) < 0 ||
+        choice_field(sched, "decay_type", llm_lr_shape_names, LLM_SHAPES, LLM_SHAPE_COSINE, &decay_shape, err) < 0)
+        return -1;
+    s->warmup_shape = (llm_lr_shape)warmup_shape;
+    s->decay_shape = (llm_lr_shape)decay_shape;
+    /* Before 2026-11-25 "constant" named constant_with_warmup too. */
+    if (s->kind == LLM_LR_CONSTANT && s->warmup_steps > 0)
+        s->kind = LLM_LR_CONSTANT_WITH_WARMUP;
+    return 0;
+}
+
 void llm_train_state_to_json(const llm_train_state *s, llm_buf *b)
 {
     llm_buf_puts(b, "{\n  \"format\": \"" STATE_FORMAT "\",\n");
@@ -459,14 +520,8 @@ void llm_train_state_to_json(const llm_train_state *s, llm_buf *b)
     put_key_double(b, "best_val_loss", s->best_val_loss);
     llm_buf_printf(b, ",\n  \"best_step\": %" PRIu64 ",\n  ", s->best_step);
     put_key_double(b, "best_step_val_loss", s->best_step_val_loss);
-    llm_buf_puts(b, ",\n  \"schedule\": {\"name\": ");
-    llm_buf_json_string(b, s->schedule, strnlen(s->schedule, sizeof s->schedule));
-    llm_buf_puts(b, ", ");
-    put_key_double(b, "lr", s->lr);
-    llm_buf_puts(b, ", ");
-    put_key_double(b, "min_lr", s->min_lr);
-    llm_buf_printf(b, ", \"warmup_steps\": %" PRIu64 ", \"total_steps\": %" PRIu64 "},\n", s->warmup_steps,
-                   s->total_steps);
+    llm_buf_puts(b, ",\n  ");
+    schedule_to_json(&s->sched, b);
     llm_buf_puts(b, "  \"optimizer\": {\"name\": \"adamw\", ");
     put_key_double(b, "beta1", s->beta1);
     llm_buf_puts(b, ", ");
@@ -579,10 +634,7 @@ static int state_from_root(void *ctx, llm_json root, llm_error *err)
         u64_field(root, "best_step", &s->best_step, err) < 0 ||
         double_field(root, "best_step_val_loss", INFINITY, &s->best_step_val_loss, err) < 0 ||
         u64_field(root, "seed", &s->seed, err) < 0 ||
-        string_field(sched, "name", "", s->schedule, sizeof s->schedule, err) < 0 ||
-        double_field(sched, "lr", 0, &s->lr, err) < 0 || double_field(sched, "min_lr", 0, &s->min_lr, err) < 0 ||
-        u64_field(sched, "warmup_steps", &s->warmup_steps, err) < 0 ||
-        u64_field(sched, "total_steps", &s->total_steps, err) < 0 ||
+        schedule_from_json(sched, &s->sched, err) < 0 ||
         double_field(opt, "beta1", 0, &s->beta1, err) < 0 || double_field(opt, "beta2", 0, &s->beta2, err) < 0 ||
         double_field(opt, "eps", 0, &s->eps, err) < 0 ||
         double_field(opt, "weight_decay", 0, &s->weight_decay, err) < 0 ||

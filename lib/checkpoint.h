@@ -35,6 +35,7 @@
 #ifndef LLM_CHECKPOINT_H
 #define LLM_CHECKPOINT_H
 
+#include "adamw.h"
 #include "buf.h"
 #include "common.h"
 #include "tensor.h"
@@ -93,9 +94,7 @@ typedef struct llm_train_state {
     uint64_t best_step;
     double best_step_val_loss;
     /* The schedule and optimizer settings, so --resume can refuse ones that differ. */
-    char schedule[16];            /* "cosine", "linear", "constant" */
-    double lr, min_lr;
-    uint64_t warmup_steps, total_steps;
+    llm_lr_schedule sched;
     double beta1, beta2, eps, weight_decay, grad_clip;
     uint64_t seed;
     int n_slots;

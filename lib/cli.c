@@ -167,7 +167,7 @@ int llm_choice_option(const char *option, const char *arg, const char *const nam
         *out = k;
         return -1;
     }
-    char list[128] = "";
+    char list[256] = "";
     for (int i = 0; i < n; i++)
         snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? (i == n - 1 ? " or " : ", ") : "",
                  names[i]);

@@ -44,10 +44,19 @@ static const char usage[] =
     "\n"
     "Optimizer (AdamW, no weight decay on biases and norm weights):\n"
     "      --lr=F              peak learning rate (default 5e-5)\n"
-    "      --schedule=KIND     linear (default), cosine or constant, after the warmup\n"
+    "      --schedule=KIND     transformers' lr_scheduler_type: linear (default), cosine,\n"
+    "                          cosine_with_restarts, polynomial, constant,\n"
+    "                          constant_with_warmup, inverse_sqrt, warmup_stable_decay\n"
     "      --warmup-steps=N    linear warmup from 0 (default 0)\n"
     "      --warmup-ratio=F    or: this share of the steps\n"
-    "      --min-lr=F          where the linear or cosine decay ends (default 0)\n"
+    "      --min-lr=F          where the decay ends (default 0; polynomial: 1e-7)\n"
+    "      --cycles=N          cosine_with_restarts: cosine decays in the run (default 1)\n"
+    "      --power=F           polynomial: the decay's power (default 1)\n"
+    "      --timescale=N       inverse_sqrt: (default: the warmup steps, or 10000)\n"
+    "      --decay-steps=N     warmup_stable_decay: the decay's steps, at the end (required)\n"
+    "      --decay-ratio=F     or: this share of the steps\n"
+    "      --warmup-type=T, --decay-type=T   warmup_stable_decay: linear, cosine or 1-sqrt\n"
+    "                          (default linear warmup, cosine decay)\n"
     "      --beta1=F, --beta2=F, --eps=F   (default 0.9, 0.999, 1e-8)\n"
     "      --weight-decay=F    (default 0)\n"
     "      --max-grad-norm=F   clip the gradient norm to F; 0: no clipping (default 1.0)\n"
@@ -84,7 +93,8 @@ static const char usage[] =
 enum {
     OPT_DATA = 256, OPT_VAL, OPT_OUT, OPT_RESUME, OPT_INIT, OPT_SEED, OPT_MODEL, OPT_N_LAYER, OPT_N_HEAD,
     OPT_N_EMBD, OPT_BLOCK_SIZE, OPT_DOC_ATTENTION, OPT_EPOCHS, OPT_MAX_STEPS, OPT_MICRO_BATCH, OPT_GRAD_ACCUM,
-    OPT_BATCH_TOKENS, OPT_LR, OPT_SCHEDULE, OPT_WARMUP_STEPS, OPT_WARMUP_RATIO, OPT_MIN_LR, OPT_BETA1,
+    OPT_BATCH_TOKENS, OPT_LR, OPT_SCHEDULE, OPT_WARMUP_STEPS, OPT_WARMUP_RATIO, OPT_MIN_LR, OPT_CYCLES,
+    OPT_POWER, OPT_TIMESCALE, OPT_DECAY_STEPS, OPT_DECAY_RATIO, OPT_WARMUP_TYPE, OPT_DECAY_TYPE, OPT_BETA1,
     OPT_BETA2, OPT_EPS, OPT_WEIGHT_DECAY, OPT_MAX_GRAD_NORM, OPT_EVAL_EVERY, OPT_EVAL_BATCHES,
     OPT_SAVE_EVERY, OPT_KEEP, OPT_PATIENCE, OPT_MIN_DELTA, OPT_LOG_EVERY, OPT_MAX_DROP, OPT_DEVICE, OPT_RECOMPUTE, OPT_VERSION
 };
@@ -112,6 +122,13 @@ static const struct option long_options[] = {
     {"warmup-steps", required_argument, NULL, OPT_WARMUP_STEPS},
     {"warmup-ratio", required_argument, NULL, OPT_WARMUP_RATIO},
     {"min-lr", required_argument, NULL, OPT_MIN_LR},
+    {"cycles", required_argument, NULL, OPT_CYCLES},
+    {"power", required_argument, NULL, OPT_POWER},
+    {"timescale", required_argument, NULL, OPT_TIMESCALE},
+    {"decay-steps", required_argument, NULL, OPT_DECAY_STEPS},
+    {"decay-ratio", required_argument, NULL, OPT_DECAY_RATIO},
+    {"warmup-type", required_argument, NULL, OPT_WARMUP_TYPE},
+    {"decay-type", required_argument, NULL, OPT_DECAY_TYPE},
     {"beta1", required_argument, NULL, OPT_BETA1},
     {"beta2", required_argument, NULL, OPT_BETA2},
     {"eps", required_argument, NULL, OPT_EPS},
@@ -170,6 +187,26 @@ static int real_option(const char *name, const char *arg, double min, double max
     return -1;
 }
 
+static int check_schedule(const train_opts *o)
+{
+    llm_lr_kind kind = o->schedule.kind;
+    const char *name = llm_lr_kind_names[kind];
+    if (kind == LLM_LR_CONSTANT && (o->warmup_steps > 0 || o->warmup_ratio > 0))
+        return llm_usage_error("--schedule constant has no warmup, as transformers' get_constant_schedule has "
+                               "none; --schedule constant_with_warmup has one");
+    if (o->min_lr > 0 && (kind == LLM_LR_CONSTANT || kind == LLM_LR_CONSTANT_WITH_WARMUP ||
+                          kind == LLM_LR_INVERSE_SQRT))
+        return llm_usage_error("--min-lr is where a decay ends; --schedule %s has none", name);
+    if (o->min_lr > o->lr || (kind == LLM_LR_POLYNOMIAL && o->min_lr == o->lr))
+        return llm_usage_error("--min-lr %g is not below --lr %g", o->min_lr, o->lr);
+    if (kind == LLM_LR_WARMUP_STABLE_DECAY && o->decay_steps < 0 && !(o->decay_ratio > 0))
+        return llm_usage_error("--schedule warmup_stable_decay needs --decay-steps N or --decay-ratio F: "
+                               "how long its decay at the end is");
+    if (o->decay_steps >= 0 && o->decay_ratio > 0)
+        return llm_usage_error("give --decay-steps or --decay-ratio, not both");
+    return -1;
+}
+
 static int check_args(const train_opts *o)
 {
     if (!o->data)
@@ -182,10 +219,9 @@ static int check_args(const train_opts *o)
         return llm_usage_error("give --grad-accum or --batch-tokens, not both");
     if (o->warmup_steps >= 0 && o->warmup_ratio > 0)
         return llm_usage_error("give --warmup-steps or --warmup-ratio, not both");
-    if (o->min_lr > o->lr)
-        return llm_usage_error("--min-lr %g is above --lr %g", o->min_lr, o->lr);
-    if (o->min_lr > 0 && o->schedule == LLM_LR_CONSTANT)
-        return llm_usage_error("--min-lr is where a linear or cosine decay ends; --schedule constant has none");
+    int status = check_schedule(o);
+    if (status >= 0)
+        return status;
     if (!o->val && (o->eval_every || o->eval_batches))
         return llm_usage_error("--eval-every and --eval-batches evaluate --val FILE, which is not given");
     if (o->patience && !o->eval_every)
@@ -207,12 +243,12 @@ static int check_args(const train_opts *o)
 /* Parses argv into o. Returns -1 to go on, else the exit status to return at once. */
 static int parse_args(train_opts *o, int argc, char **argv)
 {
-    static const char *const schedule_names[] = {"constant", "linear", "cosine"};
     static const char *const doc_names[] = {"off", "on", "auto"};
     static const char *const device_names[] = {"auto", "cpu", "cuda"};    /* llm_device's order */
     int c, k, status;
     int64_t v;
     uint64_t u;
+    const char *setting_of[LLM_LR_KINDS] = {0};    /* an option given that is a setting of that kind */
     /* LLM_DEVICE is --device's default (the CPU tests pin it to cpu); the option wins */
     const char *env_device = getenv("LLM_DEVICE");
     if (env_device && *env_device) {
@@ -264,10 +300,42 @@ static int parse_args(train_opts *o, int argc, char **argv)
             o->batch_tokens = u;
             break;
         case OPT_LR: status = real_option("lr", optarg, 0, 10, &o->lr); break;
-        case OPT_SCHEDULE: status = llm_choice_option("schedule", optarg, schedule_names, 3, &k); o->schedule = (llm_lr_kind)k; break;
+        case OPT_SCHEDULE:
+            status = llm_choice_option("schedule", optarg, llm_lr_kind_names, LLM_LR_KINDS, &k);
+            o->schedule.kind = (llm_lr_kind)k;
+            break;
         case OPT_WARMUP_STEPS: status = count_option("warmup-steps", optarg, &o->warmup_steps); break;
         case OPT_WARMUP_RATIO: status = real_option("warmup-ratio", optarg, 0, 1, &o->warmup_ratio); break;
         case OPT_MIN_LR: status = real_option("min-lr", optarg, 0, 10, &o->min_lr); break;
+        case OPT_CYCLES:
+            status = size_option("cycles", optarg, 1 << 20, &k);
+            o->schedule.cycles = k;
+            setting_of[LLM_LR_COSINE_WITH_RESTARTS] = "--cycles";
+            break;
+        case OPT_POWER:
+            status = real_option("power", optarg, 0, 1000, &o->schedule.power);
+            setting_of[LLM_LR_POLYNOMIAL] = "--power";
+            break;
+        case OPT_TIMESCALE:
+            status = size_option("timescale", optarg, INT32_MAX, &k);
+            o->schedule.timescale = k;
+            setting_of[LLM_LR_INVERSE_SQRT] = "--timescale";
+            break;
+        case OPT_DECAY_STEPS:
+            status = count_option("decay-steps", optarg, &o->decay_steps);
+            setting_of[LLM_LR_WARMUP_STABLE_DECAY] = "--decay-steps";
+            break;
+        case OPT_DECAY_RATIO:
+            status = real_option("decay-ratio", optarg, 0, 1, &o->decay_ratio);
+            setting_of[LLM_LR_WARMUP_STABLE_DECAY] = "--decay-ratio";
+            break;
+        case OPT_WARMUP_TYPE:
+        case OPT_DECAY_TYPE:
+            status = llm_choice_option(c == OPT_WARMUP_TYPE ? "warmup-type" : "decay-type", optarg,
+                                       llm_lr_shape_names, LLM_SHAPES, &k);
+            *(c == OPT_WARMUP_TYPE ? &o->schedule.warmup_shape : &o->schedule.decay_shape) = (llm_lr_shape)k;
+            setting_of[LLM_LR_WARMUP_STABLE_DECAY] = c == OPT_WARMUP_TYPE ? "--warmup-type" : "--decay-type";
+            break;
         case OPT_BETA1: status = real_option("beta1", optarg, 0, 0.999999, &o->beta1); break;
         case OPT_BETA2: status = real_option("beta2", optarg, 0, 0.999999999, &o->beta2); break;
         case OPT_EPS: status = real_option("eps", optarg, 1e-30, 1, &o->eps); break;
@@ -303,6 +371,11 @@ static int parse_args(train_opts *o, int argc, char **argv)
     }
     if (optind < argc)
         return llm_usage_error("unexpected argument '%s' (the data is --data FILE)", argv[optind]);
+    for (k = 0; k < LLM_LR_KINDS; k++)
+        if (setting_of[k] && k != (int)o->schedule.kind)
+            return llm_usage_error("%s is a setting of --schedule %s", setting_of[k], llm_lr_kind_names[k]);
+    if (o->min_lr < 0)    /* transformers' lr_end of the polynomial decay is 1e-7 */
+        o->min_lr = o->schedule.kind == LLM_LR_POLYNOMIAL ? 1e-7 : 0;
     return check_args(o);
 }
 
@@ -311,7 +384,8 @@ int main(int argc, char **argv)
     llm_cli_init("llm-train");
     train_opts o = {
         .preset = "gpt2", .seed = 42, .epochs = 3, .lr = 5e-5, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
-        .max_grad_norm = 1.0, .schedule = LLM_LR_LINEAR, .warmup_steps = -1, .micro_batch = 8,
+        .max_grad_norm = 1.0, .min_lr = -1, .schedule = llm_lr_schedule_of(LLM_LR_LINEAR), .warmup_steps = -1,
+        .decay_steps = -1, .micro_batch = 8,
         .save_every = 500, .doc_attention = TRAIN_DOC_AUTO, .max_drop = -1,
     };
     o.threads = llm_default_threads();

@@ -168,21 +168,56 @@ static int init_model(run *r, const llm_header *h)
 #define SLOT_ATTENTION "doc_attention"    /* 1 when rows attend inside their documents */
 #define SLOT_PATIENCE "patience"    /* evals_since_best, as EarlyStoppingCallback's counter */
 
-/* A run may be made longer or shorter on --resume only where the length decides no step's
- * learning rate: the constant schedule. Decaying ones would change every step's rate, so the
- * resumed run would not be the one that never stopped. */
-static int same_length(run *r, const llm_train_state *s)
+/* Says which setting of the schedule differs between the checkpoint's (was) and now. */
+static void name_schedule_change(const llm_lr_schedule *was, const llm_lr_schedule *is, char *out, size_t size)
 {
-    const llm_train_state *cur = &r->st;
-    if (s->total_steps == cur->total_steps)
-        return 0;
-    if (strcmp(s->schedule, "constant") != 0 || strcmp(cur->schedule, "constant") != 0)
-        return llm_error_set(&r->err, "--resume: the run has %" PRIu64 " steps now but %" PRIu64 " in the "
-                             "checkpoint, and its %s schedule sets each step's learning rate by them (--init "
-                             "from the run starts a new one)", cur->total_steps, s->total_steps, s->schedule);
-    if (cur->total_steps <= s->step)
-        return llm_error_set(&r->err, "--resume: the checkpoint is at step %" PRIu64 ", so a run of %" PRIu64
-                             " steps has nothing left to do", s->step, cur->total_steps);
+    /* "<before><now><after> now but <then> in the checkpoint" */
+    struct { const char *before, *after; double was, is; const char *const *names; } f[] = {
+        {"--schedule is ", "", was->kind, is->kind, llm_lr_kind_names},
+        {"the run has ", " steps", (double)was->total_steps, (double)is->total_steps, NULL},
+        {"--lr is ", "", was->peak, is->peak, NULL},
+        {"--min-lr is ", "", was->min_lr, is->min_lr, NULL},
+        {"the warmup has ", " steps", (double)was->warmup_steps, (double)is->warmup_steps, NULL},
+        {"--cycles is ", "", (double)was->cycles, (double)is->cycles, NULL},
+        {"--power is ", "", was->power, is->power, NULL},
+        {"--timescale is ", "", (double)was->timescale, (double)is->timescale, NULL},
+        {"the decay has ", " steps", (double)was->decay_steps, (double)is->decay_steps, NULL},
+        {"--warmup-type is ", "", was->warmup_shape, is->warmup_shape, llm_lr_shape_names},
+        {"--decay-type is ", "", was->decay_shape, is->decay_shape, llm_lr_shape_names},
+    };
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        if (f[i].was == f[i].is)
+            continue;
+        if (f[i].names)
+            snprintf(out, size, "%s%s%s now but %s in the checkpoint", f[i].before, f[i].names[(int)f[i].is],
+                     f[i].after, f[i].names[(int)f[i].was]);
+        else
+            snprintf(out, size, "%s%.9g%s now but %.9g in the checkpoint", f[i].before, f[i].is, f[i].after,
+                     f[i].was);
+        return;
+    }
+    snprintf(out, size, "the schedule differs");
+}
+
+/* The schedule may change on --resume (a longer run, a later decay) only where every step
+ * taken so far keeps its learning rate: then the resumed run is the one that would have run
+ * with the new settings from the start. */
+static int same_past_rates(run *r, const llm_train_state *saved)
+{
+    const llm_lr_schedule *was = &saved->sched, *is = &r->sched;
+    for (int64_t k = 0; k < (int64_t)saved->step; k++) {
+        double a = llm_lr_at(was, k), b = llm_lr_at(is, k);
+        if (fabs(a - b) > 1e-12 * fmax(fabs(a), fabs(b))) {
+            char change[160];
+            name_schedule_change(was, is, change, sizeof change);
+            return llm_error_set(&r->err, "--resume: %s, which changes the learning rate of step %" PRId64 ", taken "
+                                 "already, from %.9g to %.9g; resume with the run's own settings (--init from the run "
+                                 "starts a new one)", change, k + 1, a, b);
+        }
+    }
+    if (saved->sched.total_steps != r->sched.total_steps && r->sched.total_steps <= (int64_t)saved->step)
+        return llm_error_set(&r->err, "--resume: the checkpoint is at step %" PRIu64 ", so a run of %" PRId64
+                             " steps has nothing left to do", saved->step, r->sched.total_steps);
     return 0;
 }
 
@@ -192,20 +227,15 @@ static int same_settings(run *r, const llm_train_state *s)
 {
     const llm_train_state *cur = &r->st;
     struct { const char *name; double was, is; } f[] = {
-        {"--lr", s->lr, cur->lr}, {"--min-lr", s->min_lr, cur->min_lr},
         {"--beta1", s->beta1, cur->beta1}, {"--beta2", s->beta2, cur->beta2}, {"--eps", s->eps, cur->eps},
         {"--weight-decay", s->weight_decay, cur->weight_decay}, {"--max-grad-norm", s->grad_clip, cur->grad_clip},
-        {"warmup steps", (double)s->warmup_steps, (double)cur->warmup_steps},
         {"--seed", (double)s->seed, (double)cur->seed},
     };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
         if (f[i].was != f[i].is)
             return llm_error_set(&r->err, "--resume: %s is %.9g now but %.9g in the checkpoint; resume with the "
                                  "run's own settings", f[i].name, f[i].is, f[i].was);
-    if (strcmp(s->schedule, cur->schedule) != 0)
-        return llm_error_set(&r->err, "--resume: --schedule is %s now but %s in the checkpoint", cur->schedule,
-                             s->schedule);
-    if (same_length(r, s) < 0)
+    if (same_past_rates(r, s) < 0)
         return -1;
     uint64_t batch[3], want[3] = {(uint64_t)r->micro_batch, (uint64_t)r->grad_accum, (uint64_t)r->max_T};
     if (llm_train_state_get(s, SLOT_BATCH, batch, 3) < 0 || memcmp(batch, want, sizeof batch) != 0)
@@ -296,17 +326,33 @@ static int plan_every(run *r)
     return 0;
 }
 
+/* The schedule of the options over the run's steps, its warmup and decay counted from
+ * their ratios as Trainer counts warmup (llm_warmup_steps). */
+static int plan_schedule(run *r)
+{
+    const train_opts *o = r->o;
+    llm_lr_schedule *s = &r->sched;
+    *s = o->schedule;
+    s->peak = o->lr;
+    s->min_lr = o->min_lr;
+    s->total_steps = r->total_steps;
+    s->warmup_steps = o->warmup_steps >= 0 ? o->warmup_steps : llm_warmup_steps(o->warmup_ratio, r->total_steps);
+    if (s->kind != LLM_LR_WARMUP_STABLE_DECAY)
+        return 0;
+    s->decay_steps = o->decay_steps >= 0 ? o->decay_steps : llm_warmup_steps(o->decay_ratio, r->total_steps);
+    if (s->warmup_steps + s->decay_steps > s->total_steps)
+        return llm_error_set(&r->err, "--schedule warmup_stable_decay: a warmup of %" PRId64 " steps and a decay "
+                             "of %" PRId64 " are more than the run's %" PRId64, s->warmup_steps, s->decay_steps,
+                             s->total_steps);
+    return 0;
+}
+
 static void fill_state(run *r)
 {
     const train_opts *o = r->o;
     llm_train_state *s = &r->st;
     llm_train_state_init(s);
-    snprintf(s->schedule, sizeof s->schedule, "%s",
-             o->schedule == LLM_LR_COSINE ? "cosine" : o->schedule == LLM_LR_LINEAR ? "linear" : "constant");
-    s->lr = o->lr;
-    s->min_lr = o->min_lr;
-    s->warmup_steps = (uint64_t)r->sched.warmup_steps;
-    s->total_steps = (uint64_t)r->total_steps;
+    s->sched = r->sched;
     s->beta1 = (float)o->beta1;
     s->beta2 = (float)o->beta2;
     s->eps = (float)o->eps;
@@ -494,11 +540,8 @@ static int setup(run *r)
     r->total_steps = plan_steps(r);
     if (plan_every(r) < 0)
         goto out;
-    r->sched.kind = o->schedule;
-    r->sched.peak = o->lr;
-    r->sched.min_lr = o->min_lr;
-    r->sched.total_steps = r->total_steps;
-    r->sched.warmup_steps = o->warmup_steps >= 0 ? o->warmup_steps : llm_warmup_steps(o->warmup_ratio, r->total_steps);
+    if (plan_schedule(r) < 0)
+        goto out;
     fill_state(r);
     uint64_t batch[3] = {(uint64_t)r->micro_batch, (uint64_t)r->grad_accum, (uint64_t)r->max_T};
     llm_train_state_put(&r->st, SLOT_BATCH, batch, 3);
@@ -848,7 +891,8 @@ static void announce(const run *r)
         return;
     }
     llm_msg("steps %" PRIu64 " to %" PRId64 ": %d rows x %d tokens x %d passes a step; %s lr %g, warmup %" PRId64
-            ", %u threads", r->st.step, r->total_steps, r->micro_batch, r->max_T, r->grad_accum, r->st.schedule,
+            ", %u threads", r->st.step, r->total_steps, r->micro_batch, r->max_T, r->grad_accum,
+            llm_lr_kind_names[r->sched.kind],
             o->lr, r->sched.warmup_steps, o->threads);
 }
 

@@ -30,10 +30,13 @@ typedef struct train_opts {
     double epochs;                /* used when max_steps is 0 */
     int64_t max_steps;
 
-    double lr, min_lr, beta1, beta2, eps, weight_decay, max_grad_norm;
-    llm_lr_kind schedule;
+    double lr, min_lr, beta1, beta2, eps, weight_decay, max_grad_norm;    /* min_lr -1: the kind's */
+    /* The kind and its own settings; its rates and steps are filled in when the run is planned. */
+    llm_lr_schedule schedule;
     int64_t warmup_steps;         /* -1: from warmup_ratio */
     double warmup_ratio;
+    int64_t decay_steps;          /* warmup_stable_decay's; -1: from decay_ratio */
+    double decay_ratio;
 
     int micro_batch;              /* rows a forward; 0: --micro-batch auto */
     int grad_accum;               /* forwards a step; 0: from batch_tokens (else 1) */

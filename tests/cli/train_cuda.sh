@@ -129,7 +129,7 @@ fi
 unset LLM_TOKENIZER_DIR
 check memorise-collate llm-collate -q --template=alpaca "$ROOT/scripts/sample/sft.jsonl" -o sft.bin
 check memorise-train llm-train -q -j2 --data sft.bin --out mem --n-layer 2 --n-head 2 --n-embd 64 --block-size 256 \
-    --micro-batch 10 --max-steps 100 --lr 3e-3 --warmup-steps 10 --schedule constant --save-every 0 --device cpu
+    --micro-batch 10 --max-steps 100 --lr 3e-3 --warmup-steps 10 --schedule constant_with_warmup --save-every 0 --device cpu
 llm-collate -q --template=alpaca --render "$ROOT/scripts/sample/sft.jsonl" | "$PY" -c '
 import json, sys
 for line in sys.stdin:

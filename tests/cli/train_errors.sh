@@ -53,8 +53,37 @@ expect_fail empty-val 1 "empty.bin: no tokens to evaluate on" llm-train --data t
     --out emptyval "${ONE[@]}" --max-steps 1
 
 # ---- options that would do nothing ----
-expect_fail min-lr-constant 2 "--schedule constant has none" llm-train --data train.bin --out x "${ONE[@]}" \
-    --max-steps 1 --schedule constant --min-lr 1e-6
+expect_fail min-lr-constant 2 "--min-lr is where a decay ends; --schedule constant has none" \
+    llm-train --data train.bin --out x "${ONE[@]}" --max-steps 1 --schedule constant --min-lr 1e-6
+expect_fail min-lr-inverse-sqrt 2 "--schedule inverse_sqrt has none" \
+    llm-train --data train.bin --out x "${ONE[@]}" --max-steps 1 --schedule inverse_sqrt --min-lr 1e-6
+expect_fail min-lr-above 2 "--min-lr 0.01 is not below --lr 0.001" \
+    llm-train --data train.bin --out x "${ONE[@]}" --max-steps 1 --lr 1e-3 --min-lr 1e-2
+expect_fail polynomial-lr-end 2 "--min-lr 0.001 is not below --lr 0.001" \
+    llm-train --data train.bin --out x "${ONE[@]}" --max-steps 1 --lr 1e-3 --schedule polynomial --min-lr 1e-3
+# transformers' constant schedule takes no warmup (get_scheduler drops it): refused, not dropped
+expect_fail constant-warmup 2 "--schedule constant has no warmup, as transformers' get_constant_schedule has none; --schedule constant_with_warmup has one" \
+    llm-train --data train.bin --out x "${ONE[@]}" --max-steps 1 --schedule constant --warmup-ratio 0.1
+expect_fail cycles-of-cosine 2 "--cycles is a setting of --schedule cosine_with_restarts" \
+    llm-train --data train.bin --out x "${ONE[@]}" --max-steps 1 --schedule cosine --cycles 2
+expect_fail power-of-linear 2 "--power is a setting of --schedule polynomial" \
+    llm-train --data train.bin --out x "${ONE[@]}" --max-steps 1 --power 2
+expect_fail timescale-of-linear 2 "--timescale is a setting of --schedule inverse_sqrt" \
+    llm-train --data train.bin --out x "${ONE[@]}" --max-steps 1 --timescale 20
+expect_fail decay-type-of-cosine 2 "--decay-type is a setting of --schedule warmup_stable_decay" \
+    llm-train --data train.bin --out x "${ONE[@]}" --max-steps 1 --schedule cosine --decay-type linear
+expect_fail decay-type-unknown 2 "--decay-type: expected linear, cosine or 1-sqrt, got 'square'" \
+    llm-train --data train.bin --out x "${ONE[@]}" --max-steps 1 --schedule warmup_stable_decay --decay-type square
+expect_fail wsd-no-decay 2 "--schedule warmup_stable_decay needs --decay-steps N or --decay-ratio F" \
+    llm-train --data train.bin --out x "${ONE[@]}" --max-steps 1 --schedule warmup_stable_decay
+expect_fail wsd-decay-both 2 "give --decay-steps or --decay-ratio, not both" \
+    llm-train --data train.bin --out x "${ONE[@]}" --max-steps 1 --schedule warmup_stable_decay --decay-steps 1 \
+    --decay-ratio 0.5
+expect_fail wsd-too-long 1 "--schedule warmup_stable_decay: a warmup of 4 steps and a decay of 7 are more than the run's 10" \
+    llm-train --data train.bin --out x "${ONE[@]}" --max-steps 10 --schedule warmup_stable_decay --warmup-steps 4 \
+    --decay-steps 7
+expect_fail schedule-unknown 2 "--schedule: expected constant, linear, cosine, constant_with_warmup, cosine_with_restarts, polynomial, inverse_sqrt or warmup_stable_decay, got 'reduce_lr_on_plateau'" \
+    llm-train --data train.bin --out x "${ONE[@]}" --max-steps 1 --schedule reduce_lr_on_plateau
 
 expect_fail patience-no-eval 2 "--patience counts evaluations during the run: it needs --val FILE and --eval-every N" \
     llm-train --data train.bin --val train.bin --out x "${ONE[@]}" --max-steps 1 --patience 2

@@ -11,7 +11,7 @@ unset LLM_TOKENIZER_DIR
 
 check collate llm-collate -q --template=alpaca "$ROOT/scripts/sample/sft.jsonl" -o sft.bin
 check train llm-train -q -j2 --data sft.bin --out mem --n-layer 2 --n-head 2 --n-embd 64 --block-size 256 \
-    --micro-batch 10 --max-steps 100 --lr 3e-3 --warmup-steps 10 --schedule constant --save-every 0
+    --micro-batch 10 --max-steps 100 --lr 3e-3 --warmup-steps 10 --schedule constant_with_warmup --save-every 0
 
 # The prompt of each record is its rendered text up to its last trained span; the answer is
 # that span less the end-of-text token.

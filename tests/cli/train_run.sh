@@ -52,9 +52,9 @@ check sigterm-resume llm-train --data train.bin --val val.bin --out termed "${TI
 expect_same_file sigterm-weights straight/checkpoint-20/model.safetensors termed/checkpoint-20/model.safetensors
 
 # ---- the constant schedule's length sets no learning rate: 6 steps, then --resume to 12, ends
-# as 12 straight; a decaying schedule refuses a new length ----
+# as 12 straight; a decaying schedule refuses a new length that changes a step taken ----
 CONST=(--n-layer 2 --n-head 2 --n-embd 32 --block-size 40 --micro-batch 4 --lr 3e-3 --warmup-steps 3
-       --schedule constant --grad-accum 2 -j2 -q)
+       --schedule constant_with_warmup --grad-accum 2 -j2 -q)
 check constant-straight llm-train --data train.bin --out const12 "${CONST[@]}" --max-steps 12
 check constant-short llm-train --data train.bin --out const6 "${CONST[@]}" --max-steps 6
 check constant-longer llm-train --data train.bin --out const6 "${CONST[@]}" --max-steps 12 --resume
@@ -66,7 +66,7 @@ expect_stderr_has resume-finished "const6: the run ended at step 12 already: not
     llm-train --data train.bin --out const6 "${CONST[@]:0:${#CONST[@]}-1}" --max-steps 12 --resume
 expect_fail resume-past-the-end 1 "the checkpoint is at step 12, so a run of 8 steps has nothing left to do" \
     llm-train --data train.bin --out const6 "${CONST[@]}" --max-steps 8 --resume
-expect_fail resume-longer-cosine 1 "the run has 30 steps now but 20 in the checkpoint, and its cosine schedule" \
+expect_fail resume-longer-cosine 1 "the run has 30 steps now but 20 in the checkpoint, which changes the learning rate of step 5, taken already, from 0.00297445965 to 0.00298985754" \
     llm-train --data train.bin --out straight "${TINY[@]}" --max-steps 30 --resume
 
 # ---- best: the saved checkpoint of the lowest val loss, as Trainer's best_model_checkpoint.

@@ -15,7 +15,8 @@
 enum { B = 3, T = 12, STEPS = 10, ACCUM = 2 };
 static const llm_model_config CFG = {LLM_FAMILY_GPT2, 2, 4, 32, 16, 67};
 static const llm_adamw_config OPT = {0.9f, 0.95f, 1e-8f, 0.1f};
-static const llm_lr_schedule SCHED = {LLM_LR_COSINE, 1e-2, 1e-3, 3, STEPS};
+static const llm_lr_schedule SCHED = {
+    .kind = LLM_LR_COSINE, .peak = 1e-2, .min_lr = 1e-3, .warmup_steps = 3, .total_steps = STEPS};
 static const double MAX_NORM = 0.9;    /* some steps clip, some do not */
 static const int PAD = 66;
 

@@ -92,7 +92,7 @@ static void test_clip_grad_norm(void)
 
 static void test_lr_schedules(void)
 {
-    llm_lr_schedule cs = {LLM_LR_COSINE, 1e-3, 0.0, 10, 110};
+    llm_lr_schedule cs = {.kind = LLM_LR_COSINE, .peak = 1e-3, .warmup_steps = 10, .total_steps = 110};
     CHECK(llm_lr_at(&cs, 0) == 0.0);                       /* the first step of a warmup */
     CHECK(near(llm_lr_at(&cs, 5), 5e-4, 1e-12));
     CHECK(near(llm_lr_at(&cs, 10), 1e-3, 1e-12));
@@ -104,18 +104,60 @@ static void test_lr_schedules(void)
     CHECK(near(llm_lr_at(&cs, 110), 1e-4, 1e-12));
     CHECK(near(llm_lr_at(&cs, 5), 5e-4, 1e-12));          /* warmup starts from 0 */
 
-    llm_lr_schedule lin = {LLM_LR_LINEAR, 2e-3, 0.0, 4, 20};
+    llm_lr_schedule lin = {.kind = LLM_LR_LINEAR, .peak = 2e-3, .warmup_steps = 4, .total_steps = 20};
     CHECK(near(llm_lr_at(&lin, 2), 1e-3, 1e-12));
     CHECK(near(llm_lr_at(&lin, 4), 2e-3, 1e-12));
     CHECK(near(llm_lr_at(&lin, 12), 1e-3, 1e-12));
     CHECK(llm_lr_at(&lin, 20) == 0.0 && llm_lr_at(&lin, 25) == 0.0);
 
-    llm_lr_schedule con = {LLM_LR_CONSTANT, 3e-4, 0.0, 3, 100};
+    llm_lr_schedule con = {.kind = LLM_LR_CONSTANT_WITH_WARMUP, .peak = 3e-4, .warmup_steps = 3, .total_steps = 100};
     CHECK(near(llm_lr_at(&con, 1), 1e-4, 1e-12) && llm_lr_at(&con, 3) == 3e-4 && llm_lr_at(&con, 99) == 3e-4);
     con.warmup_steps = 0;
     CHECK(llm_lr_at(&con, 0) == 3e-4);
-
     CHECK(llm_warmup_steps(0.1, 95) == 10 && llm_warmup_steps(0.0, 95) == 0 && llm_warmup_steps(0.1, 100) == 10);
+}
+
+static void test_lr_schedules_of_kwargs(void)
+{
+    llm_lr_schedule hr = llm_lr_schedule_of(LLM_LR_COSINE_WITH_RESTARTS);
+    hr.peak = 1e-3, hr.warmup_steps = 10, hr.total_steps = 110, hr.cycles = 2;
+    CHECK(near(llm_lr_at(&hr, 5), 5e-4, 1e-12) && near(llm_lr_at(&hr, 10), 1e-3, 1e-12));
+    CHECK(near(llm_lr_at(&hr, 35), 5e-4, 1e-12));           /* a quarter: half way down the first cycle */
+    CHECK(near(llm_lr_at(&hr, 60), 1e-3, 1e-12));           /* the restart */
+    CHECK(near(llm_lr_at(&hr, 85), 5e-4, 1e-12) && llm_lr_at(&hr, 110) == 0.0);
+
+    llm_lr_schedule poly = llm_lr_schedule_of(LLM_LR_POLYNOMIAL);
+    poly.peak = 1e-3, poly.min_lr = 1e-7, poly.total_steps = 100, poly.power = 2;
+    CHECK(llm_lr_at(&poly, 0) == 1e-3);
+    CHECK(near(llm_lr_at(&poly, 50), (1e-3 - 1e-7) * 0.25 + 1e-7, 1e-12));
+    CHECK(near(llm_lr_at(&poly, 100), 1e-7, 1e-12) && near(llm_lr_at(&poly, 150), 1e-7, 1e-12));
+
+    llm_lr_schedule isq = llm_lr_schedule_of(LLM_LR_INVERSE_SQRT);
+    isq.peak = 1e-3, isq.warmup_steps = 4, isq.total_steps = 100;     /* the timescale: the warmup's 4 */
+    CHECK(near(llm_lr_at(&isq, 2), 5e-4, 1e-12) && near(llm_lr_at(&isq, 4), 1e-3, 1e-12));
+    CHECK(near(llm_lr_at(&isq, 12), 1e-3 / sqrt(3.0), 1e-12));
+    isq.warmup_steps = 0;                                   /* and with no warmup, 10000 */
+    CHECK(llm_lr_at(&isq, 0) == 1e-3 && near(llm_lr_at(&isq, 30000), 5e-4, 1e-12));
+    isq.timescale = 100;
+    CHECK(near(llm_lr_at(&isq, 300), 5e-4, 1e-12));
+
+    llm_lr_schedule wsd = llm_lr_schedule_of(LLM_LR_WARMUP_STABLE_DECAY);
+    wsd.peak = 1e-3, wsd.min_lr = 1e-4, wsd.warmup_steps = 10, wsd.total_steps = 100, wsd.decay_steps = 20;
+    CHECK(near(llm_lr_at(&wsd, 0), 1e-4, 1e-12));           /* its warmup starts from min_lr */
+    CHECK(near(llm_lr_at(&wsd, 5), 1e-4 + 0.9e-3 * 0.5, 1e-12));
+    CHECK(llm_lr_at(&wsd, 10) == 1e-3 && llm_lr_at(&wsd, 79) == 1e-3 && llm_lr_at(&wsd, 80) == 1e-3);
+    CHECK(near(llm_lr_at(&wsd, 90), 1e-4 + 0.9e-3 * 0.5, 1e-12));
+    CHECK(near(llm_lr_at(&wsd, 100), 1e-4, 1e-12) && near(llm_lr_at(&wsd, 120), 1e-4, 1e-12));
+    wsd.warmup_shape = LLM_SHAPE_1_SQRT, wsd.decay_shape = LLM_SHAPE_1_SQRT;
+    CHECK(near(llm_lr_at(&wsd, 5), 1e-4 + 0.9e-3 * (1 - sqrt(0.5)), 1e-12));
+    CHECK(near(llm_lr_at(&wsd, 85), 1e-4 + 0.9e-3 * 0.5, 1e-12));
+    wsd.warmup_shape = LLM_SHAPE_COSINE, wsd.decay_shape = LLM_SHAPE_LINEAR;
+    CHECK(near(llm_lr_at(&wsd, 5), 1e-4 + 0.9e-3 * 0.5, 1e-12));
+    CHECK(near(llm_lr_at(&wsd, 95), 1e-4 + 0.9e-3 * 0.25, 1e-12));
+
+    llm_lr_schedule flat = llm_lr_schedule_of(LLM_LR_CONSTANT);    /* get_constant_schedule: no warmup */
+    flat.peak = 3e-4, flat.warmup_steps = 3, flat.total_steps = 100;
+    CHECK(llm_lr_at(&flat, 0) == 3e-4 && llm_lr_at(&flat, 99) == 3e-4);
 }
 
 int main(void)
@@ -123,5 +165,6 @@ int main(void)
     RUN(test_adamw_matches_formula);
     RUN(test_clip_grad_norm);
     RUN(test_lr_schedules);
+    RUN(test_lr_schedules_of_kwargs);
     CHECK_EXIT();
 }

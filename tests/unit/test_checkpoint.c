@@ -152,11 +152,25 @@ static void fill_state(llm_train_state *s, uint64_t seed)
     s->best_val_loss = INFINITY;
     s->best_step = seed % 2 ? 0 : UINT64_MAX - 2 * seed;   /* never a fixture's step: no best link */
     s->best_step_val_loss = seed % 2 ? INFINITY : random_double(&r);
-    snprintf(s->schedule, sizeof s->schedule, "cosine");
-    s->lr = 6e-4;
-    s->min_lr = 0.1 * 6e-4;    /* not a short decimal */
-    s->warmup_steps = 700;
-    s->total_steps = 19073;
+    /* Each kind in turn, with its own settings away from their defaults (the others are
+     * not written, so they read back as the defaults). */
+    llm_lr_kind kind = (llm_lr_kind)(seed % LLM_LR_KINDS);
+    s->sched = llm_lr_schedule_of(kind);
+    s->sched.peak = 6e-4;
+    s->sched.min_lr = 0.1 * 6e-4;    /* not a short decimal */
+    s->sched.warmup_steps = kind == LLM_LR_CONSTANT ? 0 : 700;
+    s->sched.total_steps = 19073;
+    if (kind == LLM_LR_COSINE_WITH_RESTARTS)
+        s->sched.cycles = 3;
+    if (kind == LLM_LR_POLYNOMIAL)
+        s->sched.power = 0.3;
+    if (kind == LLM_LR_INVERSE_SQRT)
+        s->sched.timescale = 12345;
+    if (kind == LLM_LR_WARMUP_STABLE_DECAY) {
+        s->sched.decay_steps = 1907;
+        s->sched.warmup_shape = (llm_lr_shape)(seed / LLM_LR_KINDS % LLM_SHAPES);
+        s->sched.decay_shape = (llm_lr_shape)(seed / LLM_LR_KINDS / LLM_SHAPES % LLM_SHAPES);
+    }
     s->beta1 = 0.9;
     s->beta2 = 0.95;
     s->eps = random_double(&r);
@@ -170,13 +184,20 @@ static void fill_state(llm_train_state *s, uint64_t seed)
     CHECK(llm_train_state_put(s, "empty", NULL, 0) == 0);
 }
 
+static int same_schedule(const llm_lr_schedule *a, const llm_lr_schedule *b)
+{
+    return a->kind == b->kind && same_double(a->peak, b->peak) && same_double(a->min_lr, b->min_lr) &&
+           a->warmup_steps == b->warmup_steps && a->total_steps == b->total_steps && a->cycles == b->cycles &&
+           same_double(a->power, b->power) && a->timescale == b->timescale && a->decay_steps == b->decay_steps &&
+           a->warmup_shape == b->warmup_shape && a->decay_shape == b->decay_shape;
+}
+
 static int same_state(const llm_train_state *a, const llm_train_state *b)
 {
     int ok = a->step == b->step && a->tokens_seen == b->tokens_seen && same_double(a->epoch, b->epoch) &&
              same_double(a->best_val_loss, b->best_val_loss) && a->best_step == b->best_step &&
-             same_double(a->best_step_val_loss, b->best_step_val_loss) && strcmp(a->schedule, b->schedule) == 0 &&
-             same_double(a->lr, b->lr) && same_double(a->min_lr, b->min_lr) && a->warmup_steps == b->warmup_steps &&
-             a->total_steps == b->total_steps && same_double(a->beta1, b->beta1) && same_double(a->beta2, b->beta2) &&
+             same_double(a->best_step_val_loss, b->best_step_val_loss) && same_schedule(&a->sched, &b->sched) &&
+             same_double(a->beta1, b->beta1) && same_double(a->beta2, b->beta2) &&
              same_double(a->eps, b->eps) && same_double(a->weight_decay, b->weight_decay) &&
              same_double(a->grad_clip, b->grad_clip) && a->seed == b->seed && a->n_slots == b->n_slots &&
              a->argc == b->argc;
@@ -230,7 +251,7 @@ static void test_state_round_trip(void)
 static void test_state_refusals(void)
 {
     static const char head[] = "{\"format\": \"llm-tools trainer state\", \"version\": 1, \"global_step\": 5, "
-                               "\"schedule\": {}, \"optimizer\": {}";
+                               "\"schedule\": {\"name\": \"linear\"}, \"optimizer\": {}";
     static const struct {
         const char *tail, *why;
     } cases[] = {
@@ -264,6 +285,34 @@ static void test_state_refusals(void)
     static const char other[] = "{\"format\": \"x\"}", v2[] = "{\"format\": \"llm-tools trainer state\", \"version\": 2}";
     CHECK(llm_train_state_from_json(&s, other, strlen(other), &err) == -1 && strstr(err.msg, "not an llm-tools"));
     CHECK(llm_train_state_from_json(&s, v2, strlen(v2), &err) == -1 && strstr(err.msg, "version 2 is not 1"));
+
+    /* The schedule must be named, by a name this version knows; "constant" with a warmup is
+     * what constant_with_warmup was called before it had a name of its own. */
+    static const struct {
+        const char *sched, *why;
+        llm_lr_kind kind;
+    } scheds[] = {
+        {"{}", "\"name\" is \"\", which is not a name", 0},
+        {"{\"name\": \"cosine_with_hard_restarts\"}", "\"cosine_with_hard_restarts\", which is not a name", 0},
+        {"{\"name\": \"warmup_stable_decay\", \"decay_type\": \"square\"}", "\"decay_type\" is \"square\"", 0},
+        {"{\"name\": \"cosine_with_restarts\", \"cycles\": 0}", "\"cycles\" must be an integer in [1,", 0},
+        {"{\"name\": \"constant\", \"warmup_steps\": 3}", NULL, LLM_LR_CONSTANT_WITH_WARMUP},
+        {"{\"name\": \"constant\"}", NULL, LLM_LR_CONSTANT},
+        {"{\"name\": \"inverse_sqrt\", \"timescale\": 7}", NULL, LLM_LR_INVERSE_SQRT},
+    };
+    for (size_t i = 0; i < sizeof scheds / sizeof scheds[0]; i++) {
+        char text[512];
+        snprintf(text, sizeof text, "{\"format\": \"llm-tools trainer state\", \"version\": 1, \"global_step\": 5, "
+                 "\"schedule\": %s, \"optimizer\": {}}", scheds[i].sched);
+        err.msg[0] = '\0';
+        int rc = llm_train_state_from_json(&s, text, strlen(text), &err);
+        if (scheds[i].why)
+            CHECKF(rc == -1 && strstr(err.msg, scheds[i].why), "%s: %s", scheds[i].sched, err.msg);
+        else
+            CHECKF(rc == 0 && s.sched.kind == scheds[i].kind, "%s: %s", scheds[i].sched, err.msg);
+        llm_train_state_free(&s);
+    }
+    CHECK(s.sched.timescale == 7);
 }
 
 /* ---- checkpoints ------------------------------------------------------------------------ */

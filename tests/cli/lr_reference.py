@@ -1,0 +1,143 @@
+"""The learning rates of transformers' get_scheduler, written out from its formulas and run by
+torch's own LambdaLR over a real torch.optim.AdamW, checked against llm-train's log.
+
+    lr_reference.py NAME LOG.jsonl KIND STEPS WARMUP LR [KEY=VALUE...]
+
+KIND is transformers' lr_scheduler_type; the KEY=VALUEs are its scheduler_specific_kwargs
+(min_lr, num_cycles, power, lr_end, timescale, num_decay_steps, warmup_type, decay_type,
+min_lr_ratio). The log's step s must carry the learning rate of the s-th optimizer step, within
+1e-7 relative (the log prints 9 digits). Prints "ok NAME" or "FAIL NAME: why".
+"""
+import json
+import math
+import sys
+
+import torch
+
+
+def warmup(step, w):
+    return float(step) / float(max(1, w))
+
+
+def progress(step, w, total):
+    return float(step - w) / float(max(1, total - w))
+
+
+def linear(step, *, w, total):
+    if step < w:
+        return warmup(step, w)
+    return max(0.0, float(total - step) / float(max(1, total - w)))
+
+
+def cosine(step, *, w, total, num_cycles=0.5, min_lr_rate=0.0):
+    if step < w:
+        return warmup(step, w)
+    factor = 0.5 * (1.0 + math.cos(math.pi * float(num_cycles) * 2.0 * progress(step, w, total)))
+    return max(0.0, factor * (1 - min_lr_rate) + min_lr_rate)
+
+
+def cosine_with_restarts(step, *, w, total, num_cycles=1):
+    if step < w:
+        return warmup(step, w)
+    p = progress(step, w, total)
+    if p >= 1.0:
+        return 0.0
+    return max(0.0, 0.5 * (1.0 + math.cos(math.pi * ((float(num_cycles) * p) % 1.0))))
+
+
+def polynomial(step, *, w, total, lr_init, lr_end=1e-7, power=1.0):
+    if step < w:
+        return warmup(step, w)
+    if step > total:
+        return lr_end / lr_init
+    remaining = 1 - (step - w) / (total - w)
+    return ((lr_init - lr_end) * remaining ** power + lr_end) / lr_init
+
+
+def constant_with_warmup(step, *, w):
+    return warmup(step, w) if step < w else 1.0
+
+
+def inverse_sqrt(step, *, w, timescale=None):
+    timescale = timescale or w or 10_000
+    if step < w:
+        return warmup(step, w)
+    return 1.0 / math.sqrt((step + timescale - w) / timescale)
+
+
+def wsd(step, *, w, total, num_decay_steps, warmup_type="linear", decay_type="cosine", min_lr_ratio=0.0):
+    stable = total - w - num_decay_steps
+    shapes_up = {"linear": lambda p: p, "cosine": lambda p: 0.5 * (1.0 - math.cos(math.pi * p)),
+                 "1-sqrt": lambda p: 1.0 - math.sqrt(1.0 - p)}
+    shapes_down = {"linear": lambda p: 1.0 - p, "cosine": lambda p: 0.5 * (1.0 + math.cos(math.pi * p)),
+                   "1-sqrt": lambda p: 1.0 - math.sqrt(p)}
+    if step < w:
+        factor = shapes_up[warmup_type](warmup(step, w))
+        return max(0.0, factor * (1.0 - min_lr_ratio) + min_lr_ratio)
+    if step < w + stable:
+        return 1.0
+    if step < w + stable + num_decay_steps:
+        factor = shapes_down[decay_type](float(step - w - stable) / float(max(1, num_decay_steps)))
+        return max(0.0, factor * (1.0 - min_lr_ratio) + min_lr_ratio)
+    return min_lr_ratio
+
+
+def lambda_of(kind, w, total, peak, kw):
+    """get_scheduler: which arguments each kind is given."""
+    if kind == "constant":
+        return lambda s: 1.0
+    if kind == "constant_with_warmup":
+        return lambda s: constant_with_warmup(s, w=w)
+    if kind == "inverse_sqrt":
+        return lambda s: inverse_sqrt(s, w=w, **kw)
+    if kind == "warmup_stable_decay":
+        return lambda s: wsd(s, w=w, total=total, **kw)
+    if kind == "polynomial":
+        return lambda s: polynomial(s, w=w, total=total, lr_init=peak, **kw)
+    if kind == "cosine_with_min_lr":
+        rate = kw["min_lr"] / peak
+        return lambda s: cosine(s, w=w, total=total, min_lr_rate=rate)
+    return lambda s: {"linear": linear, "cosine": cosine, "cosine_with_restarts": cosine_with_restarts}[kind](
+        s, w=w, total=total, **kw)
+
+
+def value(text):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def main():
+    name, log, kind, total, w, peak = sys.argv[1:7]
+    total, w, peak = int(total), int(w), float(peak)
+    kw = dict((k, value(v)) for k, v in (a.split("=", 1) for a in sys.argv[7:]))
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.AdamW([param], lr=peak)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda_of(kind, w, total, peak, kw))
+    want = []
+    for _ in range(total):
+        want.append(opt.param_groups[0]["lr"])
+        param.grad = torch.ones(1)
+        opt.step()
+        sched.step()
+    got = {}
+    with open(log) as f:
+        for line in f:
+            rec = json.loads(line)
+            if "loss" in rec and "lr" in rec:
+                got[rec["step"]] = rec["lr"]
+    if sorted(got) != list(range(1, total + 1)):
+        print(f"FAIL {name}: the log has steps {sorted(got)[:5]}..., not 1 to {total}")
+        return
+    for s in range(1, total + 1):
+        a, b = got[s], want[s - 1]
+        if abs(a - b) > 1e-7 * max(abs(a), abs(b)) + 1e-300:
+            print(f"FAIL {name}: step {s}: llm-train's lr {a!r}, transformers' {b!r}")
+            return
+    print(f"ok {name}")
+
+
+main()

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# llm-train's learning-rate schedules against transformers' get_scheduler, each one's formula
+# written out in tests/cli/lr_reference.py and stepped by torch's LambdaLR over a real AdamW:
+# every step's lr in the log within 1e-7 relative (the log's 9 digits), for each
+# lr_scheduler_type and its scheduler_specific_kwargs. Then --resume with a schedule changed
+# where no step taken has a new rate (a warmup_stable_decay run made longer in its stable
+# phase) ends as the longer run straight, and a change that would rewrite a step taken is
+# refused by name.
+. "$(dirname "$0")/lib.sh"
+need_programs llm-train
+REF="$PY $CLI_DIR/lr_reference.py"
+if ! "$PY" -c 'import torch' 2>/dev/null; then
+    skip train-schedules "python3-torch is not installed (make deps)"
+    exit 0
+fi
+
+learnable_stream train.bin
+TINY=(--n-layer 1 --n-head 1 --n-embd 16 --block-size 40 --micro-batch 4 --lr 2e-3 -j1 -q)
+
+# schedule NAME STEPS WARMUP "LLM-TRAIN OPTIONS" KIND [KWARGS...]: a run of STEPS with the
+# options, whose warmup comes to WARMUP steps, against transformers' KIND with the kwargs.
+schedule() {
+    local name=$1 steps=$2 warmup=$3 opts=$4
+    shift 4
+    # shellcheck disable=SC2086 # the options are words
+    run llm-train --data train.bin --out "$name" "${TINY[@]}" --max-steps "$steps" --save-every 0 $opts
+    if [ "$RC" -ne 0 ]; then fail "$name" "$(last_diag)"; return; fi
+    $REF "$name" "$name/log.jsonl" "$1" "$steps" "$warmup" 2e-3 "${@:2}"
+}
+
+schedule linear 30 3 "--warmup-steps 3" linear
+schedule cosine-min-lr 30 3 "--schedule cosine --warmup-steps 3 --min-lr 2e-4" cosine_with_min_lr min_lr=2e-4
+schedule restarts 30 4 "--schedule cosine_with_restarts --warmup-steps 4 --cycles 3" cosine_with_restarts num_cycles=3
+schedule restarts-one 30 0 "--schedule cosine_with_restarts" cosine_with_restarts
+schedule polynomial 30 2 "--schedule polynomial --warmup-steps 2 --power 2" polynomial power=2.0
+schedule polynomial-end 30 0 "--schedule polynomial --power 0.5 --min-lr 3e-4" polynomial power=0.5 lr_end=3e-4
+schedule inverse-sqrt 30 5 "--schedule inverse_sqrt --warmup-steps 5" inverse_sqrt
+schedule inverse-sqrt-timescale 30 0 "--schedule inverse_sqrt --timescale 7" inverse_sqrt timescale=7
+schedule inverse-sqrt-default 30 0 "--schedule inverse_sqrt" inverse_sqrt
+schedule constant 30 0 "--schedule constant" constant
+schedule constant-warmup 30 3 "--schedule constant_with_warmup --warmup-ratio 0.1" constant_with_warmup
+schedule wsd 30 4 "--schedule warmup_stable_decay --warmup-steps 4 --decay-steps 10 --min-lr 3e-4" \
+    warmup_stable_decay num_decay_steps=10 min_lr_ratio=0.15
+schedule wsd-shapes 30 3 "--schedule warmup_stable_decay --warmup-ratio 0.1 --decay-ratio 0.3 --warmup-type 1-sqrt --decay-type linear" \
+    warmup_stable_decay num_decay_steps=9 warmup_type=1-sqrt decay_type=linear
+schedule wsd-cosine-warmup 30 6 "--schedule warmup_stable_decay --warmup-steps 6 --decay-steps 24 --warmup-type cosine --decay-type 1-sqrt" \
+    warmup_stable_decay num_decay_steps=24 warmup_type=cosine decay_type=1-sqrt
+
+# The reference must catch a wrong rate: the linear run's log against the cosine's formula.
+"$PY" "$CLI_DIR/lr_reference.py" wrong linear/log.jsonl cosine 30 3 2e-3 | grep -q '^FAIL wrong: step 5' &&
+    pass reference-catches-a-wrong-rate || fail reference-catches-a-wrong-rate "the linear log passed as cosine"
+
+# ---- warmup_stable_decay made longer on --resume while stable: 16 steps stopped at 5 and
+# resumed as 24 end as 24 straight (its decay of 4 now starts at 20, not 12) ----
+WSD=(--schedule warmup_stable_decay --warmup-steps 2 --decay-steps 4 --save-every 5)
+check wsd-straight llm-train --data train.bin --out wsd24 "${TINY[@]}" "${WSD[@]}" --max-steps 24
+LLM_TRAIN_TEST_PAUSE_AFTER_SAVE=60 llm-train --data train.bin --out wsd16 "${TINY[@]}" "${WSD[@]}" \
+    --max-steps 16 2>/dev/null &
+pid=$!
+for _ in $(seq 600); do [ "$(cat wsd16/latest 2>/dev/null)" = checkpoint-5 ] && break; sleep 0.05; done
+kill -TERM $pid
+wait $pid
+expect_eq wsd-stopped 130 $?
+expect_fail wsd-decay-moved-back 1 "--resume: the decay has 13 steps now but 4 in the checkpoint, which changes the learning rate of step 5, taken already, from 0.002 to 0.00197" \
+    llm-train --data train.bin --out wsd16 "${TINY[@]}" "${WSD[@]:0:4}" --decay-steps 13 --save-every 5 --max-steps 16 --resume
+expect_fail wsd-warmup-changed 1 "--resume: the warmup has 3 steps now but 2 in the checkpoint, which changes the learning rate of step 2" \
+    llm-train --data train.bin --out wsd16 "${TINY[@]}" "${WSD[@]}" --warmup-steps 3 --max-steps 16 --resume
+check wsd-longer llm-train --data train.bin --out wsd16 "${TINY[@]}" "${WSD[@]}" --max-steps 24 --resume
+expect_same_file wsd-longer-weights wsd24/checkpoint-24/model.safetensors wsd16/checkpoint-24/model.safetensors
+log_numbers() { grep '"loss"' "$1" | sed 's/,"tokens_per_s".*//'; }
+expect_eq wsd-longer-log "$(log_numbers wsd24/log.jsonl)" "$(log_numbers wsd16/log.jsonl)"
+expect_file_has wsd-state-kwargs '"decay_steps": 4, "warmup_type": "linear", "decay_type": "cosine"' \
+    wsd24/checkpoint-24/trainer_state.json
