@@ -21,6 +21,7 @@ typedef struct ev_opts {
     const char *data;           /* --data FILE (evaluation) */
     int batch_size;             /* rows per forward */
     ev_doc_attention doc_attention;
+    double label_smoothing;     /* --label-smoothing: Trainer's label_smoothing_factor */
 
     int generate;               /* --generate */
     const char **prompts;       /* --prompt TEXT, each */

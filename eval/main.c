@@ -30,6 +30,9 @@ static const char usage[] =
     "                          documents start, attention stays inside each document and\n"
     "                          positions restart there; off: every record is one sequence\n"
     "                          Records longer than the model's context are cut to it, counted.\n"
+    "      --label-smoothing=F the loss as Trainer's evaluate() reports it with\n"
+    "                          label_smoothing_factor F: (1-F) x the cross-entropy + F x\n"
+    "                          the mean -log p over the vocabulary (default 0)\n"
     "\n"
     "Generation:\n"
     "  -g, --generate          generate text instead of evaluating\n"
@@ -60,7 +63,7 @@ static const char usage[] =
     "\n"
     "Exit status: 0 ok, 1 bad model, data or I/O error, 2 usage error. See llm-eval(1).\n";
 
-enum { OPT_DOC_ATTENTION = 256, OPT_PROMPTS, OPT_TOKENIZER, OPT_TEMPERATURE, OPT_TOP_K, OPT_TOP_P, OPT_SEED,
+enum { OPT_DOC_ATTENTION = 256, OPT_LABEL_SMOOTHING, OPT_PROMPTS, OPT_TOKENIZER, OPT_TEMPERATURE, OPT_TOP_K, OPT_TOP_P, OPT_SEED,
        OPT_DEVICE, OPT_VERSION };
 
 static const struct option long_options[] = {
@@ -68,6 +71,7 @@ static const struct option long_options[] = {
     {"data", required_argument, NULL, 'd'},
     {"batch-size", required_argument, NULL, 'b'},
     {"doc-attention", required_argument, NULL, OPT_DOC_ATTENTION},
+    {"label-smoothing", required_argument, NULL, OPT_LABEL_SMOOTHING},
     {"generate", no_argument, NULL, 'g'},
     {"prompt", required_argument, NULL, 'p'},
     {"prompts", required_argument, NULL, OPT_PROMPTS},
@@ -107,7 +111,8 @@ static int check_args(const ev_opts *o, int sampling_seen, int scoring_seen, int
             return llm_usage_error("--data evaluates and --generate generates: choose one");
         /* generation takes one prompt at a time, as one sequence: these would do nothing */
         if (scoring_seen)
-            return llm_usage_error("--batch-size and --doc-attention go with --data, not --generate");
+            return llm_usage_error("--batch-size, --doc-attention and --label-smoothing go with --data, not "
+                                   "--generate");
         if (!o->n_prompts && !o->prompts_file)
             return llm_usage_error("--generate: give --prompt TEXT or --prompts FILE");
         if (o->n_prompts && o->prompts_file)
@@ -154,6 +159,11 @@ static int parse_args(ev_opts *o, int argc, char **argv)
         case OPT_DOC_ATTENTION:
             status = llm_choice_option("doc-attention", optarg, doc_names, 3, &k);
             o->doc_attention = (ev_doc_attention)k;
+            scoring_seen = 1;
+            break;
+        case OPT_LABEL_SMOOTHING:
+            if (parse_real(optarg, 0, 0, 0.999, &o->label_smoothing) < 0)
+                return llm_usage_error("--label-smoothing: expected a number from 0 to 0.999, got '%s'", optarg);
             scoring_seen = 1;
             break;
         case 'g': o->generate = 1; break;

@@ -95,7 +95,7 @@ static void put_number(llm_buf *b, double v)
         llm_buf_puts(b, "null");
 }
 
-static void score_json(const ev_score *sc, const char *dir, const char *data, llm_buf *b)
+static void score_json(const ev_score *sc, double label_smoothing, const char *dir, const char *data, llm_buf *b)
 {
     double n = (double)sc->sums.stats.count, loss = sc->sums.stats.loss_sum / n;
     llm_buf_printf(b, "{\"tokens\":%" PRId64 ",\"loss\":", sc->sums.stats.count);
@@ -104,6 +104,8 @@ static void score_json(const ev_score *sc, const char *dir, const char *data, ll
     put_number(b, n > 0 ? exp(loss) : NAN);
     llm_buf_puts(b, ",\"accuracy\":");
     put_number(b, n > 0 ? (double)sc->sums.stats.correct / n : NAN);
+    if (label_smoothing > 0)    /* the loss above is the smoothed one */
+        llm_buf_printf(b, ",\"label_smoothing\":%.9g", label_smoothing);
     llm_buf_printf(b, ",\"records\":%" PRIu64 ",\"truncated\":%" PRIu64 ",\"doc_attention\":%s,\"model\":",
                    sc->sums.records, sc->sums.truncated, sc->doc_attention ? "true" : "false");
     llm_buf_json_string(b, dir, strlen(dir));
@@ -144,6 +146,7 @@ int ev_run_score(const ev_opts *o)
     llm_model *m = ev_load_model(o, &hf, &dir);
     if (!m || ev_choose_device(o, m) < 0)
         goto done;
+    m->label_smoothing = (float)o->label_smoothing;
     if (!(data = llm_dataset_open(o->data, &err)) ||
         llm_model_check_data(&hf, llm_dataset_header(data), o->data, &err) < 0) {
         llm_msg("%s", err.msg);
@@ -164,7 +167,7 @@ int ev_run_score(const ev_opts *o)
                 "checkpoint)", dir, sc.sums.stats.loss_sum);
         goto done;
     }
-    score_json(&sc, dir, o->data, &json);
+    score_json(&sc, o->label_smoothing, dir, o->data, &json);
     if (llm_buf_failed(&json)) {
         llm_msg("out of memory");
         goto done;

@@ -96,6 +96,7 @@ typedef struct llm_train_state {
     /* The schedule and optimizer settings, so --resume can refuse ones that differ. */
     llm_lr_schedule sched;
     double beta1, beta2, eps, weight_decay, grad_clip;
+    double label_smoothing;       /* Trainer's label_smoothing_factor */
     uint64_t seed;
     int n_slots;
     llm_state_words slots[LLM_STATE_SLOTS];

@@ -297,7 +297,7 @@ void llm_gpt2_forward(llm_model *m, const llm_batch *batch, llm_loss_stats *stat
 
     if (!batch->targets)
         return;
-    llm_crossentropy_forward(a->losses, a->lse, a->correct, a->logits, a->targets, N, V);
+    llm_crossentropy_forward(a->losses, a->lse, a->correct, a->logits, a->targets, m->label_smoothing, N, V);
     if (stats) {
         memset(stats, 0, sizeof *stats);
         for (int n = 0; n < N; n++)    /* in order: the same sum for any thread count */
@@ -321,7 +321,7 @@ void llm_gpt2_backward(llm_model *m, float scale)
 
     float *wte = tensor_at(m, m->params, 0), *dwte = tensor_at(m, m->grads, 0);
     float *dlogits = a->logits;
-    llm_crossentropy_backward(dlogits, a->lse, a->targets, scale, N, V);
+    llm_crossentropy_backward(dlogits, a->lse, a->targets, m->label_smoothing, scale, N, V);
     llm_gemm(0, 0, N, C, V, dlogits, V, wte, C, 0.0f, a->dc, C);          /* d lnf */
     llm_gemm(1, 0, V, C, N, dlogits, V, a->lnf, C, 1.0f, dwte, C);        /* d wte (head) */
     memset(a->dres, 0, (size_t)N * C * sizeof *a->dres);

@@ -174,7 +174,7 @@ static int check_batch(const llm_model *m, const llm_batch *b, llm_error *err)
 int llm_model_forward(llm_model *m, const llm_batch *batch, llm_loss_stats *stats, llm_error *err)
 {
     if (m->cuda)
-        return check_batch(m, batch, err) ? -1 : llm_cuda_forward(m->cuda, batch, stats, err);
+        return check_batch(m, batch, err) ? -1 : llm_cuda_forward(m->cuda, batch, m->label_smoothing, stats, err);
     if (!llm_gpt2_acts_fit(m->acts, batch->B, batch->T, 0))
         return llm_error_set(err, "batch of %d x %d tokens does not fit the plan", batch->B, batch->T);
     if (check_batch(m, batch, err))

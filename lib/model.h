@@ -98,7 +98,7 @@ typedef struct llm_batch {
 /* Sums over the counted positions of one forward, to add up over a data set:
  * loss = loss_sum / count, perplexity = exp(loss), accuracy = correct / count. */
 typedef struct llm_loss_stats {
-    double loss_sum;     /* sum of the cross-entropies (nats) */
+    double loss_sum;     /* sum of the cross-entropies (nats; label-smoothed, see llm_model) */
     int64_t count;       /* positions with a target */
     int64_t correct;     /* of those, where the argmax of the logits is the target */
 } llm_loss_stats;
@@ -114,6 +114,10 @@ typedef struct llm_model {
     size_t n_tensors;
     llm_tensor_desc *tensors;     /* owned */
     int threads;                  /* OpenMP threads of every pass */
+    /* Trainer's label_smoothing_factor e (0: none, the default): each counted label's loss
+     * is (1 - e) * its cross-entropy + e * the mean over the vocabulary of -log p, in the
+     * loss sums, their gradient and evaluations alike, as Trainer's LabelSmoother. */
+    float label_smoothing;
     llm_acts *acts;               /* planned activation memory, private */
     llm_kv *kv;                   /* generation's key/value cache, private; see llm_model_decode */
     /* The GPU backend when attached (lib/model_cuda.h), else NULL: plan, forward, backward,

@@ -377,7 +377,7 @@ static float row_max(const float *x, int n)
 }
 
 void llm_crossentropy_forward(float *losses, float *lse, uint8_t *correct, const float *logits,
-                              const int32_t *targets, int N, int V)
+                              const int32_t *targets, float smoothing, int N, int V)
 {
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
@@ -393,12 +393,21 @@ void llm_crossentropy_forward(float *losses, float *lse, uint8_t *correct, const
         int y = targets[n];
         losses[n] = y >= 0 ? lse[n] - l[y] : 0.0f;
         correct[n] = y >= 0 && arg == y;
+        if (y >= 0 && smoothing > 0.0f) {
+            /* mean of -log p over the row = lse - mean of the logits */
+            double total = 0.0;
+#pragma omp simd reduction(+ : total)
+            for (int v = 0; v < V; v++)
+                total += l[v];
+            losses[n] = (1.0f - smoothing) * losses[n] + smoothing * (lse[n] - (float)(total / V));
+        }
     }
 }
 
-void llm_crossentropy_backward(float *logits, const float *lse, const int32_t *targets,
+void llm_crossentropy_backward(float *logits, const float *lse, const int32_t *targets, float smoothing,
                                float scale, int N, int V)
 {
+    float uniform = scale * smoothing / (float)V;    /* the smoothing's share of each logit */
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         float *l = logits + (size_t)n * V;
@@ -410,7 +419,7 @@ void llm_crossentropy_backward(float *logits, const float *lse, const int32_t *t
         float m = lse[n];
 #pragma omp simd
         for (int v = 0; v < V; v++)
-            l[v] = scale * vexpf(l[v] - m);
-        l[y] -= scale;
+            l[v] = scale * vexpf(l[v] - m) - uniform;
+        l[y] -= scale * (1.0f - smoothing);
     }
 }

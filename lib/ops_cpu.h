@@ -65,11 +65,13 @@ void llm_attention_cached(float *out, const float *q, int ldq, const float *k, c
 
 /* Cross-entropy of the logits (N, V) against targets (-1: not counted): losses[n] (0 where
  * not counted), lse[n] = log-sum-exp of the row, correct[n] = argmax == target (first
- * maximum on ties). */
+ * maximum on ties). With label smoothing e > 0 the loss is Trainer's LabelSmoother's per
+ * label: (1 - e) * -log p[target] + e * mean over the vocabulary of -log p. */
 void llm_crossentropy_forward(float *losses, float *lse, uint8_t *correct, const float *logits,
-                              const int32_t *targets, int N, int V);
-/* Turns logits into d(scale * sum of counted losses)/d(logits), in place. */
-void llm_crossentropy_backward(float *logits, const float *lse, const int32_t *targets,
+                              const int32_t *targets, float smoothing, int N, int V);
+/* Turns logits into d(scale * sum of counted losses)/d(logits), in place:
+ * scale * (softmax - (1 - e) * onehot - e / V) in counted rows. */
+void llm_crossentropy_backward(float *logits, const float *lse, const int32_t *targets, float smoothing,
                                float scale, int N, int V);
 
 #endif

@@ -162,10 +162,12 @@ int llm_cuda_attention_backward_mma(llm_bf16 *dqkv, const float *delta, const ll
                                     llm_cu_stream s, llm_error *err);
 
 /* Cross-entropy of bf16 logits (N, V; rows ld apart) as llm_crossentropy_forward, the
- * softmax in fp32; with gradient nonzero, the gradient for a unit scale, softmax - onehot
- * (0 in rows with no target), then replaces the logits in place. correct as 0/1 bytes. */
+ * softmax in fp32; with gradient nonzero, the gradient for a unit scale, softmax - (1 - e)
+ * onehot - e / V (0 in rows with no target), then replaces the logits in place. correct as
+ * 0/1 bytes. */
 int llm_cuda_crossentropy(float *losses, float *lse, uint8_t *correct, llm_bf16 *logits, int gradient,
-                          const int32_t *targets, int N, int V, int ld, llm_cu_stream s, llm_error *err);
+                          const int32_t *targets, float smoothing, int N, int V, int ld, llm_cu_stream s,
+                          llm_error *err);
 
 /* ---- the optimizer ---- */
 

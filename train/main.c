@@ -61,6 +61,9 @@ static const char usage[] =
     "      --beta1=F, --beta2=F, --eps=F   (default 0.9, 0.999, 1e-8)\n"
     "      --weight-decay=F    (default 0)\n"
     "      --max-grad-norm=F   clip the gradient norm to F; 0: no clipping (default 1.0)\n"
+    "      --label-smoothing=F Trainer's label_smoothing_factor: each label's loss is\n"
+    "                          (1-F) x its cross-entropy + F x the mean -log p over\n"
+    "                          the vocabulary, val loss included (default 0)\n"
     "\n"
     "Evaluation, checkpoints and log:\n"
     "      --eval-every=N|epoch  evaluate --val every N steps or each epoch's end\n"
@@ -96,7 +99,7 @@ enum {
     OPT_N_EMBD, OPT_BLOCK_SIZE, OPT_DOC_ATTENTION, OPT_EPOCHS, OPT_MAX_STEPS, OPT_MICRO_BATCH, OPT_GRAD_ACCUM,
     OPT_BATCH_TOKENS, OPT_LR, OPT_SCHEDULE, OPT_WARMUP_STEPS, OPT_WARMUP_RATIO, OPT_MIN_LR, OPT_CYCLES,
     OPT_POWER, OPT_TIMESCALE, OPT_DECAY_STEPS, OPT_DECAY_RATIO, OPT_WARMUP_TYPE, OPT_DECAY_TYPE, OPT_BETA1,
-    OPT_BETA2, OPT_EPS, OPT_WEIGHT_DECAY, OPT_MAX_GRAD_NORM, OPT_EVAL_EVERY, OPT_EVAL_BATCHES,
+    OPT_BETA2, OPT_EPS, OPT_WEIGHT_DECAY, OPT_MAX_GRAD_NORM, OPT_LABEL_SMOOTHING, OPT_EVAL_EVERY, OPT_EVAL_BATCHES,
     OPT_SAVE_EVERY, OPT_KEEP, OPT_PATIENCE, OPT_MIN_DELTA, OPT_LOG_EVERY, OPT_MAX_DROP, OPT_DEVICE, OPT_RECOMPUTE, OPT_VERSION
 };
 
@@ -135,6 +138,7 @@ static const struct option long_options[] = {
     {"eps", required_argument, NULL, OPT_EPS},
     {"weight-decay", required_argument, NULL, OPT_WEIGHT_DECAY},
     {"max-grad-norm", required_argument, NULL, OPT_MAX_GRAD_NORM},
+    {"label-smoothing", required_argument, NULL, OPT_LABEL_SMOOTHING},
     {"eval-every", required_argument, NULL, OPT_EVAL_EVERY},
     {"eval-batches", required_argument, NULL, OPT_EVAL_BATCHES},
     {"patience", required_argument, NULL, OPT_PATIENCE},
@@ -342,6 +346,7 @@ static int parse_args(train_opts *o, int argc, char **argv)
         case OPT_EPS: status = real_option("eps", optarg, 1e-30, 1, &o->eps); break;
         case OPT_WEIGHT_DECAY: status = real_option("weight-decay", optarg, 0, 10, &o->weight_decay); break;
         case OPT_MAX_GRAD_NORM: status = real_option("max-grad-norm", optarg, 0, 1e30, &o->max_grad_norm); break;
+        case OPT_LABEL_SMOOTHING: status = real_option("label-smoothing", optarg, 0, 0.999, &o->label_smoothing); break;
         case OPT_EVAL_EVERY: status = every_option("eval-every", optarg, &o->eval_every); break;
         case OPT_EVAL_BATCHES:
             status = count_option("eval-batches", optarg, &v);

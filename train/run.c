@@ -229,6 +229,7 @@ static int same_settings(run *r, const llm_train_state *s)
     struct { const char *name; double was, is; } f[] = {
         {"--beta1", s->beta1, cur->beta1}, {"--beta2", s->beta2, cur->beta2}, {"--eps", s->eps, cur->eps},
         {"--weight-decay", s->weight_decay, cur->weight_decay}, {"--max-grad-norm", s->grad_clip, cur->grad_clip},
+        {"--label-smoothing", s->label_smoothing, cur->label_smoothing},
         {"--seed", (double)s->seed, (double)cur->seed},
     };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
@@ -358,6 +359,7 @@ static void fill_state(run *r)
     s->eps = (float)o->eps;
     s->weight_decay = (float)o->weight_decay;
     s->grad_clip = o->max_grad_norm;
+    s->label_smoothing = o->label_smoothing;
     s->seed = o->seed;
     s->argc = o->argc;
     s->argv = o->argv;
@@ -560,6 +562,7 @@ static int setup(run *r)
     if (r->val && llm_batcher_init(&r->eval_rows, r->micro_batch, val_T, pad, r->doc_attention, &r->err) < 0)
         goto out;
     llm_model_set_threads(r->m, (int)o->threads);
+    r->m->label_smoothing = (float)o->label_smoothing;    /* in evaluations too, as Trainer's */
     /* a micro-batch holds no more rows than the data has records (fill_micro, evaluate) */
     int plan_T = train_T > val_T ? train_T : val_T;
     uint64_t most_records = llm_dataset_records(r->data);

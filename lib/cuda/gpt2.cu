@@ -562,7 +562,7 @@ static int layer_forward(llm_cuda *g, int l, const layer_acts *A, int B, int T, 
 
 /* The classifier in chunks of rows: logits, loss and, when training, the unit-scale
  * gradients of lnf (dlnf) and of the tied embedding (dwte_head). */
-static int classifier(llm_cuda *g, int N, llm_error *err)
+static int classifier(llm_cuda *g, int N, float label_smoothing, llm_error *err)
 {
     int C = g->cfg.n_embd, V = g->cfg.vocab_size, R = g->chunk_rows;
     for (int r0 = 0; r0 < N; r0 += R) {
@@ -581,7 +581,8 @@ static int classifier(llm_cuda *g, int N, llm_error *err)
         m.ldd = g->Vp;
         STAGE("fwd matmul classifier", llm_cuda_matmul(&m, NULL, err));
         STAGE("fwd cross-entropy", llm_cuda_crossentropy(g->losses + r0, g->lse + r0, g->correct + r0, g->logits,
-                                                         g->train, g->targets + r0, rows, V, g->Vp, NULL, err));
+                                                         g->train, g->targets + r0, label_smoothing, rows, V, g->Vp,
+                                                         NULL, err));
         if (!g->train)
             continue;
         /* The logits are now their gradient: dlnf (rows, C) = dlogits wte and
@@ -652,7 +653,8 @@ static int send_groups(llm_cuda *g, int N, llm_error *err)
     return 0;
 }
 
-extern "C" int llm_cuda_forward(llm_cuda *g, const llm_batch *batch, llm_loss_stats *stats, llm_error *err)
+extern "C" int llm_cuda_forward(llm_cuda *g, const llm_batch *batch, float label_smoothing, llm_loss_stats *stats,
+                                llm_error *err)
 {
     int B = batch->B, T = batch->T, N = B * T, C = g->cfg.n_embd;
     if (!g->mem || B > g->max_B || T > g->max_T)
@@ -683,7 +685,7 @@ extern "C" int llm_cuda_forward(llm_cuda *g, const llm_batch *batch, llm_loss_st
                                                       P(g, LNF(g, 1)), N, C, LN_EPS, NULL, err));
     if (!batch->targets)
         return llm_cu_sync(err);
-    TRY(classifier(g, N, err));
+    TRY(classifier(g, N, label_smoothing, err));
     CU_CHECK(cudaMemcpy(g->h_losses, g->losses, (size_t)N * sizeof(float), cudaMemcpyDeviceToHost));
     CU_CHECK(cudaMemcpy(g->h_correct, g->correct, (size_t)N, cudaMemcpyDeviceToHost));
     TRY(llm_cu_sync(err));

@@ -340,10 +340,12 @@ enum { CE_THREADS = 512 };
 struct ce_stats {
     float m, s;
     int arg;
+    float sum;    /* of the logits, for label smoothing's mean of -log p */
 };
 
 __device__ __forceinline__ void ce_add(ce_stats &a, float x, int v)
 {
+    a.sum += x;
     if (x > a.m) {    /* strictly greater: the first maximum stays */
         a.s = a.s * expf(a.m - x) + 1.0f;
         a.m = x;
@@ -367,22 +369,23 @@ __device__ __forceinline__ void ce_merge(ce_stats &a, ce_stats b)
     if (b.m > a.m || (b.m == a.m && b.arg < a.arg))
         a.arg = b.arg;
     a.m = m;
+    a.sum += b.sum;
 }
 
 /* One block a row of bf16 logits: the statistics in one read, then the loss and, when
- * asked, softmax - onehot written over the row in a second. */
+ * asked, softmax - (1 - e) onehot - e / V written over the row in a second. */
 __global__ static void crossentropy_kernel(float *losses, float *lse, uint8_t *correct, bf16 *logits,
-                                           int gradient, const int32_t *targets, int V, int ld)
+                                           int gradient, const int32_t *targets, float smoothing, int V, int ld)
 {
     __shared__ ce_stats part[32];
     int row = blockIdx.x, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     bf16 *l = logits + (size_t)row * ld;
-    ce_stats st = {-INFINITY, 0.0f, V};
+    ce_stats st = {-INFINITY, 0.0f, V, 0.0f};
     for (int v = threadIdx.x; v < V; v += blockDim.x)
         ce_add(st, bf(l[v]), v);
     for (int o = 16; o > 0; o >>= 1) {
         ce_stats other = {__shfl_xor_sync(0xffffffffu, st.m, o), __shfl_xor_sync(0xffffffffu, st.s, o),
-                          __shfl_xor_sync(0xffffffffu, st.arg, o)};
+                          __shfl_xor_sync(0xffffffffu, st.arg, o), __shfl_xor_sync(0xffffffffu, st.sum, o)};
         ce_merge(st, other);
     }
     if (lane == 0)
@@ -394,23 +397,29 @@ __global__ static void crossentropy_kernel(float *losses, float *lse, uint8_t *c
     float row_lse = st.m + logf(st.s);
     int y = targets[row];
     if (threadIdx.x == 0) {
+        float loss = y >= 0 ? row_lse - bf(l[y]) : 0.0f;
+        if (y >= 0 && smoothing > 0.0f)
+            loss = (1.0f - smoothing) * loss + smoothing * (row_lse - st.sum / (float)V);
         lse[row] = row_lse;
-        losses[row] = y >= 0 ? row_lse - bf(l[y]) : 0.0f;
+        losses[row] = loss;
         correct[row] = y >= 0 && st.arg == y;
     }
     if (!gradient)
         return;
     __syncthreads();    /* l[y] is read before the row is overwritten */
+    float uniform = smoothing / (float)V, hit = 1.0f - smoothing;
     for (int v = threadIdx.x; v < V; v += blockDim.x)
-        l[v] = to_bf(y < 0 ? 0.0f : expf(bf(l[v]) - row_lse) - (v == y ? 1.0f : 0.0f));
+        l[v] = to_bf(y < 0 ? 0.0f : expf(bf(l[v]) - row_lse) - uniform - (v == y ? hit : 0.0f));
 }
 
 int llm_cuda_crossentropy(float *losses, float *lse, uint8_t *correct, llm_bf16 *logits, int gradient,
-                          const int32_t *targets, int N, int V, int ld, llm_cu_stream s, llm_error *err)
+                          const int32_t *targets, float smoothing, int N, int V, int ld, llm_cu_stream s,
+                          llm_error *err)
 {
     if (N == 0)
         return 0;
-    crossentropy_kernel<<<N, CE_THREADS, 0, s>>>(losses, lse, correct, (bf16 *)logits, gradient, targets, V, ld);
+    crossentropy_kernel<<<N, CE_THREADS, 0, s>>>(losses, lse, correct, (bf16 *)logits, gradient, targets,
+                                                 smoothing, V, ld);
     CU_LAUNCHED();
     return 0;
 }

@@ -77,9 +77,13 @@ expect_fail data-and-generate 2 "choose one" llm-eval -m m -d sft.bin -g -p hi
 expect_fail generate-no-prompt 2 "--prompt TEXT or --prompts FILE" llm-eval -m m -g
 expect_fail prompt-and-prompts 2 "choose one" llm-eval -m m -g -p hi --prompts bad.jsonl
 expect_fail sampling-without-generate 2 "go with --generate" llm-eval -m m -d sft.bin --top-k 5
-expect_fail batch-with-generate 2 "--batch-size and --doc-attention go with --data" llm-eval -m m -g -p hi -b 4
+expect_fail batch-with-generate 2 "--batch-size, --doc-attention and --label-smoothing go with --data" llm-eval -m m -g -p hi -b 4
 expect_fail doc-attention-with-generate 2 "go with --data, not --generate" llm-eval -m m -g -p hi \
     --doc-attention=off
+expect_fail smoothing-with-generate 2 "go with --data, not --generate" llm-eval -m m -g -p hi \
+    --label-smoothing=0.1
+expect_fail smoothing-range 2 "--label-smoothing: expected a number from 0 to 0.999, got '-0.1'" llm-eval -m m \
+    -d x.bin --label-smoothing=-0.1
 expect_fail bad-top-p 2 "--top-p" llm-eval -m m -g -p hi --top-p 0
 expect_fail bad-top-p-big 2 "--top-p" llm-eval -m m -g -p hi --top-p 1.5
 expect_fail bad-temperature 2 "--temperature" llm-eval -m m -g -p hi --temperature -1

@@ -131,7 +131,13 @@ def score(args):
             if not keep.any():
                 continue
             lg, tg = logits[keep], target[keep]
-            loss_sum += F.cross_entropy(lg.double(), tg, reduction="sum").item()
+            if args.label_smoothing:    # Trainer's LabelSmoother, summed over the labels
+                e = args.label_smoothing
+                log_probs = -F.log_softmax(lg.double(), dim=-1)
+                nll = log_probs.gather(dim=-1, index=tg.unsqueeze(-1)).sum()
+                loss_sum += ((1 - e) * nll + e * log_probs.sum() / log_probs.shape[-1]).item()
+            else:
+                loss_sum += F.cross_entropy(lg.double(), tg, reduction="sum").item()
             count += int(keep.sum())
             correct += int((lg.argmax(-1) == tg).sum())
             top2 = lg.topk(2, dim=-1).values
@@ -246,6 +252,7 @@ def main():
     s.add_argument("model")
     s.add_argument("ids")
     s.add_argument("--doc-attention", choices=("on", "off"), default="on")
+    s.add_argument("--label-smoothing", type=float, default=0.0)
     s.add_argument("--check", required=True)
     s.add_argument("name")
     w = sub.add_parser("strided")

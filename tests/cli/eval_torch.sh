@@ -17,14 +17,18 @@ fi
 [ -x "$DRIVER" ] || { fail setup "$DRIVER is not built (make test builds it)"; exit 0; }
 
 # compare NAME MODEL DATA DOC [LLM-EVAL OPTIONS...]: llm-eval on DATA.bin against the
-# reference on DATA.ids (its llm-cat --to=ids).
+# reference on DATA.ids (its llm-cat --to=ids); a --label-smoothing=E goes to both.
 compare() {
     local name=$1 model=$2 data=$3 doc=$4
     shift 4
     run llm-eval -q -m "$model" -d "$data.bin" --doc-attention="$doc" -o "$name.json" "$@"
     if [ "$RC" -ne 0 ]; then fail "$name" "$(last_diag)"; return; fi
     [ "$doc" = auto ] && doc=on
-    $REF score "$model" "$data.ids" --doc-attention "$doc" --check "$name.json" "$name"
+    local smoothing=0 arg
+    for arg in "$@"; do
+        case $arg in --label-smoothing=*) smoothing=${arg#*=} ;; esac
+    done
+    $REF score "$model" "$data.ids" --doc-attention "$doc" --label-smoothing "$smoothing" --check "$name.json" "$name"
 }
 
 # ---- small vocabulary: masks, document starts, empty and long records --------------------
@@ -53,6 +57,8 @@ compare small-auto m61 small auto
 compare small-on-b1 m61 small on -b 1
 compare small-off m61 small off
 compare small-off-b3-j1 m61 small off -b 3 -j 1
+compare small-smoothed m61 small auto --label-smoothing=0.1
+expect_file_has small-smoothed-noted '"label_smoothing":0.1,' small-smoothed.json
 check small-has-accuracy py 'import json, sys; a = json.load(open(sys.argv[1]))["accuracy"]; sys.exit(not a > 0.1)' small-auto.json
 expect_eq small-doc-attention-reported '"doc_attention":true' "$(grep -o '"doc_attention":[a-z]*' small-auto.json)"
 
@@ -88,6 +94,7 @@ done
 "$DRIVER" m50k-long collate.bin 1 2 16 64 12 3 || fail setup "eval_model_driver m50k-long"
 
 compare collate m50k collate auto
+compare collate-smoothed m50k collate auto -b 3 --label-smoothing=0.2
 compare collate-long m50k-long collate auto -b 3
 compare collate-pad m50k-long collate-pad auto
 compare collate-pack-on m50k-long collate-pack on

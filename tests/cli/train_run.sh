@@ -288,6 +288,32 @@ expect_fail usage-bad-lr 2 "--lr" llm-train --data train.bin --out x --lr fast
 expect_fail usage-eval-no-val 2 "evaluate --val FILE, which is not given" llm-train --data train.bin --out x \
     --eval-every 5
 
+# ---- --label-smoothing, Trainer's label_smoothing_factor, in its val loss too: the run's last
+# val loss is llm-eval --label-smoothing's on its checkpoint (which eval_torch checks against
+# torch's LabelSmoother); a step's loss is not the plain run's; another factor on --resume
+# is refused ----
+check smooth-run llm-train --data train.bin --val val.bin --out smooth "${TINY[@]}" --max-steps 4 \
+    --save-every 2 --label-smoothing 0.1
+check smooth-eval llm-eval -q -m smooth/checkpoint-4 -d val.bin --label-smoothing=0.1 -o smooth.json
+"$PY" -c '
+import json, sys
+last = [e for e in map(json.loads, open(sys.argv[1])) if "val_loss" in e][-1]
+ev = json.load(open(sys.argv[2]))
+err = abs(last["val_loss"] - ev["loss"]) / ev["loss"]
+print(("ok" if err < 1e-6 else "FAIL") + " smooth-val-loss (llm-train %r, llm-eval %r)" % (last["val_loss"], ev["loss"]))
+' smooth/log.jsonl smooth.json
+if [ "$(log_numbers smooth/log.jsonl | head -n 2)" != "$(log_numbers straight/log.jsonl | head -n 2)" ]; then
+    pass smooth-loss-differs
+else
+    fail smooth-loss-differs "the smoothed run logged the plain run's first steps"
+fi
+expect_file_has smooth-state '"label_smoothing_factor": 0.1' smooth/checkpoint-4/trainer_state.json
+expect_fail smooth-resume-changed 1 "--resume: --label-smoothing is 0.2 now but 0.1 in the checkpoint" \
+    llm-train --data train.bin --val val.bin --out smooth "${TINY[@]}" --max-steps 6 --save-every 2 \
+    --label-smoothing 0.2 --resume
+expect_fail smooth-range 2 "--label-smoothing: expected a number from 0 to 0.999, got '1'" \
+    llm-train --data train.bin --out x --label-smoothing 1
+
 cp -r straight broken
 head -c 1000 straight/checkpoint-20/model.safetensors >broken/checkpoint-20/model.safetensors
 expect_fail corrupt-resume 1 "model.safetensors" llm-train --data train.bin --val val.bin --out broken \

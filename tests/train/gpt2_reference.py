@@ -2,7 +2,8 @@
 into DIR and checks, in float32 on the CPU, that a GPT-2 written here (Hugging Face's math:
 Conv1D weights (in, out), LayerNorm eps 1e-5, GELU tanh, tied head) gives the same logits,
 loss sums and parameter gradients, with document-restricted attention, masked labels and
-padding, the same logits from cached generation, and that ten AdamW steps (warmup + cosine with a floor, clipping, gradient
+padding, and with Trainer's label smoothing; the same logits from cached generation; and
+that ten AdamW steps (warmup + cosine with a floor, clipping, label smoothing, gradient
 accumulation normalised by the step's counted labels) end at the same parameters.
 
 Prints "ok NAME (err ...)" or "FAIL NAME ..." per check (tests/run.sh counts them).
@@ -80,11 +81,20 @@ class Model:
         x = F.layer_norm(x, (C,), P["transformer.ln_f.weight"], P["transformer.ln_f.bias"], 1e-5)
         return x @ P["transformer.wte.weight"].T
 
-    def loss_sums(self, logits, targets):
+    def loss_sums(self, logits, targets, smoothing=0.0):
+        """Summed over the counted labels: the cross-entropy or, with smoothing e, Trainer's
+        LabelSmoother's (1 - e) * nll + e * sum(-log p) / V (which divides these sums by
+        num_items_in_batch since transformers#47261)."""
         V = self.cfg["vocab_size"]
         flat, tgt = logits.reshape(-1, V), targets.reshape(-1)
-        loss_sum = F.cross_entropy(flat, tgt, ignore_index=-1, reduction="sum")
         counted = tgt >= 0
+        if smoothing:
+            log_probs = -F.log_softmax(flat[counted], dim=-1)
+            nll = log_probs.gather(dim=-1, index=tgt[counted].unsqueeze(-1)).sum()
+            smoothed = log_probs.sum(dim=-1, dtype=torch.float32).sum()
+            loss_sum = (1 - smoothing) * nll + smoothing * smoothed / V
+        else:
+            loss_sum = F.cross_entropy(flat, tgt, ignore_index=-1, reduction="sum")
         correct = int((flat.argmax(-1)[counted] == tgt[counted]).sum())
         return loss_sum, int(counted.sum()), correct
 
@@ -110,7 +120,7 @@ def lr_at(c, step):
     return peak * (factor * (1 - floor / peak) + floor / peak)
 
 
-def check_case(d, cfg, table, flat, name, pos_given):
+def check_case(d, cfg, table, flat, name, pos_given, smoothing=0.0):
     B, T, V, n = cfg["B"], cfg["T"], cfg["vocab_size"], cfg["n_params"]
     model = Model(cfg, table, flat)
     tokens = torch.tensor(load(d, f"{name}_tokens.i32", np.int32).reshape(B, T), dtype=torch.long)
@@ -120,7 +130,7 @@ def check_case(d, cfg, table, flat, name, pos_given):
     else:
         pos = torch.arange(T).repeat(B, 1)
     logits = model.forward(tokens, pos)
-    loss_sum, count, correct = model.loss_sums(logits, targets)
+    loss_sum, count, correct = model.loss_sums(logits, targets, smoothing)
     (loss_sum / count).backward()
     ours_logits = load(d, f"{name}_logits.f32", np.float32).reshape(B, T, V)
     report(f"{name}: logits", rel(ours_logits, logits.detach().numpy()), TOL)
@@ -170,7 +180,7 @@ def check_training(d, cfg, table, flat):
         step_loss = 0.0
         for tokens, targets, pos in mbs:
             logits = model.forward(tokens, pos)
-            loss_sum, _, _ = model.loss_sums(logits, targets)
+            loss_sum, _, _ = model.loss_sums(logits, targets, cfg["smoothing"])
             (loss_sum / total).backward()
             step_loss += float(loss_sum)
         norm = float(torch.nn.utils.clip_grad_norm_(list(model.params.values()), cfg["max_norm"]))
@@ -214,6 +224,7 @@ def main():
     flat = load(d, "params0.f32", np.float32)
     check_case(d, cfg, table, flat, "doc", True)
     check_case(d, cfg, table, flat, "plain", False)
+    check_case(d, cfg, table, flat, "smooth", False, cfg["smoothing"])
     check_decode(d, cfg, table, flat)
     check_training(d, cfg, table, flat)
     return 1 if failed else 0

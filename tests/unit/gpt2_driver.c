@@ -1,7 +1,8 @@
 /* Writes what tests/train/gpt2_reference.py checks against PyTorch: a small GPT-2's
  * parameters, batches (masked labels, padding, document boundaries), our logits, loss sums
- * and gradients, the logits of cached generation, then ten AdamW steps with warmup + cosine, clipping and gradient
- * accumulation over micro-batches of different sizes. Raw little-endian arrays plus
+ * and gradients (plain and label-smoothed), the logits of cached generation, then ten AdamW
+ * steps with warmup + cosine, clipping, label smoothing and gradient accumulation over
+ * micro-batches of different sizes. Raw little-endian arrays plus
  * config.txt and tensors.txt in DIR.
  *   gpt2_driver DIR [THREADS] */
 #include <stdio.h>
@@ -17,7 +18,8 @@ static const llm_model_config CFG = {LLM_FAMILY_GPT2, 2, 4, 32, 16, 67};
 static const llm_adamw_config OPT = {0.9f, 0.95f, 1e-8f, 0.1f};
 static const llm_lr_schedule SCHED = {
     .kind = LLM_LR_COSINE, .peak = 1e-2, .min_lr = 1e-3, .warmup_steps = 3, .total_steps = STEPS};
-static const double MAX_NORM = 0.9;    /* some steps clip, some do not */
+static const double MAX_NORM = 0.8;    /* some steps clip, some do not */
+static const float SMOOTHING = 0.1f;   /* the "smooth" case and training: Trainer's label_smoothing_factor */
 static const int PAD = 66;
 
 static const char *dir;
@@ -149,10 +151,10 @@ int main(int argc, char **argv)
     int n = snprintf(conf, sizeof conf,
                      "n_layer=%d n_head=%d n_embd=%d block_size=%d vocab_size=%d B=%d T=%d "
                      "steps=%d accum=%d lr=%g min_lr=%g warmup=%lld beta1=%g beta2=%g eps=%g "
-                     "wd=%g max_norm=%g n_params=%zu\n",
+                     "wd=%g max_norm=%g smoothing=%g n_params=%zu\n",
                      CFG.n_layer, CFG.n_head, CFG.n_embd, CFG.block_size, CFG.vocab_size, B, T,
                      STEPS, ACCUM, SCHED.peak, SCHED.min_lr, (long long)SCHED.warmup_steps,
-                     OPT.beta1, OPT.beta2, OPT.eps, OPT.weight_decay, MAX_NORM, m->n_params);
+                     OPT.beta1, OPT.beta2, OPT.eps, OPT.weight_decay, MAX_NORM, SMOOTHING, m->n_params);
     if (save("config.txt", conf, (size_t)n) || save("params0.f32", m->params, sizeof(float) * m->n_params))
         goto done;
 
@@ -165,6 +167,9 @@ int main(int argc, char **argv)
         targets[i] = (i + 1) % T ? tokens[i + 1] : -1;
     llm_batch plain = {B, T, tokens, targets, NULL};
     if (run_case(m, "plain", &plain))
+        goto done;
+    m->label_smoothing = SMOOTHING;
+    if (run_case(m, "smooth", &plain))
         goto done;
 
     /* generation: row 0 of the plain case through the key/value cache, a prompt of 4 then

@@ -176,6 +176,7 @@ static void fill_state(llm_train_state *s, uint64_t seed)
     s->eps = random_double(&r);
     s->weight_decay = -0.0;
     s->grad_clip = 1.0;
+    s->label_smoothing = seed % 3 ? 0.1 : 0.0;
     s->seed = UINT64_MAX;
     uint64_t rng[4] = {0, UINT64_MAX, llm_rng_next(&r), 1ull << 63};
     uint64_t cursor[3] = {llm_rng_next(&r), 7, 9007199254740993ull};   /* 2^53 + 1: not a double */
@@ -199,7 +200,7 @@ static int same_state(const llm_train_state *a, const llm_train_state *b)
              same_double(a->best_step_val_loss, b->best_step_val_loss) && same_schedule(&a->sched, &b->sched) &&
              same_double(a->beta1, b->beta1) && same_double(a->beta2, b->beta2) &&
              same_double(a->eps, b->eps) && same_double(a->weight_decay, b->weight_decay) &&
-             same_double(a->grad_clip, b->grad_clip) && a->seed == b->seed && a->n_slots == b->n_slots &&
+             same_double(a->grad_clip, b->grad_clip) && same_double(a->label_smoothing, b->label_smoothing) && a->seed == b->seed && a->n_slots == b->n_slots &&
              a->argc == b->argc;
     for (int i = 0; ok && i < a->n_slots; i++)
         ok = strcmp(a->slots[i].name, b->slots[i].name) == 0 && a->slots[i].n == b->slots[i].n &&

@@ -56,12 +56,13 @@ static void random_batch(llm_batch *b)
     *b = (llm_batch){B, T, tokens, targets, pos};
 }
 
-static void step_against_cpu(int recompute, int chunk_rows)
+static void step_against_cpu(int recompute, int chunk_rows, float label_smoothing)
 {
     llm_cuda_classifier_rows(chunk_rows);
     llm_batch b;
     random_batch(&b);
     llm_model *cpu = random_model(5), *gpu = random_model(5);
+    cpu->label_smoothing = gpu->label_smoothing = label_smoothing;
     OK(llm_model_cuda_attach(gpu, recompute, &err));
     OK(llm_model_plan(cpu, B, T, 1, &err));
     OK(llm_model_plan(gpu, B, T, 1, &err));
@@ -123,9 +124,10 @@ static void step_against_cpu(int recompute, int chunk_rows)
     llm_cuda_classifier_rows(0);
 }
 
-static void step_matches_cpu(void) { step_against_cpu(0, 0); }
+static void step_matches_cpu(void) { step_against_cpu(0, 0, 0.0f); }
 /* the classifier in chunks of 20, 20, 20, 20 and 16 rows */
-static void step_matches_cpu_recompute_chunks(void) { step_against_cpu(1, 20); }
+static void step_matches_cpu_recompute_chunks(void) { step_against_cpu(1, 20, 0.0f); }
+static void step_matches_cpu_label_smoothing(void) { step_against_cpu(0, 0, 0.1f); }
 
 /* An inference plan (evaluation) computes the training plan's loss. */
 static void inference_plan_same_loss(void)
@@ -216,6 +218,7 @@ int main(void)
 #if LLM_CUDA
     RUN(step_matches_cpu);
     RUN(step_matches_cpu_recompute_chunks);
+    RUN(step_matches_cpu_label_smoothing);
     RUN(inference_plan_same_loss);
     RUN(upload_download_exact);
     RUN(max_batch_plans);

@@ -471,7 +471,7 @@ static void attention_mask_edges(void)
 
 /* ---- cross-entropy ---- */
 
-static void crossentropy(void)
+static void crossentropy_case(float smoothing)
 {
     /* Rows longer than the block's 512 threads, so that each thread's statistics grow over
      * several elements; ties between maxima (the first index wins) in some rows. */
@@ -498,10 +498,11 @@ static void crossentropy(void)
     float *d_losses = llm_cu_alloc(N * 4, &err), *d_lse = llm_cu_alloc(N * 4, &err);
     uint8_t *d_correct = llm_cu_alloc(N, &err);
     int32_t *d_targets = dev_i32(targets, N);
-    llm_crossentropy_forward(losses, lse, correct, ref, targets, N, V);
+    llm_crossentropy_forward(losses, lse, correct, ref, targets, smoothing, N, V);
     /* Without the gradient the logits stay; with it, it replaces them. */
     for (int gradient = 0; gradient <= 1; gradient++) {
-        OK(llm_cuda_crossentropy(d_losses, d_lse, d_correct, d_logits, gradient, d_targets, N, V, ld, NULL, &err));
+        OK(llm_cuda_crossentropy(d_losses, d_lse, d_correct, d_logits, gradient, d_targets, smoothing, N, V, ld,
+                                 NULL, &err));
         OK(llm_cu_get_f32(glosses, d_losses, N, &err));
         OK(llm_cu_get_f32(glse, d_lse, N, &err));
         OK(llm_cu_get_bf16(dl, d_logits, (size_t)N * ld, &err));
@@ -514,7 +515,7 @@ static void crossentropy(void)
             CHECK(memcmp(dl, logits, (size_t)N * ld * 4) == 0);
     }
     CHECK(correct[1] == 1 && correct[5] == 0);    /* the ties went both ways */
-    llm_crossentropy_backward(ref, lse, targets, 1.0f, N, V);
+    llm_crossentropy_backward(ref, lse, targets, smoothing, 1.0f, N, V);
     for (int n = 0; n < N; n++)    /* compact the device's rows */
         memmove(dl + (size_t)n * V, dl + (size_t)n * ld, (size_t)V * 4);
     CHECK_CLOSE("cross-entropy gradient", dl, ref, (size_t)N * V, TOL_BF16);
@@ -523,6 +524,9 @@ static void crossentropy(void)
     llm_cu_free(d_targets);
     free(logits), free(ref), free(dl);
 }
+
+static void crossentropy(void) { crossentropy_case(0.0f); }
+static void crossentropy_label_smoothing(void) { crossentropy_case(0.1f); }
 
 /* ---- the optimizer ---- */
 
@@ -611,6 +615,7 @@ int main(void)
     RUN(attention_many_tiles);
     RUN(attention_mask_edges);
     RUN(crossentropy);
+    RUN(crossentropy_label_smoothing);
     RUN(adamw_clip);
 #endif
     CHECK_EXIT();

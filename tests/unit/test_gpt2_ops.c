@@ -229,47 +229,59 @@ static void test_attention_documents(void) { attention_case(1); }
 /* ---- cross-entropy with masked labels ---- */
 
 enum { CE_N = 6, CE_V = 9 };
-typedef struct { float logits[CE_N * CE_V], losses[CE_N], lse[CE_N]; uint8_t correct[CE_N]; int32_t y[CE_N]; } ce_ctx;
+typedef struct {
+    float logits[CE_N * CE_V], losses[CE_N], lse[CE_N], smoothing;
+    uint8_t correct[CE_N];
+    int32_t y[CE_N];
+} ce_ctx;
 
 static double ce_loss(void *p)
 {
     ce_ctx *c = p;
-    llm_crossentropy_forward(c->losses, c->lse, c->correct, c->logits, c->y, CE_N, CE_V);
+    llm_crossentropy_forward(c->losses, c->lse, c->correct, c->logits, c->y, c->smoothing, CE_N, CE_V);
     double s = 0.0;
     for (int n = 0; n < CE_N; n++)
         s += c->losses[n];
     return 0.25 * s;
 }
 
-static void test_crossentropy(void)
+/* Plain (e = 0) and label-smoothed (e = 0.1, LabelSmoother's formula written out) against
+ * the sums in double, and the gradient of either against finite differences. */
+static void crossentropy_case(float smoothing)
 {
     ce_ctx c;
     fill(c.logits, sizeof c.logits / 4, 4.0);
     int32_t y[CE_N] = {3, -1, 0, 8, -1, 5};
     memcpy(c.y, y, sizeof y);
+    c.smoothing = smoothing;
     c.logits[2 * CE_V + 0] = 9.0f;    /* row 2: argmax is the target */
     ce_loss(&c);
     for (int n = 0; n < CE_N; n++) {
         const float *l = c.logits + n * CE_V;
-        double s = 0.0;
+        double s = 0.0, neg_logp_sum = 0.0;
         int arg = 0;
         for (int v = 0; v < CE_V; v++) {
             s += exp((double)l[v]);
             arg = l[v] > l[arg] ? v : arg;
         }
+        for (int v = 0; v < CE_V; v++)
+            neg_logp_sum += log(s) - l[v];
         CHECK(fabs(log(s) - c.lse[n]) < 1e-5);
-        double want = y[n] >= 0 ? log(s) - l[y[n]] : 0.0;
-        CHECKF(fabs(want - c.losses[n]) < 1e-5, "row %d loss %g want %g", n, c.losses[n], want);
+        double want = y[n] >= 0 ? (1 - smoothing) * (log(s) - l[y[n]]) + smoothing * neg_logp_sum / CE_V : 0.0;
+        CHECKF(fabs(want - c.losses[n]) < 1e-5, "e %g row %d loss %g want %g", smoothing, n, c.losses[n], want);
         CHECK(c.correct[n] == (y[n] >= 0 && arg == y[n]));
     }
     CHECK(c.correct[2] == 1);
     float d[CE_N * CE_V];
     memcpy(d, c.logits, sizeof d);
-    llm_crossentropy_backward(d, c.lse, c.y, 0.25f, CE_N, CE_V);
+    llm_crossentropy_backward(d, c.lse, c.y, smoothing, 0.25f, CE_N, CE_V);
     CHECK(grad_ok("cross-entropy dlogits", c.logits, d, CE_N * CE_V, ce_loss, &c));
     for (int v = 0; v < CE_V; v++)
         CHECK(d[1 * CE_V + v] == 0.0f && d[4 * CE_V + v] == 0.0f);    /* masked rows */
 }
+
+static void test_crossentropy(void) { crossentropy_case(0.0f); }
+static void test_crossentropy_label_smoothing(void) { crossentropy_case(0.1f); }
 
 /* ---- embeddings ---- */
 
@@ -343,6 +355,7 @@ int main(void)
     RUN(test_attention_backward);
     RUN(test_attention_documents);
     RUN(test_crossentropy);
+    RUN(test_crossentropy_label_smoothing);
     RUN(test_embed);
     RUN(test_gemm_split);
     CHECK_EXIT();
