@@ -87,13 +87,40 @@ double llm_clip_grad_norm(float *grads, size_t n, double max_norm)
 
 const char *const llm_lr_kind_names[LLM_LR_KINDS] = {
     "constant", "linear", "cosine", "constant_with_warmup", "cosine_with_restarts", "polynomial",
-    "inverse_sqrt", "warmup_stable_decay",
+    "inverse_sqrt", "warmup_stable_decay", "reduce_lr_on_plateau",
 };
 const char *const llm_lr_shape_names[LLM_SHAPES] = {"linear", "cosine", "1-sqrt"};
 
 llm_lr_schedule llm_lr_schedule_of(llm_lr_kind kind)
 {
-    return (llm_lr_schedule){.kind = kind, .cycles = 1, .power = 1.0, .decay_shape = LLM_SHAPE_COSINE};
+    return (llm_lr_schedule){.kind = kind, .cycles = 1, .power = 1.0, .decay_shape = LLM_SHAPE_COSINE,
+                             .plateau_factor = 0.1, .plateau_threshold = 1e-4, .plateau_patience = 10};
+}
+
+llm_plateau llm_plateau_start(const llm_lr_schedule *s)
+{
+    return (llm_plateau){.lr = s->peak, .best = INFINITY};
+}
+
+void llm_plateau_step(llm_plateau *p, const llm_lr_schedule *s, double loss)
+{
+    if (loss < p->best * (1.0 - s->plateau_threshold)) {
+        p->best = loss;
+        p->bad_evals = 0;
+    } else {
+        p->bad_evals++;
+    }
+    if (p->cooldown_left > 0) {
+        p->cooldown_left--;
+        p->bad_evals = 0;
+    }
+    if (p->bad_evals > s->plateau_patience) {
+        double lower = fmax(p->lr * s->plateau_factor, s->min_lr);
+        if (p->lr - lower > 1e-8)    /* torch's eps: smaller changes are not made */
+            p->lr = lower;
+        p->cooldown_left = s->plateau_cooldown;
+        p->bad_evals = 0;
+    }
 }
 
 /* A share of the way through a phase of n steps, as transformers divides: by max(1, n). */
@@ -148,7 +175,7 @@ static double decay_factor(const llm_lr_schedule *s, double p)
 
 double llm_lr_at(const llm_lr_schedule *s, int64_t step)
 {
-    if (s->kind == LLM_LR_CONSTANT)
+    if (s->kind == LLM_LR_CONSTANT || s->kind == LLM_LR_REDUCE_LR_ON_PLATEAU)
         return s->peak;
     if (s->kind == LLM_LR_WARMUP_STABLE_DECAY) {
         double f = wsd_factor(s, step);

@@ -52,6 +52,7 @@ typedef enum llm_lr_kind {
     LLM_LR_POLYNOMIAL,
     LLM_LR_INVERSE_SQRT,
     LLM_LR_WARMUP_STABLE_DECAY,
+    LLM_LR_REDUCE_LR_ON_PLATEAU, /* its rate follows the evaluations: llm_plateau */
     LLM_LR_KINDS
 } llm_lr_kind;
 
@@ -73,10 +74,13 @@ typedef struct llm_lr_schedule {
     int64_t timescale;       /* inverse_sqrt */
     int64_t decay_steps;     /* warmup_stable_decay: num_decay_steps */
     llm_lr_shape warmup_shape, decay_shape;    /* warmup_stable_decay */
+    double plateau_factor, plateau_threshold;  /* reduce_lr_on_plateau: factor, threshold */
+    int64_t plateau_patience, plateau_cooldown;    /* and patience, cooldown */
 } llm_lr_schedule;
 
 /* A schedule of kind with the defaults of its settings (cycles 1, power 1, timescale
- * 0: the warmup's steps or 10000, linear warmup, cosine decay). */
+ * 0: the warmup's steps or 10000, linear warmup, cosine decay; ReduceLROnPlateau's factor
+ * 0.1, threshold 1e-4, patience 10, cooldown 0). */
 llm_lr_schedule llm_lr_schedule_of(llm_lr_kind kind);
 
 /* The learning rate of the optimizer step that follows `step` steps taken (0 for the first:
@@ -90,9 +94,26 @@ llm_lr_schedule llm_lr_schedule_of(llm_lr_kind kind);
  *   inverse_sqrt: peak / sqrt((step + timescale - W) / timescale)
  *   warmup_stable_decay: its warmup from min_lr, peak until the last decay_steps steps,
  *               then its decay to min_lr
+ *   reduce_lr_on_plateau: peak, the rate before any reduction (llm_plateau follows it)
  * With min_lr = 0 (polynomial: 1e-7) these are transformers' formulas; with min_lr > 0 the
  * cosine one is get_cosine_with_min_lr_schedule_with_warmup's. */
 double llm_lr_at(const llm_lr_schedule *s, int64_t step);
+
+/* Where a reduce_lr_on_plateau run stands: the rate of its next steps, the best loss so far,
+ * the evaluations since, and those left to cool down after a reduction. */
+typedef struct llm_plateau {
+    double lr, best;
+    int64_t bad_evals, cooldown_left;
+} llm_plateau;
+
+/* The start: the peak rate, no loss seen. */
+llm_plateau llm_plateau_start(const llm_lr_schedule *s);
+/* torch.optim.lr_scheduler.ReduceLROnPlateau.step(loss) in mode "min" with a relative
+ * threshold and eps 1e-8, as Trainer calls it after each evaluation with the eval loss: a
+ * loss below best * (1 - threshold) is an improvement; after more than patience
+ * evaluations without one, the rate is multiplied by factor (not below min_lr) and
+ * cooldown evaluations pass uncounted. A NaN loss is no improvement. */
+void llm_plateau_step(llm_plateau *p, const llm_lr_schedule *s, double loss);
 
 /* Warmup steps of a warmup ratio, as Trainer counts them: ceil(ratio * total). */
 int64_t llm_warmup_steps(double ratio, int64_t total_steps);

@@ -470,6 +470,14 @@ static void schedule_to_json(const llm_lr_schedule *s, llm_buf *b)
     if (s->kind == LLM_LR_WARMUP_STABLE_DECAY)
         llm_buf_printf(b, ", \"decay_steps\": %" PRId64 ", \"warmup_type\": \"%s\", \"decay_type\": \"%s\"",
                        s->decay_steps, llm_lr_shape_names[s->warmup_shape], llm_lr_shape_names[s->decay_shape]);
+    if (s->kind == LLM_LR_REDUCE_LR_ON_PLATEAU) {
+        llm_buf_puts(b, ", ");
+        put_key_double(b, "factor", s->plateau_factor);
+        llm_buf_puts(b, ", ");
+        put_key_double(b, "threshold", s->plateau_threshold);
+        llm_buf_printf(b, ", \"patience\": %" PRId64 ", \"cooldown\": %" PRId64, s->plateau_patience,
+                       s->plateau_cooldown);
+    }
     llm_buf_puts(b, "},\n");
 }
 
@@ -500,7 +508,11 @@ static int schedule_from_json(llm_json sched, llm_lr_schedule *s, llm_error *err
         int_field(sched, "timescale", 0, 0, INT64_MAX, &s->timescale, err) < 0 ||
         int_field(sched, "decay_steps", 0, 0, INT64_MAX, &s->decay_steps, err) < 0 ||
         choice_field(sched, "warmup_type", llm_lr_shape_names, LLM_SHAPES, LLM_SHAPE_LINEAR, &warmup_shape, err) < 0 ||
-        choice_field(sched, "decay_type", llm_lr_shape_names, LLM_SHAPES, LLM_SHAPE_COSINE, &decay_shape, err) < 0)
+        choice_field(sched, "decay_type", llm_lr_shape_names, LLM_SHAPES, LLM_SHAPE_COSINE, &decay_shape, err) < 0 ||
+        double_field(sched, "factor", 0.1, &s->plateau_factor, err) < 0 ||
+        double_field(sched, "threshold", 1e-4, &s->plateau_threshold, err) < 0 ||
+        int_field(sched, "patience", 10, 0, INT64_MAX, &s->plateau_patience, err) < 0 ||
+        int_field(sched, "cooldown", 0, 0, INT64_MAX, &s->plateau_cooldown, err) < 0)
         return -1;
     s->warmup_shape = (llm_lr_shape)warmup_shape;
     s->decay_shape = (llm_lr_shape)decay_shape;

@@ -46,7 +46,8 @@ static const char usage[] =
     "      --lr=F              peak learning rate (default 5e-5)\n"
     "      --schedule=KIND     transformers' lr_scheduler_type: linear (default), cosine,\n"
     "                          cosine_with_restarts, polynomial, constant,\n"
-    "                          constant_with_warmup, inverse_sqrt, warmup_stable_decay\n"
+    "                          constant_with_warmup, inverse_sqrt, warmup_stable_decay,\n"
+    "                          reduce_lr_on_plateau\n"
     "      --warmup-steps=N    linear warmup from 0 (default 0)\n"
     "      --warmup-ratio=F    or: this share of the steps\n"
     "      --min-lr=F          where the decay ends (default 0; polynomial: 1e-7)\n"
@@ -58,6 +59,10 @@ static const char usage[] =
     "      --decay-ratio=F     or: this share of the steps\n"
     "      --warmup-type=T, --decay-type=T   warmup_stable_decay: linear, cosine or 1-sqrt\n"
     "                          (default linear warmup, cosine decay)\n"
+    "      --plateau-factor=F, --plateau-patience=N, --plateau-threshold=F,\n"
+    "      --plateau-cooldown=N  reduce_lr_on_plateau: after more than N evaluations\n"
+    "                          without a val loss below best x (1-threshold), multiply\n"
+    "                          the rate by F (default 0.1, 10, 1e-4, cooldown 0)\n"
     "      --beta1=F, --beta2=F, --eps=F   (default 0.9, 0.999, 1e-8)\n"
     "      --weight-decay=F    (default 0)\n"
     "      --max-grad-norm=F   clip the gradient norm to F; 0: no clipping (default 1.0)\n"
@@ -98,7 +103,8 @@ enum {
     OPT_DATA = 256, OPT_VAL, OPT_OUT, OPT_RESUME, OPT_INIT, OPT_SEED, OPT_MODEL, OPT_N_LAYER, OPT_N_HEAD,
     OPT_N_EMBD, OPT_BLOCK_SIZE, OPT_DOC_ATTENTION, OPT_EPOCHS, OPT_MAX_STEPS, OPT_MICRO_BATCH, OPT_GRAD_ACCUM,
     OPT_BATCH_TOKENS, OPT_LR, OPT_SCHEDULE, OPT_WARMUP_STEPS, OPT_WARMUP_RATIO, OPT_MIN_LR, OPT_CYCLES,
-    OPT_POWER, OPT_TIMESCALE, OPT_DECAY_STEPS, OPT_DECAY_RATIO, OPT_WARMUP_TYPE, OPT_DECAY_TYPE, OPT_BETA1,
+    OPT_POWER, OPT_TIMESCALE, OPT_DECAY_STEPS, OPT_DECAY_RATIO, OPT_WARMUP_TYPE, OPT_DECAY_TYPE, OPT_PLATEAU_FACTOR,
+    OPT_PLATEAU_PATIENCE, OPT_PLATEAU_THRESHOLD, OPT_PLATEAU_COOLDOWN, OPT_BETA1,
     OPT_BETA2, OPT_EPS, OPT_WEIGHT_DECAY, OPT_MAX_GRAD_NORM, OPT_LABEL_SMOOTHING, OPT_EVAL_EVERY, OPT_EVAL_BATCHES,
     OPT_SAVE_EVERY, OPT_KEEP, OPT_PATIENCE, OPT_MIN_DELTA, OPT_LOG_EVERY, OPT_MAX_DROP, OPT_DEVICE, OPT_RECOMPUTE, OPT_VERSION
 };
@@ -133,6 +139,10 @@ static const struct option long_options[] = {
     {"decay-ratio", required_argument, NULL, OPT_DECAY_RATIO},
     {"warmup-type", required_argument, NULL, OPT_WARMUP_TYPE},
     {"decay-type", required_argument, NULL, OPT_DECAY_TYPE},
+    {"plateau-factor", required_argument, NULL, OPT_PLATEAU_FACTOR},
+    {"plateau-patience", required_argument, NULL, OPT_PLATEAU_PATIENCE},
+    {"plateau-threshold", required_argument, NULL, OPT_PLATEAU_THRESHOLD},
+    {"plateau-cooldown", required_argument, NULL, OPT_PLATEAU_COOLDOWN},
     {"beta1", required_argument, NULL, OPT_BETA1},
     {"beta2", required_argument, NULL, OPT_BETA2},
     {"eps", required_argument, NULL, OPT_EPS},
@@ -199,6 +209,12 @@ static int check_schedule(const train_opts *o)
     if (kind == LLM_LR_CONSTANT && (o->warmup_steps > 0 || o->warmup_ratio > 0))
         return llm_usage_error("--schedule constant has no warmup, as transformers' get_constant_schedule has "
                                "none; --schedule constant_with_warmup has one");
+    if (kind == LLM_LR_REDUCE_LR_ON_PLATEAU && (o->warmup_steps > 0 || o->warmup_ratio > 0))
+        return llm_usage_error("--schedule reduce_lr_on_plateau has no warmup (transformers' get_scheduler "
+                               "gives it none)");
+    if (kind == LLM_LR_REDUCE_LR_ON_PLATEAU && !o->eval_every)
+        return llm_usage_error("--schedule reduce_lr_on_plateau lowers the rate after evaluations: it needs "
+                               "--val FILE and --eval-every N");
     if (o->min_lr > 0 && (kind == LLM_LR_CONSTANT || kind == LLM_LR_CONSTANT_WITH_WARMUP ||
                           kind == LLM_LR_INVERSE_SQRT))
         return llm_usage_error("--min-lr is where a decay ends; --schedule %s has none", name);
@@ -340,6 +356,21 @@ static int parse_args(train_opts *o, int argc, char **argv)
                                        llm_lr_shape_names, LLM_SHAPES, &k);
             *(c == OPT_WARMUP_TYPE ? &o->schedule.warmup_shape : &o->schedule.decay_shape) = (llm_lr_shape)k;
             setting_of[LLM_LR_WARMUP_STABLE_DECAY] = c == OPT_WARMUP_TYPE ? "--warmup-type" : "--decay-type";
+            break;
+        case OPT_PLATEAU_FACTOR:
+            status = real_option("plateau-factor", optarg, 1e-9, 0.999999, &o->schedule.plateau_factor);
+            setting_of[LLM_LR_REDUCE_LR_ON_PLATEAU] = "--plateau-factor";
+            break;
+        case OPT_PLATEAU_THRESHOLD:
+            status = real_option("plateau-threshold", optarg, 0, 1, &o->schedule.plateau_threshold);
+            setting_of[LLM_LR_REDUCE_LR_ON_PLATEAU] = "--plateau-threshold";
+            break;
+        case OPT_PLATEAU_PATIENCE:
+        case OPT_PLATEAU_COOLDOWN:
+            status = count_option(c == OPT_PLATEAU_PATIENCE ? "plateau-patience" : "plateau-cooldown", optarg, &v);
+            *(c == OPT_PLATEAU_PATIENCE ? &o->schedule.plateau_patience : &o->schedule.plateau_cooldown) = v;
+            setting_of[LLM_LR_REDUCE_LR_ON_PLATEAU] = c == OPT_PLATEAU_PATIENCE ? "--plateau-patience"
+                                                                                : "--plateau-cooldown";
             break;
         case OPT_BETA1: status = real_option("beta1", optarg, 0, 0.999999, &o->beta1); break;
         case OPT_BETA2: status = real_option("beta2", optarg, 0, 0.999999999, &o->beta2); break;

@@ -34,6 +34,7 @@ typedef struct run {
     llm_hf_config hf;             /* the model's config.json, with the data's tokenizer */
     llm_train_state st;
     llm_lr_schedule sched;
+    llm_plateau plateau;          /* reduce_lr_on_plateau's rate, moved by evaluate */
     llm_batcher *micro;           /* grad_accum of them */
     llm_batch *batches;           /* the step's, one per micro-batcher */
     llm_batcher eval_rows;
@@ -167,9 +168,31 @@ static int init_model(run *r, const llm_header *h)
 #define SLOT_BATCH "batch"     /* micro_batch, grad_accum, max_T */
 #define SLOT_ATTENTION "doc_attention"    /* 1 when rows attend inside their documents */
 #define SLOT_PATIENCE "patience"    /* evals_since_best, as EarlyStoppingCallback's counter */
+#define SLOT_PLATEAU "plateau"      /* reduce_lr_on_plateau: the bits of lr and best, bad_evals, cooldown_left */
 
-/* Says which setting of the schedule differs between the checkpoint's (was) and now. */
-static void name_schedule_change(const llm_lr_schedule *was, const llm_lr_schedule *is, char *out, size_t size)
+static void put_plateau(llm_train_state *s, const llm_plateau *p)
+{
+    uint64_t w[4] = {0, 0, (uint64_t)p->bad_evals, (uint64_t)p->cooldown_left};
+    memcpy(&w[0], &p->lr, 8);
+    memcpy(&w[1], &p->best, 8);
+    llm_train_state_put(s, SLOT_PLATEAU, w, 4);
+}
+
+static int get_plateau(const llm_train_state *s, llm_plateau *p)
+{
+    uint64_t w[4];
+    if (llm_train_state_get(s, SLOT_PLATEAU, w, 4) < 0)
+        return -1;
+    memcpy(&p->lr, &w[0], 8);
+    memcpy(&p->best, &w[1], 8);
+    p->bad_evals = (int64_t)w[2];
+    p->cooldown_left = (int64_t)w[3];
+    return 0;
+}
+
+/* Says which setting of the schedule differs between the checkpoint's (was) and now: 1, or 0
+ * when none does. */
+static int name_schedule_change(const llm_lr_schedule *was, const llm_lr_schedule *is, char *out, size_t size)
 {
     /* "<before><now><after> now but <then> in the checkpoint" */
     struct { const char *before, *after; double was, is; const char *const *names; } f[] = {
@@ -184,6 +207,10 @@ static void name_schedule_change(const llm_lr_schedule *was, const llm_lr_schedu
         {"the decay has ", " steps", (double)was->decay_steps, (double)is->decay_steps, NULL},
         {"--warmup-type is ", "", was->warmup_shape, is->warmup_shape, llm_lr_shape_names},
         {"--decay-type is ", "", was->decay_shape, is->decay_shape, llm_lr_shape_names},
+        {"--plateau-factor is ", "", was->plateau_factor, is->plateau_factor, NULL},
+        {"--plateau-threshold is ", "", was->plateau_threshold, is->plateau_threshold, NULL},
+        {"--plateau-patience is ", "", (double)was->plateau_patience, (double)is->plateau_patience, NULL},
+        {"--plateau-cooldown is ", "", (double)was->plateau_cooldown, (double)is->plateau_cooldown, NULL},
     };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
         if (f[i].was == f[i].is)
@@ -194,9 +221,9 @@ static void name_schedule_change(const llm_lr_schedule *was, const llm_lr_schedu
         else
             snprintf(out, size, "%s%.9g%s now but %.9g in the checkpoint", f[i].before, f[i].is, f[i].after,
                      f[i].was);
-        return;
+        return 1;
     }
-    snprintf(out, size, "the schedule differs");
+    return 0;
 }
 
 /* The schedule may change on --resume (a longer run, a later decay) only where every step
@@ -205,6 +232,15 @@ static void name_schedule_change(const llm_lr_schedule *was, const llm_lr_schedu
 static int same_past_rates(run *r, const llm_train_state *saved)
 {
     const llm_lr_schedule *was = &saved->sched, *is = &r->sched;
+    if (was->kind == LLM_LR_REDUCE_LR_ON_PLATEAU || is->kind == LLM_LR_REDUCE_LR_ON_PLATEAU) {
+        /* its rates follow the evaluations, not the steps: any length, the same settings */
+        llm_lr_schedule then = *was, now = *is;
+        then.total_steps = now.total_steps;
+        char change[160];
+        if (name_schedule_change(&then, &now, change, sizeof change))
+            return llm_error_set(&r->err, "--resume: %s, and the rates of the steps taken followed the "
+                                 "checkpoint's; resume with the run's own settings", change);
+    }
     for (int64_t k = 0; k < (int64_t)saved->step; k++) {
         double a = llm_lr_at(was, k), b = llm_lr_at(is, k);
         if (fabs(a - b) > 1e-12 * fmax(fabs(a), fabs(b))) {
@@ -279,6 +315,10 @@ static int resume(run *r, const char *dir)
     uint64_t since;    /* checkpoints before 2026-11-25 do not say */
     if (llm_train_state_get(&saved, SLOT_PATIENCE, &since, 1) == 0)
         r->evals_since_best = since;
+    if (r->sched.kind == LLM_LR_REDUCE_LR_ON_PLATEAU && get_plateau(&saved, &r->plateau) < 0) {
+        llm_error_set(&r->err, "--resume: the checkpoint does not say where its reduce_lr_on_plateau rate stands");
+        goto out;
+    }
     rc = 0;
 out:
     llm_train_state_free(&saved);
@@ -544,6 +584,7 @@ static int setup(run *r)
         goto out;
     if (plan_schedule(r) < 0)
         goto out;
+    r->plateau = llm_plateau_start(&r->sched);
     fill_state(r);
     uint64_t batch[3] = {(uint64_t)r->micro_batch, (uint64_t)r->grad_accum, (uint64_t)r->max_T};
     llm_train_state_put(&r->st, SLOT_BATCH, batch, 3);
@@ -719,6 +760,8 @@ static int evaluate(run *r)
         r->evals_since_best++;
     if (loss < r->st.best_val_loss)
         r->st.best_val_loss = loss;
+    if (r->sched.kind == LLM_LR_REDUCE_LR_ON_PLATEAU)    /* as Trainer, after each evaluation */
+        llm_plateau_step(&r->plateau, &r->sched, loss);
     r->eval_step = r->st.step;
     r->eval_loss = loss;
     if (!r->o->quiet)
@@ -735,6 +778,8 @@ static int save(run *r)
     words[LLM_SAMPLER_WORDS + 1] = llm_dataset_tokens(r->data);
     llm_train_state_put(&r->st, SLOT_DATA, words, LLM_SAMPLER_WORDS + 2);
     llm_train_state_put(&r->st, SLOT_PATIENCE, &r->evals_since_best, 1);
+    if (r->sched.kind == LLM_LR_REDUCE_LR_ON_PLATEAU)
+        put_plateau(&r->st, &r->plateau);
     /* As Trainer's best_model_checkpoint: only a checkpoint evaluated at its own step competes. */
     if (r->eval_step == r->st.step && r->eval_loss < r->st.best_step_val_loss) {
         r->st.best_step = r->st.step;
@@ -833,7 +878,8 @@ static int loop(run *r)
     r->start = r->window_start = now();
     r->first_step = (int64_t)r->st.step;
     while ((int64_t)r->st.step < r->total_steps && !stop_requested && !out_of_patience(r)) {
-        double lr = llm_lr_at(&r->sched, (int64_t)r->st.step);
+        double lr = r->sched.kind == LLM_LR_REDUCE_LR_ON_PLATEAU ? r->plateau.lr
+                                                                 : llm_lr_at(&r->sched, (int64_t)r->st.step);
         float loss, grad_norm;
         int64_t counted;
         if (step(r, lr, &loss, &grad_norm, &counted) < 0)

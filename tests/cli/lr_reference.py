@@ -5,8 +5,11 @@ torch's own LambdaLR over a real torch.optim.AdamW, checked against llm-train's 
 
 KIND is transformers' lr_scheduler_type; the KEY=VALUEs are its scheduler_specific_kwargs
 (min_lr, num_cycles, power, lr_end, timescale, num_decay_steps, warmup_type, decay_type,
-min_lr_ratio). The log's step s must carry the learning rate of the s-th optimizer step, within
-1e-7 relative (the log prints 9 digits). Prints "ok NAME" or "FAIL NAME: why".
+min_lr_ratio; for reduce_lr_on_plateau torch's ReduceLROnPlateau's: factor, patience,
+threshold, cooldown, min_lr). The log's step s must carry the learning rate of the s-th
+optimizer step, within 1e-7 relative (the log prints 9 digits). reduce_lr_on_plateau is
+stepped, as Trainer steps it, after each evaluation the log records, with its val_loss, and
+must have lowered the rate at least twice. Prints "ok NAME" or "FAIL NAME: why".
 """
 import json
 import math
@@ -114,21 +117,33 @@ def main():
     name, log, kind, total, w, peak = sys.argv[1:7]
     total, w, peak = int(total), int(w), float(peak)
     kw = dict((k, value(v)) for k, v in (a.split("=", 1) for a in sys.argv[7:]))
-    param = torch.nn.Parameter(torch.zeros(1))
-    opt = torch.optim.AdamW([param], lr=peak)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda_of(kind, w, total, peak, kw))
-    want = []
-    for _ in range(total):
-        want.append(opt.param_groups[0]["lr"])
-        param.grad = torch.ones(1)
-        opt.step()
-        sched.step()
-    got = {}
+    got, evals = {}, {}
     with open(log) as f:
         for line in f:
             rec = json.loads(line)
             if "loss" in rec and "lr" in rec:
                 got[rec["step"]] = rec["lr"]
+            if "val_loss" in rec:
+                evals[rec["step"]] = rec["val_loss"]
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.AdamW([param], lr=peak)
+    plateau = kind == "reduce_lr_on_plateau"
+    if plateau:
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, **kw)
+    else:
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda_of(kind, w, total, peak, kw))
+    want = []
+    for s in range(1, total + 1):
+        want.append(opt.param_groups[0]["lr"])
+        param.grad = torch.ones(1)
+        opt.step()
+        if not plateau:
+            sched.step()
+        elif s in evals:
+            sched.step(evals[s] if evals[s] is not None else float("nan"))
+    if plateau and len(set(want)) < 3:
+        print(f"FAIL {name}: the rate was lowered {len(set(want)) - 1} times; the test needs two")
+        return
     if sorted(got) != list(range(1, total + 1)):
         print(f"FAIL {name}: the log has steps {sorted(got)[:5]}..., not 1 to {total}")
         return

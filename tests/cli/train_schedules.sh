@@ -2,7 +2,8 @@
 # llm-train's learning-rate schedules against transformers' get_scheduler, each one's formula
 # written out in tests/cli/lr_reference.py and stepped by torch's LambdaLR over a real AdamW:
 # every step's lr in the log within 1e-7 relative (the log's 9 digits), for each
-# lr_scheduler_type and its scheduler_specific_kwargs. Then --resume with a schedule changed
+# lr_scheduler_type and its scheduler_specific_kwargs; reduce_lr_on_plateau against torch's
+# ReduceLROnPlateau stepped with the logged val losses. Then --resume with a schedule changed
 # where no step taken has a new rate (a warmup_stable_decay run made longer in its stable
 # phase) ends as the longer run straight, and a change that would rewrite a step taken is
 # refused by name.
@@ -16,6 +17,8 @@ fi
 
 learnable_stream train.bin
 TINY=(--n-layer 1 --n-head 1 --n-embd 16 --block-size 40 --micro-batch 4 --lr 2e-3 -j1 -q)
+# log_numbers LOG: the step lines' step, loss, lr and grad norm (not the timings).
+log_numbers() { grep '"loss"' "$1" | sed 's/,"tokens_per_s".*//'; }
 
 # schedule NAME STEPS WARMUP "LLM-TRAIN OPTIONS" KIND [KWARGS...]: a run of STEPS with the
 # options, whose warmup comes to WARMUP steps, against transformers' KIND with the kwargs.
@@ -67,7 +70,36 @@ expect_fail wsd-warmup-changed 1 "--resume: the warmup has 3 steps now but 2 in 
     llm-train --data train.bin --out wsd16 "${TINY[@]}" "${WSD[@]}" --warmup-steps 3 --max-steps 16 --resume
 check wsd-longer llm-train --data train.bin --out wsd16 "${TINY[@]}" "${WSD[@]}" --max-steps 24 --resume
 expect_same_file wsd-longer-weights wsd24/checkpoint-24/model.safetensors wsd16/checkpoint-24/model.safetensors
-log_numbers() { grep '"loss"' "$1" | sed 's/,"tokens_per_s".*//'; }
 expect_eq wsd-longer-log "$(log_numbers wsd24/log.jsonl)" "$(log_numbers wsd16/log.jsonl)"
 expect_file_has wsd-state-kwargs '"decay_steps": 4, "warmup_type": "linear", "decay_type": "cosine"' \
     wsd24/checkpoint-24/trainer_state.json
+
+# ---- reduce_lr_on_plateau: torch's ReduceLROnPlateau itself, stepped after each evaluation
+# with the logged val loss, as Trainer steps it. The val set is noise, whose loss stops
+# falling soon; resumed from step 10 the run ends as the straight one ----
+"$PY" -c '
+import json, random
+random.seed(1)
+for _ in range(16):
+    print(json.dumps({"input_ids": [random.randrange(63) for _ in range(40)]}))' >noise.jsonl
+stream_from_ids noise.bin noise.jsonl 64 --kind=blocks --eos=63
+PLATEAU=(--val noise.bin --eval-every 2 --schedule reduce_lr_on_plateau --plateau-patience 1
+         --plateau-factor 0.5 --plateau-threshold 0.001 --plateau-cooldown 1 --min-lr 3e-4)
+schedule plateau 30 0 "${PLATEAU[*]}" reduce_lr_on_plateau factor=0.5 patience=1 threshold=0.001 \
+    cooldown=1 min_lr=3e-4
+check plateau-short llm-train --data train.bin --out plateau10 "${TINY[@]}" "${PLATEAU[@]}" --max-steps 10 \
+    --save-every 10
+check plateau-longer llm-train --data train.bin --out plateau10 "${TINY[@]}" "${PLATEAU[@]}" --max-steps 30 \
+    --save-every 10 --resume
+expect_eq plateau-longer-log "$(log_numbers plateau/log.jsonl)" "$(log_numbers plateau10/log.jsonl)"
+expect_same_file plateau-longer-weights plateau/checkpoint-30/model.safetensors \
+    plateau10/checkpoint-30/model.safetensors
+expect_fail plateau-factor-changed 1 "--resume: --plateau-factor is 0.25 now but 0.5 in the checkpoint, and the rates of the steps taken followed the checkpoint's" \
+    llm-train --data train.bin --out plateau10 "${TINY[@]}" "${PLATEAU[@]}" --plateau-factor 0.25 --max-steps 40 \
+    --save-every 10 --resume
+expect_fail plateau-warmup 2 "--schedule reduce_lr_on_plateau has no warmup" \
+    llm-train --data train.bin --out x "${TINY[@]}" "${PLATEAU[@]}" --warmup-steps 2 --max-steps 4
+expect_fail plateau-no-eval 2 "--schedule reduce_lr_on_plateau lowers the rate after evaluations: it needs --val FILE and --eval-every N" \
+    llm-train --data train.bin --out x "${TINY[@]}" --schedule reduce_lr_on_plateau --max-steps 4
+expect_fail plateau-setting-alone 2 "--plateau-cooldown is a setting of --schedule reduce_lr_on_plateau" \
+    llm-train --data train.bin --out x "${TINY[@]}" --plateau-cooldown 2 --max-steps 4

@@ -155,6 +155,21 @@ static void test_lr_schedules_of_kwargs(void)
     CHECK(near(llm_lr_at(&wsd, 5), 1e-4 + 0.9e-3 * 0.5, 1e-12));
     CHECK(near(llm_lr_at(&wsd, 95), 1e-4 + 0.9e-3 * 0.25, 1e-12));
 
+    /* ReduceLROnPlateau, stepped by hand as torch steps it (factor 0.5, patience 1,
+     * threshold 10%, cooldown 1, floor 0.2) */
+    llm_lr_schedule pl = llm_lr_schedule_of(LLM_LR_REDUCE_LR_ON_PLATEAU);
+    pl.peak = 1.0, pl.min_lr = 0.2, pl.plateau_factor = 0.5, pl.plateau_patience = 1;
+    pl.plateau_threshold = 0.1, pl.plateau_cooldown = 1;
+    CHECK(llm_lr_at(&pl, 50) == 1.0);
+    llm_plateau p = llm_plateau_start(&pl);
+    static const double losses[] = {1.0, 0.95, 0.95, 0.95, 0.95, 0.95, 0.5, 0.6, 0.6, 0.6, 0.6, 0.6, NAN, NAN};
+    static const double rates[] = {1.0, 1.0, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2};
+    for (size_t i = 0; i < sizeof losses / sizeof losses[0]; i++) {
+        llm_plateau_step(&p, &pl, losses[i]);
+        CHECKF(p.lr == rates[i], "after loss %zu: lr %g, want %g", i, p.lr, rates[i]);
+    }
+    CHECK(p.best == 0.5 && p.bad_evals == 1);    /* the second NaN counted as no improvement */
+
     llm_lr_schedule flat = llm_lr_schedule_of(LLM_LR_CONSTANT);    /* get_constant_schedule: no warmup */
     flat.peak = 3e-4, flat.warmup_steps = 3, flat.total_steps = 100;
     CHECK(llm_lr_at(&flat, 0) == 3e-4 && llm_lr_at(&flat, 99) == 3e-4);

@@ -166,6 +166,12 @@ static void fill_state(llm_train_state *s, uint64_t seed)
         s->sched.power = 0.3;
     if (kind == LLM_LR_INVERSE_SQRT)
         s->sched.timescale = 12345;
+    if (kind == LLM_LR_REDUCE_LR_ON_PLATEAU) {
+        s->sched.plateau_factor = 0.3;
+        s->sched.plateau_threshold = 0.01;
+        s->sched.plateau_patience = 3;
+        s->sched.plateau_cooldown = 2;
+    }
     if (kind == LLM_LR_WARMUP_STABLE_DECAY) {
         s->sched.decay_steps = 1907;
         s->sched.warmup_shape = (llm_lr_shape)(seed / LLM_LR_KINDS % LLM_SHAPES);
@@ -190,7 +196,9 @@ static int same_schedule(const llm_lr_schedule *a, const llm_lr_schedule *b)
     return a->kind == b->kind && same_double(a->peak, b->peak) && same_double(a->min_lr, b->min_lr) &&
            a->warmup_steps == b->warmup_steps && a->total_steps == b->total_steps && a->cycles == b->cycles &&
            same_double(a->power, b->power) && a->timescale == b->timescale && a->decay_steps == b->decay_steps &&
-           a->warmup_shape == b->warmup_shape && a->decay_shape == b->decay_shape;
+           a->warmup_shape == b->warmup_shape && a->decay_shape == b->decay_shape &&
+           same_double(a->plateau_factor, b->plateau_factor) && same_double(a->plateau_threshold, b->plateau_threshold) &&
+           a->plateau_patience == b->plateau_patience && a->plateau_cooldown == b->plateau_cooldown;
 }
 
 static int same_state(const llm_train_state *a, const llm_train_state *b)
