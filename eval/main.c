@@ -63,8 +63,8 @@ static const char usage[] =
     "\n"
     "Exit status: 0 ok, 1 bad model, data or I/O error, 2 usage error. See llm-eval(1).\n";
 
-enum { OPT_DOC_ATTENTION = 256, OPT_LABEL_SMOOTHING, OPT_PROMPTS, OPT_TOKENIZER, OPT_TEMPERATURE, OPT_TOP_K, OPT_TOP_P, OPT_SEED,
-       OPT_DEVICE, OPT_VERSION };
+enum { OPT_DOC_ATTENTION = 256, OPT_LABEL_SMOOTHING, OPT_PROMPTS, OPT_TOKENIZER, OPT_TEMPERATURE, OPT_TOP_K,
+       OPT_TOP_P, OPT_SEED, OPT_DEVICE, OPT_VERSION };
 
 static const struct option long_options[] = {
     {"model", required_argument, NULL, 'm'},

@@ -202,6 +202,29 @@ static int real_option(const char *name, const char *arg, double min, double max
     return -1;
 }
 
+/* The schedule kind whose own setting option c is, or -1. */
+static int setting_kind(int c)
+{
+    switch (c) {
+    case OPT_CYCLES: return LLM_LR_COSINE_WITH_RESTARTS;
+    case OPT_POWER: return LLM_LR_POLYNOMIAL;
+    case OPT_TIMESCALE: return LLM_LR_INVERSE_SQRT;
+    case OPT_DECAY_STEPS: case OPT_DECAY_RATIO: case OPT_WARMUP_TYPE: case OPT_DECAY_TYPE:
+        return LLM_LR_WARMUP_STABLE_DECAY;
+    case OPT_PLATEAU_FACTOR: case OPT_PLATEAU_THRESHOLD: case OPT_PLATEAU_PATIENCE: case OPT_PLATEAU_COOLDOWN:
+        return LLM_LR_REDUCE_LR_ON_PLATEAU;
+    default: return -1;
+    }
+}
+
+static const char *option_name(int c)
+{
+    const struct option *l = long_options;
+    while (l->name && l->val != c)
+        l++;
+    return l->name ? l->name : "?";
+}
+
 static int check_schedule(const train_opts *o)
 {
     llm_lr_kind kind = o->schedule.kind;
@@ -269,7 +292,7 @@ static int parse_args(train_opts *o, int argc, char **argv)
     int c, k, status;
     int64_t v;
     uint64_t u;
-    const char *setting_of[LLM_LR_KINDS] = {0};    /* an option given that is a setting of that kind */
+    int setting_of[LLM_LR_KINDS] = {0};    /* an option given that is a setting of that kind */
     /* LLM_DEVICE is --device's default (the CPU tests pin it to cpu); the option wins */
     const char *env_device = getenv("LLM_DEVICE");
     if (env_device && *env_device) {
@@ -331,46 +354,33 @@ static int parse_args(train_opts *o, int argc, char **argv)
         case OPT_CYCLES:
             status = size_option("cycles", optarg, 1 << 20, &k);
             o->schedule.cycles = k;
-            setting_of[LLM_LR_COSINE_WITH_RESTARTS] = "--cycles";
             break;
-        case OPT_POWER:
-            status = real_option("power", optarg, 0, 1000, &o->schedule.power);
-            setting_of[LLM_LR_POLYNOMIAL] = "--power";
-            break;
+        case OPT_POWER: status = real_option("power", optarg, 0, 1000, &o->schedule.power); break;
         case OPT_TIMESCALE:
             status = size_option("timescale", optarg, INT32_MAX, &k);
             o->schedule.timescale = k;
-            setting_of[LLM_LR_INVERSE_SQRT] = "--timescale";
             break;
-        case OPT_DECAY_STEPS:
-            status = count_option("decay-steps", optarg, &o->decay_steps);
-            setting_of[LLM_LR_WARMUP_STABLE_DECAY] = "--decay-steps";
-            break;
-        case OPT_DECAY_RATIO:
-            status = real_option("decay-ratio", optarg, 0, 1, &o->decay_ratio);
-            setting_of[LLM_LR_WARMUP_STABLE_DECAY] = "--decay-ratio";
-            break;
+        case OPT_DECAY_STEPS: status = count_option("decay-steps", optarg, &o->decay_steps); break;
+        case OPT_DECAY_RATIO: status = real_option("decay-ratio", optarg, 0, 1, &o->decay_ratio); break;
         case OPT_WARMUP_TYPE:
+            status = llm_choice_option("warmup-type", optarg, llm_lr_shape_names, LLM_SHAPES, &k);
+            o->schedule.warmup_shape = (llm_lr_shape)k;
+            break;
         case OPT_DECAY_TYPE:
-            status = llm_choice_option(c == OPT_WARMUP_TYPE ? "warmup-type" : "decay-type", optarg,
-                                       llm_lr_shape_names, LLM_SHAPES, &k);
-            *(c == OPT_WARMUP_TYPE ? &o->schedule.warmup_shape : &o->schedule.decay_shape) = (llm_lr_shape)k;
-            setting_of[LLM_LR_WARMUP_STABLE_DECAY] = c == OPT_WARMUP_TYPE ? "--warmup-type" : "--decay-type";
+            status = llm_choice_option("decay-type", optarg, llm_lr_shape_names, LLM_SHAPES, &k);
+            o->schedule.decay_shape = (llm_lr_shape)k;
             break;
         case OPT_PLATEAU_FACTOR:
             status = real_option("plateau-factor", optarg, 1e-9, 0.999999, &o->schedule.plateau_factor);
-            setting_of[LLM_LR_REDUCE_LR_ON_PLATEAU] = "--plateau-factor";
             break;
         case OPT_PLATEAU_THRESHOLD:
             status = real_option("plateau-threshold", optarg, 0, 1, &o->schedule.plateau_threshold);
-            setting_of[LLM_LR_REDUCE_LR_ON_PLATEAU] = "--plateau-threshold";
             break;
         case OPT_PLATEAU_PATIENCE:
+            status = count_option("plateau-patience", optarg, &o->schedule.plateau_patience);
+            break;
         case OPT_PLATEAU_COOLDOWN:
-            status = count_option(c == OPT_PLATEAU_PATIENCE ? "plateau-patience" : "plateau-cooldown", optarg, &v);
-            *(c == OPT_PLATEAU_PATIENCE ? &o->schedule.plateau_patience : &o->schedule.plateau_cooldown) = v;
-            setting_of[LLM_LR_REDUCE_LR_ON_PLATEAU] = c == OPT_PLATEAU_PATIENCE ? "--plateau-patience"
-                                                                                : "--plateau-cooldown";
+            status = count_option("plateau-cooldown", optarg, &o->schedule.plateau_cooldown);
             break;
         case OPT_BETA1: status = real_option("beta1", optarg, 0, 0.999999, &o->beta1); break;
         case OPT_BETA2: status = real_option("beta2", optarg, 0, 0.999999999, &o->beta2); break;
@@ -405,12 +415,15 @@ static int parse_args(train_opts *o, int argc, char **argv)
         }
         if (status >= 0)
             return status;
+        if ((k = setting_kind(c)) >= 0)
+            setting_of[k] = c;
     }
     if (optind < argc)
         return llm_usage_error("unexpected argument '%s' (the data is --data FILE)", argv[optind]);
     for (k = 0; k < LLM_LR_KINDS; k++)
         if (setting_of[k] && k != (int)o->schedule.kind)
-            return llm_usage_error("%s is a setting of --schedule %s", setting_of[k], llm_lr_kind_names[k]);
+            return llm_usage_error("--%s is a setting of --schedule %s", option_name(setting_of[k]),
+                                   llm_lr_kind_names[k]);
     if (o->min_lr < 0)    /* transformers' lr_end of the polynomial decay is 1e-7 */
         o->min_lr = o->schedule.kind == LLM_LR_POLYNOMIAL ? 1e-7 : 0;
     return check_args(o);

@@ -244,7 +244,7 @@ static int same_past_rates(run *r, const llm_train_state *saved)
     for (int64_t k = 0; k < (int64_t)saved->step; k++) {
         double a = llm_lr_at(was, k), b = llm_lr_at(is, k);
         if (fabs(a - b) > 1e-12 * fmax(fabs(a), fabs(b))) {
-            char change[160];
+            char change[160] = "the schedule differs";
             name_schedule_change(was, is, change, sizeof change);
             return llm_error_set(&r->err, "--resume: %s, which changes the learning rate of step %" PRId64 ", taken "
                                  "already, from %.9g to %.9g; resume with the run's own settings (--init from the run "
