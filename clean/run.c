@@ -351,16 +351,13 @@ static int write_reject(writer *wr, const batch *b, size_t i, const char *reason
     if (b->opts->in != CLEAN_IN_JSONL) {
         llm_buf_puts(l, ",\"text\":");
         llm_buf_json_string(l, doc, d->len);
-    } else if (reason == CLEAN_REASON_MALFORMED) {
-        llm_buf_puts(l, ",\"raw\":");
-        llm_buf_json_string(l, doc, d->len);
-    } else if (llm_utf8_valid(doc, d->len)) {
-        llm_buf_reject_record(l, doc, d->len);
+    } else if (reason == CLEAN_REASON_MALFORMED || llm_utf8_valid(doc, d->len)) {
+        llm_buf_reject_line(l, doc, d->len, reason != CLEAN_REASON_MALFORMED);
     } else {    /* repaired as it was parsed: the rejects file is JSONL too */
         llm_buf repaired;
         llm_buf_init(&repaired);
         clean_repair_utf8(doc, d->len, &repaired);
-        llm_buf_reject_record(l, repaired.data, repaired.len);
+        llm_buf_reject_line(l, repaired.data, repaired.len, 1);
         l->failed |= repaired.failed;
         llm_buf_free(&repaired);
     }

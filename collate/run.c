@@ -264,12 +264,7 @@ static int write_reject(writer *wr, const llm_feed_batch *b, size_t i, const col
                          b->lines[i].number);
     llm_buf_puts(l, ",\"error\":");
     llm_buf_json_string(l, r->error, strlen(r->error));
-    if (r->reason == COL_MALFORMED_JSON) {
-        llm_buf_puts(l, ",\"raw\":");
-        llm_buf_json_string(l, text, b->lines[i].len);
-    } else {    /* it parsed, so it is valid UTF-8 */
-        llm_buf_reject_record(l, text, b->lines[i].len);
-    }
+    llm_buf_reject_line(l, text, b->lines[i].len, r->reason != COL_MALFORMED_JSON);    /* parsed: valid UTF-8 */
     llm_buf_puts(l, "}\n");
     if (llm_buf_failed(l) || fwrite(l->data, 1, l->len, wr->rejects_fp) != l->len) {
         llm_msg("%s: %s", llm_output_name(&wr->rejects), llm_buf_failed(l) ? "out of memory" : strerror(errno));

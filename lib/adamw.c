@@ -191,7 +191,7 @@ double llm_lr_at(const llm_lr_schedule *s, int64_t step)
     return s->min_lr + (s->peak - s->min_lr) * (f > 0.0 ? f : 0.0);
 }
 
-int64_t llm_warmup_steps(double ratio, int64_t total_steps)
+int64_t llm_ratio_steps(double ratio, int64_t total_steps)
 {
     return (int64_t)ceil(ratio * (double)total_steps);
 }

@@ -115,8 +115,8 @@ llm_plateau llm_plateau_start(const llm_lr_schedule *s);
  * cooldown evaluations pass uncounted. A NaN loss is no improvement. */
 void llm_plateau_step(llm_plateau *p, const llm_lr_schedule *s, double loss);
 
-/* Warmup steps of a warmup ratio, as Trainer counts them: ceil(ratio * total). */
-int64_t llm_warmup_steps(double ratio, int64_t total_steps);
+/* The steps of a share of the run, as Trainer counts warmup_ratio's: ceil(ratio * total). */
+int64_t llm_ratio_steps(double ratio, int64_t total_steps);
 
 #ifdef __cplusplus
 }

@@ -343,8 +343,13 @@ void llm_buf_reject_begin(llm_buf *b, const char *reason, char *const inputs[], 
     llm_buf_u64(b, line);
 }
 
-void llm_buf_reject_record(llm_buf *b, const char *line, size_t len)
+void llm_buf_reject_line(llm_buf *b, const char *line, size_t len, int parsed)
 {
+    if (!parsed) {
+        llm_buf_puts(b, ",\"raw\":");
+        llm_buf_json_string(b, line, len);
+        return;
+    }
     while (len && strchr(" \t\r\n", line[len - 1]))
         len--;
     llm_buf_puts(b, ",\"record\":");

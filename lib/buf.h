@@ -46,9 +46,9 @@ void llm_buf_json_utf8(llm_buf *b, const char *s, size_t n);
  * "record", a JSON line as it is, or "raw", a line that is not JSON, as a string}. */
 void llm_buf_reject_begin(llm_buf *b, const char *reason, char *const inputs[], int n_inputs, int input,
                           uint64_t line);
-/* Appends ,"record": the JSON line (valid UTF-8, checked by the caller) without the white
- * space after it. */
-void llm_buf_reject_record(llm_buf *b, const char *line, size_t len);
+/* Appends the line as read: ,"record": the line as it is, without the white space after it,
+ * when it parsed as JSON (valid UTF-8, checked by the caller), else ,"raw": it as a string. */
+void llm_buf_reject_line(llm_buf *b, const char *line, size_t len, int parsed);
 
 #ifdef __cplusplus
 }

@@ -48,7 +48,8 @@ static const char usage[] =
     "                          cosine_with_restarts, polynomial, constant,\n"
     "                          constant_with_warmup, inverse_sqrt, warmup_stable_decay,\n"
     "                          reduce_lr_on_plateau\n"
-    "      --warmup-steps=N    linear warmup from 0 (default 0)\n"
+    "      --warmup-steps=N    a linear warmup from 0 (default 0; warmup_stable_decay's\n"
+    "                          from --min-lr, of --warmup-type)\n"
     "      --warmup-ratio=F    or: this share of the steps\n"
     "      --min-lr=F          where the decay ends (default 0; polynomial: 1e-7)\n"
     "      --cycles=N          cosine_with_restarts: cosine decays in the run (default 1)\n"
@@ -106,7 +107,8 @@ enum {
     OPT_POWER, OPT_TIMESCALE, OPT_DECAY_STEPS, OPT_DECAY_RATIO, OPT_WARMUP_TYPE, OPT_DECAY_TYPE, OPT_PLATEAU_FACTOR,
     OPT_PLATEAU_PATIENCE, OPT_PLATEAU_THRESHOLD, OPT_PLATEAU_COOLDOWN, OPT_BETA1,
     OPT_BETA2, OPT_EPS, OPT_WEIGHT_DECAY, OPT_MAX_GRAD_NORM, OPT_LABEL_SMOOTHING, OPT_EVAL_EVERY, OPT_EVAL_BATCHES,
-    OPT_SAVE_EVERY, OPT_KEEP, OPT_PATIENCE, OPT_MIN_DELTA, OPT_LOG_EVERY, OPT_MAX_DROP, OPT_DEVICE, OPT_RECOMPUTE, OPT_VERSION
+    OPT_SAVE_EVERY, OPT_KEEP, OPT_PATIENCE, OPT_MIN_DELTA, OPT_LOG_EVERY, OPT_MAX_DROP, OPT_DEVICE, OPT_RECOMPUTE,
+    OPT_VERSION
 };
 
 static const struct option long_options[] = {

@@ -33,7 +33,6 @@ typedef struct run {
     llm_adamw *opt;
     llm_hf_config hf;             /* the model's config.json, with the data's tokenizer */
     llm_train_state st;
-    llm_lr_schedule sched;
     llm_plateau plateau;          /* reduce_lr_on_plateau's rate, moved by evaluate */
     llm_batcher *micro;           /* grad_accum of them */
     llm_batch *batches;           /* the step's, one per micro-batcher */
@@ -231,7 +230,7 @@ static int name_schedule_change(const llm_lr_schedule *was, const llm_lr_schedul
  * with the new settings from the start. */
 static int same_past_rates(run *r, const llm_train_state *saved)
 {
-    const llm_lr_schedule *was = &saved->sched, *is = &r->sched;
+    const llm_lr_schedule *was = &saved->sched, *is = &r->st.sched;
     if (was->kind == LLM_LR_REDUCE_LR_ON_PLATEAU || is->kind == LLM_LR_REDUCE_LR_ON_PLATEAU) {
         /* its rates follow the evaluations, not the steps: any length, the same settings */
         llm_lr_schedule then = *was, now = *is;
@@ -251,9 +250,9 @@ static int same_past_rates(run *r, const llm_train_state *saved)
                                  "starts a new one)", change, k + 1, a, b);
         }
     }
-    if (saved->sched.total_steps != r->sched.total_steps && r->sched.total_steps <= (int64_t)saved->step)
+    if (saved->sched.total_steps != r->st.sched.total_steps && r->st.sched.total_steps <= (int64_t)saved->step)
         return llm_error_set(&r->err, "--resume: the checkpoint is at step %" PRIu64 ", so a run of %" PRId64
-                             " steps has nothing left to do", saved->step, r->sched.total_steps);
+                             " steps has nothing left to do", saved->step, r->st.sched.total_steps);
     return 0;
 }
 
@@ -315,7 +314,7 @@ static int resume(run *r, const char *dir)
     uint64_t since;    /* checkpoints before 2026-11-25 do not say */
     if (llm_train_state_get(&saved, SLOT_PATIENCE, &since, 1) == 0)
         r->evals_since_best = since;
-    if (r->sched.kind == LLM_LR_REDUCE_LR_ON_PLATEAU && get_plateau(&saved, &r->plateau) < 0) {
+    if (r->st.sched.kind == LLM_LR_REDUCE_LR_ON_PLATEAU && get_plateau(&saved, &r->plateau) < 0) {
         llm_error_set(&r->err, "--resume: the checkpoint does not say where its reduce_lr_on_plateau rate stands");
         goto out;
     }
@@ -367,20 +366,20 @@ static int plan_every(run *r)
     return 0;
 }
 
-/* The schedule of the options over the run's steps, its warmup and decay counted from
- * their ratios as Trainer counts warmup (llm_warmup_steps). */
+/* The schedule of the options over the run's steps, into the state the checkpoints keep; its
+ * warmup and decay counted from their ratios as Trainer counts warmup (llm_ratio_steps). */
 static int plan_schedule(run *r)
 {
     const train_opts *o = r->o;
-    llm_lr_schedule *s = &r->sched;
+    llm_lr_schedule *s = &r->st.sched;
     *s = o->schedule;
     s->peak = o->lr;
     s->min_lr = o->min_lr;
     s->total_steps = r->total_steps;
-    s->warmup_steps = o->warmup_steps >= 0 ? o->warmup_steps : llm_warmup_steps(o->warmup_ratio, r->total_steps);
+    s->warmup_steps = o->warmup_steps >= 0 ? o->warmup_steps : llm_ratio_steps(o->warmup_ratio, r->total_steps);
     if (s->kind != LLM_LR_WARMUP_STABLE_DECAY)
         return 0;
-    s->decay_steps = o->decay_steps >= 0 ? o->decay_steps : llm_warmup_steps(o->decay_ratio, r->total_steps);
+    s->decay_steps = o->decay_steps >= 0 ? o->decay_steps : llm_ratio_steps(o->decay_ratio, r->total_steps);
     if (s->warmup_steps + s->decay_steps > s->total_steps)
         return llm_error_set(&r->err, "--schedule warmup_stable_decay: a warmup of %" PRId64 " steps and a decay "
                              "of %" PRId64 " are more than the run's %" PRId64, s->warmup_steps, s->decay_steps,
@@ -393,7 +392,6 @@ static void fill_state(run *r)
     const train_opts *o = r->o;
     llm_train_state *s = &r->st;
     llm_train_state_init(s);
-    s->sched = r->sched;
     s->beta1 = (float)o->beta1;
     s->beta2 = (float)o->beta2;
     s->eps = (float)o->eps;
@@ -582,10 +580,10 @@ static int setup(run *r)
     r->total_steps = plan_steps(r);
     if (plan_every(r) < 0)
         goto out;
+    fill_state(r);
     if (plan_schedule(r) < 0)
         goto out;
-    r->plateau = llm_plateau_start(&r->sched);
-    fill_state(r);
+    r->plateau = llm_plateau_start(&r->st.sched);
     uint64_t batch[3] = {(uint64_t)r->micro_batch, (uint64_t)r->grad_accum, (uint64_t)r->max_T};
     llm_train_state_put(&r->st, SLOT_BATCH, batch, 3);
 
@@ -760,8 +758,8 @@ static int evaluate(run *r)
         r->evals_since_best++;
     if (loss < r->st.best_val_loss)
         r->st.best_val_loss = loss;
-    if (r->sched.kind == LLM_LR_REDUCE_LR_ON_PLATEAU)    /* as Trainer, after each evaluation */
-        llm_plateau_step(&r->plateau, &r->sched, loss);
+    if (r->st.sched.kind == LLM_LR_REDUCE_LR_ON_PLATEAU)    /* as Trainer, after each evaluation */
+        llm_plateau_step(&r->plateau, &r->st.sched, loss);
     r->eval_step = r->st.step;
     r->eval_loss = loss;
     if (!r->o->quiet)
@@ -778,7 +776,7 @@ static int save(run *r)
     words[LLM_SAMPLER_WORDS + 1] = llm_dataset_tokens(r->data);
     llm_train_state_put(&r->st, SLOT_DATA, words, LLM_SAMPLER_WORDS + 2);
     llm_train_state_put(&r->st, SLOT_PATIENCE, &r->evals_since_best, 1);
-    if (r->sched.kind == LLM_LR_REDUCE_LR_ON_PLATEAU)
+    if (r->st.sched.kind == LLM_LR_REDUCE_LR_ON_PLATEAU)
         put_plateau(&r->st, &r->plateau);
     /* As Trainer's best_model_checkpoint: only a checkpoint evaluated at its own step competes. */
     if (r->eval_step == r->st.step && r->eval_loss < r->st.best_step_val_loss) {
@@ -878,8 +876,8 @@ static int loop(run *r)
     r->start = r->window_start = now();
     r->first_step = (int64_t)r->st.step;
     while ((int64_t)r->st.step < r->total_steps && !stop_requested && !out_of_patience(r)) {
-        double lr = r->sched.kind == LLM_LR_REDUCE_LR_ON_PLATEAU ? r->plateau.lr
-                                                                 : llm_lr_at(&r->sched, (int64_t)r->st.step);
+        double lr = r->st.sched.kind == LLM_LR_REDUCE_LR_ON_PLATEAU ? r->plateau.lr
+                                                                 : llm_lr_at(&r->st.sched, (int64_t)r->st.step);
         float loss, grad_norm;
         int64_t counted;
         if (step(r, lr, &loss, &grad_norm, &counted) < 0)
@@ -941,8 +939,8 @@ static void announce(const run *r)
     }
     llm_msg("steps %" PRIu64 " to %" PRId64 ": %d rows x %d tokens x %d passes a step; %s lr %g, warmup %" PRId64
             ", %u threads", r->st.step, r->total_steps, r->micro_batch, r->max_T, r->grad_accum,
-            llm_lr_kind_names[r->sched.kind],
-            o->lr, r->sched.warmup_steps, o->threads);
+            llm_lr_kind_names[r->st.sched.kind],
+            o->lr, r->st.sched.warmup_steps, o->threads);
 }
 
 /* What this run left out of the loss: records cut to the context (of --data and of

@@ -114,7 +114,7 @@ static void test_lr_schedules(void)
     CHECK(near(llm_lr_at(&con, 1), 1e-4, 1e-12) && llm_lr_at(&con, 3) == 3e-4 && llm_lr_at(&con, 99) == 3e-4);
     con.warmup_steps = 0;
     CHECK(llm_lr_at(&con, 0) == 3e-4);
-    CHECK(llm_warmup_steps(0.1, 95) == 10 && llm_warmup_steps(0.0, 95) == 0 && llm_warmup_steps(0.1, 100) == 10);
+    CHECK(llm_ratio_steps(0.1, 95) == 10 && llm_ratio_steps(0.0, 95) == 0 && llm_ratio_steps(0.1, 100) == 10);
 }
 
 static void test_lr_schedules_of_kwargs(void)
