@@ -105,6 +105,7 @@ struct llm_sampler {
     llm_dataset *d;
     uint64_t seed;
     size_t window;
+    size_t length_batch;           /* group_by_length's batch; 0: off */
 
     uint64_t epoch, group, next;   /* the position (llm_sampler_tell) */
     size_t *frames;                /* this epoch's frame order */
@@ -134,6 +135,12 @@ static void seed_for(llm_rng *rng, uint64_t seed, uint64_t epoch, uint64_t group
     uint64_t a = llm_splitmix64(&x) ^ epoch;
     uint64_t b = llm_splitmix64(&a) ^ group;
     llm_rng_seed(rng, llm_splitmix64(&b));
+}
+
+static int compare_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
 }
 
 static void shuffle(size_t *v, size_t n, llm_rng *rng)
@@ -200,6 +207,49 @@ static int hold(llm_sampler *s, const llm_record *r)
     return 0;
 }
 
+/* Sorts each megabatch of the shuffled group by length, longest first, as Python's stable
+ * sorted(reverse=True) does in get_length_grouped_indices, then moves the longest record of
+ * the group to the front (see llm_sampler_group_by_length). */
+static int group_by_length(llm_sampler *s)
+{
+    size_t n = s->n_held, batch = s->length_batch;
+    if (n < 2)
+        return 0;
+    size_t mult = n / (4 * batch) < 50 ? n / (4 * batch) : 50;
+    size_t mega = (mult ? mult : 1) * batch;
+    if (mega > n)
+        mega = n;
+    if (mega > UINT32_MAX)    /* a place in the megabatch must fit the key's low half */
+        mega = UINT32_MAX;
+    /* key: the length's complement above the place in the megabatch, so that ascending keys
+     * are descending lengths with ties kept in order */
+    uint64_t *key = malloc(mega * sizeof *key);
+    held_record *sorted = malloc(mega * sizeof *sorted);
+    if (!key || !sorted) {
+        free(key);
+        free(sorted);
+        return -1;
+    }
+    size_t longest_at = 0;
+    for (size_t start = 0; start < n; start += mega) {
+        size_t m = n - start < mega ? n - start : mega;
+        for (size_t i = 0; i < m; i++)
+            key[i] = (uint64_t)(UINT32_MAX - s->held[start + i].n_tokens) << 32 | i;
+        qsort(key, m, sizeof *key, compare_u64);
+        for (size_t i = 0; i < m; i++)
+            sorted[i] = s->held[start + (key[i] & UINT32_MAX)];
+        memcpy(s->held + start, sorted, m * sizeof *sorted);
+        if (s->held[start].n_tokens > s->held[longest_at].n_tokens)
+            longest_at = start;
+    }
+    held_record t = s->held[0];
+    s->held[0] = s->held[longest_at];
+    s->held[longest_at] = t;
+    free(key);
+    free(sorted);
+    return 0;
+}
+
 /* Reads the frames of group s->group of s->epoch and shuffles its records. */
 static int load_group(llm_sampler *s, llm_error *err)
 {
@@ -230,6 +280,8 @@ static int load_group(llm_sampler *s, llm_error *err)
         s->held[i - 1] = s->held[j];
         s->held[j] = t;
     }
+    if (s->length_batch && group_by_length(s) < 0)
+        return llm_error_set(err, "out of memory");
     s->loaded = 1;
     s->loaded_epoch = s->epoch;
     s->loaded_group = s->group;
@@ -269,6 +321,12 @@ void llm_sampler_free(llm_sampler *s)
     free(s->mask);
     free(s->bounds);
     free(s);
+}
+
+void llm_sampler_group_by_length(llm_sampler *s, size_t batch)
+{
+    s->length_batch = batch;
+    s->loaded = 0;
 }
 
 int llm_sampler_next(llm_sampler *s, llm_record *rec, llm_error *err)

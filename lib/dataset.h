@@ -46,6 +46,14 @@ typedef struct llm_sampler llm_sampler;
  * of epoch 0. window: tokens per group, 0 for LLM_SAMPLER_WINDOW. NULL with err set. */
 llm_sampler *llm_sampler_new(llm_dataset *d, uint64_t seed, size_t window, llm_error *err);
 void llm_sampler_free(llm_sampler *s);        /* NULL-safe */
+/* Hugging Face's group_by_length (LengthGroupedSampler) for batches of `batch` records, 0 to
+ * turn it off; set it before the first record is taken. Within each group the shuffled
+ * records are cut into megabatches of min(records / (4 x batch), 50) x batch records (at
+ * least one batch), each sorted by length, longest first and ties in shuffled order; then
+ * the first record of the first megabatch that holds the group's longest trades places with
+ * the group's first record. Consecutive batches so hold records of like lengths, and the
+ * longest batch comes first, so that a lack of memory shows at once. */
+void llm_sampler_group_by_length(llm_sampler *s, size_t batch);
 /* The next record (valid until the next call); after the last record of an epoch the next
  * epoch begins. 1, or -1 with err set. */
 int llm_sampler_next(llm_sampler *s, llm_record *rec, llm_error *err);

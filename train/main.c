@@ -41,6 +41,8 @@ static const char usage[] =
     "                          the GPU's memory (8 on the CPU)\n"
     "      --grad-accum=N      forward passes an optimizer step (default 1)\n"
     "      --batch-tokens=N    or: tokens an optimizer step, rounded up to whole passes\n"
+    "      --group-by-length   steps of records of like lengths, as Trainer's\n"
+    "                          group_by_length: less padding where lengths vary\n"
     "\n"
     "Optimizer (AdamW, no weight decay on biases and norm weights):\n"
     "      --lr=F              peak learning rate (default 5e-5)\n"
@@ -103,7 +105,8 @@ static const char usage[] =
 enum {
     OPT_DATA = 256, OPT_VAL, OPT_OUT, OPT_RESUME, OPT_INIT, OPT_SEED, OPT_MODEL, OPT_N_LAYER, OPT_N_HEAD,
     OPT_N_EMBD, OPT_BLOCK_SIZE, OPT_DOC_ATTENTION, OPT_EPOCHS, OPT_MAX_STEPS, OPT_MICRO_BATCH, OPT_GRAD_ACCUM,
-    OPT_BATCH_TOKENS, OPT_LR, OPT_SCHEDULE, OPT_WARMUP_STEPS, OPT_WARMUP_RATIO, OPT_MIN_LR, OPT_CYCLES,
+    OPT_BATCH_TOKENS, OPT_GROUP_BY_LENGTH, OPT_LR, OPT_SCHEDULE, OPT_WARMUP_STEPS, OPT_WARMUP_RATIO, OPT_MIN_LR,
+    OPT_CYCLES,
     OPT_POWER, OPT_TIMESCALE, OPT_DECAY_STEPS, OPT_DECAY_RATIO, OPT_WARMUP_TYPE, OPT_DECAY_TYPE, OPT_PLATEAU_FACTOR,
     OPT_PLATEAU_PATIENCE, OPT_PLATEAU_THRESHOLD, OPT_PLATEAU_COOLDOWN, OPT_BETA1,
     OPT_BETA2, OPT_EPS, OPT_WEIGHT_DECAY, OPT_MAX_GRAD_NORM, OPT_LABEL_SMOOTHING, OPT_EVAL_EVERY, OPT_EVAL_BATCHES,
@@ -129,6 +132,7 @@ static const struct option long_options[] = {
     {"micro-batch", required_argument, NULL, OPT_MICRO_BATCH},
     {"grad-accum", required_argument, NULL, OPT_GRAD_ACCUM},
     {"batch-tokens", required_argument, NULL, OPT_BATCH_TOKENS},
+    {"group-by-length", no_argument, NULL, OPT_GROUP_BY_LENGTH},
     {"lr", required_argument, NULL, OPT_LR},
     {"schedule", required_argument, NULL, OPT_SCHEDULE},
     {"warmup-steps", required_argument, NULL, OPT_WARMUP_STEPS},
@@ -409,6 +413,7 @@ static int parse_args(train_opts *o, int argc, char **argv)
             o->device = (llm_device)k;
             break;
         case OPT_RECOMPUTE: o->recompute = 1; break;
+        case OPT_GROUP_BY_LENGTH: o->group_by_length = 1; break;
         case 'j': status = llm_threads_option(optarg, &o->threads); break;
         case 'q': o->quiet = 1; break;
         case 'h': fputs(usage, stdout); return llm_flush_stdout();

@@ -56,6 +56,7 @@ typedef struct run {
     double eval_loss;
     uint64_t evals_since_best;    /* evaluations since the val loss last fell by more than --min-delta */
     uint64_t with_bounds;         /* records taken that carry document starts */
+    uint64_t positions, row_tokens;    /* this run's passes: rows x width, and the rows' tokens */
     llm_error err;
 } run;
 
@@ -166,6 +167,7 @@ static int init_model(run *r, const llm_header *h)
 #define SLOT_DATA "data"       /* the sampler's words, then the data's records and tokens */
 #define SLOT_BATCH "batch"     /* micro_batch, grad_accum, max_T */
 #define SLOT_ATTENTION "doc_attention"    /* 1 when rows attend inside their documents */
+#define SLOT_GROUPING "group_by_length"   /* 1 when the sampler groups records by length */
 #define SLOT_PATIENCE "patience"    /* evals_since_best, as EarlyStoppingCallback's counter */
 #define SLOT_PLATEAU "plateau"      /* reduce_lr_on_plateau: the bits of lr and best, bad_evals, cooldown_left */
 
@@ -281,6 +283,12 @@ static int same_settings(run *r, const llm_train_state *s)
     if (llm_train_state_get(s, SLOT_ATTENTION, &attention, 1) == 0 && attention != (uint64_t)r->doc_attention)
         return llm_error_set(&r->err, "--resume: --doc-attention is %s now but %s in the checkpoint",
                              r->doc_attention ? "on" : "off", attention ? "on" : "off");
+    /* the saved data position counts records in the group's order, which grouping changes */
+    uint64_t grouping = 0;    /* checkpoints before 2026-11-25 do not say: they had none */
+    llm_train_state_get(s, SLOT_GROUPING, &grouping, 1);
+    if (grouping != (uint64_t)r->o->group_by_length)
+        return llm_error_set(&r->err, "--resume: the checkpoint's run was %s --group-by-length; resume it %s",
+                             grouping ? "made with" : "made without", grouping ? "with it" : "without it");
     return 0;
 }
 
@@ -591,6 +599,8 @@ static int setup(run *r)
     r->doc_attention = o->doc_attention != TRAIN_DOC_OFF;
     uint64_t attention = (uint64_t)r->doc_attention;
     llm_train_state_put(&r->st, SLOT_ATTENTION, &attention, 1);
+    uint64_t grouping = (uint64_t)o->group_by_length;
+    llm_train_state_put(&r->st, SLOT_GROUPING, &grouping, 1);
     int32_t pad = h->pad_id >= 0 ? (int32_t)h->pad_id : h->eos_id >= 0 ? (int32_t)h->eos_id : 0;
     if (!(r->micro = calloc((size_t)r->grad_accum, sizeof *r->micro)) ||
         !(r->batches = calloc((size_t)r->grad_accum, sizeof *r->batches)))
@@ -621,6 +631,8 @@ static int setup(run *r)
     if (!(r->opt = llm_adamw_new(&ac, r->m->n_params, &r->err)) ||
         !(r->sampler = llm_sampler_new(r->data, o->seed, 0, &r->err)))
         goto out;
+    if (o->group_by_length)    /* as Trainer: the batch of a step, all its passes */
+        llm_sampler_group_by_length(r->sampler, (size_t)r->micro_batch * (size_t)r->grad_accum);
     if (resume_dir && resume(r, resume_dir) < 0)
         goto out;
     /* the checkpoint's moments (its weights went with the model) */
@@ -705,7 +717,9 @@ static int step(run *r, double lr, float *loss, float *grad_norm, int64_t *count
         llm_batcher_build(&r->micro[i], &mb[i]);
         total += llm_batch_count(&mb[i]);
         tokens_after += r->micro[i].tokens_added;
+        r->positions += (uint64_t)mb[i].B * (uint64_t)mb[i].T;
     }
+    r->row_tokens += tokens_after - tokens_before;
     llm_model_zero_grad(r->m);
     double loss_sum = 0;
     for (int i = 0; i < r->grad_accum; i++) {
@@ -943,6 +957,18 @@ static void announce(const run *r)
             o->lr, r->st.sched.warmup_steps, o->threads);
 }
 
+/* Rows are padded to the longest of their pass: say how much of the work that was, when
+ * it was some. */
+static void report_padding(const run *r)
+{
+    if (r->o->quiet || r->positions <= r->row_tokens)
+        return;
+    double share = 100.0 * (double)(r->positions - r->row_tokens) / (double)r->positions;
+    llm_msg("padding: %.1f%% of the %" PRIu64 " positions the passes computed (rows are padded to the longest of "
+            "their pass)%s", share, r->positions,
+            r->o->group_by_length || share < 10 ? "" : "; --group-by-length takes records of like lengths together");
+}
+
 /* What this run left out of the loss: records cut to the context (of --data and of
  * --val), and steps that had no label to count (their loss is null in the log); and a
  * --doc-attention=on that had nothing to apply to. */
@@ -989,6 +1015,7 @@ int train_run(const train_opts *o)
     if (r.on_gpu && !o->quiet)
         llm_msg("GPU memory: %.2f GiB at most (weights, gradients, moments and activations)",
                 (double)llm_model_cuda_peak_bytes(r.m) / (1 << 30));
+    report_padding(&r);
     report_skips(&r);
     if (out_of_patience(&r) && (int64_t)r.st.step > r.first_step && (int64_t)r.st.step < r.total_steps)
         llm_msg("early stop at step %" PRIu64 " of %" PRId64 ": %" PRIu64 " evaluations in a row did not lower the "

@@ -42,6 +42,7 @@ typedef struct train_opts {
     int micro_batch;              /* rows a forward; 0: --micro-batch auto */
     int grad_accum;               /* forwards a step; 0: from batch_tokens (else 1) */
     uint64_t batch_tokens;
+    int group_by_length;          /* Trainer's group_by_length: steps of like lengths */
 
     int64_t eval_every;           /* steps; 0: only at the end (with --val); or TRAIN_EACH_EPOCH */
     uint64_t eval_batches;        /* forwards an evaluation; 0: the whole --val */

@@ -1,6 +1,6 @@
 /* Unit tests for lib/dataset.c: file order, the shuffled sampler (each epoch a permutation of
  * every record, groups bounded by the window, the same order from the same seed, a position
- * saved and restored mid-group), batches (the recipes' shifted labels, masks, document
+ * saved and restored mid-group; group_by_length against a plain transcription), batches (the recipes' shifted labels, masks, document
  * attention, padding, truncation), refusals, and an evaluation that adds up what forwards
  * of the same rows give. */
 #include <fcntl.h>
@@ -146,6 +146,108 @@ static void test_sampler(void)
     llm_dataset_free(d);
 }
 
+/* get_length_grouped_indices over the permutation `order` of records whose length is
+ * id % 7 + 1, written plainly: megabatches, each sorted by a stable insertion sort, longest
+ * first; the first longest megabatch's head trades places with the first megabatch's. */
+static void length_grouped(const int *order, int n, int batch, int *out)
+{
+    int mult = n / (batch * 4) < 50 ? n / (batch * 4) : 50;
+    int mega = (mult ? mult : 1) * batch, best = 0;
+    memcpy(out, order, (size_t)n * sizeof *out);
+    for (int start = 0; start < n; start += mega) {
+        int end = start + mega < n ? start + mega : n;
+        for (int i = start + 1; i < end; i++)
+            for (int j = i; j > start && out[j - 1] % 7 < out[j] % 7; j--) {
+                int t = out[j];
+                out[j] = out[j - 1];
+                out[j - 1] = t;
+            }
+        if (out[start] % 7 > out[best] % 7)
+            best = start;
+    }
+    int t = out[0];
+    out[0] = out[best];
+    out[best] = t;
+}
+
+/* The padding tokens of batches of `batch` records taken in `order`. */
+static int padding(const int *order, int n, int batch)
+{
+    int pad = 0;
+    for (int start = 0; start < n; start += batch) {
+        int longest = 0, sum = 0, m = n - start < batch ? n - start : batch;
+        for (int i = 0; i < m; i++) {
+            int len = order[start + i] % 7 + 1;
+            longest = len > longest ? len : longest;
+            sum += len;
+        }
+        pad += m * longest - sum;
+    }
+    return pad;
+}
+
+static void test_group_by_length(void)
+{
+    llm_error err;
+    write_stream("lengths.bin", LLM_KIND_BLOCKS, 200);
+    llm_dataset *d = llm_dataset_open(path, &err);
+    if (!d) {
+        CHECK(0);
+        return;
+    }
+    /* One group: the epochs' shuffled orders regrouped as the transcription does it, for
+     * batches of 3 (megabatches of 16 x 3: the last one short) and 60 (of one batch). */
+    int plain[400], grouped[400], want[200];
+    llm_sampler *s = llm_sampler_new(d, 5, 0, &err);
+    draw(s, plain, 400);
+    llm_sampler_free(s);
+    int batches[] = {3, 60};
+    for (int k = 0; k < 2; k++) {
+        s = llm_sampler_new(d, 5, 0, &err);
+        llm_sampler_group_by_length(s, (size_t)batches[k]);
+        draw(s, grouped, 400);
+        for (int e = 0; e < 2; e++) {
+            length_grouped(plain + 200 * e, 200, batches[k], want);
+            CHECKF(memcmp(grouped + 200 * e, want, sizeof want) == 0, "batch %d, epoch %d", batches[k], e);
+            CHECK(grouped[200 * e] % 7 == 6);    /* a longest record first */
+        }
+        llm_sampler_free(s);
+    }
+
+    /* Groups of about 100 records (megabatches of 8 x 3): each epoch still a permutation,
+     * with far less padding in batches of 3 than the plain order has, and a position restored
+     * mid-group gives the same rest. */
+    s = llm_sampler_new(d, 5, 400, &err);
+    draw(s, plain, 400);
+    llm_sampler_free(s);
+    s = llm_sampler_new(d, 5, 400, &err);
+    llm_sampler_group_by_length(s, 3);
+    draw(s, grouped, 400);
+    for (int e = 0; e < 2; e++) {
+        int seen[200] = {0};
+        for (int i = 0; i < 200; i++)
+            seen[grouped[200 * e + i]]++;
+        for (int i = 0; i < 200; i++)
+            CHECKF(seen[i] == 1, "epoch %d: record %d seen %d times", e, i, seen[i]);
+    }
+    int pad_plain = padding(plain, 400, 3), pad_grouped = padding(grouped, 400, 3);
+    CHECKF(pad_grouped * 3 < pad_plain, "padding %d grouped, %d plain", pad_grouped, pad_plain);
+    llm_sampler_free(s);
+    s = llm_sampler_new(d, 5, 400, &err);
+    llm_sampler_group_by_length(s, 3);
+    draw(s, plain, 150);
+    uint64_t words[LLM_SAMPLER_WORDS];
+    llm_sampler_tell(s, words);
+    llm_sampler_free(s);
+    s = llm_sampler_new(d, 5, 400, &err);
+    llm_sampler_group_by_length(s, 3);
+    CHECK(llm_sampler_seek(s, words, &err) == 0);
+    draw(s, plain + 150, 250);
+    CHECK(memcmp(plain, grouped, sizeof plain) == 0);
+    llm_sampler_free(s);
+    llm_dataset_free(d);
+}
+
 static void test_batches(void)
 {
     llm_error err;
@@ -256,6 +358,7 @@ int main(void)
     fixture_tmpdir(tmp, sizeof tmp, "dataset");
     RUN(test_file_order);
     RUN(test_sampler);
+    RUN(test_group_by_length);
     RUN(test_batches);
     RUN(test_refusals);
     RUN(test_evaluate);
