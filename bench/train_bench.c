@@ -59,7 +59,7 @@ int main(int argc, char **argv)
                 in[b * T + t] = tok[b * (T + 1) + t];
                 in[B * T + b * T + t] = tok[b * (T + 1) + t + 1];
             }
-        llm_batch batch = {B, T, in, in + B * T, NULL};
+        llm_batch batch = {B, T, in, in + B * T, NULL, 0};
         llm_loss_stats st;
         llm_model_zero_grad(m);
         int bad = llm_model_forward(m, &batch, &st, &err) || llm_model_backward(m, (double)st.count, &err);

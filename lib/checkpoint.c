@@ -546,6 +546,8 @@ void llm_train_state_to_json(const llm_train_state *s, llm_buf *b)
     put_key_double(b, "grad_clip", s->grad_clip);
     llm_buf_puts(b, "},\n  ");
     put_key_double(b, "label_smoothing_factor", s->label_smoothing);
+    llm_buf_puts(b, ",\n  ");
+    put_key_double(b, "neftune_noise_alpha", s->neftune_alpha);
     llm_buf_printf(b, ",\n  \"seed\": %" PRIu64 ",\n  \"words\": {", s->seed);
     for (int i = 0; i < s->n_slots; i++) {
         llm_buf_puts(b, i ? ",\n    " : "\n    ");
@@ -653,7 +655,8 @@ static int state_from_root(void *ctx, llm_json root, llm_error *err)
         double_field(opt, "eps", 0, &s->eps, err) < 0 ||
         double_field(opt, "weight_decay", 0, &s->weight_decay, err) < 0 ||
         double_field(opt, "grad_clip", 0, &s->grad_clip, err) < 0 ||
-        double_field(root, "label_smoothing_factor", 0, &s->label_smoothing, err) < 0)
+        double_field(root, "label_smoothing_factor", 0, &s->label_smoothing, err) < 0 ||
+        double_field(root, "neftune_noise_alpha", 0, &s->neftune_alpha, err) < 0)
         return -1;
     if (llm_json_field(root, "words", &v) && words_from_json(s, v, err) < 0)
         return -1;

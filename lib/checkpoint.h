@@ -97,6 +97,7 @@ typedef struct llm_train_state {
     llm_lr_schedule sched;
     double beta1, beta2, eps, weight_decay, grad_clip;
     double label_smoothing;       /* Trainer's label_smoothing_factor */
+    double neftune_alpha;         /* Trainer's neftune_noise_alpha */
     uint64_t seed;
     int n_slots;
     llm_state_words slots[LLM_STATE_SLOTS];

@@ -490,6 +490,7 @@ void llm_batcher_build(llm_batcher *b, llm_batch *out)
     out->tokens = b->tokens;
     out->targets = b->targets;
     out->pos = b->pos;
+    out->noise_key = 0;
 }
 
 /* ---- evaluation ------------------------------------------------------------------------- */

@@ -260,7 +260,7 @@ const float *llm_gpt2_logits(const llm_acts *a) { return a ? a->logits : NULL; }
 
 /* ---- forward --------------------------------------------------------------------------- */
 
-void llm_gpt2_forward(llm_model *m, const llm_batch *batch, llm_loss_stats *stats)
+void llm_gpt2_forward(llm_model *m, const llm_batch *batch, float noise_scale, llm_loss_stats *stats)
 {
     llm_acts *a = m->acts;
     const llm_model_config *cfg = &m->cfg;
@@ -277,7 +277,8 @@ void llm_gpt2_forward(llm_model *m, const llm_batch *batch, llm_loss_stats *stat
     omp_set_num_threads(m->threads < a->threads ? m->threads : a->threads);
 
     float *wte = tensor_at(m, m->params, 0), *wpe = tensor_at(m, m->params, 1);
-    llm_embed_forward(a->res0, a->tokens, a->pos, wte, wpe, N, T, C);
+    llm_embed_forward(a->res0, a->tokens, a->pos, wte, wpe, N, T, C, noise_scale,
+                      noise_scale > 0 ? batch->noise_key : 0);
     for (int l = 0; l < cfg->n_layer; l++) {
         gpt2_layer P = layer_at(m, m->params, l);
         layer_acts *L = &a->layer[l];
@@ -412,7 +413,7 @@ void llm_gpt2_decode(llm_model *m, const int32_t *tokens, int n, int start, floa
     float *wte = tensor_at(m, m->params, 0), *wpe = tensor_at(m, m->params, 1);
     for (int i = 0; i < n; i++)
         kv->pos[i] = start + i;
-    llm_embed_forward(kv->x, tokens, kv->pos, wte, wpe, n, n, C);
+    llm_embed_forward(kv->x, tokens, kv->pos, wte, wpe, n, n, C, 0.0f, 0);
     for (int l = 0; l < cfg->n_layer; l++) {
         gpt2_layer P = layer_at(m, m->params, l);
         float *K = kv->k + (size_t)l * T * C, *Vc = kv->v + (size_t)l * T * C;

@@ -24,7 +24,8 @@ int llm_gpt2_kv_len(const llm_kv *kv);    /* positions cached */
 /* n tokens at positions start.. (checked by the caller: start <= cached, start + n <= block) */
 void llm_gpt2_decode(llm_model *m, const int32_t *tokens, int n, int start, float *logits);
 
-void llm_gpt2_forward(llm_model *m, const llm_batch *batch, llm_loss_stats *stats);
+/* noise_scale: NEFTune's bound for the batch (lib/noise.h), 0 for no noise. */
+void llm_gpt2_forward(llm_model *m, const llm_batch *batch, float noise_scale, llm_loss_stats *stats);
 void llm_gpt2_backward(llm_model *m, float scale);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "gpt2.h"
 #include "model_cuda.h"
+#include "noise.h"
 
 static const struct {
     const char *name;
@@ -171,15 +172,22 @@ static int check_batch(const llm_model *m, const llm_batch *b, llm_error *err)
     return 0;
 }
 
+/* NEFTune's bound for a forward over batch: 0 when it adds no noise. */
+static float neftune_scale(const llm_model *m, const llm_batch *batch)
+{
+    return m->neftune_alpha > 0 && batch->noise_key ? llm_noise_scale(m->neftune_alpha, batch->T, m->cfg.n_embd) : 0;
+}
+
 int llm_model_forward(llm_model *m, const llm_batch *batch, llm_loss_stats *stats, llm_error *err)
 {
     if (m->cuda)
-        return check_batch(m, batch, err) ? -1 : llm_cuda_forward(m->cuda, batch, m->label_smoothing, stats, err);
+        return check_batch(m, batch, err) ? -1 : llm_cuda_forward(m->cuda, batch, m->label_smoothing,
+                                                                  neftune_scale(m, batch), stats, err);
     if (!llm_gpt2_acts_fit(m->acts, batch->B, batch->T, 0))
         return llm_error_set(err, "batch of %d x %d tokens does not fit the plan", batch->B, batch->T);
     if (check_batch(m, batch, err))
         return -1;
-    llm_gpt2_forward(m, batch, stats);
+    llm_gpt2_forward(m, batch, neftune_scale(m, batch), stats);
     return 0;
 }
 

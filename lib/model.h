@@ -93,6 +93,9 @@ typedef struct llm_batch {
      * last position of a row). NULL: logits only, no loss, no backward. */
     const int32_t *targets;
     const int32_t *pos;       /* (B, T) or NULL, see above */
+    /* A training pass's NEFTune noise (lib/noise.h) when llm_model's neftune_alpha is above 0:
+     * nonzero, the key of its numbers; 0 (evaluation, generation): none. */
+    uint64_t noise_key;
 } llm_batch;
 
 /* Sums over the counted positions of one forward, to add up over a data set:
@@ -118,6 +121,10 @@ typedef struct llm_model {
      * is (1 - e) * its cross-entropy + e * the mean over the vocabulary of -log p, in the
      * loss sums, their gradient and evaluations alike, as Trainer's LabelSmoother. */
     float label_smoothing;
+    /* Trainer's neftune_noise_alpha (0: none, the default): a forward over a batch with a
+     * noise key adds to each token embedding alpha / sqrt(T x C) x uniform [-1, 1) numbers
+     * (lib/noise.h); the backward is the same function's. */
+    float neftune_alpha;
     llm_acts *acts;               /* planned activation memory, private */
     llm_kv *kv;                   /* generation's key/value cache, private; see llm_model_decode */
     /* The GPU backend when attached (lib/model_cuda.h), else NULL: plan, forward, backward,

@@ -88,8 +88,9 @@ void llm_cuda_free(llm_cuda *g);    /* NULL-safe */
 /* As llm_model_plan, llm_model_forward, llm_model_backward, llm_model_zero_grad; the
  * backward returns once its kernels are queued (what reads its gradients waits for them). */
 int llm_cuda_plan(llm_cuda *g, int max_B, int max_T, int train, llm_error *err);
-int llm_cuda_forward(llm_cuda *g, const llm_batch *batch, float label_smoothing, llm_loss_stats *stats,
-                     llm_error *err);
+/* noise_scale: NEFTune's bound for this batch (llm_noise_scale), 0 for none. */
+int llm_cuda_forward(llm_cuda *g, const llm_batch *batch, float label_smoothing, float noise_scale,
+                     llm_loss_stats *stats, llm_error *err);
 int llm_cuda_backward(llm_cuda *g, double normaliser, llm_error *err);
 int llm_cuda_zero_grad(llm_cuda *g, llm_error *err);
 int llm_cuda_max_batch(llm_cuda *g, int max_T, int train, int cap, llm_error *err);

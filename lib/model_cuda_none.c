@@ -28,10 +28,10 @@ int llm_cuda_plan(llm_cuda *g, int max_B, int max_T, int train, llm_error *err)
     return llm_error_set(err, NO_CUDA);
 }
 
-int llm_cuda_forward(llm_cuda *g, const llm_batch *batch, float label_smoothing, llm_loss_stats *stats,
-                     llm_error *err)
+int llm_cuda_forward(llm_cuda *g, const llm_batch *batch, float label_smoothing, float noise_scale,
+                     llm_loss_stats *stats, llm_error *err)
 {
-    (void)g, (void)batch, (void)label_smoothing, (void)stats;
+    (void)g, (void)batch, (void)label_smoothing, (void)noise_scale, (void)stats;
     return llm_error_set(err, NO_CUDA);
 }
 

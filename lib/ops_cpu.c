@@ -10,6 +10,8 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "noise.h"
+
 /* ---- exp and tanh on vectors ------------------------------------------------------------ */
 
 /* e^x within about 2 ulp for x in [-87, 88] (clamped there; below, softmax's terms are 0
@@ -93,15 +95,19 @@ void llm_gemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int
 /* ---- embeddings ------------------------------------------------------------------------ */
 
 void llm_embed_forward(float *out, const int32_t *tokens, const int32_t *pos, const float *wte,
-                       const float *wpe, int N, int T, int C)
+                       const float *wpe, int N, int T, int C, float noise_scale, uint64_t noise_key)
 {
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         const float *e = wte + (size_t)tokens[n] * C;
         const float *p = wpe + (size_t)(pos ? pos[n] : n % T) * C;
         float *o = out + (size_t)n * C;
-        for (int c = 0; c < C; c++)
-            o[c] = e[c] + p[c];
+        if (noise_key)
+            for (int c = 0; c < C; c++)
+                o[c] = (e[c] + noise_scale * llm_noise_unit(noise_key, (uint64_t)n * C + c)) + p[c];
+        else
+            for (int c = 0; c < C; c++)
+                o[c] = e[c] + p[c];
     }
 }
 

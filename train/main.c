@@ -72,6 +72,9 @@ static const char usage[] =
     "      --label-smoothing=F Trainer's label_smoothing_factor: each label's loss is\n"
     "                          (1-F) x its cross-entropy + F x the mean -log p over\n"
     "                          the vocabulary, val loss included (default 0)\n"
+    "      --neftune-alpha=F   Trainer's neftune_noise_alpha: training passes add\n"
+    "                          uniform noise of F / sqrt(width x n-embd) at most to\n"
+    "                          the token embeddings (NEFTune; default 0: none)\n"
     "\n"
     "Evaluation, checkpoints and log:\n"
     "      --eval-every=N|epoch  evaluate --val every N steps or each epoch's end\n"
@@ -109,7 +112,8 @@ enum {
     OPT_CYCLES,
     OPT_POWER, OPT_TIMESCALE, OPT_DECAY_STEPS, OPT_DECAY_RATIO, OPT_WARMUP_TYPE, OPT_DECAY_TYPE, OPT_PLATEAU_FACTOR,
     OPT_PLATEAU_PATIENCE, OPT_PLATEAU_THRESHOLD, OPT_PLATEAU_COOLDOWN, OPT_BETA1,
-    OPT_BETA2, OPT_EPS, OPT_WEIGHT_DECAY, OPT_MAX_GRAD_NORM, OPT_LABEL_SMOOTHING, OPT_EVAL_EVERY, OPT_EVAL_BATCHES,
+    OPT_BETA2, OPT_EPS, OPT_WEIGHT_DECAY, OPT_MAX_GRAD_NORM, OPT_LABEL_SMOOTHING, OPT_NEFTUNE_ALPHA,
+    OPT_EVAL_EVERY, OPT_EVAL_BATCHES,
     OPT_SAVE_EVERY, OPT_KEEP, OPT_PATIENCE, OPT_MIN_DELTA, OPT_LOG_EVERY, OPT_MAX_DROP, OPT_DEVICE, OPT_RECOMPUTE,
     OPT_VERSION
 };
@@ -155,6 +159,7 @@ static const struct option long_options[] = {
     {"weight-decay", required_argument, NULL, OPT_WEIGHT_DECAY},
     {"max-grad-norm", required_argument, NULL, OPT_MAX_GRAD_NORM},
     {"label-smoothing", required_argument, NULL, OPT_LABEL_SMOOTHING},
+    {"neftune-alpha", required_argument, NULL, OPT_NEFTUNE_ALPHA},
     {"eval-every", required_argument, NULL, OPT_EVAL_EVERY},
     {"eval-batches", required_argument, NULL, OPT_EVAL_BATCHES},
     {"patience", required_argument, NULL, OPT_PATIENCE},
@@ -394,6 +399,7 @@ static int parse_args(train_opts *o, int argc, char **argv)
         case OPT_WEIGHT_DECAY: status = real_option("weight-decay", optarg, 0, 10, &o->weight_decay); break;
         case OPT_MAX_GRAD_NORM: status = real_option("max-grad-norm", optarg, 0, 1e30, &o->max_grad_norm); break;
         case OPT_LABEL_SMOOTHING: status = real_option("label-smoothing", optarg, 0, 0.999, &o->label_smoothing); break;
+        case OPT_NEFTUNE_ALPHA: status = real_option("neftune-alpha", optarg, 0, 1e6, &o->neftune_alpha); break;
         case OPT_EVAL_EVERY: status = every_option("eval-every", optarg, &o->eval_every); break;
         case OPT_EVAL_BATCHES:
             status = count_option("eval-batches", optarg, &v);

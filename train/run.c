@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "dataset.h"
 #include "model_io.h"
+#include "noise.h"
 #include "trainlog.h"
 
 #include <errno.h>
@@ -267,6 +268,7 @@ static int same_settings(run *r, const llm_train_state *s)
         {"--beta1", s->beta1, cur->beta1}, {"--beta2", s->beta2, cur->beta2}, {"--eps", s->eps, cur->eps},
         {"--weight-decay", s->weight_decay, cur->weight_decay}, {"--max-grad-norm", s->grad_clip, cur->grad_clip},
         {"--label-smoothing", s->label_smoothing, cur->label_smoothing},
+        {"--neftune-alpha", s->neftune_alpha, cur->neftune_alpha},
         {"--seed", (double)s->seed, (double)cur->seed},
     };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
@@ -406,6 +408,7 @@ static void fill_state(run *r)
     s->weight_decay = (float)o->weight_decay;
     s->grad_clip = o->max_grad_norm;
     s->label_smoothing = o->label_smoothing;
+    s->neftune_alpha = o->neftune_alpha;
     s->seed = o->seed;
     s->argc = o->argc;
     s->argv = o->argv;
@@ -612,6 +615,7 @@ static int setup(run *r)
         goto out;
     llm_model_set_threads(r->m, (int)o->threads);
     r->m->label_smoothing = (float)o->label_smoothing;    /* in evaluations too, as Trainer's */
+    r->m->neftune_alpha = (float)o->neftune_alpha;        /* in training passes only (step) */
     /* a micro-batch holds no more rows than the data has records (fill_micro, evaluate) */
     int plan_T = train_T > val_T ? train_T : val_T;
     uint64_t most_records = llm_dataset_records(r->data);
@@ -715,6 +719,8 @@ static int step(run *r, double lr, float *loss, float *grad_norm, int64_t *count
         return -1;
     for (int i = 0; i < r->grad_accum; i++) {
         llm_batcher_build(&r->micro[i], &mb[i]);
+        /* NEFTune's numbers follow the seed, the step and the pass: a resumed run adds the same */
+        mb[i].noise_key = llm_noise_key(r->st.seed, r->st.step, (uint64_t)i);
         total += llm_batch_count(&mb[i]);
         tokens_after += r->micro[i].tokens_added;
         r->positions += (uint64_t)mb[i].B * (uint64_t)mb[i].T;

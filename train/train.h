@@ -32,6 +32,7 @@ typedef struct train_opts {
 
     double lr, min_lr, beta1, beta2, eps, weight_decay, max_grad_norm;    /* min_lr -1: the kind's */
     double label_smoothing;       /* Trainer's label_smoothing_factor */
+    double neftune_alpha;         /* Trainer's neftune_noise_alpha */
     /* The kind and its own settings; its rates and steps are filled in when the run is planned. */
     llm_lr_schedule schedule;
     int64_t warmup_steps;         /* -1: from warmup_ratio */

@@ -653,8 +653,8 @@ static int send_groups(llm_cuda *g, int N, llm_error *err)
     return 0;
 }
 
-extern "C" int llm_cuda_forward(llm_cuda *g, const llm_batch *batch, float label_smoothing, llm_loss_stats *stats,
-                                llm_error *err)
+extern "C" int llm_cuda_forward(llm_cuda *g, const llm_batch *batch, float label_smoothing, float noise_scale,
+                                llm_loss_stats *stats, llm_error *err)
 {
     int B = batch->B, T = batch->T, N = B * T, C = g->cfg.n_embd;
     if (!g->mem || B > g->max_B || T > g->max_T)
@@ -677,7 +677,9 @@ extern "C" int llm_cuda_forward(llm_cuda *g, const llm_batch *batch, float label
     if (grouped && send_groups(g, N, err) < 0)
         return -1;
 
-    STAGE("fwd embedding", llm_cuda_embed_forward(g->resid[0], g->tokens, g->pos, P(g, 0), P(g, 1), N, C, NULL, err));
+    uint64_t noise_key = noise_scale > 0 ? batch->noise_key : 0;
+    STAGE("fwd embedding", llm_cuda_embed_forward(g->resid[0], g->tokens, g->pos, P(g, 0), P(g, 1), N, C, noise_scale,
+                                                  noise_key, NULL, err));
     for (int l = 0; l < g->cfg.n_layer; l++)
         TRY(layer_forward(g, l, &g->layer[l], B, T, 0, g->pos, g->resid[l], g->resid[l + 1], err));
     float *last = g->resid[g->cfg.n_layer];
@@ -860,7 +862,8 @@ extern "C" int llm_cuda_decode(llm_cuda *g, const int32_t *tokens, int n, int st
         return -1;
     g->dec_len = start;    /* what follows start is overwritten */
     CU_CHECK(cudaMemcpy(g->dec_tokens, tokens, (size_t)n * sizeof(int32_t), cudaMemcpyHostToDevice));
-    TRY(llm_cuda_embed_forward(g->dec_res[0], g->dec_tokens, g->dec_pos + start, P(g, 0), P(g, 1), n, C, NULL, err));
+    TRY(llm_cuda_embed_forward(g->dec_res[0], g->dec_tokens, g->dec_pos + start, P(g, 0), P(g, 1), n, C, 0.0f, 0,
+                               NULL, err));
     layer_acts A = g->dec_acts;
     for (int l = 0; l < g->cfg.n_layer; l++) {
         A.qkv = g->dec_qkv[l] + (size_t)start * 3 * C;    /* the new rows join the cache */

@@ -4,24 +4,31 @@
 #include <string.h>
 
 #include "cuda_common.cuh"
+#include "noise.h"
 #include "ops_cuda.h"
 
 /* ---- embeddings ------------------------------------------------------------------------ */
 
 __global__ static void embed_forward_kernel(float *out, const int32_t *tokens, const int32_t *pos,
-                                            const float *wte, const float *wpe, int N, int C)
+                                            const float *wte, const float *wpe, int N, int C, float noise_scale,
+                                            uint64_t noise_key)
 {
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (size_t)N * C)
         return;
     int n = (int)(i / C), c = (int)(i % C);
-    out[i] = wte[(size_t)tokens[n] * C + c] + wpe[(size_t)pos[n] * C + c];
+    float e = wte[(size_t)tokens[n] * C + c];
+    if (noise_key)    /* __fmul_rn: no fused multiply-add, so the CPU's bits */
+        e += __fmul_rn(noise_scale, llm_noise_unit(noise_key, i));
+    out[i] = e + wpe[(size_t)pos[n] * C + c];
 }
 
 int llm_cuda_embed_forward(float *out, const int32_t *tokens, const int32_t *pos, const float *wte,
-                           const float *wpe, int N, int C, llm_cu_stream s, llm_error *err)
+                           const float *wpe, int N, int C, float noise_scale, uint64_t noise_key, llm_cu_stream s,
+                           llm_error *err)
 {
-    embed_forward_kernel<<<cu_blocks((size_t)N * C, 256), 256, 0, s>>>(out, tokens, pos, wte, wpe, N, C);
+    embed_forward_kernel<<<cu_blocks((size_t)N * C, 256), 256, 0, s>>>(out, tokens, pos, wte, wpe, N, C, noise_scale,
+                                                                       noise_key);
     CU_LAUNCHED();
     return 0;
 }

@@ -314,6 +314,34 @@ expect_fail smooth-resume-changed 1 "--resume: --label-smoothing is 0.2 now but 
 expect_fail smooth-range 2 "--label-smoothing: expected a number from 0 to 0.999, got '1'" \
     llm-train --data train.bin --out x --label-smoothing 1
 
+# ---- --neftune-alpha, Trainer's neftune_noise_alpha (tests/train/gpt2_reference.py checks
+# the noise's place and size against torch): the steps' losses move, the evaluations stay
+# clean (the last val loss is llm-eval's on the checkpoint), a run resumed adds the noise the
+# straight run added, and another alpha on --resume is refused ----
+NEF=(--data train.bin --val val.bin "${TINY[@]}" --schedule constant_with_warmup --neftune-alpha 5 -q)
+check neftune-run llm-train "${NEF[@]}" --out neftune --max-steps 8
+check neftune-eval llm-eval -q -m neftune/checkpoint-8 -d val.bin -o neftune.json
+"$PY" -c '
+import json, sys
+last = [e for e in map(json.loads, open(sys.argv[1])) if "val_loss" in e][-1]
+ev = json.load(open(sys.argv[2]))
+err = abs(last["val_loss"] - ev["loss"]) / ev["loss"]
+print(("ok" if err < 1e-6 else "FAIL") + " neftune-val-clean (llm-train %r, llm-eval %r)" % (last["val_loss"], ev["loss"]))
+' neftune/log.jsonl neftune.json
+check neftune-off llm-train "${NEF[@]}" --out neftune0 --max-steps 8 --neftune-alpha 0
+if [ "$(log_numbers neftune/log.jsonl | head -n 1)" != "$(log_numbers neftune0/log.jsonl | head -n 1)" ]; then
+    pass neftune-loss-differs
+else
+    fail neftune-loss-differs "the noisy run logged the clean run's first step"
+fi
+check neftune-first-4 llm-train "${NEF[@]}" --out neftune-resumed --max-steps 4
+check neftune-resumed llm-train "${NEF[@]}" --out neftune-resumed --max-steps 8 --resume
+expect_same_file neftune-resume-weights neftune/checkpoint-8/model.safetensors \
+    neftune-resumed/checkpoint-8/model.safetensors
+expect_file_has neftune-state '"neftune_noise_alpha": 5' neftune/checkpoint-8/trainer_state.json
+expect_fail neftune-resume-changed 1 "--resume: --neftune-alpha is 10 now but 5 in the checkpoint" \
+    llm-train "${NEF[@]}" --out neftune-resumed --max-steps 12 --neftune-alpha 10 --resume
+
 cp -r straight broken
 head -c 1000 straight/checkpoint-20/model.safetensors >broken/checkpoint-20/model.safetensors
 expect_fail corrupt-resume 1 "model.safetensors" llm-train --data train.bin --val val.bin --out broken \

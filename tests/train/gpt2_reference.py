@@ -2,7 +2,8 @@
 into DIR and checks, in float32 on the CPU, that a GPT-2 written here (Hugging Face's math:
 Conv1D weights (in, out), LayerNorm eps 1e-5, GELU tanh, tied head) gives the same logits,
 loss sums and parameter gradients, with document-restricted attention, masked labels and
-padding, and with Trainer's label smoothing; the same logits from cached generation; and
+padding, with Trainer's NEFTune noise (ours, added where its hook adds it) and with its
+label smoothing; the same logits from cached generation; and
 that ten AdamW steps (warmup + cosine with a floor, clipping, label smoothing, gradient
 accumulation normalised by the step's counted labels) end at the same parameters.
 
@@ -55,7 +56,7 @@ class Model:
             t = torch.tensor(flat[off:off + n].reshape(shape), dtype=torch.float32)
             self.params[name] = t.requires_grad_(True)
 
-    def forward(self, tokens, pos):
+    def forward(self, tokens, pos, noise=None):
         P, c = self.params, self.cfg
         B, T = tokens.shape
         C, H = c["n_embd"], c["n_head"]
@@ -64,7 +65,10 @@ class Model:
         # t attends to s when s <= t and s is in t's document: s >= t - pos[t]
         allowed = (t_idx[None, None, :] <= t_idx[None, :, None]) & \
                   (t_idx[None, None, :] >= (t_idx[None, :] - pos)[:, :, None])
-        x = P["transformer.wte.weight"][tokens] + P["transformer.wpe.weight"][pos]
+        x = P["transformer.wte.weight"][tokens]
+        if noise is not None:    # Trainer's NEFTune hook, on the token embedding's output
+            x = x + noise
+        x = x + P["transformer.wpe.weight"][pos]
         for i in range(c["n_layer"]):
             p = lambda s: P[f"transformer.h.{i}.{s}"]
             h = F.layer_norm(x, (C,), p("ln_1.weight"), p("ln_1.bias"), 1e-5)
@@ -120,7 +124,25 @@ def lr_at(c, step):
     return peak * (factor * (1 - floor / peak) + floor / peak)
 
 
-def check_case(d, cfg, table, flat, name, pos_given, smoothing=0.0):
+def noise_unit(key, n):
+    """lib/noise.h's llm_noise_unit(key, i) for i < n: splitmix64's mixer, top 24 bits."""
+    i = np.arange(n, dtype=np.uint64)
+    z = np.uint64(key) + (i + np.uint64(1)) * np.uint64(0x9e3779b97f4a7c15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xbf58476d1ce4e5b9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94d049bb133111eb)
+    z = z ^ (z >> np.uint64(31))
+    return ((z >> np.uint64(40)).astype(np.int64) - (1 << 23)).astype(np.float32) / np.float32(1 << 23)
+
+
+def neftune_noise(cfg, alpha, key):
+    """neftune_post_forward_hook's noise with our numbers for its uniform_: the bound
+    alpha / sqrt(T * C) computed as the hook computes it."""
+    B, T, C = cfg["B"], cfg["T"], cfg["n_embd"]
+    mag_norm = alpha / torch.sqrt(torch.tensor(T * C))
+    return torch.from_numpy(noise_unit(key, B * T * C)).reshape(B, T, C) * mag_norm
+
+
+def check_case(d, cfg, table, flat, name, pos_given, smoothing=0.0, noise=None):
     B, T, V, n = cfg["B"], cfg["T"], cfg["vocab_size"], cfg["n_params"]
     model = Model(cfg, table, flat)
     tokens = torch.tensor(load(d, f"{name}_tokens.i32", np.int32).reshape(B, T), dtype=torch.long)
@@ -129,7 +151,7 @@ def check_case(d, cfg, table, flat, name, pos_given, smoothing=0.0):
         pos = torch.tensor(load(d, f"{name}_pos.i32", np.int32).reshape(B, T), dtype=torch.long)
     else:
         pos = torch.arange(T).repeat(B, 1)
-    logits = model.forward(tokens, pos)
+    logits = model.forward(tokens, pos, noise)
     loss_sum, count, correct = model.loss_sums(logits, targets, smoothing)
     (loss_sum / count).backward()
     ours_logits = load(d, f"{name}_logits.f32", np.float32).reshape(B, T, V)
@@ -224,6 +246,10 @@ def main():
     flat = load(d, "params0.f32", np.float32)
     check_case(d, cfg, table, flat, "doc", True)
     check_case(d, cfg, table, flat, "plain", False)
+    check_case(d, cfg, table, flat, "neftune", False, noise=neftune_noise(cfg, cfg["neftune"], cfg["noise_key"]))
+    B, T, V = cfg["B"], cfg["T"], cfg["vocab_size"]
+    moved = rel(load(d, "neftune_logits.f32", np.float32), load(d, "plain_logits.f32", np.float32))
+    report(f"neftune: the noise moved the logits (by {moved:.2e})", 0.0 if moved > 1e-3 else 1.0, 0.0)
     check_case(d, cfg, table, flat, "smooth", False, cfg["smoothing"])
     check_decode(d, cfg, table, flat)
     check_training(d, cfg, table, flat)

@@ -24,7 +24,7 @@ fi
 
 "$DRIVER" "$work/b" 2 || { echo "FAIL gpt2_driver (exit $?)"; exit 1; }
 same=yes
-for f in doc_logits.f32 doc_grads.f32 plain_grads.f32 smooth_grads.f32 decode_logits.f32 train_log.f32 params_final.f32; do
+for f in doc_logits.f32 doc_grads.f32 plain_grads.f32 neftune_grads.f32 smooth_grads.f32 decode_logits.f32 train_log.f32 params_final.f32; do
     cmp -s "$work/a/$f" "$work/b/$f" || { same=no; echo "differs: $f"; }
 done
 [ $same = yes ] && echo "ok same bits on two threads twice" || echo "FAIL same bits on two threads twice"

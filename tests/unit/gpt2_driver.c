@@ -1,6 +1,6 @@
 /* Writes what tests/train/gpt2_reference.py checks against PyTorch: a small GPT-2's
  * parameters, batches (masked labels, padding, document boundaries), our logits, loss sums
- * and gradients (plain and label-smoothed), the logits of cached generation, then ten AdamW
+ * and gradients (plain, with NEFTune's noise and label-smoothed), the logits of cached generation, then ten AdamW
  * steps with warmup + cosine, clipping, label smoothing and gradient accumulation over
  * micro-batches of different sizes. Raw little-endian arrays plus
  * config.txt and tensors.txt in DIR.
@@ -20,6 +20,8 @@ static const llm_lr_schedule SCHED = {
     .kind = LLM_LR_COSINE, .peak = 1e-2, .min_lr = 1e-3, .warmup_steps = 3, .total_steps = STEPS};
 static const double MAX_NORM = 0.8;    /* some steps clip, some do not */
 static const float SMOOTHING = 0.1f;   /* the "smooth" case and training: Trainer's label_smoothing_factor */
+static const float NEFTUNE = 5.0f;     /* the "neftune" case: Trainer's neftune_noise_alpha */
+static const uint64_t NOISE_KEY = 20231010;
 static const int PAD = 66;
 
 static const char *dir;
@@ -151,23 +153,30 @@ int main(int argc, char **argv)
     int n = snprintf(conf, sizeof conf,
                      "n_layer=%d n_head=%d n_embd=%d block_size=%d vocab_size=%d B=%d T=%d "
                      "steps=%d accum=%d lr=%g min_lr=%g warmup=%lld beta1=%g beta2=%g eps=%g "
-                     "wd=%g max_norm=%g smoothing=%g n_params=%zu\n",
+                     "wd=%g max_norm=%g smoothing=%g neftune=%g noise_key=%llu n_params=%zu\n",
                      CFG.n_layer, CFG.n_head, CFG.n_embd, CFG.block_size, CFG.vocab_size, B, T,
                      STEPS, ACCUM, SCHED.peak, SCHED.min_lr, (long long)SCHED.warmup_steps,
-                     OPT.beta1, OPT.beta2, OPT.eps, OPT.weight_decay, MAX_NORM, SMOOTHING, m->n_params);
+                     OPT.beta1, OPT.beta2, OPT.eps, OPT.weight_decay, MAX_NORM, SMOOTHING, NEFTUNE,
+                     (unsigned long long)NOISE_KEY, m->n_params);
     if (save("config.txt", conf, (size_t)n) || save("params0.f32", m->params, sizeof(float) * m->n_params))
         goto done;
 
     /* forward + backward: documents, masks, padding; and the plain causal case */
     make_batch(&r, 0, tokens, targets, pos);
-    llm_batch doc = {B, T, tokens, targets, pos};
+    llm_batch doc = {B, T, tokens, targets, pos, 0};
     if (run_case(m, "doc", &doc))
         goto done;
     for (int i = 0; i < B * T; i++)
         targets[i] = (i + 1) % T ? tokens[i + 1] : -1;
-    llm_batch plain = {B, T, tokens, targets, NULL};
+    llm_batch plain = {B, T, tokens, targets, NULL, 0};
     if (run_case(m, "plain", &plain))
         goto done;
+    m->neftune_alpha = NEFTUNE;
+    plain.noise_key = NOISE_KEY;
+    if (run_case(m, "neftune", &plain))
+        goto done;
+    m->neftune_alpha = 0;
+    plain.noise_key = 0;
     m->label_smoothing = SMOOTHING;
     if (run_case(m, "smooth", &plain))
         goto done;
@@ -194,7 +203,7 @@ int main(int argc, char **argv)
         for (int k = 0; k < ACCUM; k++) {
             int32_t *p = tt + (size_t)(s * ACCUM + k) * 3 * B * T;
             make_batch(&r, s + k, p, p + B * T, p + 2 * B * T);
-            mb[k] = (llm_batch){B, T, p, p + B * T, p + 2 * B * T};
+            mb[k] = (llm_batch){B, T, p, p + B * T, p + 2 * B * T, 0};
             total += llm_batch_count(&mb[k]);
         }
         double loss = 0.0;

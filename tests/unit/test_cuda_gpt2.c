@@ -53,23 +53,33 @@ static void random_batch(llm_batch *b)
             targets[i] = (t == T - 1 || llm_rng_below(&cuda_rng, 6) == 0) ? -1
                          : (int32_t)llm_rng_below(&cuda_rng, CFG.vocab_size);
         }
-    *b = (llm_batch){B, T, tokens, targets, pos};
+    *b = (llm_batch){B, T, tokens, targets, pos, 0};
 }
 
-static void step_against_cpu(int recompute, int chunk_rows, float label_smoothing)
+static void step_against_cpu(int recompute, int chunk_rows, float label_smoothing, float neftune_alpha)
 {
     llm_cuda_classifier_rows(chunk_rows);
     llm_batch b;
     random_batch(&b);
     llm_model *cpu = random_model(5), *gpu = random_model(5);
     cpu->label_smoothing = gpu->label_smoothing = label_smoothing;
+    cpu->neftune_alpha = gpu->neftune_alpha = neftune_alpha;
     OK(llm_model_cuda_attach(gpu, recompute, &err));
     OK(llm_model_plan(cpu, B, T, 1, &err));
     OK(llm_model_plan(gpu, B, T, 1, &err));
     llm_model_zero_grad(cpu);
     llm_model_zero_grad(gpu);
     llm_loss_stats sc, sg;
+    double clean = 0;
+    if (neftune_alpha > 0) {    /* the noise must move the loss, or both could leave it out */
+        OK(llm_model_forward(cpu, &b, &sc, &err));
+        clean = sc.loss_sum / (double)sc.count;
+        b.noise_key = 4242;
+    }
     OK(llm_model_forward(cpu, &b, &sc, &err));
+    if (neftune_alpha > 0)
+        CHECKF(fabs(sc.loss_sum / (double)sc.count - clean) > 1e-2, "loss %.6f with noise, %.6f without",
+               sc.loss_sum / (double)sc.count, clean);
     OK(llm_model_forward(gpu, &b, &sg, &err));
     CHECK(sc.count == sg.count && sc.count > 0);
     double lc = sc.loss_sum / (double)sc.count, lg = sg.loss_sum / (double)sg.count;
@@ -124,10 +134,12 @@ static void step_against_cpu(int recompute, int chunk_rows, float label_smoothin
     llm_cuda_classifier_rows(0);
 }
 
-static void step_matches_cpu(void) { step_against_cpu(0, 0, 0.0f); }
+static void step_matches_cpu(void) { step_against_cpu(0, 0, 0.0f, 0.0f); }
 /* the classifier in chunks of 20, 20, 20, 20 and 16 rows */
-static void step_matches_cpu_recompute_chunks(void) { step_against_cpu(1, 20, 0.0f); }
-static void step_matches_cpu_label_smoothing(void) { step_against_cpu(0, 0, 0.1f); }
+static void step_matches_cpu_recompute_chunks(void) { step_against_cpu(1, 20, 0.0f, 0.0f); }
+static void step_matches_cpu_label_smoothing(void) { step_against_cpu(0, 0, 0.1f, 0.0f); }
+/* NEFTune's noise, the same on both: recomputing keeps the embeddings it was added to */
+static void step_matches_cpu_neftune(void) { step_against_cpu(1, 0, 0.0f, 15.0f); }
 
 /* An inference plan (evaluation) computes the training plan's loss. */
 static void inference_plan_same_loss(void)
@@ -219,6 +231,7 @@ int main(void)
     RUN(step_matches_cpu);
     RUN(step_matches_cpu_recompute_chunks);
     RUN(step_matches_cpu_label_smoothing);
+    RUN(step_matches_cpu_neftune);
     RUN(inference_plan_same_loss);
     RUN(upload_download_exact);
     RUN(max_batch_plans);

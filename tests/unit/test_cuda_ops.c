@@ -183,10 +183,17 @@ static void embed(void)
     float *d_wte = dev_f32(wte, (size_t)V * C), *d_wpe = dev_f32(wpe, (size_t)T * C);
     float *d_out = llm_cu_alloc((size_t)N * C * 4, &err), *d_dout = dev_f32(dout, (size_t)N * C);
     int32_t *d_tok = dev_i32(tok, N), *d_pos = dev_i32(pos, N);
-    OK(llm_cuda_embed_forward(d_out, d_tok, d_pos, d_wte, d_wpe, N, C, NULL, &err));
+    OK(llm_cuda_embed_forward(d_out, d_tok, d_pos, d_wte, d_wpe, N, C, 0, 0, NULL, &err));
     OK(llm_cu_get_f32(out, d_out, (size_t)N * C, &err));
-    llm_embed_forward(ref, tok, pos, wte, wpe, N, T, C);
+    llm_embed_forward(ref, tok, pos, wte, wpe, N, T, C, 0, 0);
     CHECK_CLOSE("embed forward", out, ref, (size_t)N * C, TOL_F32);
+    /* NEFTune's noise: the same numbers, added the same way, so the same bits */
+    OK(llm_cuda_embed_forward(d_out, d_tok, d_pos, d_wte, d_wpe, N, C, 0.03f, 991, NULL, &err));
+    OK(llm_cu_get_f32(out, d_out, (size_t)N * C, &err));
+    llm_embed_forward(ref, tok, pos, wte, wpe, N, T, C, 0.03f, 991);
+    CHECK(memcmp(out, ref, (size_t)N * C * sizeof *out) == 0);
+    llm_embed_forward(ref, tok, pos, wte, wpe, N, T, C, 0, 0);
+    CHECK(memcmp(out, ref, (size_t)N * C * sizeof *out) != 0);
     /* the backward accumulates: start both from the same non-zero gradients */
     cuda_fill(dwte, (size_t)V * C, 1.0);
     cuda_fill(dwpe, (size_t)T * C, 1.0);

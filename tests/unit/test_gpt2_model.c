@@ -135,7 +135,7 @@ static void test_backward_finite_differences(void)
     llm_model *m = tiny_model(1);
     if (!m)
         return;
-    llm_batch b = {B, T, tok, tgt, pos};
+    llm_batch b = {B, T, tok, tgt, pos, 0};
     llm_loss_stats st;
     llm_error err;
     llm_model_zero_grad(m);
@@ -178,7 +178,7 @@ static void test_padding_and_documents(void)
     llm_error err;
     llm_loss_stats st1, st2;
     size_t V = (size_t)TINY.vocab_size;
-    llm_batch b = {B, T, tok, tgt, pos};
+    llm_batch b = {B, T, tok, tgt, pos, 0};
     float *g1 = malloc(m->n_params * sizeof *g1), *l1 = malloc(B * T * V * sizeof *l1);
     llm_model_zero_grad(m);
     llm_model_forward(m, &b, &st1, &err);
@@ -191,7 +191,7 @@ static void test_padding_and_documents(void)
     memcpy(tok2, tok, sizeof tok2);
     tok2[T + 4] = 3;
     tok2[T + 5] = 1;
-    llm_batch b2 = {B, T, tok2, tgt, pos};
+    llm_batch b2 = {B, T, tok2, tgt, pos, 0};
     llm_model_zero_grad(m);
     llm_model_forward(m, &b2, &st2, &err);
     llm_model_backward(m, (double)st2.count, &err);
@@ -228,14 +228,14 @@ static void test_grad_accumulation(void)
         return;
     llm_error err;
     llm_loss_stats st, s0, s1;
-    llm_batch whole = {B, T, tok, tgt, pos};
+    llm_batch whole = {B, T, tok, tgt, pos, 0};
     llm_model_zero_grad(m);
     llm_model_forward(m, &whole, &st, &err);
     llm_model_backward(m, (double)st.count, &err);
     float *g = malloc(m->n_params * sizeof *g);
     memcpy(g, m->grads, m->n_params * sizeof *g);
     /* the same batch as two micro-batches of one row, normalised by the total count */
-    llm_batch r0 = {1, T, tok, tgt, pos}, r1 = {1, T, tok + T, tgt + T, pos + T};
+    llm_batch r0 = {1, T, tok, tgt, pos, 0}, r1 = {1, T, tok + T, tgt + T, pos + T, 0};
     int64_t total = llm_batch_count(&r0) + llm_batch_count(&r1);
     CHECK(total == st.count);
     llm_model_zero_grad(m);
@@ -270,7 +270,7 @@ static void test_inference_plan(void)
     llm_error err;
     llm_loss_stats a, b;
     size_t V = (size_t)TINY.vocab_size;
-    llm_batch with = {B, T, tok, tgt, pos}, without = {B, T, tok, NULL, pos};
+    llm_batch with = {B, T, tok, tgt, pos, 0}, without = {B, T, tok, NULL, pos, 0};
     CHECK(llm_model_forward(tr, &with, &a, &err) == 0);
     CHECK(llm_model_forward(ev, &without, NULL, &err) == 0);
     CHECK(memcmp(llm_model_logits(tr), llm_model_logits(ev), B * T * V * sizeof(float)) == 0);
@@ -278,7 +278,7 @@ static void test_inference_plan(void)
     CHECK(a.loss_sum == b.loss_sum && a.count == b.count && a.correct == b.correct);
     /* an inference plan has no backward; a smaller batch fits a plan */
     CHECK(llm_model_backward(ev, 1.0, &err) == -1);
-    llm_batch small = {1, 3, tok, tgt, NULL};
+    llm_batch small = {1, 3, tok, tgt, NULL, 0};
     CHECK(llm_model_forward(ev, &small, &b, &err) == 0 && b.count == 1);
     llm_model_free(tr);
     llm_model_free(ev);
@@ -294,7 +294,7 @@ static void test_resize_vocab(void)
     float *old = malloc(m->n_params * sizeof *old), *l1 = malloc(B * T * V * sizeof *l1);
     memcpy(old, m->params, m->n_params * sizeof *old);
     size_t old_n = m->n_params;
-    llm_batch b = {B, T, tok, NULL, pos};
+    llm_batch b = {B, T, tok, NULL, pos, 0};
     llm_model_forward(m, &b, NULL, &err);
     memcpy(l1, llm_model_logits(m), B * T * V * sizeof *l1);
 
@@ -331,29 +331,29 @@ static void test_refused_input(void)
     int32_t bad[B * T];
     memcpy(bad, tok, sizeof bad);
     bad[3] = 11;
-    llm_batch b = {B, T, bad, tgt, pos};
+    llm_batch b = {B, T, bad, tgt, pos, 0};
     CHECK(llm_model_forward(m, &b, NULL, &err) == -1 && strstr(err.msg, "token 11"));
     int32_t badt[B * T];
     memcpy(badt, tgt, sizeof badt);
     badt[0] = -100;    /* the caller turns -100 into -1 */
-    llm_batch b2 = {B, T, tok, badt, pos};
+    llm_batch b2 = {B, T, tok, badt, pos, 0};
     CHECK(llm_model_forward(m, &b2, NULL, &err) == -1 && strstr(err.msg, "target -100"));
     int32_t badp[B * T];
     memcpy(badp, pos, sizeof badp);
     badp[4] = 7;
-    llm_batch b3 = {B, T, tok, tgt, badp};
+    llm_batch b3 = {B, T, tok, tgt, badp, 0};
     CHECK(llm_model_forward(m, &b3, NULL, &err) == -1 && strstr(err.msg, "position id 7"));
-    llm_batch big = {B + 1, T, tok, tgt, NULL};
+    llm_batch big = {B + 1, T, tok, tgt, NULL, 0};
     CHECK(llm_model_forward(m, &big, NULL, &err) == -1);
     CHECK(llm_model_plan(m, 1, TINY.block_size + 1, 1, &err) == -1);
     llm_model_free(m);
     /* a backward needs a forward with targets first */
     m = tiny_model(1);
     CHECK(llm_model_backward(m, 1.0, &err) == -1);
-    llm_batch none = {B, T, tok, NULL, NULL};
+    llm_batch none = {B, T, tok, NULL, NULL, 0};
     llm_model_forward(m, &none, NULL, &err);
     CHECK(llm_model_backward(m, 1.0, &err) == -1);
-    llm_batch ok = {B, T, tok, tgt, NULL};
+    llm_batch ok = {B, T, tok, tgt, NULL, 0};
     llm_model_forward(m, &ok, NULL, &err);
     CHECK(llm_model_backward(m, 0.0, &err) == -1);
     CHECK(llm_model_backward(m, 5.0, &err) == 0);
@@ -371,7 +371,7 @@ static void test_decode(void)
     llm_error err;
     size_t V = (size_t)TINY.vocab_size;
     int32_t seq[8] = {3, 1, 4, 1, 5, 9, 2, 6};
-    llm_batch full = {1, 6, seq, NULL, NULL};
+    llm_batch full = {1, 6, seq, NULL, NULL, 0};
     CHECK(llm_model_forward(m, &full, NULL, &err) == 0);
     const float *ref = llm_model_logits(m);
     float out[11];

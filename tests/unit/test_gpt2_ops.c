@@ -11,6 +11,7 @@
 
 #include "check.h"
 #include "model.h"
+#include "noise.h"
 #include "ops_cpu.h"
 #include "rng.h"
 
@@ -285,6 +286,34 @@ static void test_crossentropy_label_smoothing(void) { crossentropy_case(0.1f); }
 
 /* ---- embeddings ---- */
 
+/* NEFTune's numbers: uniform on [-1, 1) in steps of 2^-23 (mean 0, variance 1/3), the bound
+ * as Trainer computes it, keys never 0. */
+static void test_noise(void)
+{
+    enum { N = 1 << 20 };
+    double sum = 0, sq = 0;
+    float lo = 1, hi = -1;
+    int off_grid = 0, bins[8] = {0};
+    for (uint64_t i = 0; i < N; i++) {
+        float u = llm_noise_unit(12345, i);
+        sum += u;
+        sq += (double)u * u;
+        lo = u < lo ? u : lo;
+        hi = u > hi ? u : hi;
+        off_grid += u * 8388608.0f != floorf(u * 8388608.0f);
+        bins[(int)((u + 1) * 4)]++;
+    }
+    CHECKF(fabs(sum / N) < 2e-3 && fabs(sq / N - 1.0 / 3) < 2e-3, "mean %g, variance %g", sum / N, sq / N);
+    CHECK(lo >= -1 && lo < -0.9999 && hi < 1 && hi > 0.9999 && !off_grid);
+    for (int b = 0; b < 8; b++)
+        CHECKF(abs(bins[b] - N / 8) < N / 8 / 50, "bin %d holds %d", b, bins[b]);
+    CHECK(llm_noise_unit(1, 0) != llm_noise_unit(2, 0) && llm_noise_unit(1, 0) != llm_noise_unit(1, 1));
+    /* alpha / sqrt(T x C) in float32: 5 / sqrt(1024 x 768) */
+    CHECK(llm_noise_scale(5.0, 1024, 768) == 5.0f / sqrtf(786432.0f));
+    CHECK(llm_noise_key(1, 2, 3) != 0 && llm_noise_key(1, 2, 3) != llm_noise_key(1, 3, 2) &&
+          llm_noise_key(1, 2, 3) == llm_noise_key(1, 2, 3));
+}
+
 static void test_embed(void)
 {
     enum { N = 6, T = 3, C = 5, V = 4 };
@@ -293,10 +322,24 @@ static void test_embed(void)
     fill(wpe, T * C, 1.0);
     fill(r, N * C, 1.0);
     int32_t tok[N] = {1, 1, 3, 0, 1, 2}, pos[N] = {0, 1, 0, 0, 0, 1};
-    llm_embed_forward(out, tok, pos, wte, wpe, N, T, C);
+    llm_embed_forward(out, tok, pos, wte, wpe, N, T, C, 0.5f, 0);    /* key 0: no noise */
     CHECK(out[4 * C + 2] == wte[1 * C + 2] + wpe[0 * C + 2]);
-    llm_embed_forward(out, tok, NULL, wte, wpe, N, T, C);    /* positions t within rows of T */
+    llm_embed_forward(out, tok, NULL, wte, wpe, N, T, C, 0, 0);    /* positions t within rows of T */
     CHECK(out[4 * C + 2] == wte[1 * C + 2] + wpe[1 * C + 2]);
+    /* NEFTune: element i's token embedding gets scale x unit(key, i) before the position's */
+    float noisy[N * C], again[N * C];
+    llm_embed_forward(noisy, tok, pos, wte, wpe, N, T, C, 0.25f, 77);
+    int moved = 0;
+    for (int i = 0; i < N * C; i++) {
+        float e = wte[tok[i / C] * C + i % C], p = wpe[pos[i / C] * C + i % C];
+        CHECKF(noisy[i] == (e + 0.25f * llm_noise_unit(77, (uint64_t)i)) + p, "element %d", i);
+        moved += noisy[i] != e + p;
+    }
+    CHECK(moved > N * C * 9 / 10);
+    llm_embed_forward(again, tok, pos, wte, wpe, N, T, C, 0.25f, 77);
+    CHECK(memcmp(noisy, again, sizeof noisy) == 0);
+    llm_embed_forward(again, tok, pos, wte, wpe, N, T, C, 0.25f, 78);
+    CHECK(memcmp(noisy, again, sizeof noisy) != 0);
     float dwte[V * C] = {0}, dwpe[T * C] = {0};
     llm_embed_backward(dwte, dwpe, r, tok, pos, N, T, C);
     for (int c = 0; c < C; c++) {
@@ -356,6 +399,7 @@ int main(void)
     RUN(test_attention_documents);
     RUN(test_crossentropy);
     RUN(test_crossentropy_label_smoothing);
+    RUN(test_noise);
     RUN(test_embed);
     RUN(test_gemm_split);
     CHECK_EXIT();

@@ -233,6 +233,8 @@ template <typename T> T __shfl_down_sync(unsigned mask, T v, unsigned delta, int
 }
 
 static inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
+/* Rounded products never fused into an add: the host's, built with -ffp-contract=off. */
+static inline float __fmul_rn(float a, float b) { return a * b; }
 /* The device's integer min and max, as lib/cuda uses them. */
 static inline int min(int a, int b) { return a < b ? a : b; }
 static inline int max(int a, int b) { return a > b ? a : b; }
