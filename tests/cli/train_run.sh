@@ -295,13 +295,17 @@ expect_fail usage-eval-no-val 2 "evaluate --val FILE, which is not given" llm-tr
 check smooth-run llm-train --data train.bin --val val.bin --out smooth "${TINY[@]}" --max-steps 4 \
     --save-every 2 --label-smoothing 0.1
 check smooth-eval llm-eval -q -m smooth/checkpoint-4 -d val.bin --label-smoothing=0.1 -o smooth.json
-"$PY" -c '
+# same_val_loss NAME LOG EVAL.json: the log's last val loss is llm-eval's, within 1e-6.
+same_val_loss() {
+    "$PY" -c '
 import json, sys
-last = [e for e in map(json.loads, open(sys.argv[1])) if "val_loss" in e][-1]
-ev = json.load(open(sys.argv[2]))
+last = [e for e in map(json.loads, open(sys.argv[2])) if "val_loss" in e][-1]
+ev = json.load(open(sys.argv[3]))
 err = abs(last["val_loss"] - ev["loss"]) / ev["loss"]
-print(("ok" if err < 1e-6 else "FAIL") + " smooth-val-loss (llm-train %r, llm-eval %r)" % (last["val_loss"], ev["loss"]))
-' smooth/log.jsonl smooth.json
+print(("ok " if err < 1e-6 else "FAIL ") + sys.argv[1] + " (llm-train %r, llm-eval %r)" % (last["val_loss"], ev["loss"]))
+' "$@"
+}
+same_val_loss smooth-val-loss smooth/log.jsonl smooth.json
 if [ "$(log_numbers smooth/log.jsonl | head -n 2)" != "$(log_numbers straight/log.jsonl | head -n 2)" ]; then
     pass smooth-loss-differs
 else
@@ -321,13 +325,7 @@ expect_fail smooth-range 2 "--label-smoothing: expected a number from 0 to 0.999
 NEF=(--data train.bin --val val.bin "${TINY[@]}" --schedule constant_with_warmup --neftune-alpha 5 -q)
 check neftune-run llm-train "${NEF[@]}" --out neftune --max-steps 8
 check neftune-eval llm-eval -q -m neftune/checkpoint-8 -d val.bin -o neftune.json
-"$PY" -c '
-import json, sys
-last = [e for e in map(json.loads, open(sys.argv[1])) if "val_loss" in e][-1]
-ev = json.load(open(sys.argv[2]))
-err = abs(last["val_loss"] - ev["loss"]) / ev["loss"]
-print(("ok" if err < 1e-6 else "FAIL") + " neftune-val-clean (llm-train %r, llm-eval %r)" % (last["val_loss"], ev["loss"]))
-' neftune/log.jsonl neftune.json
+same_val_loss neftune-val-clean neftune/log.jsonl neftune.json
 check neftune-off llm-train "${NEF[@]}" --out neftune0 --max-steps 8 --neftune-alpha 0
 if [ "$(log_numbers neftune/log.jsonl | head -n 1)" != "$(log_numbers neftune0/log.jsonl | head -n 1)" ]; then
     pass neftune-loss-differs
