@@ -277,8 +277,7 @@ void llm_gpt2_forward(llm_model *m, const llm_batch *batch, float noise_scale, l
     omp_set_num_threads(m->threads < a->threads ? m->threads : a->threads);
 
     float *wte = tensor_at(m, m->params, 0), *wpe = tensor_at(m, m->params, 1);
-    llm_embed_forward(a->res0, a->tokens, a->pos, wte, wpe, N, T, C, noise_scale,
-                      noise_scale > 0 ? batch->noise_key : 0);
+    llm_embed_forward(a->res0, a->tokens, a->pos, wte, wpe, N, T, C, noise_scale, batch->noise_key);
     for (int l = 0; l < cfg->n_layer; l++) {
         gpt2_layer P = layer_at(m, m->params, l);
         layer_acts *L = &a->layer[l];

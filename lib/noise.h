@@ -10,24 +10,17 @@
 #include <math.h>
 #include <stdint.h>
 
-#ifdef __CUDACC__
-#define LLM_NOISE_FN static inline __host__ __device__
-#else
-#define LLM_NOISE_FN static inline
-#endif
+#include "rng.h"
 
-/* splitmix64's mixer over the key and the element's number. */
-LLM_NOISE_FN uint64_t llm_noise_mix(uint64_t key, uint64_t i)
+/* The hash of element i under key: the (i+1)-th number of splitmix64 seeded with key. */
+static inline LLM_RNG_HOST_DEVICE uint64_t llm_noise_mix(uint64_t key, uint64_t i)
 {
-    uint64_t z = key + (i + 1) * 0x9e3779b97f4a7c15u;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
+    return llm_mix64(key + (i + 1) * LLM_GOLDEN_GAMMA);
 }
 
 /* Element i's number in [-1, 1): the top 24 bits of its hash, a multiple of 2^-23, exact in
  * a float. */
-LLM_NOISE_FN float llm_noise_unit(uint64_t key, uint64_t i)
+static inline LLM_RNG_HOST_DEVICE float llm_noise_unit(uint64_t key, uint64_t i)
 {
     return (float)((int32_t)(llm_noise_mix(key, i) >> 40) - (1 << 23)) * (1.0f / 8388608.0f);
 }

@@ -102,7 +102,7 @@ void llm_embed_forward(float *out, const int32_t *tokens, const int32_t *pos, co
         const float *e = wte + (size_t)tokens[n] * C;
         const float *p = wpe + (size_t)(pos ? pos[n] : n % T) * C;
         float *o = out + (size_t)n * C;
-        if (noise_key)
+        if (noise_scale != 0)
             for (int c = 0; c < C; c++)
                 o[c] = (e[c] + noise_scale * llm_noise_unit(noise_key, (uint64_t)n * C + c)) + p[c];
         else

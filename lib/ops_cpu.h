@@ -15,8 +15,9 @@ void llm_gemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int
               const float *B, int ldb, float beta, float *C, int ldc);
 
 /* out (N, C) = wte[tokens] + wpe[pos]; pos NULL means t within each row of T. With a
- * noise_key, element i's token embedding first gets noise_scale x llm_noise_unit(key, i)
- * (NEFTune, lib/noise.h), as Trainer's hook adds it to the embedding layer's output. */
+ * noise_scale other than 0, element i's token embedding first gets noise_scale x
+ * llm_noise_unit(noise_key, i) (NEFTune, lib/noise.h), as Trainer's hook adds it to the
+ * embedding layer's output. */
 void llm_embed_forward(float *out, const int32_t *tokens, const int32_t *pos, const float *wte,
                        const float *wpe, int N, int T, int C, float noise_scale, uint64_t noise_key);
 void llm_embed_backward(float *dwte, float *dwpe, const float *dout, const int32_t *tokens,

@@ -88,7 +88,7 @@ void llm_cuda_gelu_fusion(int on);
 /* ---- the layers ---- */
 
 /* out (N, C) = wte[tokens] + wpe[pos] (pos: (N) offsets, never NULL here), with NEFTune's
- * noise added to the token embedding when noise_key is not 0, as llm_embed_forward. */
+ * noise added to the token embedding when noise_scale is not 0, as llm_embed_forward. */
 int llm_cuda_embed_forward(float *out, const int32_t *tokens, const int32_t *pos, const float *wte,
                            const float *wpe, int N, int C, float noise_scale, uint64_t noise_key, llm_cu_stream s,
                            llm_error *err);

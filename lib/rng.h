@@ -6,17 +6,27 @@
 
 #include <stdint.h>
 
+#ifdef __CUDACC__    /* the mixer serves GPU kernels too (lib/noise.h) */
+#define LLM_RNG_HOST_DEVICE __host__ __device__
+#else
+#define LLM_RNG_HOST_DEVICE
+#endif
+
 typedef struct llm_rng {
     uint64_t s[4];
 } llm_rng;
 
-static inline uint64_t llm_splitmix64(uint64_t *x)
+#define LLM_GOLDEN_GAMMA 0x9e3779b97f4a7c15u    /* splitmix64's step */
+
+/* splitmix64's output function: a 64-bit word mixed into one that looks random. */
+static inline LLM_RNG_HOST_DEVICE uint64_t llm_mix64(uint64_t z)
 {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15u);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
     return z ^ (z >> 31);
 }
+
+static inline uint64_t llm_splitmix64(uint64_t *x) { return llm_mix64(*x += LLM_GOLDEN_GAMMA); }
 
 static inline void llm_rng_seed(llm_rng *r, uint64_t seed)
 {

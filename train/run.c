@@ -725,7 +725,8 @@ static int step(run *r, double lr, float *loss, float *grad_norm, int64_t *count
         tokens_after += r->micro[i].tokens_added;
         r->positions += (uint64_t)mb[i].B * (uint64_t)mb[i].T;
     }
-    r->row_tokens += tokens_after - tokens_before;
+    uint64_t taken = tokens_after - tokens_before;
+    r->row_tokens += taken;
     llm_model_zero_grad(r->m);
     double loss_sum = 0;
     for (int i = 0; i < r->grad_accum; i++) {
@@ -748,8 +749,8 @@ static int step(run *r, double lr, float *loss, float *grad_norm, int64_t *count
         llm_adamw_step(r->opt, r->m->params, r->m->grads, r->m->tensors, r->m->n_tensors, lr);
     }
     r->st.step++;
-    r->st.tokens_seen += tokens_after - tokens_before;
-    r->window_tokens += tokens_after - tokens_before;
+    r->st.tokens_seen += taken;
+    r->window_tokens += taken;
     r->st.epoch = llm_sampler_epoch(r->sampler);
     return 0;
 }

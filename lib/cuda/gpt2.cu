@@ -677,9 +677,8 @@ extern "C" int llm_cuda_forward(llm_cuda *g, const llm_batch *batch, float label
     if (grouped && send_groups(g, N, err) < 0)
         return -1;
 
-    uint64_t noise_key = noise_scale > 0 ? batch->noise_key : 0;
     STAGE("fwd embedding", llm_cuda_embed_forward(g->resid[0], g->tokens, g->pos, P(g, 0), P(g, 1), N, C, noise_scale,
-                                                  noise_key, NULL, err));
+                                                  batch->noise_key, NULL, err));
     for (int l = 0; l < g->cfg.n_layer; l++)
         TRY(layer_forward(g, l, &g->layer[l], B, T, 0, g->pos, g->resid[l], g->resid[l + 1], err));
     float *last = g->resid[g->cfg.n_layer];

@@ -18,7 +18,7 @@ __global__ static void embed_forward_kernel(float *out, const int32_t *tokens, c
         return;
     int n = (int)(i / C), c = (int)(i % C);
     float e = wte[(size_t)tokens[n] * C + c];
-    if (noise_key)    /* __fmul_rn: no fused multiply-add, so the CPU's bits */
+    if (noise_scale != 0)    /* __fmul_rn: no fused multiply-add, so the CPU's bits */
         e += __fmul_rn(noise_scale, llm_noise_unit(noise_key, i));
     out[i] = e + wpe[(size_t)pos[n] * C + c];
 }

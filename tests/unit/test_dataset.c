@@ -214,7 +214,7 @@ static void test_group_by_length(void)
         llm_sampler_free(s);
     }
 
-    /* Groups of about 100 records (megabatches of 8 x 3): each epoch still a permutation,
+    /* Groups of about 100 records (several megabatches each): each epoch still a permutation,
      * with far less padding in batches of 3 than the plain order has, and a position restored
      * mid-group gives the same rest. */
     s = llm_sampler_new(d, 5, 400, &err);

@@ -322,7 +322,7 @@ static void test_embed(void)
     fill(wpe, T * C, 1.0);
     fill(r, N * C, 1.0);
     int32_t tok[N] = {1, 1, 3, 0, 1, 2}, pos[N] = {0, 1, 0, 0, 0, 1};
-    llm_embed_forward(out, tok, pos, wte, wpe, N, T, C, 0.5f, 0);    /* key 0: no noise */
+    llm_embed_forward(out, tok, pos, wte, wpe, N, T, C, 0, 77);    /* scale 0: no noise */
     CHECK(out[4 * C + 2] == wte[1 * C + 2] + wpe[0 * C + 2]);
     llm_embed_forward(out, tok, NULL, wte, wpe, N, T, C, 0, 0);    /* positions t within rows of T */
     CHECK(out[4 * C + 2] == wte[1 * C + 2] + wpe[1 * C + 2]);
