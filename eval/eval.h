@@ -19,7 +19,7 @@ typedef enum ev_doc_attention {
 typedef struct ev_opts {
     const char *model;          /* --model DIR */
     const char *data;           /* --data FILE (evaluation) */
-    int batch_size;             /* rows per forward */
+    int batch_size;             /* records a batch: Trainer's per_device_eval_batch_size */
     ev_doc_attention doc_attention;
     double label_smoothing;     /* --label-smoothing: Trainer's label_smoothing_factor */
 
@@ -55,8 +55,9 @@ typedef struct ev_score {
     int doc_attention;
 } ev_score;
 
-/* Evaluates m over the records of data in file order, batch_size rows per forward, into
- * sc (zeroed here). Returns 0, or -1 with err set. */
+/* Evaluates m over the records of data in file order, in batches of batch_size records (a
+ * forward takes a batch, or as many rows of it as fit), into sc (zeroed here). Returns 0,
+ * or -1 with err set. */
 int ev_score_dataset(llm_model *m, llm_dataset *data, int batch_size, ev_doc_attention doc,
                      int quiet, ev_score *sc, llm_error *err);
 

@@ -59,24 +59,26 @@ int ev_score_dataset(llm_model *m, llm_dataset *data, int batch_size, ev_doc_att
     /* Padding is never counted; any valid id does. */
     int32_t pad = h->pad_id >= 0 && h->pad_id < V ? (int32_t)h->pad_id
                   : h->eos_id >= 0 && h->eos_id < V ? (int32_t)h->eos_id : 0;
-    /* Any -b gives the same numbers: no more rows than records, nor than a pass can take. */
+    /* A pass takes no more rows than the records, nor than it can; the batches of
+     * eval_loss keep -b records whatever the passes (padding changes no number). */
     uint64_t records = llm_dataset_records(data);
-    int given = batch_size, most = llm_model_max_rows(m, m->cfg.block_size);
-    if (records && (uint64_t)batch_size > records)
-        batch_size = (int)records;
-    if (batch_size > most && most > 0) {
+    int rows = batch_size, most = llm_model_max_rows(m, m->cfg.block_size);
+    if (records && (uint64_t)rows > records)
+        rows = (int)records;
+    if (rows > most && most > 0) {
         if (!quiet)
-            llm_msg("-b %d: on the CPU a pass takes at most %d rows of %d tokens; taking %d", given, most,
-                    m->cfg.block_size, most);
-        batch_size = most;
+            llm_msg("-b %d: on the CPU a pass takes at most %d rows of %d tokens; a batch takes several", batch_size,
+                    most, m->cfg.block_size);
+        rows = most;
     }
     llm_batcher b;
-    if (llm_batcher_init(&b, batch_size, m->cfg.block_size, pad, doc != EV_DOC_OFF, err) < 0)
+    if (llm_batcher_init(&b, rows, m->cfg.block_size, pad, doc != EV_DOC_OFF, err) < 0)
         return -1;
     progress p = {.enabled = !quiet && isatty(STDERR_FILENO), .records = llm_dataset_records(data),
                   .tokens = llm_dataset_tokens(data)};
     p.start = p.last = now_seconds();
-    llm_eval_opts eo = {.plan_as_needed = 1, .progress = progress_hook, .ctx = &p};
+    llm_eval_opts eo = {.batch_records = (uint64_t)batch_size, .plan_as_needed = 1, .progress = progress_hook,
+                        .ctx = &p};
     int rc = llm_dataset_evaluate(data, m, &b, &eo, &sc->sums, err);
     if (p.drawn)
         fputs("\r\033[K", stderr);
@@ -95,7 +97,7 @@ static void put_number(llm_buf *b, double v)
         llm_buf_puts(b, "null");
 }
 
-static void score_json(const ev_score *sc, double label_smoothing, const char *dir, const char *data, llm_buf *b)
+static void score_json(const ev_score *sc, const ev_opts *o, const char *dir, llm_buf *b)
 {
     double n = (double)sc->sums.stats.count, loss = sc->sums.stats.loss_sum / n;
     llm_buf_printf(b, "{\"tokens\":%" PRId64 ",\"loss\":", sc->sums.stats.count);
@@ -104,13 +106,16 @@ static void score_json(const ev_score *sc, double label_smoothing, const char *d
     put_number(b, n > 0 ? exp(loss) : NAN);
     llm_buf_puts(b, ",\"accuracy\":");
     put_number(b, n > 0 ? (double)sc->sums.stats.correct / n : NAN);
-    if (label_smoothing > 0)    /* the loss above is the smoothed one */
-        llm_buf_printf(b, ",\"label_smoothing\":%.9g", label_smoothing);
+    llm_buf_puts(b, ",\"eval_loss\":");
+    put_number(b, sc->sums.trainer_loss);
+    llm_buf_printf(b, ",\"batch_size\":%d", o->batch_size);
+    if (o->label_smoothing > 0)    /* the losses above are the smoothed ones */
+        llm_buf_printf(b, ",\"label_smoothing\":%.9g", o->label_smoothing);
     llm_buf_printf(b, ",\"records\":%" PRIu64 ",\"truncated\":%" PRIu64 ",\"doc_attention\":%s,\"model\":",
                    sc->sums.records, sc->sums.truncated, sc->doc_attention ? "true" : "false");
     llm_buf_json_string(b, dir, strlen(dir));
     llm_buf_puts(b, ",\"data\":");
-    llm_buf_json_string(b, data, strlen(data));
+    llm_buf_json_string(b, o->data, strlen(o->data));
     llm_buf_puts(b, "}\n");
 }
 
@@ -128,7 +133,11 @@ static void summary(const ev_opts *o, const ev_score *sc, int block_size, double
     if (o->doc_attention == EV_DOC_ON && !sc->sums.with_bounds)
         llm_msg("--doc-attention=on: no record records document starts; each was one sequence");
     if (!sc->sums.stats.count)
-        llm_msg("%s: no position counts in the loss: loss, perplexity and accuracy are null", o->data);
+        llm_msg("%s: no position counts in the loss: loss, perplexity, accuracy and eval_loss are null", o->data);
+    else if (sc->sums.batches_uncounted)
+        llm_msg("%" PRIu64 " of the %" PRIu64 " batches of %d records count no position (every label masked): "
+                "eval_loss leaves them out, where Trainer's would be NaN", sc->sums.batches_uncounted,
+                sc->sums.batches, o->batch_size);
 }
 
 int ev_run_score(const ev_opts *o)
@@ -167,7 +176,7 @@ int ev_run_score(const ev_opts *o)
                 "checkpoint)", dir, sc.sums.stats.loss_sum);
         goto done;
     }
-    score_json(&sc, o->label_smoothing, dir, o->data, &json);
+    score_json(&sc, o, dir, &json);
     if (llm_buf_failed(&json)) {
         llm_msg("out of memory");
         goto done;

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -495,9 +496,10 @@ void llm_batcher_build(llm_batcher *b, llm_batch *out)
 
 /* ---- evaluation ------------------------------------------------------------------------- */
 
-/* One forward over the rows of b, planning a longer context first when asked and needed. */
-static int evaluate_batch(llm_model *m, llm_batcher *b, const llm_eval_opts *o, int *planned_T,
-                          llm_eval_sums *out, llm_error *err)
+/* One forward over the rows of b, planning a longer context first when asked and needed;
+ * its sums go into the evaluation's and the current batch's. */
+static int evaluate_rows(llm_model *m, llm_batcher *b, const llm_eval_opts *o, int *planned_T,
+                         llm_loss_stats *batch_stats, llm_eval_sums *out, llm_error *err)
 {
     llm_batch batch;
     llm_loss_stats st;
@@ -517,9 +519,32 @@ static int evaluate_batch(llm_model *m, llm_batcher *b, const llm_eval_opts *o, 
     out->stats.loss_sum += st.loss_sum;
     out->stats.count += st.count;
     out->stats.correct += st.correct;
+    batch_stats->loss_sum += st.loss_sum;
+    batch_stats->count += st.count;
     if (o->progress)
         o->progress(o->ctx, out);
     return 0;
+}
+
+/* Trainer's weighted sum of batch means, carried while an evaluation runs. */
+typedef struct {
+    llm_loss_stats stats;         /* of the batch being read */
+    uint64_t records;             /* its records, the empty ones too */
+    double weighted_sum;          /* over the batches closed: records x mean loss */
+    uint64_t weighted_records;
+} eval_batches;
+
+static void close_batch(eval_batches *e, llm_eval_sums *out)
+{
+    if (e->stats.count) {
+        e->weighted_sum += (double)e->records * (e->stats.loss_sum / (double)e->stats.count);
+        e->weighted_records += e->records;
+    } else {
+        out->batches_uncounted++;
+    }
+    out->batches++;
+    memset(&e->stats, 0, sizeof e->stats);
+    e->records = 0;
 }
 
 int llm_dataset_evaluate(llm_dataset *d, llm_model *m, llm_batcher *b, const llm_eval_opts *opts,
@@ -527,32 +552,40 @@ int llm_dataset_evaluate(llm_dataset *d, llm_model *m, llm_batcher *b, const llm
 {
     static const llm_eval_opts defaults;
     const llm_eval_opts *o = opts ? opts : &defaults;
+    uint64_t batch_records = o->batch_records ? o->batch_records : (uint64_t)b->max_B;
     memset(out, 0, sizeof *out);
     llm_batcher_clear(b);
     if (llm_dataset_rewind(d, err) < 0)
         return -1;
-    uint64_t batches = 0, truncated = b->truncated, cut = b->tokens_cut;
+    uint64_t truncated = b->truncated, cut = b->tokens_cut;
+    eval_batches e = {0};
     int planned_T = 0, rc = 0;
     llm_record rec;
-    while ((o->max_batches == 0 || batches < o->max_batches) && (rc = llm_dataset_next(d, &rec, err)) == 1) {
+    while ((o->max_batches == 0 || out->batches < o->max_batches) && (rc = llm_dataset_next(d, &rec, err)) == 1) {
         out->records++;
         out->tokens_in += rec.n_tokens;
         out->with_bounds += rec.n_bounds > 0;
+        e.records++;
         if (!llm_batcher_add(b, &rec))
             out->empty++;
-        else if (b->rows == b->max_B) {
-            if (evaluate_batch(m, b, o, &planned_T, out, err) < 0)
-                return -1;
-            batches++;
-        }
+        /* a forward holds one batch's rows only, so that each batch's sums stay apart */
+        int batch_done = e.records == batch_records;
+        if ((b->rows == b->max_B || (batch_done && b->rows)) &&
+            evaluate_rows(m, b, o, &planned_T, &e.stats, out, err) < 0)
+            return -1;
+        if (batch_done)
+            close_batch(&e, out);
     }
     if (rc < 0)
         return -1;
-    if (b->rows && (o->max_batches == 0 || batches < o->max_batches) &&
-        evaluate_batch(m, b, o, &planned_T, out, err) < 0)
-        return -1;
+    if (e.records) {    /* the last batch, shorter */
+        if (b->rows && evaluate_rows(m, b, o, &planned_T, &e.stats, out, err) < 0)
+            return -1;
+        close_batch(&e, out);
+    }
     llm_batcher_clear(b);
     out->truncated = b->truncated - truncated;
     out->tokens_cut = b->tokens_cut - cut;
+    out->trainer_loss = e.weighted_records ? e.weighted_sum / (double)e.weighted_records : NAN;
     return 0;
 }

@@ -110,10 +110,21 @@ typedef struct llm_eval_sums {
     uint64_t truncated;           /* records cut to the batcher's max_T */
     uint64_t tokens_in;           /* tokens of every record */
     uint64_t tokens_cut;          /* of those, beyond max_T */
+    /* Trainer's eval_loss: the mean of each batch's loss (over the batch's counted
+     * positions), a batch weighing as many as its records, as evaluation_loop repeats a
+     * batch's loss and gather_for_metrics cuts the last batch's copies to its records. A
+     * batch that counts no position (whose loss is NaN there) is left out and counted;
+     * NAN when every one is. Equal to stats' mean when every record counts as many. */
+    double trainer_loss;
+    uint64_t batches;             /* batches of llm_eval_opts.batch_records records */
+    uint64_t batches_uncounted;   /* of those, the ones left out of trainer_loss */
 } llm_eval_sums;
 
 typedef struct llm_eval_opts {
-    uint64_t max_batches;         /* stop after this many forwards; 0: the whole data set */
+    /* Trainer's per_device_eval_batch_size: the records of a batch of trainer_loss (0: the
+     * batcher's max_B). Forwards take at most the batcher's max_B rows of one batch. */
+    uint64_t batch_records;
+    uint64_t max_batches;         /* stop after this many batches; 0: the whole data set */
     /* 1: plan m for inference as the rows need it (twice the longest so far, at most
      * max_T), for a model used for nothing else; 0: m is planned for the batcher's
      * max_B x max_T already (a training plan serves). */
@@ -123,9 +134,8 @@ typedef struct llm_eval_opts {
     void *ctx;
 } llm_eval_opts;
 
-/* Runs m over the records of d in file order, b->max_B rows a forward, into *out (zeroed
- * here). The batcher is cleared before and after; its counters go on. 0, or -1 with err
- * set. */
+/* Runs m over the records of d in file order, batch by batch, into *out (zeroed here). The
+ * batcher is cleared before and after; its counters go on. 0, or -1 with err set. */
 int llm_dataset_evaluate(llm_dataset *d, llm_model *m, llm_batcher *b, const llm_eval_opts *opts,
                          llm_eval_sums *out, llm_error *err);
 

@@ -79,7 +79,10 @@ static const char usage[] =
     "Evaluation, checkpoints and log:\n"
     "      --eval-every=N|epoch  evaluate --val every N steps or each epoch's end\n"
     "                          (default 0: at the end only)\n"
-    "      --eval-batches=N    forward passes an evaluation (default 0: all of --val)\n"
+    "      --eval-batch=N      records a batch of an evaluation, Trainer's\n"
+    "                          per_device_eval_batch_size (default 8): the val loss is\n"
+    "                          the mean of the batches' losses, as Trainer's eval_loss\n"
+    "      --eval-batches=N    batches an evaluation (default 0: all of --val)\n"
     "      --patience=N        stop when N evaluations in a row have not lowered the best\n"
     "                          val loss, as EarlyStoppingCallback (default 0: never)\n"
     "      --min-delta=F       lowered means by more than F (default 0)\n"
@@ -113,7 +116,7 @@ enum {
     OPT_POWER, OPT_TIMESCALE, OPT_DECAY_STEPS, OPT_DECAY_RATIO, OPT_WARMUP_TYPE, OPT_DECAY_TYPE, OPT_PLATEAU_FACTOR,
     OPT_PLATEAU_PATIENCE, OPT_PLATEAU_THRESHOLD, OPT_PLATEAU_COOLDOWN, OPT_BETA1,
     OPT_BETA2, OPT_EPS, OPT_WEIGHT_DECAY, OPT_MAX_GRAD_NORM, OPT_LABEL_SMOOTHING, OPT_NEFTUNE_ALPHA,
-    OPT_EVAL_EVERY, OPT_EVAL_BATCHES,
+    OPT_EVAL_EVERY, OPT_EVAL_BATCH, OPT_EVAL_BATCHES,
     OPT_SAVE_EVERY, OPT_KEEP, OPT_PATIENCE, OPT_MIN_DELTA, OPT_LOG_EVERY, OPT_MAX_DROP, OPT_DEVICE, OPT_RECOMPUTE,
     OPT_VERSION
 };
@@ -161,6 +164,7 @@ static const struct option long_options[] = {
     {"label-smoothing", required_argument, NULL, OPT_LABEL_SMOOTHING},
     {"neftune-alpha", required_argument, NULL, OPT_NEFTUNE_ALPHA},
     {"eval-every", required_argument, NULL, OPT_EVAL_EVERY},
+    {"eval-batch", required_argument, NULL, OPT_EVAL_BATCH},
     {"eval-batches", required_argument, NULL, OPT_EVAL_BATCHES},
     {"patience", required_argument, NULL, OPT_PATIENCE},
     {"min-delta", required_argument, NULL, OPT_MIN_DELTA},
@@ -277,8 +281,9 @@ static int check_args(const train_opts *o)
     int status = check_schedule(o);
     if (status >= 0)
         return status;
-    if (!o->val && (o->eval_every || o->eval_batches))
-        return llm_usage_error("--eval-every and --eval-batches evaluate --val FILE, which is not given");
+    if (!o->val && (o->eval_every || o->eval_batch || o->eval_batches))
+        return llm_usage_error("--eval-every, --eval-batch and --eval-batches evaluate --val FILE, which is not "
+                               "given");
     if (o->patience && !o->eval_every)
         return llm_usage_error("--patience counts evaluations during the run: it needs --val FILE and --eval-every N");
     if (o->min_delta > 0 && !o->patience)
@@ -401,6 +406,7 @@ static int parse_args(train_opts *o, int argc, char **argv)
         case OPT_LABEL_SMOOTHING: status = real_option("label-smoothing", optarg, 0, 0.999, &o->label_smoothing); break;
         case OPT_NEFTUNE_ALPHA: status = real_option("neftune-alpha", optarg, 0, 1e6, &o->neftune_alpha); break;
         case OPT_EVAL_EVERY: status = every_option("eval-every", optarg, &o->eval_every); break;
+        case OPT_EVAL_BATCH: status = size_option("eval-batch", optarg, 1 << 20, &o->eval_batch); break;
         case OPT_EVAL_BATCHES:
             status = count_option("eval-batches", optarg, &v);
             o->eval_batches = (uint64_t)v;

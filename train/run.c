@@ -53,6 +53,7 @@ typedef struct run {
     int cut_noted;                /* the first record cut to the context was reported */
     uint64_t val_cut, val_cut_tokens;    /* --val's records cut to the context an evaluation */
     int val_uncounted;            /* --val has no label to count: every val_loss is null */
+    uint64_t val_batches, val_batches_uncounted;    /* an evaluation's batches; those left out */
     uint64_t eval_step;           /* the step of the last evaluation, and its loss */
     double eval_loss;
     uint64_t evals_since_best;    /* evaluations since the val loss last fell by more than --min-delta */
@@ -757,7 +758,8 @@ static int step(run *r, double lr, float *loss, float *grad_norm, int64_t *count
 
 static int evaluate(run *r)
 {
-    llm_eval_opts eo = {.max_batches = r->o->eval_batches};
+    llm_eval_opts eo = {.batch_records = (uint64_t)(r->o->eval_batch ? r->o->eval_batch : TRAIN_EVAL_BATCH),
+                        .max_batches = r->o->eval_batches};
     llm_eval_sums sums;
     if (llm_dataset_evaluate(r->val, r->m, &r->eval_rows, &eo, &sums, &r->err) < 0)
         return -1;
@@ -765,7 +767,9 @@ static int evaluate(run *r)
     r->val_cut = sums.truncated;
     r->val_cut_tokens = sums.tokens_cut;
     r->val_uncounted = st.count == 0;
-    double loss = st.count ? st.loss_sum / (double)st.count : NAN;
+    r->val_batches = sums.batches;
+    r->val_batches_uncounted = sums.batches_uncounted;
+    double loss = sums.trainer_loss;    /* what early stopping, best and the plateau follow, as Trainer's */
     llm_log_eval e = {
         .step = r->st.step, .epoch = r->st.epoch, .tokens = r->st.tokens_seen, .val_loss = (float)loss,
         .val_accuracy = st.count ? (float)((double)st.correct / (double)st.count) : NAN,
@@ -991,6 +995,10 @@ static void report_skips(const run *r)
                 r->val_cut_tokens);
     if (r->val_uncounted)
         llm_msg("%s: no label counts in the loss in the records evaluated (every one masked): val_loss is null", r->o->val);
+    else if (r->val_batches_uncounted)
+        llm_msg("%s: %" PRIu64 " of the %" PRIu64 " batches of an evaluation count no label (every one masked): "
+                "val_loss leaves them out, where Trainer's eval_loss would be NaN", r->o->val,
+                r->val_batches_uncounted, r->val_batches);
     /* on is auto, but asked for: say when it found nothing to apply to, as llm-eval does */
     if (r->o->doc_attention == TRAIN_DOC_ON && !r->with_bounds && r->st.step > (uint64_t)r->first_step && !r->o->quiet)
         llm_msg("--doc-attention=on: no record taken recorded document starts; each was one sequence");

@@ -8,7 +8,9 @@ only (no transformers, no safetensors package), float32 on the CPU.
       the recipes': shifted by one, -100 not counted; with document attention each document
       attends to itself, positions restart at its start and its first token is no label
       (DataCollatorWithFlattening). Records longer than the context keep their start.
-      Prints "ok NAME ..." or "FAIL NAME ..." for loss, perplexity, accuracy and counts.
+      Prints "ok NAME ..." or "FAIL NAME ..." for loss, perplexity, accuracy and counts, and
+      for eval_loss, against Trainer's evaluation_loop transcribed (trainer_eval_loss) over
+      batches of --batch records (llm-eval's -b).
   strided MODEL DOCS.ids --max-length N --stride S --check EVAL.json NAME
       The sliding-window perplexity of Hugging Face's "Perplexity of fixed-length models"
       over the documents of DOCS.ids concatenated, against llm-eval of llm-pack --stride.
@@ -110,9 +112,31 @@ def record_inputs(rec, block, doc_attention):
     return ids_t, pos_t, allowed, torch.tensor(labels, dtype=torch.long)
 
 
+def trainer_eval_loss(per_record, batch_size):
+    """Trainer.evaluation_loop's eval_loss over (loss sum, count) a record, in file order
+    (SequentialSampler): a batch's loss is the mean over its counted labels (the model's
+    cross-entropy, or LabelSmoother's, reduction mean); each is repeated batch_size times
+    (losses.repeat(batch_size)) and gather_for_metrics cuts the last batch's copies to the
+    records it holds (the dataloader's remainder); eval_loss is the mean of them all. A batch
+    with no counted label has the loss NaN there, and so would eval_loss: llm-eval leaves
+    such a batch out, and so does this."""
+    all_losses = []
+    for first in range(0, len(per_record), batch_size):
+        batch = per_record[first:first + batch_size]
+        n = sum(c for _, c in batch)
+        if n == 0:
+            continue
+        loss = sum(s for s, _ in batch) / n
+        all_losses += [loss] * batch_size
+        if len(batch) < batch_size:     # the remainder, at the end of the dataloader
+            del all_losses[len(all_losses) - batch_size + len(batch):]
+    return sum(all_losses) / len(all_losses) if all_losses else float("nan")
+
+
 def score(args):
     model = GPT2(args.model)
     loss_sum, count, correct, records, min_gap = 0.0, 0, 0, 0, float("inf")
+    per_record = []
     truncated = 0
     near_ties = 0
     with torch.no_grad():
@@ -121,6 +145,7 @@ def score(args):
                 continue
             rec = json.loads(line)
             records += 1
+            per_record.append((0.0, 0))
             truncated += len(rec["input_ids"]) > model.block
             if not rec["input_ids"]:
                 continue
@@ -135,10 +160,12 @@ def score(args):
                 e = args.label_smoothing
                 log_probs = -F.log_softmax(lg.double(), dim=-1)
                 nll = log_probs.gather(dim=-1, index=tg.unsqueeze(-1)).sum()
-                loss_sum += ((1 - e) * nll + e * log_probs.sum() / log_probs.shape[-1]).item()
+                record_sum = ((1 - e) * nll + e * log_probs.sum() / log_probs.shape[-1]).item()
             else:
-                loss_sum += F.cross_entropy(lg.double(), tg, reduction="sum").item()
+                record_sum = F.cross_entropy(lg.double(), tg, reduction="sum").item()
+            loss_sum += record_sum
             count += int(keep.sum())
+            per_record[-1] = (record_sum, int(keep.sum()))
             correct += int((lg.argmax(-1) == tg).sum())
             top2 = lg.topk(2, dim=-1).values
             gaps = top2[:, 0] - top2[:, 1]
@@ -163,6 +190,11 @@ def score(args):
     ppl = math.exp(loss)
     err = abs(got["perplexity"] - ppl) / ppl
     report("perplexity", err <= TOL_LOSS, f"llm-eval {got['perplexity']:.9g}, torch {ppl:.9g}, rel err {err:.2e}")
+    want = trainer_eval_loss(per_record, args.batch)
+    err = abs(got["eval_loss"] - want) / abs(want)
+    report("eval_loss", got["batch_size"] == args.batch and err <= TOL_LOSS,
+           f"llm-eval {got['eval_loss']:.9g} in batches of {got['batch_size']}, Trainer's loop {want:.9g} in "
+           f"batches of {args.batch}, rel err {err:.2e}, tol {TOL_LOSS:.0e}")
     ours = round(got["accuracy"] * count)
     report("accuracy", abs(ours - correct) <= near_ties,
            f"llm-eval {got['accuracy']:.9g} ({ours} of {count}), torch {correct / count:.9g} ({correct}), "
@@ -253,6 +285,7 @@ def main():
     s.add_argument("ids")
     s.add_argument("--doc-attention", choices=("on", "off"), default="on")
     s.add_argument("--label-smoothing", type=float, default=0.0)
+    s.add_argument("--batch", type=int, default=8)
     s.add_argument("--check", required=True)
     s.add_argument("name")
     w = sub.add_parser("strided")

@@ -5,7 +5,8 @@
 # (concat --boundaries, fit), and small-vocabulary records with masks, starts, empty records
 # and records longer than the context, with document attention on and off and several batch
 # sizes. Tolerance: 1e-5 relative on the loss and the perplexity; the accuracy's count exact
-# (but for positions whose two best logits are within 1e-4, none so far).
+# (but for positions whose two best logits are within 1e-4, none so far). eval_loss, 1e-5 too,
+# against Trainer's evaluation loop transcribed over batches of -b records.
 . "$(dirname "$0")/lib.sh"
 DRIVER=$LLM_BUILD/tests/eval_model_driver
 REF="$PY $CLI_DIR/eval_reference.py"
@@ -17,18 +18,21 @@ fi
 [ -x "$DRIVER" ] || { fail setup "$DRIVER is not built (make test builds it)"; exit 0; }
 
 # compare NAME MODEL DATA DOC [LLM-EVAL OPTIONS...]: llm-eval on DATA.bin against the
-# reference on DATA.ids (its llm-cat --to=ids); a --label-smoothing=E goes to both.
+# reference on DATA.ids (its llm-cat --to=ids); a --label-smoothing=E and a -b N go to both.
 compare() {
     local name=$1 model=$2 data=$3 doc=$4
     shift 4
     run llm-eval -q -m "$model" -d "$data.bin" --doc-attention="$doc" -o "$name.json" "$@"
     if [ "$RC" -ne 0 ]; then fail "$name" "$(last_diag)"; return; fi
     [ "$doc" = auto ] && doc=on
-    local smoothing=0 arg
+    local smoothing=0 batch=8 prev= arg
     for arg in "$@"; do
         case $arg in --label-smoothing=*) smoothing=${arg#*=} ;; esac
+        [ "$prev" = -b ] && batch=$arg
+        prev=$arg
     done
-    $REF score "$model" "$data.ids" --doc-attention "$doc" --label-smoothing "$smoothing" --check "$name.json" "$name"
+    $REF score "$model" "$data.ids" --doc-attention "$doc" --label-smoothing "$smoothing" --batch "$batch" \
+        --check "$name.json" "$name"
 }
 
 # ---- small vocabulary: masks, document starts, empty and long records --------------------
@@ -58,7 +62,28 @@ compare small-on-b1 m61 small on -b 1
 compare small-off m61 small off
 compare small-off-b3-j1 m61 small off -b 3 -j 1
 compare small-smoothed m61 small auto --label-smoothing=0.1
+compare small-b5-smoothed m61 small auto -b 5 --label-smoothing=0.1
 expect_file_has small-smoothed-noted '"label_smoothing":0.1,' small-smoothed.json
+# Records count different numbers of labels here, so Trainer's mean of batch means is not the
+# mean over tokens: the check above tells them apart.
+check small-eval-loss-differs py '
+import json, sys
+a = json.load(open(sys.argv[1]))
+sys.exit(not abs(a["eval_loss"] - a["loss"]) > 1e-3 * a["loss"])' small-auto.json
+
+# A batch whose every label is masked (Trainer's loss NaN) is left out of eval_loss, and said.
+$PY -c '
+import json
+for i in range(10):
+    ids = [(7 * i + t) % 61 for t in range(5 + i)]
+    labels = [-100] * len(ids) if i < 3 else ids
+    print(json.dumps({"input_ids": ids, "labels": labels}))
+' >masked.in
+llm-cat -q --from=ids --kind=blocks --vocab-size=61 --eos=60 masked.in -o masked.bin
+llm-cat -q --to=ids masked.bin >masked.ids
+compare masked-batch m61 masked auto -b 3
+expect_stderr_has masked-batch-said "1 of the 4 batches of 3 records count no position" \
+    llm-eval -m m61 -d masked.bin -b 3
 check small-has-accuracy py 'import json, sys; a = json.load(open(sys.argv[1]))["accuracy"]; sys.exit(not a > 0.1)' small-auto.json
 expect_eq small-doc-attention-reported '"doc_attention":true' "$(grep -o '"doc_attention":[a-z]*' small-auto.json)"
 

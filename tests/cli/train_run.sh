@@ -295,14 +295,16 @@ expect_fail usage-eval-no-val 2 "evaluate --val FILE, which is not given" llm-tr
 check smooth-run llm-train --data train.bin --val val.bin --out smooth "${TINY[@]}" --max-steps 4 \
     --save-every 2 --label-smoothing 0.1
 check smooth-eval llm-eval -q -m smooth/checkpoint-4 -d val.bin --label-smoothing=0.1 -o smooth.json
-# same_val_loss NAME LOG EVAL.json: the log's last val loss is llm-eval's, within 1e-6.
+# same_val_loss NAME LOG EVAL.json: the log's last val loss is llm-eval's eval_loss (Trainer's,
+# in batches of the same size), within 1e-6.
 same_val_loss() {
     "$PY" -c '
 import json, sys
 last = [e for e in map(json.loads, open(sys.argv[2])) if "val_loss" in e][-1]
 ev = json.load(open(sys.argv[3]))
-err = abs(last["val_loss"] - ev["loss"]) / ev["loss"]
-print(("ok " if err < 1e-6 else "FAIL ") + sys.argv[1] + " (llm-train %r, llm-eval %r)" % (last["val_loss"], ev["loss"]))
+err = abs(last["val_loss"] - ev["eval_loss"]) / ev["eval_loss"]
+print(("ok " if err < 1e-6 else "FAIL ") + sys.argv[1] + " (llm-train %r, llm-eval %r)" % (last["val_loss"],
+      ev["eval_loss"]))
 ' "$@"
 }
 same_val_loss smooth-val-loss smooth/log.jsonl smooth.json
@@ -339,6 +341,53 @@ expect_same_file neftune-resume-weights neftune/checkpoint-8/model.safetensors \
 expect_file_has neftune-state '"neftune_noise_alpha": 5' neftune/checkpoint-8/trainer_state.json
 expect_fail neftune-resume-changed 1 "--resume: --neftune-alpha is 10 now but 5 in the checkpoint" \
     llm-train "${NEF[@]}" --out neftune-resumed --max-steps 12 --neftune-alpha 10 --resume
+
+# ---- the val loss is Trainer's eval_loss: the mean of the losses of batches of --eval-batch
+# records (default 8, as per_device_eval_batch_size), whatever rows the forwards take (4
+# here: two forwards a batch of 8 or of 6, one of 3); llm-eval -b gives the same
+# (tests/cli/eval_torch.sh checks it against Trainer's loop); --eval-batches counts batches.
+# The records count different numbers of labels, so the batch size matters. ----
+"$PY" -c '
+import json, random
+r = random.Random(9)
+for i in range(23):
+    n = r.randint(4, 40)
+    ids = [r.randrange(63) for _ in range(n)]
+    cut = r.randint(1, n - 2)
+    print(json.dumps({"input_ids": ids, "labels": [-100] * cut + ids[cut:]}))
+' >sft-val.jsonl
+stream_from_ids sft-val.bin sft-val.jsonl 64 --kind=blocks --eos=63
+EB=(--data train.bin --val sft-val.bin "${TINY[@]}" --max-steps 2)
+for eb in 8 3 6; do
+    given=(--eval-batch "$eb")
+    [ "$eb" = 8 ] && given=()
+    check "eval-batch-$eb-run" llm-train "${EB[@]}" --out "eb$eb" "${given[@]}"
+    check "eval-batch-$eb-eval" llm-eval -q -m "eb$eb/checkpoint-2" -d sft-val.bin -b "$eb" -o "eb$eb.json"
+    same_val_loss "eval-batch-$eb-val-loss" "eb$eb/log.jsonl" "eb$eb.json"
+done
+if [ "$(grep -o '"val_loss":[^,]*' eb3/log.jsonl)" != "$(grep -o '"val_loss":[^,]*' eb6/log.jsonl)" ]; then
+    pass eval-batch-matters
+else
+    fail eval-batch-matters "--eval-batch 3 and 6 logged the same val loss"
+fi
+check eval-batches-run llm-train "${EB[@]}" --out eb3x2 --eval-batch 3 --eval-batches 2
+llm-cat -q --head=6 sft-val.bin -o sft-val6.bin
+check eval-batches-eval llm-eval -q -m eb3x2/checkpoint-2 -d sft-val6.bin -b 3 -o eb3x2.json
+same_val_loss eval-batches-val-loss eb3x2/log.jsonl eb3x2.json
+"$PY" -c '
+import json
+for i in range(7):
+    ids = [(5 * i + t) % 63 for t in range(6 + i)]
+    print(json.dumps({"input_ids": ids, "labels": [-100] * len(ids) if i < 3 else ids}))
+' >masked-val.jsonl
+stream_from_ids masked-val.bin masked-val.jsonl 64 --kind=blocks --eos=63
+expect_stderr_has eval-batch-uncounted-said "1 of the 3 batches of an evaluation count no label" \
+    llm-train --data train.bin --val masked-val.bin --out ebmasked --n-layer 2 --n-head 2 --n-embd 32 \
+    --block-size 40 --max-steps 1 --eval-batch 3
+expect_fail eval-batch-no-val 2 "--eval-every, --eval-batch and --eval-batches evaluate --val FILE" \
+    llm-train --data train.bin --out x --eval-batch 4
+expect_fail eval-batch-range 2 "--eval-batch: expected 1 to 1048576, got '0'" \
+    llm-train --data train.bin --val val.bin --out x --eval-batch 0
 
 cp -r straight broken
 head -c 1000 straight/checkpoint-20/model.safetensors >broken/checkpoint-20/model.safetensors

@@ -4,6 +4,7 @@
  * attention, padding, truncation), refusals, and an evaluation that adds up what forwards
  * of the same rows give. */
 #include <fcntl.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -353,6 +354,95 @@ static void test_evaluate(void)
     llm_dataset_free(d);
 }
 
+/* Trainer's eval_loss, composed here from each record's forward alone: batches of E records
+ * (the empty and uncounted ones in them too), each batch's mean weighing its records. */
+static double composed_trainer_loss(const double *sum, const int64_t *count, int n, int E, uint64_t *uncounted)
+{
+    double weighted = 0;
+    uint64_t records = 0;
+    *uncounted = 0;
+    for (int first = 0; first < n; first += E) {
+        int last = first + E < n ? first + E : n;
+        double s = 0;
+        int64_t c = 0;
+        for (int i = first; i < last; i++) {
+            s += sum[i];
+            c += count[i];
+        }
+        if (!c) {
+            ++*uncounted;
+            continue;
+        }
+        weighted += (double)(last - first) * (s / (double)c);
+        records += (uint64_t)(last - first);
+    }
+    return weighted / (double)records;
+}
+
+/* The batches of trainer_loss do not depend on the forwards: batches of 5 in forwards of 2,
+ * batches of 3 in forwards of 8 (a forward never spans two batches), batches of 1 (the
+ * records without a label then make batches left out); --eval-batches counts batches. */
+static void test_evaluate_batches(void)
+{
+    enum { N = 100 };
+    llm_error err;
+    write_stream("batches.bin", LLM_KIND_BLOCKS, N);
+    llm_dataset *d = llm_dataset_open(path, &err);
+    llm_model_config cfg = {LLM_FAMILY_GPT2, 1, 2, 16, 8, 4096};
+    llm_model *m = llm_model_new(&cfg, &err);
+    llm_model_init(m, 5);
+    llm_model_set_threads(m, 1);
+    CHECK(llm_model_plan(m, 8, 8, 0, &err) == 0);
+    llm_batcher one, two, eight;
+    llm_batcher_init(&one, 1, 8, 0, 1, &err);
+    llm_batcher_init(&two, 2, 8, 0, 1, &err);
+    llm_batcher_init(&eight, 8, 8, 0, 1, &err);
+    double sum[N];
+    int64_t count[N];
+    llm_record r;
+    llm_batch batch;
+    llm_loss_stats st;
+    int n = 0;
+    llm_dataset_rewind(d, &err);
+    while (n < N && llm_dataset_next(d, &r, &err) == 1) {
+        llm_batcher_add(&one, &r);
+        llm_batcher_build(&one, &batch);
+        llm_batcher_clear(&one);
+        CHECK(llm_model_forward(m, &batch, &st, &err) == 0);
+        sum[n] = st.loss_sum;
+        count[n++] = st.count;
+    }
+    CHECK(n == N);
+    struct { llm_batcher *rows; int E; } cases[] = {{&two, 5}, {&eight, 3}, {&eight, 8}, {&one, 1}, {&two, 1}};
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        int E = cases[k].E;
+        llm_eval_opts o = {.batch_records = (uint64_t)E};
+        llm_eval_sums sums;
+        uint64_t uncounted;
+        double want = composed_trainer_loss(sum, count, N, E, &uncounted);
+        CHECK(llm_dataset_evaluate(d, m, cases[k].rows, &o, &sums, &err) == 0);
+        CHECK(fabs(sums.trainer_loss - want) <= 1e-6 * want);
+        CHECK(sums.batches == (uint64_t)((N + E - 1) / E) && sums.batches_uncounted == uncounted);
+    }
+    uint64_t uncounted;
+    composed_trainer_loss(sum, count, N, 1, &uncounted);
+    CHECK(uncounted == 15);    /* the records of one token: i % 7 == 0 */
+    /* weighing batches alike, or by their tokens, is another number */
+    llm_eval_opts three = {.batch_records = 3};
+    llm_eval_sums sums;
+    CHECK(llm_dataset_evaluate(d, m, &eight, &three, &sums, &err) == 0);
+    CHECK(fabs(sums.trainer_loss - sums.stats.loss_sum / (double)sums.stats.count) > 1e-4);
+    llm_eval_opts first_two = {.batch_records = 5, .max_batches = 2};
+    CHECK(llm_dataset_evaluate(d, m, &two, &first_two, &sums, &err) == 0);
+    CHECK(sums.records == 10 && sums.batches == 2);
+    CHECK(fabs(sums.trainer_loss - composed_trainer_loss(sum, count, 10, 5, &uncounted)) <= 1e-6 * sums.trainer_loss);
+    llm_batcher_free(&one);
+    llm_batcher_free(&two);
+    llm_batcher_free(&eight);
+    llm_model_free(m);
+    llm_dataset_free(d);
+}
+
 int main(void)
 {
     fixture_tmpdir(tmp, sizeof tmp, "dataset");
@@ -362,6 +452,7 @@ int main(void)
     RUN(test_batches);
     RUN(test_refusals);
     RUN(test_evaluate);
+    RUN(test_evaluate_batches);
     fixture_remove(tmp);
     CHECK_EXIT();
 }
