@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 llm_adamw *llm_adamw_new(const llm_adamw_config *cfg, size_t n, llm_error *err)
 {
@@ -87,14 +88,21 @@ double llm_clip_grad_norm(float *grads, size_t n, double max_norm)
 
 const char *const llm_lr_kind_names[LLM_LR_KINDS] = {
     "constant", "linear", "cosine", "constant_with_warmup", "cosine_with_restarts", "polynomial",
-    "inverse_sqrt", "warmup_stable_decay", "reduce_lr_on_plateau",
+    "inverse_sqrt", "warmup_stable_decay", "reduce_lr_on_plateau", "greedy",
 };
 const char *const llm_lr_shape_names[LLM_SHAPES] = {"linear", "cosine", "1-sqrt"};
 
 llm_lr_schedule llm_lr_schedule_of(llm_lr_kind kind)
 {
     return (llm_lr_schedule){.kind = kind, .cycles = 1, .power = 1.0, .decay_shape = LLM_SHAPE_COSINE,
-                             .plateau_factor = 0.1, .plateau_threshold = 1e-4, .plateau_patience = 10};
+                             .plateau_factor = 0.1, .plateau_threshold = 1e-4, .plateau_patience = 10,
+                             .greedy_factor = 0.95, .greedy_threshold = 1e-6, .greedy_patience = 10,
+                             .max_lr = 1.0, .greedy_reset = 500};
+}
+
+int llm_lr_follows_evals(llm_lr_kind kind)
+{
+    return kind == LLM_LR_REDUCE_LR_ON_PLATEAU || kind == LLM_LR_GREEDY;
 }
 
 llm_plateau llm_plateau_start(const llm_lr_schedule *s)
@@ -121,6 +129,119 @@ void llm_plateau_step(llm_plateau *p, const llm_lr_schedule *s, double loss)
         p->cooldown_left = s->plateau_cooldown;
         p->bad_evals = 0;
     }
+}
+
+void llm_greedy_start(llm_greedy *g, const llm_lr_schedule *s)
+{
+    memset(g, 0, sizeof *g);
+    g->lr = s->peak;
+    g->best = INFINITY;
+    g->reset_left = s->greedy_reset;
+}
+
+/* StreamingAverage.streamavg: the value added to the sum, then the oldest taken out, as
+ * Python does it, so that the sums round alike. */
+static double streaming_average(llm_greedy *g, int64_t window, double loss)
+{
+    g->sum += loss;
+    if (g->n_window < window) {
+        g->window[(g->first + g->n_window++) % window] = loss;
+    } else {
+        double removed = g->window[g->first];
+        g->window[g->first] = loss;
+        g->first = (g->first + 1) % window;
+        g->sum -= removed;
+    }
+    return g->sum / (double)g->n_window;
+}
+
+static int greedy_better(const llm_lr_schedule *s, double loss, double best)
+{
+    return s->greedy_relative ? loss < best * (1.0 - s->greedy_threshold) : loss < best - s->greedy_threshold;
+}
+
+static void greedy_reduce(llm_greedy *g, const llm_lr_schedule *s)
+{
+    double lower = fmax(g->lr * s->greedy_factor, s->min_lr);
+    if (g->lr - lower > 1e-8)
+        g->lr = lower;
+    if (g->lr > s->min_lr || --g->reset_left > 0)
+        return;
+    llm_greedy_start(g, s);    /* _reset: long enough at the floor; start over */
+}
+
+static void greedy_raise(llm_greedy *g, const llm_lr_schedule *s)
+{
+    double higher = fmin(g->lr / s->greedy_factor, s->max_lr);
+    if (higher - g->lr > 1e-8)
+        g->lr = higher;
+    g->reset_left = s->greedy_reset;
+}
+
+void llm_greedy_step(llm_greedy *g, const llm_lr_schedule *s, double loss)
+{
+    if (s->greedy_window > 0)
+        loss = streaming_average(g, s->greedy_window, loss);
+    if (g->cooldown_left > 0) {
+        g->cooldown_left--;
+        g->bad_evals = g->good_evals = 0;
+        return;
+    }
+    if (g->warmup_left > 0) {
+        g->warmup_left--;
+        g->bad_evals = g->good_evals = 0;
+        return;
+    }
+    if (greedy_better(s, loss, g->best)) {
+        g->best = loss;
+        g->bad_evals = 0;
+        g->good_evals++;
+    } else {
+        g->bad_evals++;
+        g->good_evals = 0;
+    }
+    if (g->good_evals > s->greedy_patience) {
+        greedy_raise(g, s);
+        g->warmup_left = s->greedy_warmup;
+        g->good_evals = 0;
+    } else if (g->bad_evals > s->greedy_patience) {
+        greedy_reduce(g, s);
+        g->cooldown_left = s->greedy_cooldown;
+        g->bad_evals = 0;
+    }
+}
+
+int llm_greedy_save(const llm_greedy *g, uint64_t *w)
+{
+    memcpy(&w[0], &g->lr, 8);
+    memcpy(&w[1], &g->best, 8);
+    memcpy(&w[2], &g->sum, 8);
+    int64_t counts[6] = {g->bad_evals, g->good_evals, g->cooldown_left, g->warmup_left, g->reset_left, g->n_window};
+    for (int i = 0; i < 6; i++)
+        w[3 + i] = (uint64_t)counts[i];
+    /* the window oldest first (a full ring starts at `first`), so that it loads at 0 */
+    for (int64_t i = 0; i < g->n_window; i++)
+        memcpy(&w[9 + i], &g->window[(g->first + i) % g->n_window], 8);
+    return 9 + (int)g->n_window;
+}
+
+int llm_greedy_load(llm_greedy *g, const llm_lr_schedule *s, const uint64_t *w, int n)
+{
+    if (n < 9 || (int64_t)w[8] < 0 || (int64_t)w[8] > s->greedy_window || n != 9 + (int)w[8])
+        return -1;
+    memset(g, 0, sizeof *g);
+    memcpy(&g->lr, &w[0], 8);
+    memcpy(&g->best, &w[1], 8);
+    memcpy(&g->sum, &w[2], 8);
+    g->bad_evals = (int64_t)w[3];
+    g->good_evals = (int64_t)w[4];
+    g->cooldown_left = (int64_t)w[5];
+    g->warmup_left = (int64_t)w[6];
+    g->reset_left = (int64_t)w[7];
+    g->n_window = (int64_t)w[8];
+    for (int64_t i = 0; i < g->n_window; i++)
+        memcpy(&g->window[i], &w[9 + i], 8);
+    return 0;
 }
 
 /* A share of the way through a phase of n steps, as transformers divides: by max(1, n). */
@@ -175,7 +296,7 @@ static double decay_factor(const llm_lr_schedule *s, double p)
 
 double llm_lr_at(const llm_lr_schedule *s, int64_t step)
 {
-    if (s->kind == LLM_LR_CONSTANT || s->kind == LLM_LR_REDUCE_LR_ON_PLATEAU)
+    if (s->kind == LLM_LR_CONSTANT || llm_lr_follows_evals(s->kind))
         return s->peak;
     if (s->kind == LLM_LR_WARMUP_STABLE_DECAY) {
         double f = wsd_factor(s, step);

@@ -53,6 +53,7 @@ typedef enum llm_lr_kind {
     LLM_LR_INVERSE_SQRT,
     LLM_LR_WARMUP_STABLE_DECAY,
     LLM_LR_REDUCE_LR_ON_PLATEAU, /* its rate follows the evaluations: llm_plateau */
+    LLM_LR_GREEDY,               /* GreedyLR: its rate follows the evaluations too: llm_greedy */
     LLM_LR_KINDS
 } llm_lr_kind;
 
@@ -76,12 +77,22 @@ typedef struct llm_lr_schedule {
     llm_lr_shape warmup_shape, decay_shape;    /* warmup_stable_decay */
     double plateau_factor, plateau_threshold;  /* reduce_lr_on_plateau: factor, threshold */
     int64_t plateau_patience, plateau_cooldown;    /* and patience, cooldown */
+    /* greedy: GreedyLR's factor, threshold (absolute, or relative when greedy_relative),
+     * patience, cooldown, warmup, max_lr, window_size when smooth (0: smooth=False) and
+     * reset_start; its min_lr is min_lr */
+    double greedy_factor, greedy_threshold, max_lr;
+    int greedy_relative;
+    int64_t greedy_patience, greedy_cooldown, greedy_warmup, greedy_window, greedy_reset;
 } llm_lr_schedule;
 
 /* A schedule of kind with the defaults of its settings (cycles 1, power 1, timescale
  * 0: the warmup's steps or 10000, linear warmup, cosine decay; ReduceLROnPlateau's factor
- * 0.1, threshold 1e-4, patience 10, cooldown 0). */
+ * 0.1, threshold 1e-4, patience 10, cooldown 0; GreedyLR's factor 0.95, absolute threshold
+ * 1e-6, patience 10, cooldown and warmup 0, max_lr 1, no smoothing, reset_start 500; its
+ * min_lr of 1e-3 is the caller's). */
 llm_lr_schedule llm_lr_schedule_of(llm_lr_kind kind);
+/* 1 for the kinds whose rate follows the evaluations (reduce_lr_on_plateau, greedy). */
+int llm_lr_follows_evals(llm_lr_kind kind);
 
 /* The learning rate of the optimizer step that follows `step` steps taken (0 for the first:
  * transformers' LambdaLR at that count), so the first step of a warmup has lr 0. With
@@ -114,6 +125,32 @@ llm_plateau llm_plateau_start(const llm_lr_schedule *s);
  * evaluations without one, the rate is multiplied by factor (not below min_lr) and
  * cooldown evaluations pass uncounted. A NaN loss is no improvement. */
 void llm_plateau_step(llm_plateau *p, const llm_lr_schedule *s, double loss);
+
+/* Where a greedy run stands: GreedyLR's rate, best, counters, and its StreamingAverage (the
+ * last losses, oldest at `first` of a ring of greedy_window, and their running sum). */
+#define LLM_GREEDY_MAX_WINDOW 256
+typedef struct llm_greedy {
+    double lr, best, sum;
+    int64_t bad_evals, good_evals, cooldown_left, warmup_left, reset_left;
+    int64_t n_window, first;
+    double window[LLM_GREEDY_MAX_WINDOW];
+} llm_greedy;
+
+/* The start: the peak rate, no loss seen. */
+void llm_greedy_start(llm_greedy *g, const llm_lr_schedule *s);
+/* transformers' GreedyLR.step(loss) in mode "min", as Trainer calls it after each evaluation
+ * with the eval loss: the loss (averaged over the last greedy_window when smoothing) that
+ * beats the best by the threshold is good, else bad; after more than patience good ones in
+ * a row the rate is divided by factor (up to max_lr) and warmup evaluations pass
+ * uncounted, after more than patience bad ones it is multiplied by factor (down to min_lr)
+ * and cooldown evaluations pass uncounted; changes of 1e-8 or less are not made. After
+ * reset_start reductions at min_lr with no rise between, it starts over from the peak. */
+void llm_greedy_step(llm_greedy *g, const llm_lr_schedule *s, double loss);
+/* Its state as words to save (at most LLM_GREEDY_WORDS), and back: n words, or -1 when the
+ * words do not fit s. */
+#define LLM_GREEDY_WORDS (9 + LLM_GREEDY_MAX_WINDOW)
+int llm_greedy_save(const llm_greedy *g, uint64_t *words);
+int llm_greedy_load(llm_greedy *g, const llm_lr_schedule *s, const uint64_t *words, int n);
 
 /* The steps of a share of the run, as Trainer counts warmup_ratio's: ceil(ratio * total). */
 int64_t llm_ratio_steps(double ratio, int64_t total_steps);

@@ -433,6 +433,14 @@ int llm_train_state_put(llm_train_state *s, const char *name, const uint64_t *w,
     return 0;
 }
 
+int llm_train_state_words(const llm_train_state *s, const char *name)
+{
+    for (int i = 0; i < s->n_slots; i++)
+        if (strcmp(s->slots[i].name, name) == 0)
+            return s->slots[i].n;
+    return -1;
+}
+
 int llm_train_state_get(const llm_train_state *s, const char *name, uint64_t *w, int n)
 {
     for (int i = 0; i < s->n_slots; i++)
@@ -478,6 +486,18 @@ static void schedule_to_json(const llm_lr_schedule *s, llm_buf *b)
         llm_buf_printf(b, ", \"patience\": %" PRId64 ", \"cooldown\": %" PRId64, s->plateau_patience,
                        s->plateau_cooldown);
     }
+    if (s->kind == LLM_LR_GREEDY) {    /* GreedyLR's kwargs by their names */
+        llm_buf_puts(b, ", ");
+        put_key_double(b, "factor", s->greedy_factor);
+        llm_buf_puts(b, ", ");
+        put_key_double(b, "threshold", s->greedy_threshold);
+        llm_buf_printf(b, ", \"threshold_mode\": \"%s\", \"patience\": %" PRId64 ", \"cooldown\": %" PRId64
+                       ", \"warmup\": %" PRId64 ", ", s->greedy_relative ? "rel" : "abs", s->greedy_patience,
+                       s->greedy_cooldown, s->greedy_warmup);
+        put_key_double(b, "max_lr", s->max_lr);
+        llm_buf_printf(b, ", \"smooth\": %s, \"window_size\": %" PRId64 ", \"reset_start\": %" PRId64,
+                       s->greedy_window ? "true" : "false", s->greedy_window, s->greedy_reset);
+    }
     llm_buf_puts(b, "},\n");
 }
 
@@ -492,6 +512,35 @@ static int choice_field(llm_json obj, const char *key, const char *const *names,
         if (strcmp(name, names[*out]) == 0)
             return 0;
     return llm_error_set(err, "\"%s\" is \"%s\", which is not a name this version knows", key, name);
+}
+
+/* The kwargs of the two kinds that follow the evaluations share their names. */
+static int plateau_from_json(llm_json sched, llm_lr_schedule *s, llm_error *err)
+{
+    if (double_field(sched, "factor", s->plateau_factor, &s->plateau_factor, err) < 0 ||
+        double_field(sched, "threshold", s->plateau_threshold, &s->plateau_threshold, err) < 0 ||
+        int_field(sched, "patience", s->plateau_patience, 0, INT64_MAX, &s->plateau_patience, err) < 0 ||
+        int_field(sched, "cooldown", s->plateau_cooldown, 0, INT64_MAX, &s->plateau_cooldown, err) < 0)
+        return -1;
+    return 0;
+}
+
+static int greedy_from_json(llm_json sched, llm_lr_schedule *s, llm_error *err)
+{
+    static const char *const modes[] = {"abs", "rel"};
+    int relative;
+    if (double_field(sched, "factor", s->greedy_factor, &s->greedy_factor, err) < 0 ||
+        double_field(sched, "threshold", s->greedy_threshold, &s->greedy_threshold, err) < 0 ||
+        choice_field(sched, "threshold_mode", modes, 2, 0, &relative, err) < 0 ||
+        int_field(sched, "patience", s->greedy_patience, 0, INT64_MAX, &s->greedy_patience, err) < 0 ||
+        int_field(sched, "cooldown", s->greedy_cooldown, 0, INT64_MAX, &s->greedy_cooldown, err) < 0 ||
+        int_field(sched, "warmup", s->greedy_warmup, 0, INT64_MAX, &s->greedy_warmup, err) < 0 ||
+        double_field(sched, "max_lr", s->max_lr, &s->max_lr, err) < 0 ||
+        int_field(sched, "window_size", 0, 0, LLM_GREEDY_MAX_WINDOW, &s->greedy_window, err) < 0 ||
+        int_field(sched, "reset_start", s->greedy_reset, 1, INT64_MAX, &s->greedy_reset, err) < 0)
+        return -1;
+    s->greedy_relative = relative;
+    return 0;
 }
 
 static int schedule_from_json(llm_json sched, llm_lr_schedule *s, llm_error *err)
@@ -509,10 +558,7 @@ static int schedule_from_json(llm_json sched, llm_lr_schedule *s, llm_error *err
         int_field(sched, "decay_steps", 0, 0, INT64_MAX, &s->decay_steps, err) < 0 ||
         choice_field(sched, "warmup_type", llm_lr_shape_names, LLM_SHAPES, LLM_SHAPE_LINEAR, &warmup_shape, err) < 0 ||
         choice_field(sched, "decay_type", llm_lr_shape_names, LLM_SHAPES, LLM_SHAPE_COSINE, &decay_shape, err) < 0 ||
-        double_field(sched, "factor", 0.1, &s->plateau_factor, err) < 0 ||
-        double_field(sched, "threshold", 1e-4, &s->plateau_threshold, err) < 0 ||
-        int_field(sched, "patience", 10, 0, INT64_MAX, &s->plateau_patience, err) < 0 ||
-        int_field(sched, "cooldown", 0, 0, INT64_MAX, &s->plateau_cooldown, err) < 0)
+        (s->kind == LLM_LR_GREEDY ? greedy_from_json(sched, s, err) : plateau_from_json(sched, s, err)) < 0)
         return -1;
     s->warmup_shape = (llm_lr_shape)warmup_shape;
     s->decay_shape = (llm_lr_shape)decay_shape;

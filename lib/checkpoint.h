@@ -73,7 +73,7 @@ int llm_hf_config_validate(const llm_hf_config *c, llm_error *err);
 /* ---- trainer_state.json ----------------------------------------------------------------- */
 
 #define LLM_STATE_SLOTS 8
-#define LLM_STATE_WORDS 32
+#define LLM_STATE_WORDS 272    /* greedy: 9 and a window of up to 256 */
 
 /* Named 64-bit words the trainer keeps opaque to us: "rng" (an llm_rng's four words), "data"
  * (a sample cursor, a shuffle seed)... */
@@ -114,6 +114,8 @@ void llm_train_state_free(llm_train_state *s);
 int llm_train_state_put(llm_train_state *s, const char *name, const uint64_t *w, int n);
 /* Copies the slot name into w when it holds exactly n words: 0, else -1. */
 int llm_train_state_get(const llm_train_state *s, const char *name, uint64_t *w, int n);
+/* The words the slot name holds, or -1 when there is none. */
+int llm_train_state_words(const llm_train_state *s, const char *name);
 
 void llm_train_state_to_json(const llm_train_state *s, llm_buf *out);
 /* Reads the text into s (initialised here; free with llm_train_state_free). */

@@ -49,11 +49,12 @@ static const char usage[] =
     "      --schedule=KIND     transformers' lr_scheduler_type: linear (default), cosine,\n"
     "                          cosine_with_restarts, polynomial, constant,\n"
     "                          constant_with_warmup, inverse_sqrt, warmup_stable_decay,\n"
-    "                          reduce_lr_on_plateau\n"
+    "                          reduce_lr_on_plateau, greedy\n"
     "      --warmup-steps=N    a linear warmup from 0 (default 0; warmup_stable_decay's\n"
     "                          from --min-lr, of --warmup-type)\n"
     "      --warmup-ratio=F    or: this share of the steps\n"
-    "      --min-lr=F          where the decay ends (default 0; polynomial: 1e-7)\n"
+    "      --min-lr=F          where the decay ends (default 0; polynomial: 1e-7;\n"
+    "                          greedy: 1e-3, GreedyLR's floor)\n"
     "      --cycles=N          cosine_with_restarts: cosine decays in the run (default 1)\n"
     "      --power=F           polynomial: the decay's power (default 1)\n"
     "      --timescale=N       inverse_sqrt: its timescale (default: the warmup steps,\n"
@@ -66,6 +67,18 @@ static const char usage[] =
     "      --plateau-cooldown=N  reduce_lr_on_plateau: after more than N evaluations\n"
     "                          without a val loss below best x (1-threshold), multiply\n"
     "                          the rate by F (default 0.1, 10, 1e-4, cooldown 0)\n"
+    "      --greedy-factor=F, --greedy-patience=N, --greedy-threshold=F,\n"
+    "      --greedy-threshold-mode=abs|rel, --greedy-cooldown=N, --greedy-warmup=N\n"
+    "                          greedy (GreedyLR): after more than N evaluations in a\n"
+    "                          row that beat the best val loss by the threshold, divide\n"
+    "                          the rate by F (to --max-lr at most), after more than N\n"
+    "                          that do not, multiply it by F (to --min-lr at least);\n"
+    "                          then leave out the next warmup or cooldown evaluations\n"
+    "                          (default 0.95, 10, 1e-6, abs, 0, 0)\n"
+    "      --max-lr=F          greedy: the highest rate (default 1)\n"
+    "      --greedy-smooth=N   greedy: follow the mean of the last N val losses\n"
+    "      --greedy-reset=N    greedy: start over after N reductions at --min-lr\n"
+    "                          (default 500)\n"
     "      --beta1=F, --beta2=F, --eps=F   (default 0.9, 0.999, 1e-8)\n"
     "      --weight-decay=F    (default 0)\n"
     "      --max-grad-norm=F   clip the gradient norm to F; 0: no clipping (default 1.0)\n"
@@ -114,7 +127,9 @@ enum {
     OPT_BATCH_TOKENS, OPT_GROUP_BY_LENGTH, OPT_LR, OPT_SCHEDULE, OPT_WARMUP_STEPS, OPT_WARMUP_RATIO, OPT_MIN_LR,
     OPT_CYCLES,
     OPT_POWER, OPT_TIMESCALE, OPT_DECAY_STEPS, OPT_DECAY_RATIO, OPT_WARMUP_TYPE, OPT_DECAY_TYPE, OPT_PLATEAU_FACTOR,
-    OPT_PLATEAU_PATIENCE, OPT_PLATEAU_THRESHOLD, OPT_PLATEAU_COOLDOWN, OPT_BETA1,
+    OPT_PLATEAU_PATIENCE, OPT_PLATEAU_THRESHOLD, OPT_PLATEAU_COOLDOWN, OPT_GREEDY_FACTOR, OPT_GREEDY_PATIENCE,
+    OPT_GREEDY_THRESHOLD, OPT_GREEDY_THRESHOLD_MODE, OPT_GREEDY_COOLDOWN, OPT_GREEDY_WARMUP, OPT_MAX_LR,
+    OPT_GREEDY_SMOOTH, OPT_GREEDY_RESET, OPT_BETA1,
     OPT_BETA2, OPT_EPS, OPT_WEIGHT_DECAY, OPT_MAX_GRAD_NORM, OPT_LABEL_SMOOTHING, OPT_NEFTUNE_ALPHA,
     OPT_EVAL_EVERY, OPT_EVAL_BATCH, OPT_EVAL_BATCHES,
     OPT_SAVE_EVERY, OPT_KEEP, OPT_PATIENCE, OPT_MIN_DELTA, OPT_LOG_EVERY, OPT_MAX_DROP, OPT_DEVICE, OPT_RECOMPUTE,
@@ -156,6 +171,15 @@ static const struct option long_options[] = {
     {"plateau-patience", required_argument, NULL, OPT_PLATEAU_PATIENCE},
     {"plateau-threshold", required_argument, NULL, OPT_PLATEAU_THRESHOLD},
     {"plateau-cooldown", required_argument, NULL, OPT_PLATEAU_COOLDOWN},
+    {"greedy-factor", required_argument, NULL, OPT_GREEDY_FACTOR},
+    {"greedy-patience", required_argument, NULL, OPT_GREEDY_PATIENCE},
+    {"greedy-threshold", required_argument, NULL, OPT_GREEDY_THRESHOLD},
+    {"greedy-threshold-mode", required_argument, NULL, OPT_GREEDY_THRESHOLD_MODE},
+    {"greedy-cooldown", required_argument, NULL, OPT_GREEDY_COOLDOWN},
+    {"greedy-warmup", required_argument, NULL, OPT_GREEDY_WARMUP},
+    {"max-lr", required_argument, NULL, OPT_MAX_LR},
+    {"greedy-smooth", required_argument, NULL, OPT_GREEDY_SMOOTH},
+    {"greedy-reset", required_argument, NULL, OPT_GREEDY_RESET},
     {"beta1", required_argument, NULL, OPT_BETA1},
     {"beta2", required_argument, NULL, OPT_BETA2},
     {"eps", required_argument, NULL, OPT_EPS},
@@ -228,6 +252,9 @@ static int setting_kind(int c)
         return LLM_LR_WARMUP_STABLE_DECAY;
     case OPT_PLATEAU_FACTOR: case OPT_PLATEAU_THRESHOLD: case OPT_PLATEAU_PATIENCE: case OPT_PLATEAU_COOLDOWN:
         return LLM_LR_REDUCE_LR_ON_PLATEAU;
+    case OPT_GREEDY_FACTOR: case OPT_GREEDY_PATIENCE: case OPT_GREEDY_THRESHOLD: case OPT_GREEDY_THRESHOLD_MODE:
+    case OPT_GREEDY_COOLDOWN: case OPT_GREEDY_WARMUP: case OPT_MAX_LR: case OPT_GREEDY_SMOOTH: case OPT_GREEDY_RESET:
+        return LLM_LR_GREEDY;
     default: return -1;
     }
 }
@@ -247,16 +274,16 @@ static int check_schedule(const train_opts *o)
     if (kind == LLM_LR_CONSTANT && (o->warmup_steps > 0 || o->warmup_ratio > 0))
         return llm_usage_error("--schedule constant has no warmup, as transformers' get_constant_schedule has "
                                "none; --schedule constant_with_warmup has one");
-    if (kind == LLM_LR_REDUCE_LR_ON_PLATEAU && (o->warmup_steps > 0 || o->warmup_ratio > 0))
-        return llm_usage_error("--schedule reduce_lr_on_plateau has no warmup (transformers' get_scheduler "
-                               "gives it none)");
-    if (kind == LLM_LR_REDUCE_LR_ON_PLATEAU && !o->eval_every)
-        return llm_usage_error("--schedule reduce_lr_on_plateau lowers the rate after evaluations: it needs "
-                               "--val FILE and --eval-every N");
+    if (llm_lr_follows_evals(kind) && (o->warmup_steps > 0 || o->warmup_ratio > 0))
+        return llm_usage_error("--schedule %s has no warmup (transformers' get_scheduler gives it none)", name);
+    if (llm_lr_follows_evals(kind) && !o->eval_every)
+        return llm_usage_error("--schedule %s moves the rate after evaluations: it needs --val FILE and "
+                               "--eval-every N", name);
     if (o->min_lr > 0 && (kind == LLM_LR_CONSTANT || kind == LLM_LR_CONSTANT_WITH_WARMUP ||
                           kind == LLM_LR_INVERSE_SQRT))
         return llm_usage_error("--min-lr is where a decay ends; --schedule %s has none", name);
-    if (o->min_lr > o->lr || (kind == LLM_LR_POLYNOMIAL && o->min_lr == o->lr))
+    /* GreedyLR's floor of 1e-3 is above most rates; it then only rises, as in transformers */
+    if (kind != LLM_LR_GREEDY && (o->min_lr > o->lr || (kind == LLM_LR_POLYNOMIAL && o->min_lr == o->lr)))
         return llm_usage_error("--min-lr %g is not below --lr %g", o->min_lr, o->lr);
     if (kind == LLM_LR_WARMUP_STABLE_DECAY && o->decay_steps < 0 && !(o->decay_ratio > 0))
         return llm_usage_error("--schedule warmup_stable_decay needs --decay-steps N or --decay-ratio F: "
@@ -305,6 +332,7 @@ static int parse_args(train_opts *o, int argc, char **argv)
 {
     static const char *const doc_names[] = {"off", "on", "auto"};
     static const char *const device_names[] = {"auto", "cpu", "cuda"};    /* llm_device's order */
+    static const char *const threshold_modes[] = {"abs", "rel"};    /* greedy_relative 0, 1 */
     int c, k, status;
     int64_t v;
     uint64_t u;
@@ -398,6 +426,28 @@ static int parse_args(train_opts *o, int argc, char **argv)
         case OPT_PLATEAU_COOLDOWN:
             status = count_option("plateau-cooldown", optarg, &o->schedule.plateau_cooldown);
             break;
+        case OPT_GREEDY_FACTOR:
+            status = real_option("greedy-factor", optarg, 1e-9, 0.999999, &o->schedule.greedy_factor);
+            break;
+        case OPT_GREEDY_THRESHOLD:
+            status = real_option("greedy-threshold", optarg, 0, 1e30, &o->schedule.greedy_threshold);
+            break;
+        case OPT_GREEDY_THRESHOLD_MODE:
+            status = llm_choice_option("greedy-threshold-mode", optarg, threshold_modes, 2, &k);
+            o->schedule.greedy_relative = k;
+            break;
+        case OPT_GREEDY_PATIENCE: status = count_option("greedy-patience", optarg, &o->schedule.greedy_patience); break;
+        case OPT_GREEDY_COOLDOWN: status = count_option("greedy-cooldown", optarg, &o->schedule.greedy_cooldown); break;
+        case OPT_GREEDY_WARMUP: status = count_option("greedy-warmup", optarg, &o->schedule.greedy_warmup); break;
+        case OPT_MAX_LR: status = real_option("max-lr", optarg, 1e-30, 1e30, &o->schedule.max_lr); break;
+        case OPT_GREEDY_SMOOTH:
+            status = size_option("greedy-smooth", optarg, LLM_GREEDY_MAX_WINDOW, &k);
+            o->schedule.greedy_window = k;
+            break;
+        case OPT_GREEDY_RESET:
+            status = size_option("greedy-reset", optarg, INT32_MAX, &k);
+            o->schedule.greedy_reset = k;
+            break;
         case OPT_BETA1: status = real_option("beta1", optarg, 0, 0.999999, &o->beta1); break;
         case OPT_BETA2: status = real_option("beta2", optarg, 0, 0.999999999, &o->beta2); break;
         case OPT_EPS: status = real_option("eps", optarg, 1e-30, 1, &o->eps); break;
@@ -443,8 +493,8 @@ static int parse_args(train_opts *o, int argc, char **argv)
         if (setting_of[k] && k != (int)o->schedule.kind)
             return llm_usage_error("--%s is a setting of --schedule %s", option_name(setting_of[k]),
                                    llm_lr_kind_names[k]);
-    if (o->min_lr < 0)    /* transformers' lr_end of the polynomial decay is 1e-7 */
-        o->min_lr = o->schedule.kind == LLM_LR_POLYNOMIAL ? 1e-7 : 0;
+    if (o->min_lr < 0)    /* transformers' lr_end of the polynomial decay is 1e-7, GreedyLR's min_lr 1e-3 */
+        o->min_lr = o->schedule.kind == LLM_LR_POLYNOMIAL ? 1e-7 : o->schedule.kind == LLM_LR_GREEDY ? 1e-3 : 0;
     return check_args(o);
 }
 

@@ -35,6 +35,7 @@ typedef struct run {
     llm_hf_config hf;             /* the model's config.json, with the data's tokenizer */
     llm_train_state st;
     llm_plateau plateau;          /* reduce_lr_on_plateau's rate, moved by evaluate */
+    llm_greedy greedy;            /* greedy's, the same way */
     llm_batcher *micro;           /* grad_accum of them */
     llm_batch *batches;           /* the step's, one per micro-batcher */
     llm_batcher eval_rows;
@@ -172,6 +173,7 @@ static int init_model(run *r, const llm_header *h)
 #define SLOT_GROUPING "group_by_length"   /* 1 when the sampler groups records by length */
 #define SLOT_PATIENCE "patience"    /* evals_since_best, as EarlyStoppingCallback's counter */
 #define SLOT_PLATEAU "plateau"      /* reduce_lr_on_plateau: the bits of lr and best, bad_evals, cooldown_left */
+#define SLOT_GREEDY "greedy"        /* greedy: llm_greedy_save's words */
 
 static void put_plateau(llm_train_state *s, const llm_plateau *p)
 {
@@ -193,10 +195,37 @@ static int get_plateau(const llm_train_state *s, llm_plateau *p)
     return 0;
 }
 
+/* The schedules that follow the evaluations: where their rate stands, saved and restored. */
+static void put_following(run *r)
+{
+    if (r->st.sched.kind == LLM_LR_REDUCE_LR_ON_PLATEAU) {
+        put_plateau(&r->st, &r->plateau);
+    } else if (r->st.sched.kind == LLM_LR_GREEDY) {
+        uint64_t w[LLM_GREEDY_WORDS];
+        llm_train_state_put(&r->st, SLOT_GREEDY, w, llm_greedy_save(&r->greedy, w));
+    }
+}
+
+static int get_following(run *r, const llm_train_state *saved)
+{
+    const llm_lr_schedule *s = &r->st.sched;
+    if (s->kind == LLM_LR_REDUCE_LR_ON_PLATEAU && get_plateau(saved, &r->plateau) < 0)
+        return -1;
+    if (s->kind == LLM_LR_GREEDY) {
+        uint64_t w[LLM_GREEDY_WORDS];
+        int n = llm_train_state_words(saved, SLOT_GREEDY);
+        if (n < 0 || n > LLM_GREEDY_WORDS || llm_train_state_get(saved, SLOT_GREEDY, w, n) < 0 ||
+            llm_greedy_load(&r->greedy, s, w, n) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* Says which setting of the schedule differs between the checkpoint's (was) and now: 1, or 0
  * when none does. */
 static int name_schedule_change(const llm_lr_schedule *was, const llm_lr_schedule *is, char *out, size_t size)
 {
+    static const char *const threshold_modes[] = {"abs", "rel"};
     /* "<before><now><after> now but <then> in the checkpoint" */
     struct { const char *before, *after; double was, is; const char *const *names; } f[] = {
         {"--schedule is ", "", was->kind, is->kind, llm_lr_kind_names},
@@ -214,6 +243,15 @@ static int name_schedule_change(const llm_lr_schedule *was, const llm_lr_schedul
         {"--plateau-threshold is ", "", was->plateau_threshold, is->plateau_threshold, NULL},
         {"--plateau-patience is ", "", (double)was->plateau_patience, (double)is->plateau_patience, NULL},
         {"--plateau-cooldown is ", "", (double)was->plateau_cooldown, (double)is->plateau_cooldown, NULL},
+        {"--greedy-factor is ", "", was->greedy_factor, is->greedy_factor, NULL},
+        {"--greedy-threshold is ", "", was->greedy_threshold, is->greedy_threshold, NULL},
+        {"--greedy-threshold-mode is ", "", was->greedy_relative, is->greedy_relative, threshold_modes},
+        {"--greedy-patience is ", "", (double)was->greedy_patience, (double)is->greedy_patience, NULL},
+        {"--greedy-cooldown is ", "", (double)was->greedy_cooldown, (double)is->greedy_cooldown, NULL},
+        {"--greedy-warmup is ", "", (double)was->greedy_warmup, (double)is->greedy_warmup, NULL},
+        {"--max-lr is ", "", was->max_lr, is->max_lr, NULL},
+        {"--greedy-smooth is ", "", (double)was->greedy_window, (double)is->greedy_window, NULL},
+        {"--greedy-reset is ", "", (double)was->greedy_reset, (double)is->greedy_reset, NULL},
     };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
         if (f[i].was == f[i].is)
@@ -235,7 +273,7 @@ static int name_schedule_change(const llm_lr_schedule *was, const llm_lr_schedul
 static int same_past_rates(run *r, const llm_train_state *saved)
 {
     const llm_lr_schedule *was = &saved->sched, *is = &r->st.sched;
-    if (was->kind == LLM_LR_REDUCE_LR_ON_PLATEAU || is->kind == LLM_LR_REDUCE_LR_ON_PLATEAU) {
+    if (llm_lr_follows_evals(was->kind) || llm_lr_follows_evals(is->kind)) {
         /* its rates follow the evaluations, not the steps: any length, the same settings */
         llm_lr_schedule then = *was, now = *is;
         then.total_steps = now.total_steps;
@@ -325,8 +363,9 @@ static int resume(run *r, const char *dir)
     uint64_t since;    /* checkpoints before 2026-11-25 do not say */
     if (llm_train_state_get(&saved, SLOT_PATIENCE, &since, 1) == 0)
         r->evals_since_best = since;
-    if (r->st.sched.kind == LLM_LR_REDUCE_LR_ON_PLATEAU && get_plateau(&saved, &r->plateau) < 0) {
-        llm_error_set(&r->err, "--resume: the checkpoint does not say where its reduce_lr_on_plateau rate stands");
+    if (get_following(r, &saved) < 0) {
+        llm_error_set(&r->err, "--resume: the checkpoint does not say where its %s rate stands",
+                      llm_lr_kind_names[r->st.sched.kind]);
         goto out;
     }
     rc = 0;
@@ -595,7 +634,11 @@ static int setup(run *r)
     fill_state(r);
     if (plan_schedule(r) < 0)
         goto out;
+    if (r->st.sched.kind == LLM_LR_GREEDY && r->st.sched.min_lr >= r->st.sched.peak && !o->quiet)
+        llm_msg("greedy: --min-lr %g (GreedyLR's floor, 1e-3 unless given) is not below --lr %g: the rate may "
+                "rise, never fall below where it starts", r->st.sched.min_lr, r->st.sched.peak);
     r->plateau = llm_plateau_start(&r->st.sched);
+    llm_greedy_start(&r->greedy, &r->st.sched);
     uint64_t batch[3] = {(uint64_t)r->micro_batch, (uint64_t)r->grad_accum, (uint64_t)r->max_T};
     llm_train_state_put(&r->st, SLOT_BATCH, batch, 3);
 
@@ -785,6 +828,8 @@ static int evaluate(run *r)
         r->st.best_val_loss = loss;
     if (r->st.sched.kind == LLM_LR_REDUCE_LR_ON_PLATEAU)    /* as Trainer, after each evaluation */
         llm_plateau_step(&r->plateau, &r->st.sched, loss);
+    else if (r->st.sched.kind == LLM_LR_GREEDY)
+        llm_greedy_step(&r->greedy, &r->st.sched, loss);
     r->eval_step = r->st.step;
     r->eval_loss = loss;
     if (!r->o->quiet)
@@ -801,8 +846,7 @@ static int save(run *r)
     words[LLM_SAMPLER_WORDS + 1] = llm_dataset_tokens(r->data);
     llm_train_state_put(&r->st, SLOT_DATA, words, LLM_SAMPLER_WORDS + 2);
     llm_train_state_put(&r->st, SLOT_PATIENCE, &r->evals_since_best, 1);
-    if (r->st.sched.kind == LLM_LR_REDUCE_LR_ON_PLATEAU)
-        put_plateau(&r->st, &r->plateau);
+    put_following(r);
     /* As Trainer's best_model_checkpoint: only a checkpoint evaluated at its own step competes. */
     if (r->eval_step == r->st.step && r->eval_loss < r->st.best_step_val_loss) {
         r->st.best_step = r->st.step;
@@ -902,7 +946,8 @@ static int loop(run *r)
     r->first_step = (int64_t)r->st.step;
     while ((int64_t)r->st.step < r->total_steps && !stop_requested && !out_of_patience(r)) {
         double lr = r->st.sched.kind == LLM_LR_REDUCE_LR_ON_PLATEAU ? r->plateau.lr
-                                                                 : llm_lr_at(&r->st.sched, (int64_t)r->st.step);
+                    : r->st.sched.kind == LLM_LR_GREEDY             ? r->greedy.lr
+                                                                    : llm_lr_at(&r->st.sched, (int64_t)r->st.step);
         float loss, grad_norm;
         int64_t counted;
         if (step(r, lr, &loss, &grad_norm, &counted) < 0)

@@ -6,10 +6,12 @@ torch's own LambdaLR over a real torch.optim.AdamW, checked against llm-train's 
 KIND is transformers' lr_scheduler_type; the KEY=VALUEs are its scheduler_specific_kwargs
 (min_lr, num_cycles, power, lr_end, timescale, num_decay_steps, warmup_type, decay_type,
 min_lr_ratio; for reduce_lr_on_plateau torch's ReduceLROnPlateau's: factor, patience,
-threshold, cooldown, min_lr). The log's step s must carry the learning rate of the s-th
-optimizer step, within 1e-7 relative (the log prints 9 digits). reduce_lr_on_plateau is
-stepped, as Trainer steps it, after each evaluation the log records, with its val_loss, and
-must have lowered the rate at least twice. Prints "ok NAME" or "FAIL NAME: why".
+threshold, cooldown, min_lr; for greedy GreedyLR's, written out below). The log's step s
+must carry the learning rate of the s-th optimizer step, within 1e-7 relative (the log
+prints 9 digits). reduce_lr_on_plateau and
+greedy are stepped, as Trainer steps them, after each evaluation the log records, with its
+val_loss; the first must have lowered the rate at least twice, the second must have raised
+it and lowered it, and started over when given reset_start. Prints "ok NAME" or "FAIL NAME: why".
 """
 import json
 import math
@@ -104,7 +106,87 @@ def lambda_of(kind, w, total, peak, kw):
         s, w=w, total=total, **kw)
 
 
+class GreedyLR:
+    """transformers' GreedyLR (optimization.py, 2026), written out: stepped with each eval loss
+    in mode "min", it divides the rate by factor after more than patience evaluations in a
+    row that beat the best by the threshold, multiplies it after more than patience that do
+    not, each followed by warmup or cooldown evaluations left out; StreamingAverage smoothing;
+    a reset to the start after reset_start reductions at min_lr."""
+
+    def __init__(self, opt, factor=0.95, patience=10, threshold=1e-6, threshold_mode="abs", cooldown=0,
+                 warmup=0, min_lr=1e-3, max_lr=1.0, eps=1e-8, smooth=False, window_size=50, reset_start=500):
+        self.opt, self.factor, self.patience, self.threshold = opt, factor, patience, threshold
+        self.threshold_mode, self.cooldown, self.warmup, self.min_lr, self.max_lr = (threshold_mode, cooldown,
+                                                                                     warmup, min_lr, max_lr)
+        self.eps, self.smooth, self.window_size = eps, smooth, window_size
+        self.reset_start = self.reset_start_original = reset_start
+        self.init_lr = opt.param_groups[0]["lr"]
+        self.events = []
+        self._reset_state()
+
+    def _reset_state(self):
+        self.best = float("inf")
+        self.num_bad, self.num_good, self.cooldown_counter, self.warmup_counter = 0, 0, 0, 0
+        self.values, self.sum = [], 0.0
+
+    def _streamavg(self, value):
+        self.values.append(value)
+        self.sum += value
+        if len(self.values) > self.window_size:
+            self.sum -= self.values.pop(0)
+        return self.sum / len(self.values)
+
+    def _better(self, current):
+        if self.threshold_mode == "rel":
+            return current < self.best * (1.0 - self.threshold)
+        return current < self.best - self.threshold
+
+    def step(self, metric):
+        current = self._streamavg(float(metric)) if self.smooth else float(metric)
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad = self.num_good = 0
+        elif self.warmup_counter > 0:
+            self.warmup_counter -= 1
+            self.num_bad = self.num_good = 0
+        else:
+            if self._better(current):
+                self.best, self.num_bad, self.num_good = current, 0, self.num_good + 1
+            else:
+                self.num_bad, self.num_good = self.num_bad + 1, 0
+            if self.num_good > self.patience:
+                self._increase()
+                self.warmup_counter, self.num_good = self.warmup, 0
+            elif self.num_bad > self.patience:
+                self._reduce()
+                self.cooldown_counter, self.num_bad = self.cooldown, 0
+
+    def _reduce(self):
+        group = self.opt.param_groups[0]
+        new = max(group["lr"] * self.factor, self.min_lr)
+        if group["lr"] - new > self.eps:
+            group["lr"] = new
+            self.events.append("fall")
+        if not group["lr"] > self.min_lr:
+            self.reset_start -= 1
+            if self.reset_start <= 0:
+                group["lr"] = self.init_lr
+                self._reset_state()
+                self.reset_start = self.reset_start_original
+                self.events.append("reset")
+
+    def _increase(self):
+        group = self.opt.param_groups[0]
+        new = min(group["lr"] / self.factor, self.max_lr)
+        if new - group["lr"] > self.eps:
+            group["lr"] = new
+            self.events.append("rise")
+        self.reset_start = self.reset_start_original
+
+
 def value(text):
+    if text in ("True", "False"):
+        return text == "True"
     for kind in (int, float):
         try:
             return kind(text)
@@ -127,8 +209,10 @@ def main():
                 evals[rec["step"]] = rec["val_loss"]
     param = torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.AdamW([param], lr=peak)
-    plateau = kind == "reduce_lr_on_plateau"
-    if plateau:
+    plateau = kind in ("reduce_lr_on_plateau", "greedy")
+    if kind == "greedy":
+        sched = GreedyLR(opt, **kw)
+    elif plateau:
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, **kw)
     else:
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda_of(kind, w, total, peak, kw))
@@ -141,6 +225,10 @@ def main():
             sched.step()
         elif s in evals:
             sched.step(evals[s] if evals[s] is not None else float("nan"))
+    need = {"rise", "fall", "reset"} if "reset_start" in kw else {"rise", "fall"}
+    if kind == "greedy" and not need <= set(sched.events):
+        print(f"FAIL {name}: GreedyLR's moves were {sched.events}; the test needs {sorted(need)}")
+        return
     if plateau and len(set(want)) < 3:
         print(f"FAIL {name}: the rate was lowered {len(set(want)) - 1} times; the test needs two")
         return

@@ -99,7 +99,39 @@ expect_fail plateau-factor-changed 1 "--resume: --plateau-factor is 0.25 now but
     --save-every 10 --resume
 expect_fail plateau-warmup 2 "--schedule reduce_lr_on_plateau has no warmup" \
     llm-train --data train.bin --out x "${TINY[@]}" "${PLATEAU[@]}" --warmup-steps 2 --max-steps 4
-expect_fail plateau-no-eval 2 "--schedule reduce_lr_on_plateau lowers the rate after evaluations: it needs --val FILE and --eval-every N" \
+expect_fail plateau-no-eval 2 "--schedule reduce_lr_on_plateau moves the rate after evaluations: it needs --val FILE and --eval-every N" \
     llm-train --data train.bin --out x "${TINY[@]}" --schedule reduce_lr_on_plateau --max-steps 4
 expect_fail plateau-setting-alone 2 "--plateau-cooldown is a setting of --schedule reduce_lr_on_plateau" \
     llm-train --data train.bin --out x "${TINY[@]}" --plateau-cooldown 2 --max-steps 4
+
+# ---- greedy: transformers' GreedyLR, written out in lr_reference.py, stepped after each
+# evaluation with the logged val loss: the rate rises while the noise's loss falls, falls
+# when it stops, reaches --min-lr and starts over; every kwarg set. Resumed from step 20
+# (the smoothing window and counters in the checkpoint) the run ends as the straight one ----
+GREEDY=(--val noise.bin --eval-every 2 --schedule greedy --greedy-patience 0 --greedy-factor 0.5
+        --greedy-threshold 0.002 --greedy-threshold-mode abs --greedy-cooldown 1 --greedy-warmup 1
+        --min-lr 5e-4 --max-lr 4e-3 --greedy-smooth 2 --greedy-reset 2)
+schedule greedy 60 0 "${GREEDY[*]}" greedy factor=0.5 patience=0 threshold=0.002 threshold_mode=abs \
+    cooldown=1 warmup=1 min_lr=5e-4 max_lr=4e-3 smooth=True window_size=2 reset_start=2
+check greedy-short llm-train --data train.bin --out greedy20 "${TINY[@]}" "${GREEDY[@]}" --max-steps 20 \
+    --save-every 20
+check greedy-longer llm-train --data train.bin --out greedy20 "${TINY[@]}" "${GREEDY[@]}" --max-steps 60 \
+    --save-every 20 --resume
+expect_eq greedy-longer-log "$(log_numbers greedy/log.jsonl)" "$(log_numbers greedy20/log.jsonl)"
+expect_file_has greedy-state-kwargs '"factor": 0.5, "threshold": 0.002, "threshold_mode": "abs", "patience": 0, "cooldown": 1, "warmup": 1, "max_lr": 0.004, "smooth": true, "window_size": 2, "reset_start": 2' \
+    greedy20/checkpoint-20/trainer_state.json
+expect_fail greedy-changed 1 "--resume: --greedy-smooth is 3 now but 2 in the checkpoint" \
+    llm-train --data train.bin --out greedy20 "${TINY[@]}" "${GREEDY[@]}" --greedy-smooth 3 --max-steps 80 --resume
+schedule greedy-rel 30 0 "--val noise.bin --eval-every 2 --schedule greedy --greedy-patience 0 --greedy-threshold 0.01 \
+    --greedy-threshold-mode rel --min-lr 1e-4" greedy patience=0 threshold=0.01 threshold_mode=rel min_lr=1e-4
+expect_stderr_has greedy-floor-above "greedy: --min-lr 0.001 (GreedyLR's floor, 1e-3 unless given) is not below --lr 5e-05" \
+    llm-train --data train.bin --out greedy-default --n-layer 1 --n-head 1 --n-embd 16 --block-size 40 \
+    --val noise.bin --eval-every 2 --schedule greedy --max-steps 2
+expect_fail greedy-warmup-steps 2 "--schedule greedy has no warmup" \
+    llm-train --data train.bin --out x "${TINY[@]}" "${GREEDY[@]}" --warmup-steps 2 --max-steps 4
+expect_fail greedy-no-eval 2 "--schedule greedy moves the rate after evaluations: it needs --val FILE and --eval-every N" \
+    llm-train --data train.bin --out x "${TINY[@]}" --schedule greedy --max-steps 4
+expect_fail greedy-setting-alone 2 "--max-lr is a setting of --schedule greedy" \
+    llm-train --data train.bin --out x "${TINY[@]}" --max-lr 1 --max-steps 4
+expect_fail greedy-window-range 2 "--greedy-smooth: expected 1 to 256, got '257'" \
+    llm-train --data train.bin --out x "${TINY[@]}" "${GREEDY[@]}" --greedy-smooth 257 --max-steps 4

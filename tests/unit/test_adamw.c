@@ -170,6 +170,45 @@ static void test_lr_schedules_of_kwargs(void)
     }
     CHECK(p.best == 0.5 && p.bad_evals == 1);    /* the second NaN counted as no improvement */
 
+    /* GreedyLR, stepped by hand as transformers' steps it (factor 0.5, patience 1, absolute
+     * threshold 0.05, warmup 1, cooldown 1, rates 0.25 to 2, reset after 2 reductions at
+     * the floor) */
+    llm_lr_schedule gs = llm_lr_schedule_of(LLM_LR_GREEDY);
+    gs.peak = 1.0, gs.min_lr = 0.25, gs.max_lr = 2.0, gs.greedy_factor = 0.5, gs.greedy_patience = 1;
+    gs.greedy_threshold = 0.05, gs.greedy_warmup = 1, gs.greedy_cooldown = 1, gs.greedy_reset = 2;
+    CHECK(llm_lr_at(&gs, 50) == 1.0);
+    llm_greedy g;
+    llm_greedy_start(&g, &gs);
+    /* good, good: rise to 2; one left out (warmup); good, good: 2 is the ceiling; left out;
+     * bad, bad: 1; left out (cooldown); bad, bad: 0.5; left out; bad, bad: 0.25, the floor
+     * (one reduction there); left out; bad, bad: a second at the floor: start over at 1 */
+    static const double g_losses[] = {1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6,
+                                      0.6, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6};
+    static const double g_rates[] = {1.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 1.0, 1.0, 1.0, 0.5, 0.5,
+                                     0.5, 0.25, 0.25, 0.25, 1.0, 1.0, 1.0};
+    for (size_t i = 0; i < sizeof g_losses / sizeof g_losses[0]; i++) {
+        llm_greedy_step(&g, &gs, g_losses[i]);
+        CHECKF(g.lr == g_rates[i], "after loss %zu: lr %g, want %g", i, g.lr, g_rates[i]);
+    }
+    CHECK(g.best == 0.6 && g.reset_left == 2);    /* started over: the best is the last loss's */
+    /* smoothing over 3: the mean of the last three, kept as a running sum; saved and loaded
+     * it goes on the same */
+    gs.greedy_window = 3;
+    llm_greedy_start(&g, &gs);
+    static const double s_losses[] = {3.0, 1.0, 2.0, 6.0, 0.5};
+    for (size_t i = 0; i < 4; i++)
+        llm_greedy_step(&g, &gs, s_losses[i]);
+    CHECK(g.n_window == 3 && g.sum == 9.0 && g.best == 2.0);
+    uint64_t w[LLM_GREEDY_WORDS];
+    llm_greedy back;
+    int n = llm_greedy_save(&g, w);
+    CHECK(n == 12 && llm_greedy_load(&back, &gs, w, n) == 0);
+    llm_greedy_step(&g, &gs, s_losses[4]);
+    llm_greedy_step(&back, &gs, s_losses[4]);
+    CHECK(g.sum == back.sum && g.lr == back.lr && g.best == back.best && g.sum == 8.5);
+    gs.greedy_window = 2;
+    CHECK(llm_greedy_load(&back, &gs, w, n) < 0);    /* a window the run does not have */
+
     llm_lr_schedule flat = llm_lr_schedule_of(LLM_LR_CONSTANT);    /* get_constant_schedule: no warmup */
     flat.peak = 3e-4, flat.warmup_steps = 3, flat.total_steps = 100;
     CHECK(llm_lr_at(&flat, 0) == 3e-4 && llm_lr_at(&flat, 99) == 3e-4);

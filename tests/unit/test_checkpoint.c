@@ -172,6 +172,17 @@ static void fill_state(llm_train_state *s, uint64_t seed)
         s->sched.plateau_patience = 3;
         s->sched.plateau_cooldown = 2;
     }
+    if (kind == LLM_LR_GREEDY) {
+        s->sched.greedy_factor = 0.7;
+        s->sched.greedy_threshold = 0.1 * 0.03;
+        s->sched.greedy_relative = (int)(seed / LLM_LR_KINDS % 2);
+        s->sched.greedy_patience = 2;
+        s->sched.greedy_cooldown = 3;
+        s->sched.greedy_warmup = 4;
+        s->sched.max_lr = 0.1 * 0.07;
+        s->sched.greedy_window = (int64_t)(seed % 3 ? 17 : 0);
+        s->sched.greedy_reset = 9;
+    }
     if (kind == LLM_LR_WARMUP_STABLE_DECAY) {
         s->sched.decay_steps = 1907;
         s->sched.warmup_shape = (llm_lr_shape)(seed / LLM_LR_KINDS % LLM_SHAPES);
@@ -198,7 +209,12 @@ static int same_schedule(const llm_lr_schedule *a, const llm_lr_schedule *b)
            same_double(a->power, b->power) && a->timescale == b->timescale && a->decay_steps == b->decay_steps &&
            a->warmup_shape == b->warmup_shape && a->decay_shape == b->decay_shape &&
            same_double(a->plateau_factor, b->plateau_factor) && same_double(a->plateau_threshold, b->plateau_threshold) &&
-           a->plateau_patience == b->plateau_patience && a->plateau_cooldown == b->plateau_cooldown;
+           a->plateau_patience == b->plateau_patience && a->plateau_cooldown == b->plateau_cooldown &&
+           same_double(a->greedy_factor, b->greedy_factor) && same_double(a->greedy_threshold, b->greedy_threshold) &&
+           a->greedy_relative == b->greedy_relative && a->greedy_patience == b->greedy_patience &&
+           a->greedy_cooldown == b->greedy_cooldown && a->greedy_warmup == b->greedy_warmup &&
+           same_double(a->max_lr, b->max_lr) && a->greedy_window == b->greedy_window &&
+           a->greedy_reset == b->greedy_reset;
 }
 
 static int same_state(const llm_train_state *a, const llm_train_state *b)
