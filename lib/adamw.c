@@ -91,6 +91,7 @@ const char *const llm_lr_kind_names[LLM_LR_KINDS] = {
     "inverse_sqrt", "warmup_stable_decay", "reduce_lr_on_plateau", "greedy",
 };
 const char *const llm_lr_shape_names[LLM_SHAPES] = {"linear", "cosine", "1-sqrt"};
+const char *const llm_threshold_mode_names[2] = {"abs", "rel"};
 
 llm_lr_schedule llm_lr_schedule_of(llm_lr_kind kind)
 {

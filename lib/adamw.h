@@ -62,6 +62,8 @@ typedef enum llm_lr_shape { LLM_SHAPE_LINEAR = 0, LLM_SHAPE_COSINE, LLM_SHAPE_1_
 
 extern const char *const llm_lr_kind_names[LLM_LR_KINDS];
 extern const char *const llm_lr_shape_names[LLM_SHAPES];
+/* GreedyLR's threshold_mode, by llm_lr_schedule.greedy_relative: "abs", "rel". */
+extern const char *const llm_threshold_mode_names[2];
 
 typedef struct llm_lr_schedule {
     llm_lr_kind kind;

@@ -492,7 +492,7 @@ static void schedule_to_json(const llm_lr_schedule *s, llm_buf *b)
         llm_buf_puts(b, ", ");
         put_key_double(b, "threshold", s->greedy_threshold);
         llm_buf_printf(b, ", \"threshold_mode\": \"%s\", \"patience\": %" PRId64 ", \"cooldown\": %" PRId64
-                       ", \"warmup\": %" PRId64 ", ", s->greedy_relative ? "rel" : "abs", s->greedy_patience,
+                       ", \"warmup\": %" PRId64 ", ", llm_threshold_mode_names[s->greedy_relative], s->greedy_patience,
                        s->greedy_cooldown, s->greedy_warmup);
         put_key_double(b, "max_lr", s->max_lr);
         llm_buf_printf(b, ", \"smooth\": %s, \"window_size\": %" PRId64 ", \"reset_start\": %" PRId64,
@@ -527,11 +527,10 @@ static int plateau_from_json(llm_json sched, llm_lr_schedule *s, llm_error *err)
 
 static int greedy_from_json(llm_json sched, llm_lr_schedule *s, llm_error *err)
 {
-    static const char *const modes[] = {"abs", "rel"};
     int relative;
     if (double_field(sched, "factor", s->greedy_factor, &s->greedy_factor, err) < 0 ||
         double_field(sched, "threshold", s->greedy_threshold, &s->greedy_threshold, err) < 0 ||
-        choice_field(sched, "threshold_mode", modes, 2, 0, &relative, err) < 0 ||
+        choice_field(sched, "threshold_mode", llm_threshold_mode_names, 2, 0, &relative, err) < 0 ||
         int_field(sched, "patience", s->greedy_patience, 0, INT64_MAX, &s->greedy_patience, err) < 0 ||
         int_field(sched, "cooldown", s->greedy_cooldown, 0, INT64_MAX, &s->greedy_cooldown, err) < 0 ||
         int_field(sched, "warmup", s->greedy_warmup, 0, INT64_MAX, &s->greedy_warmup, err) < 0 ||

@@ -332,7 +332,6 @@ static int parse_args(train_opts *o, int argc, char **argv)
 {
     static const char *const doc_names[] = {"off", "on", "auto"};
     static const char *const device_names[] = {"auto", "cpu", "cuda"};    /* llm_device's order */
-    static const char *const threshold_modes[] = {"abs", "rel"};    /* greedy_relative 0, 1 */
     int c, k, status;
     int64_t v;
     uint64_t u;
@@ -433,7 +432,7 @@ static int parse_args(train_opts *o, int argc, char **argv)
             status = real_option("greedy-threshold", optarg, 0, 1e30, &o->schedule.greedy_threshold);
             break;
         case OPT_GREEDY_THRESHOLD_MODE:
-            status = llm_choice_option("greedy-threshold-mode", optarg, threshold_modes, 2, &k);
+            status = llm_choice_option("greedy-threshold-mode", optarg, llm_threshold_mode_names, 2, &k);
             o->schedule.greedy_relative = k;
             break;
         case OPT_GREEDY_PATIENCE: status = count_option("greedy-patience", optarg, &o->schedule.greedy_patience); break;

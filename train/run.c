@@ -225,7 +225,6 @@ static int get_following(run *r, const llm_train_state *saved)
  * when none does. */
 static int name_schedule_change(const llm_lr_schedule *was, const llm_lr_schedule *is, char *out, size_t size)
 {
-    static const char *const threshold_modes[] = {"abs", "rel"};
     /* "<before><now><after> now but <then> in the checkpoint" */
     struct { const char *before, *after; double was, is; const char *const *names; } f[] = {
         {"--schedule is ", "", was->kind, is->kind, llm_lr_kind_names},
@@ -245,7 +244,8 @@ static int name_schedule_change(const llm_lr_schedule *was, const llm_lr_schedul
         {"--plateau-cooldown is ", "", (double)was->plateau_cooldown, (double)is->plateau_cooldown, NULL},
         {"--greedy-factor is ", "", was->greedy_factor, is->greedy_factor, NULL},
         {"--greedy-threshold is ", "", was->greedy_threshold, is->greedy_threshold, NULL},
-        {"--greedy-threshold-mode is ", "", was->greedy_relative, is->greedy_relative, threshold_modes},
+        {"--greedy-threshold-mode is ", "", was->greedy_relative, is->greedy_relative,
+         llm_threshold_mode_names},
         {"--greedy-patience is ", "", (double)was->greedy_patience, (double)is->greedy_patience, NULL},
         {"--greedy-cooldown is ", "", (double)was->greedy_cooldown, (double)is->greedy_cooldown, NULL},
         {"--greedy-warmup is ", "", (double)was->greedy_warmup, (double)is->greedy_warmup, NULL},
