@@ -82,8 +82,8 @@ expect_fail wsd-decay-both 2 "give --decay-steps or --decay-ratio, not both" \
 expect_fail wsd-too-long 1 "--schedule warmup_stable_decay: a warmup of 4 steps and a decay of 7 are more than the run's 10" \
     llm-train --data train.bin --out x "${ONE[@]}" --max-steps 10 --schedule warmup_stable_decay --warmup-steps 4 \
     --decay-steps 7
-expect_fail schedule-unknown 2 "--schedule: expected constant, linear, cosine, constant_with_warmup, cosine_with_restarts, polynomial, inverse_sqrt, warmup_stable_decay or reduce_lr_on_plateau, got 'greedy'" \
-    llm-train --data train.bin --out x "${ONE[@]}" --max-steps 1 --schedule greedy
+expect_fail schedule-unknown 2 "--schedule: expected constant, linear, cosine, constant_with_warmup, cosine_with_restarts, polynomial, inverse_sqrt, warmup_stable_decay, reduce_lr_on_plateau or greedy, got 'exponential'" \
+    llm-train --data train.bin --out x "${ONE[@]}" --max-steps 1 --schedule exponential
 
 expect_fail patience-no-eval 2 "--patience counts evaluations during the run: it needs --val FILE and --eval-every N" \
     llm-train --data train.bin --val train.bin --out x "${ONE[@]}" --max-steps 1 --patience 2
