@@ -212,7 +212,7 @@ void llm_greedy_step(llm_greedy *g, const llm_lr_schedule *s, double loss)
     }
 }
 
-int llm_greedy_save(const llm_greedy *g, uint64_t *w)
+static int greedy_save(const llm_greedy *g, uint64_t *w)
 {
     memcpy(&w[0], &g->lr, 8);
     memcpy(&w[1], &g->best, 8);
@@ -226,7 +226,7 @@ int llm_greedy_save(const llm_greedy *g, uint64_t *w)
     return 9 + (int)g->n_window;
 }
 
-int llm_greedy_load(llm_greedy *g, const llm_lr_schedule *s, const uint64_t *w, int n)
+static int greedy_load(llm_greedy *g, const llm_lr_schedule *s, const uint64_t *w, int n)
 {
     if (n < 9 || (int64_t)w[8] < 0 || (int64_t)w[8] > s->greedy_window || n != 9 + (int)w[8])
         return -1;
@@ -242,6 +242,56 @@ int llm_greedy_load(llm_greedy *g, const llm_lr_schedule *s, const uint64_t *w, 
     g->n_window = (int64_t)w[8];
     for (int64_t i = 0; i < g->n_window; i++)
         memcpy(&g->window[i], &w[9 + i], 8);
+    return 0;
+}
+
+void llm_lr_state_start(llm_lr_state *r, const llm_lr_schedule *s)
+{
+    r->plateau = llm_plateau_start(s);
+    llm_greedy_start(&r->greedy, s);
+}
+
+double llm_lr_state_rate(const llm_lr_state *r, const llm_lr_schedule *s, int64_t step)
+{
+    return s->kind == LLM_LR_REDUCE_LR_ON_PLATEAU ? r->plateau.lr
+           : s->kind == LLM_LR_GREEDY             ? r->greedy.lr
+                                                  : llm_lr_at(s, step);
+}
+
+void llm_lr_state_evaluated(llm_lr_state *r, const llm_lr_schedule *s, double loss)
+{
+    if (s->kind == LLM_LR_REDUCE_LR_ON_PLATEAU)
+        llm_plateau_step(&r->plateau, s, loss);
+    else if (s->kind == LLM_LR_GREEDY)
+        llm_greedy_step(&r->greedy, s, loss);
+}
+
+/* reduce_lr_on_plateau's words: the bits of lr and best, bad_evals, cooldown_left. */
+int llm_lr_state_save(const llm_lr_state *r, const llm_lr_schedule *s, uint64_t w[LLM_LR_STATE_WORDS])
+{
+    if (s->kind == LLM_LR_GREEDY)
+        return greedy_save(&r->greedy, w);
+    if (s->kind != LLM_LR_REDUCE_LR_ON_PLATEAU)
+        return 0;
+    memcpy(&w[0], &r->plateau.lr, 8);
+    memcpy(&w[1], &r->plateau.best, 8);
+    w[2] = (uint64_t)r->plateau.bad_evals;
+    w[3] = (uint64_t)r->plateau.cooldown_left;
+    return 4;
+}
+
+int llm_lr_state_load(llm_lr_state *r, const llm_lr_schedule *s, const uint64_t *w, int n)
+{
+    if (s->kind == LLM_LR_GREEDY)
+        return greedy_load(&r->greedy, s, w, n);
+    if (s->kind != LLM_LR_REDUCE_LR_ON_PLATEAU)
+        return n == 0 ? 0 : -1;
+    if (n != 4)
+        return -1;
+    memcpy(&r->plateau.lr, &w[0], 8);
+    memcpy(&r->plateau.best, &w[1], 8);
+    r->plateau.bad_evals = (int64_t)w[2];
+    r->plateau.cooldown_left = (int64_t)w[3];
     return 0;
 }
 

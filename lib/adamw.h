@@ -107,7 +107,8 @@ int llm_lr_follows_evals(llm_lr_kind kind);
  *   inverse_sqrt: peak / sqrt((step + timescale - W) / timescale)
  *   warmup_stable_decay: its warmup from min_lr, peak until the last decay_steps steps,
  *               then its decay to min_lr
- *   reduce_lr_on_plateau: peak, the rate before any reduction (llm_plateau follows it)
+ *   reduce_lr_on_plateau, greedy: peak, the rate before any evaluation moves it
+ *               (llm_lr_state follows them)
  * With min_lr = 0 (polynomial: 1e-7) these are transformers' formulas; with min_lr > 0 the
  * cosine one is get_cosine_with_min_lr_schedule_with_warmup's. */
 double llm_lr_at(const llm_lr_schedule *s, int64_t step);
@@ -148,11 +149,25 @@ void llm_greedy_start(llm_greedy *g, const llm_lr_schedule *s);
  * and cooldown evaluations pass uncounted; changes of 1e-8 or less are not made. After
  * reset_start reductions at min_lr with no rise between, it starts over from the peak. */
 void llm_greedy_step(llm_greedy *g, const llm_lr_schedule *s, double loss);
-/* Its state as words to save (at most LLM_GREEDY_WORDS), and back: n words, or -1 when the
- * words do not fit s. */
-#define LLM_GREEDY_WORDS (9 + LLM_GREEDY_MAX_WINDOW)
-int llm_greedy_save(const llm_greedy *g, uint64_t *words);
-int llm_greedy_load(llm_greedy *g, const llm_lr_schedule *s, const uint64_t *words, int n);
+
+/* The learning rate of a run as it goes, for every kind: the schedule's formula, or where
+ * the scheduler of a kind that follows the evaluations stands. */
+typedef struct llm_lr_state {
+    llm_plateau plateau;
+    llm_greedy greedy;
+} llm_lr_state;
+
+void llm_lr_state_start(llm_lr_state *r, const llm_lr_schedule *s);
+/* The rate of the step that follows `step` steps taken. */
+double llm_lr_state_rate(const llm_lr_state *r, const llm_lr_schedule *s, int64_t step);
+/* An evaluation's loss, as Trainer steps the schedulers that follow it (nothing for the
+ * others). */
+void llm_lr_state_evaluated(llm_lr_state *r, const llm_lr_schedule *s, double loss);
+/* Where the scheduler stands as words to save: n (0 for the kinds that keep nothing), and
+ * back: 0, or -1 when the words do not fit s. */
+#define LLM_LR_STATE_WORDS (9 + LLM_GREEDY_MAX_WINDOW)
+int llm_lr_state_save(const llm_lr_state *r, const llm_lr_schedule *s, uint64_t words[LLM_LR_STATE_WORDS]);
+int llm_lr_state_load(llm_lr_state *r, const llm_lr_schedule *s, const uint64_t *words, int n);
 
 /* The steps of a share of the run, as Trainer counts warmup_ratio's: ceil(ratio * total). */
 int64_t llm_ratio_steps(double ratio, int64_t total_steps);

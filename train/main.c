@@ -494,7 +494,10 @@ static int parse_args(train_opts *o, int argc, char **argv)
                                    llm_lr_kind_names[k]);
     if (o->min_lr < 0)    /* transformers' lr_end of the polynomial decay is 1e-7, GreedyLR's min_lr 1e-3 */
         o->min_lr = o->schedule.kind == LLM_LR_POLYNOMIAL ? 1e-7 : o->schedule.kind == LLM_LR_GREEDY ? 1e-3 : 0;
-    return check_args(o);
+    status = check_args(o);
+    if (!o->eval_batch)    /* Trainer's per_device_eval_batch_size, whatever the micro-batch */
+        o->eval_batch = 8;
+    return status;
 }
 
 int main(int argc, char **argv)

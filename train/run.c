@@ -34,8 +34,7 @@ typedef struct run {
     llm_adamw *opt;
     llm_hf_config hf;             /* the model's config.json, with the data's tokenizer */
     llm_train_state st;
-    llm_plateau plateau;          /* reduce_lr_on_plateau's rate, moved by evaluate */
-    llm_greedy greedy;            /* greedy's, the same way */
+    llm_lr_state rate;            /* the steps' learning rate; evaluate moves it for the kinds that follow it */
     llm_batcher *micro;           /* grad_accum of them */
     llm_batch *batches;           /* the step's, one per micro-batcher */
     llm_batcher eval_rows;
@@ -172,53 +171,34 @@ static int init_model(run *r, const llm_header *h)
 #define SLOT_ATTENTION "doc_attention"    /* 1 when rows attend inside their documents */
 #define SLOT_GROUPING "group_by_length"   /* 1 when the sampler groups records by length */
 #define SLOT_PATIENCE "patience"    /* evals_since_best, as EarlyStoppingCallback's counter */
-#define SLOT_PLATEAU "plateau"      /* reduce_lr_on_plateau: the bits of lr and best, bad_evals, cooldown_left */
-#define SLOT_GREEDY "greedy"        /* greedy: llm_greedy_save's words */
+#define SLOT_PLATEAU "plateau"      /* reduce_lr_on_plateau: llm_lr_state_save's words */
+#define SLOT_GREEDY "greedy"        /* greedy: the same */
 
-static void put_plateau(llm_train_state *s, const llm_plateau *p)
+/* The slot of the schedulers that follow the evaluations (llm_lr_state_save's words); NULL
+ * for the kinds that keep nothing. */
+static const char *rate_slot(llm_lr_kind kind)
 {
-    uint64_t w[4] = {0, 0, (uint64_t)p->bad_evals, (uint64_t)p->cooldown_left};
-    memcpy(&w[0], &p->lr, 8);
-    memcpy(&w[1], &p->best, 8);
-    llm_train_state_put(s, SLOT_PLATEAU, w, 4);
+    return kind == LLM_LR_REDUCE_LR_ON_PLATEAU ? SLOT_PLATEAU : kind == LLM_LR_GREEDY ? SLOT_GREEDY : NULL;
 }
 
-static int get_plateau(const llm_train_state *s, llm_plateau *p)
+static void put_rate(run *r)
 {
-    uint64_t w[4];
-    if (llm_train_state_get(s, SLOT_PLATEAU, w, 4) < 0)
+    uint64_t w[LLM_LR_STATE_WORDS];
+    const char *slot = rate_slot(r->st.sched.kind);
+    if (slot)
+        llm_train_state_put(&r->st, slot, w, llm_lr_state_save(&r->rate, &r->st.sched, w));
+}
+
+static int get_rate(run *r, const llm_train_state *saved)
+{
+    uint64_t w[LLM_LR_STATE_WORDS];
+    const char *slot = rate_slot(r->st.sched.kind);
+    if (!slot)
+        return 0;
+    int n = llm_train_state_words(saved, slot);
+    if (n < 0 || n > LLM_LR_STATE_WORDS || llm_train_state_get(saved, slot, w, n) < 0)
         return -1;
-    memcpy(&p->lr, &w[0], 8);
-    memcpy(&p->best, &w[1], 8);
-    p->bad_evals = (int64_t)w[2];
-    p->cooldown_left = (int64_t)w[3];
-    return 0;
-}
-
-/* The schedules that follow the evaluations: where their rate stands, saved and restored. */
-static void put_following(run *r)
-{
-    if (r->st.sched.kind == LLM_LR_REDUCE_LR_ON_PLATEAU) {
-        put_plateau(&r->st, &r->plateau);
-    } else if (r->st.sched.kind == LLM_LR_GREEDY) {
-        uint64_t w[LLM_GREEDY_WORDS];
-        llm_train_state_put(&r->st, SLOT_GREEDY, w, llm_greedy_save(&r->greedy, w));
-    }
-}
-
-static int get_following(run *r, const llm_train_state *saved)
-{
-    const llm_lr_schedule *s = &r->st.sched;
-    if (s->kind == LLM_LR_REDUCE_LR_ON_PLATEAU && get_plateau(saved, &r->plateau) < 0)
-        return -1;
-    if (s->kind == LLM_LR_GREEDY) {
-        uint64_t w[LLM_GREEDY_WORDS];
-        int n = llm_train_state_words(saved, SLOT_GREEDY);
-        if (n < 0 || n > LLM_GREEDY_WORDS || llm_train_state_get(saved, SLOT_GREEDY, w, n) < 0 ||
-            llm_greedy_load(&r->greedy, s, w, n) < 0)
-            return -1;
-    }
-    return 0;
+    return llm_lr_state_load(&r->rate, &r->st.sched, w, n);
 }
 
 /* Says which setting of the schedule differs between the checkpoint's (was) and now: 1, or 0
@@ -363,7 +343,7 @@ static int resume(run *r, const char *dir)
     uint64_t since;    /* checkpoints before 2026-11-25 do not say */
     if (llm_train_state_get(&saved, SLOT_PATIENCE, &since, 1) == 0)
         r->evals_since_best = since;
-    if (get_following(r, &saved) < 0) {
+    if (get_rate(r, &saved) < 0) {
         llm_error_set(&r->err, "--resume: the checkpoint does not say where its %s rate stands",
                       llm_lr_kind_names[r->st.sched.kind]);
         goto out;
@@ -637,8 +617,7 @@ static int setup(run *r)
     if (r->st.sched.kind == LLM_LR_GREEDY && r->st.sched.min_lr >= r->st.sched.peak && !o->quiet)
         llm_msg("greedy: --min-lr %g (GreedyLR's floor, 1e-3 unless given) is not below --lr %g: the rate may "
                 "rise, never fall below where it starts", r->st.sched.min_lr, r->st.sched.peak);
-    r->plateau = llm_plateau_start(&r->st.sched);
-    llm_greedy_start(&r->greedy, &r->st.sched);
+    llm_lr_state_start(&r->rate, &r->st.sched);
     uint64_t batch[3] = {(uint64_t)r->micro_batch, (uint64_t)r->grad_accum, (uint64_t)r->max_T};
     llm_train_state_put(&r->st, SLOT_BATCH, batch, 3);
 
@@ -801,8 +780,7 @@ static int step(run *r, double lr, float *loss, float *grad_norm, int64_t *count
 
 static int evaluate(run *r)
 {
-    llm_eval_opts eo = {.batch_records = (uint64_t)(r->o->eval_batch ? r->o->eval_batch : TRAIN_EVAL_BATCH),
-                        .max_batches = r->o->eval_batches};
+    llm_eval_opts eo = {.batch_records = (uint64_t)r->o->eval_batch, .max_batches = r->o->eval_batches};
     llm_eval_sums sums;
     if (llm_dataset_evaluate(r->val, r->m, &r->eval_rows, &eo, &sums, &r->err) < 0)
         return -1;
@@ -826,10 +804,7 @@ static int evaluate(run *r)
         r->evals_since_best++;
     if (loss < r->st.best_val_loss)
         r->st.best_val_loss = loss;
-    if (r->st.sched.kind == LLM_LR_REDUCE_LR_ON_PLATEAU)    /* as Trainer, after each evaluation */
-        llm_plateau_step(&r->plateau, &r->st.sched, loss);
-    else if (r->st.sched.kind == LLM_LR_GREEDY)
-        llm_greedy_step(&r->greedy, &r->st.sched, loss);
+    llm_lr_state_evaluated(&r->rate, &r->st.sched, loss);    /* as Trainer, after each evaluation */
     r->eval_step = r->st.step;
     r->eval_loss = loss;
     if (!r->o->quiet)
@@ -846,7 +821,7 @@ static int save(run *r)
     words[LLM_SAMPLER_WORDS + 1] = llm_dataset_tokens(r->data);
     llm_train_state_put(&r->st, SLOT_DATA, words, LLM_SAMPLER_WORDS + 2);
     llm_train_state_put(&r->st, SLOT_PATIENCE, &r->evals_since_best, 1);
-    put_following(r);
+    put_rate(r);
     /* As Trainer's best_model_checkpoint: only a checkpoint evaluated at its own step competes. */
     if (r->eval_step == r->st.step && r->eval_loss < r->st.best_step_val_loss) {
         r->st.best_step = r->st.step;
@@ -945,9 +920,7 @@ static int loop(run *r)
     r->start = r->window_start = now();
     r->first_step = (int64_t)r->st.step;
     while ((int64_t)r->st.step < r->total_steps && !stop_requested && !out_of_patience(r)) {
-        double lr = r->st.sched.kind == LLM_LR_REDUCE_LR_ON_PLATEAU ? r->plateau.lr
-                    : r->st.sched.kind == LLM_LR_GREEDY             ? r->greedy.lr
-                                                                    : llm_lr_at(&r->st.sched, (int64_t)r->st.step);
+        double lr = llm_lr_state_rate(&r->rate, &r->st.sched, (int64_t)r->st.step);
         float loss, grad_norm;
         int64_t counted;
         if (step(r, lr, &loss, &grad_norm, &counted) < 0)

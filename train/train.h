@@ -14,8 +14,6 @@ typedef enum train_doc_attention { TRAIN_DOC_AUTO = -1, TRAIN_DOC_OFF = 0, TRAIN
 /* --eval-every epoch, --save-every epoch: at the end of each epoch, as Trainer's "epoch"
  * strategies. */
 #define TRAIN_EACH_EPOCH (-1)
-/* Trainer's per_device_eval_batch_size by default. */
-#define TRAIN_EVAL_BATCH 8
 
 typedef struct train_opts {
     const char *data, *val, *out;
@@ -48,7 +46,7 @@ typedef struct train_opts {
     int group_by_length;          /* Trainer's group_by_length: steps of like lengths */
 
     int64_t eval_every;           /* steps; 0: only at the end (with --val); or TRAIN_EACH_EPOCH */
-    int eval_batch;               /* records a batch of an evaluation; 0: not given (8) */
+    int eval_batch;               /* records a batch of an evaluation (0 while parsing: not given) */
     uint64_t eval_batches;        /* batches an evaluation; 0: the whole --val */
     int64_t patience;             /* evaluations without a lower val loss that stop the run; 0: never */
     double min_delta;             /* how much lower counts */

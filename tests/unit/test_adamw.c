@@ -194,20 +194,22 @@ static void test_lr_schedules_of_kwargs(void)
     /* smoothing over 3: the mean of the last three, kept as a running sum; saved and loaded
      * it goes on the same */
     gs.greedy_window = 3;
-    llm_greedy_start(&g, &gs);
+    llm_lr_state rs, back;
+    llm_lr_state_start(&rs, &gs);
     static const double s_losses[] = {3.0, 1.0, 2.0, 6.0, 0.5};
     for (size_t i = 0; i < 4; i++)
-        llm_greedy_step(&g, &gs, s_losses[i]);
-    CHECK(g.n_window == 3 && g.sum == 9.0 && g.best == 2.0);
-    uint64_t w[LLM_GREEDY_WORDS];
-    llm_greedy back;
-    int n = llm_greedy_save(&g, w);
-    CHECK(n == 12 && llm_greedy_load(&back, &gs, w, n) == 0);
-    llm_greedy_step(&g, &gs, s_losses[4]);
-    llm_greedy_step(&back, &gs, s_losses[4]);
-    CHECK(g.sum == back.sum && g.lr == back.lr && g.best == back.best && g.sum == 8.5);
+        llm_lr_state_evaluated(&rs, &gs, s_losses[i]);
+    CHECK(rs.greedy.n_window == 3 && rs.greedy.sum == 9.0 && rs.greedy.best == 2.0);
+    uint64_t w[LLM_LR_STATE_WORDS];
+    int n = llm_lr_state_save(&rs, &gs, w);
+    CHECK(n == 12 && llm_lr_state_load(&back, &gs, w, n) == 0);
+    llm_lr_state_evaluated(&rs, &gs, s_losses[4]);
+    llm_lr_state_evaluated(&back, &gs, s_losses[4]);
+    CHECK(rs.greedy.sum == back.greedy.sum && rs.greedy.lr == back.greedy.lr &&
+          rs.greedy.best == back.greedy.best && rs.greedy.sum == 8.5);
+    CHECK(llm_lr_state_rate(&back, &gs, 0) == back.greedy.lr);
     gs.greedy_window = 2;
-    CHECK(llm_greedy_load(&back, &gs, w, n) < 0);    /* a window the run does not have */
+    CHECK(llm_lr_state_load(&back, &gs, w, n) < 0);    /* a window the run does not have */
 
     llm_lr_schedule flat = llm_lr_schedule_of(LLM_LR_CONSTANT);    /* get_constant_schedule: no warmup */
     flat.peak = 3e-4, flat.warmup_steps = 3, flat.total_steps = 100;
